@@ -1,0 +1,133 @@
+"""The ``mtls-config`` command: the typer app and its entry point."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mtls_config import __version__
+from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, report_errors, stderr, stdout
+from mtls_config.spec.loader import load_specs
+from mtls_config.spec.project import load_project
+from mtls_config.spec.schema import write_schemas
+
+app = typer.Typer(
+    name="mtls-config",
+    help="Manage a ServiceNow instance's outbound mutual-TLS set-up as code.\n\n"
+    "Specs (YAML) -> validate -> plan -> apply; drift detection; keystore chores; handshake verification.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Spec files or folders (searched recursively for *.yaml/*.yml). "
+        "Default: the project file's 'specs', else the current folder.",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout().print(f"mtls-config {__version__}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Manage a ServiceNow instance's outbound mutual-TLS set-up as code."""
+
+
+def resolve_spec_paths(paths: list[Path] | None) -> tuple[list[Path], Path]:
+    """The spec paths to load and the spec repository's root."""
+    start = paths[0] if paths else Path.cwd()
+    project = load_project(start)
+    if paths:
+        root = project.root if project.path is not None else None
+        return list(paths), root or _common_root(paths)
+    return project.spec_paths(), project.root
+
+
+def _common_root(paths: list[Path]) -> Path:
+    dirs = [(p if p.is_dir() else p.parent).resolve() for p in paths]
+    common = dirs[0]
+    for d in dirs[1:]:
+        while not d.is_relative_to(common):
+            common = common.parent
+    return common
+
+
+@app.command()
+@report_errors
+def validate(paths: PathsArg = None) -> None:
+    """Check spec files: YAML, fields, references and files. Reports every problem, each as
+    path:line:col: kind/name: field: message. Exit 0 when valid, 1 otherwise.
+
+    Example: mtls-config validate specs/
+    """
+    spec_paths, root = resolve_spec_paths(paths)
+    specs = load_specs(spec_paths, root=root)
+    counts: dict[str, int] = {}
+    for resource in specs.resources:
+        counts[resource.kind] = counts.get(resource.kind, 0) + 1
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no resources"
+    stdout().print(f"valid: {len(specs.resources)} resources in {len(specs.files)} files ({summary})", markup=False)
+
+
+@app.command()
+@report_errors
+def schema(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the JSON Schemas to.")] = Path("schemas"),
+) -> None:
+    """Write JSON Schemas for spec documents (one per kind, one for any document, one for the project file).
+
+    Point your editor at them with a first line such as
+    '# yaml-language-server: $schema=../schemas/resource.schema.json'.
+
+    Example: mtls-config schema --out schemas
+    """
+    written = write_schemas(out)
+    for path in written:
+        stdout().print(str(path), markup=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (usage errors are 1, not click's 2: 2 means 'changes')."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="mtls-config", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            stderr().print(f"error: {exc.format_message()}", markup=False)
+        return EXIT_ERROR
+    except typer.Abort:
+        stderr().print("aborted", markup=False)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        stderr().print("interrupted", markup=False)
+        return 130
+    return EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+__all__ = ["app", "fail", "main", "run"]

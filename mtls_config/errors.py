@@ -1,0 +1,160 @@
+"""The project's exception tree: every error the library raises is one of these.
+
+The CLI catches ``MtlsConfigError`` and prints ``str(exc)``; nothing else may reach the user as a traceback.
+Messages never carry a secret value (passwords, key bytes, tokens): they name the reference instead.
+
+    MtlsConfigError
+    ├── SpecError                 one or more problems in spec files (each a ``Problem`` with file:line:col)
+    ├── ProjectError              the project file ``mtls-config.yaml`` or an environment in it
+    ├── SecretError               a secret reference could not be resolved (variable unset, file unreadable)
+    ├── KeystoreError             a keystore, key, certificate or CSR could not be read or built
+    ├── InstanceError             talking to the instance failed (raised by the client, mapped once)
+    │   ├── InstanceUnreachable   DNS, refused, timeout, TLS failure, dropped connection after retries
+    │   ├── AuthenticationFailed  401 / OAuth token refused
+    │   ├── PermissionDenied      403 (ACL); the hint names the roles needed
+    │   ├── RecordNotFound        404 on a record
+    │   ├── TableNotFound         400 "Invalid table" / 404 on a table (plugin or table missing)
+    │   ├── RateLimited           429 after the retry budget is spent
+    │   ├── ConflictError         optimistic-concurrency check failed (sys_mod_count moved)
+    │   └── BadResponse           the instance answered something we cannot use (not JSON, wrong shape)
+    ├── PlanError                 a plan cannot be built, loaded or trusted
+    │   ├── StalePlan             live records changed since the plan was made
+    │   └── UnsafePlan            the plan deletes more than allowed without an explicit flag
+    ├── ApplyError                an apply finished with failed resources (the journal says which)
+    ├── LockError                 another run holds the stack's lock
+    └── VerifyError               a verify run could not be carried out (not: the handshake failed)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MtlsConfigError(Exception):
+    """Root of every error the library raises on purpose."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in a spec file, rendered as ``path:line:col: kind/name: field: message``."""
+
+    path: str
+    line: int
+    column: int
+    address: str = ""  # "KeyStore/acme-client", or "" when not yet known
+    field: str = ""  # "spec.password", or "" for the whole document
+    message: str = ""
+
+    def __str__(self) -> str:
+        parts = [f"{self.path}:{self.line}:{self.column}"]
+        if self.address:
+            parts.append(self.address)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class SpecError(MtlsConfigError):
+    """Spec files hold problems; all of them are in ``problems``, sorted by place."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in spec files"
+        super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
+
+
+class ProjectError(MtlsConfigError):
+    pass
+
+
+class SecretError(MtlsConfigError):
+    pass
+
+
+class KeystoreError(MtlsConfigError):
+    pass
+
+
+class InstanceError(MtlsConfigError):
+    """An error from (or on the way to) the instance. ``status`` is the HTTP status when there was one."""
+
+    status: int | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        if status is not None:
+            self.status = status
+
+
+class InstanceUnreachable(InstanceError):
+    pass
+
+
+class AuthenticationFailed(InstanceError):
+    pass
+
+
+class PermissionDenied(InstanceError):
+    pass
+
+
+class RecordNotFound(InstanceError):
+    pass
+
+
+class TableNotFound(InstanceError):
+    pass
+
+
+class RateLimited(InstanceError):
+    pass
+
+
+class ConflictError(InstanceError):
+    pass
+
+
+class BadResponse(InstanceError):
+    pass
+
+
+class PlanError(MtlsConfigError):
+    pass
+
+
+class StalePlan(PlanError):
+    pass
+
+
+class UnsafePlan(PlanError):
+    pass
+
+
+class ApplyError(MtlsConfigError):
+    pass
+
+
+class LockError(MtlsConfigError):
+    pass
+
+
+class VerifyError(MtlsConfigError):
+    pass

@@ -1,0 +1,136 @@
+"""Secret references and resolved secret values.
+
+A spec never holds a secret: it holds a ``SecretRef`` (``{fromEnv: VAR}`` or ``{fromFile: path}``), resolved
+only when an operation needs the value. A resolved ``SecretValue`` hides itself from ``repr``/``str``/logging
+and compares in constant time; the only way out is ``reveal()``.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from mtls_config.errors import SecretError
+
+LITERAL_SECRET_MESSAGE = (
+    "a literal secret is not allowed in a spec; use {fromEnv: VARIABLE} or {fromFile: path} "
+    "so the value stays out of git"
+)
+MAX_SECRET_FILE_BYTES = 1024 * 1024
+
+
+class SecretValue:
+    """A secret in memory. ``str``, ``repr`` and formatting never show it."""
+
+    __slots__ = ("_source", "_value")
+
+    def __init__(self, value: bytes, source: str) -> None:
+        self._value = value
+        self._source = source
+
+    @property
+    def source(self) -> str:
+        """Where the value came from (``env:VAR`` / ``file:path``): safe to print."""
+        return self._source
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def reveal_text(self) -> str:
+        return self._value.decode("utf-8")
+
+    def salted_digest(self, salt: str) -> str:
+        """A digest that shows whether the value changed without saying what it is."""
+        return "hmac-sha256:" + hmac.new(salt.encode(), self._value, hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"SecretValue(<hidden from {self._source}>)"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(hashlib.sha256(self._value).digest())
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a SecretValue cannot be pickled")
+
+
+class SecretRef(BaseModel):
+    """Where to find a secret: exactly one of ``fromEnv`` or ``fromFile``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_env: str | None = Field(
+        default=None,
+        alias="fromEnv",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of an environment variable that holds the secret.",
+    )
+    from_file: str | None = Field(
+        default=None,
+        alias="fromFile",
+        min_length=1,
+        description="Path of a file that holds the secret (relative to the spec file). "
+        "A single trailing newline is removed.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal(cls, data: Any) -> Any:
+        if isinstance(data, str | int | float | bytes):
+            raise PydanticCustomError("literal_secret", LITERAL_SECRET_MESSAGE)
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.from_env is None) == (self.from_file is None):
+            raise PydanticCustomError("secret_ref", "give exactly one of fromEnv or fromFile")
+        return self
+
+    def describe(self) -> str:
+        return f"env:{self.from_env}" if self.from_env is not None else f"file:{self.from_file}"
+
+    def resolve(self, base_dir: Path | None = None, environ: dict[str, str] | None = None) -> SecretValue:
+        """Read the secret now. ``fromFile`` is relative to ``base_dir`` (the spec file's folder)."""
+        env = os.environ if environ is None else environ
+        if self.from_env is not None:
+            value = env.get(self.from_env)
+            if value is None:
+                raise SecretError(
+                    f"environment variable {self.from_env} is not set",
+                    hint=f"export {self.from_env} before running, e.g. from your CI secret store",
+                )
+            if value == "":
+                raise SecretError(f"environment variable {self.from_env} is empty")
+            return SecretValue(value.encode("utf-8"), self.describe())
+        assert self.from_file is not None
+        path = Path(self.from_file)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            if path.stat().st_size > MAX_SECRET_FILE_BYTES:
+                raise SecretError(f"secret file {self.from_file} is larger than 1 MiB")
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SecretError(f"cannot read secret file {self.from_file}: {exc.strerror or 'error'}") from None
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        elif data.endswith(b"\n"):
+            data = data[:-1]
+        if not data:
+            raise SecretError(f"secret file {self.from_file} is empty")
+        return SecretValue(data, self.describe())

@@ -1,0 +1,293 @@
+"""Load spec files and directories into a validated ``SpecSet``, or report every problem at once.
+
+Stages: find files -> read YAML with marks (``yamlsource``) -> validate each document against its kind's
+model -> check the set as a whole (duplicate names, dangling references). Every problem from every stage
+is collected and raised together as one ``SpecError``. Nothing secret is read here.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from mtls_config.errors import Problem, SpecError
+from mtls_config.spec.models import (
+    API_VERSION,
+    KINDS,
+    MODELS,
+    AnyResource,
+    KeyStore,
+    MessageBinding,
+    ProtocolProfile,
+    SpecContext,
+    TrustStoreCert,
+)
+from mtls_config.spec.yamlsource import Loc, SourceDocument, read_documents
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+PROJECT_FILE_NAMES = ("mtls-config.yaml", "mtls-config.yml")
+R = TypeVar("R", bound=AnyResource)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a resource was defined, for messages that point back at the spec."""
+
+    path: str  # as displayed
+    line: int
+    column: int
+    base_dir: Path  # the spec file's folder (secret ``fromFile`` paths start here)
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False)
+
+    def at(self, *loc: str | int) -> str:
+        """``path:line:col`` of a field (or of the nearest enclosing one)."""
+        for end in range(len(loc), 0, -1):
+            mark = self.marks.get(tuple(loc[:end]))
+            if mark is not None:
+                return f"{self.path}:{mark[0]}:{mark[1]}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """The desired resources, validated and cross-checked, in a stable order."""
+
+    resources: tuple[AnyResource, ...]
+    origins: dict[str, Origin]  # by address
+    files: tuple[Path, ...]
+
+    def of_kind(self, model: type[R]) -> list[R]:
+        return [r for r in self.resources if isinstance(r, model)]
+
+    def get(self, address: str) -> AnyResource | None:
+        for r in self.resources:
+            if r.address == address:
+                return r
+        return None
+
+    @property
+    def key_stores(self) -> list[KeyStore]:
+        return self.of_kind(KeyStore)
+
+    @property
+    def trust_store_certs(self) -> list[TrustStoreCert]:
+        return self.of_kind(TrustStoreCert)
+
+    @property
+    def protocol_profiles(self) -> list[ProtocolProfile]:
+        return self.of_kind(ProtocolProfile)
+
+    @property
+    def message_bindings(self) -> list[MessageBinding]:
+        return self.of_kind(MessageBinding)
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories (recursively, ``*.yaml``/``*.yml``, hidden folders and project files
+    skipped) into a sorted, de-duplicated list."""
+    found: dict[Path, None] = {}
+    problems: list[Problem] = []
+    for given in paths:
+        if not given.exists():
+            problems.append(Problem(display_path(given), 1, 1, "", "", "no such file or directory"))
+            continue
+        if given.is_dir():
+            for candidate in sorted(given.rglob("*")):
+                rel = candidate.relative_to(given)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if candidate.suffix in SPEC_SUFFIXES and candidate.is_file():
+                    if candidate.name in PROJECT_FILE_NAMES:
+                        continue
+                    found.setdefault(candidate.resolve(), None)
+        else:
+            found.setdefault(given.resolve(), None)
+    return list(found), problems
+
+
+def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
+    """Load and validate. ``root`` is the spec repository (file references must stay inside it);
+    by default the common folder of the given paths."""
+    files, problems = find_spec_files(paths)
+    if root is None:
+        root = _default_root(paths)
+    resources: list[tuple[AnyResource, SourceDocument]] = []
+    for path in files:
+        display = display_path(path)
+        docs, file_problems = read_documents(path, display)
+        problems.extend(file_problems)
+        for doc in docs:
+            resource = _validate_document(doc, root, problems)
+            if resource is not None:
+                resources.append((resource, doc))
+    if not files and not problems:
+        shown = ", ".join(display_path(p) for p in paths) or "."
+        problems.append(Problem(shown, 1, 1, "", "", "no spec files (*.yaml, *.yml) found"))
+    _check_set(resources, problems)
+    if problems:
+        raise SpecError(problems)
+    ordered = sorted(resources, key=lambda pair: (KINDS.index(pair[0].kind), pair[0].name))
+    origins = {r.address: _origin(doc) for r, doc in ordered}
+    return SpecSet(tuple(r for r, _ in ordered), origins, tuple(files))
+
+
+def _default_root(paths: Sequence[Path]) -> Path:
+    dirs = [(p if p.is_dir() else p.parent).resolve() for p in paths if p.exists()]
+    if not dirs:
+        return Path.cwd().resolve()
+    common = Path(*_common_parts(dirs))
+    return common if str(common) else Path("/")
+
+
+def _common_parts(dirs: Iterable[Path]) -> list[str]:
+    parts_list = [d.parts for d in dirs]
+    common: list[str] = []
+    for group in zip(*parts_list, strict=False):
+        if all(g == group[0] for g in group):
+            common.append(group[0])
+        else:
+            break
+    return common
+
+
+def _origin(doc: SourceDocument) -> Origin:
+    marks = {loc: (m.line, m.column) for loc, m in doc.marks.items()}
+    return Origin(doc.display, doc.start.line, doc.start.column, doc.path.parent, marks)
+
+
+def _address_of(data: dict[str, Any]) -> str:
+    kind = data.get("kind")
+    meta = data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if isinstance(kind, str) and kind in MODELS:
+        return f"{kind}/{name}" if isinstance(name, str) and name else f"{kind}/?"
+    return ""
+
+
+def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem]) -> AnyResource | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        problems.append(
+            doc.problem((), "a resource document must be a mapping with apiVersion, kind, metadata and spec")
+        )
+        return None
+    address = _address_of(data)
+    kind = data.get("kind")
+    if "apiVersion" not in data:
+        problems.append(doc.problem((), f"missing apiVersion (expected '{API_VERSION}')", address=address))
+        return None
+    if data["apiVersion"] != API_VERSION:
+        problems.append(
+            doc.problem(("apiVersion",), f"unsupported apiVersion; expected '{API_VERSION}'", address=address)
+        )
+        return None
+    if kind is None:
+        problems.append(doc.problem((), "missing kind; expected one of " + ", ".join(KINDS)))
+        return None
+    if not isinstance(kind, str) or kind not in MODELS:
+        hint = _did_you_mean(str(kind), KINDS)
+        problems.append(doc.problem(("kind",), f"unknown kind '{kind}'; expected one of " + ", ".join(KINDS) + hint))
+        return None
+    context = {"spec": SpecContext(base_dir=doc.path.parent, root=root)}
+    try:
+        resource = MODELS[kind].model_validate(data, context=context)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False):
+            problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err), address=address))
+        return None
+    assert isinstance(resource, KeyStore | TrustStoreCert | ProtocolProfile | MessageBinding)
+    return resource
+
+
+def pydantic_message(err: Any) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "string_pattern_mismatch" and err["loc"][-1] == "name":
+        return "name must not be empty or start/end with whitespace"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def _did_you_mean(value: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[Problem]) -> None:
+    name_loc: Loc = ("metadata", "name")
+    seen: dict[str, SourceDocument] = {}
+    certificate_names: dict[str, tuple[str, SourceDocument]] = {}
+    bound_messages: dict[tuple[str, str], tuple[str, SourceDocument]] = {}
+    for resource, doc in pairs:
+        if resource.address in seen:
+            first = seen[resource.address]
+            problems.append(
+                doc.problem(
+                    name_loc,
+                    f"duplicate {resource.kind} name (first defined at {first.display}:{first.start.line})",
+                    address=resource.address,
+                )
+            )
+            continue
+        seen[resource.address] = doc
+        if isinstance(resource, KeyStore | TrustStoreCert):
+            other = certificate_names.get(resource.name)
+            if other is not None:
+                problems.append(
+                    doc.problem(
+                        name_loc,
+                        f"name already used by {other[0]} at {other[1].display}:{other[1].start.line}; "
+                        "KeyStore and TrustStoreCert records share the sys_certificate table",
+                        address=resource.address,
+                    )
+                )
+            else:
+                certificate_names[resource.name] = (resource.address, doc)
+        if isinstance(resource, MessageBinding):
+            target = (resource.spec.message.type, resource.spec.message.name)
+            other = bound_messages.get(target)
+            if other is not None:
+                problems.append(
+                    doc.problem(
+                        ("spec", "message"),
+                        f"{target[0]} message '{target[1]}' is already bound by {other[0]}",
+                        address=resource.address,
+                    )
+                )
+            else:
+                bound_messages[target] = (resource.address, doc)
+
+    key_stores = {r.name for r, _ in pairs if isinstance(r, KeyStore)}
+    trust_certs = {r.name for r, _ in pairs if isinstance(r, TrustStoreCert)}
+    profiles = {r.name for r, _ in pairs if isinstance(r, ProtocolProfile)}
+    for resource, doc in pairs:
+        if isinstance(resource, ProtocolProfile) and resource.spec.key_store not in key_stores:
+            ref = resource.spec.key_store
+            if ref in trust_certs:
+                why = f"keyStore '{ref}' is a TrustStoreCert; a protocol profile needs a KeyStore"
+            else:
+                why = f"keyStore '{ref}' names no KeyStore in the specs" + _did_you_mean(ref, key_stores)
+            problems.append(doc.problem(("spec", "keyStore"), why, address=resource.address))
+        if isinstance(resource, MessageBinding) and resource.spec.protocol_profile not in profiles:
+            ref = resource.spec.protocol_profile
+            why = f"protocolProfile '{ref}' names no ProtocolProfile in the specs" + _did_you_mean(ref, profiles)
+            problems.append(doc.problem(("spec", "protocolProfile"), why, address=resource.address))

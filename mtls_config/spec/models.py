@@ -1,0 +1,304 @@
+"""The spec language: one pydantic model per resource kind, tagged on ``kind``.
+
+A spec document is Kubernetes-shaped::
+
+    apiVersion: mtls-config/v1
+    kind: KeyStore | TrustStoreCert | ProtocolProfile | MessageBinding
+    metadata: {name: ..., adopt: false}
+    spec: {...}
+
+File paths in a spec are relative to the spec file. When a ``SpecContext`` is passed as validation context
+(the loader does), paths are resolved to absolute paths, checked to exist and to stay inside the spec
+repository; without one they are kept as written (JSON Schema export, unit tests).
+
+The field descriptions here are the spec reference: ``docs/`` and ``schemas/`` are generated from them.
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.functional_validators import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from mtls_config.secrets import SecretRef
+
+API_VERSION = "mtls-config/v1"
+KINDS = ("KeyStore", "TrustStoreCert", "ProtocolProfile", "MessageBinding")
+
+# Schemes a protocol profile must not shadow: the instance resolves these itself.
+RESERVED_SCHEMES = frozenset(
+    {
+        "http", "https", "ftp", "ftps", "sftp", "file", "jar", "mailto", "ldap", "ldaps",
+        "ws", "wss", "ssh", "telnet", "smtp", "smtps", "imap", "imaps", "pop", "pops", "jdbc", "data",
+    }
+)  # fmt: skip
+PROTOCOL_NAME = re.compile(r"^[a-z]+$")
+
+
+@dataclass(frozen=True)
+class SpecContext:
+    """Validation context: where relative paths start and where they must stay."""
+
+    base_dir: Path  # the spec file's folder
+    root: Path  # the spec repository's root; file references may not leave it
+
+
+def _resolve_spec_path(value: str, info: ValidationInfo) -> str:
+    ctx = info.context.get("spec") if isinstance(info.context, dict) else None
+    if not isinstance(ctx, SpecContext):
+        return value
+    raw = Path(value)
+    if raw.is_absolute():
+        raise PydanticCustomError("path_absolute", "use a path relative to the spec file, not an absolute one")
+    candidate = ctx.base_dir / raw
+    resolved = candidate.resolve()
+    root = ctx.root.resolve()
+    if not resolved.is_relative_to(root):
+        raise PydanticCustomError(
+            "path_outside",
+            "path '{path}' leaves the spec repository ({root}); keep referenced files inside it",
+            {"path": value, "root": str(ctx.root)},
+        )
+    if not resolved.exists():
+        raise PydanticCustomError("path_missing", "file '{path}' does not exist", {"path": value})
+    if not resolved.is_file():
+        raise PydanticCustomError("path_not_file", "'{path}' is not a regular file", {"path": value})
+    return str(resolved)
+
+
+SpecPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve_spec_path)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, validate_default=True
+    )
+
+
+class Metadata(_Model):
+    """Identity of a resource. ``name`` is its natural key on the instance."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^\S(.*\S)?$",
+        description="Name of the resource: the certificate record's name for KeyStore and TrustStoreCert, "
+        "the protocol scheme for ProtocolProfile, a label of your choice for MessageBinding.",
+    )
+    adopt: bool = Field(
+        default=False,
+        description="Take ownership of an existing instance record with this natural key that no stack owns "
+        "(instead of stopping with 'exists but not owned').",
+    )
+
+
+class ProtocolProfileMetadata(Metadata):
+    name: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The protocol scheme (sys_protocol_profile.protocol), e.g. 'mauth': lower-case letters "
+        "only, not http/https or another existing scheme. Keep it under 8 letters (KB0696599).",
+    )
+
+    @model_validator(mode="after")
+    def _scheme(self) -> ProtocolProfileMetadata:
+        if not PROTOCOL_NAME.match(self.name):
+            raise PydanticCustomError(
+                "protocol_name",
+                "protocol name '{name}' must be lower-case letters only (a-z), e.g. 'mauth'",
+                {"name": self.name},
+            )
+        if self.name in RESERVED_SCHEMES:
+            raise PydanticCustomError(
+                "protocol_reserved",
+                "protocol name '{name}' is an existing URL scheme; choose another, e.g. 'mauth'",
+                {"name": self.name},
+            )
+        return self
+
+
+class KeyStoreBuild(_Model):
+    """A keystore described by its parts; mtls-config assembles it deterministically."""
+
+    key: SecretRef = Field(description="The PEM private key (PKCS#8 or traditional), as a secret reference.")
+    key_password: SecretRef | None = Field(
+        default=None, description="Password of the PEM private key, if it is encrypted."
+    )
+    cert: SpecPath = Field(description="The signed client certificate (PEM), the CA's reply.")
+    chain: list[SpecPath] = Field(
+        default_factory=list,
+        description="CA certificates (PEM files, any order; a file may hold several). They are ordered "
+        "leaf to root, put in the key entry's chain and added as trusted entries.",
+    )
+    alias: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Alias of the private-key entry (lower-case). Default: derived from the certificate.",
+    )
+
+
+class KeyStoreSpec(_Model):
+    """A Java keystore with the instance's client key: a ``sys_certificate`` record with the file attached."""
+
+    format: Literal["jks", "pkcs12"] = Field(
+        default="jks",
+        description="jks (type 'Java Key Store', key_store) or pkcs12 (type 'PKCS12 Key Store', pkcs12_key_store).",
+    )
+    file: SpecPath | None = Field(default=None, description="The keystore file, relative to the spec file.")
+    build: KeyStoreBuild | None = Field(
+        default=None, description="Instead of file: the parts to assemble the keystore from."
+    )
+    password: SecretRef = Field(
+        description="The keystore password (also the key password). Written to the write-only "
+        "key_store_password field; never shown or compared by value."
+    )
+    active: bool = Field(default=True, description="Whether the certificate record is active.")
+    description: str = Field(default="", max_length=1000, description="short_description of the record.")
+    warn_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Days before expiry to warn (drift, lint) and warn_in_days_to_expire on the record.",
+    )
+    expiration_notification: bool = Field(
+        default=False, description="expiration_notification on the record: the instance sends expiry notices."
+    )
+
+    @model_validator(mode="after")
+    def _file_or_build(self) -> KeyStoreSpec:
+        if (self.file is None) == (self.build is None):
+            raise PydanticCustomError("file_or_build", "give exactly one of 'file' or 'build'")
+        return self
+
+
+class TrustStoreCertSpec(_Model):
+    """A partner's certificate the instance trusts: a ``sys_certificate`` record of type trust_store."""
+
+    format: Literal["pem", "der"] = Field(
+        default="pem", description="pem (text in pem_certificate) or der (the file is attached)."
+    )
+    file: SpecPath | None = Field(default=None, description="The certificate file, relative to the spec file.")
+    pem: str | None = Field(default=None, description="Instead of file: the PEM text inline (format pem only).")
+    active: bool = Field(default=True, description="Whether the certificate record is active.")
+    description: str = Field(default="", max_length=1000, description="short_description of the record.")
+    warn_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Days before expiry to warn; warn_in_days_to_expire on the record.",
+    )
+    expiration_notification: bool = Field(
+        default=False, description="expiration_notification on the record: the instance sends expiry notices."
+    )
+
+    @model_validator(mode="after")
+    def _file_or_pem(self) -> TrustStoreCertSpec:
+        if (self.file is None) == (self.pem is None):
+            raise PydanticCustomError("file_or_pem", "give exactly one of 'file' or 'pem'")
+        if self.pem is not None and self.format != "pem":
+            raise PydanticCustomError("pem_inline_der", "inline 'pem' text needs format: pem")
+        if self.pem is not None and "-----BEGIN CERTIFICATE-----" not in self.pem:
+            raise PydanticCustomError("pem_text", "'pem' must hold a '-----BEGIN CERTIFICATE-----' block")
+        return self
+
+
+class ProtocolProfileSpec(_Model):
+    """A ``sys_protocol_profile``: a URL scheme bound to the keystore the instance presents."""
+
+    port: int = Field(default=443, ge=1, le=65535, description="default_port of the profile (443 for TLS).")
+    key_store: str = Field(min_length=1, description="Name of the KeyStore (in these specs) the profile uses.")
+
+
+class MessageRef(_Model):
+    """An existing REST or SOAP message on the instance."""
+
+    type: Literal["rest", "soap"] = Field(
+        description="rest (sys_rest_message) or soap (sys_soap_message).",
+    )
+    name: str = Field(min_length=1, description="The message's name on the instance.")
+
+
+class MessageBindingSpec(_Model):
+    """Turns on mutual authentication for an existing message (and optionally its functions)."""
+
+    message: MessageRef = Field(description="The message to bind; it must exist already.")
+    functions: Literal["all"] | list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None,
+        description="Also bind the message's functions (HTTP methods / SOAP functions): 'all', or a list "
+        "of function names. Omitted: only the message itself.",
+    )
+    protocol_profile: str = Field(
+        min_length=1, description="Name (protocol) of the ProtocolProfile (in these specs) to use."
+    )
+
+
+class _Resource(_Model):
+    api_version: Literal["mtls-config/v1"] = Field(alias="apiVersion", description="Always mtls-config/v1.")
+
+    @property
+    def name(self) -> str:
+        metadata: Metadata = getattr(self, "metadata")  # noqa: B009 - declared on each subclass
+        return metadata.name
+
+    @property
+    def address(self) -> str:
+        return f"{getattr(self, 'kind')}/{self.name}"  # noqa: B009
+
+
+class KeyStore(_Resource):
+    kind: Literal["KeyStore"]
+    metadata: Metadata
+    spec: KeyStoreSpec
+
+
+class TrustStoreCert(_Resource):
+    kind: Literal["TrustStoreCert"]
+    metadata: Metadata
+    spec: TrustStoreCertSpec
+
+
+class ProtocolProfile(_Resource):
+    kind: Literal["ProtocolProfile"]
+    metadata: ProtocolProfileMetadata
+    spec: ProtocolProfileSpec
+
+
+class MessageBinding(_Resource):
+    kind: Literal["MessageBinding"]
+    metadata: Metadata
+    spec: MessageBindingSpec
+
+
+def _kind_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+Resource = Annotated[
+    Annotated[KeyStore, Tag("KeyStore")]
+    | Annotated[TrustStoreCert, Tag("TrustStoreCert")]
+    | Annotated[ProtocolProfile, Tag("ProtocolProfile")]
+    | Annotated[MessageBinding, Tag("MessageBinding")],
+    Discriminator(
+        _kind_of,
+        custom_error_type="unknown_kind",
+        custom_error_message="unknown kind; expected one of KeyStore, TrustStoreCert, ProtocolProfile, MessageBinding",
+    ),
+]
+
+MODELS: dict[str, type[_Resource]] = {
+    "KeyStore": KeyStore,
+    "TrustStoreCert": TrustStoreCert,
+    "ProtocolProfile": ProtocolProfile,
+    "MessageBinding": MessageBinding,
+}
+AnyResource = KeyStore | TrustStoreCert | ProtocolProfile | MessageBinding

@@ -1,0 +1,133 @@
+"""The optional project file, ``mtls-config.yaml`` at the root of a spec repository.
+
+It names the stack (the set of records one inventory owns), the default spec paths, and named
+environments: each an instance URL (or ``local``), the *names* of the environment variables that hold
+its credentials (never values), spec paths and variables. Without a project file the stack is
+``default``, the specs are the paths given, and the target is the embedded local instance.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from mtls_config.errors import Problem, SpecError
+from mtls_config.spec.loader import PROJECT_FILE_NAMES, display_path, pydantic_message
+from mtls_config.spec.yamlsource import read_documents
+
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DEFAULT_STACK = "default"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class AuthSettings(_Model):
+    """How to authenticate: names of environment variables, never their values."""
+
+    method: Literal["basic", "oauth"] = Field(
+        default="basic", description="basic (user + password) or oauth (OAuth 2.0 against /oauth_token.do)."
+    )
+    grant: Literal["client_credentials", "password"] = Field(
+        default="client_credentials", description="OAuth grant type (method oauth only)."
+    )
+    username_env: str = Field(default="SN_USERNAME", pattern=ENV_NAME, description="Variable with the user name.")
+    password_env: str = Field(default="SN_PASSWORD", pattern=ENV_NAME, description="Variable with the password.")
+    client_id_env: str = Field(
+        default="SN_CLIENT_ID", pattern=ENV_NAME, description="Variable with the OAuth client id."
+    )
+    client_secret_env: str = Field(
+        default="SN_CLIENT_SECRET", pattern=ENV_NAME, description="Variable with the OAuth client secret."
+    )
+
+
+class Environment(_Model):
+    """One target instance."""
+
+    instance: str = Field(
+        min_length=1,
+        description="The instance's base URL (https://acme.service-now.com) or 'local' for the embedded one.",
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="Credentials to use.")
+    specs: list[str] = Field(
+        default_factory=list, description="Spec paths for this environment (default: the project's)."
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Values for ${name} substitution in this environment's specs."
+    )
+    ca_bundle: str | None = Field(
+        default=None, description="PEM bundle to verify the instance's TLS certificate (default: system CAs)."
+    )
+
+
+class Project(_Model):
+    """The project file."""
+
+    stack: str = Field(
+        default=DEFAULT_STACK,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Name of the stack: the set of instance records this repository owns.",
+    )
+    specs: list[str] = Field(default_factory=lambda: ["."], description="Default spec paths, relative to this file.")
+    variables: dict[str, str] = Field(default_factory=dict, description="Variables shared by all environments.")
+    environments: dict[str, Environment] = Field(default_factory=dict, description="Named target instances.")
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    project: Project
+    path: Path | None  # None: no project file, defaults in force
+    root: Path  # the spec repository's root (the project file's folder, or the working folder)
+
+    def spec_paths(self, environment: str | None = None) -> list[Path]:
+        paths = self.project.specs
+        if environment is not None:
+            env = self.project.environments.get(environment)
+            if env is not None and env.specs:
+                paths = env.specs
+        return [self.root / p for p in paths]
+
+
+def find_project_file(start: Path) -> Path | None:
+    """Look for the project file in ``start`` and its parents, stopping at a git repository's root."""
+    here = (start if start.is_dir() else start.parent).resolve()
+    for folder in (here, *here.parents):
+        for name in PROJECT_FILE_NAMES:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_project(start: Path | None = None) -> ProjectFile:
+    start = start or Path.cwd()
+    path = find_project_file(start)
+    if path is None:
+        root = (start if start.is_dir() else start.parent).resolve()
+        return ProjectFile(Project(), None, root)
+    display = display_path(path)
+    docs, problems = read_documents(path, display)
+    if problems:
+        raise SpecError(problems)
+    if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        raise SpecError([Problem(display, 1, 1, "", "", "the project file must be one YAML mapping")])
+    doc = docs[0]
+    try:
+        project = Project.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(
+            [
+                doc.problem(tuple(e["loc"]), pydantic_message(e), address="project")
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from None
+    return ProjectFile(project, path, path.parent.resolve())

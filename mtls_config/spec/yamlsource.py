@@ -1,0 +1,216 @@
+"""Read YAML spec files into plain data, remembering where every value came from.
+
+Each document becomes a ``SourceDocument``: plain Python data (dicts, lists, scalars) plus a map from each
+value's path (``("spec", "chain", 1)``) to its ``Mark`` (1-based line and column). Problems in the file itself
+(not UTF-8, binary, too large, bad YAML, tabs, duplicate keys, alias bombs, deep nesting) are returned as
+``Problem`` values, never raised, so that a run reports every problem in every file at once.
+
+Never imports pydantic models, the client or the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from mtls_config.errors import Problem
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 20_000  # per document, counted after aliases are expanded
+MAX_DEPTH = 50
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Mark:
+    line: int
+    column: int
+
+
+@dataclass
+class SourceDocument:
+    path: Path  # the file, absolute
+    display: str  # the file as the user named it, for messages
+    index: int  # 0-based position among the file's documents
+    start: Mark
+    data: Any
+    marks: dict[Loc, Mark] = field(default_factory=dict)
+
+    def mark_for(self, loc: Loc) -> Mark:
+        """The mark of ``loc`` or of its nearest ancestor that has one."""
+        for end in range(len(loc), 0, -1):
+            mark = self.marks.get(loc[:end])
+            if mark is not None:
+                return mark
+        return self.start
+
+    def problem(self, loc: Loc, message: str, *, address: str = "") -> Problem:
+        mark = self.mark_for(loc)
+        return Problem(self.display, mark.line, mark.column, address, dotted(loc), message)
+
+
+def dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _mark(node: Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Converter:
+    """Turns a composed node tree into plain data with marks, refusing duplicate keys and bombs."""
+
+    def __init__(self, doc: SourceDocument, problems: list[Problem]) -> None:
+        self.doc = doc
+        self.problems = problems
+        self.budget = _Budget()
+        self.scalars = SafeConstructor()
+
+    def convert(self, node: Node, loc: Loc, depth: int) -> Any:
+        self.budget.nodes += 1
+        if self.budget.nodes > MAX_NODES:
+            raise _TooBig(f"document expands to more than {MAX_NODES} values (YAML aliases used as a bomb?)")
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"document is nested more than {MAX_DEPTH} levels deep")
+        self.doc.marks.setdefault(loc, _mark(node))
+        if isinstance(node, MappingNode):
+            out: dict[str, Any] = {}
+            seen: dict[str, Mark] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problems.append(
+                        Problem(
+                            self.doc.display,
+                            *_pos(key_node),
+                            "",
+                            dotted(loc),
+                            "merge keys ('<<') are not supported",
+                        )
+                    )
+                    continue
+                if not isinstance(key_node, ScalarNode):
+                    self.problems.append(
+                        Problem(
+                            self.doc.display,
+                            *_pos(key_node),
+                            "",
+                            dotted(loc),
+                            "a mapping key must be a plain string",
+                        )
+                    )
+                    continue
+                key = str(key_node.value)
+                if key in seen:
+                    first = seen[key]
+                    self.problems.append(
+                        Problem(
+                            self.doc.display,
+                            *_pos(key_node),
+                            "",
+                            dotted((*loc, key)),
+                            f"duplicate key '{key}' (first at line {first.line})",
+                        )
+                    )
+                    continue
+                seen[key] = _mark(key_node)
+                child = (*loc, key)
+                self.doc.marks[child] = _mark(key_node)
+                out[key] = self.convert(value_node, child, depth + 1)
+            return out
+        if isinstance(node, SequenceNode):
+            return [self.convert(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        try:
+            return self.scalars.construct_object(node)
+        except yaml.YAMLError:
+            return node.value
+
+
+def _pos(node: Node) -> tuple[int, int]:
+    m = _mark(node)
+    return m.line, m.column
+
+
+def _yaml_problem(display: str, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if "'\\t'" in problem or "\t" in problem:
+        message = "tab character in indentation: YAML allows only spaces"
+    else:
+        context = getattr(exc, "context", None)
+        message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return Problem(display, line, col, "", "", message)
+
+
+def read_documents(path: Path, display: str) -> tuple[list[SourceDocument], list[Problem]]:
+    """Parse one file. Returns its non-empty documents and the problems found (possibly both)."""
+    problems: list[Problem] = []
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            msg = f"file is {size} bytes; a spec file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
+            return [], [Problem(display, 1, 1, "", "", msg)]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [], [Problem(display, 1, 1, "", "", f"cannot read file: {exc.strerror or exc}")]
+    if b"\x00" in raw:
+        return [], [Problem(display, 1, 1, "", "", "binary file (NUL bytes): a spec file must be YAML text")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [], [Problem(display, line, 1, "", "", "not UTF-8 text: a spec file must be YAML in UTF-8")]
+
+    docs: list[SourceDocument] = []
+    try:
+        for index, node in enumerate(_compose_all(text)):
+            if node is None:
+                continue
+            doc = SourceDocument(path=path, display=display, index=index, start=_mark(node), data=None)
+            try:
+                doc.data = _Converter(doc, problems).convert(node, (), 0)
+            except _TooBig as exc:
+                problems.append(Problem(display, doc.start.line, doc.start.column, "", "", str(exc)))
+                continue
+            if doc.data is None:
+                continue
+            docs.append(doc)
+    except yaml.YAMLError as exc:
+        problems.append(_yaml_problem(display, exc))
+    except RecursionError:
+        problems.append(Problem(display, 1, 1, "", "", f"document is nested more than {MAX_DEPTH} levels deep"))
+    if not docs and not problems:
+        problems.append(Problem(display, 1, 1, "", "", "file holds no resource documents"))
+    return docs, problems
+
+
+def _compose_all(text: str) -> Iterator[Node | None]:
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            yield loader.get_node()
+    finally:
+        loader.dispose()
