@@ -107,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors are 1, not click's 2: 2 means 'changes')."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="mtls-config", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
+        returned = app(args=args, prog_name="mtls-config", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr().print("interrupted", markup=False)
         return 130
-    return EXIT_OK
+    return returned if isinstance(returned, int) else EXIT_OK
 
 
 def run() -> None:
