@@ -97,8 +97,12 @@ class SecretRef(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
-        if (self.from_env is None) == (self.from_file is None):
-            raise PydanticCustomError("secret_ref", "give exactly one of fromEnv or fromFile")
+        if self.from_env is not None and self.from_file is not None:
+            raise PydanticCustomError("secret_ref_both", "give either fromEnv or fromFile, not both")
+        if self.from_env is None and self.from_file is None:
+            raise PydanticCustomError(
+                "secret_ref_empty", "a secret reference needs {fromEnv: VARIABLE} or {fromFile: path}"
+            )
         return self
 
     def describe(self) -> str:

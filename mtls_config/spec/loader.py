@@ -10,12 +10,13 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import difflib
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mtls_config.errors import Problem, SpecError
 from mtls_config.spec.models import (
@@ -126,6 +127,7 @@ def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
     if root is None:
         root = _default_root(paths)
     resources: list[tuple[AnyResource, SourceDocument]] = []
+    invalid: set[str] = set()  # addresses of resources with problems of their own
     for path in files:
         display = display_path(path)
         docs, file_problems = read_documents(path, display)
@@ -134,10 +136,12 @@ def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
             resource = _validate_document(doc, root, problems)
             if resource is not None:
                 resources.append((resource, doc))
+            elif isinstance(doc.data, dict):
+                invalid.add(_address_of(doc.data))
     if not files and not problems:
         shown = ", ".join(display_path(p) for p in paths) or "."
         problems.append(Problem(shown, 1, 1, "", "", "no spec files (*.yaml, *.yml) found"))
-    _check_set(resources, problems)
+    _check_set(resources, problems, invalid)
     if problems:
         raise SpecError(problems)
     ordered = sorted(resources, key=lambda pair: (KINDS.index(pair[0].kind), pair[0].name))
@@ -182,7 +186,11 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
     data = doc.data
     if not isinstance(data, dict):
         problems.append(
-            doc.problem((), "a resource document must be a mapping with apiVersion, kind, metadata and spec")
+            doc.problem(
+                (),
+                "a resource document must be a mapping with apiVersion, kind, metadata and spec, "
+                f"not {yaml_type(data)}",
+            )
         )
         return None
     address = _address_of(data)
@@ -192,7 +200,11 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
         return None
     if data["apiVersion"] != API_VERSION:
         problems.append(
-            doc.problem(("apiVersion",), f"unsupported apiVersion; expected '{API_VERSION}'", address=address)
+            doc.problem(
+                ("apiVersion",),
+                f"unsupported apiVersion '{data['apiVersion']}'; expected '{API_VERSION}'",
+                address=address,
+            )
         )
         return None
     if kind is None:
@@ -206,25 +218,124 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
     try:
         resource = MODELS[kind].model_validate(data, context=context)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False, include_input=False):
-            problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err), address=address))
+        # The input is included only to name its YAML type in messages: a value is never shown, since it
+        # may be a secret written in the wrong place.
+        for err in exc.errors(include_url=False, include_input=True):
+            problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err, MODELS[kind]), address=address))
         return None
     assert isinstance(resource, KeyStore | TrustStoreCert | ProtocolProfile | MessageBinding)
     return resource
 
 
-def pydantic_message(err: Any) -> str:
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def yaml_type(value: Any) -> str:
+    """The YAML type of a value, for messages ("a list"); never the value itself."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def pydantic_message(err: Any, model: type[BaseModel] | None = None) -> str:
+    """A pydantic error as a sentence for a spec author. Never includes the input value."""
     kind = err["type"]
     msg = str(err["msg"])
+    ctx = err.get("ctx") or {}
+    loc = tuple(err["loc"])
+    got = f", not {yaml_type(err['input'])}" if "input" in err else ""
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "string_pattern_mismatch" and err["loc"][-1] == "name":
-        return "name must not be empty or start/end with whitespace"
+        return _unknown_field_message(model, loc)
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx['min_length']} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "string_pattern_mismatch":
+        if loc and loc[-1] == "name":
+            return "name must not start or end with whitespace"
+        if ctx.get("pattern") == ENV_NAME_PATTERN:
+            return "must be an environment variable name: letters, digits and '_', not starting with a digit"
+        return f"must match the pattern {ctx.get('pattern')}"
+    if kind == "string_type":
+        return "must be text" + got
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number" + got
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false" + got
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping (key: value lines)" + got
+    if kind == "list_type":
+        return "must be a list" + got
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if msg.startswith("Input should be "):
+        msg = "must be " + msg[len("Input should be ") :]
     return msg
+
+
+def _unknown_field_message(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    allowed = _fields_at(model, loc[:-1]) if model is not None else []
+    if not allowed:
+        return "unknown field"
+    hint = _did_you_mean(str(loc[-1]), allowed)
+    return f"unknown field{hint}; allowed here: " + ", ".join(allowed)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names (as written in YAML) of the mapping at ``loc`` inside ``model``."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    target = _unwrap(annotation)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return [info.alias or name for name, info in target.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin is Union or origin is types.UnionType:
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return None
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin is list and isinstance(part, int):
+        return get_args(annotation)[0]
+    if origin is dict:
+        return get_args(annotation)[1]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+    return None
 
 
 def _did_you_mean(value: str, options: Iterable[str]) -> str:
@@ -232,7 +343,9 @@ def _did_you_mean(value: str, options: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[Problem]) -> None:
+def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[Problem], invalid: set[str]) -> None:
+    """Checks across resources. A reference to a resource that exists but has problems of its own is not
+    reported again: its own problems say what to fix."""
     name_loc: Loc = ("metadata", "name")
     seen: dict[str, SourceDocument] = {}
     certificate_names: dict[str, tuple[str, SourceDocument]] = {}
@@ -280,14 +393,22 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
     trust_certs = {r.name for r, _ in pairs if isinstance(r, TrustStoreCert)}
     profiles = {r.name for r, _ in pairs if isinstance(r, ProtocolProfile)}
     for resource, doc in pairs:
-        if isinstance(resource, ProtocolProfile) and resource.spec.key_store not in key_stores:
+        if (
+            isinstance(resource, ProtocolProfile)
+            and resource.spec.key_store not in key_stores
+            and f"KeyStore/{resource.spec.key_store}" not in invalid
+        ):
             ref = resource.spec.key_store
             if ref in trust_certs:
                 why = f"keyStore '{ref}' is a TrustStoreCert; a protocol profile needs a KeyStore"
             else:
                 why = f"keyStore '{ref}' names no KeyStore in the specs" + _did_you_mean(ref, key_stores)
             problems.append(doc.problem(("spec", "keyStore"), why, address=resource.address))
-        if isinstance(resource, MessageBinding) and resource.spec.protocol_profile not in profiles:
+        if (
+            isinstance(resource, MessageBinding)
+            and resource.spec.protocol_profile not in profiles
+            and f"ProtocolProfile/{resource.spec.protocol_profile}" not in invalid
+        ):
             ref = resource.spec.protocol_profile
             why = f"protocolProfile '{ref}' names no ProtocolProfile in the specs" + _did_you_mean(ref, profiles)
             problems.append(doc.problem(("spec", "protocolProfile"), why, address=resource.address))

@@ -17,12 +17,13 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticCustomError
@@ -56,18 +57,33 @@ def _resolve_spec_path(value: str, info: ValidationInfo) -> str:
         return value
     raw = Path(value)
     if raw.is_absolute():
-        raise PydanticCustomError("path_absolute", "use a path relative to the spec file, not an absolute one")
+        raise PydanticCustomError(
+            "path_absolute",
+            "'{path}' is an absolute path; use a path relative to the spec file, inside the spec repository",
+            {"path": value},
+        )
     candidate = ctx.base_dir / raw
     resolved = candidate.resolve()
     root = ctx.root.resolve()
     if not resolved.is_relative_to(root):
+        # Tell a symlink that leads out apart from a path that is written to lead out: the fixes differ.
+        written = Path(os.path.normpath(ctx.base_dir.resolve() / raw))
+        if written.is_relative_to(root):
+            raise PydanticCustomError(
+                "path_symlink_outside",
+                "'{path}' is a symbolic link to a file outside the spec repository; "
+                "copy the file into the repository instead",
+                {"path": value},
+            )
         raise PydanticCustomError(
             "path_outside",
-            "path '{path}' leaves the spec repository ({root}); keep referenced files inside it",
-            {"path": value, "root": str(ctx.root)},
+            "'{path}' points outside the spec repository; keep referenced files inside it",
+            {"path": value},
         )
     if not resolved.exists():
-        raise PydanticCustomError("path_missing", "file '{path}' does not exist", {"path": value})
+        raise PydanticCustomError(
+            "path_missing", "file '{path}' does not exist (paths are relative to the spec file)", {"path": value}
+        )
     if not resolved.is_file():
         raise PydanticCustomError("path_not_file", "'{path}' is not a regular file", {"path": value})
     return str(resolved)
@@ -107,21 +123,23 @@ class ProtocolProfileMetadata(Metadata):
         "only, not http/https or another existing scheme. Keep it under 8 letters (KB0696599).",
     )
 
-    @model_validator(mode="after")
-    def _scheme(self) -> ProtocolProfileMetadata:
-        if not PROTOCOL_NAME.match(self.name):
+    @field_validator("name")
+    @classmethod
+    def _scheme(cls, name: str) -> str:
+        if not PROTOCOL_NAME.match(name):
             raise PydanticCustomError(
                 "protocol_name",
-                "protocol name '{name}' must be lower-case letters only (a-z), e.g. 'mauth'",
-                {"name": self.name},
+                "a protocol profile's name is its URL scheme and must be lower-case letters only (a-z), "
+                "e.g. 'mauth'; '{name}' is not",
+                {"name": name},
             )
-        if self.name in RESERVED_SCHEMES:
+        if name in RESERVED_SCHEMES:
             raise PydanticCustomError(
                 "protocol_reserved",
-                "protocol name '{name}' is an existing URL scheme; choose another, e.g. 'mauth'",
-                {"name": self.name},
+                "'{name}' is an existing URL scheme the instance handles itself; choose another name, e.g. 'mauth'",
+                {"name": name},
             )
-        return self
+        return name
 
 
 class KeyStoreBuild(_Model):
@@ -173,8 +191,13 @@ class KeyStoreSpec(_Model):
 
     @model_validator(mode="after")
     def _file_or_build(self) -> KeyStoreSpec:
-        if (self.file is None) == (self.build is None):
-            raise PydanticCustomError("file_or_build", "give exactly one of 'file' or 'build'")
+        if self.file is not None and self.build is not None:
+            raise PydanticCustomError("file_and_build", "give either 'file' or 'build', not both")
+        if self.file is None and self.build is None:
+            raise PydanticCustomError(
+                "file_or_build",
+                "missing the keystore: give 'file' (a .jks/.p12 file) or 'build' (key, cert and chain to assemble)",
+            )
         return self
 
 
@@ -200,10 +223,17 @@ class TrustStoreCertSpec(_Model):
 
     @model_validator(mode="after")
     def _file_or_pem(self) -> TrustStoreCertSpec:
-        if (self.file is None) == (self.pem is None):
-            raise PydanticCustomError("file_or_pem", "give exactly one of 'file' or 'pem'")
+        if self.file is not None and self.pem is not None:
+            raise PydanticCustomError("file_and_pem", "give either 'file' or 'pem', not both")
+        if self.file is None and self.pem is None:
+            raise PydanticCustomError(
+                "file_or_pem", "missing the certificate: give 'file' (a PEM or DER file) or 'pem' (the PEM text)"
+            )
         if self.pem is not None and self.format != "pem":
-            raise PydanticCustomError("pem_inline_der", "inline 'pem' text needs format: pem")
+            raise PydanticCustomError(
+                "pem_inline_der",
+                "inline 'pem' text needs 'format: pem'; a DER certificate must be given as a 'file'",
+            )
         if self.pem is not None and "-----BEGIN CERTIFICATE-----" not in self.pem:
             raise PydanticCustomError("pem_text", "'pem' must hold a '-----BEGIN CERTIFICATE-----' block")
         return self
@@ -237,6 +267,14 @@ class MessageBindingSpec(_Model):
     protocol_profile: str = Field(
         min_length=1, description="Name (protocol) of the ProtocolProfile (in these specs) to use."
     )
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _functions_shape(cls, value: Any) -> Any:
+        # One clear message instead of one per member of the union.
+        if value is None or value == "all" or isinstance(value, list):
+            return value
+        raise PydanticCustomError("functions_shape", "must be 'all' or a list of function names, e.g. [get, post]")
 
 
 class _Resource(_Model):

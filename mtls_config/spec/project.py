@@ -126,8 +126,8 @@ def load_project(start: Path | None = None) -> ProjectFile:
     except ValidationError as exc:
         raise SpecError(
             [
-                doc.problem(tuple(e["loc"]), pydantic_message(e), address="project")
-                for e in exc.errors(include_url=False, include_input=False)
+                doc.problem(tuple(e["loc"]), pydantic_message(e, Project), address="project")
+                for e in exc.errors(include_url=False, include_input=True)
             ]
         ) from None
     return ProjectFile(project, path, path.parent.resolve())

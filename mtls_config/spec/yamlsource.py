@@ -76,7 +76,9 @@ class _Budget:
 
 
 class _TooBig(Exception):
-    pass
+    def __init__(self, message: str, mark: Mark | None = None) -> None:
+        super().__init__(message)
+        self.mark = mark
 
 
 class _Converter:
@@ -91,9 +93,12 @@ class _Converter:
     def convert(self, node: Node, loc: Loc, depth: int) -> Any:
         self.budget.nodes += 1
         if self.budget.nodes > MAX_NODES:
-            raise _TooBig(f"document expands to more than {MAX_NODES} values (YAML aliases used as a bomb?)")
+            raise _TooBig(
+                f"document has more than {MAX_NODES} values once YAML aliases (*name) are expanded; "
+                "a spec document is small, so this looks like an alias bomb"
+            )
         if depth > MAX_DEPTH:
-            raise _TooBig(f"document is nested more than {MAX_DEPTH} levels deep")
+            raise _TooBig(f"document is nested more than {MAX_DEPTH} levels deep", _mark(node))
         self.doc.marks.setdefault(loc, _mark(node))
         if isinstance(node, MappingNode):
             out: dict[str, Any] = {}
@@ -106,7 +111,7 @@ class _Converter:
                             *_pos(key_node),
                             "",
                             dotted(loc),
-                            "merge keys ('<<') are not supported",
+                            "merge keys ('<<') are not supported; write the fields out in full",
                         )
                     )
                     continue
@@ -157,11 +162,25 @@ def _yaml_problem(display: str, exc: yaml.YAMLError) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
     if "'\\t'" in problem or "\t" in problem:
         message = "tab character in indentation: YAML allows only spaces"
+    elif problem.startswith("found undefined alias"):
+        name = problem.rsplit(" ", 1)[-1].strip("'")
+        message = (
+            f"undefined alias '*{name}': the anchor '&{name}' must come earlier in the same document "
+            "(anchors do not reach across '---')"
+        )
     else:
-        context = getattr(exc, "context", None)
-        message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        message = f"invalid YAML: {problem}"
+        if context:
+            where = (
+                f" that starts at line {context_mark.line + 1}"
+                if context_mark is not None and mark is not context_mark
+                else ""
+            )
+            message += f" ({context}{where})"
     return Problem(display, line, col, "", "", message)
 
 
@@ -182,7 +201,10 @@ def read_documents(path: Path, display: str) -> tuple[list[SourceDocument], list
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return [], [Problem(display, line, 1, "", "", "not UTF-8 text: a spec file must be YAML in UTF-8")]
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        byte = raw[exc.start]
+        message = f"not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8"
+        return [], [Problem(display, line, column, "", "", message)]
 
     docs: list[SourceDocument] = []
     try:
@@ -193,7 +215,8 @@ def read_documents(path: Path, display: str) -> tuple[list[SourceDocument], list
             try:
                 doc.data = _Converter(doc, problems).convert(node, (), 0)
             except _TooBig as exc:
-                problems.append(Problem(display, doc.start.line, doc.start.column, "", "", str(exc)))
+                where = exc.mark or doc.start
+                problems.append(Problem(display, where.line, where.column, "", "", str(exc)))
                 continue
             if doc.data is None:
                 continue
@@ -203,7 +226,9 @@ def read_documents(path: Path, display: str) -> tuple[list[SourceDocument], list
     except RecursionError:
         problems.append(Problem(display, 1, 1, "", "", f"document is nested more than {MAX_DEPTH} levels deep"))
     if not docs and not problems:
-        problems.append(Problem(display, 1, 1, "", "", "file holds no resource documents"))
+        problems.append(
+            Problem(display, 1, 1, "", "", "no resource documents in this file (it is empty or holds only comments)")
+        )
     return docs, problems
 
 
