@@ -72,7 +72,12 @@ class SecretValue:
 class SecretRef(BaseModel):
     """Where to find a secret: exactly one of ``fromEnv`` or ``fromFile``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra={"oneOf": [{"required": ["fromEnv"]}, {"required": ["fromFile"]}]},
+    )
 
     from_env: str | None = Field(
         default=None,

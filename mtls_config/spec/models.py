@@ -121,6 +121,8 @@ class ProtocolProfileMetadata(Metadata):
         max_length=40,
         description="The protocol scheme (sys_protocol_profile.protocol), e.g. 'mauth': lower-case letters "
         "only, not http/https or another existing scheme. Keep it under 8 letters (KB0696599).",
+        # For editors only; at run time the validator below says what is wrong in words.
+        json_schema_extra={"pattern": PROTOCOL_NAME.pattern, "not": {"enum": [*sorted(RESERVED_SCHEMES)]}},
     )
 
     @field_validator("name")
@@ -165,6 +167,8 @@ class KeyStoreBuild(_Model):
 class KeyStoreSpec(_Model):
     """A Java keystore with the instance's client key: a ``sys_certificate`` record with the file attached."""
 
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["file"]}, {"required": ["build"]}]})
+
     format: Literal["jks", "pkcs12"] = Field(
         default="jks",
         description="jks (type 'Java Key Store', key_store) or pkcs12 (type 'PKCS12 Key Store', pkcs12_key_store).",
@@ -203,6 +207,14 @@ class KeyStoreSpec(_Model):
 
 class TrustStoreCertSpec(_Model):
     """A partner's certificate the instance trusts: a ``sys_certificate`` record of type trust_store."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["file"]}, {"required": ["pem"]}],
+            "if": {"required": ["pem"]},
+            "then": {"properties": {"format": {"const": "pem"}}},
+        }
+    )
 
     format: Literal["pem", "der"] = Field(
         default="pem", description="pem (text in pem_certificate) or der (the file is attached)."
