@@ -1,0 +1,591 @@
+"""The instance client: Table, Attachment and Batch APIs over httpx (async), with retries and accounting.
+
+One ``InstanceClient`` per instance. It bounds concurrency with a semaphore, retries only what is safe to
+repeat (reads, PATCH, DELETE, creates that carry their own ``sys_id``; anything the instance provably did
+not process, such as a 429 or a refused connection), and maps every failure once, here, into
+``mtls_config.errors``. Nothing it raises, logs or reprs carries a credential or token: headers and bodies
+are never logged, transport exceptions are re-raised ``from None``, and messages pass through a scrubber.
+
+Never imports the emulator or the CLI; the CLI hands in a transport when the target is the local instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from mtls_config import __version__
+from mtls_config.client.auth import TOKEN_PATH, TokenReply, authenticator_for
+from mtls_config.client.batch import BATCH_PATH, BatchRequest, BatchResponse, parse_batch_reply, split_batches
+from mtls_config.client.failures import Scrubber, error_for_status, redirect_error
+from mtls_config.client.query import in_list_chunks
+from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from mtls_config.client.stats import RequestStats
+from mtls_config.errors import BadResponse, InstanceError, InstanceUnreachable, MtlsConfigError
+from mtls_config.settings import InstanceSettings
+
+logger = logging.getLogger("mtls_config.client")
+
+LOCAL_BASE_URL = "http://localhost"
+TABLE_PATH = "/api/now/table"
+ATTACHMENT_PATH = "/api/now/attachment"
+MAX_BODY_BYTES = 64 * 1024 * 1024
+# The instance's default per-item input limit is 5 MB; stay well under it for the whole batch body.
+BATCH_MAX_BYTES = 4 * 1024 * 1024
+BATCH_MAX_ITEMS = 50
+BATCH_MAX_ROUNDS = 20
+ATTACHMENT_PAGE_SIZE = 1000
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    after_ambiguous: bool = False  # an earlier attempt may have been carried out by the instance
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way a later attempt may not. Internal: never leaves this module."""
+
+    def __init__(self, final: InstanceError, *, ambiguous: bool, retry_after: float | None = None) -> None:
+        super().__init__(final.message)
+        self.final = final
+        self.ambiguous = ambiguous  # the instance may have carried the request out
+        self.retry_after = retry_after
+
+
+Reconcile = Callable[[], Awaitable["_Reply | None"]]
+
+
+class InstanceClient:
+    """``async with InstanceClient(settings) as client: rows = await client.list("sys_certificate")``."""
+
+    def __init__(
+        self,
+        settings: InstanceSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        retry: RetryPolicy | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        batch_max_items: int = BATCH_MAX_ITEMS,
+        batch_max_bytes: int = BATCH_MAX_BYTES,
+    ) -> None:
+        if settings.is_local and transport is None:
+            raise InstanceError(
+                "the local instance needs the embedded emulator's transport",
+                hint="open it with mtls_config.cli.target.open_instance, or give an instance URL",
+            )
+        self.settings = settings
+        self.base_url = LOCAL_BASE_URL if settings.is_local else settings.url
+        self.stats = RequestStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._retry = retry or RetryPolicy(max_retries=settings.max_retries)
+        self._max_body_bytes = max_body_bytes
+        self._batch_max_items = batch_max_items
+        self._batch_max_bytes = batch_max_bytes
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._scrub = Scrubber()
+        self._auth = authenticator_for(settings.auth, self._post_token, self._scrub, clock=clock)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            verify=_verify(settings.verify),
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.max_concurrency),
+            headers={"User-Agent": f"mtls-config/{__version__}"},
+        )
+
+    def __repr__(self) -> str:
+        return f"InstanceClient({self.base_url!r})"
+
+    async def __aenter__(self) -> InstanceClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- Table API -------------------------------------------------------------------------------------
+
+    async def list(
+        self,
+        table: str,
+        *,
+        query: str = "",
+        fields: Sequence[str] | None = None,
+        page_size: int = 1000,
+        display_value: str = "false",
+        exclude_reference_link: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Every record matching ``query``, following offset pagination; one request when it fits a page."""
+        params: dict[str, str] = {
+            "sysparm_query": _stable_order(query),
+            "sysparm_display_value": display_value,
+            "sysparm_exclude_reference_link": _flag(exclude_reference_link),
+        }
+        if fields is not None:
+            params["sysparm_fields"] = ",".join(fields)
+        return await self._paged("table.list", f"{TABLE_PATH}/{table}", params, page_size)
+
+    async def get(self, table: str, sys_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """One record, or None when the instance says 404."""
+        params = {"sysparm_exclude_reference_link": "true"}
+        if fields is not None:
+            params["sysparm_fields"] = ",".join(fields)
+        reply = await self._call(
+            "table.get", "GET", f"{TABLE_PATH}/{table}/{sys_id}", params=params, safe=True, allow=frozenset({404})
+        )
+        if reply.status == 404:
+            return None
+        return _result_object(reply, "table.get")
+
+    async def create(
+        self,
+        table: str,
+        values: Mapping[str, str],
+        *,
+        sys_id: str | None = None,
+        input_display_value: bool = False,
+    ) -> dict[str, Any]:
+        """Insert a record. With ``sys_id`` the insert is idempotent: after an ambiguous failure the record is
+        looked up by ``sys_id`` before anything is sent again, so a retry never makes a second record."""
+        body = dict(values)
+        if sys_id is not None:
+            body["sys_id"] = sys_id
+        params = {"sysparm_exclude_reference_link": "true", "sysparm_input_display_value": _flag(input_display_value)}
+        reconcile: Reconcile | None = None
+        if sys_id is not None:
+
+            async def reconcile() -> _Reply | None:
+                found = await self.get(table, sys_id)
+                return None if found is None else _synthetic(201, found)
+
+        reply = await self._call(
+            "table.create",
+            "POST",
+            f"{TABLE_PATH}/{table}",
+            params=params,
+            json_body=body,
+            safe=False,
+            reconcile=reconcile,
+        )
+        return _result_object(reply, "table.create")
+
+    async def update(
+        self, table: str, sys_id: str, values: Mapping[str, str], *, input_display_value: bool = False
+    ) -> dict[str, Any]:
+        """Partial update (PATCH); repeating it leaves the same result, so it is retried."""
+        params = {"sysparm_exclude_reference_link": "true", "sysparm_input_display_value": _flag(input_display_value)}
+        reply = await self._call(
+            "table.update", "PATCH", f"{TABLE_PATH}/{table}/{sys_id}", params=params, json_body=dict(values), safe=True
+        )
+        return _result_object(reply, "table.update")
+
+    async def delete(self, table: str, sys_id: str, *, missing_ok: bool = True) -> None:
+        await self._delete("table.delete", f"{TABLE_PATH}/{table}/{sys_id}", missing_ok=missing_ok)
+
+    # -- Attachment API --------------------------------------------------------------------------------
+
+    async def list_attachments(self, table: str, sys_ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
+        """Attachment metadata for all of ``sys_ids`` on ``table``: one query per URL-sized chunk, paginated."""
+        found: builtins.list[dict[str, Any]] = []
+        for chunk in in_list_chunks(sys_ids):
+            params = {"sysparm_query": _stable_order(f"table_name={table}^table_sys_idIN{','.join(chunk)}")}
+            found.extend(await self._paged("attachment.list", ATTACHMENT_PATH, params, ATTACHMENT_PAGE_SIZE))
+        return found
+
+    async def upload_attachment(
+        self,
+        table: str,
+        sys_id: str,
+        file_name: str,
+        content: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
+        """Attach ``content`` to a record. After an ambiguous failure the record's attachments are checked for
+        one with this name and size before uploading again, so a retry never attaches the file twice."""
+
+        async def reconcile() -> _Reply | None:
+            for meta in await self.list_attachments(table, [sys_id]):
+                if meta.get("file_name") == file_name and str(meta.get("size_bytes")) == str(len(content)):
+                    return _synthetic(201, meta)
+            return None
+
+        reply = await self._call(
+            "attachment.upload",
+            "POST",
+            f"{ATTACHMENT_PATH}/file",
+            params={"table_name": table, "table_sys_id": sys_id, "file_name": file_name},
+            content=content,
+            content_type=content_type,
+            safe=False,
+            reconcile=reconcile,
+        )
+        return _result_object(reply, "attachment.upload")
+
+    async def download_attachment(self, attachment_sys_id: str) -> bytes:
+        reply = await self._call(
+            "attachment.download", "GET", f"{ATTACHMENT_PATH}/{attachment_sys_id}/file", accept="*/*", safe=True
+        )
+        return reply.body
+
+    async def delete_attachment(self, attachment_sys_id: str, *, missing_ok: bool = True) -> None:
+        await self._delete("attachment.delete", f"{ATTACHMENT_PATH}/{attachment_sys_id}", missing_ok=missing_ok)
+
+    # -- Batch API -------------------------------------------------------------------------------------
+
+    async def batch(self, requests: Sequence[BatchRequest]) -> builtins.list[BatchResponse]:
+        """Run ``requests`` through ``/api/now/v1/batch``, in as many batches as the size limits need; requests
+        the instance reports as unserviced are sent again in a follow-up batch. Answers come in request order."""
+        ids = [r.id for r in requests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("batch request ids must be unique")
+        answers: dict[str, BatchResponse] = {}
+        pending = list(requests)
+        for _round in range(BATCH_MAX_ROUNDS):
+            if not pending:
+                break
+            groups = split_batches(pending, max_items=self._batch_max_items, max_bytes=self._batch_max_bytes)
+            outcomes = await asyncio.gather(*(self._send_batch(g) for g in groups), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            still: builtins.list[BatchRequest] = []
+            for group, outcome in zip(groups, outcomes, strict=True):
+                assert not isinstance(outcome, BaseException)
+                serviced, unserviced = outcome
+                for answer in serviced:
+                    answers[answer.id] = answer
+                for request in group:
+                    if request.id in answers:
+                        continue
+                    if request.id not in unserviced and not request.safe_to_repeat:
+                        raise BadResponse(
+                            f"the Batch API neither serviced nor listed as unserviced request {request.id} "
+                            f"({request.method} {request.url}); its outcome is unknown"
+                        )
+                    still.append(request)
+            if len(still) == len(pending):
+                raise BadResponse(f"the Batch API serviced none of {len(pending)} requests; giving up")
+            if still:
+                logger.info("batch: re-sending %d unserviced requests", len(still))
+            pending = still
+        if pending:
+            raise BadResponse(f"the Batch API left {len(pending)} requests unserviced after {BATCH_MAX_ROUNDS} rounds")
+        return [answers[i] for i in ids]
+
+    async def _send_batch(self, group: builtins.list[BatchRequest]) -> tuple[builtins.list[BatchResponse], set[str]]:
+        payload = {"batch_request_id": uuid.uuid4().hex, "rest_requests": [r.wire() for r in group]}
+        # A batch that holds a POST is not repeated after an ambiguous failure: its creates may have happened.
+        reply = await self._call(
+            "batch", "POST", BATCH_PATH, json_body=payload, safe=all(r.safe_to_repeat for r in group)
+        )
+        serviced, unserviced = parse_batch_reply(_json(reply, "batch"))
+        known = {r.id for r in group}
+        return [s for s in serviced if s.id in known], set(unserviced)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    async def _paged(
+        self, op: str, path: str, params: Mapping[str, str], page_size: int
+    ) -> builtins.list[dict[str, Any]]:
+        if page_size < 1:
+            raise ValueError("page_size must be positive")
+        rows: builtins.list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page_params = {**params, "sysparm_limit": str(page_size), "sysparm_offset": str(offset)}
+            # A v1-style 404 means "no rows" for a list; a missing table is a 400 "Invalid table".
+            reply = await self._call(op, "GET", path, params=page_params, safe=True, allow=frozenset({404}))
+            if reply.status == 404:
+                return rows
+            page = _json(reply, op).get("result")
+            if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
+                raise BadResponse(f"{op}: the instance answered a result that is not a list of records")
+            rows.extend(page)
+            offset += len(page)
+            total = _int_header(reply.headers, "X-Total-Count")
+            if len(page) < page_size or (total is not None and offset >= total):
+                return rows
+
+    async def _delete(self, op: str, path: str, *, missing_ok: bool) -> None:
+        reply = await self._call(op, "DELETE", path, safe=True, allow=frozenset({404}))
+        if reply.status == 404 and not missing_ok and not reply.after_ambiguous:
+            raise error_for_status(
+                404, reply.body, method="DELETE", path=path, instance=self.base_url, scrub=self._scrub
+            )
+
+    async def _post_token(self, form: dict[str, str]) -> TokenReply:
+        reply = await self._call(
+            "oauth.token",
+            "POST",
+            TOKEN_PATH,
+            content=urlencode(form).encode("ascii"),
+            content_type="application/x-www-form-urlencoded",
+            safe=True,
+            authenticate=False,
+            allow=frozenset(range(400, 500)) - {429},
+        )
+        return TokenReply(reply.status, reply.body)
+
+    async def _call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        safe: bool,
+        reconcile: Reconcile | None = None,
+        allow: frozenset[int] = frozenset(),
+        authenticate: bool = True,
+    ) -> _Reply:
+        """Send with retries. ``safe``: may be repeated after an ambiguous failure. ``reconcile``: for an unsafe
+        request, finds out after an ambiguous failure whether it was carried out (its answer, or None)."""
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
+            content_type = "application/json"
+        ambiguous_before = False
+        retry = 0
+        while True:
+            try:
+                reply = await self._attempt(
+                    op, method, path, params, content, content_type, accept, authenticate, retry, allow
+                )
+                if ambiguous_before:
+                    return _Reply(reply.status, reply.headers, reply.body, after_ambiguous=True)
+                return reply
+            except _Retryable as failure:
+                if retry >= self._retry.max_retries:
+                    raise failure.final from None
+                if failure.ambiguous and not safe:
+                    if reconcile is None:
+                        raise failure.final from None
+                    done = await reconcile()
+                    if done is not None:
+                        logger.info(
+                            "%s %s: the earlier attempt had been carried out; not sending it again", method, path
+                        )
+                        return done
+                ambiguous_before = ambiguous_before or failure.ambiguous
+                delay = self._retry.delay(retry, self._rng, failure.retry_after)
+                logger.info("%s %s: %s; retry %d in %.1f s", method, path, failure.final.message, retry + 1, delay)
+                await self._sleep(delay)
+                retry += 1
+
+    async def _attempt(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        content_type: str | None,
+        accept: str,
+        authenticate: bool,
+        retry: int,
+        allow: frozenset[int],
+    ) -> _Reply:
+        headers = {"Accept": accept}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        authorization = await self._auth.header() if authenticate else None
+        reply = await self._exchange(op, method, path, params, content, headers, authorization, retry)
+        if reply.status == 401 and authenticate and await self._auth.renew(authorization):
+            authorization = await self._auth.header()
+            reply = await self._exchange(op, method, path, params, content, headers, authorization, retry)
+        if 300 <= reply.status < 400:
+            raise redirect_error(
+                reply.status, reply.headers.get("Location", ""), method=method, path=path, instance=self.base_url
+            )
+        if reply.status in allow:
+            return reply
+        if reply.status in RETRYABLE_STATUSES:
+            final = error_for_status(
+                reply.status,
+                reply.body,
+                method=method,
+                path=path,
+                instance=self.base_url,
+                scrub=self._scrub,
+                attempts=retry + 1,
+            )
+            # A 429 is refused before any work is done; a 5xx from a gateway may come after the work was done.
+            raise _Retryable(
+                final,
+                ambiguous=reply.status != 429,
+                retry_after=parse_retry_after(reply.headers.get("Retry-After")),
+            )
+        if reply.status >= 400:
+            raise error_for_status(
+                reply.status, reply.body, method=method, path=path, instance=self.base_url, scrub=self._scrub
+            )
+        return reply
+
+    async def _exchange(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+        authorization: str | None,
+        retry: int,
+    ) -> _Reply:
+        """One HTTP round trip, under the concurrency limit; transport failures become ``_Retryable``."""
+        if authorization is not None:
+            headers = {**headers, "Authorization": authorization}
+        request = self._http.build_request(method, path, params=params, content=content, headers=headers)
+        sent = _request_size(request, content)
+        async with self._semaphore:
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = await self._read_body(response, op)
+                finally:
+                    await response.aclose()
+            except httpx.TransportError as exc:
+                self.stats.record(op, bytes_sent=sent, bytes_received=0, retry=retry > 0)
+                elapsed = (time.perf_counter() - started) * 1000
+                logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed)
+                raise self._transport_failure(exc, method, path, retry) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        received = len(body) + sum(len(k) + len(v) + 4 for k, v in response.headers.raw)
+        self.stats.record(op, bytes_sent=sent, bytes_received=received, retry=retry > 0)
+        logger.debug("%s %s -> %d in %.0f ms", method, path, response.status_code, elapsed)
+        return _Reply(response.status_code, response.headers, body)
+
+    async def _read_body(self, response: httpx.Response, op: str) -> bytes:
+        declared = _int_header(response.headers, "Content-Length")
+        if declared is not None and declared > self._max_body_bytes:
+            raise BadResponse(f"{op}: the instance sent {declared} bytes, more than the {self._max_body_bytes} allowed")
+        chunks: builtins.list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise BadResponse(f"{op}: the instance's answer exceeds {self._max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _transport_failure(self, exc: httpx.TransportError, method: str, path: str, retry: int) -> Exception:
+        reason = self._scrub(str(exc) or type(exc).__name__)
+        where = f"{method} {path}"
+        if _is_tls_failure(exc):
+            return InstanceUnreachable(
+                f"TLS verification of {self.base_url} failed ({where}): {reason}",
+                hint="if the instance uses a private CA, pass --ca-bundle with its PEM (or set caBundle in the "
+                "project file's environment); never turn verification off for a real instance",
+            )
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
+            return InstanceUnreachable(f"cannot send {where} to {self.base_url}: {reason}")
+        # Connection not made: the instance never saw the request. Anything later: it may have.
+        not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        tries = f" after {retry + 1} attempts" if retry else ""
+        final = InstanceUnreachable(
+            f"cannot reach {self.base_url}: {where} failed with {type(exc).__name__}{tries}: {reason}",
+            hint="check the instance URL, your network or proxy (HTTPS_PROXY), and that the instance is up",
+        )
+        return _Retryable(final, ambiguous=not not_sent)
+
+
+def _verify(verify: bool | str) -> bool | ssl.SSLContext:
+    if isinstance(verify, str):
+        try:
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise MtlsConfigError(f"cannot use CA bundle {verify}: {exc}") from None
+    return verify
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _stable_order(query: str) -> str:
+    """Offset pagination needs a stable order; add one unless the query sets its own."""
+    if "ORDERBY" in query:
+        return query
+    return f"{query}^ORDERBYsys_id" if query else "ORDERBYsys_id"
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _int_header(headers: httpx.Headers, name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _request_size(request: httpx.Request, content: bytes | None) -> int:
+    head = len(request.method) + len(request.url.raw_path) + sum(len(k) + len(v) + 4 for k, v in request.headers.raw)
+    return head + (len(content) if content else 0)
+
+
+def _json(reply: _Reply, op: str) -> dict[str, Any]:
+    try:
+        data = json.loads(reply.body)
+    except (ValueError, UnicodeDecodeError):
+        kind = reply.headers.get("Content-Type", "unknown type")
+        raise BadResponse(
+            f"{op}: the instance answered {reply.status} with a body that is not JSON ({kind})",
+            hint="a proxy or login page may be answering instead of the instance; check the instance URL",
+        ) from None
+    if not isinstance(data, dict):
+        raise BadResponse(f"{op}: the instance answered JSON that is not an object")
+    return data
+
+
+def _result_object(reply: _Reply, op: str) -> dict[str, Any]:
+    result = _json(reply, op).get("result")
+    if not isinstance(result, dict):
+        raise BadResponse(f"{op}: the instance's answer has no result record")
+    return result
+
+
+def _synthetic(status: int, record: dict[str, Any]) -> _Reply:
+    return _Reply(status, httpx.Headers(), json.dumps({"result": record}).encode("utf-8"), after_ambiguous=True)
