@@ -8,6 +8,8 @@ Messages never carry a secret value (passwords, key bytes, tokens): they name th
     ├── ProjectError              the project file ``mtls-config.yaml`` or an environment in it
     ├── SecretError               a secret reference could not be resolved (variable unset, file unreadable)
     ├── KeystoreError             a keystore, key, certificate or CSR could not be read or built
+    │   ├── KeystorePasswordError a store or key password is wrong (the message never holds the password)
+    │   └── KeystoreRuleError     building would break a lint rule; ``rule`` names it (K06, K08, ...)
     ├── InstanceError             talking to the instance failed (raised by the client, mapped once)
     │   ├── InstanceUnreachable   DNS, refused, timeout, TLS failure, dropped connection after retries
     │   ├── AuthenticationFailed  401 / OAuth token refused
@@ -91,6 +93,18 @@ class SecretError(MtlsConfigError):
 
 class KeystoreError(MtlsConfigError):
     pass
+
+
+class KeystorePasswordError(KeystoreError):
+    pass
+
+
+class KeystoreRuleError(KeystoreError):
+    """Assembling refused because the parts break lint rule ``rule`` (e.g. K06: key does not match)."""
+
+    def __init__(self, rule: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.rule = rule
 
 
 class InstanceError(MtlsConfigError):

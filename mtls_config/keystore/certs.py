@@ -1,0 +1,277 @@
+"""X.509 certificates: parse PEM/DER (one or many), describe them, and order/check a chain leaf -> root.
+
+Pure: bytes in, values out. Never imports the client, the emulator, the CLI or anything that prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from mtls_config.errors import KeystoreError
+
+PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
+_SHA256 = hashes.SHA256()
+CertEncoding = Literal["der", "pem", "invalid"]
+
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+}
+
+
+def looks_like_pem(data: bytes) -> bool:
+    return b"-----BEGIN " in data[:4096]
+
+
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in ``data``: PEM (one or many blocks, text around them is ignored) or a single DER."""
+    stripped = data.lstrip()
+    if stripped.startswith(b"-----BEGIN") or PEM_CERT_MARKER in data:
+        if PEM_CERT_MARKER not in data:
+            kind = _pem_kind(data)
+            raise KeystoreError(f"no certificate in this PEM data (it holds a {kind} block)")
+        try:
+            return x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise KeystoreError("cannot parse the PEM certificate data (damaged base64 or not X.509)") from None
+    if not data:
+        raise KeystoreError("no certificate: the data is empty")
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise KeystoreError("not a certificate: neither PEM ('-----BEGIN CERTIFICATE-----') nor DER X.509") from None
+
+
+def parse_stored_certificate(raw: bytes) -> tuple[x509.Certificate | None, CertEncoding]:
+    """A certificate as a keystore stores it (should be DER). PEM is parsed too but reported as such."""
+    try:
+        return x509.load_der_x509_certificate(raw), "der"
+    except ValueError:
+        pass
+    if PEM_CERT_MARKER in raw:
+        try:
+            return x509.load_pem_x509_certificate(raw), "pem"
+        except ValueError:
+            return None, "invalid"
+    return None, "invalid"
+
+
+def _pem_kind(data: bytes) -> str:
+    start = data.find(b"-----BEGIN ")
+    end = data.find(b"-----", start + 11)
+    if start < 0 or end < 0:
+        return "non-certificate"
+    label = data[start + 11 : end].decode("ascii", "replace")
+    return "private key" if "PRIVATE KEY" in label else repr(label)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER, upper-case hex pairs joined by ':' (as keytool and browsers show it)."""
+    digest = cert.fingerprint(_SHA256).hex().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def cert_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER as plain lower-case hex (for canonical models and comparisons)."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def spki_sha256(public_key: Any) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def describe_public_key(public_key: Any) -> tuple[str, int | None, str | None]:
+    """(algorithm, size in bits, curve name) of a public (or private) key."""
+    if isinstance(public_key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        return "RSA", public_key.key_size, None
+    if isinstance(public_key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        return "EC", public_key.curve.key_size, public_key.curve.name
+    if isinstance(public_key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return "Ed25519", 256, None
+    if isinstance(public_key, ed448.Ed448PublicKey | ed448.Ed448PrivateKey):
+        return "Ed448", 456, None
+    if isinstance(public_key, dsa.DSAPublicKey | dsa.DSAPrivateKey):
+        return "DSA", public_key.key_size, None
+    return type(public_key).__name__, None, None
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def not_before(cert: x509.Certificate) -> dt.datetime:
+    return _utc(cert.not_valid_before_utc)
+
+
+def not_after(cert: x509.Certificate) -> dt.datetime:
+    return _utc(cert.not_valid_after_utc)
+
+
+def extended_key_usages(cert: x509.Certificate) -> tuple[str, ...] | None:
+    """EKU names, or None when the certificate has no EKU extension (any purpose)."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return None
+    return tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in ext.value)
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``issuer`` signed ``cert``: names chain and the signature verifies."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return issued_by(cert, cert)
+
+
+def subject_alt_names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    names: list[str] = []
+    for general in ext.value:
+        if isinstance(general, x509.DNSName):
+            names.append(f"DNS:{general.value}")
+        elif isinstance(general, x509.IPAddress):
+            names.append(f"IP:{general.value}")
+        elif isinstance(general, x509.RFC822Name):
+            names.append(f"email:{general.value}")
+        elif isinstance(general, x509.UniformResourceIdentifier):
+            names.append(f"URI:{general.value}")
+        else:
+            names.append(str(general.value))
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What a person checks on a certificate, as plain values."""
+
+    subject: str
+    issuer: str
+    serial: str  # hex, upper-case, as keytool shows it
+    not_before: dt.datetime
+    not_after: dt.datetime
+    sha256: str  # AA:BB:... fingerprint of the DER
+    key_algorithm: str
+    key_size: int | None
+    key_curve: str | None
+    signature_algorithm: str
+    extended_key_usage: tuple[str, ...] | None  # None: no EKU extension
+    subject_alt_names: tuple[str, ...]
+    is_ca: bool
+    self_signed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "sha256": self.sha256,
+            "key_algorithm": self.key_algorithm,
+            "key_size": self.key_size,
+            "key_curve": self.key_curve,
+            "signature_algorithm": self.signature_algorithm,
+            "extended_key_usage": list(self.extended_key_usage) if self.extended_key_usage is not None else None,
+            "subject_alt_names": list(self.subject_alt_names),
+            "is_ca": self.is_ca,
+            "self_signed": self.self_signed,
+        }
+
+
+def signature_algorithm_name(cert: x509.Certificate) -> str:
+    oid = cert.signature_algorithm_oid
+    name = getattr(oid, "_name", None)
+    return name if isinstance(name, str) and name != "Unknown OID" else oid.dotted_string
+
+
+def certificate_info(cert: x509.Certificate) -> CertificateInfo:
+    algorithm, size, curve = describe_public_key(cert.public_key())
+    return CertificateInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "X"),
+        not_before=not_before(cert),
+        not_after=not_after(cert),
+        sha256=fingerprint(cert),
+        key_algorithm=algorithm,
+        key_size=size,
+        key_curve=curve,
+        signature_algorithm=signature_algorithm_name(cert),
+        extended_key_usage=extended_key_usages(cert),
+        subject_alt_names=subject_alt_names(cert),
+        is_ca=is_ca(cert),
+        self_signed=is_self_signed(cert),
+    )
+
+
+def dedupe(certs: Iterable[x509.Certificate]) -> list[x509.Certificate]:
+    seen: dict[bytes, x509.Certificate] = {}
+    for cert in certs:
+        seen.setdefault(cert.fingerprint(_SHA256), cert)
+    return list(seen.values())
+
+
+def build_chain(
+    leaf: x509.Certificate, pool: Sequence[x509.Certificate]
+) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """Order ``pool`` behind ``leaf`` by following issuers (name and signature). Returns (chain leaf->..., unused)."""
+    chain = [leaf]
+    remaining = [c for c in dedupe(pool) if c.fingerprint(_SHA256) != leaf.fingerprint(_SHA256)]
+    while not is_self_signed(chain[-1]):
+        parent = next((c for c in remaining if issued_by(chain[-1], c)), None)
+        if parent is None:
+            break
+        chain.append(parent)
+        remaining.remove(parent)
+    return chain, remaining
+
+
+def chain_break(chain: Sequence[x509.Certificate]) -> int | None:
+    """Index i where chain[i] is not issued by chain[i+1] (name or signature), or None when the chain links."""
+    for i in range(len(chain) - 1):
+        if not issued_by(chain[i], chain[i + 1]):
+            return i
+    return None
+
+
+def short_name(cert: x509.Certificate) -> str:
+    """The subject's CN when there is one, else the whole subject: short enough for a one-line message."""
+    cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    if cns:
+        value = cns[0].value
+        return f"CN={value if isinstance(value, str) else value.decode('utf-8', 'replace')}"
+    return cert.subject.rfc4514_string() or "(empty subject)"

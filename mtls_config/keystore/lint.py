@@ -1,0 +1,428 @@
+"""Lint rules for client keystores (K01-K13) and trust store certificates (T01-T02).
+
+Each rule catches a mistake people make with the keytool procedure before it reaches the instance; each finding
+names the rule, the file (or spec location) and alias, and says in one line how to fix it. Errors block an apply,
+warnings do not, infos say what could not be checked.
+
+Findings never quote a password or key material: they name where the password came from, at most.
+Pure: bytes in, values out. Never imports the client, the emulator, the CLI or anything that prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
+
+from mtls_config.errors import KeystoreError, KeystorePasswordError
+from mtls_config.keystore.certs import (
+    chain_break,
+    extended_key_usages,
+    fingerprint,
+    is_self_signed,
+    issued_by,
+    load_certificates,
+    looks_like_pem,
+    not_after,
+    not_before,
+    short_name,
+    spki_sha256,
+)
+from mtls_config.keystore.store import (
+    DeclaredFormat,
+    KeystoreContents,
+    KeystoreEntry,
+    describe_unknown,
+    detect_store_type,
+    read_keystore,
+)
+from mtls_config.secrets import SecretValue
+
+Severity = Literal["error", "warning", "info"]
+TrustFormat = Literal["pem", "der"]
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+STRONG_CURVES = frozenset({"secp256r1", "secp384r1"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # K01..K13, T01..T02
+    severity: Severity
+    source: str  # file path or spec location (path:line:col)
+    alias: str | None
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        alias = f" [{self.alias}]" if self.alias else ""
+        return f"{where}{self.severity} {self.rule}{alias}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "source": self.source,
+            "alias": self.alias,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+def has_errors(findings: Sequence[Finding]) -> bool:
+    return any(f.severity == "error" for f in findings)
+
+
+def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.source, SEVERITY_ORDER[f.severity], f.rule, f.alias or ""))
+
+
+class _Collector:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.findings: list[Finding] = []
+
+    def add(self, rule: str, severity: Severity, message: str, fix: str, alias: str | None = None) -> None:
+        self.findings.append(Finding(rule, severity, self.source, alias, message, fix))
+
+
+def _days(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() // 86400)
+
+
+def lint_keystore(
+    data: bytes,
+    password: SecretValue | None,
+    *,
+    declared_format: DeclaredFormat | None = None,
+    warn_days: int = 30,
+    now: dt.datetime | None = None,
+    source: str = "",
+) -> list[Finding]:
+    """Run K01-K13 on a keystore file. Without a password, the checks that need it are reported as infos."""
+    now = now or dt.datetime.now(dt.UTC)
+    out = _Collector(source)
+    store_type = detect_store_type(data)
+    if store_type == "unknown":
+        out.add("K01", "error", describe_unknown(data), "point at the keystore file (JKS), e.g. one written by "
+                "'mtls-config keystore assemble'")  # fmt: skip
+        return out.findings
+    if declared_format == "jks" and store_type != "jks":
+        out.add(
+            "K01",
+            "error",
+            f"keystore is {store_type.upper()}, not JKS (keytool 9+ writes PKCS12 unless given -storetype JKS)",
+            "rebuild it with 'mtls-config keystore assemble --format jks' (or keytool -storetype JKS), "
+            "or declare format: pkcs12",
+        )
+    elif declared_format == "pkcs12" and store_type != "pkcs12":
+        out.add("K01", "error", f"keystore is {store_type.upper()}, but format pkcs12 is declared",
+                "declare format: jks, or rebuild with --format pkcs12")  # fmt: skip
+    elif declared_format is None and store_type == "jceks":
+        out.add("K01", "error", "keystore is JCEKS; the instance reads JKS or PKCS12",
+                "rebuild it with 'mtls-config keystore assemble --format jks'")  # fmt: skip
+
+    contents = _open(data, password, store_type, out)
+    if contents is None:
+        return out.findings
+    _lint_contents(contents, out, warn_days=warn_days, now=now)
+    return out.findings
+
+
+def _open(data: bytes, password: SecretValue | None, store_type: str, out: _Collector) -> KeystoreContents | None:
+    if password is not None:
+        try:
+            return read_keystore(data, password)
+        except KeystorePasswordError:
+            out.add(
+                "K02",
+                "error",
+                f"keystore password ({password.source}) is incorrect, or the file was altered (integrity check failed)",
+                "check that the password reference holds this keystore's password, or rebuild the keystore",
+            )
+        except KeystoreError as exc:
+            out.add("K01", "error", f"cannot read the keystore: {exc.message}", "rebuild the keystore")
+            return None
+        if store_type == "pkcs12":
+            return None
+    elif store_type == "pkcs12":
+        out.add("K02", "info", "not checked: a PKCS12 keystore cannot be opened without its password",
+                "give the password (--password-env VAR) to run every check")  # fmt: skip
+        return None
+    try:
+        contents = read_keystore(data, None)
+    except KeystoreError as exc:
+        out.add("K01", "error", f"cannot read the keystore: {exc.message}", "rebuild the keystore")
+        return None
+    if password is None:
+        out.add(
+            "K02",
+            "info",
+            "not checked without the password: store integrity (K02), key password (K04), key matches leaf (K06)",
+            "give the password (--password-env VAR) to run every check",
+        )
+    return contents
+
+
+def lint_contents(
+    contents: KeystoreContents, *, warn_days: int = 30, now: dt.datetime | None = None, source: str = ""
+) -> list[Finding]:
+    """K03-K13 on keystore contents already read (K01/K02 are about the file and are not run here)."""
+    out = _Collector(source)
+    _lint_contents(contents, out, warn_days=warn_days, now=now or dt.datetime.now(dt.UTC))
+    return out.findings
+
+
+def _lint_contents(contents: KeystoreContents, out: _Collector, *, warn_days: int, now: dt.datetime) -> None:
+    seen_lower: dict[str, str] = {}
+    for entry in contents.entries:
+        if entry.alias != entry.alias.lower():
+            out.add("K05", "error", f"alias '{entry.alias}' is not lower-case: Java cannot look it up",
+                    f"rename it to '{entry.alias.lower()}' (re-assemble, or keytool -changealias)", entry.alias)  # fmt: skip
+        other = seen_lower.get(entry.alias.lower())
+        if other is not None:
+            out.add("K05", "error", f"aliases '{other}' and '{entry.alias}' differ only in case",
+                    "keep one of them", entry.alias)  # fmt: skip
+        seen_lower.setdefault(entry.alias.lower(), entry.alias)
+        _lint_stored(entry, out)
+
+    keys = contents.private_key_entries
+    if not keys:
+        out.add("K03", "error", "no private-key entry: the instance would have no key to present",
+                "assemble the keystore from your key and its signed certificate")  # fmt: skip
+    elif len(keys) > 1:
+        names = ", ".join(e.alias for e in keys)
+        out.add("K03", "error", f"{len(keys)} private-key entries ({names}); the instance may present any of them",
+                "keep one key entry per keystore (keytool -delete -alias NAME)")  # fmt: skip
+    for entry in keys:
+        _lint_key_entry(entry, contents, out, warn_days=warn_days, now=now)
+    for entry in contents.trusted_entries:
+        for cert in entry.chain:
+            if not_after(cert) < now:
+                out.add("K11", "warning", f"trusted certificate {short_name(cert)} expired on "
+                        f"{not_after(cert):%Y-%m-%d}", "remove it or replace it with the current one", entry.alias)  # fmt: skip
+
+
+def _lint_stored(entry: KeystoreEntry, out: _Collector) -> None:
+    for index, stored in enumerate(entry.stored):
+        where = f"certificate {index}" if entry.kind == "private_key" else "the certificate"
+        if stored.encoding == "pem":
+            out.add("K13", "error", f"{where} of '{entry.alias}' is PEM text stored where DER is expected",
+                    "re-assemble the keystore from the PEM files ('mtls-config keystore assemble')", entry.alias)  # fmt: skip
+        elif stored.encoding == "invalid":
+            out.add("K13", "error", f"{where} of '{entry.alias}' is not an X.509 certificate",
+                    "re-assemble the keystore from valid certificates", entry.alias)  # fmt: skip
+
+
+def _lint_key_entry(
+    entry: KeystoreEntry, contents: KeystoreContents, out: _Collector, *, warn_days: int, now: dt.datetime
+) -> None:
+    alias = entry.alias
+    if contents.integrity_verified and not entry.key_decrypted:
+        out.add("K04", "error", "the key password differs from the store password; the instance cannot use "
+                "the key (KB0824494)", f"set the key password to the store password (keytool -keypasswd -alias "
+                f"{alias}) or re-assemble the keystore", alias)  # fmt: skip
+    if not entry.chain:
+        out.add("K13", "error", "the key entry holds no readable certificate",
+                "re-assemble the keystore from the key and its signed certificate", alias)  # fmt: skip
+        return
+    leaf = entry.chain[0]
+    if entry.key_spki_sha256 is not None and entry.key_spki_sha256 != spki_sha256(leaf.public_key()):
+        out.add("K06", "error", f"the private key does not match the leaf certificate {short_name(leaf)}",
+                "assemble the keystore with the certificate issued for this key", alias)  # fmt: skip
+
+    if is_self_signed(leaf):
+        leaf_spki = spki_sha256(leaf.public_key())
+        reply = next(
+            (e for e in contents.trusted_entries if e.chain and spki_sha256(e.chain[0].public_key()) == leaf_spki),
+            None,
+        )
+        if reply is not None:
+            out.add("K07", "error", f"the key entry still holds its self-signed certificate; the CA reply was "
+                    f"imported under alias '{reply.alias}'", f"import the reply under alias '{alias}' "
+                    f"(keytool -importcert -alias {alias}) and delete '{reply.alias}', or re-assemble", alias)  # fmt: skip
+        elif len(entry.chain) == 1:
+            out.add("K07", "warning", f"the leaf {short_name(leaf)} is self-signed: the partner must trust this "
+                    "exact certificate", "have it signed by a CA the partner trusts, or send the partner this "
+                    "certificate (mtls-config keystore export-cert)", alias)  # fmt: skip
+
+    broken = chain_break(entry.chain)
+    if broken is not None:
+        a, b = entry.chain[broken], entry.chain[broken + 1]
+        out.add("K08", "error", f"chain out of order or broken at index {broken}: {short_name(a)} is not issued "
+                f"by {short_name(b)}", "re-assemble the keystore: 'mtls-config keystore assemble' orders the "
+                "chain leaf -> root", alias)  # fmt: skip
+    elif not is_self_signed(entry.chain[-1]):
+        last = entry.chain[-1]
+        holder = next((e for e in contents.trusted_entries if e.chain and issued_by(last, e.chain[0])), None)
+        why = (
+            f"; '{holder.alias}' holds its issuer only as a trusted entry, which Java does not send"
+            if holder is not None
+            else ""
+        )
+        out.add("K09", "error", f"the chain stops at {short_name(last)} (issuer {last.issuer.rfc4514_string()})"
+                f"{why}", "re-assemble with the CA certificates up to the root, so they go into the key "
+                "entry's chain", alias)  # fmt: skip
+
+    _lint_eku(entry, out, broken is None, now)
+    _lint_validity(entry, out, warn_days, now)
+    _lint_algorithms(entry, out)
+
+
+def _lint_eku(entry: KeystoreEntry, out: _Collector, chain_links: bool, now: dt.datetime) -> None:
+    leaf = entry.chain[0]
+    ekus = extended_key_usages(leaf)
+    if ekus is not None and "clientAuth" not in ekus and "anyExtendedKeyUsage" not in ekus:
+        out.add("K10", "error", f"the certificate lacks the clientAuth EKU (it has: {', '.join(ekus) or 'none'}); "
+                "partners reject it as 'unsupported certificate'", "ask the CA for a client certificate "
+                "(clientAuth); 'mtls-config keystore new' puts it in the CSR", entry.alias)  # fmt: skip
+        return
+    if ekus is None:
+        out.add("K10", "info", "the certificate has no extended key usage (any purpose): Java and OpenSSL accept "
+                "it, some partners want clientAuth", "ask the CA for the clientAuth EKU at the next renewal",
+                entry.alias)  # fmt: skip
+    root = entry.chain[-1]
+    if not chain_links or not is_self_signed(root) or len(entry.chain) < 2:
+        return
+    start = max(not_before(c) for c in entry.chain)
+    end = min(not_after(c) for c in entry.chain)
+    if start >= end:
+        return
+    # Validate at a time inside every certificate's window: expiry is K11's business, not this one's.
+    at = min(max(now, start + dt.timedelta(seconds=1)), end - dt.timedelta(seconds=1))
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
+    )
+    verifier = (
+        PolicyBuilder()
+        .store(Store([root]))
+        .time(at)
+        .max_chain_depth(max(len(entry.chain), 2))
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+        .build_client_verifier()
+    )
+    try:
+        verifier.verify(leaf, list(entry.chain[1:-1]))
+    except VerificationError as exc:
+        out.add("K10", "warning", f"strict (web PKI) path validation of the chain fails: {exc}; a strict partner "
+                "may reject it", "check the CA certificates' basicConstraints/keyUsage with the CA", entry.alias)  # fmt: skip
+
+
+def _lint_validity(entry: KeystoreEntry, out: _Collector, warn_days: int, now: dt.datetime) -> None:
+    for index, cert in enumerate(entry.chain):
+        start, end = not_before(cert), not_after(cert)
+        what = "the certificate" if index == 0 else f"CA certificate {short_name(cert)}"
+        renew = "renew it (new CSR: 'mtls-config keystore new') and re-assemble" if index == 0 else (
+            "get the CA's current certificate and re-assemble")  # fmt: skip
+        if end < now:
+            out.add("K11", "error", f"{what} expired on {end:%Y-%m-%d}", renew, entry.alias)
+        elif start > now:
+            out.add("K11", "error", f"{what} is not valid before {start:%Y-%m-%d %H:%M} UTC",
+                    "check the clock, or wait until it is valid", entry.alias)  # fmt: skip
+        elif end - now < dt.timedelta(days=warn_days):
+            out.add("K11", "warning", f"{what} expires in {_days(end - now)} days ({end:%Y-%m-%d})", renew,
+                    entry.alias)  # fmt: skip
+        elif index == 0 and end - now < (end - start) / 3:
+            out.add("K11", "info", f"{what} is past two thirds of its lifetime (expires {end:%Y-%m-%d})",
+                    "plan the renewal", entry.alias)  # fmt: skip
+
+
+def _lint_algorithms(entry: KeystoreEntry, out: _Collector) -> None:
+    key = entry.chain[0].public_key()
+    alias = entry.alias
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        out.add("K12", "error", f"RSA key of {key.key_size} bits; partners require at least 2048",
+                "make a new key: 'mtls-config keystore new --key-type rsa2048' (or ec-p256)", alias)  # fmt: skip
+    elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in STRONG_CURVES:
+        severity: Severity = "warning" if key.curve.name == "secp521r1" else "error"
+        out.add("K12", severity, f"EC key on curve {key.curve.name}; peers reliably support P-256 and P-384 only",
+                "make a new key: 'mtls-config keystore new --key-type ec-p256'", alias)  # fmt: skip
+    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | dsa.DSAPublicKey):
+        kind = type(key).__name__.replace("PublicKey", "").lstrip("_")
+        out.add("K12", "warning", f"{kind} key: the peer may not support it", "prefer RSA 2048+ or EC P-256/P-384",
+                alias)  # fmt: skip
+    for cert in entry.chain:
+        if is_self_signed(cert) and cert is not entry.chain[0]:
+            continue  # a root's own signature is not checked by anyone: it is trusted as is
+        algorithm = cert.signature_hash_algorithm
+        if isinstance(algorithm, hashes.MD5):
+            out.add("K12", "error", f"{short_name(cert)} is signed with MD5", "have it re-issued with SHA-256",
+                    alias)  # fmt: skip
+        elif isinstance(algorithm, hashes.SHA1):
+            out.add("K12", "warning", f"{short_name(cert)} is signed with SHA-1; the peer may not support it",
+                    "have it re-issued with SHA-256", alias)  # fmt: skip
+
+
+def lint_trust_certs(
+    items: Sequence[tuple[str, bytes]],
+    *,
+    declared_format: TrustFormat | Sequence[TrustFormat | None] | None = None,
+    warn_days: int | Sequence[int] = 30,
+    now: dt.datetime | None = None,
+) -> list[Finding]:
+    """T01 (parses, one certificate per record, no duplicates across records, format as declared) and T02
+    (validity) for trust store certificates given as (source, bytes). ``declared_format`` and ``warn_days`` apply
+    to every item, or are given per item."""
+    now = now or dt.datetime.now(dt.UTC)
+    formats = _per_item(declared_format, len(items))
+    windows = _per_item(warn_days, len(items))
+    findings: list[Finding] = []
+    seen: dict[str, str] = {}
+    for (source, data), fmt, window in zip(items, formats, windows, strict=True):
+        out = _Collector(source)
+        if b"PRIVATE KEY-----" in data:
+            out.add("T01", "error", "the file holds a private key; a trust store record must hold only a "
+                    "certificate", "remove the key block (and treat that key as exposed)")  # fmt: skip
+        pem = looks_like_pem(data)
+        if fmt == "der" and pem:
+            out.add("T01", "error", "PEM text where DER is expected (format: der)",
+                    "declare format: pem, or convert: openssl x509 -in cert.pem -outform der -out cert.der")  # fmt: skip
+        elif fmt == "pem" and not pem and data:
+            out.add("T01", "error", "binary (DER) data where PEM is expected (format: pem)",
+                    "declare format: der, or convert: openssl x509 -inform der -in cert.der -out cert.pem")  # fmt: skip
+        try:
+            certs = load_certificates(data)
+        except KeystoreError as exc:
+            out.add("T01", "error", exc.message, "give the partner's certificate as PEM or DER X.509")
+            findings.extend(out.findings)
+            continue
+        if len(certs) > 1:
+            out.add("T01", "error", f"{len(certs)} certificates in one record; a Trust Store Cert holds one",
+                    "split them: one TrustStoreCert per certificate")  # fmt: skip
+        for cert in certs:
+            fp = fingerprint(cert)
+            if fp in seen:
+                out.add("T01", "warning", f"{short_name(cert)} is already trusted by {seen[fp]}",
+                        "keep one TrustStoreCert per certificate")  # fmt: skip
+            else:
+                seen[fp] = source
+            _lint_trust_validity(cert, out, window, now)
+        findings.extend(out.findings)
+    return findings
+
+
+def _per_item(value: Any, count: int) -> list[Any]:
+    if isinstance(value, list | tuple):
+        if len(value) != count:
+            raise ValueError("one value per item expected")
+        return list(value)
+    return [value] * count
+
+
+def _lint_trust_validity(cert: x509.Certificate, out: _Collector, warn_days: int, now: dt.datetime) -> None:
+    start, end = not_before(cert), not_after(cert)
+    name = short_name(cert)
+    if end < now:
+        out.add("T02", "error", f"{name} expired on {end:%Y-%m-%d}", "ask the partner for their current certificate")
+    elif start > now:
+        out.add("T02", "error", f"{name} is not valid before {start:%Y-%m-%d %H:%M} UTC",
+                "check the clock, or wait until it is valid")  # fmt: skip
+    elif end - now < dt.timedelta(days=warn_days):
+        out.add("T02", "warning", f"{name} expires in {_days(end - now)} days ({end:%Y-%m-%d})",
+                "ask the partner for their next certificate and add it before this one expires")  # fmt: skip

@@ -1,0 +1,159 @@
+"""Run the keystore and trust-certificate lint rules on every KeyStore and TrustStoreCert of a loaded SpecSet.
+
+Secrets are resolved relative to each spec file. When one cannot be resolved (a CI job without the variable, a
+developer without the secret file), the checks that do not need it still run and an info finding says what was
+left out, so ``validate`` stays useful everywhere. Findings carry the spec location (path:line:col) as source.
+
+Reads the files the specs name; otherwise pure. Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError, SecretError
+from mtls_config.keystore.assemble import assemble_keystore
+from mtls_config.keystore.certs import build_chain, load_certificates
+from mtls_config.keystore.lint import Finding, TrustFormat, lint_contents, lint_keystore, lint_trust_certs
+from mtls_config.keystore.store import KeystoreContents, KeystoreEntry
+from mtls_config.secrets import SecretRef, SecretValue
+from mtls_config.spec.loader import Origin, SpecSet
+from mtls_config.spec.models import KeyStore
+
+# Stands in for an unresolvable store password so the keystore can still be built and checked in memory;
+# the password itself is then the one thing left unchecked (and said so).
+_PLACEHOLDER = SecretValue(b"mtls-config-lint-placeholder", "placeholder")
+
+
+def lint_specs(
+    specs: SpecSet, *, now: dt.datetime | None = None, environ: Mapping[str, str] | None = None
+) -> list[Finding]:
+    now = now or dt.datetime.now(dt.UTC)
+    env = dict(environ) if environ is not None else None
+    findings: list[Finding] = []
+    for key_store in specs.key_stores:
+        findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, env))
+
+    items: list[tuple[str, bytes]] = []
+    formats: list[TrustFormat | None] = []
+    windows: list[int] = []
+    for cert in specs.trust_store_certs:
+        origin = specs.origins[cert.address]
+        if cert.spec.file is not None:
+            source = origin.at("spec", "file")
+            try:
+                data = Path(cert.spec.file).read_bytes()
+            except OSError as exc:
+                findings.append(Finding("T01", "error", source, None, f"cannot read the file: {exc.strerror}", ""))
+                continue
+        else:
+            source = origin.at("spec", "pem")
+            data = (cert.spec.pem or "").encode("utf-8")
+        items.append((source, data))
+        formats.append(cert.spec.format)
+        windows.append(cert.spec.warn_days)
+    findings.extend(lint_trust_certs(items, declared_format=formats, warn_days=windows, now=now))
+    return findings
+
+
+def _resolve(ref: SecretRef, origin: Origin, environ: dict[str, str] | None) -> tuple[SecretValue | None, str]:
+    try:
+        return ref.resolve(origin.base_dir, environ), ""
+    except SecretError as exc:
+        return None, exc.message
+
+
+def _lint_key_store(
+    key_store: KeyStore, origin: Origin, now: dt.datetime, environ: dict[str, str] | None
+) -> list[Finding]:
+    spec = key_store.spec
+    password, why = _resolve(spec.password, origin, environ)
+    findings: list[Finding] = []
+    if spec.file is not None:
+        source = origin.at("spec", "file")
+        try:
+            data = Path(spec.file).read_bytes()
+        except OSError as exc:
+            return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
+        if password is None:
+            findings.append(_unresolved("password", why, origin.at("spec", "password")))
+        findings.extend(
+            lint_keystore(data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source)
+        )
+        return findings
+
+    build = spec.build
+    assert build is not None
+    source = origin.at("spec", "build")
+    try:
+        cert_pem = Path(build.cert).read_bytes()
+        chain_pems = [Path(p).read_bytes() for p in build.chain]
+    except OSError as exc:
+        return [Finding("K13", "error", source, None, f"cannot read a certificate file: {exc.strerror}", "")]
+    key, why_key = _resolve(build.key, origin, environ)
+    key_password: SecretValue | None = None
+    if build.key_password is not None:
+        key_password, why_kp = _resolve(build.key_password, origin, environ)
+        if key_password is None:
+            key, why_key = None, why_kp
+    if key is None:
+        findings.append(_unresolved("private key", why_key, origin.at("spec", "build", "key")))
+        findings.extend(_lint_certificates_only(cert_pem, chain_pems, source, spec.warn_days, now, build.alias))
+        return findings
+    if password is None:
+        findings.append(_unresolved("password", why, origin.at("spec", "password")))
+    try:
+        data = assemble_keystore(
+            key.reveal(),
+            cert_pem,
+            chain_pems,
+            password or _PLACEHOLDER,
+            key_password=key_password,
+            alias=build.alias,
+            fmt=spec.format,
+        )
+    except KeystoreRuleError as exc:
+        return [*findings, Finding(exc.rule, "error", source, build.alias, exc.message, exc.hint or "")]
+    except KeystorePasswordError as exc:
+        fix = "check the keyPassword reference"
+        return [*findings, Finding("K04", "error", source, build.alias, exc.message, fix)]
+    except KeystoreError as exc:
+        fix = exc.hint or "check the key and certificate files"
+        return [*findings, Finding("K13", "error", source, build.alias, exc.message, fix)]
+    findings.extend(
+        lint_keystore(
+            data,
+            password or _PLACEHOLDER,
+            declared_format=spec.format,
+            warn_days=spec.warn_days,
+            now=now,
+            source=source,
+        )
+    )
+    return findings
+
+
+def _unresolved(what: str, why: str, source: str) -> Finding:
+    checks = (
+        "the keystore was built with a placeholder password: all but the password itself was checked"
+        if what == "password"
+        else "only the certificates were checked (K08-K13), not the key (K06) nor the assembly"
+    )
+    return Finding("K02", "info", source, None, f"{what} not resolved ({why}); {checks}",
+                   "make the secret available (e.g. export the variable) to run every check")  # fmt: skip
+
+
+def _lint_certificates_only(
+    cert_pem: bytes, chain_pems: list[bytes], source: str, warn_days: int, now: dt.datetime, alias: str | None
+) -> list[Finding]:
+    try:
+        leaf_candidates = load_certificates(cert_pem)
+        pool = [c for blob in chain_pems for c in load_certificates(blob)]
+    except KeystoreError as exc:
+        return [Finding("K13", "error", source, alias, exc.message, "give PEM certificates")]
+    chain, _unused = build_chain(leaf_candidates[0], leaf_candidates[1:] + pool)
+    entry = KeystoreEntry(alias=alias or "(key entry)", kind="private_key", chain=tuple(chain))
+    contents = KeystoreContents("jks", False, (entry,), ("private key not resolved",))
+    return lint_contents(contents, warn_days=warn_days, now=now, source=source)
