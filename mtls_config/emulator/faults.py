@@ -1,0 +1,223 @@
+"""The emulator's outer layer: request log, run-time faults (latency, rate limit, 5xx, dropped connections)
+and ``X-HTTP-Method-Override``. An ASGI middleware around the instance's routes.
+
+``/_emulator`` control endpoints and Batch API sub-requests pass straight through: they are neither logged
+nor faulted. Random draws come from one generator seeded by the config, so a run can be replayed.
+
+Must never import: the backend's internals beyond its public values, the client, the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mtls_config.emulator.config import Faults
+
+CONTROL_PREFIX = "/_emulator"
+BATCH_ITEM = "mtls_config.emulator.batch_item"  # scope key marking a Batch API sub-request
+SOCKET_MODE = "socket"  # app.state.connection_mode when served by uvicorn (drops close the socket)
+
+
+@dataclass
+class RequestLog:
+    """The instance API requests received (round trips), cheap to append to and to read."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, method: str, path: str, query: str, status: int) -> None:
+        with self.lock:
+            self.entries.append({"method": method, "path": path, "query": query, "status": status})
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.entries)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+class FaultState:
+    """The faults in force and the seeded random generator and rate-limit window behind them."""
+
+    def __init__(self, faults: Faults, seed: int) -> None:
+        self.faults = faults
+        self.random = random.Random(seed)
+        self.window_start = time.time()
+        self.window_count = 0
+        self.lock = threading.Lock()
+
+    def update(self, changes: dict[str, Any]) -> Faults:
+        known = {f.name for f in dataclasses.fields(Faults)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        if "fail_statuses" in changes:
+            changes["fail_statuses"] = tuple(int(s) for s in changes["fail_statuses"])
+        with self.lock:
+            self.faults = dataclasses.replace(self.faults, **changes)
+            self.window_start, self.window_count = time.time(), 0
+            return self.faults
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self.faults)
+        data["fail_statuses"] = list(self.faults.fail_statuses)
+        return data
+
+    def draw(self) -> tuple[float, float, float, float]:
+        with self.lock:
+            return self.random.random(), self.random.random(), self.random.random(), self.random.random()
+
+    def pick_status(self) -> int:
+        with self.lock:
+            return self.random.choice(self.faults.fail_statuses or (503,))
+
+    def rate_limited(self) -> tuple[bool, int, float]:
+        """(refused?, limit, window reset as unix time) for one more request in the current window."""
+        with self.lock:
+            limit = self.faults.rate_limit
+            now = time.time()
+            window = self.faults.rate_limit_window_s
+            if now - self.window_start >= window:
+                self.window_start, self.window_count = now, 0
+            reset = self.window_start + window
+            if limit is None:
+                return False, 0, reset
+            self.window_count += 1
+            return self.window_count > limit, limit, reset
+
+
+class ConnectionDropped(httpx.RemoteProtocolError):
+    """Raised in-process (through ``httpx.ASGITransport``, which re-raises app exceptions) where a served
+    instance would close the socket: the client sees the same ``httpx.TransportError`` family either way."""
+
+
+class FaultsMiddleware:
+    def __init__(self, app: ASGIApp, *, state: FaultState, log: RequestLog, owner: Any) -> None:
+        self.app = app
+        self.state = state
+        self.log = log
+        self.owner = owner  # the Starlette app: its state says whether a real socket is behind us
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get(BATCH_ITEM) or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        scope = _override_method(scope)
+        status_seen = 0
+
+        async def logged_send(message: Message) -> None:
+            nonlocal status_seen
+            if message["type"] == "http.response.start":
+                status_seen = message["status"]
+            await send(message)
+
+        faults = self.state.faults
+        latency_draw, fail_draw, drop_draw, lost_draw = self.state.draw()
+        try:
+            delay = faults.latency_ms + faults.latency_jitter_ms * latency_draw
+            if delay > 0:
+                await asyncio.sleep(delay / 1000)
+            if faults.drop_rate and drop_draw < faults.drop_rate:
+                await self._drop(send)
+                return
+            refused, limit, reset = self.state.rate_limited()
+            if refused:
+                await _rate_limit_response(logged_send, limit, reset, faults.rate_limit_window_s)
+                return
+            if faults.fail_rate and fail_draw < faults.fail_rate:
+                await _failure_response(logged_send, self.state.pick_status())
+                return
+            if faults.lost_response_rate and lost_draw < faults.lost_response_rate:
+                # The instance does the work; the answer never arrives (the case that tests idempotent retries).
+                await self.app(scope, receive, _discard)
+                await self._drop(send)
+                return
+            await self.app(scope, receive, logged_send)
+        finally:
+            self.log.add(scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), status_seen)
+
+    async def _drop(self, send: Send) -> None:
+        if getattr(self.owner.state, "connection_mode", None) == SOCKET_MODE:
+            # Start a response and walk away: uvicorn closes the socket mid-response.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+            return
+        raise ConnectionDropped("connection dropped by the emulator (fault injection)")
+
+
+async def _discard(message: Message) -> None:
+    return None
+
+
+def _override_method(scope: Scope) -> Scope:
+    if scope["method"] != "POST":
+        return scope
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"x-http-method-override":
+            return {**scope, "method": value.decode("latin-1").upper()}
+    return scope
+
+
+async def _json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json;charset=UTF-8"),
+                (b"content-length", str(len(data)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _rate_limit_response(send: Send, limit: int, reset: float, window: float) -> None:
+    retry_after = max(1, math.ceil(reset - time.time()))
+    period = "hour" if window == 3600 else f"{window:g} seconds"
+    await _json(
+        send,
+        429,
+        {
+            "error": {
+                "message": "Rate limit exceeded",
+                "detail": f"Rate limit of {limit} requests per {period} for Table API exceeded",
+            },
+            "status": "failure",
+        },
+        [
+            (b"retry-after", str(retry_after).encode()),
+            (b"x-ratelimit-limit", str(limit).encode()),
+            (b"x-ratelimit-reset", str(math.ceil(reset)).encode()),
+            (b"x-ratelimit-rule", b"5b2a3a2f1b3b10100a3c2f8a2d4bcb3e"),
+        ],
+    )
+
+
+async def _failure_response(send: Send, status: int) -> None:
+    await _json(
+        send,
+        status,
+        {
+            "error": {
+                "message": "Service Unavailable" if status == 503 else "Server error",
+                "detail": "injected fault",
+            },
+            "status": "failure",
+        },
+        [(b"retry-after", b"1")] if status == 503 else [],
+    )
