@@ -11,6 +11,9 @@ import typer
 
 from mtls_config import __version__
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, report_errors, stderr, stdout
+from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summary
+from mtls_config.keystore.lint import has_errors
+from mtls_config.keystore.speclint import lint_specs
 from mtls_config.spec.loader import load_specs
 from mtls_config.spec.project import load_project
 from mtls_config.spec.schema import write_schemas
@@ -24,6 +27,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(keystore_app)
+app.add_typer(cert_app)
 
 PathsArg = Annotated[
     list[Path] | None,
@@ -71,14 +76,24 @@ def _common_root(paths: list[Path]) -> Path:
 
 @app.command()
 @report_errors
-def validate(paths: PathsArg = None) -> None:
+def validate(
+    paths: PathsArg = None,
+    no_lint: Annotated[bool, typer.Option("--no-lint", help="Skip the keystore/certificate lint rules.")] = False,
+) -> None:
     """Check spec files: YAML, fields, references and files. Reports every problem, each as
-    path:line:col: kind/name: field: message. Exit 0 when valid, 1 otherwise.
+    path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K13,
+    T01-T02): errors fail, warnings are shown. Exit 0 when valid, 1 otherwise.
 
     Example: mtls-config validate specs/
     """
     spec_paths, root = resolve_spec_paths(paths)
     specs = load_specs(spec_paths, root=root)
+    if not no_lint:
+        findings = lint_specs(specs)
+        if findings:
+            print_findings_summary(findings)
+        if has_errors(findings):
+            raise typer.Exit(EXIT_ERROR)
     counts: dict[str, int] = {}
     for resource in specs.resources:
         counts[resource.kind] = counts.get(resource.kind, 0) + 1
@@ -101,6 +116,15 @@ def schema(
     written = write_schemas(out)
     for path in written:
         stdout().print(str(path), markup=False)
+
+
+def _register_commands() -> None:
+    from mtls_config.cli import reconcile
+
+    reconcile.register(app)
+
+
+_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,307 @@
+"""plan, apply and drift: read the specs, talk to the instance, render, choose the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
+from mtls_config.cli.target import LOCAL_STATE_DIR, open_instance
+from mtls_config.client import InstanceClient
+from mtls_config.engine import Planned, apply_planned, journal_file, make_planned, scope_addresses
+from mtls_config.errors import PlanError
+from mtls_config.plan import Plan
+from mtls_config.render import apply_text, drift_junit, drift_report, drift_text, plan_text
+from mtls_config.spec.loader import SpecSet, load_specs
+from mtls_config.spec.project import ProjectFile, load_project
+
+T = TypeVar("T")
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Spec files or folders. Default: the project file's 'specs' (or the environment's).", show_default=False
+    ),
+]
+InstanceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--instance",
+        "-i",
+        help="Instance URL (https://acme.service-now.com) or 'local' (the embedded instance). "
+        "Default: the --env's instance, else $SN_INSTANCE, else local. Credentials come from the environment "
+        "(SN_USERNAME/SN_PASSWORD or SN_CLIENT_ID/SN_CLIENT_SECRET), never from the command line.",
+        show_default=False,
+    ),
+]
+EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="A named environment of the project file.")]
+InsecureOpt = Annotated[
+    bool, typer.Option("--insecure", help="Allow plain http:// to a non-loopback instance (never for production).")
+]
+CaBundleOpt = Annotated[
+    str | None, typer.Option("--ca-bundle", help="PEM bundle to verify the instance's TLS certificate.")
+]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="Only this resource (KIND/NAME) and what it depends on. Repeatable."),
+]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Leave out KIND/NAME. Repeatable.")]
+PruneOpt = Annotated[
+    bool, typer.Option("--prune", help="Delete owned records no longer in the specs (bindings are restored).")
+]
+
+
+@dataclass(frozen=True)
+class Context:
+    project: ProjectFile
+    specs: SpecSet
+    stack: str
+
+
+def _context(paths: list[Path] | None, env: str | None) -> Context:
+    start = paths[0] if paths else Path.cwd()
+    project = load_project(start)
+    if paths:
+        spec_paths = list(paths)
+        root = project.root
+    else:
+        spec_paths = project.spec_paths(env)
+        root = project.root
+    specs = load_specs(spec_paths, root=root)
+    return Context(project, specs, project.project.stack)
+
+
+def _run(
+    ctx: Context,
+    instance: str | None,
+    env: str | None,
+    insecure: bool,
+    ca_bundle: str | None,
+    body: Callable[[InstanceClient, str], Awaitable[T]],
+) -> T:
+    settings, transport = open_instance(
+        instance, env_name=env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
+    )
+
+    async def main() -> T:
+        async with InstanceClient(settings, transport=transport) as client:
+            return await body(client, settings.url)
+
+    return asyncio.run(main())
+
+
+def _scope(ctx: Context, target: list[str] | None, exclude: list[str] | None) -> set[str] | None:
+    return scope_addresses(ctx.specs, target or [], exclude or [])
+
+
+@report_errors
+def plan(
+    paths: PathsArg = None,
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan (JSON) for 'apply PLAN'.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the plan as JSON instead of text.")] = False,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode/--no-detailed-exitcode",
+            help="Exit 2 when there are changes (0 none, 1 error). On by default.",
+        ),
+    ] = True,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    prune: PruneOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged resources.")] = False,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Show what apply would change on the instance. Read-only.
+
+    Examples:
+      mtls-config plan specs/
+      mtls-config plan --env prod --out plan.json
+    """
+    ctx = _context(paths, env)
+    scope = _scope(ctx, target, exclude)
+
+    async def body(client: InstanceClient, name: str) -> Planned:
+        return await make_planned(client, ctx.specs, instance_name=name, stack=ctx.stack, prune=prune, scope=scope)
+
+    planned = _run(ctx, instance, env, insecure, ca_bundle, body)
+    if out is not None:
+        out.write_text(planned.plan.to_json(), encoding="utf-8")
+    if json_output:
+        sys.stdout.write(planned.plan.to_json())
+    else:
+        stdout().print(plan_text(planned.plan, verbose=verbose))
+        if out is not None:
+            stdout().print(f"\nSaved the plan to {out}; apply it with: mtls-config apply {out}", markup=False)
+    if planned.plan.errors:
+        raise typer.Exit(EXIT_ERROR)
+    if planned.plan.has_changes and detailed_exitcode:
+        raise typer.Exit(EXIT_CHANGES)
+    raise typer.Exit(EXIT_OK)
+
+
+@report_errors
+def apply(
+    paths: PathsArg = None,
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Concurrent writes.")] = 10,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    prune: PruneOpt = False,
+    allow_delete_all: Annotated[
+        bool, typer.Option("--allow-delete-all", help="Allow a plan that deletes all or most owned records.")
+    ] = False,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Apply the specs (or a saved plan: 'apply plan.json') to the instance.
+
+    A saved plan is applied only if it still holds: the records it planned are re-read and a plan whose
+    records changed meanwhile is refused, naming them. Without a terminal, --auto-approve is required.
+
+    Examples:
+      mtls-config apply specs/ --auto-approve
+      mtls-config apply plan.json
+    """
+    saved: Plan | None = None
+    spec_paths = paths
+    if paths and len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file():
+        saved = Plan.from_json(paths[0].read_text(encoding="utf-8"))
+        spec_paths = None
+        prune = saved.prune
+    ctx = _context(spec_paths, env)
+    if saved is not None and saved.stack != ctx.stack:
+        raise PlanError(f"the saved plan is for stack '{saved.stack}', these specs are stack '{ctx.stack}'")
+    scope = _scope(ctx, target, exclude)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not auto_approve and not interactive and saved is None:
+        raise PlanError(
+            "apply needs confirmation and there is no terminal to ask",
+            hint="review 'mtls-config plan' and run apply with --auto-approve, or apply a saved plan file",
+        )
+
+    async def body(client: InstanceClient, name: str) -> int:
+        planned = await make_planned(client, ctx.specs, instance_name=name, stack=ctx.stack, prune=prune, scope=scope)
+        if saved is None or interactive:
+            stdout().print(plan_text(planned.plan))
+        if not planned.plan.has_changes and not planned.plan.errors:
+            return EXIT_OK
+        if saved is None and not auto_approve:
+            answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
+            if answer.strip().lower() != "yes":
+                stderr().print("Apply cancelled; nothing was changed.", markup=False)
+                return EXIT_ERROR
+        state_dir = ctx.project.root / LOCAL_STATE_DIR
+        with _progress(len([c for c in planned.plan.resource_changes if c.action != "no-op"])) as advance:
+            result = await apply_planned(
+                client,
+                planned,
+                saved=saved,
+                parallelism=parallelism,
+                allow_delete_all=allow_delete_all,
+                journal_path=journal_file(state_dir, ctx.stack),
+                progress=advance,
+            )
+        stdout().print(apply_text(result))
+        return EXIT_OK if result.ok else EXIT_ERROR
+
+    code = _run(ctx, instance, env, insecure, ca_bundle, body)
+    raise typer.Exit(code)
+
+
+class _progress:
+    """A progress bar on a terminal for applies of more than a handful of resources; silent otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.bar: Progress | None = None
+        if sys.stderr.isatty() and total > 5:
+            self.bar = Progress(
+                TextColumn("applying"), BarColumn(), MofNCompleteColumn(), console=stderr(), transient=True
+            )
+            self.task = self.bar.add_task("apply", total=total)
+
+    def __enter__(self) -> Callable[[str, str], None]:
+        if self.bar is not None:
+            self.bar.start()
+
+        def advance(address: str, status: str) -> None:
+            if self.bar is not None:
+                self.bar.advance(self.task)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@report_errors
+def drift(
+    paths: PathsArg = None,
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    output_format: Annotated[
+        Literal["text", "json", "junit"], typer.Option("--format", "-f", help="text, json or junit.")
+    ] = "text",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to a file.")] = None,
+    fail_on_expiry: Annotated[
+        bool, typer.Option("--fail-on-expiry", help="Count certificates expiring within warnDays as drift.")
+    ] = False,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Report how the instance differs from the specs. Read-only, no prompts: made for cron jobs.
+
+    Reports changed, missing and unexpected (owned but no longer in the specs) records and certificates
+    expiring within their warnDays. Exit 0 clean, 2 drift, 1 error.
+
+    Examples:
+      mtls-config drift specs/
+      mtls-config drift --env prod --format junit --out drift.xml
+    """
+    ctx = _context(paths, env)
+
+    async def body(client: InstanceClient, name: str) -> Planned:
+        return await make_planned(client, ctx.specs, instance_name=name, stack=ctx.stack, prune=False)
+
+    planned = _run(ctx, instance, env, insecure, ca_bundle, body)
+    report = drift_report(planned.plan, fail_on_expiry=fail_on_expiry)
+    if output_format == "json":
+        import json
+
+        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    elif output_format == "junit":
+        text = drift_junit(report)
+    else:
+        text = ""
+    if out is not None:
+        out.write_text(text or _plain(drift_text(report)), encoding="utf-8")
+    if output_format == "text":
+        stdout().print(drift_text(report))
+    elif out is None:
+        sys.stdout.write(text)
+    if planned.plan.errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_CHANGES if report["drift"] else EXIT_OK)
+
+
+def _plain(text: object) -> str:
+    return str(getattr(text, "plain", text)) + "\n"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(plan)
+    app.command()(apply)
+    app.command()(drift)

@@ -1,0 +1,144 @@
+"""Orchestration of the stages: specs -> desired -> observe -> diff -> plan -> apply.
+
+The CLI calls these; they take an open ``Instance`` and return values. Nothing prints here.
+
+Never imports the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mtls_config.apply import ApplyResult, ProgressFn, apply_changes
+from mtls_config.desired import Desired, build_desired
+from mtls_config.diff import DiffResult, diff
+from mtls_config.errors import PlanError
+from mtls_config.instance import Instance
+from mtls_config.observe import Live, observe
+from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
+from mtls_config.spec.loader import SpecSet
+
+
+@dataclass(frozen=True)
+class Planned:
+    desired: Desired
+    live: Live
+    result: DiffResult
+    plan: Plan
+
+
+def scope_addresses(specs: SpecSet, targets: Sequence[str], excludes: Sequence[str]) -> set[str] | None:
+    """Addresses a --target/--exclude run may touch: the targets and what they depend on."""
+    if not targets and not excludes:
+        return None
+    known = {r.address for r in specs.resources}
+    deps: dict[str, list[str]] = {}
+    for r in specs.resources:
+        if r.kind == "ProtocolProfile":
+            deps[r.address] = [f"KeyStore/{r.spec.key_store}"]
+        elif r.kind == "MessageBinding":
+            deps[r.address] = [f"ProtocolProfile/{r.spec.protocol_profile}"]
+    unknown = [t for t in [*targets, *excludes] if t not in known]
+    if unknown:
+        raise PlanError(
+            "unknown address " + ", ".join(repr(u) for u in unknown),
+            hint="addresses look like KIND/NAME, e.g. ProtocolProfile/mauth; see 'mtls-config validate'",
+        )
+    chosen: set[str] = set()
+    todo = list(targets) if targets else sorted(known)
+    while todo:
+        address = todo.pop()
+        if address in chosen:
+            continue
+        chosen.add(address)
+        todo.extend(deps.get(address, []))
+    return chosen - set(excludes)
+
+
+def _scoped(result: DiffResult, scope: set[str] | None) -> DiffResult:
+    if scope is None:
+        return result
+    return DiffResult(
+        tuple(c for c in result.changes if c.address in scope),
+        tuple(f for f in result.findings if f.address in scope),
+    )
+
+
+async def make_planned(
+    client: Instance,
+    specs: SpecSet,
+    *,
+    instance_name: str,
+    stack: str,
+    prune: bool = False,
+    scope: set[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
+) -> Planned:
+    desired = build_desired(specs, environ=environ)
+    live = await observe(client, desired, stack)
+    result = _scoped(diff(desired, live, prune=prune, now=now), scope)
+    record = live.inventory_record
+    plan = make_plan(
+        result,
+        instance=instance_name,
+        stack=stack,
+        spec_digest=desired.spec_digest,
+        inventory_sys_id=record.sys_id if record else None,
+        inventory_mod_count=record.mod_count if record else None,
+        inventory_generation=live.inventory.generation,
+        prune=prune,
+        now=now,
+    )
+    return Planned(desired, live, result, plan)
+
+
+async def apply_planned(
+    client: Instance,
+    planned: Planned,
+    *,
+    saved: Plan | None = None,
+    parallelism: int = 10,
+    allow_delete_all: bool = False,
+    max_delete_fraction: float = 0.5,
+    journal_path: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> ApplyResult:
+    """Apply a fresh plan (``planned``), after checking a saved one still holds when given."""
+    plan = planned.plan
+    if plan.errors:
+        raise PlanError(
+            f"the plan has {len(plan.errors)} error(s); nothing was applied:\n  "
+            + "\n  ".join(f"{f.address}: {f.message}" for f in plan.errors),
+            hint=plan.errors[0].hint or None,
+        )
+    if saved is not None:
+        check_still_true(saved, plan)
+    raise_if_unsafe(
+        plan,
+        len(planned.live.inventory.resources),
+        allow_delete_all=allow_delete_all,
+        max_delete_fraction=max_delete_fraction,
+    )
+    return await apply_changes(
+        client,
+        planned.desired,
+        planned.live,
+        planned.result.changes,
+        parallelism=parallelism,
+        journal_path=journal_path,
+        progress=progress,
+    )
+
+
+def journal_file(state_dir: Path, stack: str, now: dt.datetime | None = None) -> Path:
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+    return state_dir / "journal" / f"{stack}-{stamp}.jsonl"
+
+
+def only(specs: SpecSet, addresses: Iterable[str]) -> SpecSet:
+    wanted = set(addresses)
+    return replace(specs, resources=tuple(r for r in specs.resources if r.address in wanted))

@@ -1,0 +1,334 @@
+"""Read the instance's live state for a stack, in a fixed number of round trips.
+
+Round 1 (concurrent): the stack's inventory and, per table, one query for every desired natural key
+(``nameIN…``, chunked by the client for URL length, paginated with large pages, only needed columns).
+Round 2 (concurrent): attachments of every certificate record in one listing, records the inventory owns
+that the specs no longer name, references that point outside what was read, the inventory's attachment.
+Round 3: downloads, only of files the inventory cannot vouch for (attachment id and size unchanged).
+The number of requests does not grow with the number of resources except by pagination and chunking.
+
+Only reads. Never imports the emulator or the CLI; talks to the instance only through ``Instance``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from mtls_config.desired import Desired
+from mtls_config.errors import BadResponse, MtlsConfigError
+from mtls_config.instance import Instance
+from mtls_config.inventory import ATTACHMENT_NAME, Inventory, OwnedResource, parse_value, property_name
+from mtls_config.keystore import canonical_digest, read_keystore
+from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
+from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, ref_value, to_int
+
+T = TypeVar("T")
+
+CERT_FIELDS = (
+    "sys_id", "name", "type", "format", "active", "short_description", "warn_in_days_to_expire",
+    "expiration_notification", "pem_certificate", "key_store_password", "expires", "valid_from",
+    "expires_in_days", "subject", "issuer", "sys_mod_count",
+)  # fmt: skip
+PROFILE_FIELDS = ("sys_id", "protocol", "default_port", "keystore", "sys_mod_count")
+PROPERTY_FIELDS = ("sys_id", "name", "value", "sys_mod_count")
+CERT_KINDS = ("KeyStore", "TrustStoreCert")
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the instance holds for a stack: its inventory and a live view of every relevant resource."""
+
+    stack: str
+    inventory: Inventory
+    inventory_record: LiveRecord | None
+    inventory_attachment: Attachment | None
+    resources: dict[str, LiveResource]  # desired and owned addresses found on the instance
+    binding_errors: dict[str, str] = field(default_factory=dict)  # address -> why it cannot be bound
+    opaque_passwords: dict[str, str] = field(default_factory=dict, repr=False)  # address -> sha256 of the opaque value
+    downloads: int = 0
+
+    def owned(self, address: str) -> OwnedResource | None:
+        return self.inventory.resources.get(address)
+
+
+def _record(table: str, row: dict[str, Any]) -> LiveRecord:
+    sys_id = row.get("sys_id")
+    if not isinstance(sys_id, str) or not sys_id:
+        raise BadResponse(f"a {table} record came back without a sys_id")
+    values = {k: v if isinstance(v, str) else ref_value(v) for k, v in row.items()}
+    return LiveRecord(table, sys_id, to_int(values.get("sys_mod_count")) or 0, values)
+
+
+def _attachment(row: dict[str, Any]) -> Attachment:
+    return Attachment(
+        sys_id=str(row.get("sys_id", "")),
+        file_name=str(row.get("file_name", "")),
+        size=to_int(str(row.get("size_bytes", ""))) or 0,
+        content_type=str(row.get("content_type", "")),
+    )
+
+
+def in_query(field_name: str, values: Iterable[str]) -> str:
+    return f"{field_name}IN{','.join(sorted(set(values)))}"
+
+
+async def _gather(*aws: Awaitable[T]) -> list[T]:
+    return list(await asyncio.gather(*aws))
+
+
+class _Reader:
+    def __init__(self, client: Instance) -> None:
+        self.client = client
+
+    async def rows(self, table: str, field_name: str, values: Sequence[str], fields: Sequence[str]) -> list[LiveRecord]:
+        if not values:
+            return []
+        found = await self.client.list(table, query=in_query(field_name, values), fields=list(fields), page_size=10000)
+        return [_record(table, row) for row in found]
+
+    async def nothing(self) -> list[LiveRecord]:
+        return []
+
+
+async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveRecord | None, Attachment | None]:
+    """The stack's inventory (a fresh, empty one when the stack owns nothing yet)."""
+    rows = await client.list(
+        "sys_properties", query=f"name={property_name(stack)}", fields=list(PROPERTY_FIELDS), page_size=10
+    )
+    if not rows:
+        return Inventory(stack=stack), None, None
+    record = _record("sys_properties", rows[0])
+    try:
+        inventory, _pointer = parse_value(record.get("value"))
+    except ValueError as exc:
+        raise BadResponse(f"the inventory property {property_name(stack)} is not valid JSON ({exc})") from None
+    if inventory is not None:
+        return inventory, record, None
+    attachments = [_attachment(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
+    named = [a for a in attachments if a.file_name == ATTACHMENT_NAME]
+    if not named:
+        raise MtlsConfigError(
+            f"the inventory of stack '{stack}' points to an attachment that is missing",
+            hint="restore it, or delete the property and adopt the records again with 'mtls-config import'",
+        )
+    data = await client.download_attachment(named[-1].sys_id)
+    try:
+        inventory = Inventory.from_json(data.decode("utf-8"))
+    except ValueError as exc:
+        raise BadResponse(f"the inventory attachment of stack '{stack}' is not valid JSON ({exc})") from None
+    return inventory, record, named[-1]
+
+
+async def observe(client: Instance, desired: Desired, stack: str) -> Live:
+    reader = _Reader(client)
+    by_kind: dict[str, list[DesiredResource]] = {}
+    for r in desired.resources:
+        by_kind.setdefault(r.kind, []).append(r)
+    cert_names = [r.name for k in CERT_KINDS for r in by_kind.get(k, [])]
+    protocols = [r.name for r in by_kind.get("ProtocolProfile", [])]
+    bindings = by_kind.get("MessageBinding", [])
+    msg_names = {t: [b.target["message"] for b in bindings if b.target["type"] == t] for t in message_binding.TABLES}
+
+    # Round 1: inventory and every table by natural key, concurrently.
+    inventory_task = read_inventory(client, stack)
+    reads = [
+        reader.rows("sys_certificate", "name", cert_names, CERT_FIELDS),
+        reader.rows("sys_protocol_profile", "protocol", protocols, PROFILE_FIELDS),
+    ]
+    for kind_name, tables in message_binding.TABLES.items():
+        msg_fields = ("sys_id", "name", *message_binding.OWNED, tables.endpoint_field, "sys_mod_count")
+        fn_fields = (
+            "sys_id",
+            "function_name",
+            tables.parent_field,
+            *message_binding.OWNED,
+            tables.endpoint_field,
+            "sys_mod_count",
+        )
+        reads.append(reader.rows(tables.message, "name", msg_names[kind_name], msg_fields))
+        reads.append(reader.rows(tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
+    (inventory, inv_record, inv_attachment), results = await asyncio.gather(inventory_task, _gather(*reads))
+    certs, profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
+
+    # Round 2: owned records the specs no longer name, references read nowhere else, attachments.
+    desired_addresses = {r.address for r in desired.resources}
+    orphan_ids: dict[str, set[str]] = {}
+    for address, owned in inventory.resources.items():
+        if address in desired_addresses:
+            continue
+        for owned_rec in owned.records:
+            orphan_ids.setdefault(owned_rec.table, set()).add(owned_rec.sys_id)
+    known_ids = {r.sys_id for group in results for r in group}
+    for rec in profiles:
+        ks = ref_value(rec.values.get("keystore"))
+        if ks and ks not in {c.sys_id for c in certs}:
+            orphan_ids.setdefault("sys_certificate", set()).add(ks)
+    profile_ids = {p.sys_id for p in profiles}
+    for rec in [*rest_msgs, *rest_fns, *soap_msgs, *soap_fns]:
+        pid = ref_value(rec.values.get("protocol_name"))
+        if pid and pid not in profile_ids:
+            orphan_ids.setdefault("sys_protocol_profile", set()).add(pid)
+    extra_fields = {
+        "sys_certificate": CERT_FIELDS,
+        "sys_protocol_profile": PROFILE_FIELDS,
+    }
+    for tables in message_binding.TABLES.values():
+        extra_fields[tables.message] = (
+            "sys_id",
+            "name",
+            *message_binding.OWNED,
+            tables.endpoint_field,
+            "sys_mod_count",
+        )
+        extra_fields[tables.function] = (
+            "sys_id", "function_name", tables.parent_field, *message_binding.OWNED, tables.endpoint_field, "sys_mod_count",
+        )  # fmt: skip
+    extra_tables = sorted(t for t, ids in orphan_ids.items() if ids - known_ids)
+    extra_reads = [
+        reader.rows(t, "sys_id", sorted(orphan_ids[t] - known_ids), extra_fields.get(t, ("sys_id", "sys_mod_count")))
+        for t in extra_tables
+    ]
+    cert_ids = [c.sys_id for c in certs] + sorted(orphan_ids.get("sys_certificate", set()) - known_ids)
+    attachment_rows, extra_results = await asyncio.gather(
+        client.list_attachments("sys_certificate", cert_ids) if cert_ids else _empty_rows(), _gather(*extra_reads)
+    )
+    extra: dict[str, list[LiveRecord]] = dict(zip(extra_tables, extra_results, strict=True))
+    all_certs = certs + extra.get("sys_certificate", [])
+    all_profiles = profiles + extra.get("sys_protocol_profile", [])
+    attachments: dict[str, list[Attachment]] = {}
+    for row in attachment_rows:
+        att = _attachment(row)
+        attachments.setdefault(str(row.get("table_sys_id", "")), []).append(att)
+    for group in attachments.values():
+        group.sort(key=lambda a: a.sys_id)
+
+    certificate_names = {c.sys_id: c.get("name") for c in all_certs}
+    profile_names = {p.sys_id: p.get("protocol") for p in all_profiles}
+
+    # Round 3: download only what the inventory cannot vouch for.
+    live: dict[str, LiveResource] = {}
+    opaque: dict[str, str] = {}
+    cert_by_name = {c.get("name"): c for c in certs}
+    downloads: list[tuple[DesiredResource, LiveRecord, Attachment]] = []
+    vouched: dict[str, str] = {}
+    for r in [*by_kind.get("KeyStore", []), *by_kind.get("TrustStoreCert", [])]:
+        cert_rec = cert_by_name.get(r.name)
+        if cert_rec is None:
+            continue
+        atts = attachments.get(cert_rec.sys_id, [])
+        if len(atts) != 1 or r.content is None:
+            continue
+        entry = inventory.resources.get(r.address)
+        if (
+            entry is not None
+            and entry.content_attachment == atts[0].sys_id
+            and entry.content_size == atts[0].size
+            and entry.content_digest is not None
+        ):
+            vouched[r.address] = entry.content_digest
+        else:
+            downloads.append((r, cert_rec, atts[0]))
+    contents = await _gather(*(client.download_attachment(a.sys_id) for _, _, a in downloads))
+    for (r, _rec, _att), data in zip(downloads, contents, strict=True):
+        vouched[r.address] = _digest_of(r, data)
+
+    for r in desired.resources:
+        if r.kind in CERT_KINDS:
+            cert_rec = cert_by_name.get(r.name)
+            if cert_rec is not None:
+                live[r.address] = _certificate(r.address, r.kind, r.name, cert_rec, attachments, vouched.get(r.address))
+                if cert_rec.get("key_store_password"):
+                    opaque[r.address] = hashlib.sha256(cert_rec.get("key_store_password").encode()).hexdigest()
+        elif r.kind == "ProtocolProfile":
+            match = [p for p in profiles if p.get("protocol") == r.name]
+            if match:
+                live[r.address] = protocol_profile.live(r.address, r.name, match[0], certificate_names)
+    binding_errors: dict[str, str] = {}
+    messages = {"rest": (rest_msgs, rest_fns), "soap": (soap_msgs, soap_fns)}
+    for b in bindings:
+        kind_name = str(b.target["type"])
+        tables = message_binding.TABLES[kind_name]
+        msgs, fns = messages[kind_name]
+        found = [m for m in msgs if m.get("name") == b.target["message"]]
+        if not found:
+            binding_errors[b.address] = (
+                f"{kind_name.upper()} message '{b.target['message']}' does not exist on the instance"
+            )
+            continue
+        if len(found) > 1:
+            binding_errors[b.address] = f"{len(found)} {kind_name.upper()} messages are named '{b.target['message']}'"
+            continue
+        msg = found[0]
+        fn_records = {
+            f.get("function_name"): f for f in fns if ref_value(f.values.get(tables.parent_field)) == msg.sys_id
+        }
+        wanted = b.target.get("functions")
+        if wanted == "all":
+            names = sorted(fn_records)
+        elif isinstance(wanted, list):
+            names = list(wanted)
+            missing = [n for n in names if n not in fn_records]
+            if missing:
+                binding_errors[b.address] = (
+                    f"{kind_name.upper()} message '{b.target['message']}' has no function named "
+                    + ", ".join(f"'{n}'" for n in missing)
+                )
+                continue
+        else:
+            names = []
+        live[b.address] = message_binding.live(b.address, b.name, msg, fn_records, names, profile_names)
+
+    # Owned resources the specs no longer name (candidates for prune).
+    by_id: dict[str, LiveRecord] = {r.sys_id: r for group in [*results, *extra_results] for r in group}
+    for address, owned in inventory.resources.items():
+        if address in desired_addresses:
+            continue
+        kind, _, name = address.partition("/")
+        records = {o.part: by_id[o.sys_id] for o in owned.records if o.sys_id in by_id}
+        if not records:
+            continue
+        primary = records.get("") or records.get("message")
+        if primary is None:
+            continue
+        if kind in CERT_KINDS:
+            live[address] = _certificate(address, kind, name, primary, attachments, None)
+        elif kind == "ProtocolProfile":
+            live[address] = protocol_profile.live(address, name, primary, certificate_names)
+        else:
+            fn_records = {p.removeprefix("fn:"): rec for p, rec in records.items() if p.startswith("fn:")}
+            live[address] = message_binding.live(address, name, primary, fn_records, sorted(fn_records), profile_names)
+
+    return Live(stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, downloads=len(downloads))
+
+
+async def _empty_rows() -> list[dict[str, Any]]:
+    return []
+
+
+def _certificate(
+    address: str,
+    kind: str,
+    name: str,
+    rec: LiveRecord,
+    attachments: dict[str, list[Attachment]],
+    digest: str | None,
+) -> LiveResource:
+    atts = tuple(attachments.get(rec.sys_id, []))
+    if kind == "KeyStore":
+        return key_store.live(address, name, rec, atts, digest)
+    return trust_store_cert.live(address, name, rec, atts, digest)
+
+
+def _digest_of(r: DesiredResource, data: bytes) -> str:
+    """The live file's digest in the form the desired one was made (bytes, or a keystore's canonical model)."""
+    if r.content is not None and r.content.canonical and r.password is not None:
+        declared: Literal["jks", "pkcs12"] = "jks" if r.fields["type"] == "key_store" else "pkcs12"
+        try:
+            return canonical_digest(read_keystore(data, r.password, declared_format=declared))
+        except MtlsConfigError:
+            return "unreadable:sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -1,0 +1,276 @@
+"""The plan: what apply would do, as data. Versioned JSON with a stable order and a checksum.
+
+Its shape is close to Terraform's ``resource_changes``: one entry per resource with an address, an action,
+before/after (sensitive values masked), the changed fields, a reason, and the live fingerprints
+(sys_id + sys_mod_count per record) that a saved plan pins. ``checksum`` covers everything but
+``created_at``, so the same plan of the same state always has the same checksum. Documented in
+docs/plan-format.md.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mtls_config import __version__
+from mtls_config.diff import Change, DiffResult, FieldChange, Finding
+from mtls_config.errors import PlanError, StalePlan, UnsafePlan
+
+FORMAT_VERSION = "1"
+ActionName = Literal["create", "update", "replace", "delete", "no-op"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlannedField(_Model):
+    field: str
+    before: Any = None
+    after: Any = None
+    sensitive: bool = False
+
+
+class LiveFingerprint(_Model):
+    part: str
+    table: str
+    sys_id: str
+    sys_mod_count: int
+
+
+class ResourceChange(_Model):
+    address: str
+    kind: str
+    name: str
+    table: str
+    action: ActionName
+    reason: str = ""
+    importing: bool = False
+    changed_fields: list[PlannedField] = Field(default_factory=list)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    before_sensitive: dict[str, bool] = Field(default_factory=dict)
+    after_sensitive: dict[str, bool] = Field(default_factory=dict)
+    info: dict[str, Any] = Field(default_factory=dict)
+    live: list[LiveFingerprint] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class PlanFinding(_Model):
+    address: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+    hint: str = ""
+
+
+class InventoryFingerprint(_Model):
+    sys_id: str | None
+    sys_mod_count: int | None
+    generation: int
+
+
+class Summary(_Model):
+    create: int = 0
+    update: int = 0
+    replace: int = 0
+    delete: int = 0
+    no_op: int = Field(default=0, alias="no-op")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Plan(_Model):
+    format_version: str = FORMAT_VERSION
+    tool_version: str = __version__
+    instance: str
+    stack: str
+    spec_digest: str
+    prune: bool = False
+    resource_changes: list[ResourceChange]
+    findings: list[PlanFinding] = Field(default_factory=list)
+    inventory: InventoryFingerprint
+    summary: Summary
+    created_at: str = ""
+    checksum: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != "no-op" for c in self.resource_changes)
+
+    @property
+    def errors(self) -> list[PlanFinding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def body_checksum(self) -> str:
+        data = self.model_dump(mode="json", by_alias=True, exclude={"created_at", "checksum"})
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise PlanError(f"the plan file is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+            raise PlanError(f"unsupported plan format (expected format_version {FORMAT_VERSION!r})")
+        try:
+            plan = cls.model_validate(data)
+        except ValueError as exc:
+            raise PlanError(f"the plan file is malformed: {str(exc).splitlines()[0]}") from None
+        if plan.checksum != plan.body_checksum():
+            raise PlanError("the plan file's checksum does not match its content (edited after it was made?)")
+        return plan
+
+    def address_changes(self) -> dict[str, ResourceChange]:
+        return {c.address: c for c in self.resource_changes}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def _resource_change(c: Change) -> ResourceChange:
+    sensitive = {f.field: True for f in c.fields if f.sensitive}
+    return ResourceChange(
+        address=c.address,
+        kind=c.kind,
+        name=c.name,
+        table=c.table,
+        action=c.action,
+        reason=c.reason,
+        importing=c.importing,
+        changed_fields=[_field(f) for f in c.fields],
+        before=_jsonable(dict(c.before)) if c.before is not None else None,
+        after=_jsonable(dict(c.after)) if c.after is not None else None,
+        before_sensitive=sensitive if c.before is not None else {},
+        after_sensitive=sensitive if c.after is not None else {},
+        info={k: v for k, v in sorted(c.info.items()) if k != "pem_text"},
+        live=[LiveFingerprint(part=f.part, table=f.table, sys_id=f.sys_id, sys_mod_count=f.mod_count) for f in c.live],
+        depends_on=list(c.depends_on),
+    )
+
+
+def _field(f: FieldChange) -> PlannedField:
+    if f.sensitive:
+        return PlannedField(field=f.field, before="(sensitive)", after="(sensitive)", sensitive=True)
+    return PlannedField(field=f.field, before=_jsonable(f.before), after=_jsonable(f.after))
+
+
+def _finding(f: Finding) -> PlanFinding:
+    return PlanFinding(address=f.address, severity=f.severity, message=f.message, hint=f.hint)
+
+
+def make_plan(
+    result: DiffResult,
+    *,
+    instance: str,
+    stack: str,
+    spec_digest: str,
+    inventory_sys_id: str | None,
+    inventory_mod_count: int | None,
+    inventory_generation: int,
+    prune: bool,
+    now: dt.datetime | None = None,
+) -> Plan:
+    counts: dict[str, int] = {}
+    for c in result.changes:
+        counts[c.action] = counts.get(c.action, 0) + 1
+    plan = Plan(
+        instance=instance,
+        stack=stack,
+        spec_digest=spec_digest,
+        prune=prune,
+        resource_changes=[_resource_change(c) for c in result.changes],
+        findings=[_finding(f) for f in result.findings],
+        inventory=InventoryFingerprint(
+            sys_id=inventory_sys_id, sys_mod_count=inventory_mod_count, generation=inventory_generation
+        ),
+        summary=Summary.model_validate(counts),
+        created_at=(now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return plan.model_copy(update={"checksum": plan.body_checksum()})
+
+
+def raise_if_unsafe(plan: Plan, owned_count: int, *, allow_delete_all: bool, max_delete_fraction: float) -> None:
+    """Refuse plans that delete everything, or more than a fraction of the owned records, unless allowed."""
+    deletes = [c.address for c in plan.resource_changes if c.action == "delete"]
+    if not deletes or allow_delete_all:
+        return
+    if len(deletes) >= owned_count:
+        raise UnsafePlan(
+            f"the plan deletes all {owned_count} records this stack owns",
+            hint="if that is intended, run again with --allow-delete-all",
+        )
+    if owned_count and len(deletes) / owned_count > max_delete_fraction:
+        raise UnsafePlan(
+            f"the plan deletes {len(deletes)} of {owned_count} owned records (more than {max_delete_fraction:.0%})",
+            hint="if that is intended, run again with --allow-delete-all",
+        )
+
+
+def check_still_true(saved: Plan, fresh: Plan) -> None:
+    """A saved plan may be applied only if re-planning now gives the same changes on the same records."""
+    problems: list[str] = []
+    if saved.instance != fresh.instance:
+        problems.append(f"instance differs: planned for {saved.instance}, now {fresh.instance}")
+    if saved.stack != fresh.stack:
+        problems.append(f"stack differs: planned for {saved.stack}, now {fresh.stack}")
+    if problems:
+        raise StalePlan("the saved plan is for another target: " + "; ".join(problems))
+    if saved.spec_digest != fresh.spec_digest:
+        raise StalePlan(
+            "the specs changed since the plan was made", hint="run 'mtls-config plan' again and review the new plan"
+        )
+    changed: list[str] = []
+    if saved.inventory.sys_mod_count != fresh.inventory.sys_mod_count:
+        changed.append(f"inventory (sys_mod_count {saved.inventory.sys_mod_count} -> {fresh.inventory.sys_mod_count})")
+    fresh_changes = fresh.address_changes()
+    for c in saved.resource_changes:
+        now = fresh_changes.get(c.address)
+        before = {(f.table, f.sys_id): f.sys_mod_count for f in c.live}
+        after = {(f.table, f.sys_id): f.sys_mod_count for f in now.live} if now is not None else {}
+        if before != after:
+            moved = [
+                f"{table}/{sys_id} ({count} -> {after.get((table, sys_id), 'gone')})"
+                for (table, sys_id), count in sorted(before.items())
+                if after.get((table, sys_id)) != count
+            ]
+            appeared = [f"{t}/{s} (new)" for (t, s) in sorted(set(after) - set(before))]
+            changed.append(f"{c.address}: " + ", ".join(moved + appeared))
+        elif now is None or now.action != c.action or now.changed_fields != c.changed_fields:
+            changed.append(f"{c.address}: planned {c.action}, now {now.action if now else 'absent'}")
+    extra = sorted(set(fresh_changes) - {c.address for c in saved.resource_changes})
+    changed.extend(f"{a}: not in the saved plan" for a in extra if fresh_changes[a].action != "no-op")
+    if changed:
+        raise StalePlan(
+            "the saved plan is stale; records changed since it was made:\n  " + "\n  ".join(changed),
+            hint="run 'mtls-config plan' again and review the new plan",
+        )
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary
+    return (
+        f"{s.create} to create, {s.update} to update, {s.replace} to replace, {s.delete} to delete, {s.no_op} unchanged"
+    )
+
+
+__all__: Sequence[str] = [
+    "Plan",
+    "ResourceChange",
+    "check_still_true",
+    "make_plan",
+    "raise_if_unsafe",
+    "summary_line",
+]

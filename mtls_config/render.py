@@ -1,0 +1,198 @@
+"""Renderings of plans, drift reports and apply results: rich ``Text`` for terminals, JSON, JUnit XML.
+
+Returns values; never prints (the CLI does). Sensitive values are already masked in the plan; nothing
+here ever sees a secret.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from rich.text import Text
+
+from mtls_config.apply import ApplyResult
+from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
+
+SYMBOLS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "replace": ("-/+", "magenta"),
+    "delete": ("-", "red"),
+    "no-op": (" ", "dim"),
+}
+SEVERITY = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("i", "cyan")}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "(none)"
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _field_line(f: PlannedField, action: str) -> Text:
+    line = Text("      ")
+    if f.sensitive:
+        what = "(sensitive value changed)" if action != "create" else "(sensitive value)"
+        line.append(f"~ {f.field}", "yellow").append(f"  {what}")
+        return line
+    if f.before is None and f.after is not None:
+        line.append(f"+ {f.field}", "green").append(f" = {_value(f.after)}")
+    elif f.after is None and f.before is not None:
+        line.append(f"- {f.field}", "red").append(f" = {_value(f.before)}")
+    else:
+        line.append(f"~ {f.field}", "yellow").append(f": {_value(f.before)} -> {_value(f.after)}")
+    return line
+
+
+def _change(c: ResourceChange, verbose: bool) -> Text:
+    symbol, style = SYMBOLS[c.action]
+    out = Text("  ")
+    out.append(f"{symbol} {c.address}", style=f"bold {style}" if c.action != "no-op" else style)
+    label = "adopt" if c.importing and c.action == "update" else c.action
+    if c.action != "no-op" or verbose:
+        out.append(f"  ({label}" + (f": {c.reason}" if c.reason else "") + ")", style="dim")
+    if c.action == "no-op":
+        return out
+    for f in c.changed_fields:
+        out.append("\n").append_text(_field_line(f, c.action))
+    info = {k: v for k, v in c.info.items() if v not in (None, "")}
+    if info:
+        details = ", ".join(f"{k}: {v}" for k, v in sorted(info.items()))
+        out.append("\n      ").append(f"(known: {details})", style="dim")
+    return out
+
+
+def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text:
+    out = Text()
+    out.append(f"{title} for stack ", style="bold").append(plan.stack, style="bold cyan")
+    out.append(" on ", style="bold").append(plan.instance, style="bold cyan").append("\n")
+    shown = [c for c in plan.resource_changes if verbose or c.action != "no-op"]
+    if shown:
+        out.append("\n")
+        for c in shown:
+            out.append_text(_change(c, verbose)).append("\n")
+    if plan.findings:
+        out.append("\n")
+        for f in plan.findings:
+            sym, style = SEVERITY[f.severity]
+            out.append(f"  {sym} {f.address}: ", style=style).append(f.message)
+            if f.hint:
+                out.append(f"\n      hint: {f.hint}", style="dim")
+            out.append("\n")
+    out.append("\n")
+    if plan.has_changes:
+        out.append(f"{title}: ", style="bold").append(summary_line(plan) + ".")
+    else:
+        out.append("No changes. ", style="bold green").append(
+            f"The instance matches the specs ({plan.summary.no_op} resources)."
+        )
+    return out
+
+
+def apply_text(result: ApplyResult) -> Text:
+    out = Text()
+    for o in result.outcomes:
+        style = {"applied": "green", "failed": "bold red", "skipped": "yellow"}[o.status]
+        out.append(f"  {o.status:8} ", style=style).append(f"{o.action:8} {o.address}")
+        if o.message:
+            out.append(f"  {o.message}", style="dim")
+        out.append("\n")
+    out.append(
+        f"\nApply finished: {result.count('applied')} applied, {result.count('failed')} failed, "
+        f"{result.count('skipped')} skipped.",
+        style="bold" if result.ok else "bold red",
+    )
+    if result.journal is not None:
+        out.append(f"\nJournal: {result.journal}", style="dim")
+    return out
+
+
+# -- drift -----------------------------------------------------------------------------------------
+
+
+def drift_status(c: ResourceChange) -> str:
+    if c.action == "create":
+        return "missing"
+    if c.action == "no-op":
+        return "in-sync"
+    return "changed"
+
+
+def drift_report(plan: Plan, *, fail_on_expiry: bool = False) -> dict[str, Any]:
+    resources = []
+    for c in plan.resource_changes:
+        resources.append(
+            {
+                "address": c.address,
+                "status": drift_status(c),
+                "reason": c.reason,
+                "fields": [f.model_dump(mode="json") for f in c.changed_fields],
+            }
+        )
+    for f in plan.findings:
+        if f.message.startswith("owned by this stack but no longer in the specs"):
+            resources.append({"address": f.address, "status": "unexpected", "reason": f.message, "fields": []})
+    expiring = [f for f in plan.findings if "expire" in f.message]
+    drifted = any(r["status"] != "in-sync" for r in resources) or (fail_on_expiry and bool(expiring))
+    return {
+        "format_version": "1",
+        "instance": plan.instance,
+        "stack": plan.stack,
+        "drift": drifted,
+        "resources": sorted(resources, key=lambda r: str(r["address"])),
+        "findings": [f.model_dump(mode="json") for f in plan.findings],
+    }
+
+
+def drift_text(report: dict[str, Any]) -> Text:
+    out = Text()
+    out.append("Drift check for stack ", style="bold").append(str(report["stack"]), style="bold cyan")
+    out.append(" on ", style="bold").append(str(report["instance"]), style="bold cyan").append("\n\n")
+    for r in report["resources"]:
+        if r["status"] == "in-sync":
+            continue
+        style = {"missing": "red", "changed": "yellow", "unexpected": "magenta"}.get(r["status"], "")
+        out.append(f"  {r['status']:10} ", style=f"bold {style}").append(str(r["address"]))
+        if r["reason"]:
+            out.append(f"  ({r['reason']})", style="dim")
+        out.append("\n")
+        for f in r["fields"]:
+            out.append_text(_field_line(PlannedField.model_validate(f), "update")).append("\n")
+    for f in report["findings"]:
+        if f["severity"] == "warning" and "expire" in f["message"]:
+            out.append(f"  ! {f['address']}: {f['message']}\n", style="yellow")
+    in_sync = sum(1 for r in report["resources"] if r["status"] == "in-sync")
+    if report["drift"]:
+        out.append(f"\nDrift detected ({in_sync} of {len(report['resources'])} resources in sync).", style="bold red")
+    else:
+        out.append(f"\nNo drift ({in_sync} resources in sync).", style="bold green")
+    return out
+
+
+def drift_junit(report: dict[str, Any]) -> str:
+    """JUnit XML: one test case per resource; drift is a failure, so CI shows it as failed tests."""
+    suite = ET.Element(
+        "testsuite",
+        name=f"mtls-config drift {report['stack']}",
+        tests=str(len(report["resources"])),
+        failures=str(sum(1 for r in report["resources"] if r["status"] != "in-sync")),
+        errors="0",
+        skipped="0",
+    )
+    for r in report["resources"]:
+        case = ET.SubElement(suite, "testcase", classname=f"mtls-config.{report['stack']}", name=str(r["address"]))
+        if r["status"] != "in-sync":
+            failure = ET.SubElement(case, "failure", message=f"{r['status']}: {r['reason']}", type=str(r["status"]))
+            failure.text = "\n".join(
+                f"{f['field']}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
+            )
+    suites = ET.Element("testsuites", name="mtls-config")
+    suites.append(suite)
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

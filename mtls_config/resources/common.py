@@ -1,0 +1,127 @@
+"""Values shared by the resource kinds: the canonical desired and live states, and wire conversions.
+
+The engine compares resources in one canonical form: typed values (bool, int, str), references as the
+referenced resource's name, certificate and keystore content as digests. Desired specs and live records
+are both brought into it, so a freshly applied stack always compares equal.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtls_config.secrets import SecretValue
+
+# The order in which kinds are applied (deletions run in reverse).
+KIND_ORDER = ("KeyStore", "TrustStoreCert", "ProtocolProfile", "MessageBinding")
+
+
+@dataclass(frozen=True)
+class Content:
+    """A file the instance keeps as an attachment (keystore, DER certificate)."""
+
+    data: bytes = field(repr=False)
+    file_name: str
+    content_type: str
+    digest: str  # what is compared: "sha256:<hex>" of the bytes, or a keystore's canonical digest
+    canonical: bool = False  # True: compare a keystore's canonical model, not its bytes
+
+    @property
+    def sha256(self) -> str:
+        return "sha256:" + hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class DesiredResource:
+    """One resource as the specs want it, in canonical form, with what applying it needs."""
+
+    address: str
+    kind: str
+    name: str
+    table: str
+    fields: Mapping[str, Any]  # canonical owned fields (compared)
+    adopt: bool = False
+    content: Content | None = None
+    password: SecretValue | None = None  # write-only; compared through the inventory's salted digest
+    depends_on: tuple[str, ...] = ()  # addresses that must exist first
+    info: Mapping[str, Any] = field(default_factory=dict)  # shown, never compared
+    # MessageBinding only: which message, and which functions ("all", a list, or none)
+    target: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveRecord:
+    """One record as the Table API returned it (all values strings, references as sys_ids)."""
+
+    table: str
+    sys_id: str
+    mod_count: int
+    values: Mapping[str, str]
+
+    def get(self, name: str) -> str:
+        return self.values.get(name, "")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    sys_id: str
+    file_name: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class LiveResource:
+    """One resource as it is on the instance, in canonical form (None parts: absent)."""
+
+    address: str
+    kind: str
+    name: str
+    table: str
+    records: Mapping[str, LiveRecord]  # by part: "" for single-record kinds, "message" / "fn:<name>" for bindings
+    fields: Mapping[str, Any]
+    info: Mapping[str, Any] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+    problems: tuple[str, ...] = ()  # facts that make the record unusable as-is (e.g. two attachments)
+
+    @property
+    def primary(self) -> LiveRecord | None:
+        return self.records.get("") or self.records.get("message")
+
+
+def to_bool(value: str | bool | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"true", "1", "yes"}
+
+
+def to_int(value: str | int | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
+
+
+def wire(value: Any) -> str:
+    """A canonical value as the Table API wants it: strings everywhere."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def ref_value(value: Any) -> str:
+    """The sys_id of a reference field, whether or not the instance sent a link."""
+    if isinstance(value, Mapping):
+        return str(value.get("value", ""))
+    return "" if value is None else str(value)
