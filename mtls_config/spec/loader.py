@@ -228,6 +228,12 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
 
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Patterns of the models (and the project file) in words; a pattern missing here is shown as a regex.
+PATTERN_WORDS = {
+    ENV_NAME_PATTERN: "must be an environment variable name: letters, digits and '_', not starting with a digit",
+    r"^[a-z0-9][a-z0-9-]{0,62}$": "must be lower-case letters, digits and '-' (at most 63), e.g. payments-prod",
+    r"^[a-z0-9][a-z0-9._-]*$": "must be lower-case letters, digits, '.', '_' and '-', e.g. partner-client",
+}
 
 
 def yaml_type(value: Any) -> str:
@@ -265,9 +271,8 @@ def pydantic_message(err: Any, model: type[BaseModel] | None = None) -> str:
     if kind == "string_pattern_mismatch":
         if loc and loc[-1] == "name":
             return "name must not start or end with whitespace"
-        if ctx.get("pattern") == ENV_NAME_PATTERN:
-            return "must be an environment variable name: letters, digits and '_', not starting with a digit"
-        return f"must match the pattern {ctx.get('pattern')}"
+        pattern = str(ctx.get("pattern"))
+        return PATTERN_WORDS.get(pattern, f"must match the pattern {pattern}")
     if kind == "string_type":
         return "must be text" + got
     if kind in ("int_parsing", "int_type", "int_from_float"):

@@ -10,6 +10,7 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from mtls_config.errors import Problem, SpecError
+from mtls_config.errors import Problem, ProjectError, SpecError
 from mtls_config.spec.loader import PROJECT_FILE_NAMES, display_path, pydantic_message
 from mtls_config.spec.yamlsource import read_documents
 
@@ -86,11 +87,26 @@ class ProjectFile:
     path: Path | None  # None: no project file, defaults in force
     root: Path  # the spec repository's root (the project file's folder, or the working folder)
 
+    def environment(self, name: str) -> Environment:
+        """The named environment; an unknown name is an error that lists the known ones."""
+        env = self.project.environments.get(name)
+        if env is None:
+            known = ", ".join(sorted(self.project.environments)) or "none defined"
+            close = difflib.get_close_matches(name, list(self.project.environments), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            where = display_path(self.path) if self.path is not None else "no project file (mtls-config.yaml) found"
+            raise ProjectError(
+                f"unknown environment '{name}' (known: {known})",
+                hint=hint + f"environments are listed under 'environments:' in the project file ({where})",
+            )
+        return env
+
     def spec_paths(self, environment: str | None = None) -> list[Path]:
+        """Spec paths, absolute: the environment's own if it lists any, else the project's."""
         paths = self.project.specs
         if environment is not None:
-            env = self.project.environments.get(environment)
-            if env is not None and env.specs:
+            env = self.environment(environment)
+            if env.specs:
                 paths = env.specs
         return [self.root / p for p in paths]
 

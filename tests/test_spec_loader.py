@@ -1,0 +1,305 @@
+"""The loader: YAML with marks, every problem in one run, the set-wide checks, and nothing secret read."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mtls_config.errors import Problem, SpecError
+from mtls_config.spec.loader import find_spec_files, load_specs
+from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
+from mtls_config.spec.yamlsource import MAX_FILE_BYTES, Mark, read_documents
+
+from .conftest import EXAMPLE_STACK
+
+CERT = (EXAMPLE_STACK / "certs" / "acme-client.pem").read_bytes()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+KEYSTORE = textwrap.dedent("""
+    apiVersion: mtls-config/v1
+    kind: KeyStore
+    metadata:
+      name: partner-client
+    spec:
+      build:
+        key: {fromEnv: PARTNER_KEY}
+        cert: certs/client.pem
+        chain:
+          - certs/client.pem
+      password: {fromFile: secrets/keystore-password.txt}
+    """).lstrip()
+
+PROFILE = textwrap.dedent("""
+    apiVersion: mtls-config/v1
+    kind: ProtocolProfile
+    metadata:
+      name: mauth
+    spec:
+      keyStore: partner-client
+    """).lstrip()
+
+
+def problems_of(paths: list[Path], **kwargs: Path) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        load_specs(paths, **kwargs)
+    return [str(p) for p in caught.value.problems]
+
+
+# --- marks -----------------------------------------------------------------------------------------------
+
+
+def test_marks_are_one_based_line_and_column_of_each_key_and_item(spec_repo: Path) -> None:
+    path = write(spec_repo / "a.yaml", KEYSTORE)
+    docs, problems = read_documents(path, "a.yaml")
+    assert problems == []
+    [doc] = docs
+    assert doc.start == Mark(1, 1)
+    assert doc.marks[("spec",)] == Mark(5, 1)
+    assert doc.marks[("spec", "build")] == Mark(6, 3)
+    assert doc.marks[("spec", "build", "cert")] == Mark(8, 5)
+    assert doc.marks[("spec", "build", "chain", 0)] == Mark(10, 9)
+    assert doc.marks[("spec", "password", "fromFile")] == Mark(11, 14)
+    # A field that is not there takes the mark of its nearest ancestor.
+    assert doc.mark_for(("spec", "build", "alias")) == Mark(6, 3)
+
+
+def test_each_document_of_a_multi_document_file_has_its_own_start_and_index(spec_repo: Path) -> None:
+    path = write(spec_repo / "a.yaml", "# comment\n" + KEYSTORE + "---\n---\n" + PROFILE)
+    docs, problems = read_documents(path, "a.yaml")
+    assert problems == []
+    assert [(d.index, d.start.line) for d in docs] == [(0, 2), (2, 15)]  # the empty middle document is skipped
+
+
+def test_byte_order_mark_and_crlf_line_endings_are_accepted(spec_repo: Path) -> None:
+    path = spec_repo / "a.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + PROFILE.lstrip().replace("\n", "\r\n").encode())
+    docs, problems = read_documents(path, "a.yaml")
+    assert problems == []
+    assert docs[0].marks[("spec", "keyStore")] == Mark(6, 3)
+
+
+def test_problem_positions_from_the_loader_point_at_the_field(spec_repo: Path) -> None:
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "a.yaml", KEYSTORE.replace("cert: certs/client.pem", "cert: certs/nope.pem"))
+    assert problems_of([spec_repo]) == [
+        "a.yaml:8:5: KeyStore/partner-client: spec.build.cert: file 'certs/nope.pem' does not exist "
+        "(paths are relative to the spec file)"
+    ]
+
+
+def test_origins_locate_fields_of_loaded_resources(spec_repo: Path) -> None:
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "specs" / "all.yaml", KEYSTORE + "---\n" + PROFILE)
+    (spec_repo / "specs" / "certs").mkdir()
+    (spec_repo / "specs" / "certs" / "client.pem").write_bytes(CERT)
+    specs = load_specs([spec_repo / "specs"], root=spec_repo)
+    origin = specs.origins["ProtocolProfile/mauth"]
+    assert origin.at("spec", "keyStore") == "specs/all.yaml:18:3"
+    assert origin.at("spec", "port") == "specs/all.yaml:17:1"  # defaulted field: its parent's mark
+    assert origin.base_dir == (spec_repo / "specs").resolve()
+    assert specs.origins["KeyStore/partner-client"].at() == "specs/all.yaml:1:1"
+
+
+# --- every problem at once -------------------------------------------------------------------------------
+
+
+def test_all_problems_of_all_files_are_reported_sorted_by_place(spec_repo: Path) -> None:
+    write(spec_repo / "b.yaml", PROFILE.replace("name: mauth", "name: MAuth") + "---\n" + "kind: Nope\n")
+    write(spec_repo / "a.yaml", "key: [unclosed\n")
+    write(spec_repo / "c" / "d.yml", "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: x}\n")
+    lines = problems_of([spec_repo])
+    assert [line.split(": ", 1)[0] for line in lines] == ["a.yaml:2:1", "b.yaml:4:3", "b.yaml:8:1", "c/d.yml:1:1"]
+    assert "TrustStoreCert/x: spec: required field is missing" in lines[3]
+
+
+def test_spec_error_message_counts_and_lists_problems(spec_repo: Path) -> None:
+    write(spec_repo / "a.yaml", "")
+    write(spec_repo / "b.yaml", "- 1\n")
+    with pytest.raises(SpecError) as caught:
+        load_specs([spec_repo])
+    text = str(caught.value)
+    assert text.startswith("2 problems in spec files:\n")
+    assert "a.yaml:1:1: no resource documents" in text
+    assert "b.yaml:1:1: a resource document must be a mapping" in text
+
+
+def test_problem_renders_only_the_parts_it_has() -> None:
+    assert str(Problem("a.yaml", 3, 5, "KeyStore/x", "spec.file", "bad")) == "a.yaml:3:5: KeyStore/x: spec.file: bad"
+    assert str(Problem("a.yaml", 1, 1, "", "", "bad")) == "a.yaml:1:1: bad"
+
+
+def test_a_missing_path_is_a_problem_not_a_crash(spec_repo: Path) -> None:
+    assert problems_of([spec_repo / "nope"]) == ["nope:1:1: no such file or directory"]
+
+
+def test_a_file_over_the_size_limit_is_not_read(spec_repo: Path) -> None:
+    path = spec_repo / "big.yaml"
+    with path.open("wb") as out:
+        out.truncate(MAX_FILE_BYTES + 1)  # sparse: reading it would find NUL bytes, not a size problem
+    assert problems_of([path]) == [
+        f"big.yaml:1:1: file is {MAX_FILE_BYTES + 1} bytes; a spec file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
+    ]
+
+
+def test_values_written_in_the_wrong_place_are_never_echoed(spec_repo: Path) -> None:
+    canary = "canary-9f2c-Passw0rd"
+    write(
+        spec_repo / "a.yaml",
+        KEYSTORE.replace("{fromEnv: PARTNER_KEY}", f"[{canary}]").replace(
+            "{fromFile: secrets/keystore-password.txt}", f"{{fromEnv: {canary}}}"
+        )
+        + f"  description: [{canary}]\n  warnDays: {canary}\n  keyPassword: {canary}\n",
+    )
+    with pytest.raises(SpecError) as caught:
+        load_specs([spec_repo])
+    rendered = str(caught.value) + repr(caught.value) + repr(caught.value.problems)
+    assert canary not in rendered
+    assert len(caught.value.problems) >= 5
+
+
+# --- files and folders -----------------------------------------------------------------------------------
+
+
+def test_folders_are_searched_recursively_skipping_hidden_folders_and_project_files(spec_repo: Path) -> None:
+    for rel in ("a.yaml", "sub/b.yml", "sub/deeper/c.yaml", ".hidden/d.yaml", "mtls-config.yaml", "notes.txt"):
+        write(spec_repo / rel, "x: 1\n")
+    files, problems = find_spec_files([spec_repo, spec_repo / "a.yaml"])
+    assert problems == []
+    assert [f.relative_to(spec_repo.resolve()).as_posix() for f in files] == [
+        "a.yaml",
+        "sub/b.yml",
+        "sub/deeper/c.yaml",
+    ]
+
+
+def test_example_stack_loads_in_kind_then_name_order() -> None:
+    specs = load_specs([EXAMPLE_STACK / "resources"], root=EXAMPLE_STACK)
+    assert [r.address for r in specs.resources] == [
+        "KeyStore/Acme Payments client",
+        "KeyStore/Globex client",
+        "TrustStoreCert/Acme Payments server CA",
+        "TrustStoreCert/Globex orders server",
+        "ProtocolProfile/acmemtls",
+        "ProtocolProfile/globexm",
+        "MessageBinding/acme-payments-api",
+        "MessageBinding/globex-orders",
+    ]
+    assert len(specs.key_stores) == len(specs.trust_store_certs) == 2
+    assert len(specs.protocol_profiles) == len(specs.message_bindings) == 2
+    assert isinstance(specs.get("ProtocolProfile/acmemtls"), ProtocolProfile)
+    assert specs.get("ProtocolProfile/nope") is None
+    binding = specs.get("MessageBinding/globex-orders")
+    assert isinstance(binding, MessageBinding)
+    assert binding.spec.functions == ["submitOrder"]
+
+
+def test_file_references_become_absolute_existing_paths(spec_repo: Path) -> None:
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "a.yaml", KEYSTORE)
+    [keystore] = load_specs([spec_repo]).key_stores
+    assert isinstance(keystore, KeyStore)
+    assert keystore.spec.build is not None
+    assert Path(keystore.spec.build.cert) == (spec_repo / "certs" / "client.pem").resolve()
+    assert Path(keystore.spec.build.chain[0]).is_absolute()
+
+
+def test_loading_reads_no_secret(spec_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The key's variable is unset and the password file does not exist: loading still succeeds,
+    # because secrets are resolved only when an operation needs them.
+    monkeypatch.delenv("PARTNER_KEY", raising=False)
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "a.yaml", KEYSTORE)
+    [keystore] = load_specs([spec_repo]).key_stores
+    assert keystore.spec.password.from_file == "secrets/keystore-password.txt"
+    assert keystore.spec.build is not None
+    assert keystore.spec.build.key.describe() == "env:PARTNER_KEY"
+
+
+def test_references_may_not_leave_the_given_root(spec_repo: Path) -> None:
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "specs" / "a.yaml", KEYSTORE.replace("certs/", "../certs/"))
+    # With the repository as root the files are fine ...
+    assert len(load_specs([spec_repo / "specs"], root=spec_repo).key_stores) == 1
+    # ... with only the specs folder as root they lie outside it.
+    lines = problems_of([spec_repo / "specs"], root=spec_repo / "specs")
+    assert lines == [
+        "specs/a.yaml:8:5: KeyStore/partner-client: spec.build.cert: '../certs/client.pem' points outside the "
+        "spec repository; keep referenced files inside it",
+        "specs/a.yaml:10:9: KeyStore/partner-client: spec.build.chain[0]: '../certs/client.pem' points outside "
+        "the spec repository; keep referenced files inside it",
+    ]
+
+
+# --- checks across resources -----------------------------------------------------------------------------
+
+
+def test_trust_store_cert_inline_pem(spec_repo: Path) -> None:
+    pem = CERT.decode().replace("\n", "\n    ")
+    write(
+        spec_repo / "a.yaml",
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: partner-ca}\nspec:\n  pem: |\n    "
+        + pem
+        + "\n",
+    )
+    [cert] = load_specs([spec_repo]).trust_store_certs
+    assert isinstance(cert, TrustStoreCert)
+    assert cert.spec.pem is not None
+    assert cert.spec.pem.startswith("-----BEGIN CERTIFICATE-----")
+    assert cert.spec.format == "pem"
+
+
+def test_reference_to_a_resource_with_its_own_problems_is_not_reported_twice(spec_repo: Path) -> None:
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "a.yaml", KEYSTORE.replace("spec:\n", "spec:\n  warnDays: -1\n"))
+    write(spec_repo / "b.yaml", PROFILE)
+    assert problems_of([spec_repo]) == ["a.yaml:6:3: KeyStore/partner-client: spec.warnDays: must be at least 0"]
+
+
+def test_same_name_in_different_kinds_is_fine_except_for_certificates(spec_repo: Path) -> None:
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    binding = (
+        "apiVersion: mtls-config/v1\nkind: MessageBinding\nmetadata: {name: partner-client}\n"
+        "spec: {message: {type: soap, name: Orders}, protocolProfile: mauth}\n"
+    )
+    write(spec_repo / "a.yaml", KEYSTORE + "---\n" + PROFILE + "---\n" + binding)
+    specs = load_specs([spec_repo])
+    assert [r.name for r in specs.resources] == ["partner-client", "mauth", "partner-client"]
+
+
+def test_every_pattern_in_the_schemas_has_words_for_messages() -> None:
+    import json
+
+    from mtls_config.spec.loader import PATTERN_WORDS
+    from mtls_config.spec.models import PROTOCOL_NAME
+    from mtls_config.spec.schema import build_schemas
+
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.add(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(json.dumps(build_schemas())))
+    # The name pattern has its own message; the protocol pattern is checked by a validator with its own words.
+    assert found - set(PATTERN_WORDS) == {r"^\S(.*\S)?$", PROTOCOL_NAME.pattern}
