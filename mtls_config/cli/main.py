@@ -11,6 +11,7 @@ import typer
 
 from mtls_config import __version__
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, report_errors, stderr, stdout
+from mtls_config.cli.emulator import emulator_app
 from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summary
 from mtls_config.keystore.lint import has_errors
 from mtls_config.keystore.speclint import lint_specs
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(keystore_app)
 app.add_typer(cert_app)
+app.add_typer(emulator_app)
 
 PathsArg = Annotated[
     list[Path] | None,
