@@ -1,0 +1,244 @@
+"""Shared material for the keystore tests: a session CA (root -> issuing CA), cached client keys, helpers to
+issue certificates, and the keytool procedure of the knowledge-base article run once per session.
+
+Everything is made at test time in temporary folders; nothing here is a fixture file in git.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mtls_config.secrets import SecretValue
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+STORE_PASSWORD = "store-pass-4471"  # test material only
+DER = serialization.Encoding.DER
+PEM = serialization.Encoding.PEM
+
+
+def name(cn: str) -> x509.Name:
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Keystore Tests"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
+
+
+def pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(PEM) for c in certs)
+
+
+def key_pem(key: Any, password: bytes | None = None) -> bytes:
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    )
+    return key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, enc)
+
+
+def pkcs8(key: Any) -> bytes:
+    return key.private_bytes(DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def secret(text: str = STORE_PASSWORD) -> SecretValue:
+    return SecretValue(text.encode(), "test")
+
+
+def issue(
+    subject: x509.Name,
+    public_key: Any,
+    issuer: x509.Certificate | None,
+    issuer_key: Any,
+    *,
+    ca: bool = False,
+    days: int = 365,
+    start: dt.datetime | None = None,
+    eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.CLIENT_AUTH,),
+    hash_algorithm: hashes.HashAlgorithm | None = None,
+) -> x509.Certificate:
+    begin = start or (NOW - dt.timedelta(days=1))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject if issuer is not None else subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(begin)
+        .not_valid_after(begin + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+    else:
+        builder = builder.add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
+        )
+        if eku:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    return builder.sign(issuer_key, hash_algorithm or hashes.SHA256())
+
+
+@dataclass
+class Pki:
+    """A root CA, an issuing CA under it, and cached client keys."""
+
+    root_key: Any
+    root: x509.Certificate
+    ica_key: Any
+    ica: x509.Certificate
+    keys: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, kind: str) -> Any:
+        if kind not in self.keys:
+            if kind == "rsa":
+                self.keys[kind] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            elif kind == "rsa1024":
+                self.keys[kind] = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+            elif kind.startswith("ec"):
+                self.keys[kind] = ec.generate_private_key(ec.SECP256R1())
+            else:
+                raise ValueError(kind)
+        return self.keys[kind]
+
+    def leaf(self, key: Any, cn: str = "client.test.example", **kwargs: Any) -> x509.Certificate:
+        return issue(name(cn), key.public_key(), self.ica, self.ica_key, **kwargs)
+
+    def sign_csr(self, csr_pem: bytes, **kwargs: Any) -> x509.Certificate:
+        csr = x509.load_pem_x509_csr(csr_pem)
+        assert csr.is_signature_valid
+        return issue(csr.subject, csr.public_key(), self.ica, self.ica_key, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def pki() -> Pki:
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    root = issue(name("Test Root CA"), root_key.public_key(), None, root_key, ca=True, days=3650)
+    ica_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ica = issue(name("Test Issuing CA"), ica_key.public_key(), root, root_key, ca=True, days=1825)
+    return Pki(root_key, root, ica_key, ica)
+
+
+# Each keytool call starts a JVM; a client JIT and the serial GC halve the start-up on a small CI runner.
+FAST_JVM = ("-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-J-Xshare:auto")
+
+
+def keytool_path() -> str:
+    path = shutil.which("keytool")
+    if path is None:
+        pytest.skip("keytool (a JDK) is not installed")
+    return path
+
+
+def keytool(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [keytool_path(), *FAST_JVM, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"keytool {' '.join(args[:2])} failed: {result.stdout}{result.stderr}")
+    return result
+
+
+def store_args(store: str, password: str = STORE_PASSWORD) -> list[str]:
+    return ["-keystore", store, "-storepass", password]
+
+
+@dataclass
+class KeytoolRun:
+    """The knowledge-base procedure done with keytool for one key algorithm, plus its classic mistakes."""
+
+    folder: Path
+    algorithm: str
+    good: Path  # genkeypair -storetype JKS, certreq, CA reply imported after -trustcacerts root and issuing CA
+    reply: x509.Certificate
+    reply_under_new_alias: Path | None = None  # K07: the CA reply imported under another alias
+    default_storetype: Path | None = None  # K01: genkeypair without -storetype (keytool 9+: PKCS12)
+    separate_key_password: Path | None = None  # K04: -keypass differs from -storepass
+    two_keys: Path | None = None  # K03: a second genkeypair in the same store
+
+
+def _procedure(folder: Path, algorithm: str, pki: Pki, mistakes: frozenset[str]) -> KeytoolRun:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "root.pem").write_bytes(pem(pki.root))
+    (folder / "ica.pem").write_bytes(pem(pki.ica))
+    alg = ["-keyalg", "RSA", "-keysize", "2048"] if algorithm == "RSA" else ["-keyalg", "EC", "-groupname", "secp256r1"]
+    dname = f"CN=instance-{algorithm.lower()}.test.example,O=Keystore Tests"
+    keytool("-genkeypair", "-storetype", "JKS", *store_args("client.jks"), "-keypass", STORE_PASSWORD,
+            "-alias", "client", *alg, "-dname", dname, "-validity", "365", cwd=folder)  # fmt: skip
+    keytool("-certreq", "-alias", "client", *store_args("client.jks"), "-file", "client.csr", cwd=folder)
+    reply = pki.sign_csr((folder / "client.csr").read_bytes())
+    (folder / "reply.pem").write_bytes(pem(reply))
+    for alias, file in (("rootca", "root.pem"), ("issuingca", "ica.pem")):
+        keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", alias, "-file", file,
+                *store_args("client.jks"), cwd=folder)  # fmt: skip
+    if "K07" in mistakes:
+        shutil.copy(folder / "client.jks", folder / "reply-new-alias.jks")
+    keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", "client", "-file", "reply.pem",
+            *store_args("client.jks"), cwd=folder)  # fmt: skip
+    run = KeytoolRun(folder, algorithm, folder / "client.jks", reply)
+    if "K07" in mistakes:
+        keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", "signed", "-file", "reply.pem",
+                *store_args("reply-new-alias.jks"), cwd=folder)  # fmt: skip
+        run.reply_under_new_alias = folder / "reply-new-alias.jks"
+    if "K01" in mistakes:
+        keytool("-genkeypair", *store_args("default.jks"), "-keypass", STORE_PASSWORD, "-alias", "client", *alg,
+                "-dname", dname, "-validity", "365", cwd=folder)  # fmt: skip
+        run.default_storetype = folder / "default.jks"
+    if "K04" in mistakes:
+        keytool("-genkeypair", "-storetype", "JKS", *store_args("keypass.jks"), "-keypass", "other-key-pass",
+                "-alias", "client", *alg, "-dname", dname, "-validity", "365", cwd=folder)  # fmt: skip
+        run.separate_key_password = folder / "keypass.jks"
+    if "K03" in mistakes:
+        shutil.copy(folder / "client.jks", folder / "two-keys.jks")
+        keytool("-genkeypair", *store_args("two-keys.jks"), "-keypass", STORE_PASSWORD, "-alias", "second", *alg,
+                "-dname", "CN=second", "-validity", "365", cwd=folder)  # fmt: skip
+        run.two_keys = folder / "two-keys.jks"
+    return run
+
+
+@pytest.fixture(scope="session")
+def keytool_runs(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> dict[str, KeytoolRun]:
+    """The procedure for RSA and EC, run concurrently (each keytool call starts a JVM)."""
+    keytool_path()
+    base = tmp_path_factory.mktemp("keytool")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The classic mistakes are spread over both runs so that the two threads take about as long.
+        rsa_run = pool.submit(_procedure, base / "rsa", "RSA", pki, frozenset({"K07", "K01"}))
+        ec_run = pool.submit(_procedure, base / "ec", "EC", pki, frozenset({"K04", "K03"}))
+        return {"RSA": rsa_run.result(), "EC": ec_run.result()}
+
+
+@pytest.fixture(scope="session")
+def assembled(pki: Pki) -> Callable[..., bytes]:
+    """Assemble a good keystore for a cached key kind ('rsa' or 'ec')."""
+    from mtls_config.keystore import assemble_keystore
+
+    cache: dict[tuple[str, str], bytes] = {}
+
+    def make(kind: str = "ec", fmt: str = "jks") -> bytes:
+        if (kind, fmt) not in cache:
+            key = pki.key(kind)
+            leaf = pki.leaf(key, cn=f"assembled-{kind}.test.example")
+            cache[(kind, fmt)] = assemble_keystore(
+                key_pem(key),
+                pem(leaf),
+                [pem(pki.root), pem(pki.ica)],
+                secret(),
+                fmt=fmt,  # type: ignore[arg-type]
+            )
+        return cache[(kind, fmt)]
+
+    return make
