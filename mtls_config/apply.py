@@ -39,7 +39,7 @@ from mtls_config.inventory import (
     pointer_value,
     property_name,
 )
-from mtls_config.observe import CERT_FIELDS, Live, _attachment, _record, in_query
+from mtls_config.observe import CERT_FIELDS, Live, _attachment, _record, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveRecord, LiveResource, wire
 
@@ -424,13 +424,13 @@ class Executor:
                 by_table.setdefault(fp.table, {})[fp.sys_id] = fp.mod_count
         results = await asyncio.gather(
             *(
-                self.client.list(t, query=in_query("sys_id", ids), fields=["sys_id", "sys_mod_count"], page_size=10000)
+                read_in(self.client, t, "sys_id", ids, ["sys_id", "sys_mod_count"])
                 for t, ids in sorted(by_table.items())
             )
         )
         moved = []
         for (table, expected), rows in zip(sorted(by_table.items()), results, strict=True):
-            seen = {str(r.get("sys_id")): _record(table, r).mod_count for r in rows}
+            seen = {r.sys_id: r.mod_count for r in rows}
             for sys_id, count in sorted(expected.items()):
                 if seen.get(sys_id) != count:
                     moved.append(f"{table}/{sys_id} (sys_mod_count {count} -> {seen.get(sys_id, 'gone')})")
@@ -491,20 +491,17 @@ class Executor:
         tables = sorted(by_table)
         reads = await asyncio.gather(
             *(
-                self.client.list(
+                read_in(
+                    self.client,
                     t,
-                    query=in_query("sys_id", by_table[t]),
-                    fields=list(CERT_FIELDS) if t == "sys_certificate" else ["sys_id", "sys_mod_count"],
-                    page_size=10000,
+                    "sys_id",
+                    by_table[t],
+                    CERT_FIELDS if t == "sys_certificate" else ("sys_id", "sys_mod_count"),
                 )
                 for t in tables
             )
         )
-        rows: dict[str, LiveRecord] = {}
-        for table, found in zip(tables, reads, strict=True):
-            for row in found:
-                live_rec = _record(table, row)
-                rows[live_rec.sys_id] = live_rec
+        rows: dict[str, LiveRecord] = {r.sys_id: r for found in reads for r in found}
         cert_ids = sorted(by_table.get("sys_certificate", set()))
         attachments: dict[str, list[Any]] = {}
         if cert_ids:
@@ -540,48 +537,46 @@ class Executor:
         return inv
 
     async def _write_inventory(self, inventory: Inventory) -> Inventory:
-        """Write the inventory; refuse when another writer moved it since it was read (optimistic check)."""
-        stack = self.live.stack
-        name = property_name(stack)
-        text = inventory.to_json()
-        rows = await self.client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"])
-        record = self.inventory_record
-        if record is None and rows:
-            raise ConflictError(f"another run created the inventory of stack '{stack}' meanwhile")
-        if record is not None:
-            if not rows:
-                raise ConflictError(f"the inventory of stack '{stack}' was deleted meanwhile")
-            if _record("sys_properties", rows[0]).mod_count != record.mod_count:
-                raise ConflictError(
-                    f"the inventory of stack '{stack}' was changed by another run meanwhile",
-                    hint="run 'mtls-config plan' again",
-                )
-        small = len(text) <= VALUE_LIMIT
-        value = text if small else pointer_value(inventory.generation)
-        if record is None:
-            values = {
-                "name": name,
-                "value": value,
-                "type": "string",
-                "description": f"mtls-config inventory of stack {stack}",
-            }
-            record = _record(
-                "sys_properties", await self.client.create("sys_properties", values, sys_id=uuid.uuid4().hex)
-            )
-        else:
-            record = _record(
-                "sys_properties", await self.client.update("sys_properties", record.sys_id, {"value": value})
-            )
-        if not small:
-            old = await self.client.list_attachments("sys_properties", [record.sys_id])
-            await self.client.upload_attachment(
-                "sys_properties", record.sys_id, ATTACHMENT_NAME, text.encode(), "application/json"
-            )
-            for row in old:
-                await self.client.delete_attachment(str(row.get("sys_id")), missing_ok=True)
-        self.inventory_record = record
+        self.inventory_record = await store_inventory(self.client, self.live.stack, self.inventory_record, inventory)
         self.journal.write(address="inventory", step=f"write generation {inventory.generation}", status="ok")
         return inventory
+
+
+async def store_inventory(client: Instance, stack: str, record: LiveRecord | None, inventory: Inventory) -> LiveRecord:
+    """Write a stack's inventory; refuse when another writer moved it since ``record`` was read."""
+    name = property_name(stack)
+    text = inventory.to_json()
+    rows = await client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"])
+    if record is None and rows:
+        raise ConflictError(f"another run created the inventory of stack '{stack}' meanwhile")
+    if record is not None:
+        if not rows:
+            raise ConflictError(f"the inventory of stack '{stack}' was deleted meanwhile")
+        if _record("sys_properties", rows[0]).mod_count != record.mod_count:
+            raise ConflictError(
+                f"the inventory of stack '{stack}' was changed by another run meanwhile",
+                hint="run 'mtls-config plan' again",
+            )
+    small = len(text) <= VALUE_LIMIT
+    value = text if small else pointer_value(inventory.generation)
+    if record is None:
+        values = {
+            "name": name,
+            "value": value,
+            "type": "string",
+            "description": f"mtls-config inventory of stack {stack}",
+        }
+        record = _record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
+    else:
+        record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": value}))
+    if not small:
+        old = await client.list_attachments("sys_properties", [record.sys_id])
+        await client.upload_attachment(
+            "sys_properties", record.sys_id, ATTACHMENT_NAME, text.encode(), "application/json"
+        )
+        for row in old:
+            await client.delete_attachment(str(row.get("sys_id")), missing_ok=True)
+    return record
 
 
 def _url(op: TableOp) -> str:

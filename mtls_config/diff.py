@@ -18,6 +18,7 @@ from typing import Any, Literal
 from deepdiff import DeepDiff
 
 from mtls_config.desired import Desired
+from mtls_config.inventory import IMPORTED_PASSWORD
 from mtls_config.observe import Live
 from mtls_config.resources import key_store, message_binding
 from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveResource
@@ -253,7 +254,9 @@ def _password_state(d: DesiredResource, current: LiveResource, live: Live, is_ow
     if not is_owned or owned is None or owned.password_digest is None:
         return "password will be set"
     assert d.password is not None
-    if d.password.salted_digest(live.inventory.salt) != owned.password_digest:
+    if owned.password_digest == IMPORTED_PASSWORD:
+        pass  # adopted by import: the instance's value stands until the record is edited elsewhere
+    elif d.password.salted_digest(live.inventory.salt) != owned.password_digest:
         return "password changed in the specs"
     opaque = live.opaque_passwords.get(d.address)
     if opaque is not None and owned.password_opaque is not None:

@@ -22,6 +22,7 @@ PROPERTY_PREFIX = "mtls_config.inventory."
 FORMAT_VERSION = 1
 VALUE_LIMIT = 3500  # sys_properties values are commonly limited to 4000 characters
 ATTACHMENT_NAME = "inventory.json"
+IMPORTED_PASSWORD = "as-found"  # password_digest of an imported keystore: the value on the instance, unknown to us
 
 
 class _Model(BaseModel):

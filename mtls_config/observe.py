@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from mtls_config.client.query import in_list_chunks
 from mtls_config.desired import Desired
 from mtls_config.errors import BadResponse, MtlsConfigError
 from mtls_config.instance import Instance
@@ -80,18 +81,18 @@ async def _gather(*aws: Awaitable[T]) -> list[T]:
     return list(await asyncio.gather(*aws))
 
 
-class _Reader:
-    def __init__(self, client: Instance) -> None:
-        self.client = client
-
-    async def rows(self, table: str, field_name: str, values: Sequence[str], fields: Sequence[str]) -> list[LiveRecord]:
-        if not values:
-            return []
-        found = await self.client.list(table, query=in_query(field_name, values), fields=list(fields), page_size=10000)
-        return [_record(table, row) for row in found]
-
-    async def nothing(self) -> list[LiveRecord]:
+async def read_in(
+    client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
+) -> list[LiveRecord]:
+    """Records whose ``field_name`` is one of ``values``: one query per URL-sized chunk, concurrently."""
+    wanted = sorted(set(values))
+    if not wanted:
         return []
+    chunks = [
+        client.list(table, query=in_query(field_name, chunk), fields=list(fields), page_size=10000)
+        for chunk in in_list_chunks(wanted)
+    ]
+    return [_record(table, row) for found in await _gather(*chunks) for row in found]
 
 
 async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveRecord | None, Attachment | None]:
@@ -124,7 +125,6 @@ async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveR
 
 
 async def observe(client: Instance, desired: Desired, stack: str) -> Live:
-    reader = _Reader(client)
     by_kind: dict[str, list[DesiredResource]] = {}
     for r in desired.resources:
         by_kind.setdefault(r.kind, []).append(r)
@@ -136,8 +136,8 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     # Round 1: inventory and every table by natural key, concurrently.
     inventory_task = read_inventory(client, stack)
     reads = [
-        reader.rows("sys_certificate", "name", cert_names, CERT_FIELDS),
-        reader.rows("sys_protocol_profile", "protocol", protocols, PROFILE_FIELDS),
+        read_in(client, "sys_certificate", "name", cert_names, CERT_FIELDS),
+        read_in(client, "sys_protocol_profile", "protocol", protocols, PROFILE_FIELDS),
     ]
     for kind_name, tables in message_binding.TABLES.items():
         msg_fields = ("sys_id", "name", *message_binding.OWNED, tables.endpoint_field, "sys_mod_count")
@@ -149,8 +149,8 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             tables.endpoint_field,
             "sys_mod_count",
         )
-        reads.append(reader.rows(tables.message, "name", msg_names[kind_name], msg_fields))
-        reads.append(reader.rows(tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
+        reads.append(read_in(client, tables.message, "name", msg_names[kind_name], msg_fields))
+        reads.append(read_in(client, tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
     (inventory, inv_record, inv_attachment), results = await asyncio.gather(inventory_task, _gather(*reads))
     certs, profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
 
@@ -189,7 +189,9 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         )  # fmt: skip
     extra_tables = sorted(t for t, ids in orphan_ids.items() if ids - known_ids)
     extra_reads = [
-        reader.rows(t, "sys_id", sorted(orphan_ids[t] - known_ids), extra_fields.get(t, ("sys_id", "sys_mod_count")))
+        read_in(
+            client, t, "sys_id", sorted(orphan_ids[t] - known_ids), extra_fields.get(t, ("sys_id", "sys_mod_count"))
+        )
         for t in extra_tables
     ]
     cert_ids = [c.sys_id for c in certs] + sorted(orphan_ids.get("sys_certificate", set()) - known_ids)

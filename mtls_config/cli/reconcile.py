@@ -301,7 +301,67 @@ def _plain(text: object) -> str:
     return str(getattr(text, "plain", text)) + "\n"
 
 
+@report_errors
+def import_(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the specs and files to.")] = Path(
+        "imported"
+    ),
+    name_filter: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Only records whose name matches this glob (e.g. 'acme*'). Repeatable."),
+    ] = None,
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist in --out.")] = False,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Adopt an existing hand-made set-up: write specs for the instance's mTLS records and own them.
+
+    Writes keystores, trust-store certificates, protocol profiles and bindings of messages that use mutual
+    auth, downloads keystore/DER files next to them, uses secret references (environment variables) for
+    passwords, and records the records in the stack's inventory, so the written specs plan as no-op.
+
+    Examples:
+      mtls-config import --out specs/imported
+      mtls-config import --env prod --filter 'acme*' --out specs/acme
+    """
+    from mtls_config.apply import store_inventory
+    from mtls_config.importer import import_live
+
+    project = load_project(Path.cwd())
+    stack = project.project.stack
+    settings, transport = open_instance(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle)
+
+    async def main() -> list[str]:
+        async with InstanceClient(settings, transport=transport) as client:
+            result = await import_live(client, stack, patterns=name_filter or [])
+            existing = [p for p in result.files if (out / p).exists()]
+            if existing and not force:
+                raise PlanError(
+                    f"{len(existing)} file(s) exist in {out} already (e.g. {existing[0]})",
+                    hint="choose another --out, or pass --force to overwrite",
+                )
+            for rel, data in sorted(result.files.items()):
+                path = out / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            if result.imported and result.inventory is not None:
+                await store_inventory(client, stack, result.inventory_record, result.inventory)
+            return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
+
+    lines = asyncio.run(main())
+    for line in lines:
+        stdout().print(line, markup=False)
+    stdout().print(
+        f"Wrote the specs to {out}/. Set the MTLS_KEYSTORE_PASSWORD_* variables they reference, then run "
+        f"'mtls-config plan {out}'.",
+        markup=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command()(plan)
     app.command()(apply)
     app.command()(drift)
+    app.command("import")(import_)

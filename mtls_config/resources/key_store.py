@@ -41,7 +41,7 @@ def live(
         "type": record.get("type"),
         "active": to_bool(record.get("active")),
         "short_description": record.get("short_description"),
-        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")),
+        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
         "expiration_notification": to_bool(record.get("expiration_notification")),
         FILE_FIELD: content_digest,
     }

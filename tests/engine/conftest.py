@@ -1,0 +1,53 @@
+"""Fixtures for the engine tests: the example stack copied to a temporary spec repository, and the
+emulator in-process behind the real client."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mtls_config.client import InstanceClient
+from mtls_config.emulator import EmulatorConfig, create_app
+from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth, InstanceSettings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private copy of the example spec repository (its own .mtls-config/ local instance), as cwd."""
+    target = tmp_path / "two-partners"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".mtls-config"))
+    monkeypatch.chdir(target)
+    yield target
+
+
+def local_settings() -> InstanceSettings:
+    return InstanceSettings(url="local", auth=BasicAuth("admin", SecretValue(b"admin", "test")))
+
+
+@pytest.fixture
+def emulator_app():  # type: ignore[no-untyped-def]
+    return create_app(EmulatorConfig())
+
+
+@pytest.fixture
+async def client(emulator_app) -> AsyncIterator[InstanceClient]:  # type: ignore[no-untyped-def]
+    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=emulator_app)) as c:
+        yield c
+
+
+def open_local(stack_dir: Path) -> InstanceClient:
+    """A client on the stack's embedded local instance (the same SQLite file the CLI uses)."""
+    app = create_app(EmulatorConfig(db_path=stack_dir / ".mtls-config" / "instance.db"))
+    return InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app))

@@ -1,0 +1,287 @@
+"""The reconcile engine end to end against the emulator, through the real client and the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from mtls_config.cli.main import main
+from mtls_config.client import InstanceClient
+from mtls_config.engine import apply_planned, make_planned
+from mtls_config.errors import StalePlan
+from mtls_config.spec.loader import load_specs
+from tests.engine.conftest import open_local
+
+pytestmark = pytest.mark.anyio
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+async def _oob(stack_dir: Path, action: str) -> None:
+    """Out-of-band edits through the Table/Attachment API, as an admin would make them by hand."""
+    async with open_local(stack_dir) as c:
+        certs = {r["name"]: r for r in await c.list("sys_certificate", fields=["sys_id", "name"])}
+        if action == "record":
+            await c.update(
+                "sys_certificate", certs["Acme Payments server CA"]["sys_id"], {"short_description": "edited by hand"}
+            )
+        elif action == "attachment":
+            sys_id = certs["Globex client"]["sys_id"]
+            for att in await c.list_attachments("sys_certificate", [sys_id]):
+                await c.delete_attachment(att["sys_id"])
+            await c.upload_attachment("sys_certificate", sys_id, "globex.jks", b"\xfe\xed\xfe\xed not the right store")
+        elif action == "password":
+            await c.update(
+                "sys_certificate", certs["Acme Payments client"]["sys_id"], {"key_store_password": "guessed"},
+                input_display_value=True,
+            )  # fmt: skip
+        elif action == "unbind":
+            msg = (await c.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
+            await c.update("sys_soap_message", msg["sys_id"], {"use_mutual_auth": "false"})
+
+
+def test_apply_example_then_noop_drift_and_restore(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["plan"], capsys)
+    assert code == 2 and "8 to create" in out
+    code, out, err = run(["apply", "--auto-approve"], capsys)
+    assert code == 0, out + err
+    assert "8 applied, 0 failed, 0 skipped" in out
+    code, out, _ = run(["plan"], capsys)
+    assert code == 0 and "No changes" in out
+    code, out, _ = run(["drift"], capsys)
+    assert code == 0 and "No drift" in out
+
+    for action in ("record", "attachment", "password", "unbind"):
+        asyncio.run(_oob(stack_dir, action))
+    code, out, _ = run(["drift", "--format", "json"], capsys)
+    assert code == 2
+    report = json.loads(out)
+    changed = {r["address"]: r for r in report["resources"] if r["status"] != "in-sync"}
+    assert set(changed) == {
+        "TrustStoreCert/Acme Payments server CA",
+        "KeyStore/Globex client",
+        "KeyStore/Acme Payments client",
+        "MessageBinding/globex-orders",
+    }
+    assert [f["field"] for f in changed["TrustStoreCert/Acme Payments server CA"]["fields"]] == ["short_description"]
+    assert [f["field"] for f in changed["KeyStore/Globex client"]["fields"]] == ["keystore_file"]
+    pw = changed["KeyStore/Acme Payments client"]
+    assert pw["fields"] == [
+        {"field": "key_store_password", "before": "(sensitive)", "after": "(sensitive)", "sensitive": True}
+    ]
+    assert "password changed on the instance" in pw["reason"]
+    assert [f["field"] for f in changed["MessageBinding/globex-orders"]["fields"]] == ["message.use_mutual_auth"]
+    assert "guessed" not in out
+
+    code, out, err = run(["apply", "--auto-approve"], capsys)
+    assert code == 0, out + err
+    assert "4 applied" in out
+    code, out, _ = run(["drift"], capsys)
+    assert code == 0, out
+
+
+def test_prune_only_with_flag_and_binding_removal_restores(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    # Drop the whole Globex partner from the specs.
+    (stack_dir / "resources" / "globex-orders.yaml").unlink()
+    code, out, _ = run(["plan"], capsys)
+    assert code == 0, out  # nothing to do without --prune: the orphans are only reported
+    assert "owned by this stack but no longer in the specs" in out
+    code, out, _ = run(["plan", "--prune", "--json"], capsys)
+    assert code == 2
+    plan = json.loads(out)
+    deletes = [c["address"] for c in plan["resource_changes"] if c["action"] == "delete"]
+    # dependants first: the binding, then the profile, then the certificates
+    assert deletes == [
+        "MessageBinding/globex-orders",
+        "ProtocolProfile/globexm",
+        "TrustStoreCert/Globex orders server",
+        "KeyStore/Globex client",
+    ]
+    code, out, err = run(["apply", "--prune", "--auto-approve"], capsys)
+    assert code == 0, out + err
+
+    async def check() -> None:
+        async with open_local(stack_dir) as c:
+            msg = (
+                await c.list(
+                    "sys_soap_message", query="name=Globex Orders", fields=["use_mutual_auth", "protocol_name"]
+                )
+            )[0]
+            assert msg == {"use_mutual_auth": "false", "protocol_name": ""}
+            fns = await c.list(
+                "sys_soap_message_function", query="function_name=submitOrder", fields=["use_mutual_auth"]
+            )
+            assert fns == [{"use_mutual_auth": "false"}]
+            names = {r["name"] for r in await c.list("sys_certificate", fields=["name"])}
+            assert "Globex client" not in names and "Acme Payments client" in names
+            assert await c.list("sys_protocol_profile", query="protocol=globexm") == []
+            msgs = await c.list("sys_soap_message", query="name=Globex Orders")
+            assert len(msgs) == 1  # a binding never deletes the message
+
+    asyncio.run(check())
+    assert run(["plan"], capsys)[0] == 0
+
+
+def test_stale_saved_plan_is_refused_naming_the_record(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    spec = stack_dir / "resources" / "acme-payments.yaml"
+    spec.write_text(spec.read_text().replace("port: 443", "port: 8443"))
+    code, out, _ = run(["plan", "--out", "plan.json"], capsys)
+    assert code == 2 and "default_port: 443 -> 8443" in out
+    asyncio.run(_oob(stack_dir, "record"))  # someone edits a certificate meanwhile
+    code, out, err = run(["apply", "plan.json"], capsys)
+    assert code == 1
+    assert "stale" in err and "TrustStoreCert/Acme Payments server CA" in err
+    # nothing was written: the profile still has its old port
+    code, out, _ = run(["plan", "--json"], capsys)
+    changes = {c["address"]: c for c in json.loads(out)["resource_changes"]}
+    assert changes["ProtocolProfile/acmemtls"]["action"] == "update"
+
+
+def test_saved_plan_applies_when_still_true(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(["plan", "--out", "plan.json"], capsys)
+    assert code == 2
+    saved = json.loads((stack_dir / "plan.json").read_text())
+    assert saved["format_version"] == "1" and saved["checksum"].startswith("sha256:")
+    assert run(["apply", "plan.json"], capsys)[0] == 0
+    assert run(["plan"], capsys)[0] == 0
+    # An edited plan file is refused by its checksum.
+    saved["resource_changes"][0]["action"] = "delete"
+    (stack_dir / "edited.json").write_text(json.dumps(saved))
+    code, _, err = run(["apply", "edited.json"], capsys)
+    assert code == 1 and "checksum" in err
+
+
+def test_apply_without_terminal_needs_auto_approve(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["apply"], capsys)
+    assert code == 1 and "--auto-approve" in err
+
+
+async def test_import_of_hand_made_setup_plans_noop(tmp_path: Path, client: InstanceClient) -> None:
+    """An admin followed the KB by hand; import writes specs that then plan as no-op."""
+    from mtls_config.apply import store_inventory
+    from mtls_config.importer import import_live
+
+    jks = (Path(__file__).resolve().parents[2] / "specs/examples/two-partners/keystores/globex-client.jks").read_bytes()
+    ks = await client.create(
+        "sys_certificate",
+        {
+            "name": "Hand made keystore",
+            "type": "key_store",
+            "active": "true",
+            "key_store_password": "demo-keystore-password",
+        },
+        input_display_value=True,
+    )
+    await client.upload_attachment("sys_certificate", ks["sys_id"], "client.jks", jks)
+    pem = (Path(__file__).resolve().parents[2] / "specs/examples/two-partners/certs/acme-server-ca.pem").read_text()
+    await client.create(
+        "sys_certificate",
+        {"name": "Partner CA", "type": "trust_store", "format": "pem", "pem_certificate": pem, "active": "true"},
+    )
+    profile = await client.create(
+        "sys_protocol_profile", {"protocol": "handmade", "default_port": "443", "keystore": ks["sys_id"]}
+    )
+    msg = (await client.list("sys_rest_message", query="name=Acme Payments API", fields=["sys_id"]))[0]
+    await client.update(
+        "sys_rest_message", msg["sys_id"], {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
+    )
+
+    result = await import_live(client, "imported")
+    assert result.imported == [
+        "KeyStore/Hand made keystore",
+        "MessageBinding/rest-acme-payments-api",
+        "ProtocolProfile/handmade",
+        "TrustStoreCert/Partner CA",
+    ]
+    out = tmp_path / "imported"
+    for rel, data in result.files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    assert result.inventory is not None
+    await store_inventory(client, "imported", result.inventory_record, result.inventory)
+    assert "demo-keystore-password" not in "".join(d.decode(errors="ignore") for d in result.files.values())
+
+    specs = load_specs([out], root=out)
+    env = {"MTLS_KEYSTORE_PASSWORD_HAND_MADE_KEYSTORE": "demo-keystore-password"}
+    planned = await make_planned(client, specs, instance_name="local", stack="imported", environ=env)
+    assert [c.action for c in planned.plan.resource_changes] == ["no-op"] * 4, planned.plan.to_json()
+    assert not planned.plan.findings
+
+
+async def test_crash_after_inventory_prewrite_converges_without_duplicates(
+    stack_dir: Path, client: InstanceClient
+) -> None:
+    """A run that dies after recording its intent and creating some records is finished by the next run."""
+    specs = load_specs([stack_dir / "resources"], root=stack_dir)
+    planned = await make_planned(client, specs, instance_name="local", stack="s")
+    from mtls_config.apply import Executor
+
+    executor = Executor(client, planned.desired, planned.live, planned.result.changes)
+    tasks = executor.compile()
+    await executor._write_inventory(executor._pending_inventory(tasks))
+    first = next(t for t in tasks if t.change.address == "KeyStore/Globex client")
+    await executor._do(first, first.phases[0][0])  # created inactive, then "killed"
+
+    again = await make_planned(client, specs, instance_name="local", stack="s")
+    actions = {c.address: c.action for c in again.plan.resource_changes}
+    assert actions["KeyStore/Globex client"] == "update"  # recognised as ours, not a conflict
+    assert not again.plan.errors
+    result = await apply_planned(client, again)
+    assert result.ok
+    names = [r["name"] for r in await client.list("sys_certificate", fields=["name"])]
+    assert sorted(names) == sorted(set(names))  # no duplicates
+    final = await make_planned(client, specs, instance_name="local", stack="s")
+    assert not final.plan.has_changes
+
+
+async def test_plan_round_trips_do_not_grow_with_resources(tmp_path: Path) -> None:
+    """The request log for planning N = 10 and N = 200 resources has the same number of requests."""
+    import httpx
+
+    from mtls_config.emulator import EmulatorConfig, create_app
+    from tests.engine.conftest import local_settings
+    from tests.engine.stacks import write_stack
+
+    counts = {}
+    for n in (10, 200):
+        root = tmp_path / f"n{n}"
+        write_stack(root, n)
+        specs = load_specs([root], root=root)
+        app = create_app(EmulatorConfig())
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+            planned = await make_planned(client, specs, instance_name="local", stack="scale")
+            assert len(planned.plan.resource_changes) == n
+            result = await apply_planned(client, planned, parallelism=10)
+            assert result.ok
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as control:
+                await control.delete("/_emulator/requests")
+                again = await make_planned(client, specs, instance_name="local", stack="scale")
+                log = (await control.get("/_emulator/requests")).json()
+            assert not again.plan.has_changes
+            counts[n] = len(log)
+    assert counts[10] == counts[200], counts
+
+
+async def test_stale_detection_in_apply_preflight(stack_dir: Path, client: InstanceClient) -> None:
+    specs = load_specs([stack_dir / "resources"], root=stack_dir)
+    await apply_planned(client, await make_planned(client, specs, instance_name="local", stack="s"))
+    spec = stack_dir / "resources" / "globex-orders.yaml"
+    spec.write_text(
+        spec.read_text().replace("description: Client keystore presented to Globex", "description: changed")
+    )
+    specs = load_specs([stack_dir / "resources"], root=stack_dir)
+    planned = await make_planned(client, specs, instance_name="local", stack="s")
+    ks = (await client.list("sys_certificate", query="name=Globex client", fields=["sys_id"]))[0]
+    await client.update("sys_certificate", ks["sys_id"], {"expiration_notification": "true"})  # moves sys_mod_count
+    with pytest.raises(StalePlan, match=r"sys_certificate/[0-9a-f]{32}"):
+        await apply_planned(client, planned)
