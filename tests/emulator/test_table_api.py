@@ -405,8 +405,9 @@ CASES: list[dict[str, Any]] = [
                 "result": {
                     "valid_from": "2025-01-02 03:04:05",
                     "expires": "{expires}",
-                    "subject": "<any>",
-                    "issuer": "<any>",
+                    "subject": "{subject}",
+                    "issuer": "{issuer}",
+                    "serial_number": "1234abcd",
                     "expires_in_days": "{expires_in_days}",
                 }
             },
