@@ -122,8 +122,10 @@ def schema(
 
 def _register_commands() -> None:
     from mtls_config.cli import reconcile
+    from mtls_config.cli import verify as verify_command
 
     reconcile.register(app)
+    verify_command.register(app)
 
 
 _register_commands()

@@ -1,0 +1,373 @@
+"""``mtls-config verify``: a real mutual-TLS handshake and one HTTP request, with a diagnosis when it fails.
+
+Thin: parse the options, resolve the targets (``mtls_config.verify.targets``), run, render text or JSON, exit
+0 when every target passed and 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
+from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
+from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
+from mtls_config.cli.target import open_instance
+from mtls_config.client import InstanceClient
+from mtls_config.errors import MtlsConfigError, VerifyError
+from mtls_config.secrets import SecretValue
+from mtls_config.spec.loader import SpecSet, load_specs
+from mtls_config.spec.project import load_project
+from mtls_config.verify import DEFAULT_TIMEOUT, Severity, Status, VerifyReport
+from mtls_config.verify.targets import (
+    ClientIdentity,
+    TrustSet,
+    VerifyTarget,
+    binding_endpoint,
+    binding_parts,
+    https_url,
+    identity_from_file,
+    identity_from_key_store,
+    run_targets,
+    trust_from_file,
+    trust_from_specs,
+)
+
+
+class TlsVersion(StrEnum):
+    v12 = "1.2"
+    v13 = "1.3"
+
+
+class JavaParity(StrEnum):
+    fail = "fail"
+    warn = "warn"
+
+
+TLS_VERSIONS = {TlsVersion.v12: ssl.TLSVersion.TLSv1_2, TlsVersion.v13: ssl.TLSVersion.TLSv1_3}
+MARKS = {
+    Status.OK: ("ok", "green"),
+    Status.WARN: ("warn", "yellow"),
+    Status.FAIL: ("FAIL", "bold red"),
+    Status.SKIPPED: ("-", "dim"),
+    Status.UNKNOWN: ("?", "yellow"),
+}
+
+
+@report_errors
+def verify(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[BINDING_NAME] [PATHS]...",
+            help="A MessageBinding's name, then spec files or folders (default: the project's specs). "
+            "With --all, every argument is a path.",
+            show_default=False,
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", metavar="URL", help="https://host[:port]/path to verify (default: the binding's)."),
+    ] = None,
+    keystore: Annotated[
+        str | None,
+        typer.Option(
+            "--keystore",
+            metavar="NAME|FILE",
+            help="A KeyStore spec's name or a JKS/PKCS12 file (default: the binding's profile's keystore).",
+        ),
+    ] = None,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust",
+            metavar="NAME|FILE",
+            help="A TrustStoreCert spec's name or a PEM/DER file. Repeatable. Default: every active TrustStoreCert.",
+        ),
+    ] = None,
+    password_env: PasswordEnv = None,
+    password_file: PasswordFile = None,
+    all_bindings: Annotated[
+        bool, typer.Option("--all", help="Verify every MessageBinding in the specs, concurrently.")
+    ] = False,
+    server_name: Annotated[
+        str | None,
+        typer.Option(
+            "--server-name",
+            metavar="NAME",
+            help="Check the server certificate (and send SNI) for NAME "
+            "while dialling the URL's host, e.g. an IP address.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, max=300, help="Seconds allowed for each stage.")
+    ] = DEFAULT_TIMEOUT,
+    tls: Annotated[
+        list[TlsVersion] | None, typer.Option("--tls", help="Allowed TLS version. Repeatable. Default: 1.2 and 1.3.")
+    ] = None,
+    java_parity: Annotated[
+        JavaParity,
+        typer.Option("--java-parity", help="When the instance (Java) would send no certificate: fail or warn."),
+    ] = JavaParity.fail,
+    system_trust: Annotated[
+        bool, typer.Option("--system-trust", help="Also trust this machine's CA bundle (the instance's cacerts).")
+    ] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Parallel handshakes (--all).")] = 8,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report(s) as JSON.")] = False,
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Prove the mutual-TLS set-up works: a real TLS handshake with the keystore's key against the partner
+    endpoint, then one real HTTP request; reports each stage (dns, connect, tls, client-cert, http) and, when
+    it fails, why and how to fix it. Checks what the instance (Java) would do differently: it sends no
+    certificate when none of our chain's issuers is in the server's CA list.
+
+    Exit 0 when every target passed, 1 otherwise.
+
+    Examples:
+      mtls-config verify acme-payments
+      mtls-config verify --all specs/
+      mtls-config verify --endpoint https://api.partner.example/v1 --keystore client.jks --password-env KS_PW --trust partner-ca.pem
+    """
+    _verify(
+        args or [],
+        endpoint=endpoint,
+        keystore=keystore,
+        trust=trust,
+        password_env=password_env,
+        password_file=password_file,
+        all_bindings=all_bindings,
+        options={
+            "server_name": server_name,
+            "timeout": timeout,
+            "tls_versions": tuple(TLS_VERSIONS[v] for v in (tls or [TlsVersion.v12, TlsVersion.v13])),
+            "java_parity": java_parity.value,
+            "system_trust": system_trust,
+        },
+        concurrency=concurrency,
+        json_output=json_output,
+        instance_options={"instance": instance, "env": env, "insecure": insecure, "ca_bundle": ca_bundle},
+    )
+
+
+def _verify(
+    args: list[str],
+    *,
+    endpoint: str | None,
+    keystore: str | None,
+    trust: list[str] | None,
+    password_env: str | None,
+    password_file: Path | None,
+    all_bindings: bool,
+    options: dict[str, Any],
+    concurrency: int,
+    json_output: bool,
+    instance_options: dict[str, Any],
+) -> None:
+    password = resolve_secret(password_env, password_file, "keystore password")
+    binding: str | None = None
+    paths = [Path(a) for a in args]
+    if not all_bindings and args and not Path(args[0]).exists():
+        binding, paths = args[0], paths[1:]
+    if all_bindings and (binding or endpoint):
+        raise MtlsConfigError("--all verifies every binding; do not name one or give --endpoint")
+    if binding is None and endpoint is None and not all_bindings:
+        raise MtlsConfigError(
+            "nothing to verify", hint="name a binding, give --endpoint https://host[:port]/path, or use --all"
+        )
+    if options["server_name"] and all_bindings:
+        raise MtlsConfigError("--server-name applies to one endpoint, not to --all")
+
+    specs = _LazySpecs(paths, instance_options.get("env"))
+    trust_set = _trust(trust, specs)
+    if all_bindings:
+        names = [b.name for b in specs.get().message_bindings]
+        if not names:
+            raise VerifyError("no MessageBinding in the specs to verify")
+    else:
+        names = [binding] if binding else []
+    targets = (
+        _binding_targets(names, specs.get(), keystore, trust_set, password, endpoint, instance_options)
+        if names
+        else [_endpoint_target(endpoint or "", keystore, trust_set, password, specs)]
+    )
+    results = asyncio.run(run_targets(targets, concurrency=concurrency, **options))
+    _render(results, targets, json_output, all_bindings)
+    if not all(isinstance(r, VerifyReport) and r.ok for r in results):
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_OK)
+
+
+class _LazySpecs:
+    """Specs are loaded only when something names them (a binding, a KeyStore or TrustStoreCert name)."""
+
+    def __init__(self, paths: list[Path], env: str | None, loaded: SpecSet | None = None) -> None:
+        self.paths = paths
+        self.env = env
+        self._specs = loaded
+
+    def get(self) -> SpecSet:
+        if self._specs is None:
+            project = load_project(self.paths[0] if self.paths else Path.cwd())
+            spec_paths = self.paths or project.spec_paths(self.env)
+            self._specs = load_specs(spec_paths, root=project.root)
+        return self._specs
+
+
+def _trust(items: list[str] | None, specs: _LazySpecs) -> TrustSet:
+    if not items:
+        found = trust_from_specs(specs.get())
+        return found
+    total = TrustSet((), ())
+    for item in items:
+        path = Path(item)
+        total = total + (trust_from_file(path) if path.is_file() else trust_from_specs(specs.get(), [item]))
+    return total
+
+
+def _identity(keystore: str, password: SecretValue | None, specs: _LazySpecs) -> ClientIdentity:
+    path = Path(keystore)
+    if path.is_file():
+        return identity_from_file(path, password)
+    return identity_from_key_store(specs.get(), keystore, password=password)
+
+
+def _endpoint_target(
+    endpoint: str, keystore: str | None, trust: TrustSet, password: SecretValue | None, specs: _LazySpecs
+) -> VerifyTarget:
+    if keystore is None:
+        stores = specs.get().key_stores
+        if len(stores) != 1:
+            raise MtlsConfigError(
+                "which keystore? the specs hold " + (f"{len(stores)} KeyStores" if stores else "no KeyStore"),
+                hint="give --keystore NAME|FILE",
+            )
+        keystore = stores[0].name
+    identity = _identity(keystore, password, specs)
+    return VerifyTarget(endpoint, https_url(endpoint), identity, trust, "--endpoint")
+
+
+def _binding_targets(
+    names: list[str],
+    specs: SpecSet,
+    keystore: str | None,
+    trust: TrustSet,
+    password: SecretValue | None,
+    endpoint: str | None,
+    instance_options: dict[str, Any],
+) -> list[VerifyTarget]:
+    parts = [binding_parts(specs, name) for name in names]
+    identities: dict[str, ClientIdentity] = {}
+    lazy = _LazySpecs([], None, specs)
+    for _binding, _profile, key_store in parts:
+        wanted = keystore or key_store.name
+        if wanted not in identities:
+            identities[wanted] = _identity(wanted, password, lazy)
+    urls: dict[str, tuple[str, str]] = {}
+    if endpoint is not None:
+        urls = {b.name: (endpoint, "--endpoint") for b, _p, _k in parts}
+    else:
+        urls = _endpoints_from_instance([b for b, _p, _k in parts], specs, instance_options)
+    return [
+        VerifyTarget(
+            binding.name,
+            https_url(urls[binding.name][0], profile),
+            identities[keystore or key_store.name],
+            trust,
+            urls[binding.name][1],
+        )
+        for binding, profile, key_store in parts
+    ]
+
+
+def _endpoints_from_instance(
+    bindings: list[Any], specs: SpecSet, instance_options: dict[str, Any]
+) -> dict[str, tuple[str, str]]:
+    project = load_project(specs.files[0] if specs.files else Path.cwd())
+    settings, transport = open_instance(
+        instance_options["instance"],
+        env_name=instance_options["env"],
+        project=project,
+        insecure=instance_options["insecure"],
+        ca_bundle=instance_options["ca_bundle"],
+    )
+
+    async def read() -> dict[str, tuple[str, str]]:
+        async with InstanceClient(settings, transport=transport) as client:
+            found = await asyncio.gather(*(binding_endpoint(client, b) for b in bindings))
+        return {b.name: f for b, f in zip(bindings, found, strict=True)}
+
+    return asyncio.run(read())
+
+
+# --- rendering --------------------------------------------------------------------------------------------------
+
+
+def _render(
+    results: list[VerifyReport | VerifyError], targets: list[VerifyTarget], json_output: bool, many: bool
+) -> None:
+    if json_output:
+        items = [
+            (r.to_dict() if isinstance(r, VerifyReport) else {"target": t.name, "ok": False, "error": r.message})
+            | {"endpoint_source": t.endpoint_source, "keystore": t.identity.source, "trust": list(t.trust.sources)}
+            for r, t in zip(results, targets, strict=True)
+        ]
+        if many:
+            print_json({"ok": all(i["ok"] for i in items), "results": items})
+        else:
+            print_json(items[0])
+        return
+    out = stdout()
+    for result, target in zip(results, targets, strict=True):
+        if isinstance(result, VerifyError):
+            out.print(Text.assemble(("FAIL ", "bold red"), f"{target.name}: {result}"))
+            continue
+        _render_report(result)
+        trust = ", ".join(target.trust.sources) or "none"
+        out.print(
+            f"  endpoint from {target.endpoint_source}; key from {target.identity.source} "
+            f"(alias {target.identity.alias}); trust: {trust}",
+            markup=False,
+        )
+    if many:
+        passed = sum(1 for r in results if isinstance(r, VerifyReport) and r.ok)
+        out.print(f"{passed}/{len(results)} passed", markup=False)
+
+
+def _render_report(report: VerifyReport) -> None:
+    out = stdout()
+    dialled = f" (as {report.server_name})" if report.server_name != report.host else ""
+    head = "PASS" if report.ok else "FAIL"
+    out.print(
+        Text.assemble((head, "bold green" if report.ok else "bold red"), f"  {report.target}  {report.url}{dialled}")
+    )
+    for stage in report.stages:
+        mark, style = MARKS[stage.status]
+        took = f"  {stage.duration_ms:.0f} ms" if stage.duration_ms is not None else ""
+        out.print(Text.assemble("  ", (f"{mark:<5}", style), f"{stage.name.value:<12}{stage.summary}{took}"))
+    if report.client_cert.ca_names:
+        out.print("  server accepts client certificates from:", markup=False)
+        for name in report.client_cert.ca_names:
+            out.print(f"    {name}", markup=False)
+    for finding in report.findings:
+        label = "error" if finding.severity is Severity.FAIL else "warning"
+        rule = f" [{finding.rule}]" if finding.rule else ""
+        out.print(
+            Text.assemble(
+                ("  " + label, "bold red" if label == "error" else "yellow"),
+                f" {finding.code}{rule}: {finding.message}",
+            )
+        )
+        out.print(Text.assemble(("    fix: ", "cyan"), finding.fix))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(verify)

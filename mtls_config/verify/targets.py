@@ -1,0 +1,262 @@
+"""What to verify, resolved from specs: binding -> protocol profile -> key store -> key and chain; the trust
+store from the specs' TrustStoreCerts; the endpoint from the instance (``rest_endpoint`` / ``soap_endpoint``).
+
+The key and chain are the ones the instance will use: a ``file`` keystore is read with its password (the key
+must decrypt with the store password, as on the instance); a ``build`` keystore is assembled in memory exactly
+as ``apply`` uploads it, with a one-time password, and its key entry read back. Key material stays in memory.
+
+Uses the keystore toolkit (pure) and, for endpoints, an ``InstanceClient`` handed in by the caller.
+Never imports the emulator or the CLI; never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from mtls_config.client import InstanceClient
+from mtls_config.errors import KeystoreError, SecretError, VerifyError
+from mtls_config.keystore import assemble_keystore, detect_store_type, load_certificates, load_key_entry
+from mtls_config.resources.message_binding import TABLES
+from mtls_config.secrets import SecretValue
+from mtls_config.spec.loader import SpecSet
+from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile
+from mtls_config.verify.endpoint import verify_endpoint
+from mtls_config.verify.report import VerifyReport
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """The private key and the key entry's chain (leaf first), as the instance would present them."""
+
+    source: str  # "KeyStore/acme-client" or a file path: safe to print
+    alias: str
+    key: PrivateKeyTypes = field(repr=False)
+    chain: tuple[x509.Certificate, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TrustSet:
+    sources: tuple[str, ...]
+    certificates: tuple[x509.Certificate, ...] = field(repr=False)
+
+    def __add__(self, other: TrustSet) -> TrustSet:
+        return TrustSet(self.sources + other.sources, self.certificates + other.certificates)
+
+
+@dataclass(frozen=True)
+class VerifyTarget:
+    """One thing to verify: a name for the report, the URL to dial, who we are and whom we trust."""
+
+    name: str
+    url: str
+    identity: ClientIdentity
+    trust: TrustSet
+    endpoint_source: str = ""  # where the URL came from, e.g. "sys_rest_message 'Acme'.rest_endpoint"
+
+
+# --- client identity --------------------------------------------------------------------------------------------
+
+
+def _resolve_secret(ref: Any, base_dir: Path, environ: Mapping[str, str] | None) -> SecretValue:
+    value: SecretValue = ref.resolve(base_dir, dict(environ) if environ is not None else None)
+    return value
+
+
+def identity_from_key_store(
+    specs: SpecSet,
+    name: str,
+    *,
+    password: SecretValue | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ClientIdentity:
+    """The key entry of the KeyStore spec ``name``. ``password`` overrides the spec's reference (file only)."""
+    key_store = _find(specs.key_stores, name, "KeyStore")
+    origin = specs.origins[key_store.address]
+    spec = key_store.spec
+    if spec.file is not None:
+        secret = password or _resolve_secret(spec.password, origin.base_dir, environ)
+        try:
+            data = Path(spec.file).read_bytes()
+        except OSError as exc:
+            raise KeystoreError(f"cannot read the keystore file of {key_store.address}: {exc.strerror}") from None
+        material = load_key_entry(data, secret)
+        return ClientIdentity(key_store.address, material.alias, material.private_key, material.chain)
+    build = spec.build
+    assert build is not None
+    key = _resolve_secret(build.key, origin.base_dir, environ)
+    key_password = (
+        _resolve_secret(build.key_password, origin.base_dir, environ) if build.key_password is not None else None
+    )
+    try:
+        cert_pem = Path(build.cert).read_bytes()
+        chain_pems = [Path(p).read_bytes() for p in build.chain]
+    except OSError as exc:
+        raise KeystoreError(f"cannot read a certificate file of {key_store.address}: {exc.strerror}") from None
+    # The chain does not depend on the store password: assemble with a one-time one, exactly as apply does.
+    one_time = SecretValue(secrets.token_urlsafe(24).encode(), "one-time password")
+    data = assemble_keystore(
+        key.reveal(), cert_pem, chain_pems, one_time, key_password=key_password, alias=build.alias, fmt=spec.format
+    )
+    material = load_key_entry(data, one_time)
+    return ClientIdentity(key_store.address, material.alias, material.private_key, material.chain)
+
+
+def identity_from_file(path: Path, password: SecretValue | None, *, alias: str | None = None) -> ClientIdentity:
+    """The key entry of a JKS or PKCS12 file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeystoreError(f"cannot read the keystore {path}: {exc.strerror}") from None
+    if detect_store_type(data) == "unknown":
+        raise KeystoreError(f"{path} is not a JKS or PKCS12 keystore")
+    if password is None:
+        raise SecretError(
+            f"the password of {path} is needed to read its key", hint="give --password-env VAR or --password-file PATH"
+        )
+    material = load_key_entry(data, password, alias=alias)
+    return ClientIdentity(str(path), material.alias, material.private_key, material.chain)
+
+
+# --- trust ----------------------------------------------------------------------------------------------------
+
+
+def trust_from_specs(specs: SpecSet, names: Sequence[str] | None = None) -> TrustSet:
+    """The active TrustStoreCerts of the specs (or only ``names``), as the instance's trust store holds them."""
+    chosen = specs.trust_store_certs
+    if names is not None:
+        chosen = [_find(chosen, n, "TrustStoreCert") for n in names]
+    sources: list[str] = []
+    certs: list[x509.Certificate] = []
+    for cert in chosen:
+        if not cert.spec.active and names is None:
+            continue
+        if cert.spec.file is not None:
+            try:
+                data = Path(cert.spec.file).read_bytes()
+            except OSError as exc:
+                raise KeystoreError(f"cannot read the file of {cert.address}: {exc.strerror}") from None
+        else:
+            data = (cert.spec.pem or "").encode()
+        certs.extend(load_certificates(data))
+        sources.append(cert.address)
+    return TrustSet(tuple(sources), tuple(certs))
+
+
+def trust_from_file(path: Path) -> TrustSet:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeystoreError(f"cannot read the trust file {path}: {exc.strerror}") from None
+    return TrustSet((str(path),), tuple(load_certificates(data)))
+
+
+# --- bindings and endpoints ----------------------------------------------------------------------------------------
+
+
+def _find(items: Sequence[Any], name: str, kind: str) -> Any:
+    for item in items:
+        if item.name == name:
+            return item
+    known = ", ".join(sorted(i.name for i in items)) or "none"
+    raise VerifyError(f"no {kind} named '{name}' in the specs (known: {known})")
+
+
+def binding_parts(specs: SpecSet, name: str) -> tuple[MessageBinding, ProtocolProfile, KeyStore]:
+    binding: MessageBinding = _find(specs.message_bindings, name, "MessageBinding")
+    profile: ProtocolProfile = _find(specs.protocol_profiles, binding.spec.protocol_profile, "ProtocolProfile")
+    key_store: KeyStore = _find(specs.key_stores, profile.spec.key_store, "KeyStore")
+    return binding, profile, key_store
+
+
+def https_url(raw: str, profile: ProtocolProfile | None = None) -> str:
+    """The URL the instance dials: the profile's scheme (``mauth://``) or ``https://`` as ``https://``, with the
+    profile's ``default_port`` when the URL names none."""
+    parts = urlsplit(raw.strip())
+    scheme = parts.scheme.lower()
+    allowed = {"https"} | ({profile.name} if profile is not None else set())
+    if scheme not in allowed:
+        expected = " or ".join(f"{s}://" for s in sorted(allowed))
+        raise VerifyError(f"endpoint '{raw}' does not start with {expected}")
+    netloc = parts.netloc
+    if profile is not None and parts.port is None and profile.spec.port != 443 and parts.hostname:
+        netloc = f"{netloc}:{profile.spec.port}"
+    return urlunsplit(("https", netloc, parts.path, parts.query, ""))
+
+
+def _quote(value: str) -> str:
+    return value.replace("^", "^^")  # encoded-query escaping of the separator
+
+
+async def binding_endpoint(client: InstanceClient, binding: MessageBinding) -> tuple[str, str]:
+    """The endpoint the bound message calls, read from the instance, and where it was found."""
+    tables = TABLES[binding.spec.message.type]
+    name = binding.spec.message.name
+    messages = await client.list(
+        tables.message, query=f"name={_quote(name)}", fields=["sys_id", "name", *_message_endpoint(tables)]
+    )
+    if not messages:
+        raise VerifyError(f"the {binding.spec.message.type.upper()} message '{name}' does not exist on the instance")
+    message = messages[0]
+    if tables.endpoint_field in message and str(message.get(tables.endpoint_field) or "").strip():
+        return str(message[tables.endpoint_field]), f"{tables.message} '{name}'.{tables.endpoint_field}"
+    functions = await client.list(
+        tables.function,
+        query=f"{tables.parent_field}={message['sys_id']}",
+        fields=["sys_id", "function_name", tables.endpoint_field],
+    )
+    wanted = binding.spec.functions
+    if isinstance(wanted, list):
+        functions = [f for f in functions if f.get("function_name") in wanted]
+    for fn in sorted(functions, key=lambda f: str(f.get("function_name", ""))):
+        url = str(fn.get(tables.endpoint_field) or "").strip()
+        if url:
+            return url, f"{tables.function} '{name}/{fn.get('function_name')}'.{tables.endpoint_field}"
+    raise VerifyError(
+        f"the message '{name}' and its functions have no endpoint on the instance",
+        hint="give one with --endpoint https://host[:port]/path",
+    )
+
+
+def _message_endpoint(tables: Any) -> list[str]:
+    # sys_soap_message has no endpoint column: SOAP endpoints live on the functions.
+    return [tables.endpoint_field] if tables.message == "sys_rest_message" else []
+
+
+# --- running ------------------------------------------------------------------------------------------------------
+
+
+def run_target(target: VerifyTarget, **options: Any) -> VerifyReport:
+    """``verify_endpoint`` for a resolved target; ``options`` are its keyword options (timeout, ...)."""
+    return verify_endpoint(
+        target.url,
+        key=target.identity.key,
+        chain=target.identity.chain,
+        trust=target.trust.certificates,
+        target=target.name,
+        **options,
+    )
+
+
+async def run_targets(
+    targets: Sequence[VerifyTarget], *, concurrency: int = 8, **options: Any
+) -> list[VerifyReport | VerifyError]:
+    """Verify several targets concurrently (each handshake in a worker thread), in the given order."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(target: VerifyTarget) -> VerifyReport | VerifyError:
+        async with gate:
+            try:
+                return await asyncio.to_thread(run_target, target, **options)
+            except VerifyError as exc:
+                return exc
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
