@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 from mtls_config.errors import MtlsConfigError, Problem, SpecError
@@ -127,6 +128,8 @@ def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) 
         except MtlsConfigError as exc:
             raise _FieldError(("spec", "build"), exc.message) from None
         content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", digest, canonical=True)
+    info: dict[str, object] = {"warn_days": spec.warn_days}
+    info.update(_leaf_info(content.data, password, spec.format))
     fields = key_store.canonical_fields(
         format=spec.format,
         active=spec.active,
@@ -136,9 +139,21 @@ def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) 
         digest=content.digest,
     )
     return DesiredResource(
-        ks.address, ks.kind, ks.name, key_store.TABLE, fields, ks.metadata.adopt, content, password,
-        info={"warn_days": spec.warn_days},
+        ks.address, ks.kind, ks.name, key_store.TABLE, fields, ks.metadata.adopt, content, password, info=info,
     )  # fmt: skip
+
+
+def _leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"]) -> dict[str, object]:
+    """Subject and expiry of the keystore's client certificate, shown in plans and checked by drift."""
+    try:
+        contents = read_keystore(data, password, declared_format=fmt)
+    except MtlsConfigError:
+        return {}  # lint reports unreadable keystores; the plan still compares the file
+    keys = contents.private_key_entries
+    leaf = keys[0].leaf if len(keys) == 1 else None
+    if leaf is None:
+        return {}
+    return {"subject": leaf.subject.rfc4514_string(), "expires": leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def _trust_store_cert(tc: TrustStoreCert, origin: Origin) -> DesiredResource:

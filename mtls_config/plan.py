@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mtls_config import __version__
 from mtls_config.diff import Change, DiffResult, FieldChange, Finding
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
+from mtls_config.resources.key_store import PASSWORD_FIELD
 
 FORMAT_VERSION = "1"
 ActionName = Literal["create", "update", "replace", "delete", "no-op"]
@@ -141,7 +142,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _resource_change(c: Change) -> ResourceChange:
+    # Terraform's convention: the masks say which attributes are sensitive, changed or not.
     sensitive = {f.field: True for f in c.fields if f.sensitive}
+    if c.kind == "KeyStore":
+        sensitive[PASSWORD_FIELD] = True
     return ResourceChange(
         address=c.address,
         kind=c.kind,
