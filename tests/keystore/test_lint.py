@@ -1,0 +1,263 @@
+"""Each lint rule K01-K13 and T01-T02: a failing fixture (made with keytool, openssl or cryptography, or with the
+raw JKS writer where keytool refuses to make the mistake) and a passing one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from mtls_config.keystore import (
+    Finding,
+    JksPrivateKeyEntry,
+    JksTrustedCertEntry,
+    encode_jks,
+    lint_keystore,
+    lint_trust_certs,
+)
+from mtls_config.secrets import SecretValue
+from tests.keystore.conftest import DER, NOW, PEM, KeytoolRun, Pki, issue, key_pem, name, pem, pkcs8, secret
+
+
+@dataclass
+class Case:
+    data: bytes
+    password: SecretValue | None = field(default_factory=secret)
+    declared: str | None = "jks"
+    now: dt.datetime = NOW
+
+
+def raw_store(pki: Pki, *, chain: list[Any] | None = None, key: Any = None, alias: str = "client",
+              trusted: bool = True, chain_bytes: list[bytes] | None = None) -> bytes:  # fmt: skip
+    """A JKS written byte by byte, for mistakes keytool itself will not make."""
+    key = key if key is not None else pki.key("ec")
+    leaf = pki.leaf(pki.key("ec"))
+    certs = chain if chain is not None else [leaf, pki.ica, pki.root]
+    ders = chain_bytes if chain_bytes is not None else [c.public_bytes(DER) for c in certs]
+    entries: list[Any] = [JksPrivateKeyEntry(alias, 0, pkcs8(key), tuple(ders))]
+    if trusted:
+        entries += [JksTrustedCertEntry("issuing", 0, pki.ica.public_bytes(DER)),
+                    JksTrustedCertEntry("root", 0, pki.root.public_bytes(DER))]  # fmt: skip
+    return encode_jks(entries, secret())
+
+
+def good(pki: Pki, assembled: Callable[..., bytes], runs: dict[str, KeytoolRun]) -> Case:
+    return Case(assembled("ec"))
+
+
+def leaf_store(pki: Pki, kind: str = "ec", **issue_args: Any) -> bytes:
+    from mtls_config.keystore import assemble_keystore
+
+    key = pki.key(kind)
+    leaf = pki.leaf(key, **issue_args)
+    return assemble_keystore(key_pem(key), pem(leaf), [pem(pki.ica), pem(pki.root)], secret())
+
+
+FAILING: dict[str, Callable[[Pki, Callable[..., bytes], dict[str, KeytoolRun]], Case]] = {
+    # keytool 9+ without -storetype writes PKCS12
+    "K01": lambda pki, asm, runs: Case(runs["RSA"].default_storetype.read_bytes()),  # type: ignore[union-attr]
+    "K02": lambda pki, asm, runs: Case(asm("ec"), password=secret("wrong-password")),
+    "K03": lambda pki, asm, runs: Case(runs["EC"].two_keys.read_bytes()),  # type: ignore[union-attr]
+    "K04": lambda pki, asm, runs: Case(runs["EC"].separate_key_password.read_bytes()),  # type: ignore[union-attr]
+    "K05": lambda pki, asm, runs: Case(raw_store(pki, alias="Client")),
+    "K06": lambda pki, asm, runs: Case(raw_store(pki, key=pki.key("rsa"))),
+    "K07": lambda pki, asm, runs: Case(runs["RSA"].reply_under_new_alias.read_bytes()),  # type: ignore[union-attr]
+    "K08": lambda pki, asm, runs: Case(raw_store(pki, chain=[pki.leaf(pki.key("ec")), pki.root, pki.ica])),
+    "K09": lambda pki, asm, runs: Case(raw_store(pki, chain=[pki.leaf(pki.key("ec"))])),
+    "K10": lambda pki, asm, runs: Case(leaf_store(pki, eku=[ExtendedKeyUsageOID.SERVER_AUTH])),
+    "K11": lambda pki, asm, runs: Case(asm("ec"), now=NOW + dt.timedelta(days=400)),
+    "K12": lambda pki, asm, runs: Case(leaf_store(pki, "rsa1024")),
+    "K13": lambda pki, asm, runs: Case(
+        raw_store(
+            pki, chain_bytes=[pem(pki.leaf(pki.key("ec"))), pki.ica.public_bytes(DER), pki.root.public_bytes(DER)]
+        )
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def findings_of(
+    pki: Pki, assembled: Callable[..., bytes], keytool_runs: dict[str, KeytoolRun]
+) -> Callable[[str], list[Finding]]:
+    def run(rule: str) -> list[Finding]:
+        case = FAILING[rule](pki, assembled, keytool_runs)
+        return lint_keystore(case.data, case.password, declared_format=case.declared, now=case.now, source="ks.jks")  # type: ignore[arg-type]
+
+    return run
+
+
+@pytest.mark.parametrize("rule", sorted(FAILING))
+def test_rule_fails_on_its_fixture(rule: str, findings_of: Callable[[str], list[Finding]]) -> None:
+    findings = findings_of(rule)
+    hits = [f for f in findings if f.rule == rule and f.severity == "error"]
+    assert hits, f"{rule} not reported; got {[str(f) for f in findings]}"
+    for finding in hits:
+        assert finding.source == "ks.jks"
+        assert finding.message and finding.fix
+        assert "store-pass" not in str(finding) and "wrong-password" not in str(finding)
+
+
+def test_good_store_passes_every_rule(
+    pki: Pki, assembled: Callable[..., bytes], keytool_runs: dict[str, KeytoolRun]
+) -> None:
+    for kind in ("ec", "rsa"):
+        findings = lint_keystore(assembled(kind), secret(), declared_format="jks", now=NOW)
+        assert findings == [], [str(f) for f in findings]
+    for run in keytool_runs.values():
+        findings = lint_keystore(run.good.read_bytes(), secret(), declared_format="jks", now=NOW)
+        assert [f for f in findings if f.severity != "info"] == []
+    # PKCS12 declared as PKCS12 is fine too.
+    assert lint_keystore(assembled("ec", "pkcs12"), secret(), declared_format="pkcs12", now=NOW) == []
+
+
+def test_specific_messages(findings_of: Callable[[str], list[Finding]]) -> None:
+    def message(rule: str) -> str:
+        return " | ".join(f.message for f in findings_of(rule) if f.rule == rule)
+
+    assert "PKCS12, not JKS" in message("K01")
+    assert "2 private-key entries" in message("K03")
+    assert "KB0824494" in message("K04")
+    assert "'Client'" in message("K05")
+    assert "imported under alias 'signed'" in message("K07")
+    assert "index 0" in message("K08")
+    assert "only as a trusted entry" in message("K09")
+    assert "clientAuth" in message("K10")
+    assert "expired" in message("K11")
+    assert "1024 bits" in message("K12")
+    assert "PEM text" in message("K13")
+
+
+def test_expiry_window_and_not_yet_valid(assembled: Callable[..., bytes]) -> None:
+    data = assembled("ec")
+    soon = lint_keystore(data, secret(), now=NOW + dt.timedelta(days=350), warn_days=30)
+    assert [(f.rule, f.severity) for f in soon] == [("K11", "warning")]
+    assert "expires in" in soon[0].message
+    early = lint_keystore(data, secret(), now=NOW - dt.timedelta(days=5))
+    assert ("K11", "error") in [(f.rule, f.severity) for f in early]
+    assert any("not valid before" in f.message for f in early)
+    late_life = lint_keystore(data, secret(), now=NOW + dt.timedelta(days=300), warn_days=30)
+    assert [(f.rule, f.severity) for f in late_life] == [("K11", "info")]
+
+
+def test_without_password_checks_what_it_can(assembled: Callable[..., bytes], pki: Pki) -> None:
+    findings = lint_keystore(assembled("ec"), None, declared_format="jks", now=NOW)
+    assert [(f.rule, f.severity) for f in findings] == [("K02", "info")]
+    # Rules that need no password still fire.
+    broken = raw_store(pki, chain=[pki.leaf(pki.key("ec")), pki.root, pki.ica])
+    assert "K08" in {f.rule for f in lint_keystore(broken, None, now=NOW)}
+    p12 = lint_keystore(assembled("ec", "pkcs12"), None, declared_format="pkcs12", now=NOW)
+    assert [(f.rule, f.severity) for f in p12] == [("K02", "info")]
+
+
+def test_pem_file_and_trusted_only(pki: Pki) -> None:
+    not_a_store = lint_keystore(pem(pki.root), None, declared_format="jks")
+    assert [(f.rule, f.severity) for f in not_a_store] == [("K01", "error")]
+    assert "PEM text" in not_a_store[0].message
+    trusted_only = encode_jks([JksTrustedCertEntry("root", 0, pki.root.public_bytes(DER))], secret())
+    assert "K03" in {f.rule for f in lint_keystore(trusted_only, secret(), now=NOW)}
+
+
+def _openssl() -> str:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    return openssl
+
+
+def test_openssl_sha1_signed_leaf_warns(tmp_path: Path, pki: Pki) -> None:
+    from cryptography import x509
+
+    from mtls_config.keystore import assemble_keystore
+
+    key = pki.key("ec")
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name("sha1.test.example")).sign(key, hashes.SHA256())
+    (tmp_path / "req.csr").write_bytes(csr.public_bytes(PEM))
+    (tmp_path / "ica.pem").write_bytes(pem(pki.ica))
+    (tmp_path / "ica.key").write_bytes(key_pem(pki.ica_key))
+    (tmp_path / "ext.cnf").write_text("extendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\n")
+    subprocess.run([_openssl(), "x509", "-req", "-in", "req.csr", "-CA", "ica.pem", "-CAkey", "ica.key",
+                    "-CAcreateserial", "-days", "30", "-sha1", "-extfile", "ext.cnf", "-out", "leaf.pem"],
+                   cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+    data = assemble_keystore(key_pem(key), (tmp_path / "leaf.pem").read_bytes(), [pem(pki.ica, pki.root)], secret())
+    findings = lint_keystore(data, secret())
+    assert ("K12", "warning") in [(f.rule, f.severity) for f in findings], [str(f) for f in findings]
+    assert any("SHA-1" in f.message for f in findings)
+
+
+def test_openssl_made_pkcs12_declared_jks(tmp_path: Path, pki: Pki) -> None:
+    openssl = _openssl()
+    key = pki.key("ec")
+    (tmp_path / "key.pem").write_bytes(key_pem(key))
+    (tmp_path / "cert.pem").write_bytes(pem(pki.leaf(key)))
+    (tmp_path / "ca.pem").write_bytes(pem(pki.ica, pki.root))
+    subprocess.run([openssl, "pkcs12", "-export", "-inkey", "key.pem", "-in", "cert.pem", "-certfile", "ca.pem",
+                    "-name", "client", "-out", "client.p12", "-passout", "env:P12PASS"], cwd=tmp_path, check=True,
+                   env={"P12PASS": "store-pass-4471", "PATH": "/usr/bin:/bin"}, capture_output=True)  # fmt: skip
+    data = (tmp_path / "client.p12").read_bytes()
+    as_jks = lint_keystore(data, secret(), declared_format="jks", now=NOW)
+    assert [(f.rule, f.severity) for f in as_jks] == [("K01", "error")]
+    assert lint_keystore(data, secret(), declared_format="pkcs12", now=NOW) == []
+
+
+# --- trust store certificates ---------------------------------------------------------------------------------
+
+
+def test_trust_cert_passes(pki: Pki) -> None:
+    findings = lint_trust_certs(
+        [("a.der", pki.root.public_bytes(DER)), ("b.pem", pem(pki.ica))], declared_format=["der", "pem"], now=NOW
+    )
+    assert findings == []
+
+
+@pytest.mark.parametrize(
+    ("case", "severity", "message"),
+    [
+        ("pem_as_der", "error", "PEM text where DER is expected"),
+        ("der_as_pem", "error", "DER) data where PEM is expected"),
+        ("two_certs", "error", "2 certificates in one record"),
+        ("garbage", "error", "not a certificate"),
+        ("duplicate", "warning", "already trusted by first.pem"),
+        ("private_key", "error", "holds a private key"),
+    ],
+)
+def test_t01(pki: Pki, case: str, severity: str, message: str) -> None:
+    items: list[tuple[str, bytes]] = [("first.pem", pem(pki.root))]
+    formats: list[Any] = ["pem"]
+    if case == "pem_as_der":
+        items, formats = [("x.der", pem(pki.ica))], ["der"]
+    elif case == "der_as_pem":
+        items, formats = [("x.pem", pki.ica.public_bytes(DER))], ["pem"]
+    elif case == "two_certs":
+        items, formats = [("x.pem", pem(pki.ica, pki.root))], ["pem"]
+    elif case == "garbage":
+        items, formats = [("x.der", b"\x01\x02 not asn.1")], ["der"]
+    elif case == "duplicate":
+        items.append(("second.der", pki.root.public_bytes(DER)))
+        formats.append("der")
+    elif case == "private_key":
+        items, formats = [("x.pem", pem(pki.ica) + key_pem(pki.key("ec")))], ["pem"]
+    findings = lint_trust_certs(items, declared_format=formats, now=NOW)
+    hits = [f for f in findings if f.rule == "T01" and f.severity == severity and message in f.message]
+    assert hits, [str(f) for f in findings]
+    assert all(b"PRIVATE" not in str(f).encode() or case == "private_key" for f in findings)
+
+
+def test_t02(pki: Pki) -> None:
+    key = pki.key("ec")
+    server = issue(name("partner.test.example"), key.public_key(), pki.ica, pki.ica_key, days=20,
+                   eku=[ExtendedKeyUsageOID.SERVER_AUTH])  # fmt: skip
+    item = [("partner.pem", pem(server))]
+    assert lint_trust_certs(item, now=NOW - dt.timedelta(days=10))[0].message.find("not valid before") >= 0
+    soon = lint_trust_certs(item, now=NOW, warn_days=30)
+    assert [(f.rule, f.severity) for f in soon] == [("T02", "warning")]
+    assert lint_trust_certs(item, now=NOW, warn_days=5) == []
+    expired = lint_trust_certs(item, now=NOW + dt.timedelta(days=40))
+    assert [(f.rule, f.severity) for f in expired] == [("T02", "error")]
