@@ -13,8 +13,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from mtls_config.errors import MtlsConfigError, Problem, SpecError
 from mtls_config.keystore import assemble_keystore, canonical_digest, load_certificates, read_keystore
