@@ -146,7 +146,8 @@ def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) 
 def _leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"]) -> dict[str, object]:
     """Subject and expiry of the keystore's client certificate, shown in plans and checked by drift."""
     try:
-        contents = read_keystore(data, password, declared_format=fmt)
+        # JKS lists its certificates without the password: no key decryption just to show the expiry.
+        contents = read_keystore(data, None if fmt == "jks" else password, declared_format=fmt)
     except MtlsConfigError:
         return {}  # lint reports unreadable keystores; the plan still compares the file
     keys = contents.private_key_entries
