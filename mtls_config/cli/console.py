@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -21,14 +22,19 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def no_color() -> bool:
+    """NO_COLOR (no-color.org) is set: no ANSI escapes at all, not even bold (rich alone keeps bold)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def stdout() -> Console:
-    # Made per call so that redirected streams (tests, pipes) are honoured; rich itself honours NO_COLOR
-    # and drops colour when the stream is not a terminal.
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    # Made per call so that redirected streams (tests, pipes) are honoured; rich drops escapes when the
+    # stream is not a terminal.
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, color_system=None if no_color() else "auto")
 
 
 def stderr() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True, color_system=None if no_color() else "auto")
 
 
 def fail(message: str, *, hint: str | None = None) -> typer.Exit:

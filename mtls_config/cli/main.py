@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.rich_utils
 
 from mtls_config import __version__
-from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, report_errors, stderr, stdout
+from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, report_errors, stderr, stdout
 from mtls_config.cli.emulator import emulator_app
 from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summary
 from mtls_config.keystore.lint import has_errors
@@ -134,6 +135,9 @@ _register_commands()
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors are 1, not click's 2: 2 means 'changes')."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if no_color():
+        # typer renders help with its own rich console; this is its documented switch.
+        typer.rich_utils.COLOR_SYSTEM = None
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
         returned = app(args=args, prog_name="mtls-config", standalone_mode=False)
