@@ -16,6 +16,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,8 @@ class FaultState:
     def __init__(self, faults: Faults, seed: int) -> None:
         self.faults = faults
         self.random = random.Random(seed)
-        self.window_start = time.time()
+        self.clock: Callable[[], float] = time.time  # replaceable in tests: windows without sleeping
+        self.window_start = self.clock()
         self.window_count = 0
         self.lock = threading.Lock()
 
@@ -68,7 +70,7 @@ class FaultState:
             changes["fail_statuses"] = tuple(int(s) for s in changes["fail_statuses"])
         with self.lock:
             self.faults = dataclasses.replace(self.faults, **changes)
-            self.window_start, self.window_count = time.time(), 0
+            self.window_start, self.window_count = self.clock(), 0
             return self.faults
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,7 +90,7 @@ class FaultState:
         """(refused?, limit, window reset as unix time) for one more request in the current window."""
         with self.lock:
             limit = self.faults.rate_limit
-            now = time.time()
+            now = self.clock()
             window = self.faults.rate_limit_window_s
             if now - self.window_start >= window:
                 self.window_start, self.window_count = now, 0
@@ -135,7 +137,8 @@ class FaultsMiddleware:
                 return
             refused, limit, reset = self.state.rate_limited()
             if refused:
-                await _rate_limit_response(logged_send, limit, reset, faults.rate_limit_window_s)
+                retry_after = max(1, math.ceil(reset - self.state.clock()))
+                await _rate_limit_response(logged_send, limit, reset, retry_after, faults.rate_limit_window_s)
                 return
             if faults.fail_rate and fail_draw < faults.fail_rate:
                 await _failure_response(logged_send, self.state.pick_status())
@@ -186,8 +189,7 @@ async def _json(send: Send, status: int, body: dict[str, Any], headers: list[tup
     await send({"type": "http.response.body", "body": data})
 
 
-async def _rate_limit_response(send: Send, limit: int, reset: float, window: float) -> None:
-    retry_after = max(1, math.ceil(reset - time.time()))
+async def _rate_limit_response(send: Send, limit: int, reset: float, retry_after: int, window: float) -> None:
     period = "hour" if window == 3600 else f"{window:g} seconds"
     await _json(
         send,
