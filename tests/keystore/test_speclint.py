@@ -1,0 +1,112 @@
+"""Lint rules run on the KeyStore and TrustStoreCert resources of loaded specs, and through 'validate'."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mtls_config.cli.main import main
+from mtls_config.keystore.speclint import lint_specs
+from mtls_config.spec.loader import load_specs
+from tests.keystore.conftest import DER, NOW, Pki, key_pem, pem, secret
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
+LOCATION = re.compile(r"\.yaml:\d+:\d+$")
+
+
+def test_example_stack_lints_clean() -> None:
+    specs = load_specs([EXAMPLE / "resources"], root=EXAMPLE)
+    findings = lint_specs(specs)
+    assert [f for f in findings if f.severity != "info"] == [], [str(f) for f in findings]
+
+
+def test_example_stack_without_secrets_still_checks_certificates(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    shutil.copytree(EXAMPLE, stack)
+    (stack / "demo-secrets" / "keystore-password.txt").unlink()
+    (stack / "demo-secrets" / "acme-client-key.pem").unlink()
+    findings = lint_specs(load_specs([stack / "resources"], root=stack))
+    infos = [f for f in findings if f.severity == "info"]
+    assert infos and all(f.rule == "K02" for f in infos)
+    assert any("private key not resolved" in f.message for f in infos)
+    assert any("password not resolved" in f.message for f in infos)
+    assert not [f for f in findings if f.severity == "error"]
+    assert all(LOCATION.search(f.source) for f in findings)
+
+
+KEYSTORE_DOC = """apiVersion: mtls-config/v1
+kind: KeyStore
+metadata: {{name: {name}}}
+spec:
+  format: jks
+{body}
+  password: {{fromEnv: SPEC_KS_PASSWORD}}
+---
+"""
+
+
+@pytest.fixture
+def broken_stack(tmp_path: Path, pki: Pki, assembled: object) -> Path:
+    from mtls_config.keystore import assemble_keystore
+
+    key = pki.key("ec")
+    leaf = pki.leaf(key, cn="Spec Client")
+    (tmp_path / "key.pem").write_bytes(key_pem(key))
+    (tmp_path / "leaf.pem").write_bytes(pem(leaf))
+    (tmp_path / "ica.pem").write_bytes(pem(pki.ica))
+    (tmp_path / "p12.jks").write_bytes(
+        assemble_keystore(key_pem(key), pem(leaf), [pem(pki.ica, pki.root)], secret(), fmt="pkcs12")
+    )
+    (tmp_path / "partner.der").write_bytes(pem(pki.root))  # PEM text in a file declared DER
+    (tmp_path / "partner2.der").write_bytes(pki.root.public_bytes(DER))
+    docs = KEYSTORE_DOC.format(name="pkcs12-declared-jks", body="  file: p12.jks")
+    docs += KEYSTORE_DOC.format(
+        name="built-no-root",
+        body="  build:\n    key: {fromFile: key.pem}\n    cert: leaf.pem\n    chain: [ica.pem]",
+    )
+    docs += (
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: partner}\n"
+        "spec: {format: der, file: partner.der}\n---\n"
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: partner-again}\n"
+        "spec: {format: der, file: partner2.der}\n"
+    )
+    (tmp_path / "resources.yaml").write_text(docs)
+    return tmp_path
+
+
+def test_findings_carry_spec_locations(broken_stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    specs = load_specs([broken_stack / "resources.yaml"], root=broken_stack)
+    findings = lint_specs(specs, environ={"SPEC_KS_PASSWORD": "store-pass-4471"}, now=NOW)
+    got = {(f.rule, f.severity, f.source.rsplit(":", 2)[-2]) for f in findings}
+    assert ("K01", "error", "6") in got  # spec.file of the first document
+    assert ("K09", "error", "14") in got  # spec.build of the second
+    assert ("T01", "error", "23") in got  # PEM where DER is declared
+    assert any(f.rule == "T01" and f.severity == "warning" and "already trusted" in f.message for f in findings)
+    assert all(LOCATION.search(f.source) for f in findings)
+
+
+def test_unresolved_password_is_an_info_not_an_error(broken_stack: Path) -> None:
+    specs = load_specs([broken_stack / "resources.yaml"], root=broken_stack)
+    findings = lint_specs(specs, environ={}, now=NOW)
+    assert any(f.rule == "K02" and f.severity == "info" and "SPEC_KS_PASSWORD" in f.message for f in findings)
+    assert ("K01", "error") in {(f.rule, f.severity) for f in findings}  # password-less checks still ran
+
+
+def test_validate_fails_on_lint_errors_unless_no_lint(
+    broken_stack: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPEC_KS_PASSWORD", "store-pass-4471")
+    monkeypatch.chdir(broken_stack)
+    assert main(["validate", "resources.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "resources.yaml:6:" in out and "K01" in out and "fix:" in out
+    assert "store-pass-4471" not in out
+    assert main(["validate", "--no-lint", "resources.yaml"]) == 0
+    assert "valid:" in capsys.readouterr().out
+
+
+def test_validate_example_passes() -> None:
+    assert main(["validate", str(EXAMPLE / "resources")]) == 0
