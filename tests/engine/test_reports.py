@@ -1,0 +1,89 @@
+"""Drift reports (text, JSON, JUnit), expiry warnings and the delete safety net, through the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from mtls_config.cli.main import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def _short_lived_cert(days: int) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expiring.partner.example")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(7).not_valid_before(now - dt.timedelta(days=300)).not_valid_after(now + dt.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_expiry_is_a_warning_unless_fail_on_expiry(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (stack_dir / "certs" / "expiring.pem").write_text(_short_lived_cert(10))
+    (stack_dir / "resources" / "expiring.yaml").write_text(
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: Expiring partner}\n"
+        "spec: {file: ../certs/expiring.pem, warnDays: 30}\n"
+    )
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    code, out, _ = run(["drift"], capsys)
+    assert code == 0
+    assert "TrustStoreCert/Expiring partner: certificate expires in 9 days" in out or "expires in 10 days" in out
+    code, out, _ = run(["drift", "--fail-on-expiry", "--format", "json"], capsys)
+    assert code == 2
+    report = json.loads(out)
+    assert report["drift"] is True
+    assert any("expires in" in f["message"] for f in report["findings"])
+
+
+def test_junit_report_one_case_per_resource_and_failures_for_drift(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    spec = stack_dir / "resources" / "acme-payments.yaml"
+    spec.write_text(spec.read_text().replace("port: 443", "port: 8443"))
+    code, _, _ = run(["drift", "--format", "junit", "--out", "drift.xml"], capsys)
+    assert code == 2
+    root = ET.parse(stack_dir / "drift.xml").getroot()
+    assert root.tag == "testsuites"
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert len(cases) == 8 and suite.get("tests") == "8" and suite.get("failures") == "1"
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["ProtocolProfile/acmemtls"]
+    failure = failed[0].find("failure")
+    assert failure is not None and "default_port: 443 -> 8443" in (failure.text or "")
+
+
+def test_deleting_all_owned_records_needs_an_explicit_flag(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    # an empty spec tree is refused by validation: keep one unrelated resource, drop the rest
+    (stack_dir / "resources" / "only.yaml").write_text(
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: Other CA}\n"
+        "spec: {file: ../certs/demo-root-ca.pem}\n"
+    )
+    for f in (stack_dir / "resources").glob("*.yaml"):
+        if f.name != "only.yaml":
+            f.unlink()
+    code, _, err = run(["apply", "--prune", "--auto-approve"], capsys)
+    assert code == 1 and "deletes all 8 records" in err and "--allow-delete-all" in err
+    code, out, err = run(["apply", "--prune", "--auto-approve", "--allow-delete-all"], capsys)
+    assert code == 0, out + err
+    assert "8 applied" not in out and "9 applied" in out  # 8 deletions + 1 create
