@@ -196,3 +196,74 @@ def drift_junit(report: dict[str, Any]) -> str:
     suites.append(suite)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# -- Markdown (pull-request comments) --------------------------------------------------------------
+
+
+def _md(text: object) -> str:
+    """A table cell: pipes and newlines would break the table."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_value(value: Any) -> str:
+    return "`" + _md(_value(value)).replace("`", "'") + "`"
+
+
+def plan_markdown(plan: Plan) -> str:
+    s = plan.summary
+    lines = [
+        f"### mtls-config plan: `{_md(plan.stack)}` on `{_md(plan.instance)}`",
+        "",
+        f"**{s.create}** to create, **{s.update}** to update, **{s.replace}** to replace, "
+        f"**{s.delete}** to delete, {s.no_op} unchanged.",
+        "",
+    ]
+    changed = [c for c in plan.resource_changes if c.action != "no-op"]
+    if changed:
+        lines += ["| | resource | action | changes |", "|---|---|---|---|"]
+        for c in changed:
+            symbol = SYMBOLS[c.action][0]
+            fields = "<br>".join(
+                f"`{_md(f.field)}`: (sensitive value changed)"
+                if f.sensitive
+                else f"`{_md(f.field)}`: {_md_value(f.before)} → {_md_value(f.after)}"
+                for f in c.changed_fields
+            )
+            label = "adopt" if c.importing and c.action == "update" else c.action
+            lines.append(f"| `{symbol}` | `{_md(c.address)}` | {label} | {fields or _md(c.reason)} |")
+        lines.append("")
+    else:
+        lines += ["No changes: the instance matches the specs.", ""]
+    if plan.findings:
+        lines += ["| | resource | finding |", "|---|---|---|"]
+        icons = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+        for f in plan.findings:
+            hint = f"<br>_{_md(f.hint)}_" if f.hint else ""
+            lines.append(f"| {icons[f.severity]} | `{_md(f.address)}` | {_md(f.message)}{hint} |")
+        lines.append("")
+    lines.append(f"<sub>plan checksum `{plan.checksum}`</sub>")
+    return "\n".join(lines) + "\n"
+
+
+def drift_markdown(report: dict[str, Any]) -> str:
+    drifted = [r for r in report["resources"] if r["status"] != "in-sync"]
+    lines = [
+        f"### mtls-config drift: `{_md(report['stack'])}` on `{_md(report['instance'])}`",
+        "",
+        ("**Drift detected**" if report["drift"] else "**No drift**")
+        + f": {len(report['resources']) - len(drifted)} of {len(report['resources'])} resources in sync.",
+        "",
+    ]
+    if drifted:
+        lines += ["| resource | status | details |", "|---|---|---|"]
+        for r in drifted:
+            fields = "<br>".join(
+                f"`{_md(f['field'])}`: {_md_value(f['before'])} → {_md_value(f['after'])}" for f in r["fields"]
+            )
+            lines.append(f"| `{_md(r['address'])}` | {r['status']} | {fields or _md(r['reason'])} |")
+        lines.append("")
+    warnings = [f for f in report["findings"] if f["severity"] == "warning" and "expire" in f["message"]]
+    for f in warnings:
+        lines.append(f"- ⚠️ `{_md(f['address'])}`: {_md(f['message'])}")
+    return "\n".join(lines) + "\n"

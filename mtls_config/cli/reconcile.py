@@ -18,7 +18,15 @@ from mtls_config.client import InstanceClient
 from mtls_config.engine import Planned, apply_planned, journal_file, make_planned, scope_addresses
 from mtls_config.errors import PlanError
 from mtls_config.plan import Plan
-from mtls_config.render import apply_text, drift_junit, drift_report, drift_text, plan_text
+from mtls_config.render import (
+    apply_text,
+    drift_junit,
+    drift_markdown,
+    drift_report,
+    drift_text,
+    plan_markdown,
+    plan_text,
+)
 from mtls_config.spec.loader import SpecSet, load_specs
 from mtls_config.spec.project import ProjectFile, load_project
 
@@ -107,7 +115,13 @@ def plan(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan (JSON) for 'apply PLAN'.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the plan as JSON instead of text.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the plan as JSON (same as --format json).")
+    ] = False,
+    output_format: Annotated[
+        Literal["text", "json", "markdown"],
+        typer.Option("--format", "-f", help="text, json, or markdown (a pull-request comment)."),
+    ] = "text",
     detailed_exitcode: Annotated[
         bool,
         typer.Option(
@@ -137,8 +151,10 @@ def plan(
     planned = _run(ctx, instance, env, insecure, ca_bundle, body)
     if out is not None:
         out.write_text(planned.plan.to_json(), encoding="utf-8")
-    if json_output:
+    if json_output or output_format == "json":
         sys.stdout.write(planned.plan.to_json())
+    elif output_format == "markdown":
+        sys.stdout.write(plan_markdown(planned.plan))
     else:
         stdout().print(plan_text(planned.plan, verbose=verbose))
         if out is not None:
@@ -253,7 +269,8 @@ def drift(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     output_format: Annotated[
-        Literal["text", "json", "junit"], typer.Option("--format", "-f", help="text, json or junit.")
+        Literal["text", "json", "junit", "markdown"],
+        typer.Option("--format", "-f", help="text, json, junit (one test case per resource) or markdown."),
     ] = "text",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to a file.")] = None,
     fail_on_expiry: Annotated[
@@ -284,6 +301,8 @@ def drift(
         text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     elif output_format == "junit":
         text = drift_junit(report)
+    elif output_format == "markdown":
+        text = drift_markdown(report)
     else:
         text = ""
     if out is not None:

@@ -87,3 +87,18 @@ def test_deleting_all_owned_records_needs_an_explicit_flag(stack_dir: Path, caps
     code, out, err = run(["apply", "--prune", "--auto-approve", "--allow-delete-all"], capsys)
     assert code == 0, out + err
     assert "8 applied" not in out and "9 applied" in out  # 8 deletions + 1 create
+
+
+def test_markdown_reports_are_tables(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["plan", "--format", "markdown"], capsys)
+    assert code == 2
+    lines = out.splitlines()
+    assert lines[0] == "### mtls-config plan: `two-partners-demo` on `local`"
+    header = lines.index("| | resource | action | changes |")
+    assert lines[header + 1] == "|---|---|---|---|"
+    rows = [line for line in lines[header + 2 :] if line.startswith("| `")]
+    assert len(rows) == 8 and all(row.count(" | ") == 3 for row in rows)  # pipes in values are escaped
+    assert "(sensitive value changed)" in out and "demo-keystore-password" not in out
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    code, out, _ = run(["drift", "--format", "markdown"], capsys)
+    assert code == 0 and "**No drift**: 8 of 8 resources in sync." in out
