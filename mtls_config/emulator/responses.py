@@ -425,7 +425,8 @@ async def batch(request: Request) -> Response:
         serviced.append(await _run_batch_item(request, item))
     return json_response(
         {
-            "batch_request_id": body.get("batch_request_id", ""),
+            # always a string: clients (PySNC) send a number and compare with str(...)
+            "batch_request_id": str(body.get("batch_request_id", "")),
             "serviced_requests": serviced,
             "unserviced_requests": unserviced,
         }
@@ -452,7 +453,7 @@ async def _run_batch_item(request: Request, item: dict[str, Any]) -> dict[str, A
         body = base64.b64decode(item.get("body") or "")
     except (binascii.Error, ValueError):
         body = b""
-    if body:
+    if body and "content-length" not in names:
         headers.append((b"content-length", str(len(body)).encode()))
     scope = {
         "type": "http",
