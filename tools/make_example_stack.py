@@ -2,6 +2,8 @@
 
 Everything written here is throw-away demo material for the embedded local instance: a demo CA, the
 instance's demo client keys and the partners' demo certificates. No real party's key is involved.
+The Globex keystore is built the way users build theirs: with mtls-config's own assemble (deterministic
+JKS, key password = store password, CA chain as trusted entries), then linted.
 
     python tools/make_example_stack.py
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import jks
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mtls_config.keystore import assemble_keystore, export_certificate, lint_keystore, read_keystore
+from mtls_config.secrets import SecretValue
 
 STACK = Path(__file__).resolve().parent.parent / "specs" / "examples" / "two-partners"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -43,9 +47,7 @@ def cert(subject, key, issuer, issuer_key, *, ca: bool, days: int, eku=None, san
         .not_valid_after(NOW + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
     if ca:
         builder = builder.add_extension(
@@ -108,18 +110,23 @@ def main() -> None:
         eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
     )
     der = serialization.Encoding.DER
-    key_entry = jks.PrivateKeyEntry.new(
-        "globex-client",
-        [globex_leaf.public_bytes(der), ica.public_bytes(der), root.public_bytes(der)],
-        globex_key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        "pkcs8",
+    password = SecretValue(DEMO_PASSWORD.encode(), "demo")
+    globex_jks = assemble_keystore(
+        globex_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        pem(globex_leaf),
+        [pem(root), pem(ica)],
+        password,
+        alias="globex-client",
+        fmt="jks",
     )
-    trusted = [
-        jks.TrustedCertEntry.new("demo-issuing-ca", ica.public_bytes(der)),
-        jks.TrustedCertEntry.new("demo-root-ca", root.public_bytes(der)),
-    ]
-    store = jks.KeyStore.new("jks", [key_entry, *trusted])
-    store.save(str(STACK / "keystores" / "globex-client.jks"), DEMO_PASSWORD)
+    findings = [f for f in lint_keystore(globex_jks, password, declared_format="jks") if f.severity != "info"]
+    if findings:
+        raise SystemExit("the demo keystore does not lint clean:\n" + "\n".join(str(f) for f in findings))
+    contents = read_keystore(globex_jks, password)
+    assert export_certificate(contents, alias="globex-client", fmt="der") == globex_leaf.public_bytes(der)
+    (STACK / "keystores" / "globex-client.jks").write_bytes(globex_jks)
     (STACK / "demo-secrets" / "keystore-password.txt").write_text(DEMO_PASSWORD + "\n")
 
     # The partners' server certificates we trust (one PEM, one DER), from their own demo CA.
