@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator, Draft202012Validator
 
 from mtls_config.cli.main import main
 
@@ -27,8 +27,12 @@ KIND_SCHEMAS = {
 SCHEMA_COMMENT = re.compile(r"^# yaml-language-server: \$schema=(\S+)$", re.MULTILINE)
 
 
-def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads((SCHEMAS / name).read_text(encoding="utf-8")))
+# Editors' YAML language server implements Draft 7: the schemas must mean the same under both drafts.
+DRAFTS = {"2020-12": Draft202012Validator, "7": Draft7Validator}
+
+
+def validator(name: str, draft: str = "2020-12") -> Draft202012Validator | Draft7Validator:
+    return DRAFTS[draft](json.loads((SCHEMAS / name).read_text(encoding="utf-8")))
 
 
 def spec_files() -> list[Path]:
@@ -39,8 +43,8 @@ def project_files() -> list[Path]:
     return sorted(p for p in SPECS.rglob("*.y*ml") if p.name in PROJECT_FILE_NAMES)
 
 
-def errors(name: str, document: Any) -> list[str]:
-    return [e.message for e in validator(name).iter_errors(document)]
+def errors(name: str, document: Any, draft: str = "2020-12") -> list[str]:
+    return [e.message for e in validator(name, draft).iter_errors(document)]
 
 
 def test_committed_schemas_are_what_the_command_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,18 +78,20 @@ def test_there_are_example_specs_to_check() -> None:
     assert project_files()
 
 
+@pytest.mark.parametrize("draft", DRAFTS)
 @pytest.mark.parametrize("path", spec_files(), ids=lambda p: str(p.relative_to(SPECS)))
-def test_every_example_document_validates(path: Path) -> None:
+def test_every_example_document_validates(path: Path, draft: str) -> None:
     documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
     assert documents
     for document in documents:
-        assert errors("resource.schema.json", document) == []
-        assert errors(KIND_SCHEMAS[document["kind"]], document) == []
+        assert errors("resource.schema.json", document, draft) == []
+        assert errors(KIND_SCHEMAS[document["kind"]], document, draft) == []
 
 
+@pytest.mark.parametrize("draft", DRAFTS)
 @pytest.mark.parametrize("path", project_files(), ids=lambda p: str(p.relative_to(SPECS)))
-def test_every_example_project_file_validates(path: Path) -> None:
-    assert errors("project.schema.json", yaml.safe_load(path.read_text(encoding="utf-8"))) == []
+def test_every_example_project_file_validates(path: Path, draft: str) -> None:
+    assert errors("project.schema.json", yaml.safe_load(path.read_text(encoding="utf-8")), draft) == []
 
 
 @pytest.mark.parametrize("path", spec_files() + project_files(), ids=lambda p: str(p.relative_to(SPECS)))
@@ -105,8 +111,9 @@ def keystore(**spec: Any) -> dict[str, Any]:
     }
 
 
-def test_a_good_document_is_accepted() -> None:
-    assert errors("resource.schema.json", keystore()) == []
+@pytest.mark.parametrize("draft", DRAFTS)
+def test_a_good_document_is_accepted(draft: str) -> None:
+    assert errors("resource.schema.json", keystore(), draft) == []
 
 
 BAD_DOCUMENTS: dict[str, dict[str, Any]] = {
@@ -161,9 +168,10 @@ BAD_DOCUMENTS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.parametrize("draft", DRAFTS)
 @pytest.mark.parametrize("label", list(BAD_DOCUMENTS))
-def test_schema_rejects_bad_documents(label: str) -> None:
-    assert errors("resource.schema.json", BAD_DOCUMENTS[label]) != []
+def test_schema_rejects_bad_documents(label: str, draft: str) -> None:
+    assert errors("resource.schema.json", BAD_DOCUMENTS[label], draft) != []
 
 
 @pytest.mark.parametrize(
@@ -176,5 +184,6 @@ def test_schema_rejects_bad_documents(label: str) -> None:
     ],
     ids=["stack-name-pattern", "auth-password-literal", "environment-without-instance", "unknown-field"],
 )
-def test_project_schema_rejects_bad_project_files(project: dict[str, Any]) -> None:
-    assert errors("project.schema.json", project) != []
+@pytest.mark.parametrize("draft", DRAFTS)
+def test_project_schema_rejects_bad_project_files(project: dict[str, Any], draft: str) -> None:
+    assert errors("project.schema.json", project, draft) != []

@@ -61,7 +61,8 @@ class Environment(_Model):
         default_factory=list, description="Spec paths for this environment (default: the project's)."
     )
     variables: dict[str, str] = Field(
-        default_factory=dict, description="Values for ${name} substitution in this environment's specs."
+        default_factory=dict,
+        description="Reserved for a later version: accepted, but not yet substituted into specs.",
     )
     ca_bundle: str | None = Field(
         default=None, description="PEM bundle to verify the instance's TLS certificate (default: system CAs)."
@@ -77,7 +78,10 @@ class Project(_Model):
         description="Name of the stack: the set of instance records this repository owns.",
     )
     specs: list[str] = Field(default_factory=lambda: ["."], description="Default spec paths, relative to this file.")
-    variables: dict[str, str] = Field(default_factory=dict, description="Variables shared by all environments.")
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reserved for a later version: accepted, but not yet substituted into specs.",
+    )
     environments: dict[str, Environment] = Field(default_factory=dict, description="Named target instances.")
 
 
