@@ -378,9 +378,17 @@ class InstanceClient:
         retry = 0
         while True:
             try:
-                reply = await self._attempt(
-                    op, method, path, params, content, content_type, accept, authenticate, retry, allow
-                )
+                try:
+                    reply = await self._attempt(
+                        op, method, path, params, content, content_type, accept, authenticate, retry, allow
+                    )
+                except InstanceError:
+                    # A re-sent create refused as a duplicate: the earlier attempt landed after our look-up.
+                    if ambiguous_before and reconcile is not None:
+                        done = await reconcile()
+                        if done is not None:
+                            return done
+                    raise
                 if ambiguous_before:
                     return _Reply(reply.status, reply.headers, reply.body, after_ambiguous=True)
                 return reply

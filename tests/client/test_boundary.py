@@ -248,3 +248,23 @@ async def test_transport_errors_are_mapped_from_none(sleeps: SleepRecorder) -> N
     assert caught.value.__suppress_context__
     assert CANARY_PASSWORD not in str(caught.value)
     assert len(recorder.requests) == 6
+
+
+async def test_a_resent_create_refused_as_duplicate_finds_the_record_that_landed_late(sleeps: SleepRecorder) -> None:
+    recorder = Recorder(
+        httpx.ReadError("connection reset"),  # POST: done by the instance, answer lost
+        envelope(404, "No Record found"),  # GET: not visible yet
+        envelope(400, "Operation Failed", "duplicate sys_id"),  # POST again: now it is there
+        httpx.Response(200, json={"result": RECORD}),  # GET: found
+    )
+    async with client(recorder, sleeps) as c:
+        assert await c.create("sys_certificate", {"name": "x"}, sys_id="a" * 32) == RECORD
+    assert [m.split()[0] for m in recorder.methods()] == ["POST", "GET", "POST", "GET"]
+
+
+async def test_a_duplicate_sys_id_without_an_earlier_ambiguity_is_an_error(sleeps: SleepRecorder) -> None:
+    recorder = Recorder(envelope(400, "Operation Failed", "duplicate sys_id"))
+    async with client(recorder, sleeps) as c:
+        with pytest.raises(InstanceError, match="duplicate sys_id"):
+            await c.create("sys_certificate", {"name": "x"}, sys_id="a" * 32)
+    assert len(recorder.requests) == 1
