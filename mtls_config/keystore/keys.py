@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Literal, get_args
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -44,7 +45,7 @@ def load_private_key(data: bytes, password: SecretValue | None = None) -> Privat
                 "cannot decrypt the private key: wrong key password (or a damaged key file)"
             ) from None
         raise KeystoreError("not a private key: expected a PEM private key ('-----BEGIN PRIVATE KEY-----')") from None
-    except Exception:  # cryptography raises UnsupportedAlgorithm for exotic keys
+    except UnsupportedAlgorithm:
         raise KeystoreError("unsupported private key type") from None
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import jks
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -188,7 +189,7 @@ def _read_jks(
             if item.is_decrypted():
                 try:
                     key = serialization.load_der_private_key(item.pkey_pkcs8, password=None)
-                except (ValueError, TypeError, Exception):
+                except (ValueError, TypeError, UnsupportedAlgorithm):  # reported below; the rest stays readable
                     unchecked.append(f"key of '{alias}': decrypted, but it is not a PKCS#8 key cryptography can read")
             elif password is None:
                 unchecked.append(f"key of '{alias}': not decrypted (no password), so key/leaf match is unchecked")

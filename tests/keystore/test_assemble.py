@@ -157,3 +157,39 @@ def test_not_a_keystore_is_said_plainly(pki: Pki) -> None:
         read_keystore(pem(pki.root), None)
     with pytest.raises(KeystoreError, match="empty"):
         read_keystore(b"", None)
+
+
+def test_synthetic_iv_differs_per_key_and_password(pki: Pki) -> None:
+    from mtls_config.keystore.jks_format import synthetic_iv
+
+    a, b = pkcs8_of(pki.key("ec")), pkcs8_of(pki.key("rsa"))
+    ivs = {synthetic_iv(secret(), a, ()), synthetic_iv(secret(), b, ()), synthetic_iv(secret("other"), a, ())}
+    assert len(ivs) == 3 and all(len(iv) == 20 for iv in ivs)
+    assert synthetic_iv(secret(), a, ()) == synthetic_iv(secret(), a, ())
+
+
+def pkcs8_of(key: object) -> bytes:
+    from tests.keystore.conftest import pkcs8
+
+    return pkcs8(key)
+
+
+@pytest.mark.parametrize("key_type", ["rsa2048", "ec-p256", "ec-p384"])
+def test_new_key_and_csr(key_type: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from mtls_config.keystore import new_key_and_csr
+
+    key_pem_bytes, csr_pem = new_key_and_csr("CN=new.test.example,O=T,C=US", ["new.test.example"], key_type)  # type: ignore[arg-type]
+    key = serialization.load_pem_private_key(key_pem_bytes, None)
+    csr = x509.load_pem_x509_csr(csr_pem)
+    assert csr.is_signature_valid
+    assert spki_sha256(csr.public_key()) == spki_sha256(key.public_key())
+    assert csr.subject.rfc4514_string() == "CN=new.test.example,O=T,C=US"
+
+
+def test_new_key_rejects_a_bad_subject() -> None:
+    from mtls_config.keystore import new_key_and_csr
+
+    with pytest.raises(KeystoreError, match="cannot read subject"):
+        new_key_and_csr("not a dn", [], "ec-p256")
