@@ -293,6 +293,7 @@ def openssl_server(pki: PKI, tmp_path: Path) -> Iterator[Callable[..., OpenSSLSe
     if binary is None:
         pytest.skip("openssl is not installed")
     started: list[subprocess.Popen[str]] = []
+    pumps: list[threading.Thread] = []
 
     def start(
         *,
@@ -321,7 +322,9 @@ def openssl_server(pki: PKI, tmp_path: Path) -> Iterator[Callable[..., OpenSSLSe
             for line in process.stdout:
                 lines.put(line)
 
-        threading.Thread(target=pump, daemon=True).start()
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        pumps.append(reader)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -340,5 +343,8 @@ def openssl_server(pki: PKI, tmp_path: Path) -> Iterator[Callable[..., OpenSSLSe
         if process.poll() is None:
             process.kill()
         process.wait(5)
+    for reader in pumps:
+        reader.join(5)  # ends at EOF, now that every server has exited
+    for process in started:
         if process.stdout:
             process.stdout.close()

@@ -1,0 +1,207 @@
+"""``mtls-config verify`` end to end: specs on disk, the embedded local instance holding the message, a real
+TLS server on 127.0.0.1; text and JSON output, exit codes, and no secret in any output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from mtls_config.cli.main import main
+from mtls_config.client import InstanceClient
+from mtls_config.emulator import EmulatorConfig, create_app
+from mtls_config.keystore import assemble_keystore
+from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth, InstanceSettings
+from tests.verify.conftest import PKI, PythonTLSServer, server_context
+
+CANARY = "canary-Pa55word-7f3e9"
+
+
+def write_repo(repo: Path, pki: PKI) -> None:
+    (repo / "certs").mkdir()
+    (repo / "secrets").mkdir()
+    (repo / "certs" / "client.pem").write_bytes(pki.pem(pki.client.cert))
+    (repo / "certs" / "client-cas.pem").write_bytes(pki.pem(pki.client_root.cert, pki.client_ica.cert))
+    (repo / "certs" / "partner-ca.pem").write_bytes(pki.pem(pki.server_root.cert))
+    (repo / "secrets" / "client-key.pem").write_bytes(
+        pki.client.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (repo / "resources.yaml").write_text(
+        """\
+apiVersion: mtls-config/v1
+kind: KeyStore
+metadata: {name: partner client}
+spec:
+  build:
+    key: {fromFile: secrets/client-key.pem}
+    cert: certs/client.pem
+    chain: [certs/client-cas.pem]
+    alias: partner-client
+  password: {fromEnv: VERIFY_TEST_KS_PASSWORD}
+---
+apiVersion: mtls-config/v1
+kind: TrustStoreCert
+metadata: {name: partner server CA}
+spec: {file: certs/partner-ca.pem}
+---
+apiVersion: mtls-config/v1
+kind: ProtocolProfile
+metadata: {name: mauth}
+spec: {keyStore: partner client}
+---
+apiVersion: mtls-config/v1
+kind: MessageBinding
+metadata: {name: partner-api}
+spec:
+  message: {type: rest, name: Partner API}
+  protocolProfile: mauth
+---
+apiVersion: mtls-config/v1
+kind: MessageBinding
+metadata: {name: closed-api}
+spec:
+  message: {type: rest, name: Closed API}
+  protocolProfile: mauth
+"""
+    )
+
+
+def seed_messages(repo: Path, endpoints: dict[str, str]) -> None:
+    """Create the REST messages in the repository's embedded local instance (where the CLI will look)."""
+    (repo / ".mtls-config").mkdir(exist_ok=True)
+    app = create_app(EmulatorConfig(db_path=repo / ".mtls-config" / "instance.db", seed_data=True))
+    settings = InstanceSettings(url="local", auth=BasicAuth("admin", SecretValue(b"admin", "test")))
+
+    async def create() -> None:
+        async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+            for name, url in endpoints.items():
+                await client.create("sys_rest_message", {"name": name, "rest_endpoint": url})
+
+    asyncio.run(create())
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def repo(spec_repo: Path, pki: PKI, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VERIFY_TEST_KS_PASSWORD", CANARY)
+    monkeypatch.delenv("SN_INSTANCE", raising=False)
+    write_repo(spec_repo, pki)
+    return spec_repo
+
+
+def test_verify_a_binding_reads_the_endpoint_from_the_instance(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = python_server(server_context(pki))
+    # The profile's scheme stands for https, as on the instance.
+    seed_messages(repo, {"Partner API": f"mauth://localhost:{server.port}/api/ping"})
+    code = main(["verify", "partner-api"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert out.startswith("PASS  partner-api  https://localhost:")
+    assert "endpoint from sys_rest_message 'Partner API'.rest_endpoint" in out
+    assert "key from KeyStore/partner client (alias partner-client)" in out
+    assert CANARY not in out + err
+
+
+def test_verify_all_as_json(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = python_server(server_context(pki))
+    seed_messages(
+        repo,
+        {
+            "Partner API": f"https://localhost:{server.port}/api",
+            "Closed API": f"https://localhost:{free_port()}/api",
+        },
+    )
+    code = main(["verify", "--all", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["ok"] is False
+    by_name = {r["target"]: r for r in data["results"]}
+    assert by_name["partner-api"]["ok"] is True
+    assert by_name["partner-api"]["client_cert"]["certificates_sent"] == 3
+    assert by_name["closed-api"]["diagnosis"]["code"] == "connection_refused"
+    assert [s["status"] for s in by_name["closed-api"]["stages"]] == ["ok", "fail", "skipped", "skipped", "skipped"]
+    assert CANARY not in out + err
+
+
+def test_verify_an_endpoint_with_a_keystore_file(
+    tmp_path: Path,
+    pki: PKI,
+    python_server: Callable[..., PythonTLSServer],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KS_PW", CANARY)
+    key_pem = pki.client.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    store = assemble_keystore(
+        key_pem,
+        pki.pem(pki.client.cert),
+        [pki.pem(pki.client_ica.cert, pki.client_root.cert)],
+        SecretValue(CANARY.encode(), "test"),
+    )
+    (tmp_path / "client.jks").write_bytes(store)
+    (tmp_path / "partner-ca.pem").write_bytes(pki.pem(pki.server_root.cert))
+    server = python_server(server_context(pki))
+    args = ["verify", "--endpoint", f"https://127.0.0.1:{server.port}/", "--server-name", "localhost"]
+    args += ["--keystore", "client.jks", "--password-env", "KS_PW", "--trust", "partner-ca.pem", "--json"]
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["ok"] is True and report["server_name"] == "localhost"
+    assert report["keystore"] == "client.jks" and report["trust"] == ["partner-ca.pem"]
+    assert CANARY not in out + err
+
+    monkeypatch.setenv("KS_PW", "wrong-" + CANARY)
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "password" in err and CANARY not in out + err
+
+
+def test_a_failure_prints_the_diagnosis_and_the_fix(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = python_server(server_context(pki, client_cas=None))  # does not ask for a client certificate
+    code = main(["verify", "--endpoint", f"https://localhost:{server.port}/", "--keystore", "partner client"])
+    out, _err = capsys.readouterr()
+    assert code == 1
+    assert out.startswith("FAIL")
+    assert "error no_certificate_request [E01]: The server 'localhost' did not ask for a client certificate" in out
+    assert "fix: Ask the partner to require client certificates" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["verify"], "nothing to verify"),
+        (["verify", "no-such-binding"], "no MessageBinding named 'no-such-binding'"),
+        (["verify", "--all", "--endpoint", "https://x/"], "--all verifies every binding"),
+        (["verify", "--endpoint", "http://localhost/"], "does not start with https://"),
+    ],
+)
+def test_usage_problems_exit_1_with_a_message(
+    repo: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 1
+    _out, err = capsys.readouterr()
+    assert message in err
