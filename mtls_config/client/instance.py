@@ -327,6 +327,8 @@ class InstanceClient:
             page = _json(reply, op).get("result")
             if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
                 raise BadResponse(f"{op}: the instance answered a result that is not a list of records")
+            if page and len(page) == page_size and offset and page[0] == rows[offset - page_size]:
+                raise BadResponse(f"{op}: the instance ignored sysparm_offset (the same page came back twice)")
             rows.extend(page)
             offset += len(page)
             total = _int_header(reply.headers, "X-Total-Count")
@@ -484,13 +486,13 @@ class InstanceClient:
                 finally:
                     await response.aclose()
             except httpx.TransportError as exc:
-                self.stats.record(op, bytes_sent=sent, bytes_received=0, retry=retry > 0)
                 elapsed = (time.perf_counter() - started) * 1000
+                self.stats.record(op, bytes_sent=sent, bytes_received=0, retry=retry > 0, elapsed_ms=elapsed)
                 logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed)
                 raise self._transport_failure(exc, method, path, retry) from None
         elapsed = (time.perf_counter() - started) * 1000
         received = len(body) + sum(len(k) + len(v) + 4 for k, v in response.headers.raw)
-        self.stats.record(op, bytes_sent=sent, bytes_received=received, retry=retry > 0)
+        self.stats.record(op, bytes_sent=sent, bytes_received=received, retry=retry > 0, elapsed_ms=elapsed)
         logger.debug("%s %s -> %d in %.0f ms", method, path, response.status_code, elapsed)
         return _Reply(response.status_code, response.headers, body)
 

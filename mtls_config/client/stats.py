@@ -15,6 +15,7 @@ class OperationStats:
     retries: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    elapsed_ms: int = 0  # summed over requests; concurrent requests overlap, so this exceeds wall time
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -22,6 +23,7 @@ class OperationStats:
             "retries": self.retries,
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
+            "elapsed_ms": self.elapsed_ms,
         }
 
 
@@ -31,12 +33,15 @@ class RequestStats:
 
     operations: dict[str, OperationStats] = field(default_factory=dict)
 
-    def record(self, operation: str, *, bytes_sent: int, bytes_received: int, retry: bool = False) -> None:
+    def record(
+        self, operation: str, *, bytes_sent: int, bytes_received: int, retry: bool = False, elapsed_ms: float = 0.0
+    ) -> None:
         stats = self.operations.setdefault(operation, OperationStats())
         stats.requests += 1
         stats.retries += int(retry)
         stats.bytes_sent += bytes_sent
         stats.bytes_received += bytes_received
+        stats.elapsed_ms += round(elapsed_ms)
 
     @property
     def total(self) -> OperationStats:
@@ -46,6 +51,7 @@ class RequestStats:
             total.retries += stats.retries
             total.bytes_sent += stats.bytes_sent
             total.bytes_received += stats.bytes_received
+            total.elapsed_ms += stats.elapsed_ms
         return total
 
     def snapshot(self) -> dict[str, dict[str, int]]:

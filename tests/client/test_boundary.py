@@ -268,3 +268,12 @@ async def test_a_duplicate_sys_id_without_an_earlier_ambiguity_is_an_error(sleep
         with pytest.raises(InstanceError, match="duplicate sys_id"):
             await c.create("sys_certificate", {"name": "x"}, sys_id="a" * 32)
     assert len(recorder.requests) == 1
+
+
+async def test_an_instance_that_ignores_the_offset_does_not_loop_forever(sleeps: SleepRecorder) -> None:
+    page = {"result": [{"sys_id": f"{i:032x}"} for i in range(2)]}
+    recorder = Recorder(httpx.Response(200, json=page))
+    async with client(recorder, sleeps) as c:
+        with pytest.raises(BadResponse, match="sysparm_offset"):
+            await c.list("sys_certificate", page_size=2)
+    assert len(recorder.requests) == 2

@@ -77,9 +77,9 @@ def test_split_batches_by_count_and_size() -> None:
 
 def test_request_stats_snapshot() -> None:
     stats = RequestStats()
-    stats.record("table.list", bytes_sent=10, bytes_received=100)
+    stats.record("table.list", bytes_sent=10, bytes_received=100, elapsed_ms=12.4)
     stats.record("table.list", bytes_sent=10, bytes_received=50, retry=True)
     stats.record("batch", bytes_sent=1, bytes_received=2)
     snap = stats.snapshot()
-    assert snap["total"] == {"requests": 3, "retries": 1, "bytes_sent": 21, "bytes_received": 152}
+    assert snap["total"] == {"requests": 3, "retries": 1, "bytes_sent": 21, "bytes_received": 152, "elapsed_ms": 12}
     assert list(snap) == ["total", "batch", "table.list"]
