@@ -278,7 +278,8 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
 
 def canonical_model(contents: KeystoreContents) -> dict[str, Any]:
     """What a keystore *means*, as JSON-able data: equal models = no change, whatever the bytes (timestamps,
-    IVs, salts and entry order are left out on purpose)."""
+    IVs, salts and entry order are left out on purpose). The key's SPKI is known only when the key decrypts,
+    so compare models read the same way: both with the store password (as the engine does), or both without."""
     entries: list[dict[str, Any]] = []
     for entry in sorted(contents.entries, key=lambda e: e.alias):
         item: dict[str, Any] = {"alias": entry.alias, "kind": entry.kind}

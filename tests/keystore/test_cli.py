@@ -151,3 +151,27 @@ def test_lint_exit_codes_and_json(tmp_path: Path, cli: Cli, pki: Pki) -> None:
     rules = {(f["rule"], f["severity"]) for f in data["findings"]}
     assert ("K03", "error") in rules and ("K05", "error") in rules
     assert all(f["source"] == str(store) and f["fix"] for f in data["findings"])
+
+
+def test_password_file_and_plain_key(tmp_path: Path, cli: Cli, pki: Pki) -> None:
+    (tmp_path / "pw.txt").write_text(STORE_CANARY + "\n")
+    code, out, err = cli("keystore", "new", "--subject", "CN=plain.test.example", "--key-out", str(tmp_path / "k.pem"),
+                         "--csr-out", str(tmp_path / "r.csr"))  # fmt: skip
+    assert code == 0, err
+    assert mode(tmp_path / "k.pem") == 0o600 and "not encrypted" in out
+    code, _, err = cli("keystore", "new", "--subject", "CN=plain.test.example", "--key-out", str(tmp_path / "k.pem"),
+                       "--csr-out", str(tmp_path / "r.csr"))  # fmt: skip
+    assert code == 1 and "exists already" in err
+    signed = pki.sign_csr((tmp_path / "r.csr").read_bytes())
+    (tmp_path / "signed.pem").write_bytes(pem(signed, pki.ica, pki.root))  # the CA reply with its chain
+    code, out, err = cli("keystore", "assemble", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "signed.pem"),
+                         "--out", str(tmp_path / "c.p12"), "--format", "pkcs12", "--password-file", str(tmp_path / "pw.txt"))  # fmt: skip
+    assert code == 0, err
+    code, out, _ = cli(
+        "keystore", "lint", str(tmp_path / "c.p12"), "--password-file", str(tmp_path / "pw.txt"), "--format", "jks"
+    )
+    assert code == 1 and "K01" in out and "PKCS12, not JKS" in out
+    code, _, err = cli("keystore", "inspect", str(tmp_path / "c.p12"), "--password-file", str(tmp_path / "pw.txt"),
+                       "--password-env", "KS_PASSWORD")  # fmt: skip
+    assert code == 1 and "not both" in err
+    assert STORE_CANARY not in "\n".join(cli.transcript)
