@@ -436,6 +436,8 @@ async def batch(request: Request) -> Response:
 async def _run_batch_item(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     url = str(item.get("url", ""))
+    if "://" in url.split("?")[0]:  # an absolute URL: keep the path and query (the host is this instance)
+        url = "/" + url.split("://", 1)[1].partition("/")[2]
     path, _, query = url.partition("?")
     headers: list[tuple[bytes, bytes]] = []
     names: set[str] = set()

@@ -140,3 +140,16 @@ async def test_batch_time_limit() -> None:
 async def test_batch_bad_body(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/now/v1/batch", json={"batch_request_id": "x"})
     assert r.status_code == 400 and r.json()["status"] == "failure"
+
+
+async def test_batch_item_with_an_absolute_url(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/now/v1/batch",
+        json={
+            "rest_requests": [
+                item("abs", "GET", "https://elsewhere.example/api/now/table/sys_user?sysparm_fields=user_name")
+            ]
+        },
+    )
+    served = r.json()["serviced_requests"][0]
+    assert served["status_code"] == 200 and decoded(served)["result"][0] == {"user_name": "admin"}

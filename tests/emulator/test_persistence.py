@@ -68,3 +68,20 @@ def test_cli_seed_and_reset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert backend.records("sys_rest_message") == []
     backend.close()
     assert "reset" in capsys.readouterr().out
+
+
+def test_order_survives_updates_and_restarts(tmp_path: Path) -> None:
+    db = tmp_path / "order.db"
+    backend = Backend(emulator_config(db_path=db, seed_data=False))
+    admin = backend.user("admin")
+    assert admin is not None
+    ids = [backend.insert("sys_properties", {"name": f"p{i}"}, admin)["sys_id"] for i in range(3)]
+    backend.update("sys_properties", ids[0], {"value": "changed"}, admin)
+    backend.close()
+    backend = Backend(emulator_config(db_path=db, seed_data=False))
+    assert [r["sys_id"] for r in backend.records("sys_properties")] == ids
+    later = backend.insert("sys_properties", {"name": "p3"}, admin)["sys_id"]
+    backend.close()
+    backend = Backend(emulator_config(db_path=db, seed_data=False))
+    assert [r["sys_id"] for r in backend.records("sys_properties")] == [*ids, later]
+    backend.close()
