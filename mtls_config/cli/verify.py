@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -188,22 +190,33 @@ def _verify(
 
     specs = _LazySpecs(paths, instance_options.get("env"))
     trust_set = _trust(trust, specs)
+    items: list[VerifyTarget | _Unresolved]
     if all_bindings:
         names = [b.name for b in specs.get().message_bindings]
         if not names:
             raise VerifyError("no MessageBinding in the specs to verify")
+        items = _binding_targets(names, specs.get(), keystore, trust_set, password, None, instance_options, True)
+    elif binding is not None:
+        items = _binding_targets(
+            [binding], specs.get(), keystore, trust_set, password, endpoint, instance_options, False
+        )
     else:
-        names = [binding] if binding else []
-    targets = (
-        _binding_targets(names, specs.get(), keystore, trust_set, password, endpoint, instance_options)
-        if names
-        else [_endpoint_target(endpoint or "", keystore, trust_set, password, specs)]
-    )
-    results = asyncio.run(run_targets(targets, concurrency=concurrency, **options))
-    _render(results, targets, json_output, all_bindings)
+        items = [_endpoint_target(endpoint or "", keystore, trust_set, password, specs)]
+    resolved = [i for i in items if isinstance(i, VerifyTarget)]
+    reports = iter(asyncio.run(run_targets(resolved, concurrency=concurrency, **options)))
+    results = [next(reports) if isinstance(i, VerifyTarget) else i.error for i in items]
+    _render(results, items, json_output, all_bindings)
     if not all(isinstance(r, VerifyReport) and r.ok for r in results):
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_OK)
+
+
+@dataclass(frozen=True)
+class _Unresolved:
+    """A binding that could not be prepared for verification (--all goes on with the others)."""
+
+    name: str
+    error: MtlsConfigError
 
 
 class _LazySpecs:
@@ -263,34 +276,60 @@ def _binding_targets(
     password: SecretValue | None,
     endpoint: str | None,
     instance_options: dict[str, Any],
-) -> list[VerifyTarget]:
-    parts = [binding_parts(specs, name) for name in names]
-    identities: dict[str, ClientIdentity] = {}
+    keep_going: bool,
+) -> list[VerifyTarget | _Unresolved]:
+    """Resolve each binding; with ``keep_going`` a binding that cannot be resolved becomes ``_Unresolved``
+    instead of stopping the run."""
     lazy = _LazySpecs([], None, specs)
-    for _binding, _profile, key_store in parts:
-        wanted = keystore or key_store.name
-        if wanted not in identities:
-            identities[wanted] = _identity(wanted, password, lazy)
-    urls: dict[str, tuple[str, str]] = {}
+    identities: dict[str, ClientIdentity | MtlsConfigError] = {}
+    prepared: list[tuple[Any, Any, ClientIdentity] | _Unresolved] = []
+    for name in names:
+        try:
+            binding, profile, key_store = binding_parts(specs, name)
+            wanted = keystore or key_store.name
+            if wanted not in identities:
+                try:
+                    identities[wanted] = _identity(wanted, password, lazy)
+                except MtlsConfigError as exc:
+                    identities[wanted] = exc
+            identity = identities[wanted]
+            if isinstance(identity, MtlsConfigError):
+                raise identity
+            prepared.append((binding, profile, identity))
+        except MtlsConfigError as exc:
+            if not keep_going:
+                raise
+            prepared.append(_Unresolved(name, exc))
+    ready = [p for p in prepared if not isinstance(p, _Unresolved)]
     if endpoint is not None:
-        urls = {b.name: (endpoint, "--endpoint") for b, _p, _k in parts}
+        urls: dict[str, tuple[str, str] | MtlsConfigError] = {b.name: (endpoint, "--endpoint") for b, _p, _i in ready}
     else:
-        urls = _endpoints_from_instance([b for b, _p, _k in parts], specs, instance_options)
-    return [
-        VerifyTarget(
-            binding.name,
-            https_url(urls[binding.name][0], profile),
-            identities[keystore or key_store.name],
-            trust,
-            urls[binding.name][1],
-        )
-        for binding, profile, key_store in parts
-    ]
+        urls = _endpoints_from_instance([b for b, _p, _i in ready], specs, instance_options)
+    out: list[VerifyTarget | _Unresolved] = []
+    for item in prepared:
+        if isinstance(item, _Unresolved):
+            out.append(item)
+            continue
+        binding, profile, identity = item
+        found = urls[binding.name]
+        try:
+            if isinstance(found, MtlsConfigError):
+                raise found
+            url = https_url(found[0], profile)
+        except MtlsConfigError as exc:
+            if not keep_going:
+                raise
+            out.append(_Unresolved(binding.name, exc))
+            continue
+        out.append(VerifyTarget(binding.name, url, identity, trust, found[1]))
+    return out
 
 
 def _endpoints_from_instance(
     bindings: list[Any], specs: SpecSet, instance_options: dict[str, Any]
-) -> dict[str, tuple[str, str]]:
+) -> dict[str, tuple[str, str] | MtlsConfigError]:
+    if not bindings:
+        return {}
     project = load_project(specs.files[0] if specs.files else Path.cwd())
     settings, transport = open_instance(
         instance_options["instance"],
@@ -300,9 +339,15 @@ def _endpoints_from_instance(
         ca_bundle=instance_options["ca_bundle"],
     )
 
-    async def read() -> dict[str, tuple[str, str]]:
+    async def one(client: InstanceClient, binding: Any) -> tuple[str, str] | MtlsConfigError:
+        try:
+            return await binding_endpoint(client, binding)
+        except VerifyError as exc:  # this binding's message; instance-wide failures stop the run
+            return exc
+
+    async def read() -> dict[str, tuple[str, str] | MtlsConfigError]:
         async with InstanceClient(settings, transport=transport) as client:
-            found = await asyncio.gather(*(binding_endpoint(client, b) for b in bindings))
+            found = await asyncio.gather(*(one(client, b) for b in bindings))
         return {b.name: f for b, f in zip(bindings, found, strict=True)}
 
     return asyncio.run(read())
@@ -312,14 +357,13 @@ def _endpoints_from_instance(
 
 
 def _render(
-    results: list[VerifyReport | VerifyError], targets: list[VerifyTarget], json_output: bool, many: bool
+    results: Sequence[VerifyReport | MtlsConfigError],
+    targets: Sequence[VerifyTarget | _Unresolved],
+    json_output: bool,
+    many: bool,
 ) -> None:
     if json_output:
-        items = [
-            (r.to_dict() if isinstance(r, VerifyReport) else {"target": t.name, "ok": False, "error": r.message})
-            | {"endpoint_source": t.endpoint_source, "keystore": t.identity.source, "trust": list(t.trust.sources)}
-            for r, t in zip(results, targets, strict=True)
-        ]
+        items = [_json_item(r, t) for r, t in zip(results, targets, strict=True)]
         if many:
             print_json({"ok": all(i["ok"] for i in items), "results": items})
         else:
@@ -327,27 +371,38 @@ def _render(
         return
     out = stdout()
     for result, target in zip(results, targets, strict=True):
-        if isinstance(result, VerifyError):
-            out.print(Text.assemble(("FAIL ", "bold red"), f"{target.name}: {result}"))
+        if not isinstance(result, VerifyReport) or not isinstance(target, VerifyTarget):
+            out.print(Text.assemble(("FAIL", "bold red"), f"  {target.name}: {result}"))
             continue
-        _render_report(result)
-        trust = ", ".join(target.trust.sources) or "none"
-        out.print(
-            f"  endpoint from {target.endpoint_source}; key from {target.identity.source} "
-            f"(alias {target.identity.alias}); trust: {trust}",
-            markup=False,
-        )
+        _render_report(result, target)
     if many:
         passed = sum(1 for r in results if isinstance(r, VerifyReport) and r.ok)
         out.print(f"{passed}/{len(results)} passed", markup=False)
 
 
-def _render_report(report: VerifyReport) -> None:
+def _json_item(result: VerifyReport | MtlsConfigError, target: VerifyTarget | _Unresolved) -> dict[str, Any]:
+    if not isinstance(result, VerifyReport) or not isinstance(target, VerifyTarget):
+        return {"target": target.name, "ok": False, "error": str(result)}
+    return result.to_dict() | {
+        "endpoint_source": target.endpoint_source,
+        "keystore": target.identity.source,
+        "alias": target.identity.alias,
+        "trust": list(target.trust.sources),
+    }
+
+
+def _render_report(report: VerifyReport, target: VerifyTarget) -> None:
     out = stdout()
     dialled = f" (as {report.server_name})" if report.server_name != report.host else ""
     head = "PASS" if report.ok else "FAIL"
     out.print(
         Text.assemble((head, "bold green" if report.ok else "bold red"), f"  {report.target}  {report.url}{dialled}")
+    )
+    trust = ", ".join(target.trust.sources) or "none"
+    out.print(
+        f"  endpoint from {target.endpoint_source}; key from {target.identity.source} "
+        f"(alias {target.identity.alias}); trust: {trust}",
+        markup=False,
     )
     for stage in report.stages:
         mark, style = MARKS[stage.status]

@@ -211,13 +211,28 @@ def server_alert(
             rule="E03",
         )
     if alert == 116 or (alert == 40 and requested and certificates_sent == 0):
+        if certificates_sent == 0:
+            algorithm = type(leaf.public_key()).__name__.removeprefix("_").replace("PublicKey", "")
+            why = (
+                f" We had a certificate but sent an empty one: the server accepts no signature algorithm our "
+                f"{algorithm} key can make."
+            )
+            fix = (
+                "Use a key type the partner accepts from clients (RSA 2048 is the safest choice), or ask them to "
+                "allow ECDSA signatures for client certificates."
+            )
+        else:
+            why = ""
+            fix = (
+                "Check that the keystore has exactly one private-key entry whose key decrypts with the store "
+                "password, and compare the server's CA names with our chain (reported above)."
+            )
         return _f(
             "client_cert_not_sent",
             StageName.CLIENT_CERT,
-            f"{said}: the server requires a client certificate and received none "
-            "(the instance reports this as 'No required SSL certificate was sent').",
-            "Check that the keystore has a private-key entry and that its key type suits the server "
-            "(RSA or EC); see the CA names check above.",
+            f"{said}: the server requires a client certificate and received none (the instance reports this as "
+            f"'No required SSL certificate was sent').{why}",
+            fix,
             rule="E03",
         )
     if alert in (44, 46, 49):

@@ -39,6 +39,7 @@ from mtls_config.verify.observer import HandshakeObserver, display_name
 from mtls_config.verify.report import (
     ClientCertObservation,
     Finding,
+    Severity,
     StageName,
     StageResult,
     Status,
@@ -477,13 +478,16 @@ def _judge_client_cert(
     java_parity: JavaParity,
     tls_ok: bool,
 ) -> None:
-    started = None
+    started = None  # judged from what the other stages saw: no time of its own
     leaf = chain[0]
+    rejection = next(
+        (f for f in run.findings if f.stage is StageName.CLIENT_CERT and f.severity is Severity.FAIL), None
+    )
     now = datetime.now(UTC)
-    if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+    if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc and (
+        rejection is None or rejection.code != "client_cert_expired"
+    ):
         run.findings.append(dx.local_certificate_expired(leaf))
-    rejection = next((f for f in run.findings if f.stage is StageName.CLIENT_CERT and f.severity.value == "fail"), None)
-    details: dict[str, object] = {}
     if not observer.available:
         run.findings.append(dx.client_cert_unobservable())
         if rejection is not None:

@@ -205,3 +205,16 @@ def test_usage_problems_exit_1_with_a_message(
     assert main(args) == 1
     _out, err = capsys.readouterr()
     assert message in err
+
+
+def test_verify_all_goes_on_past_a_binding_it_cannot_resolve(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = python_server(server_context(pki))
+    seed_messages(repo, {"Partner API": f"https://localhost:{server.port}/api"})  # no "Closed API" message
+    code = main(["verify", "--all"])
+    out, _err = capsys.readouterr()
+    assert code == 1
+    assert "PASS  partner-api" in out
+    assert "FAIL  closed-api: the REST message 'Closed API' does not exist on the instance" in out
+    assert out.rstrip().endswith("1/2 passed")

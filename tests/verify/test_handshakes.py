@@ -208,7 +208,23 @@ def test_no_certificate_sent_when_key_type_does_not_suit_the_server(
     report = run(server.port, pki, version=version)
     assert not report.ok
     assert report.diagnosis is not None and report.diagnosis.code == "client_cert_not_sent", report.findings
+    assert "No required SSL certificate was sent" in report.diagnosis.message
+    assert "no signature algorithm our EC key can make" in report.diagnosis.message
     assert report.client_cert.certificates_sent == 0
+    if version is TLS13:
+        assert "certificate_required" in report.diagnosis.message and "first read" in report.diagnosis.message
+    else:
+        assert "handshake_failure" in report.diagnosis.message
+
+
+def test_openssl_completing_our_chain_is_flagged(pki: PKI, python_server: Callable[..., PythonTLSServer]) -> None:
+    # The key entry holds only the leaf, but the trust store happens to hold our intermediate: OpenSSL sends it
+    # (auto-chaining), the instance would not. The pass is real but may not carry over: warn.
+    server = python_server(server_context(pki))
+    report = run(server.port, pki, chain=[pki.client.cert], trust=[pki.server_root.cert, pki.client_ica.cert])
+    assert report.ok
+    assert [w.code for w in report.warnings] == ["openssl_completed_chain"]
+    assert report.client_cert.certificates_sent == 2
 
 
 def test_nginx_style_rejection_in_http(pki: PKI, python_server: Callable[..., PythonTLSServer]) -> None:
