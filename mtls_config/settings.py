@@ -132,7 +132,8 @@ def settings_from_env(
     """Settings for ``instance`` (or ``$SN_INSTANCE``, else ``local``) with credentials from the environment.
 
     With ``auth`` None, or an ``AuthSettings`` whose ``method`` was not set explicitly, the method is
-    detected: OAuth when the client id and secret variables are both set (password grant when the user
+    detected: OAuth when the project file names client variables, basic when it names only user variables;
+    otherwise OAuth when the client id and secret variables are both set (password grant when the user
     and password variables are set too), basic auth otherwise. The local instance needs no credentials;
     it gets ``None`` here and the caller supplies the embedded instance's user.
     """
@@ -153,9 +154,16 @@ def settings_from_env(
 
 def _credentials(names: AuthSettings, environ: Mapping[str, str], *, explicit: bool) -> Auth:
     method = names.method
-    if not explicit or "method" not in names.model_fields_set:
-        has_client = bool(environ.get(names.client_id_env)) and bool(environ.get(names.client_secret_env))
-        method = "oauth" if has_client else "basic"
+    named = names.model_fields_set if explicit else set()
+    if "method" not in named:
+        # Which variables the project file names says which method it means; else, which are set.
+        if named & {"client_id_env", "client_secret_env"}:
+            method = "oauth"
+        elif named & {"username_env", "password_env"}:
+            method = "basic"
+        else:
+            has_client = bool(environ.get(names.client_id_env)) and bool(environ.get(names.client_secret_env))
+            method = "oauth" if has_client else "basic"
     grant = names.grant
     if method == "oauth" and "grant" not in names.model_fields_set:
         has_user = bool(environ.get(names.username_env)) and bool(environ.get(names.password_env))

@@ -19,7 +19,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -34,7 +34,7 @@ from mtls_config.client.failures import Scrubber, error_for_status, redirect_err
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
-from mtls_config.errors import BadResponse, InstanceError, InstanceUnreachable, MtlsConfigError
+from mtls_config.errors import BadResponse, InstanceError, InstanceUnreachable, ProjectError
 from mtls_config.settings import InstanceSettings
 
 logger = logging.getLogger("mtls_config.client")
@@ -226,13 +226,22 @@ class InstanceClient:
         file_name: str,
         content: bytes,
         content_type: str = "application/octet-stream",
+        *,
+        replacing: Collection[str] = (),
     ) -> dict[str, Any]:
-        """Attach ``content`` to a record. After an ambiguous failure the record's attachments are checked for
-        one with this name and size before uploading again, so a retry never attaches the file twice."""
+        """Attach ``content`` to a record. Never blindly re-sent: after an ambiguous failure the record's
+        attachments are listed, and one with this name, size and content (downloaded to compare) is taken as
+        the upload having happened. ``replacing``: ids of attachments this upload replaces, which are never
+        taken for it (pass them whenever the old and new files could be identical)."""
 
         async def reconcile() -> _Reply | None:
             for meta in await self.list_attachments(table, [sys_id]):
-                if meta.get("file_name") == file_name and str(meta.get("size_bytes")) == str(len(content)):
+                if (
+                    meta.get("sys_id") not in replacing
+                    and meta.get("file_name") == file_name
+                    and str(meta.get("size_bytes")) == str(len(content))
+                    and await self.download_attachment(str(meta.get("sys_id"))) == content
+                ):
                     return _synthetic(201, meta)
             return None
 
@@ -535,7 +544,7 @@ def _verify(verify: bool | str) -> bool | ssl.SSLContext:
         try:
             return ssl.create_default_context(cafile=verify)
         except (OSError, ssl.SSLError) as exc:
-            raise MtlsConfigError(f"cannot use CA bundle {verify}: {exc}") from None
+            raise ProjectError(f"cannot use CA bundle {verify}: {exc}") from None
     return verify
 
 

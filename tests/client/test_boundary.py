@@ -191,10 +191,43 @@ async def test_refused_connections_are_retried_even_for_unsafe_requests(sleeps: 
 
 async def test_a_dropped_upload_checks_the_record_before_uploading_again(sleeps: SleepRecorder) -> None:
     meta = {"sys_id": "c" * 32, "file_name": "ks.jks", "size_bytes": "5", "table_sys_id": "a" * 32}
-    recorder = Recorder(httpx.RemoteProtocolError("server disconnected"), httpx.Response(200, json={"result": [meta]}))
+    recorder = Recorder(
+        httpx.RemoteProtocolError("server disconnected"),
+        httpx.Response(200, json={"result": [meta]}),
+        httpx.Response(200, content=b"12345"),
+    )
     async with client(recorder, sleeps) as c:
         assert await c.upload_attachment("sys_certificate", "a" * 32, "ks.jks", b"12345") == meta
-    assert recorder.methods() == ["POST /api/now/attachment/file", "GET /api/now/attachment"]
+    assert recorder.methods() == [
+        "POST /api/now/attachment/file",
+        "GET /api/now/attachment",
+        f"GET /api/now/attachment/{'c' * 32}/file",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old_content", "replacing"),
+    [(b"54321", ()), (b"12345", ("c" * 32,))],
+    ids=["same-size-other-content", "identical-but-being-replaced"],
+)
+async def test_an_old_attachment_is_never_taken_for_a_lost_upload(
+    sleeps: SleepRecorder, old_content: bytes, replacing: tuple[str, ...]
+) -> None:
+    old = {"sys_id": "c" * 32, "file_name": "ks.jks", "size_bytes": "5", "table_sys_id": "a" * 32}
+    new = {**old, "sys_id": "d" * 32}
+
+    def instance(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/file") and request.method == "GET":
+            return httpx.Response(200, content=old_content)
+        if request.method == "GET":
+            return httpx.Response(200, json={"result": [old]})
+        return httpx.Response(201, json={"result": new})
+
+    recorder = Recorder(httpx.RemoteProtocolError("server disconnected"), instance)
+    async with client(recorder, sleeps) as c:
+        got = await c.upload_attachment("sys_certificate", "a" * 32, "ks.jks", b"12345", replacing=replacing)
+    assert got == new
+    assert [m.split()[0] for m in recorder.methods()].count("POST") == 2
 
 
 async def test_tls_verification_failures_are_not_retried_and_say_what_to_do(sleeps: SleepRecorder) -> None:

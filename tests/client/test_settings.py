@@ -101,3 +101,11 @@ def test_settings_validate_themselves() -> None:
         InstanceSettings(url="ftp://acme", auth=None)
     with pytest.raises(ProjectError):
         InstanceSettings(url="https://acme.service-now.com", auth=None, max_concurrency=0)
+
+
+def test_the_variables_a_project_file_names_choose_the_method() -> None:
+    env = {"PROD_USER": "u", "PROD_PASS": "p4ss", "SN_CLIENT_ID": "cid", "SN_CLIENT_SECRET": "s3cret"}
+    basic = settings_from_env("acme", env=env, auth=AuthSettings(username_env="PROD_USER", password_env="PROD_PASS"))
+    assert isinstance(basic.auth, BasicAuth)  # although SN_CLIENT_ID/SECRET happen to be set
+    oauth = settings_from_env("acme", env={**env, "CID": "c"}, auth=AuthSettings(client_id_env="CID"))
+    assert isinstance(oauth.auth, OAuthClientCredentials) and oauth.auth.client_id == "c"
