@@ -122,11 +122,14 @@ def schema(
 
 
 def _register_commands() -> None:
-    from mtls_config.cli import reconcile
+    from mtls_config.cli import lock as lock_command
+    from mtls_config.cli import reconcile, reference
     from mtls_config.cli import verify as verify_command
 
     reconcile.register(app)
     verify_command.register(app)
+    lock_command.register(app)
+    reference.register(app)
 
 
 _register_commands()
@@ -135,9 +138,9 @@ _register_commands()
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors are 1, not click's 2: 2 means 'changes')."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if no_color():
-        # typer renders help with its own rich console; this is its documented switch.
-        typer.rich_utils.COLOR_SYSTEM = None
+    # typer renders help with its own rich console; this is its switch. Set on every call, not only when
+    # NO_COLOR is set, so that a process calling main() more than once (tests) does not keep a stale value.
+    typer.rich_utils.COLOR_SYSTEM = None if no_color() else "auto"
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
         returned = app(args=args, prog_name="mtls-config", standalone_mode=False)
