@@ -5,6 +5,7 @@ Resolution order for the URL: ``--instance``, then the project file's environmen
 ``$SN_INSTANCE``, else ``local``. ``local`` is the emulator stored at ``<project root>/.mtls-config/instance.db``
 and served in-process, so ``mtls-config apply`` works on a fresh machine with nothing running. This is the only
 module outside the emulator that imports it: the engine gets an ``InstanceClient`` and nothing else.
+Never imports the engine (observe, diff, plan, apply); prints nothing (its callers in ``cli/`` do).
 """
 
 from __future__ import annotations
