@@ -37,11 +37,6 @@ NOW = dt.datetime.now(dt.UTC)
 SERVER_LIFETIME = 20.0  # seconds: no test server outlives this
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass(frozen=True)
 class Identity:
     cert: x509.Certificate
