@@ -175,25 +175,28 @@ def drift_text(report: dict[str, Any]) -> Text:
     return out
 
 
-def drift_junit(report: dict[str, Any]) -> str:
-    """JUnit XML: one test case per resource; drift is a failure, so CI shows it as failed tests."""
-    suite = ET.Element(
-        "testsuite",
-        name=f"mtls-config drift {report['stack']}",
-        tests=str(len(report["resources"])),
-        failures=str(sum(1 for r in report["resources"] if r["status"] != "in-sync")),
-        errors="0",
-        skipped="0",
-    )
-    for r in report["resources"]:
-        case = ET.SubElement(suite, "testcase", classname=f"mtls-config.{report['stack']}", name=str(r["address"]))
-        if r["status"] != "in-sync":
-            failure = ET.SubElement(case, "failure", message=f"{r['status']}: {r['reason']}", type=str(r["status"]))
-            failure.text = "\n".join(
-                f"{f['field']}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
-            )
+def drift_junit(*reports: dict[str, Any]) -> str:
+    """JUnit XML: one test suite per instance, one test case per resource; drift is a failure, so CI systems
+    show drifted resources as failed tests."""
     suites = ET.Element("testsuites", name="mtls-config")
-    suites.append(suite)
+    for report in reports:
+        label = f"{report['stack']}@{report['instance']}"
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"mtls-config drift {label}",
+            tests=str(len(report["resources"])),
+            failures=str(sum(1 for r in report["resources"] if r["status"] != "in-sync")),
+            errors="0",
+            skipped="0",
+        )
+        for r in report["resources"]:
+            case = ET.SubElement(suite, "testcase", classname=f"mtls-config.{report['stack']}", name=str(r["address"]))
+            if r["status"] != "in-sync":
+                failure = ET.SubElement(case, "failure", message=f"{r['status']}: {r['reason']}", type=str(r["status"]))
+                failure.text = "\n".join(
+                    f"{f['field']}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
+                )
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 

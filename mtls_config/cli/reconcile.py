@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_er
 from mtls_config.cli.target import LOCAL_STATE_DIR, open_instance
 from mtls_config.client import InstanceClient
 from mtls_config.engine import Planned, apply_planned, journal_file, make_planned, scope_addresses
-from mtls_config.errors import PlanError
+from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
 from mtls_config.plan import Plan
 from mtls_config.render import (
     apply_text,
@@ -71,19 +73,81 @@ class Context:
     project: ProjectFile
     specs: SpecSet
     stack: str
+    env: str | None = None
 
 
-def _context(paths: list[Path] | None, env: str | None) -> Context:
-    start = paths[0] if paths else Path.cwd()
-    project = load_project(start)
-    if paths:
-        spec_paths = list(paths)
-        root = project.root
-    else:
-        spec_paths = project.spec_paths(env)
-        root = project.root
-    specs = load_specs(spec_paths, root=root)
-    return Context(project, specs, project.project.stack)
+def _project(paths: list[Path] | None) -> ProjectFile:
+    return load_project(paths[0] if paths else Path.cwd())
+
+
+def _context(paths: list[Path] | None, env: str | None, project: ProjectFile | None = None) -> Context:
+    project = project or _project(paths)
+    spec_paths = list(paths) if paths else project.spec_paths(env)
+    specs = load_specs(spec_paths, root=project.root)
+    return Context(project, specs, project.project.stack, env)
+
+
+def _environments(project: ProjectFile, env: str | None, instance: str | None) -> list[str | None]:
+    """The environments a run covers: one, or every one matching a glob (fleet mode)."""
+    if env is None or not any(c in env for c in "*?["):
+        return [env]
+    names = sorted(n for n in project.project.environments if fnmatch.fnmatchcase(n, env))
+    if not names:
+        known = ", ".join(sorted(project.project.environments)) or "none defined"
+        raise ProjectError(f"no environment matches {env!r} (known: {known})")
+    if instance is not None:
+        raise ProjectError("--instance cannot be combined with an --env pattern (each environment names its instance)")
+    return list(names)
+
+
+async def _planned(
+    ctx: Context,
+    instance: str | None,
+    insecure: bool,
+    ca_bundle: str | None,
+    *,
+    prune: bool = False,
+    scope: set[str] | None = None,
+) -> Planned:
+    settings, transport = open_instance(
+        instance, env_name=ctx.env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
+    )
+    async with InstanceClient(settings, transport=transport) as client:
+        return await make_planned(
+            client, ctx.specs, instance_name=settings.url, stack=ctx.stack, prune=prune, scope=scope
+        )
+
+
+async def _fleet(
+    paths: list[Path] | None,
+    envs: list[str | None],
+    instance: str | None,
+    insecure: bool,
+    ca_bundle: str | None,
+    *,
+    prune: bool = False,
+    target: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> list[tuple[str | None, Planned | MtlsConfigError]]:
+    """Plan every environment concurrently; one environment's error does not stop the others."""
+    project = _project(paths)
+
+    async def one(env: str | None) -> Planned:
+        ctx = _context(paths, env, project)
+        return await _planned(ctx, instance, insecure, ca_bundle, prune=prune, scope=_scope(ctx, target, exclude))
+
+    if len(envs) == 1:
+        return [(envs[0], await one(envs[0]))]
+    results = await asyncio.gather(*(one(e) for e in envs), return_exceptions=True)
+    out: list[tuple[str | None, Planned | MtlsConfigError]] = []
+    for env, result in zip(envs, results, strict=True):
+        if isinstance(result, MtlsConfigError):
+            out.append((env, result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            out.append((env, result))
+    return out
 
 
 def _run(
@@ -103,6 +167,10 @@ def _run(
             return await body(client, settings.url)
 
     return asyncio.run(main())
+
+
+def _worst(codes: list[int]) -> int:
+    return EXIT_ERROR if EXIT_ERROR in codes else (EXIT_CHANGES if EXIT_CHANGES in codes else EXIT_OK)
 
 
 def _scope(ctx: Context, target: list[str] | None, exclude: list[str] | None) -> set[str] | None:
@@ -142,28 +210,54 @@ def plan(
       mtls-config plan specs/
       mtls-config plan --env prod --out plan.json
     """
-    ctx = _context(paths, env)
-    scope = _scope(ctx, target, exclude)
-
-    async def body(client: InstanceClient, name: str) -> Planned:
-        return await make_planned(client, ctx.specs, instance_name=name, stack=ctx.stack, prune=prune, scope=scope)
-
-    planned = _run(ctx, instance, env, insecure, ca_bundle, body)
-    if out is not None:
-        out.write_text(planned.plan.to_json(), encoding="utf-8")
-    if json_output or output_format == "json":
-        sys.stdout.write(planned.plan.to_json())
-    elif output_format == "markdown":
-        sys.stdout.write(plan_markdown(planned.plan))
-    else:
-        stdout().print(plan_text(planned.plan, verbose=verbose))
+    envs = _environments(_project(paths), env, instance)
+    results = asyncio.run(
+        _fleet(paths, envs, instance, insecure, ca_bundle, prune=prune, target=target, exclude=exclude)
+    )
+    fmt = "json" if json_output else output_format
+    codes: list[int] = []
+    sections: dict[str, object] = {}
+    for env_name, result in results:
+        label = env_name or "default"
+        if isinstance(result, MtlsConfigError):
+            codes.append(EXIT_ERROR)
+            sections[label] = {"error": result.message}
+            if fmt == "text":
+                stderr().print(f"error: {label}: {result}", markup=False)
+            continue
+        plan_ = result.plan
+        codes.append(
+            EXIT_ERROR if plan_.errors else (EXIT_CHANGES if plan_.has_changes and detailed_exitcode else EXIT_OK)
+        )
+        sections[label] = json.loads(plan_.to_json())
+        if out is not None and len(results) == 1:
+            out.write_text(plan_.to_json(), encoding="utf-8")
+        if fmt == "text":
+            if len(results) > 1:
+                stdout().print(f"== environment {label} ==", markup=False)
+            stdout().print(plan_text(plan_, verbose=verbose))
+            if out is not None and len(results) == 1:
+                stdout().print(f"\nSaved the plan to {out}; apply it with: mtls-config apply {out}", markup=False)
+            if len(results) > 1:
+                stdout().print()
+        elif fmt == "markdown":
+            sys.stdout.write(plan_markdown(plan_) + "\n")
+    if len(results) > 1:
         if out is not None:
-            stdout().print(f"\nSaved the plan to {out}; apply it with: mtls-config apply {out}", markup=False)
-    if planned.plan.errors:
-        raise typer.Exit(EXIT_ERROR)
-    if planned.plan.has_changes and detailed_exitcode:
-        raise typer.Exit(EXIT_CHANGES)
-    raise typer.Exit(EXIT_OK)
+            out.write_text(json.dumps({"environments": sections}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if fmt == "json":
+            sys.stdout.write(
+                json.dumps({"format_version": "1", "environments": sections}, indent=2, sort_keys=True) + "\n"
+            )
+        elif fmt == "text":
+            changed = sum(1 for c in codes if c == EXIT_CHANGES)
+            failed = sum(1 for c in codes if c == EXIT_ERROR)
+            stdout().print(
+                f"Fleet: {len(results)} environments, {changed} with changes, {failed} with errors.", markup=False
+            )
+    elif fmt == "json":
+        sys.stdout.write(json.dumps(next(iter(sections.values())), indent=2, sort_keys=True) + "\n")
+    raise typer.Exit(_worst(codes))
 
 
 @report_errors
@@ -191,6 +285,8 @@ def apply(
       mtls-config apply specs/ --auto-approve
       mtls-config apply plan.json
     """
+    if env is not None and any(c in env for c in "*?["):
+        raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
     saved: Plan | None = None
     spec_paths = paths
     if paths and len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file():
@@ -288,32 +384,42 @@ def drift(
       mtls-config drift specs/
       mtls-config drift --env prod --format junit --out drift.xml
     """
-    ctx = _context(paths, env)
-
-    async def body(client: InstanceClient, name: str) -> Planned:
-        return await make_planned(client, ctx.specs, instance_name=name, stack=ctx.stack, prune=False)
-
-    planned = _run(ctx, instance, env, insecure, ca_bundle, body)
-    report = drift_report(planned.plan, fail_on_expiry=fail_on_expiry)
+    envs = _environments(_project(paths), env, instance)
+    results = asyncio.run(_fleet(paths, envs, instance, insecure, ca_bundle))
+    reports: list[dict[str, object]] = []
+    codes: list[int] = []
+    texts: list[str] = []
+    for env_name, result in results:
+        label = env_name or "default"
+        if isinstance(result, MtlsConfigError):
+            codes.append(EXIT_ERROR)
+            stderr().print(f"error: {label}: {result}", markup=False)
+            continue
+        report = drift_report(result.plan, fail_on_expiry=fail_on_expiry)
+        if len(results) > 1:
+            report["environment"] = label
+        reports.append(report)
+        codes.append(EXIT_ERROR if result.plan.errors else (EXIT_CHANGES if report["drift"] else EXIT_OK))
+        if output_format == "text":
+            rendered = drift_text(report)
+            if len(results) > 1:
+                stdout().print(f"== environment {label} ==", markup=False)
+            stdout().print(rendered)
+            texts.append(_plain(rendered))
+        elif output_format == "markdown":
+            texts.append(drift_markdown(report))
     if output_format == "json":
-        import json
-
-        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        data: object = reports[0] if len(results) == 1 and reports else {"format_version": "1", "environments": reports}
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     elif output_format == "junit":
-        text = drift_junit(report)
-    elif output_format == "markdown":
-        text = drift_markdown(report)
+        text = drift_junit(*reports)
     else:
-        text = ""
+        text = "\n".join(texts)
     if out is not None:
-        out.write_text(text or _plain(drift_text(report)), encoding="utf-8")
-    if output_format == "text":
-        stdout().print(drift_text(report))
-    elif out is None:
+        out.write_text(text, encoding="utf-8")
+    elif output_format != "text":
         sys.stdout.write(text)
-    if planned.plan.errors:
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_CHANGES if report["drift"] else EXIT_OK)
+    raise typer.Exit(_worst(codes))
 
 
 def _plain(text: object) -> str:
