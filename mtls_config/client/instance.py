@@ -404,22 +404,29 @@ class InstanceClient:
                     return _Reply(reply.status, reply.headers, reply.body, after_ambiguous=True)
                 return reply
             except _Retryable as failure:
-                if retry >= self._retry.max_retries:
-                    raise failure.final from None
                 if failure.ambiguous and not safe:
                     if reconcile is None:
                         raise failure.final from None
-                    done = await reconcile()
+                    done = await self._reconciled(reconcile, failure)
                     if done is not None:
-                        logger.info(
-                            "%s %s: the earlier attempt had been carried out; not sending it again", method, path
-                        )
+                        logger.info("%s %s: the attempt had been carried out; not sending it again", method, path)
                         return done
+                if retry >= self._retry.max_retries:
+                    raise failure.final from None
                 ambiguous_before = ambiguous_before or failure.ambiguous
                 delay = self._retry.delay(retry, self._rng, failure.retry_after)
                 logger.info("%s %s: %s; retry %d in %.1f s", method, path, failure.final.message, retry + 1, delay)
                 await self._sleep(delay)
                 retry += 1
+
+    @staticmethod
+    async def _reconciled(reconcile: Reconcile, failure: _Retryable) -> _Reply | None:
+        """The reconciled answer; when the look-up itself fails, the failure that made it necessary is the
+        one worth reporting."""
+        try:
+            return await reconcile()
+        except InstanceError:
+            raise failure.final from None
 
     async def _attempt(
         self,

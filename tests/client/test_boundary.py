@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from mtls_config.client import InstanceClient
+from mtls_config.client import InstanceClient, RetryPolicy
 from mtls_config.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -310,3 +310,17 @@ async def test_an_instance_that_ignores_the_offset_does_not_loop_forever(sleeps:
         with pytest.raises(BadResponse, match="sysparm_offset"):
             await c.list("sys_certificate", page_size=2)
     assert len(recorder.requests) == 2
+
+
+async def test_a_create_whose_last_answer_is_lost_is_still_looked_up(sleeps: SleepRecorder) -> None:
+    recorder = Recorder(httpx.ReadError("reset"), httpx.Response(200, json={"result": RECORD}))
+    async with client(recorder, sleeps, retry=RetryPolicy(max_retries=0)) as c:
+        assert await c.create("sys_certificate", {"name": "x"}, sys_id="a" * 32) == RECORD
+    assert [m.split()[0] for m in recorder.methods()] == ["POST", "GET"]
+
+
+async def test_when_the_look_up_fails_too_the_original_failure_is_reported(sleeps: SleepRecorder) -> None:
+    recorder = Recorder(envelope(503, "Service Unavailable"), envelope(403, "Insufficient rights"))
+    async with client(recorder, sleeps) as c:
+        with pytest.raises(InstanceUnreachable, match="503"):
+            await c.create("sys_certificate", {"name": "x"}, sys_id="a" * 32)
