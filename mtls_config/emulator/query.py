@@ -9,9 +9,10 @@ Pure functions over strings. Must never import: starlette, the backend, the clie
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Longest first where one operator is a prefix of another.
 OPERATORS = (
@@ -46,6 +47,8 @@ class Condition:
     field: str  # may be dot-walked: keystore.name
     operator: str
     value: str
+    # IN / NOT IN: the list as a set, split once rather than per record
+    members: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class EncodedQuery:
     # OR of queries (^NQ); each an AND of clauses (^); each clause an OR of conditions (^OR)
     queries: tuple[tuple[tuple[Condition, ...], ...], ...] = ()
     order: tuple[Order, ...] = ()
-    invalid_parts: tuple[str, ...] = field(default=())
+    invalid_parts: tuple[str, ...] = ()
 
     def matches(self, get: Callable[[str], str]) -> bool:
         """Whether the record whose field values ``get`` returns satisfies the query (no conditions: all do)."""
@@ -112,7 +115,8 @@ def _condition(text: str, is_valid_field: FieldCheck) -> Condition | None:
         return None
     if operator in _VALUELESS:
         value = ""
-    return Condition(name, operator, value)
+    members = frozenset(value.split(",")) if operator in ("IN", "NOT IN") else frozenset()
+    return Condition(name, operator, value, members)
 
 
 def _number(text: str) -> float | None:
@@ -143,9 +147,9 @@ def _test(c: Condition, get: Callable[[str], str]) -> bool:
     if op == "ISNOTEMPTY":
         return have != ""
     if op == "IN":
-        return have in want.split(",")
+        return have in c.members
     if op == "NOT IN":
-        return have not in want.split(",")
+        return have not in c.members
     # LIKE and friends are case-insensitive, as on the instance's database collation
     if op == "LIKE":
         return want.lower() in have.lower()
