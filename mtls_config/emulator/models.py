@@ -189,6 +189,8 @@ class Backend:
             ):
                 return record
         sys_id = seed_sys_id(table, parent["sys_id"] if parent else "", values[key])
+        if sys_id in self._tables[table]:  # the seed record was renamed: seed a new one beside it
+            sys_id = new_sys_id()
         return self._insert(self._table(table), {**values, "sys_id": sys_id}, "admin", trusted=True)
 
     def records(self, table: str) -> list[Record]:

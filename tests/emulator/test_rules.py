@@ -278,3 +278,14 @@ async def test_malformed_or_unknown_credentials_are_401(app: Starlette, header: 
     async with asgi_client(app, auth=None) as client:
         r = await client.get("/api/now/table/sys_user", headers={"Authorization": header})
     assert r.status_code == 401 and r.json()["error"]["message"] == "User Not Authenticated"
+
+
+async def test_seed_after_renaming_a_seed_record(client: httpx.AsyncClient, backend: Backend) -> None:
+    weather = next(m for m in backend.records("sys_rest_message") if m["name"] == "Weather Service")
+    await client.patch(f"/api/now/table/sys_rest_message/{weather['sys_id']}", json={"name": "Renamed"})
+    assert (await client.post("/_emulator/seed")).status_code == 200
+    assert sorted(m["name"] for m in backend.records("sys_rest_message")) == [
+        "Acme Payments API",
+        "Renamed",
+        "Weather Service",
+    ]
