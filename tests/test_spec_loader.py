@@ -303,3 +303,49 @@ def test_every_pattern_in_the_schemas_has_words_for_messages() -> None:
     walk(json.loads(json.dumps(build_schemas())))
     # The name pattern has its own message; the protocol pattern is checked by a validator with its own words.
     assert found - set(PATTERN_WORDS) == {r"^\S(.*\S)?$", PROTOCOL_NAME.pattern}
+
+
+# --- the spec repository's root without a project file ----------------------------------------------------
+
+
+def test_default_root_is_the_git_repository_holding_the_paths(spec_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtls_config.spec.loader import default_spec_root
+
+    (spec_repo / "specs" / "resources").mkdir(parents=True)
+    monkeypatch.chdir("/")
+    assert default_spec_root([spec_repo / "specs" / "resources"]) == spec_repo.resolve()
+
+
+def test_default_root_without_git_is_the_working_folder_or_the_common_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtls_config.spec.loader import default_spec_root
+
+    (tmp_path / "a" / "x").mkdir(parents=True)
+    (tmp_path / "a" / "y").mkdir()
+    monkeypatch.chdir(tmp_path)
+    if any((folder / ".git").exists() for folder in (tmp_path, *tmp_path.parents)):
+        pytest.skip("the temporary folder lies inside a git repository")
+    assert default_spec_root([tmp_path / "a" / "x"]) == tmp_path.resolve()
+    monkeypatch.chdir(tmp_path / "a" / "x")  # the paths are not all below the working folder
+    assert default_spec_root([tmp_path / "a" / "x", tmp_path / "a" / "y" / "f.yaml"]) == (tmp_path / "a").resolve()
+
+
+def test_without_a_project_file_specs_in_a_subfolder_may_use_sibling_folders(
+    spec_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The layout of the example stack: resources/*.yaml refer to ../certs/.
+    from mtls_config.cli.main import main
+
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    write(spec_repo / "resources" / "a.yaml", KEYSTORE.replace("certs/", "../certs/"))
+    assert main(["validate", "--no-lint", "resources"]) == 0, capsys.readouterr().err
+    write(
+        spec_repo / "resources" / "b.yaml",
+        KEYSTORE.replace("partner-client", "other").replace("certs/client.pem", "../../x.pem"),
+    )
+    (spec_repo.parent / "x.pem").write_bytes(CERT)  # exists, but outside the repository
+    capsys.readouterr()
+    assert main(["validate", "--no-lint", "resources"]) == 1
+    assert "'../../x.pem' points outside the spec repository" in capsys.readouterr().err

@@ -60,21 +60,9 @@ def root(
 
 def resolve_spec_paths(paths: list[Path] | None) -> tuple[list[Path], Path]:
     """The spec paths to load and the spec repository's root."""
-    start = paths[0] if paths else Path.cwd()
-    project = load_project(start)
-    if paths:
-        root = project.root if project.path is not None else None
-        return list(paths), root or _common_root(paths)
-    return project.spec_paths(), project.root
-
-
-def _common_root(paths: list[Path]) -> Path:
-    dirs = [(p if p.is_dir() else p.parent).resolve() for p in paths]
-    common = dirs[0]
-    for d in dirs[1:]:
-        while not d.is_relative_to(common):
-            common = common.parent
-    return common
+    project = load_project(paths[0] if paths else Path.cwd())
+    spec_paths = list(paths) if paths else project.spec_paths()
+    return spec_paths, project.spec_root(spec_paths)
 
 
 @app.command()

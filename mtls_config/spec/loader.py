@@ -125,7 +125,7 @@ def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
     by default the common folder of the given paths."""
     files, problems = find_spec_files(paths)
     if root is None:
-        root = _default_root(paths)
+        root = default_spec_root(paths)
     resources: list[tuple[AnyResource, SourceDocument]] = []
     invalid: set[str] = set()  # addresses of resources with problems of their own
     for path in files:
@@ -149,12 +149,17 @@ def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
     return SpecSet(tuple(r for r, _ in ordered), origins, tuple(files))
 
 
-def _default_root(paths: Sequence[Path]) -> Path:
-    dirs = [(p if p.is_dir() else p.parent).resolve() for p in paths if p.exists()]
-    if not dirs:
-        return Path.cwd().resolve()
-    common = Path(*_common_parts(dirs))
-    return common if str(common) else Path("/")
+def default_spec_root(paths: Sequence[Path]) -> Path:
+    """The spec repository when no project file says: the git repository holding the paths; else the working
+    folder when it holds them all; else their common folder. Spec files in ``resources/`` commonly refer to
+    ``../certs/``, so the folder of the paths alone would be too narrow."""
+    folders = [(p if p.is_dir() else p.parent).resolve() for p in paths] or [Path.cwd().resolve()]
+    common = Path(*_common_parts(folders))
+    for folder in (common, *common.parents):
+        if (folder / ".git").exists():
+            return folder
+    cwd = Path.cwd().resolve()
+    return cwd if common.is_relative_to(cwd) else common
 
 
 def _common_parts(dirs: Iterable[Path]) -> list[str]:

@@ -11,6 +11,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from mtls_config.errors import Problem, ProjectError, SpecError
-from mtls_config.spec.loader import PROJECT_FILE_NAMES, display_path, pydantic_message
+from mtls_config.spec.loader import PROJECT_FILE_NAMES, default_spec_root, display_path, pydantic_message
 from mtls_config.spec.yamlsource import read_documents
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -104,6 +105,11 @@ class ProjectFile:
                 hint=hint + f"environments are listed under 'environments:' in the project file ({where})",
             )
         return env
+
+    def spec_root(self, spec_paths: Sequence[Path]) -> Path:
+        """The spec repository that file references must stay inside: the project file's folder, or without
+        one the git repository holding the spec paths (see ``default_spec_root``)."""
+        return self.root if self.path is not None else default_spec_root(spec_paths)
 
     def spec_paths(self, environment: str | None = None) -> list[Path]:
         """Spec paths, absolute: the environment's own if it lists any, else the project's."""
