@@ -65,6 +65,7 @@ class UploadOp:
     content: bytes = field(repr=False)
     content_type: str
     what: str = "attach file"
+    replacing: tuple[str, ...] = ()  # attachments this upload replaces: never mistaken for it on a retry
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,10 @@ class Executor:
             # active keystores and one broken entry can break TLS for others (KB0824494).
             phases.append([TableOp("PATCH", table, sys_id, {"active": "false"}, what="deactivate while changing")])
         if content_changed and d.content is not None:
-            phases.append([UploadOp(table, sys_id, d.content.file_name, d.content.data, d.content.content_type)])
+            old = tuple(a.sys_id for a in current.attachments)
+            phases.append(
+                [UploadOp(table, sys_id, d.content.file_name, d.content.data, d.content.content_type, replacing=old)]
+            )
             phases.append([DeleteAttachmentOp(a.sys_id) for a in current.attachments])
         elif content_changed and current.attachments and d.content is None:
             phases.append([DeleteAttachmentOp(a.sys_id) for a in current.attachments])
@@ -407,7 +411,9 @@ class Executor:
             else:
                 await self.client.delete(op.table, op.sys_id, missing_ok=True)
         elif isinstance(op, UploadOp):
-            meta = await self.client.upload_attachment(op.table, op.sys_id, op.file_name, op.content, op.content_type)
+            meta = await self.client.upload_attachment(
+                op.table, op.sys_id, op.file_name, op.content, op.content_type, replacing=op.replacing
+            )
             task.uploaded = {"sys_id": str(meta.get("sys_id", "")), "size": len(op.content)}
         else:
             if task.uploaded.get("sys_id") == op.sys_id:
@@ -572,7 +578,12 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
     if not small:
         old = await client.list_attachments("sys_properties", [record.sys_id])
         await client.upload_attachment(
-            "sys_properties", record.sys_id, ATTACHMENT_NAME, text.encode(), "application/json"
+            "sys_properties",
+            record.sys_id,
+            ATTACHMENT_NAME,
+            text.encode(),
+            "application/json",
+            replacing=[str(row.get("sys_id")) for row in old],
         )
         for row in old:
             await client.delete_attachment(str(row.get("sys_id")), missing_ok=True)

@@ -53,7 +53,14 @@ class Instance(Protocol):
     async def list_attachments(self, table: str, sys_ids: Sequence[str]) -> builtins.list[dict[str, Any]]: ...
 
     async def upload_attachment(
-        self, table: str, sys_id: str, file_name: str, content: bytes, content_type: str = "application/octet-stream"
+        self,
+        table: str,
+        sys_id: str,
+        file_name: str,
+        content: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        replacing: Sequence[str] = (),
     ) -> dict[str, Any]: ...
 
     async def download_attachment(self, attachment_sys_id: str) -> bytes: ...

@@ -188,7 +188,11 @@ def _read_jks(
             key: PrivateKeyTypes | None = None
             if item.is_decrypted():
                 try:
-                    key = serialization.load_der_private_key(item.pkey_pkcs8, password=None)
+                    # Reading a keystore needs the key's public half and type, not RSA's slow consistency proof
+                    # (150 ms a key): OpenSSL checks the key again whenever it is used for a handshake.
+                    key = serialization.load_der_private_key(
+                        item.pkey_pkcs8, password=None, unsafe_skip_rsa_key_validation=True
+                    )
                 except (ValueError, TypeError, UnsupportedAlgorithm):  # reported below; the rest stays readable
                     unchecked.append(f"key of '{alias}': decrypted, but it is not a PKCS#8 key cryptography can read")
             elif password is None:
