@@ -174,7 +174,7 @@ def _override_method(scope: Scope) -> Scope:
 
 
 async def _json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    data = json.dumps(body).encode()
+    data = json.dumps(body, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",

@@ -42,7 +42,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None, *, no_body: bool = False
 ) -> Response:
-    content = b"" if no_body else json.dumps(body).encode()
+    # compact separators, as the instance sends its JSON
+    content = b"" if no_body else json.dumps(body, separators=(",", ":")).encode()
     return Response(content, status_code=status, headers=dict(headers or {}), media_type=JSON_TYPE)
 
 
@@ -392,7 +393,7 @@ async def attachment_content(request: Request) -> Response:
     return Response(
         content,
         media_type=record.get("content_type") or "application/octet-stream",
-        headers={"X-Attachment-Metadata": json.dumps(view)},
+        headers={"X-Attachment-Metadata": json.dumps(view, separators=(",", ":"))},
     )
 
 
