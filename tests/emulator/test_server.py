@@ -80,6 +80,7 @@ def test_curl_answers_match_the_vendor_docs(served: ThreadedServer, tmp_path: Pa
         "--data", "{'name':'curl-ks','type':'key_store'}".replace("'", '"'),
     )  # fmt: skip
     assert status == 201 and headers["content-type"] == "application/json;charset=UTF-8"
+    assert body.startswith('{"result":{')  # compact JSON, as in the docs' samples from a real instance
     created = json.loads(body)["result"]
     assert headers["location"] == f"{url}/api/now/table/sys_certificate/{created['sys_id']}"
     # Table API - GET with sysparm_limit=1: {"result":[{...all strings...}]} with X-Total-Count and Link
