@@ -527,6 +527,14 @@ async def oauth_token(request: Request) -> Response:
     try:
         async with request.form() as form:
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if "client_id" not in fields and scheme.lower() == "basic":
+            # client_secret_basic: the client authenticates with HTTP Basic instead of form fields
+            try:
+                client_id, _, secret = base64.b64decode(credentials, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                client_id, secret = "", ""
+            fields.update(client_id=client_id, client_secret=secret)
         return json_response(backend.issue_token(grant_type=fields.get("grant_type", ""), form=fields))
     except InstanceError as exc:
         return error_response(exc)

@@ -83,3 +83,12 @@ async def test_refresh_and_expiry(app: Starlette, backend: Backend) -> None:
     )
     assert refreshed.status_code == 200
     assert (await _whoami(app, refreshed.json()["access_token"])).status_code == 201
+
+
+async def test_client_secret_basic(app: Starlette) -> None:
+    async with asgi_client(app, auth=("cli-id", "cli-secret")) as client:
+        r = await client.post("/oauth_token.do", data={"grant_type": "client_credentials"})
+    assert r.status_code == 200 and r.json()["access_token"]
+    async with asgi_client(app, auth=("cli-id", "wrong")) as client:
+        r = await client.post("/oauth_token.do", data={"grant_type": "client_credentials"})
+    assert r.status_code == 401
