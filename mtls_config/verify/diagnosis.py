@@ -316,7 +316,17 @@ def tls_timeout(stage: StageName, timeout: float) -> Finding:
     )
 
 
-def connection_closed(stage: StageName, *, requested: bool, certificates_sent: int | None) -> Finding:
+def connection_closed(stage: StageName, *, requested: bool | None, certificates_sent: int | None) -> Finding:
+    """``requested`` None: the handshake could not be observed."""
+    if requested is None and stage is StageName.HTTP:
+        return _f(
+            "connection_closed",
+            stage,
+            "The server closed the connection after the handshake without answering. TLS 1.3 servers reject a "
+            "client certificate this way when they send no alert (the handshake could not be observed here to "
+            "tell for sure).",
+            "Ask the partner what their server logged for this connection; compare with 'openssl s_client'.",
+        )
     if requested and certificates_sent:
         return _f(
             "client_cert_rejected",

@@ -336,16 +336,22 @@ def _classify_failure(
         return dx.tls_timeout(stage, timeout)
     if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError | ssl.SSLZeroReturnError):
         return dx.connection_closed(
-            stage, requested=observer.requested, certificates_sent=observer.client_certificates_sent
+            stage,
+            requested=observer.requested if observer.available else None,
+            certificates_sent=observer.client_certificates_sent,
         )
     if isinstance(exc, ssl.SSLError):
         if exc.reason == "UNEXPECTED_EOF_WHILE_READING":
             return dx.connection_closed(
-                stage, requested=observer.requested, certificates_sent=observer.client_certificates_sent
+                stage,
+                requested=observer.requested if observer.available else None,
+                certificates_sent=observer.client_certificates_sent,
             )
         return dx.tls_error(exc, stage)
     return dx.connection_closed(
-        stage, requested=observer.requested, certificates_sent=observer.client_certificates_sent
+        stage,
+        requested=observer.requested if observer.available else None,
+        certificates_sent=observer.client_certificates_sent,
     )
 
 
@@ -390,7 +396,7 @@ def _http(
     ).encode("ascii", "replace")
     try:
         early = b""
-        if facts.tls_version == "TLSv1.3" and observer.requested:
+        if facts.tls_version == "TLSv1.3" and (observer.requested or not observer.available):
             early = _await_verdict(sock, observer, verdict_budget, timeout)
         sock.sendall(request)
         head, body = _read_response(sock, early)
@@ -402,7 +408,7 @@ def _http(
         if not head:
             finding = dx.connection_closed(
                 StageName.HTTP,
-                requested=observer.requested,
+                requested=observer.requested if observer.available else None,
                 certificates_sent=observer.client_certificates_sent,
             )
         else:
@@ -537,7 +543,7 @@ def _observation(observer: HandshakeObserver, chain: Sequence[x509.Certificate])
     request = observer.certificate_request
     return ClientCertObservation(
         observed=True,
-        requested=observer.requested,
+        requested=observer.requested if observer.available else None,
         ca_names=tuple(display_name(d) for d in request.ca_names_der) if request else (),
         certificates_sent=observer.client_certificates_sent,
         java_would_send=java_would_send(chain, request.ca_names_der) if request else None,

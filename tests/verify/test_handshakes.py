@@ -350,3 +350,41 @@ def test_findings_have_messages_and_fixes(pki: PKI) -> None:
     for finding in report.findings:
         assert finding.message and finding.fix
         assert finding.severity in (Severity.FAIL, Severity.WARN)
+
+
+# --- without the private TLS message hook ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_message_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python whose ssl module refuses ``_msg_callback`` (it is private and may go away)."""
+
+    def refuse(self: ssl.SSLContext, callback: object) -> None:
+        raise AttributeError("_msg_callback is not supported")
+
+    monkeypatch.setattr(ssl.SSLContext, "_msg_callback", property(lambda self: None, refuse))
+
+
+@pytest.mark.usefixtures("no_message_hook")
+def test_without_the_hook_the_client_cert_stage_says_it_could_not_observe(
+    pki: PKI, python_server: Callable[..., PythonTLSServer]
+) -> None:
+    server = python_server(server_context(pki))
+    report = run(server.port, pki)
+    assert report.ok
+    assert report.stage(StageName.CLIENT_CERT).status is Status.UNKNOWN
+    assert [w.code for w in report.warnings] == ["client_cert_unobservable"]
+    assert report.client_cert.observed is False and report.client_cert.java_would_send is None
+    # The server's chain still comes from the socket.
+    assert [c.subject for c in report.server_chain] == [pki.server.name, pki.server_ica.name]
+
+
+@pytest.mark.usefixtures("no_message_hook")
+@VERSIONS
+def test_without_the_hook_alerts_are_read_from_the_error(
+    pki: PKI, python_server: Callable[..., PythonTLSServer], version: ssl.TLSVersion
+) -> None:
+    server = python_server(server_context(pki, version=version))
+    report = run(server.port, pki, client=pki.foreign_client, chain=[pki.foreign_client.cert], version=version)
+    assert report.diagnosis is not None and report.diagnosis.code == "client_cert_unknown_ca", report.findings
+    assert report.stage(StageName.CLIENT_CERT).status is Status.FAIL
