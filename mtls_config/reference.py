@@ -124,7 +124,14 @@ def spec_reference() -> str:
         for nested in _models_below(spec, seen):
             lines += [f"### {nested.__name__}", "", (nested.__doc__ or "").strip(), "", *_model_table(nested), ""]
     lines += ["## SecretRef", "", (SecretRef.__doc__ or "").strip(), "", *_model_table(SecretRef), ""]
-    lines += ["## Project file (`mtls-config.yaml`)", "", (Project.__doc__ or "").strip(), "", *_model_table(Project), ""]
+    lines += [
+        "## Project file (`mtls-config.yaml`)",
+        "",
+        (Project.__doc__ or "").strip(),
+        "",
+        *_model_table(Project),
+        "",
+    ]
     for nested in _models_below(Project, set()):
         lines += [f"### {nested.__name__}", "", (nested.__doc__ or "").strip(), "", *_model_table(nested), ""]
     return "\n".join(lines).rstrip() + "\n"
