@@ -61,11 +61,12 @@ def read_recipe(case: Path) -> dict[str, Any]:
 
 
 def prepare(case: Path, tmp_path: Path) -> Path:
-    """Copy the case into a fresh folder and carry out its recipe. A ``.git`` folder above it stops the
-    project-file search, as a real spec repository's root would."""
-    (tmp_path / ".git").mkdir()
+    """Copy the case into a fresh folder and carry out its recipe. A ``.git`` folder makes the copy a
+    repository root, as a real spec repository is: the project-file search stops there and file references
+    may not leave it."""
     work = tmp_path / case.name
     shutil.copytree(case, work, symlinks=True, ignore=shutil.ignore_patterns(*CASE_META_FILES))
+    (work / ".git").mkdir()
     recipe = read_recipe(case)
     for item in recipe.get("generate", []):
         head = item.get("head", "").encode()
