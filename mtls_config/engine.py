@@ -17,6 +17,7 @@ from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import DiffResult, diff
 from mtls_config.errors import PlanError
 from mtls_config.instance import Instance
+from mtls_config.lock import stack_lock
 from mtls_config.observe import Live, observe
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.spec.loader import SpecSet
@@ -123,15 +124,16 @@ async def apply_planned(
         allow_delete_all=allow_delete_all,
         max_delete_fraction=max_delete_fraction,
     )
-    return await apply_changes(
-        client,
-        planned.desired,
-        planned.live,
-        planned.result.changes,
-        parallelism=parallelism,
-        journal_path=journal_path,
-        progress=progress,
-    )
+    async with stack_lock(client, planned.live.stack):
+        return await apply_changes(
+            client,
+            planned.desired,
+            planned.live,
+            planned.result.changes,
+            parallelism=parallelism,
+            journal_path=journal_path,
+            progress=progress,
+        )
 
 
 def journal_file(state_dir: Path, stack: str, now: dt.datetime | None = None) -> Path:

@@ -1,0 +1,138 @@
+"""``mtls-config lock status|release``: look at, and clear, the stack lock an apply holds on the instance."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stdout
+from mtls_config.cli.target import open_instance
+from mtls_config.client import InstanceClient
+from mtls_config.errors import LockError
+from mtls_config.lock import LockInfo, force_release, lock_name, read_lock
+from mtls_config.spec.project import load_project
+
+T = TypeVar("T")
+
+lock_app = typer.Typer(
+    name="lock",
+    help="The stack lock that apply takes on the instance: show it, or remove one left by a dead run.",
+    no_args_is_help=True,
+)
+
+InstanceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--instance",
+        "-i",
+        help="Instance URL or 'local'. Default: the --env's instance, else $SN_INSTANCE, else local.",
+    ),
+]
+EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="A named environment of the project file.")]
+StackOpt = Annotated[str | None, typer.Option("--stack", help="Stack name. Default: the project file's.")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain http:// to a non-loopback instance.")]
+CaBundleOpt = Annotated[str | None, typer.Option("--ca-bundle", help="PEM bundle to verify the instance's TLS.")]
+
+
+def _with_client(
+    instance: str | None,
+    env: str | None,
+    stack: str | None,
+    insecure: bool,
+    ca_bundle: str | None,
+    body: Callable[[InstanceClient, str], Awaitable[T]],
+) -> T:
+    project = load_project(Path.cwd())
+    name = stack or project.project.stack
+    settings, transport = open_instance(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle)
+
+    async def main() -> T:
+        async with InstanceClient(settings, transport=transport) as client:
+            return await body(client, name)
+
+    return asyncio.run(main())
+
+
+def _as_dict(info: LockInfo, now: dt.datetime) -> dict[str, object]:
+    return {
+        "stack": info.stack,
+        "record": lock_name(info.stack),
+        "holder": info.holder,
+        "acquired": info.acquired.isoformat() if info.acquired else None,
+        "expires": info.expires.isoformat() if info.expires else None,
+        "expired": info.expired(now),
+    }
+
+
+@lock_app.command("status")
+@report_errors
+def status(
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    stack: StackOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the lock as JSON.")] = False,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Show who holds the stack's lock and until when. Exit 0 when free or expired, 2 when held.
+
+    Example: mtls-config lock status --env prod
+    """
+
+    async def body(client: InstanceClient, name: str) -> tuple[str, LockInfo | None]:
+        return name, await read_lock(client, name)
+
+    name, info = _with_client(instance, env, stack, insecure, ca_bundle, body)
+    now = dt.datetime.now(dt.UTC)
+    if json_output:
+        print_json({"stack": name, "lock": _as_dict(info, now) if info else None})
+    elif info is None:
+        stdout().print(f"stack '{name}' is not locked", markup=False)
+    else:
+        stdout().print(f"stack '{name}' lock: {info.describe(now)}", markup=False)
+    raise typer.Exit(2 if info is not None and not info.expired(now) else EXIT_OK)
+
+
+@lock_app.command("release")
+@report_errors
+def release(
+    instance: InstanceOpt = None,
+    env: EnvOpt = None,
+    stack: StackOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove the lock even though it has not expired (its run must be dead).")
+    ] = False,
+    insecure: InsecureOpt = False,
+    ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Remove the stack's lock left behind by a run that died. A lock that has not expired needs --force:
+    make sure its holder (user@host:pid) is really gone first.
+
+    Example: mtls-config lock release --env prod --force
+    """
+
+    async def body(client: InstanceClient, name: str) -> tuple[str, LockInfo | None]:
+        now = dt.datetime.now(dt.UTC)
+        info = await read_lock(client, name)
+        if info is not None and not info.expired(now) and not force:
+            raise LockError(
+                f"stack '{name}' lock is {info.describe(now)}",
+                hint="if that run is really dead, run 'mtls-config lock release --force'",
+            )
+        return name, await force_release(client, name) if info is not None else None
+
+    name, removed = _with_client(instance, env, stack, insecure, ca_bundle, body)
+    if removed is None:
+        stdout().print(f"stack '{name}' is not locked; nothing to release", markup=False)
+        raise typer.Exit(EXIT_OK)
+    stdout().print(f"released the lock of stack '{name}' ({removed.describe(dt.datetime.now(dt.UTC))})", markup=False)
+    raise typer.Exit(EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lock_app)

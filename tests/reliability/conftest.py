@@ -1,0 +1,40 @@
+"""Fixtures of the reliability suite and its report: the figures (faults injected, kills survived, inputs
+tried, secrets found, records lost) are printed at the end of the run and written to results.json here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.harness import FIGURES, FULL
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+REPORTED = ("faults_injected", "kills_survived", "inputs_tried", "secrets_found", "records_lost")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not FIGURES:
+        return
+    figures = {name: FIGURES.get(name, 0) for name in REPORTED}
+    figures.update({k: v for k, v in sorted(FIGURES.items()) if k not in figures})
+    data = {"size": "full" if FULL else "ci", "passed": exitstatus == 0, "figures": figures}
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section(f"mtls-config reliability figures ({'full' if FULL else 'ci'} size)")
+    for name in REPORTED:
+        terminalreporter.write_line(f"{name:>24}: {FIGURES.get(name, 0)}")
+    for name, value in sorted(FIGURES.items()):
+        if name not in REPORTED:
+            terminalreporter.write_line(f"{name:>24}: {value}")
+    terminalreporter.write_line(f"{'written to':>24}: {RESULTS}")

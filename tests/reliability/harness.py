@@ -1,0 +1,150 @@
+"""Shared pieces of the reliability suite: sizes (CI vs full), the figures it reports, the convergence checks
+every fault/crash/concurrency test ends with, and helpers to drive the CLI against a served emulator.
+
+Sizes: the CI run is reduced but honest (every kind of fault, >= 20 kill points); ``MTLS_CONFIG_FULL=1`` runs
+the full size documented in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtls_config.engine import make_planned
+from mtls_config.instance import Instance
+from mtls_config.inventory import PROPERTY_PREFIX
+from mtls_config.lock import LOCK_PREFIX
+from mtls_config.observe import read_inventory
+from mtls_config.spec.loader import SpecSet
+
+FULL = os.environ.get("MTLS_CONFIG_FULL") == "1"
+
+# Figures the suite reports (tests/reliability/results.json and the terminal summary).
+FIGURES: dict[str, int] = collections.Counter()
+_figures_lock = threading.Lock()
+
+
+def count(name: str, n: int = 1) -> None:
+    with _figures_lock:
+        FIGURES[name] += n
+
+
+KEYSTORE_TYPES = {"key_store", "pkcs12_key_store"}
+
+
+@dataclass(frozen=True)
+class Converged:
+    certificates: int
+    profiles: int
+    attachments: int
+    journal_lines: int
+
+
+async def seed_counts(client: Instance) -> dict[str, int]:
+    """Records the instance holds that the stack must never lose (the seeded messages and their functions)."""
+    tables = ("sys_rest_message", "sys_rest_message_fn", "sys_soap_message", "sys_soap_message_function")
+    return {t: len(await client.list(t, fields=["sys_id"])) for t in tables}
+
+
+async def assert_converged(
+    client: Instance,
+    specs: SpecSet,
+    stack: str,
+    *,
+    journal_dirs: list[Path] | None = None,
+    seeded: dict[str, int] | None = None,
+) -> Converged:
+    """The acceptance checks after a (re-)run: final state == desired (plan no-op), no duplicates, no orphan
+    attachments, no active keystore without its file, no pending inventory entry, no lock left, nothing
+    lost, and every owned resource accounted for in the journal."""
+    planned = await make_planned(client, specs, instance_name="test", stack=stack)
+    pending = [c.address for c in planned.plan.resource_changes if c.action != "no-op"]
+    assert not planned.plan.errors, planned.plan.errors
+    desired = {r.address for r in specs.resources}
+    lost = [a for a in pending if a in desired]
+    count("records_lost", len([c for c in planned.plan.resource_changes if c.action == "create"]))
+    assert not pending, f"not converged: {pending[:10]} ({len(pending)} changes left); lost: {len(lost)}"
+
+    certs = await client.list("sys_certificate", fields=["sys_id", "name", "type", "active"])
+    names = collections.Counter(c["name"] for c in certs)
+    duplicates = sorted(n for n, k in names.items() if k > 1)
+    assert not duplicates, f"duplicate certificates: {duplicates[:10]}"
+    profiles = await client.list("sys_protocol_profile", fields=["sys_id", "protocol"])
+    protocols = collections.Counter(p["protocol"] for p in profiles)
+    assert not [p for p, k in protocols.items() if k > 1], "duplicate protocol profiles"
+    props = await client.list("sys_properties", query="nameSTARTSWITHmtls_config.", fields=["sys_id", "name"])
+    prop_names = collections.Counter(p["name"] for p in props)
+    assert prop_names[PROPERTY_PREFIX + stack] == 1, prop_names
+    assert not [n for n in prop_names if n.startswith(LOCK_PREFIX)], f"lock left behind: {prop_names}"
+
+    attachments = await client.list("sys_attachment", fields=["sys_id", "table_name", "table_sys_id", "file_name"])
+    existing: dict[str, set[str]] = {"sys_certificate": {c["sys_id"] for c in certs}}
+    existing["sys_properties"] = {p["sys_id"] for p in props}
+    per_record: collections.Counter[str] = collections.Counter()
+    orphans = []
+    for a in attachments:
+        table = a["table_name"]
+        ids = existing.get(table)
+        if ids is None:
+            ids = existing[table] = {r["sys_id"] for r in await client.list(table, fields=["sys_id"])}
+        if a["table_sys_id"] not in ids:
+            orphans.append(a)
+        per_record[a["table_sys_id"]] += 1
+    assert not orphans, f"orphan attachments: {orphans[:5]}"
+    doubled = [k for k, n in per_record.items() if n > 1]
+    assert not doubled, f"records with more than one attachment: {doubled[:5]}"
+    broken = [
+        c["name"]
+        for c in certs
+        if c["type"] in KEYSTORE_TYPES and c["active"] == "true" and per_record[c["sys_id"]] != 1
+    ]
+    assert not broken, f"active keystores without their file: {broken[:5]}"
+
+    inventory, _record, _att = await read_inventory(client, stack)
+    assert not [a for a, r in inventory.resources.items() if r.pending], "pending inventory entries left"
+    assert set(inventory.resources) == desired, "the inventory does not list exactly the desired resources"
+
+    if seeded is not None:
+        now = await seed_counts(client)
+        gone = sum(max(0, seeded[t] - now[t]) for t in seeded)
+        count("records_lost", gone)
+        assert not gone, f"seeded records lost: {seeded} -> {now}"
+
+    lines = 0
+    if journal_dirs is not None:
+        mentioned: set[str] = set()
+        for folder in journal_dirs:
+            for path in sorted(folder.glob("*.jsonl")):
+                for raw in path.read_text(encoding="utf-8").splitlines():
+                    entry = json.loads(raw)
+                    lines += 1
+                    mentioned.add(str(entry.get("address", "")))
+        unaccounted = sorted(desired - mentioned)
+        assert not unaccounted, f"owned resources no journal line accounts for: {unaccounted[:10]}"
+    return Converged(len(certs), len(profiles), len(attachments), lines)
+
+
+def fault_counts(log: list[dict[str, Any]]) -> dict[str, int]:
+    """Faults the emulator injected, from its request log: 5xx, 429 and dropped/lost answers (status 0)."""
+    statuses = collections.Counter(int(e["status"]) for e in log)
+    return {
+        "5xx": sum(n for s, n in statuses.items() if s >= 500),
+        "429": statuses.get(429, 0),
+        "dropped_or_lost": statuses.get(0, 0),
+        "requests": len(log),
+    }
+
+
+def project(root: Path, stack: str, specs: str = ".") -> None:
+    """A project file making ``root`` a spec repository of ``stack`` (so the CLI can run in it)."""
+    (root / ".git").mkdir(exist_ok=True)
+    (root / "mtls-config.yaml").write_text(f"stack: {stack}\nspecs: [{specs}]\n", encoding="utf-8")
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
