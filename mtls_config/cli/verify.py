@@ -118,7 +118,11 @@ def verify(
         typer.Option("--java-parity", help="When the instance (Java) would send no certificate: fail or warn."),
     ] = JavaParity.fail,
     system_trust: Annotated[
-        bool, typer.Option("--system-trust", help="Also trust this machine's CA bundle (the instance's cacerts).")
+        bool,
+        typer.Option(
+            "--system-trust",
+            help="Also trust this machine's CA bundle (public CAs), not only the specs' TrustStoreCerts.",
+        ),
     ] = False,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Parallel handshakes (--all).")] = 8,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report(s) as JSON.")] = False,
