@@ -503,6 +503,19 @@ def java_sends_nothing(chain: Sequence[x509.Certificate], ca_names: Sequence[str
     )
 
 
+def certificate_request_unreadable() -> Finding:
+    return _f(
+        "certificate_request_unreadable",
+        StageName.CLIENT_CERT,
+        "The server asked for a client certificate, but its CertificateRequest could not be parsed, so the CA "
+        "names (and what the instance would send) are unknown.",
+        "Read the CA names by hand: openssl s_client -connect HOST:PORT -servername NAME ('Acceptable client "
+        "certificate CA names').",
+        rule="E02",
+        warn=True,
+    )
+
+
 def openssl_completed_chain(sent: int, ours: int) -> Finding:
     return _f(
         "openssl_completed_chain",

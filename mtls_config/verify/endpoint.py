@@ -512,6 +512,8 @@ def _judge_client_cert(
     if request is not None and not java_would_send(chain, request.ca_names_der):
         parity = dx.java_sends_nothing(chain, ca_names, as_warning=java_parity == "warn")
         run.findings.append(parity)
+    if request is None and observer.certificate_request_unparsable:
+        run.findings.append(dx.certificate_request_unreadable())
     sent = observer.client_certificates_sent
     if sent is not None and sent > len(chain):
         run.findings.append(dx.openssl_completed_chain(sent, len(chain)))

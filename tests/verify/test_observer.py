@@ -65,6 +65,13 @@ def test_truncated_certificate_request_is_recorded_not_raised() -> None:
     assert observer.certificate_request_unparsable
 
 
+def test_a_malformed_message_never_raises_into_openssl() -> None:
+    observer = HandshakeObserver()
+    observer._on_message(None, "read", 0x0304, 22, 11, bytes([11, 0, 0, 5]) + b"\x00\x00\x00\x09\x01")
+    observer._on_message(None, "read", 0x0304, 22, 13, b"")
+    assert observer.server_certificates_der == [] and observer.certificate_request is None
+
+
 def test_alerts_are_recorded_by_direction() -> None:
     observer = HandshakeObserver()
     observer._on_message(None, "read", 0x0303, 21, 2, b"\x02\x30")
