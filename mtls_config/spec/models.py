@@ -283,10 +283,21 @@ class MessageBindingSpec(_Model):
     @field_validator("functions", mode="before")
     @classmethod
     def _functions_shape(cls, value: Any) -> Any:
-        # One clear message instead of one per member of the union.
-        if value is None or value == "all" or isinstance(value, list):
+        # One clear message instead of one per member of the union (pydantic reports each member's error).
+        if value is None or value == "all":
             return value
-        raise PydanticCustomError("functions_shape", "must be 'all' or a list of function names, e.g. [get, post]")
+        if not isinstance(value, list):
+            raise PydanticCustomError("functions_shape", "must be 'all' or a list of function names, e.g. [get, post]")
+        seen: set[str] = set()
+        for position, item in enumerate(value, start=1):
+            if not isinstance(item, str) or not item.strip():
+                raise PydanticCustomError(
+                    "functions_item", "item {position} of the list is not a function name", {"position": position}
+                )
+            if item in seen:
+                raise PydanticCustomError("functions_twice", "function '{name}' is listed twice", {"name": item})
+            seen.add(item)
+        return value
 
 
 class _Resource(_Model):
