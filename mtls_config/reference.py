@@ -112,6 +112,13 @@ def spec_reference() -> str:
         "spec: {...}",
         "```",
         "",
+        "| field | type | description |",
+        "|---|---|---|",
+        "| `apiVersion` | string | Always `mtls-config/v1`. |",
+        "| `kind` | " + " or ".join(f"`{k}`" for k in MODELS) + " | The resource kind (sections below). |",
+        "| `metadata` | object | Identity: `name` (the natural key) and `adopt`. |",
+        "| `spec` | object | The kind's fields. |",
+        "",
     ]
     seen: set[type[BaseModel]] = {SecretRef}
     for kind, model in MODELS.items():
