@@ -58,11 +58,11 @@ def root(
     """Manage a ServiceNow instance's outbound mutual-TLS set-up as code."""
 
 
-def resolve_spec_paths(paths: list[Path] | None) -> tuple[list[Path], Path]:
-    """The spec paths to load and the spec repository's root."""
+def resolve_spec_paths(paths: list[Path] | None, env: str | None = None) -> tuple[list[Path], Path, dict[str, str]]:
+    """The spec paths to load, the spec repository's root and the ${name} variables."""
     project = load_project(paths[0] if paths else Path.cwd())
-    spec_paths = list(paths) if paths else project.spec_paths()
-    return spec_paths, project.spec_root(spec_paths)
+    spec_paths = list(paths) if paths else project.spec_paths(env)
+    return spec_paths, project.spec_root(spec_paths), project.variables(env)
 
 
 @app.command()
@@ -70,6 +70,9 @@ def resolve_spec_paths(paths: list[Path] | None) -> tuple[list[Path], Path]:
 def validate(
     paths: PathsArg = None,
     no_lint: Annotated[bool, typer.Option("--no-lint", help="Skip the keystore/certificate lint rules.")] = False,
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="Validate with this environment's spec paths and variables.")
+    ] = None,
 ) -> None:
     """Check spec files: YAML, fields, references and files. Reports every problem, each as
     path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K13,
@@ -77,8 +80,8 @@ def validate(
 
     Example: mtls-config validate specs/
     """
-    spec_paths, root = resolve_spec_paths(paths)
-    specs = load_specs(spec_paths, root=root)
+    spec_paths, root, variables = resolve_spec_paths(paths, env)
+    specs = load_specs(spec_paths, root=root, variables=variables)
     if not no_lint:
         findings = lint_specs(specs)
         if findings:

@@ -83,7 +83,7 @@ def _project(paths: list[Path] | None) -> ProjectFile:
 def _context(paths: list[Path] | None, env: str | None, project: ProjectFile | None = None) -> Context:
     project = project or _project(paths)
     spec_paths = list(paths) if paths else project.spec_paths(env)
-    specs = load_specs(spec_paths, root=project.root)
+    specs = load_specs(spec_paths, root=project.spec_root(spec_paths), variables=project.variables(env))
     return Context(project, specs, project.project.stack, env)
 
 

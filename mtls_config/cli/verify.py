@@ -235,7 +235,9 @@ class _LazySpecs:
         if self._specs is None:
             project = load_project(self.paths[0] if self.paths else Path.cwd())
             spec_paths = self.paths or project.spec_paths(self.env)
-            self._specs = load_specs(spec_paths, root=project.root)
+            self._specs = load_specs(
+                spec_paths, root=project.spec_root(spec_paths), variables=project.variables(self.env)
+            )
         return self._specs
 
 

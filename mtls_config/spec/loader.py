@@ -10,8 +10,9 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import difflib
+import re
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -120,9 +121,12 @@ def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     return list(found), problems
 
 
-def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
+def load_specs(
+    paths: Sequence[Path], *, root: Path | None = None, variables: Mapping[str, str] | None = None
+) -> SpecSet:
     """Load and validate. ``root`` is the spec repository (file references must stay inside it);
-    by default the common folder of the given paths."""
+    by default the common folder of the given paths. ``${name}`` in a string value is replaced by
+    ``variables[name]`` (``$${`` stands for a literal ``${``); an undefined name is a problem."""
     files, problems = find_spec_files(paths)
     if root is None:
         root = default_spec_root(paths)
@@ -133,6 +137,10 @@ def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
         docs, file_problems = read_documents(path, display)
         problems.extend(file_problems)
         for doc in docs:
+            if not _substitute(doc, variables or {}, problems):
+                if isinstance(doc.data, dict):
+                    invalid.add(_address_of(doc.data))
+                continue
             resource = _validate_document(doc, root, problems)
             if resource is not None:
                 resources.append((resource, doc))
@@ -147,6 +155,53 @@ def load_specs(paths: Sequence[Path], *, root: Path | None = None) -> SpecSet:
     ordered = sorted(resources, key=lambda pair: (KINDS.index(pair[0].kind), pair[0].name))
     origins = {r.address: _origin(doc) for r, doc in ordered}
     return SpecSet(tuple(r for r, _ in ordered), origins, tuple(files))
+
+
+VARIABLE = re.compile(r"\$(\$?)\{([^}]*)\}")
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _substitute(doc: SourceDocument, variables: Mapping[str, str], problems: list[Problem]) -> bool:
+    """Replace ``${name}`` in the document's string values in place; False when a name is undefined."""
+    ok = True
+    address = _address_of(doc.data) if isinstance(doc.data, dict) else ""
+
+    def walk(value: Any, loc: Loc) -> Any:
+        nonlocal ok
+        if isinstance(value, dict):
+            return {k: walk(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal ok
+            escaped, name = match.group(1), match.group(2)
+            if escaped:
+                return "${" + name + "}"
+            if not VARIABLE_NAME.match(name):
+                problems.append(doc.problem(loc, f"'${{{name}}}' is not a valid variable reference", address=address))
+                ok = False
+                return match.group(0)
+            if name not in variables:
+                known = f"defined: {', '.join(sorted(variables))}" if variables else "no variables are defined"
+                problems.append(
+                    doc.problem(
+                        loc,
+                        f"undefined variable '{name}' ({known}){_did_you_mean(name, variables)}; define it under "
+                        "'variables:' in the project file or its environment",
+                        address=address,
+                    )
+                )
+                ok = False
+                return match.group(0)
+            return variables[name]
+
+        return VARIABLE.sub(replace, value)
+
+    doc.data = walk(doc.data, ())
+    return ok
 
 
 def default_spec_root(paths: Sequence[Path]) -> Path:

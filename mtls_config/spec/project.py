@@ -111,6 +111,13 @@ class ProjectFile:
         one the git repository holding the spec paths (see ``default_spec_root``)."""
         return self.root if self.path is not None else default_spec_root(spec_paths)
 
+    def variables(self, environment: str | None = None) -> dict[str, str]:
+        """Values for ``${name}`` in specs: the project's, overridden by the environment's."""
+        merged = dict(self.project.variables)
+        if environment is not None and environment in self.project.environments:
+            merged.update(self.project.environments[environment].variables)
+        return merged
+
     def spec_paths(self, environment: str | None = None) -> list[Path]:
         """Spec paths, absolute: the environment's own if it lists any, else the project's."""
         paths = self.project.specs
