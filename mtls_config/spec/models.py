@@ -63,7 +63,12 @@ def _resolve_spec_path(value: str, info: ValidationInfo) -> str:
             {"path": value},
         )
     candidate = ctx.base_dir / raw
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError before Python 3.13, OSError after)
+        raise PydanticCustomError(
+            "path_unresolvable", "'{path}' cannot be resolved (a loop of symbolic links?)", {"path": value}
+        ) from None
     root = ctx.root.resolve()
     if not resolved.is_relative_to(root):
         # Tell a symlink that leads out apart from a path that is written to lead out: the fixes differ.
