@@ -14,9 +14,10 @@ from pathlib import Path
 
 from mtls_config.apply import ApplyResult, ProgressFn, apply_changes
 from mtls_config.desired import Desired, build_desired
-from mtls_config.diff import DiffResult, diff
+from mtls_config.diff import DiffResult, Finding, diff
 from mtls_config.errors import PlanError
 from mtls_config.instance import Instance
+from mtls_config.keystore.speclint import lint_specs
 from mtls_config.lock import stack_lock
 from mtls_config.observe import Live, observe
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
@@ -81,7 +82,8 @@ async def make_planned(
 ) -> Planned:
     desired = build_desired(specs, environ=environ)
     live = await observe(client, desired, stack)
-    result = _scoped(diff(desired, live, prune=prune, now=now), scope)
+    result = diff(desired, live, prune=prune, now=now)
+    result = _scoped(DiffResult(result.changes, result.findings + lint_findings(specs, environ, now)), scope)
     record = live.inventory_record
     plan = make_plan(
         result,
@@ -134,6 +136,22 @@ async def apply_planned(
             journal_path=journal_path,
             progress=progress,
         )
+
+
+def lint_findings(specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None) -> tuple[Finding, ...]:
+    """The keystore and trust-certificate lint rules as plan findings: an error blocks apply."""
+    addresses: dict[str, str] = {}
+    for address, origin in specs.origins.items():
+        for line, column in origin.marks.values():
+            addresses[f"{origin.path}:{line}:{column}"] = address
+    out = []
+    for f in lint_specs(specs, now=now, environ=environ):
+        if f.severity == "info":
+            continue
+        address = addresses.get(f.source, f.source)
+        alias = f" [{f.alias}]" if f.alias else ""
+        out.append(Finding(address, f.severity, f"{f.rule}{alias}: {f.message}", f.fix))
+    return tuple(out)
 
 
 def journal_file(state_dir: Path, stack: str, now: dt.datetime | None = None) -> Path:

@@ -102,3 +102,18 @@ def test_markdown_reports_are_tables(stack_dir: Path, capsys: pytest.CaptureFixt
     assert run(["apply", "--auto-approve"], capsys)[0] == 0
     code, out, _ = run(["drift", "--format", "markdown"], capsys)
     assert code == 0 and "**No drift**: 8 of 8 resources in sync." in out
+
+
+def test_lint_errors_in_the_specs_block_apply(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (stack_dir / "certs" / "expired.pem").write_text(_short_lived_cert(-3))
+    (stack_dir / "resources" / "expired.yaml").write_text(
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: Expired partner}\n"
+        "spec: {file: ../certs/expired.pem}\n"
+    )
+    code, out, _ = run(["plan", "--json"], capsys)
+    assert code == 1
+    errors = [f for f in json.loads(out)["findings"] if f["severity"] == "error"]
+    assert [f["address"] for f in errors] == ["TrustStoreCert/Expired partner"]
+    assert errors[0]["message"].startswith("T02")
+    code, out, err = run(["apply", "--auto-approve"], capsys)
+    assert code == 1 and "nothing was applied" in err and "T02" in err
