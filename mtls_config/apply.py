@@ -351,29 +351,34 @@ class Executor:
         if batch is None or len(ops) < 2:
             await asyncio.gather(*(self._guarded(t, op) for t, op in ops))
             return
+        # The chunks are independent (one phase of one stage): send them all at once, each a round trip,
+        # up to ``parallelism`` in flight.
+        await asyncio.gather(
+            *(self._batch_chunk(batch, ops[start : start + BATCH_SIZE]) for start in range(0, len(ops), BATCH_SIZE))
+        )
+
+    async def _batch_chunk(self, batch: Any, chunk: list[tuple[Task, TableOp]]) -> None:
         from mtls_config.client import BatchRequest
 
-        for start in range(0, len(ops), BATCH_SIZE):
-            chunk = ops[start : start + BATCH_SIZE]
-            requests = [
-                BatchRequest(id=str(i), method=op.method, url=_url(op), body=_body(op))
-                for i, (_, op) in enumerate(chunk)
-            ]
-            try:
+        requests = [
+            BatchRequest(id=str(i), method=op.method, url=_url(op), body=_body(op)) for i, (_, op) in enumerate(chunk)
+        ]
+        try:
+            async with self.semaphore:
                 responses = {r.id: r for r in await batch(requests)}
-            except InstanceError:
-                responses = {}
-            retry: list[tuple[Task, TableOp]] = []
-            for i, (task, op) in enumerate(chunk):
-                resp = responses.get(str(i))
-                if (resp is not None and 200 <= resp.status < 300) or (
-                    resp is not None and op.method == "DELETE" and resp.status == 404
-                ):
-                    self._step(task, op, "ok")
-                else:
-                    retry.append((task, op))
-            # Anything the batch did not do is done one by one, with the client's idempotent retries.
-            await asyncio.gather(*(self._guarded(t, op, check_first=True) for t, op in retry))
+        except InstanceError:
+            responses = {}
+        retry: list[tuple[Task, TableOp]] = []
+        for i, (task, op) in enumerate(chunk):
+            resp = responses.get(str(i))
+            if (resp is not None and 200 <= resp.status < 300) or (
+                resp is not None and op.method == "DELETE" and resp.status == 404
+            ):
+                self._step(task, op, "ok")
+            else:
+                retry.append((task, op))
+        # Anything the batch did not do is done one by one, with the client's idempotent retries.
+        await asyncio.gather(*(self._guarded(t, op, check_first=True) for t, op in retry))
 
     async def _guarded(self, task: Task, op: Op, *, check_first: bool = False) -> None:
         if task.status is not None:
@@ -573,11 +578,13 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
             "description": f"mtls-config inventory of stack {stack}",
         }
         record = _record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
-    else:
+    elif small:
         record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": value}))
     if not small:
+        # Upload first, then point the property at the new file by sys_id (a reader fetches it in one round
+        # trip), then drop the old files: at every moment the property names a file that exists.
         old = await client.list_attachments("sys_properties", [record.sys_id])
-        await client.upload_attachment(
+        meta = await client.upload_attachment(
             "sys_properties",
             record.sys_id,
             ATTACHMENT_NAME,
@@ -585,6 +592,8 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
             "application/json",
             replacing=[str(row.get("sys_id")) for row in old],
         )
+        pointer = pointer_value(inventory.generation, str(meta.get("sys_id") or "") or None)
+        record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
         for row in old:
             await client.delete_attachment(str(row.get("sys_id")), missing_ok=True)
     return record

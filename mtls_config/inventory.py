@@ -67,9 +67,17 @@ def property_name(stack: str) -> str:
     return PROPERTY_PREFIX + stack
 
 
-def pointer_value(generation: int) -> str:
-    """The property value when the inventory lives in an attachment."""
-    return json.dumps({"format_version": FORMAT_VERSION, "attachment": ATTACHMENT_NAME, "generation": generation})
+def pointer_value(generation: int, attachment_sys_id: str | None = None) -> str:
+    """The property value when the inventory lives in an attachment. With the attachment's sys_id a reader
+    downloads it straight away (one round trip) instead of listing the record's attachments first."""
+    pointer: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "attachment": ATTACHMENT_NAME,
+        "generation": generation,
+    }
+    if attachment_sys_id:
+        pointer["attachment_sys_id"] = attachment_sys_id
+    return json.dumps(pointer)
 
 
 def parse_value(value: str) -> tuple[Inventory | None, dict[str, Any] | None]:

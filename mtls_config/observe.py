@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from mtls_config.client.query import in_list_chunks
 from mtls_config.desired import Desired
-from mtls_config.errors import BadResponse, MtlsConfigError
+from mtls_config.errors import BadResponse, MtlsConfigError, RecordNotFound
 from mtls_config.instance import Instance
 from mtls_config.inventory import ATTACHMENT_NAME, Inventory, OwnedResource, parse_value, property_name
 from mtls_config.keystore import canonical_digest, read_keystore
@@ -109,19 +109,33 @@ async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveR
         raise BadResponse(f"the inventory property {property_name(stack)} is not valid JSON ({exc})") from None
     if inventory is not None:
         return inventory, record, None
-    attachments = [_attachment(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
-    named = [a for a in attachments if a.file_name == ATTACHMENT_NAME]
-    if not named:
-        raise MtlsConfigError(
-            f"the inventory of stack '{stack}' points to an attachment that is missing",
-            hint="restore it, or delete the property and adopt the records again with 'mtls-config import'",
+    direct = _pointer.get("attachment_sys_id") if _pointer else None
+    data: bytes | None = None
+    if isinstance(direct, str) and direct:
+        # The pointer names the file: one round trip. Listing is the fallback (older pointers, a lost file).
+        try:
+            data = await client.download_attachment(direct)
+        except RecordNotFound:
+            data = None
+    if data is not None:
+        found = Attachment(
+            sys_id=str(direct), file_name=ATTACHMENT_NAME, size=len(data), content_type="application/json"
         )
-    data = await client.download_attachment(named[-1].sys_id)
+    else:
+        attachments = [_attachment(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
+        named = [a for a in attachments if a.file_name == ATTACHMENT_NAME]
+        if not named:
+            raise MtlsConfigError(
+                f"the inventory of stack '{stack}' points to an attachment that is missing",
+                hint="restore it, or delete the property and adopt the records again with 'mtls-config import'",
+            )
+        found = named[-1]
+        data = await client.download_attachment(found.sys_id)
     try:
         inventory = Inventory.from_json(data.decode("utf-8"))
     except ValueError as exc:
         raise BadResponse(f"the inventory attachment of stack '{stack}' is not valid JSON ({exc})") from None
-    return inventory, record, named[-1]
+    return inventory, record, found
 
 
 async def observe(client: Instance, desired: Desired, stack: str) -> Live:
@@ -135,8 +149,8 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
 
     # Round 1: inventory and every table by natural key, concurrently.
     inventory_task = read_inventory(client, stack)
+    certs_task = _certificates_and_attachments(client, cert_names)
     reads = [
-        read_in(client, "sys_certificate", "name", cert_names, CERT_FIELDS),
         read_in(client, "sys_protocol_profile", "protocol", protocols, PROFILE_FIELDS),
     ]
     for kind_name, tables in message_binding.TABLES.items():
@@ -151,8 +165,11 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         )
         reads.append(read_in(client, tables.message, "name", msg_names[kind_name], msg_fields))
         reads.append(read_in(client, tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
-    (inventory, inv_record, inv_attachment), results = await asyncio.gather(inventory_task, _gather(*reads))
-    certs, profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
+    (inventory, inv_record, inv_attachment), (certs, cert_attachment_rows), results = await asyncio.gather(
+        inventory_task, certs_task, _gather(*reads)
+    )
+    profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
+    results.insert(0, certs)
 
     # Round 2: owned records the specs no longer name, references read nowhere else, attachments.
     desired_addresses = {r.address for r in desired.resources}
@@ -194,10 +211,12 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         )
         for t in extra_tables
     ]
-    cert_ids = [c.sys_id for c in certs] + sorted(orphan_ids.get("sys_certificate", set()) - known_ids)
-    attachment_rows, extra_results = await asyncio.gather(
-        client.list_attachments("sys_certificate", cert_ids) if cert_ids else _empty_rows(), _gather(*extra_reads)
+    # The desired certificates' attachments came with them in round 1; only orphans' are listed here.
+    extra_cert_ids = sorted(orphan_ids.get("sys_certificate", set()) - known_ids)
+    extra_attachment_rows, extra_results = await asyncio.gather(
+        list_attachments(client, "sys_certificate", extra_cert_ids), _gather(*extra_reads)
     )
+    attachment_rows = cert_attachment_rows + extra_attachment_rows
     extra: dict[str, list[LiveRecord]] = dict(zip(extra_tables, extra_results, strict=True))
     all_certs = certs + extra.get("sys_certificate", [])
     all_profiles = profiles + extra.get("sys_protocol_profile", [])
@@ -215,6 +234,9 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     live: dict[str, LiveResource] = {}
     opaque: dict[str, str] = {}
     cert_by_name = {c.get("name"): c for c in certs}
+    profile_by_protocol: dict[str, LiveRecord] = {}
+    for p in profiles:
+        profile_by_protocol.setdefault(p.get("protocol"), p)  # the first one, as the instance listed them
     downloads: list[tuple[DesiredResource, LiveRecord, Attachment]] = []
     vouched: dict[str, str] = {}
     for r in [*by_kind.get("KeyStore", []), *by_kind.get("TrustStoreCert", [])]:
@@ -246,9 +268,9 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
                 if cert_rec.get("key_store_password"):
                     opaque[r.address] = hashlib.sha256(cert_rec.get("key_store_password").encode()).hexdigest()
         elif r.kind == "ProtocolProfile":
-            match = [p for p in profiles if p.get("protocol") == r.name]
-            if match:
-                live[r.address] = protocol_profile.live(r.address, r.name, match[0], certificate_names)
+            match = profile_by_protocol.get(r.name)
+            if match is not None:
+                live[r.address] = protocol_profile.live(r.address, r.name, match, certificate_names)
     binding_errors: dict[str, str] = {}
     messages = {"rest": (rest_msgs, rest_fns), "soap": (soap_msgs, soap_fns)}
     for b in bindings:
@@ -307,8 +329,18 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     return Live(stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, downloads=len(downloads))
 
 
-async def _empty_rows() -> list[dict[str, Any]]:
-    return []
+async def list_attachments(client: Instance, table: str, sys_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Attachment metadata of ``sys_ids``: one query per URL-sized chunk, all chunks at once."""
+    found = await _gather(*(client.list_attachments(table, chunk) for chunk in in_list_chunks(sys_ids)))
+    return [row for rows in found for row in rows]
+
+
+async def _certificates_and_attachments(
+    client: Instance, names: Sequence[str]
+) -> tuple[list[LiveRecord], list[dict[str, Any]]]:
+    """The certificates named, then at once their attachments: this chain overlaps the inventory's read."""
+    certs = await read_in(client, "sys_certificate", "name", names, CERT_FIELDS)
+    return certs, await list_attachments(client, "sys_certificate", [c.sys_id for c in certs])
 
 
 def _certificate(
