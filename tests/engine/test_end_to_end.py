@@ -285,3 +285,40 @@ async def test_stale_detection_in_apply_preflight(stack_dir: Path, client: Insta
     await client.update("sys_certificate", ks["sys_id"], {"expiration_notification": "true"})  # moves sys_mod_count
     with pytest.raises(StalePlan, match=r"sys_certificate/[0-9a-f]{32}"):
         await apply_planned(client, planned)
+
+
+def test_import_command_then_plan_is_noop(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI path of import: files written, ownership recorded, and the written specs plan as no-op."""
+    jks = (stack_dir / "keystores" / "globex-client.jks").read_bytes()
+
+    async def hand_made() -> None:
+        async with open_local(stack_dir) as c:
+            ks = await c.create(
+                "sys_certificate",
+                {
+                    "name": "Legacy client",
+                    "type": "key_store",
+                    "active": "true",
+                    "key_store_password": "demo-keystore-password",
+                },
+                input_display_value=True,
+            )
+            await c.upload_attachment("sys_certificate", ks["sys_id"], "legacy.jks", jks)
+            await c.create(
+                "sys_protocol_profile", {"protocol": "legacy", "default_port": "8443", "keystore": ks["sys_id"]}
+            )
+
+    asyncio.run(hand_made())
+    code, out, err = run(["import", "--out", "imported"], capsys)
+    assert code == 0, out + err
+    assert "imported KeyStore/Legacy client" in out and "imported ProtocolProfile/legacy" in out
+    assert "demo-keystore-password" not in out + err
+    assert (stack_dir / "imported" / "files" / "legacy-client.jks").read_bytes() == jks
+    monkeypatch.setenv("MTLS_KEYSTORE_PASSWORD_LEGACY_CLIENT", "demo-keystore-password")
+    code, out, _ = run(["plan", "imported"], capsys)
+    assert code == 0, out
+    assert "No changes" in out
+    code, _, err = run(["import", "--out", "imported"], capsys)
+    assert code == 0  # owned records are not imported twice
