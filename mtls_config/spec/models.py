@@ -169,7 +169,23 @@ class KeyStoreBuild(_Model):
     )
 
 
-class KeyStoreSpec(_Model):
+class _CertificateRecordSpec(_Model):
+    """The fields every ``sys_certificate`` record has, whatever it holds."""
+
+    active: bool = Field(default=True, description="Whether the certificate record is active.")
+    description: str = Field(default="", max_length=1000, description="short_description of the record.")
+    warn_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Days before expiry to warn (drift, lint) and warn_in_days_to_expire on the record.",
+    )
+    expiration_notification: bool = Field(
+        default=False, description="expiration_notification on the record: the instance sends expiry notices."
+    )
+
+
+class KeyStoreSpec(_CertificateRecordSpec):
     """A Java keystore with the instance's client key: a ``sys_certificate`` record with the file attached."""
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["file"]}, {"required": ["build"]}]})
@@ -186,17 +202,6 @@ class KeyStoreSpec(_Model):
         description="The keystore password (also the key password). Written to the write-only "
         "key_store_password field; never shown or compared by value."
     )
-    active: bool = Field(default=True, description="Whether the certificate record is active.")
-    description: str = Field(default="", max_length=1000, description="short_description of the record.")
-    warn_days: int = Field(
-        default=30,
-        ge=0,
-        le=3650,
-        description="Days before expiry to warn (drift, lint) and warn_in_days_to_expire on the record.",
-    )
-    expiration_notification: bool = Field(
-        default=False, description="expiration_notification on the record: the instance sends expiry notices."
-    )
 
     @model_validator(mode="after")
     def _file_or_build(self) -> KeyStoreSpec:
@@ -210,7 +215,7 @@ class KeyStoreSpec(_Model):
         return self
 
 
-class TrustStoreCertSpec(_Model):
+class TrustStoreCertSpec(_CertificateRecordSpec):
     """A partner's certificate the instance trusts: a ``sys_certificate`` record of type trust_store."""
 
     model_config = ConfigDict(
@@ -226,17 +231,6 @@ class TrustStoreCertSpec(_Model):
     )
     file: SpecPath | None = Field(default=None, description="The certificate file, relative to the spec file.")
     pem: str | None = Field(default=None, description="Instead of file: the PEM text inline (format pem only).")
-    active: bool = Field(default=True, description="Whether the certificate record is active.")
-    description: str = Field(default="", max_length=1000, description="short_description of the record.")
-    warn_days: int = Field(
-        default=30,
-        ge=0,
-        le=3650,
-        description="Days before expiry to warn; warn_in_days_to_expire on the record.",
-    )
-    expiration_notification: bool = Field(
-        default=False, description="expiration_notification on the record: the instance sends expiry notices."
-    )
 
     @model_validator(mode="after")
     def _file_or_pem(self) -> TrustStoreCertSpec:
