@@ -120,3 +120,15 @@ def test_the_example_project_file_loads() -> None:
     assert project.project.stack == "two-partners-demo"
     assert project.spec_paths() == [EXAMPLE_STACK.resolve() / "resources"]
     assert project.environment("local").instance == "local"
+
+
+def test_variables_merge_project_and_environment(spec_repo: Path) -> None:
+    (spec_repo / "mtls-config.yaml").write_text(
+        "variables: {port: '443', partner: acme}\n"
+        "environments:\n  test:\n    instance: local\n    variables: {port: '8443'}\n"
+    )
+    project = load_project(spec_repo)
+    assert project.variables() == {"port": "443", "partner": "acme"}
+    assert project.variables("test") == {"port": "8443", "partner": "acme"}
+    with pytest.raises(ProjectError, match="unknown environment 'tset'"):
+        project.variables("tset")

@@ -371,7 +371,8 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
     target = _unwrap(annotation)
     if isinstance(target, type) and issubclass(target, BaseModel):
-        return [info.alias or name for name, info in target.model_fields.items()]
+        # Sorted: the order of fields in the models follows code structure (shared bases), not the reader.
+        return sorted(info.alias or name for name, info in target.model_fields.items())
     return []
 
 

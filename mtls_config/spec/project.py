@@ -63,7 +63,8 @@ class Environment(_Model):
     )
     variables: dict[str, str] = Field(
         default_factory=dict,
-        description="Reserved for a later version: accepted, but not yet substituted into specs.",
+        description="Values for ${name} in spec string values with this environment; they override the "
+        "project's variables of the same name.",
     )
     ca_bundle: str | None = Field(
         default=None, description="PEM bundle to verify the instance's TLS certificate (default: system CAs)."
@@ -81,7 +82,8 @@ class Project(_Model):
     specs: list[str] = Field(default_factory=lambda: ["."], description="Default spec paths, relative to this file.")
     variables: dict[str, str] = Field(
         default_factory=dict,
-        description="Reserved for a later version: accepted, but not yet substituted into specs.",
+        description="Values for ${name} in spec string values ($${ writes a literal ${). "
+        "Not for secrets: use secret references.",
     )
     environments: dict[str, Environment] = Field(default_factory=dict, description="Named target instances.")
 
@@ -114,8 +116,8 @@ class ProjectFile:
     def variables(self, environment: str | None = None) -> dict[str, str]:
         """Values for ``${name}`` in specs: the project's, overridden by the environment's."""
         merged = dict(self.project.variables)
-        if environment is not None and environment in self.project.environments:
-            merged.update(self.project.environments[environment].variables)
+        if environment is not None:
+            merged.update(self.environment(environment).variables)
         return merged
 
     def spec_paths(self, environment: str | None = None) -> list[Path]:
