@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from mtls_config.desired import Desired
 from mtls_config.diff import Change
@@ -39,7 +40,7 @@ from mtls_config.inventory import (
     pointer_value,
     property_name,
 )
-from mtls_config.observe import CERT_FIELDS, Live, _attachment, _record, read_in
+from mtls_config.observe import CERT_FIELDS, Live, _attachment, _record, list_attachments, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveRecord, LiveResource, wire
 
@@ -339,14 +340,17 @@ class Executor:
             self.progress(task.change.address, status)
 
     async def _run_phase(self, tasks: list[Task], phase: int) -> None:
-        table_ops: list[tuple[Task, TableOp]] = []
+        batched: list[tuple[Task, TableOp | UploadOp]] = []
         other: list[tuple[Task, Op]] = []
         for t in tasks:
             for op in t.phases[phase]:
-                (table_ops if isinstance(op, TableOp) else other).append((t, op))  # type: ignore[arg-type]
-        await asyncio.gather(self._table_ops(table_ops), *(self._guarded(t, op) for t, op in other))
+                if isinstance(op, TableOp | UploadOp):
+                    batched.append((t, op))
+                else:
+                    other.append((t, op))
+        await asyncio.gather(self._batched_ops(batched), *(self._guarded(t, op) for t, op in other))
 
-    async def _table_ops(self, ops: list[tuple[Task, TableOp]]) -> None:
+    async def _batched_ops(self, ops: list[tuple[Task, TableOp | UploadOp]]) -> None:
         batch = getattr(self.client, "batch", None)
         if batch is None or len(ops) < 2:
             await asyncio.gather(*(self._guarded(t, op) for t, op in ops))
@@ -357,21 +361,33 @@ class Executor:
             *(self._batch_chunk(batch, ops[start : start + BATCH_SIZE]) for start in range(0, len(ops), BATCH_SIZE))
         )
 
-    async def _batch_chunk(self, batch: Any, chunk: list[tuple[Task, TableOp]]) -> None:
+    async def _batch_chunk(self, batch: Any, chunk: list[tuple[Task, TableOp | UploadOp]]) -> None:
         from mtls_config.client import BatchRequest
 
         requests = [
-            BatchRequest(id=str(i), method=op.method, url=_url(op), body=_body(op)) for i, (_, op) in enumerate(chunk)
+            BatchRequest(id=str(i), method=op.method, url=_url(op), body=_body(op))
+            if isinstance(op, TableOp)
+            else BatchRequest(
+                id=str(i), method="POST", url=_upload_url(op), content=op.content, content_type=op.content_type
+            )
+            for i, (_, op) in enumerate(chunk)
         ]
         try:
             async with self.semaphore:
                 responses = {r.id: r for r in await batch(requests)}
         except InstanceError:
             responses = {}
-        retry: list[tuple[Task, TableOp]] = []
+        retry: list[tuple[Task, TableOp | UploadOp]] = []
         for i, (task, op) in enumerate(chunk):
             resp = responses.get(str(i))
-            if (resp is not None and 200 <= resp.status < 300) or (
+            if isinstance(op, UploadOp):
+                meta = resp.body.get("result") if resp is not None and isinstance(resp.body, dict) else None
+                if resp is not None and 200 <= resp.status < 300 and isinstance(meta, dict) and meta.get("sys_id"):
+                    task.uploaded = {"sys_id": str(meta["sys_id"]), "size": len(op.content)}
+                    self._step(task, op, "ok")
+                else:
+                    retry.append((task, op))
+            elif (resp is not None and 200 <= resp.status < 300) or (
                 resp is not None and op.method == "DELETE" and resp.status == 404
             ):
                 self._step(task, op, "ok")
@@ -394,6 +410,9 @@ class Executor:
                 ):
                     self._step(task, op, "ok")
                     return
+                if check_first and isinstance(op, UploadOp) and await self._uploaded_already(task, op):
+                    self._step(task, op, "ok")
+                    return
                 await self._do(task, op)
             except MtlsConfigError as exc:
                 self._step(task, op, "failed", exc.message)
@@ -401,6 +420,21 @@ class Executor:
                     self._finish(task, "failed", f"{op.what}: {exc.message}")
                 return
         self._step(task, op, "ok")
+
+    async def _uploaded_already(self, task: Task, op: UploadOp) -> bool:
+        """Whether a batch that failed to answer attached the file anyway: a new attachment (not one it
+        replaces) with this name, size and content."""
+        for meta in await self.client.list_attachments(op.table, [op.sys_id]):
+            attachment_id = str(meta.get("sys_id", ""))
+            if (
+                attachment_id not in op.replacing
+                and meta.get("file_name") == op.file_name
+                and str(meta.get("size_bytes")) == str(len(op.content))
+                and await self.client.download_attachment(attachment_id) == op.content
+            ):
+                task.uploaded = {"sys_id": attachment_id, "size": len(op.content)}
+                return True
+        return False
 
     def _step(self, task: Task, op: Op, status: str, message: str = "") -> None:
         self.journal.write(address=task.change.address, step=op.what, status=status, message=message)
@@ -500,24 +534,27 @@ class Executor:
             for rec in entry.records:
                 by_table.setdefault(rec.table, set()).add(rec.sys_id)
         tables = sorted(by_table)
-        reads = await asyncio.gather(
-            *(
-                read_in(
-                    self.client,
-                    t,
-                    "sys_id",
-                    by_table[t],
-                    CERT_FIELDS if t == "sys_certificate" else ("sys_id", "sys_mod_count"),
+        cert_ids = sorted(by_table.get("sys_certificate", set()))
+        # The records and the certificates' attachments at once: the ids are known from the inventory.
+        reads, attachment_rows = await asyncio.gather(
+            asyncio.gather(
+                *(
+                    read_in(
+                        self.client,
+                        t,
+                        "sys_id",
+                        by_table[t],
+                        CERT_FIELDS if t == "sys_certificate" else ("sys_id", "sys_mod_count"),
+                    )
+                    for t in tables
                 )
-                for t in tables
-            )
+            ),
+            list_attachments(self.client, "sys_certificate", cert_ids),
         )
         rows: dict[str, LiveRecord] = {r.sys_id: r for found in reads for r in found}
-        cert_ids = sorted(by_table.get("sys_certificate", set()))
         attachments: dict[str, list[Any]] = {}
-        if cert_ids:
-            for row in await self.client.list_attachments("sys_certificate", cert_ids):
-                attachments.setdefault(str(row.get("table_sys_id", "")), []).append(_attachment(row))
+        for row in attachment_rows:
+            attachments.setdefault(str(row.get("table_sys_id", "")), []).append(_attachment(row))
         for address, entry in list(inv.resources.items()):
             task = status.get(address)
             d = self.desired.get(address)
@@ -557,7 +594,12 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
     """Write a stack's inventory; refuse when another writer moved it since ``record`` was read."""
     name = property_name(stack)
     text = inventory.to_json()
-    rows = await client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"])
+    small = len(text) <= VALUE_LIMIT
+    # The files to replace are listed with the conflict check, not after it: one round trip fewer.
+    rows, old = await asyncio.gather(
+        client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"]),
+        list_attachments(client, "sys_properties", [record.sys_id] if record is not None and not small else []),
+    )
     if record is None and rows:
         raise ConflictError(f"another run created the inventory of stack '{stack}' meanwhile")
     if record is not None:
@@ -568,22 +610,21 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
                 f"the inventory of stack '{stack}' was changed by another run meanwhile",
                 hint="run 'mtls-config plan' again",
             )
-    small = len(text) <= VALUE_LIMIT
-    value = text if small else pointer_value(inventory.generation)
     if record is None:
+        # A large inventory's file needs the record first; until the pointer names the uploaded file, the
+        # record holds an empty inventory (nothing was written yet), never a pointer to a missing file.
         values = {
             "name": name,
-            "value": value,
+            "value": text if small else Inventory(stack=stack).to_json(),
             "type": "string",
             "description": f"mtls-config inventory of stack {stack}",
         }
         record = _record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
     elif small:
-        record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": value}))
+        record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": text}))
     if not small:
         # Upload first, then point the property at the new file by sys_id (a reader fetches it in one round
         # trip), then drop the old files: at every moment the property names a file that exists.
-        old = await client.list_attachments("sys_properties", [record.sys_id])
         meta = await client.upload_attachment(
             "sys_properties",
             record.sys_id,
@@ -594,14 +635,18 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
         )
         pointer = pointer_value(inventory.generation, str(meta.get("sys_id") or "") or None)
         record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
-        for row in old:
-            await client.delete_attachment(str(row.get("sys_id")), missing_ok=True)
+        await asyncio.gather(*(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old))
     return record
 
 
 def _url(op: TableOp) -> str:
     path = f"/api/now/table/{op.table}" + (f"/{op.sys_id}" if op.method != "POST" else "")
     return path + ("?sysparm_input_display_value=true" if op.input_display_value else "")
+
+
+def _upload_url(op: UploadOp) -> str:
+    query = urlencode({"table_name": op.table, "table_sys_id": op.sys_id, "file_name": op.file_name})
+    return f"/api/now/attachment/file?{query}"
 
 
 def _body(op: TableOp) -> dict[str, str] | None:

@@ -25,8 +25,13 @@ class BatchRequest:
     method: str
     url: str  # path and query, e.g. "/api/now/table/sys_certificate?sysparm_limit=1"
     body: Mapping[str, Any] | None = None
+    # A raw body instead of JSON (an attachment upload); the Batch API carries any body base64-encoded.
+    content: bytes | None = field(default=None, repr=False)
+    content_type: str = "application/json"
 
     def encoded_body(self) -> str | None:
+        if self.content is not None:
+            return base64.b64encode(self.content).decode("ascii")
         if self.body is None:
             return None
         return base64.b64encode(json.dumps(self.body, separators=(",", ":")).encode("utf-8")).decode("ascii")
@@ -38,7 +43,7 @@ class BatchRequest:
             "url": self.url,
             "headers": [
                 {"name": "Accept", "value": "application/json"},
-                {"name": "Content-Type", "value": "application/json"},
+                {"name": "Content-Type", "value": self.content_type},
             ],
             "exclude_response_headers": False,
         }
