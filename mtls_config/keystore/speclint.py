@@ -10,7 +10,9 @@ Reads the files the specs name; otherwise pure. Never imports the client, the em
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError, SecretError
@@ -33,8 +35,9 @@ def lint_specs(
     now = now or dt.datetime.now(dt.UTC)
     env = dict(environ) if environ is not None else None
     findings: list[Finding] = []
+    seen: _Seen = {}
     for key_store in specs.key_stores:
-        findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, env))
+        findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, env, seen))
 
     items: list[tuple[str, bytes]] = []
     formats: list[TrustFormat | None] = []
@@ -65,8 +68,17 @@ def _resolve(ref: SecretRef, origin: Origin, environ: dict[str, str] | None) -> 
         return None, exc.message
 
 
+# Keystore files already linted in this run, by (content digest, password, format, warn days): many specs
+# may name one file (a stack of 1000 keystores sharing a JKS), and each lint decrypts and checks it again.
+_Seen = dict[tuple[bytes, SecretValue | None, str, int], list[Finding]]
+
+
 def _lint_key_store(
-    key_store: KeyStore, origin: Origin, now: dt.datetime, environ: dict[str, str] | None
+    key_store: KeyStore,
+    origin: Origin,
+    now: dt.datetime,
+    environ: dict[str, str] | None,
+    seen: _Seen | None = None,
 ) -> list[Finding]:
     spec = key_store.spec
     password, why = _resolve(spec.password, origin, environ)
@@ -79,9 +91,16 @@ def _lint_key_store(
             return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
         if password is None:
             findings.append(_unresolved("password", why, origin.at("spec", "password")))
-        findings.extend(
-            lint_keystore(data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source)
+        linted = (hashlib.sha256(data).digest(), password, spec.format, spec.warn_days)
+        if seen is not None and linted in seen:
+            findings.extend(replace(f, source=source) for f in seen[linted])
+            return findings
+        found = lint_keystore(
+            data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source
         )
+        if seen is not None:
+            seen[linted] = found
+        findings.extend(found)
         return findings
 
     build = spec.build
