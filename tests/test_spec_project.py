@@ -132,3 +132,12 @@ def test_variables_merge_project_and_environment(spec_repo: Path) -> None:
     assert project.variables("test") == {"port": "8443", "partner": "acme"}
     with pytest.raises(ProjectError, match="unknown environment 'tset'"):
         project.variables("tset")
+
+
+def test_yaml_problems_in_the_project_file_are_addressed_to_the_project(spec_repo: Path) -> None:
+    (spec_repo / "mtls-config.yaml").write_text("stack: a\nstack: b\n")
+    with pytest.raises(SpecError) as caught:
+        load_project(spec_repo)
+    assert [str(p) for p in caught.value.problems] == [
+        "mtls-config.yaml:2:1: project: stack: duplicate key 'stack' (first at line 1)"
+    ]

@@ -134,7 +134,7 @@ def load_specs(
     invalid: set[str] = set()  # addresses of resources with problems of their own
     for path in files:
         display = display_path(path)
-        docs, file_problems = read_documents(path, display)
+        docs, file_problems = read_documents(path, display, _address_of)
         problems.extend(file_problems)
         for doc in docs:
             if not _substitute(doc, variables or {}, problems):
@@ -233,7 +233,9 @@ def _origin(doc: SourceDocument) -> Origin:
     return Origin(doc.display, doc.start.line, doc.start.column, doc.path.parent, marks)
 
 
-def _address_of(data: dict[str, Any]) -> str:
+def _address_of(data: Any) -> str:
+    if not isinstance(data, dict):
+        return ""
     kind = data.get("kind")
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None

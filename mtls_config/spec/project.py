@@ -150,7 +150,7 @@ def load_project(start: Path | None = None) -> ProjectFile:
         root = (start if start.is_dir() else start.parent).resolve()
         return ProjectFile(Project(), None, root)
     display = display_path(path)
-    docs, problems = read_documents(path, display)
+    docs, problems = read_documents(path, display, lambda _data: "project")
     if problems:
         raise SpecError(problems)
     if len(docs) != 1 or not isinstance(docs[0].data, dict):

@@ -10,8 +10,8 @@ Never imports pydantic models, the client or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +184,11 @@ def _yaml_problem(display: str, exc: yaml.YAMLError) -> Problem:
     return Problem(display, line, col, "", "", message)
 
 
-def read_documents(path: Path, display: str) -> tuple[list[SourceDocument], list[Problem]]:
-    """Parse one file. Returns its non-empty documents and the problems found (possibly both)."""
+def read_documents(
+    path: Path, display: str, address_of: Callable[[Any], str] | None = None
+) -> tuple[list[SourceDocument], list[Problem]]:
+    """Parse one file. Returns its non-empty documents and the problems found (possibly both).
+    ``address_of(data)`` names the resource a document describes ("KeyStore/acme"), for problems found in it."""
     problems: list[Problem] = []
     try:
         size = path.stat().st_size
@@ -212,12 +215,16 @@ def read_documents(path: Path, display: str) -> tuple[list[SourceDocument], list
             if node is None:
                 continue
             doc = SourceDocument(path=path, display=display, index=index, start=_mark(node), data=None)
+            found_before = len(problems)
             try:
                 doc.data = _Converter(doc, problems).convert(node, (), 0)
             except _TooBig as exc:
                 where = exc.mark or doc.start
                 problems.append(Problem(display, where.line, where.column, "", "", str(exc)))
                 continue
+            address = address_of(doc.data) if address_of is not None else ""
+            if address:
+                problems[found_before:] = [replace(p, address=address) for p in problems[found_before:]]
             if doc.data is None:
                 continue
             docs.append(doc)
