@@ -1,0 +1,275 @@
+"""The scenarios at one size N, in the order a stack lives them, against one fresh emulator process:
+
+  plan (all create)    first plan of an empty instance
+  apply (all create)   apply of that plan (N creates, files uploaded)
+  plan (no changes)    the same specs again
+  plan (10% changed)   specs with every 10th resource edited
+  apply (10% update)   apply of that plan
+  drift (10% drifted)  the original specs against the edited instance: read, diff, drift report rendered
+  baseline read        one GET per record the stack owns, 10 at a time (what per-resource providers do)
+  floor read           one request per table the plan reads, all at once
+
+plus the local CPU cost of diff + plan + render at N (no I/O), and of loading the specs.
+
+Never imports the emulator (it runs in its own process, see ``bench.server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from rich.console import Console
+
+from bench.measure import Measurement, measure
+from bench.server import EmulatorProcess
+from bench.stacks import counts, write_stack
+from mtls_config.apply import Executor
+from mtls_config.client import InstanceClient
+from mtls_config.diff import diff
+from mtls_config.engine import Planned, apply_planned, make_planned
+from mtls_config.inventory import property_name
+from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS, PROPERTY_FIELDS
+from mtls_config.plan import make_plan
+from mtls_config.render import drift_report, drift_text, plan_text
+from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth, InstanceSettings
+from mtls_config.spec.loader import SpecSet, load_specs
+
+T = TypeVar("T")
+STACK = "bench"
+CONCURRENCY = 10  # ours (the client's default) and the baseline's
+ADMIN = ("admin", "admin")  # the emulator's default user
+
+
+@dataclass
+class SizeRun:
+    n: int
+    latency_ms: float
+    measurements: list[Measurement] = field(default_factory=list)
+    local: dict[str, float] = field(default_factory=dict)  # CPU seconds of local-only work
+    checks: dict[str, Any] = field(default_factory=dict)  # what each scenario produced (counts), for assertions
+
+
+def settings(url: str) -> InstanceSettings:
+    return InstanceSettings(
+        url=url, auth=BasicAuth(ADMIN[0], SecretValue(ADMIN[1].encode(), "bench")), max_concurrency=CONCURRENCY
+    )
+
+
+class RawReader:
+    """A bare httpx client for the baseline and the floor: it counts its own bytes the way ours does."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=url, auth=ADMIN, timeout=120, limits=httpx.Limits(max_connections=CONCURRENCY)
+        )
+        self.sent = 0
+        self.received = 0
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        response = await self.http.get(path, params=params, headers={"Accept": "application/json"})
+        request = response.request
+        self.sent += (
+            len(request.method) + len(request.url.raw_path) + sum(len(k) + len(v) + 4 for k, v in request.headers.raw)
+        )
+        self.received += len(response.content) + sum(len(k) + len(v) + 4 for k, v in response.headers.raw)
+        response.raise_for_status()
+        return response.json()["result"]
+
+    def counter(self) -> tuple[int, int]:
+        return self.sent, self.received
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+async def baseline_read(reader: RawReader, records: list[tuple[str, str]]) -> int:
+    """One GET per record, at most 10 in flight."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(table: str, sys_id: str) -> None:
+        async with gate:
+            await reader.get(
+                f"/api/now/table/{table}/{sys_id}",
+                {"sysparm_exclude_reference_link": "true", "sysparm_fields": ",".join(_fields(table))},
+            )
+
+    await asyncio.gather(*(one(t, s) for t, s in records))
+    return len(records)
+
+
+async def floor_read(reader: RawReader, stack: str) -> int:
+    """One request per table the plan reads (inventory, certificates, profiles, certificate attachments),
+    all at once, each returning every row in one page."""
+    big = {"sysparm_limit": "100000", "sysparm_exclude_reference_link": "true"}
+    results = await asyncio.gather(
+        reader.get(
+            "/api/now/table/sys_properties",
+            {**big, "sysparm_query": f"name={property_name(stack)}", "sysparm_fields": ",".join(PROPERTY_FIELDS)},
+        ),
+        reader.get("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
+        reader.get("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),
+        reader.get("/api/now/attachment", {"sysparm_limit": "100000", "sysparm_query": "table_name=sys_certificate"}),
+    )
+    return sum(len(r) for r in results)
+
+
+def _fields(table: str) -> tuple[str, ...]:
+    return CERT_FIELDS if table == "sys_certificate" else PROFILE_FIELDS
+
+
+def render_all(planned: Planned) -> str:
+    """What the CLI prints for a plan and a drift report, rendered to plain text."""
+    out = io.StringIO()
+    console = Console(file=out, width=120, color_system=None, force_terminal=False)
+    console.print(plan_text(planned.plan))
+    console.print(drift_text(drift_report(planned.plan)))
+    return out.getvalue()
+
+
+def local_cpu(planned: Planned) -> float:
+    """CPU seconds of diff + plan + render for an observed state, no I/O (best of 3)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        result = diff(planned.desired, planned.live)
+        plan = make_plan(
+            result,
+            instance="bench",
+            stack=STACK,
+            spec_digest=planned.desired.spec_digest,
+            inventory_sys_id=None,
+            inventory_mod_count=None,
+            inventory_generation=planned.live.inventory.generation,
+            prune=False,
+        )
+        render_all(Planned(planned.desired, planned.live, result, plan))
+        best = min(best, time.process_time() - start)
+    return best
+
+
+async def run_size(
+    n: int,
+    *,
+    workdir: Path,
+    pems: list[str],
+    latency_ms: float,
+    trace_memory: bool,
+    baseline: bool = True,
+    repeat: int = 3,
+    progress: Callable[[str], None] = lambda _: None,
+) -> SizeRun:
+    run = SizeRun(n, latency_ms)
+    root, edited_root = workdir / f"n{n}", workdir / f"n{n}-edited"
+    write_stack(root, n, pems=pems)
+    run.checks["edited"] = write_stack(edited_root, n, change_every=10, pems=pems)
+    start = time.process_time()
+    specs = load_specs([root], root=root)
+    run.local["load_specs_cpu_s"] = time.process_time() - start
+    edited = load_specs([edited_root], root=edited_root)
+
+    with EmulatorProcess(latency_ms=latency_ms) as emu:
+        async with InstanceClient(settings(emu.url)) as client:
+
+            def ours_bytes() -> tuple[int, int]:
+                total = client.stats.total
+                return total.bytes_sent, total.bytes_received
+
+            async def step(
+                scenario: str,
+                variant: str,
+                work: Callable[[], Awaitable[T]],
+                counter: Callable[[], tuple[int, int]] = ours_bytes,
+                repeat: int = 1,
+            ) -> T:
+                """Measure ``work``; a read-only one ``repeat`` times, keeping the fastest (the least disturbed
+                by whatever else the machine does), with every wall time in its notes."""
+                progress(f"N={n} {scenario} ({variant})")
+                best: Measurement | None = None
+                walls = []
+                for _ in range(repeat):
+                    m, result = await measure(
+                        scenario,
+                        variant,
+                        n,
+                        work,
+                        server_log=emu.log,
+                        clear_server_log=emu.clear_log,
+                        byte_counter=counter,
+                        trace_memory=trace_memory,
+                    )
+                    walls.append(round(m.wall_s, 4))
+                    if best is None or m.wall_s < best.wall_s:
+                        best = m
+                assert best is not None
+                if repeat > 1:
+                    best.notes["walls_s"] = walls
+                run.measurements.append(best)
+                return result
+
+            def plan_of(spec_set: SpecSet) -> Callable[[], Awaitable[Planned]]:
+                return lambda: make_planned(client, spec_set, instance_name="bench", stack=STACK)
+
+            first = await step("plan (all create)", "ours", plan_of(specs))
+            run.checks["plan (all create)"] = _actions(first)
+            applied = await step("apply (all create)", "ours", lambda: apply_planned(client, first))
+            run.measurements[-1].notes["write_phases"] = write_phases(client, first)
+            run.checks["apply (all create)"] = applied.count("applied")
+            again = await step("plan (no changes)", "ours", plan_of(specs), repeat=repeat)
+            run.checks["plan (no changes)"] = _actions(again)
+            changed = await step("plan (10% changed)", "ours", plan_of(edited), repeat=repeat)
+            run.checks["plan (10% changed)"] = _actions(changed)
+            updated = await step("apply (10% update)", "ours", lambda: apply_planned(client, changed))
+            run.checks["apply (10% update)"] = updated.count("applied")
+
+            async def drift() -> Planned:
+                planned = await make_planned(client, specs, instance_name="bench", stack=STACK)
+                render_all(planned)
+                return planned
+
+            drifted = await step("drift (10% drifted)", "ours", drift, repeat=repeat)
+            run.checks["drift (10% drifted)"] = _actions(drifted)
+            run.local["diff_plan_render_cpu_s"] = local_cpu(drifted)
+
+            owned = sorted(
+                (rec.table, rec.sys_id) for entry in drifted.live.inventory.resources.values() for rec in entry.records
+            )
+            reader = RawReader(emu.url)
+            try:
+                if baseline:
+                    got = await step(
+                        "plan read", "baseline", lambda: baseline_read(reader, owned), counter=reader.counter
+                    )
+                    run.checks["baseline records"] = got
+                got = await step(
+                    "plan read", "floor", lambda: floor_read(reader, STACK), counter=reader.counter, repeat=repeat
+                )
+                run.checks["floor rows"] = got
+            finally:
+                await reader.aclose()
+    keystores, profiles, certs = counts(n)
+    run.checks["kinds"] = {"KeyStore": keystores, "ProtocolProfile": profiles, "TrustStoreCert": certs}
+    return run
+
+
+def write_phases(client: InstanceClient, planned: Planned) -> list[int]:
+    """Writes per (stage, phase) the executor makes of a plan, in the order it runs them."""
+    per: dict[tuple[int, int], int] = {}
+    for task in Executor(client, planned.desired, planned.live, planned.result.changes).compile():
+        for index, ops in enumerate(task.phases):
+            per[(task.stage, index)] = per.get((task.stage, index), 0) + len(ops)
+    return [count for _, count in sorted(per.items()) if count]
+
+
+def _actions(planned: Planned) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for c in planned.plan.resource_changes:
+        found[c.action] = found.get(c.action, 0) + 1
+    return dict(sorted(found.items()))
