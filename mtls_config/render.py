@@ -8,7 +8,9 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import socket
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -175,28 +177,43 @@ def drift_text(report: dict[str, Any]) -> Text:
     return out
 
 
-def drift_junit(*reports: dict[str, Any]) -> str:
-    """JUnit XML: one test suite per instance, one test case per resource; drift is a failure, so CI systems
-    show drifted resources as failed tests."""
+def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, hostname: str | None = None) -> str:
+    """JUnit XML in the Apache Ant format that Jenkins, GitLab, GitHub reporters and Azure read: one test suite
+    per instance, one test case per resource; drift is a failure, so CI shows drifted resources as failed tests."""
+    stamp = (timestamp or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S")
+    host = hostname or socket.gethostname() or "localhost"
     suites = ET.Element("testsuites", name="mtls-config")
-    for report in reports:
+    for index, report in enumerate(reports):
         label = f"{report['stack']}@{report['instance']}"
         suite = ET.SubElement(
             suites,
             "testsuite",
             name=f"mtls-config drift {label}",
+            package=f"mtls-config.{report['stack']}",
+            id=str(index),
+            timestamp=stamp,
+            hostname=host,
             tests=str(len(report["resources"])),
             failures=str(sum(1 for r in report["resources"] if r["status"] != "in-sync")),
             errors="0",
             skipped="0",
+            time="0",
         )
+        properties = ET.SubElement(suite, "properties")
+        for key in ("stack", "instance", "environment"):
+            if key in report:
+                ET.SubElement(properties, "property", name=key, value=str(report[key]))
         for r in report["resources"]:
-            case = ET.SubElement(suite, "testcase", classname=f"mtls-config.{report['stack']}", name=str(r["address"]))
+            case = ET.SubElement(
+                suite, "testcase", name=str(r["address"]), classname=f"mtls-config.{report['stack']}", time="0"
+            )
             if r["status"] != "in-sync":
                 failure = ET.SubElement(case, "failure", message=f"{r['status']}: {r['reason']}", type=str(r["status"]))
                 failure.text = "\n".join(
                     f"{f['field']}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
                 )
+        ET.SubElement(suite, "system-out").text = ""
+        ET.SubElement(suite, "system-err").text = ""
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 

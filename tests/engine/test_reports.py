@@ -70,6 +70,11 @@ def test_junit_report_one_case_per_resource_and_failures_for_drift(
     assert [c.get("name") for c in failed] == ["ProtocolProfile/acmemtls"]
     failure = failed[0].find("failure")
     assert failure is not None and "default_port: 443 -> 8443" in (failure.text or "")
+    xmlschema = pytest.importorskip("xmlschema")
+    schema = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "junit-report.xsd"))
+    schema.validate(str(stack_dir / "drift.xml"))  # raises with the first violation
+    broken = (stack_dir / "drift.xml").read_text().replace('time="0"', "", 1)
+    assert not schema.is_valid(broken)  # the schema does check what it claims to
 
 
 def test_deleting_all_owned_records_needs_an_explicit_flag(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
