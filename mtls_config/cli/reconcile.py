@@ -470,6 +470,10 @@ def import_(
             for rel, data in sorted(result.files.items()):
                 path = out / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if path.suffix not in (".yaml", ".yml"):
+                    # Keystore files hold private keys: owner-only, as 'keystore assemble' writes them.
+                    path.touch(mode=0o600, exist_ok=True)
+                    path.chmod(0o600)
                 path.write_bytes(data)
             if result.imported and result.inventory is not None:
                 await store_inventory(client, stack, result.inventory_record, result.inventory)

@@ -95,6 +95,9 @@ class Backend:
         if config.db_path is not None:
             fresh = not config.db_path.exists()
             config.db_path.parent.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                # The state holds keystore files and passwords: owner-only (SQLite gives its WAL the same mode).
+                config.db_path.touch(mode=0o600)
             self._db = sqlite3.connect(config.db_path, check_same_thread=False, isolation_level=None)
             # WAL + NORMAL: each change is durable against a crash of this process without an fsync per write.
             self._db.execute("PRAGMA journal_mode=WAL")
