@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "specs" / "examples" / "two-partners"
+DOCS_PER_FILE = 500
 
 
 def counts(n: int) -> tuple[int, int, int]:
@@ -88,5 +89,11 @@ def write_stack(root: Path, n: int, *, change_every: int = 0, pems: list[str] | 
             f"apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {{name: tc-{i:05d}}}\n"
             f"spec:\n{extra}  pem: |\n    {pem.rstrip()}\n"
         )
-    (root / "stack.yaml").write_text("---\n".join(docs))
+    # Several files, as a real repository would have: the loader caps a spec file at 1 MiB.
+    for old in root.glob("stack-*.yaml"):
+        old.unlink()
+    for start in range(0, len(docs), DOCS_PER_FILE):
+        (root / f"stack-{start // DOCS_PER_FILE:03d}.yaml").write_text(
+            "---\n".join(docs[start : start + DOCS_PER_FILE])
+        )
     return edited

@@ -180,9 +180,10 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         for owned_rec in owned.records:
             orphan_ids.setdefault(owned_rec.table, set()).add(owned_rec.sys_id)
     known_ids = {r.sys_id for group in results for r in group}
+    cert_ids = {c.sys_id for c in certs}
     for rec in profiles:
         ks = ref_value(rec.values.get("keystore"))
-        if ks and ks not in {c.sys_id for c in certs}:
+        if ks and ks not in cert_ids:
             orphan_ids.setdefault("sys_certificate", set()).add(ks)
     profile_ids = {p.sys_id for p in profiles}
     for rec in [*rest_msgs, *rest_fns, *soap_msgs, *soap_fns]:
@@ -272,12 +273,18 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             if match is not None:
                 live[r.address] = protocol_profile.live(r.address, r.name, match, certificate_names)
     binding_errors: dict[str, str] = {}
-    messages = {"rest": (rest_msgs, rest_fns), "soap": (soap_msgs, soap_fns)}
+    # Indexed once, in the order the instance listed them: bindings look messages up by name, functions by message.
+    by_name: dict[str, dict[str, list[LiveRecord]]] = {}
+    by_parent: dict[str, dict[str, list[LiveRecord]]] = {}
+    for kind_name, (msgs, fns) in {"rest": (rest_msgs, rest_fns), "soap": (soap_msgs, soap_fns)}.items():
+        parent_field = message_binding.TABLES[kind_name].parent_field
+        for m in msgs:
+            by_name.setdefault(kind_name, {}).setdefault(m.get("name"), []).append(m)
+        for f in fns:
+            by_parent.setdefault(kind_name, {}).setdefault(ref_value(f.values.get(parent_field)), []).append(f)
     for b in bindings:
         kind_name = str(b.target["type"])
-        tables = message_binding.TABLES[kind_name]
-        msgs, fns = messages[kind_name]
-        found = [m for m in msgs if m.get("name") == b.target["message"]]
+        found = by_name.get(kind_name, {}).get(b.target["message"], [])
         if not found:
             binding_errors[b.address] = (
                 f"{kind_name.upper()} message '{b.target['message']}' does not exist on the instance"
@@ -287,9 +294,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             binding_errors[b.address] = f"{len(found)} {kind_name.upper()} messages are named '{b.target['message']}'"
             continue
         msg = found[0]
-        fn_records = {
-            f.get("function_name"): f for f in fns if ref_value(f.values.get(tables.parent_field)) == msg.sys_id
-        }
+        fn_records = {f.get("function_name"): f for f in by_parent.get(kind_name, {}).get(msg.sys_id, [])}
         wanted = b.target.get("functions")
         if wanted == "all":
             names = sorted(fn_records)
