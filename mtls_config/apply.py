@@ -567,6 +567,9 @@ class Executor:
                 continue
             ok = task is None or task.status == "applied"
             if ok:
+                if entry.pending and task is None:
+                    # Written by an earlier run that died before it could journal it: account for it here.
+                    self.journal.write(address=address, step="confirm: finished by an earlier run", status="ok")
                 entry.pending = False
             if d is not None and d.content is not None and ok:
                 primary = entry.records[0].sys_id if entry.records else ""

@@ -47,13 +47,13 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
             raise KeystoreError(f"no certificate in this PEM data (it holds a {kind} block)")
         try:
             return x509.load_pem_x509_certificates(data)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             raise KeystoreError("cannot parse the PEM certificate data (damaged base64 or not X.509)") from None
     if not data:
         raise KeystoreError("no certificate: the data is empty")
     try:
         return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is not a ValueError
         raise KeystoreError("not a certificate: neither PEM ('-----BEGIN CERTIFICATE-----') nor DER X.509") from None
 
 
@@ -61,12 +61,12 @@ def parse_stored_certificate(raw: bytes) -> tuple[x509.Certificate | None, CertE
     """A certificate as a keystore stores it (should be DER). PEM is parsed too but reported as such."""
     try:
         return x509.load_der_x509_certificate(raw), "der"
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         pass
     if PEM_CERT_MARKER in raw:
         try:
             return x509.load_pem_x509_certificate(raw), "pem"
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             return None, "invalid"
     return None, "invalid"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -240,7 +241,11 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
         unchecked = ("everything: a PKCS12 file is encrypted and cannot be read without its password",)
         return KeystoreContents("pkcs12", False, (), unchecked), {}
     try:
-        loaded = pkcs12.load_pkcs12(data, password.reveal())
+        with warnings.catch_warnings():
+            # cryptography warns (rather than fails) when it falls back from DER to BER; a reader of damaged
+            # or BER files must not print library warnings (or raise them, where warnings are errors).
+            warnings.filterwarnings("ignore", message="PKCS#12 bundle could not be parsed as DER", category=UserWarning)
+            loaded = pkcs12.load_pkcs12(data, password.reveal())
     except ValueError:
         raise KeystorePasswordError(
             "cannot open the PKCS12 keystore: the password is incorrect, or the file is not PKCS12"

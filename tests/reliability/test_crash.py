@@ -218,3 +218,53 @@ def test_sigkill_at_seeded_points_then_rerun_converges(
     count("kills_left_lock", locked_after_kill)
     assert kills == KILL_POINTS
     assert locked_after_kill > 0  # some kills landed after the lock was taken
+
+
+class RefuseInventoryUpdates:
+    """ASGI wrapper: the PATCHes of sys_properties records after the first one (the pending inventory's pointer)
+    are refused (403), as if the run died right before its final inventory write."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.state = app.state
+        self.patches = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "PATCH" and "/sys_properties/" in scope["path"]:
+            self.patches += 1
+        if self.patches > 1 and scope["method"] == "PATCH" and "/sys_properties/" in scope["path"]:
+            body = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
+            await send(
+                {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def test_a_rerun_journals_what_a_dead_run_finished_without_journaling(tmp_path: Path) -> None:
+    """Regression: records a killed run wrote but never journaled were confirmed by the re-run silently, so no
+    journal accounted for them."""
+    from mtls_config.engine import apply_planned, make_planned
+    from mtls_config.errors import MtlsConfigError
+
+    root, stack = _stack(tmp_path, "synthetic")
+    specs = load_specs([root / "specs"], root=root)
+    app = create_app(EmulatorConfig())
+
+    async def main() -> None:
+        dying = httpx.ASGITransport(app=RefuseInventoryUpdates(app))  # type: ignore[arg-type]
+        async with InstanceClient(local_settings(), transport=dying) as client:
+            planned = await make_planned(client, specs, instance_name="t", stack=stack)
+            with pytest.raises(MtlsConfigError) as caught:
+                await apply_planned(client, planned, journal_path=tmp_path / "lost.jsonl")
+            assert "sys_properties" in str(caught.value), caught.value
+        (tmp_path / "lost.jsonl").unlink()  # the dead run's journal lines never reached the disk
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+            info = await read_lock(client, stack)
+            assert info is None  # the failed run gave its lock back
+            planned = await make_planned(client, specs, instance_name="t", stack=stack)
+            await apply_planned(client, planned, journal_path=tmp_path / "journal" / "rerun.jsonl")
+            await assert_converged(client, specs, stack, journal_dirs=[tmp_path / "journal"])
+
+    asyncio.run(main())

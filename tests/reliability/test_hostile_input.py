@@ -8,6 +8,7 @@ stays fast; the figure ``inputs_tried`` counts them.
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 import time
@@ -257,3 +258,20 @@ def test_validate_on_hostile_files_exits_1_without_a_traceback(
     assert main(["validate", "bad.yaml"]) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and "bad.yaml" in err
+
+
+def test_a_certificate_with_an_invalid_version_is_a_keystore_error() -> None:
+    """Regression: cryptography's InvalidVersion is not a ValueError and escaped as a traceback."""
+    marker = CERT_DER.index(b"\xa0\x03\x02\x01\x02")  # [0] EXPLICIT INTEGER 2 (v3)
+    damaged = CERT_DER[: marker + 4] + b"\x03" + CERT_DER[marker + 5 :]
+    with pytest.raises(MtlsConfigError, match="not a certificate"):
+        load_certificates(damaged)
+    pem_damaged = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(damaged) + b"-----END CERTIFICATE-----\n"
+    with pytest.raises(MtlsConfigError, match="cannot parse"):
+        load_certificates(pem_damaged)
+
+
+def test_a_pkcs12_with_trailing_bytes_is_read_without_library_warnings() -> None:
+    """Regression: cryptography's BER-fallback UserWarning escaped (an exception where warnings are errors)."""
+    contents = read_keystore(P12 + b"\x00", PASSWORD)
+    assert contents.store_type == "pkcs12" and contents.private_key_entries
