@@ -28,6 +28,7 @@ import httpx
 from rich.console import Console
 
 from bench.measure import Measurement, measure
+from bench.probe import probe
 from bench.server import EmulatorProcess
 from bench.stacks import counts, write_stack
 from mtls_config.apply import Executor
@@ -164,6 +165,7 @@ async def run_size(
     trace_memory: bool,
     baseline: bool = True,
     repeat: int = 3,
+    fresh_process_probe: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> SizeRun:
     run = SizeRun(n, latency_ms)
@@ -237,6 +239,9 @@ async def run_size(
             drifted = await step("drift (10% drifted)", "ours", drift, repeat=repeat)
             run.checks["drift (10% drifted)"] = _actions(drifted)
             run.local["diff_plan_render_cpu_s"] = local_cpu(drifted)
+            if fresh_process_probe:
+                progress(f"N={n} plan in a fresh process (peak RSS)")
+                run.local["fresh_plan"] = probe(emu.url, edited_root, STACK)
 
             owned = sorted(
                 (rec.table, rec.sys_id) for entry in drifted.live.inventory.resources.values() for rec in entry.records

@@ -51,6 +51,7 @@ def measure_size(
                     trace_memory=True,
                     baseline=False,
                     repeat=1,
+                    fresh_process_probe=False,
                     progress=lambda text: say(text + " [tracemalloc]"),
                 )
             )
