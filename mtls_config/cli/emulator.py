@@ -10,12 +10,10 @@ from typing import Annotated
 import typer
 
 from mtls_config.cli.console import fail, report_errors, stdout
-from mtls_config.emulator import EmulatorConfig, create_app
-from mtls_config.emulator.config import DEFAULT_USERS
-from mtls_config.emulator.models import Backend
-from mtls_config.emulator.server import is_loopback, write_self_signed
-from mtls_config.emulator.server import serve as serve_app
 from mtls_config.secrets import SecretValue
+
+# The emulator (starlette, uvicorn, sqlite) is imported by the commands that run it, so that the rest of the
+# CLI starts without it.
 
 emulator_app = typer.Typer(
     name="emulator",
@@ -50,6 +48,11 @@ def serve(
 
     Example: mtls-config emulator serve --port 8443 --tls --db .mtls-config/emulator.db
     """
+    from mtls_config.emulator import EmulatorConfig, create_app
+    from mtls_config.emulator.config import DEFAULT_USERS
+    from mtls_config.emulator.server import is_loopback, write_self_signed
+    from mtls_config.emulator.server import serve as serve_app
+
     if (user is None) != (password_env is None):
         raise fail("--user and --password-env go together")
     if not is_loopback(host) and user is None:
@@ -94,6 +97,9 @@ def seed_command(db: DbOption) -> None:
 
     Example: mtls-config emulator seed --db .mtls-config/instance.db
     """
+    from mtls_config.emulator import EmulatorConfig
+    from mtls_config.emulator.models import Backend
+
     backend = Backend(EmulatorConfig(db_path=db, seed_data=False))
     try:
         backend.seed()
@@ -112,6 +118,9 @@ def reset_command(
 
     Example: mtls-config emulator reset --db .mtls-config/instance.db
     """
+    from mtls_config.emulator import EmulatorConfig
+    from mtls_config.emulator.models import Backend
+
     backend = Backend(EmulatorConfig(db_path=db, seed_data=False))
     try:
         backend.reset(seed=seed)

@@ -9,28 +9,23 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
 from mtls_config.cli.target import LOCAL_STATE_DIR, open_instance
-from mtls_config.client import InstanceClient
-from mtls_config.engine import Planned, apply_planned, journal_file, make_planned, scope_addresses
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
-from mtls_config.plan import Plan
-from mtls_config.render import (
-    apply_text,
-    drift_junit,
-    drift_markdown,
-    drift_report,
-    drift_text,
-    plan_markdown,
-    plan_text,
-)
 from mtls_config.spec.loader import SpecSet, load_specs
 from mtls_config.spec.project import ProjectFile, load_project
+
+if TYPE_CHECKING:
+    # The engine (deepdiff, numpy) and the HTTP client load only when a command runs: `--help` and
+    # `--version` stay fast.
+    from mtls_config.client import InstanceClient
+    from mtls_config.engine import Planned
+    from mtls_config.plan import Plan
 
 T = TypeVar("T")
 
@@ -109,6 +104,9 @@ async def _planned(
     prune: bool = False,
     scope: set[str] | None = None,
 ) -> Planned:
+    from mtls_config.client import InstanceClient
+    from mtls_config.engine import make_planned
+
     settings, transport = open_instance(
         instance, env_name=ctx.env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
     )
@@ -158,6 +156,8 @@ def _run(
     ca_bundle: str | None,
     body: Callable[[InstanceClient, str], Awaitable[T]],
 ) -> T:
+    from mtls_config.client import InstanceClient
+
     settings, transport = open_instance(
         instance, env_name=env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
     )
@@ -174,6 +174,8 @@ def _worst(codes: list[int]) -> int:
 
 
 def _scope(ctx: Context, target: list[str] | None, exclude: list[str] | None) -> set[str] | None:
+    from mtls_config.engine import scope_addresses
+
     return scope_addresses(ctx.specs, target or [], exclude or [])
 
 
@@ -210,6 +212,8 @@ def plan(
       mtls-config plan specs/
       mtls-config plan --env prod --out plan.json
     """
+    from mtls_config.render import plan_markdown, plan_text
+
     envs = _environments(_project(paths), env, instance)
     results = asyncio.run(
         _fleet(paths, envs, instance, insecure, ca_bundle, prune=prune, target=target, exclude=exclude)
@@ -285,6 +289,10 @@ def apply(
       mtls-config apply specs/ --auto-approve
       mtls-config apply plan.json
     """
+    from mtls_config.engine import apply_planned, journal_file, make_planned
+    from mtls_config.plan import Plan
+    from mtls_config.render import apply_text, plan_text
+
     if env is not None and any(c in env for c in "*?["):
         raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
     saved: Plan | None = None
@@ -384,6 +392,8 @@ def drift(
       mtls-config drift specs/
       mtls-config drift --env prod --format junit --out drift.xml
     """
+    from mtls_config.render import drift_junit, drift_markdown, drift_report, drift_text
+
     envs = _environments(_project(paths), env, instance)
     results = asyncio.run(_fleet(paths, envs, instance, insecure, ca_bundle))
     reports: list[dict[str, object]] = []
@@ -452,6 +462,7 @@ def import_(
       mtls-config import --env prod --filter 'acme*' --out specs/acme
     """
     from mtls_config.apply import store_inventory
+    from mtls_config.client import InstanceClient
     from mtls_config.importer import import_live
 
     project = load_project(Path.cwd())
