@@ -22,6 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
+from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]  # pyjks decodes keys with pyasn1
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError
 from mtls_config.keystore.certs import (
@@ -177,7 +178,8 @@ def _read_jks(
         ) from None
     except jks.util.DuplicateAliasException:
         raise KeystoreError("the keystore holds the same alias twice; it is damaged") from None
-    except (jks.util.KeystoreException, ValueError, IndexError, KeyError) as exc:
+    except (jks.util.KeystoreException, ValueError, IndexError, KeyError, PyAsn1Error) as exc:
+        # PyAsn1Error: pyjks decodes a damaged key entry with pyasn1 while decrypting it
         raise KeystoreError(f"damaged {store_type.upper()} keystore: {type(exc).__name__}") from None
 
     entries: list[KeystoreEntry] = []

@@ -56,7 +56,7 @@ async def test_apply_under_faults_then_clean_rerun_converges(tmp_path: Path, see
         random_seed=seed,
         fail_statuses=(502, 503, 504),  # gateway/availability errors; a 500 is an application error, not retried
         latency_ms=0.0,
-        latency_jitter_ms=4.0,  # a spread of answer times, so concurrent writes interleave differently
+        latency_jitter_ms=20.0,  # latency spikes up to 20 ms: concurrent writes interleave differently per seed
         rate_limit_window_s=1.0,  # bursts of 429 with Retry-After: 1
     )
     app = create_app(config)
@@ -68,6 +68,7 @@ async def test_apply_under_faults_then_clean_rerun_converges(tmp_path: Path, see
     async with InstanceClient(local_settings(), transport=transport, sleep=time.sleep) as client:
         app.state.faults.update(CLEAN)
         seeded = await seed_counts(client)
+        seen = {"5xx": 0, "429": 0, "dropped_or_lost": 0}
         for step, change_every in enumerate((0, 7, 5)):
             write_stack(root, SIZE, change_every=change_every, pems=pems)
             specs = load_specs([root], root=root)
@@ -79,11 +80,13 @@ async def test_apply_under_faults_then_clean_rerun_converges(tmp_path: Path, see
             except MtlsConfigError:
                 pass  # a faulted run may stop early (e.g. its plan could not be read); the re-run must converge
             faults = fault_counts(app.state.request_log.snapshot())
-            assert faults["5xx"] > 0 and faults["dropped_or_lost"] > 0, faults
+            for kind in seen:
+                seen[kind] += faults[kind]
             count("faults_injected", faults["5xx"] + faults["429"] + faults["dropped_or_lost"])
             count("faults_429", faults["429"])
             count("fault_run_requests", faults["requests"])
             count("fault_runs")
+        assert all(seen.values()), f"a kind of fault was never injected: {seen}"
         assert any(w >= 1.0 for w in time.waits), "Retry-After was not honoured"
 
         # The clean re-run: finishes what the faulted runs left, and changes nothing they finished.

@@ -275,3 +275,19 @@ def test_a_pkcs12_with_trailing_bytes_is_read_without_library_warnings() -> None
     """Regression: cryptography's BER-fallback UserWarning escaped (an exception where warnings are errors)."""
     contents = read_keystore(P12 + b"\x00", PASSWORD)
     assert contents.store_type == "pkcs12" and contents.private_key_entries
+
+
+def test_a_jks_whose_encrypted_key_is_damaged_is_a_keystore_error() -> None:
+    """Regression: pyjks decodes the decrypted key with pyasn1, whose errors escaped as tracebacks."""
+    escaped = []
+    for offset in range(2300, 2400):  # the encrypted private key entry of this store
+        for flip in (0x80, 0x81, 0x83):
+            data = JKS[:offset] + bytes([JKS[offset] ^ flip]) + JKS[offset + 1 :]
+            try:
+                load_key_entry(data, PASSWORD)
+            except MtlsConfigError:
+                pass
+            except Exception as exc:  # the failure this test is about
+                escaped.append((offset, flip, type(exc).__name__))
+    count("inputs_tried", 100 * 3)
+    assert not escaped, escaped[:5]
