@@ -54,7 +54,7 @@ class SizeRun:
     n: int
     latency_ms: float
     measurements: list[Measurement] = field(default_factory=list)
-    local: dict[str, float] = field(default_factory=dict)  # CPU seconds of local-only work
+    local: dict[str, Any] = field(default_factory=dict)  # CPU seconds of local-only work, the fresh-process probe
     checks: dict[str, Any] = field(default_factory=dict)  # what each scenario produced (counts), for assertions
 
 
