@@ -3,7 +3,8 @@
 The lock is a ``sys_properties`` record named ``mtls_config.lock.<stack>`` whose value is JSON: who holds it
 (``user@host:pid``), a random token, when it was taken and when it expires. ``apply`` takes it before its
 first write and releases it afterwards, also when the apply fails; a killed run leaves it behind, and it
-stops counting once it has expired (or ``mtls-config lock release`` removes it).
+stops counting once it has expired (or ``mtls-config lock release`` removes it). While an apply runs, the lock
+is renewed every third of its lifetime, so a long apply never outlives it.
 
 The Table API has no compare-and-swap, so the lock is built from what it does have:
 
@@ -20,6 +21,8 @@ Never imports the client's transport, the emulator or the CLI; talks to the inst
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
@@ -28,7 +31,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,13 @@ FIELDS = ("sys_id", "name", "value", "sys_mod_count")
 DEFAULT_TTL = dt.timedelta(minutes=30)
 TTL_VARIABLE = "MTLS_CONFIG_LOCK_TTL"  # seconds; for very long applies or tests
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def lock_name(stack: str) -> str:
@@ -111,6 +121,7 @@ class HeldLock:
     holder: str
     token: str
     expires: dt.datetime
+    acquired: dt.datetime | None = None
 
 
 def _fmt(when: dt.datetime | None) -> str:
@@ -212,7 +223,7 @@ async def acquire(
         raise _held_by_other(current, now)
     await _confirm(client, stack, token, now)
     taken = sys_id if current is None else current.sys_id
-    return HeldLock(stack=stack, sys_id=taken, holder=holder, token=token, expires=expires)
+    return HeldLock(stack=stack, sys_id=taken, holder=holder, token=token, expires=expires, acquired=now)
 
 
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:
@@ -257,13 +268,49 @@ async def force_release(client: Instance, stack: str) -> LockInfo | None:
     return seen
 
 
+async def renew(client: Instance, held: HeldLock, ttl: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    """Push the expiry of a lock we still hold to ``now + ttl``; False (and nothing written) when it is not ours."""
+    seen = await read_lock(client, held.stack)
+    if seen is None or seen.token != held.token:
+        return False
+    now = now or dt.datetime.now(dt.UTC)
+    value = _value(held.holder, held.token, held.acquired or now, now + ttl)
+    await client.update(TABLE, seen.sys_id, {"value": value})
+    return True
+
+
+async def _keep_alive(client: Instance, held: HeldLock, ttl: dt.timedelta, sleep: Sleep, clock: Clock) -> None:
+    """While the body runs, renew the lock every third of its lifetime, so a long apply never outlives it."""
+    while True:
+        await sleep(ttl.total_seconds() / 3)
+        try:
+            if not await renew(client, held, ttl, now=clock()):
+                logger.warning("the lock of stack %s is no longer held by this run", held.stack)
+                return
+        except MtlsConfigError as exc:  # the next beat tries again; the lock lasts two more beats
+            logger.warning("could not renew the lock of stack %s (%s)", held.stack, exc.message)
+
+
 @asynccontextmanager
-async def stack_lock(client: Instance, stack: str) -> AsyncIterator[HeldLock]:
-    """``async with stack_lock(client, stack):`` -- held for the body, released after it even when it fails."""
-    held = await acquire(client, stack)
+async def stack_lock(
+    client: Instance,
+    stack: str,
+    *,
+    ttl: dt.timedelta | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Clock = _utcnow,
+) -> AsyncIterator[HeldLock]:
+    """``async with stack_lock(client, stack):`` -- held for the body (renewed while it runs), released after it
+    even when it fails."""
+    ttl = ttl or lock_ttl()
+    held = await acquire(client, stack, ttl=ttl, now=clock())
+    keeper = asyncio.ensure_future(_keep_alive(client, held, ttl, sleep, clock))
     try:
         yield held
     finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
         try:
             await release(client, held)
         except MtlsConfigError as exc:

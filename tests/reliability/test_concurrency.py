@@ -185,3 +185,37 @@ def test_two_applies_at_once_one_wins_the_other_stops_clearly(tmp_path: Path) ->
 
         asyncio.run(check())
         count("concurrent_apply_races")
+
+
+@pytest.mark.anyio
+async def test_a_long_apply_keeps_its_lock_alive_until_it_is_taken_away(client: InstanceClient) -> None:
+    beats: list[float] = []
+    hold = asyncio.Event()
+
+    async def beat(seconds: float) -> None:  # the keeper's sleep: each call is one third of the lifetime
+        beats.append(seconds)
+        if len(beats) > 3:
+            await hold.wait()
+
+    async def until(condition: Any) -> None:
+        for _ in range(10_000):
+            if condition():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("the keeper did not get there")
+
+    def clock() -> dt.datetime:  # each renewal happens 30 s after the one before
+        return T0 + dt.timedelta(seconds=30 * len(beats))
+
+    async with stack_lock(client, "long", ttl=dt.timedelta(seconds=90), sleep=beat, clock=clock) as held:
+        await until(lambda: len(beats) > 3)
+        info = await read_lock(client, "long")
+        assert info is not None and info.token == held.token
+        assert info.mod_count == 3 and beats[:3] == [30.0, 30.0, 30.0]  # renewed on each of 3 beats
+        assert info.expires == T0 + dt.timedelta(seconds=90 + 90) and info.acquired == T0
+        await force_release(client, "long")  # an operator removes it: the keeper must not bring it back
+        hold.set()
+        for _ in range(200):  # let the keeper run its fourth beat: it finds the lock gone and stops
+            await asyncio.sleep(0)
+        assert await read_lock(client, "long") is None and len(beats) == 4
+    assert await read_lock(client, "long") is None
