@@ -93,9 +93,9 @@ class Backend:
         fresh = True
         key: bytes | None = None
         if config.db_path is not None:
-            fresh = not config.db_path.exists()
+            existed = config.db_path.exists()
             config.db_path.parent.mkdir(parents=True, exist_ok=True)
-            if fresh:
+            if not existed:
                 # The state holds keystore files and passwords: owner-only (SQLite gives its WAL the same mode).
                 config.db_path.touch(mode=0o600)
             self._db = sqlite3.connect(config.db_path, check_same_thread=False, isolation_level=None)
@@ -108,6 +108,12 @@ class Backend:
                 " PRIMARY KEY (tbl, sys_id));"
                 "CREATE TABLE IF NOT EXISTS blobs (sys_id TEXT PRIMARY KEY, content BLOB NOT NULL);"
             )
+            # A file whose creation was interrupted has no meta rows yet: it is still new.
+            fresh = not existed or self._db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0
+            if fresh:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('seed', ?)", ("pending" if config.seed_data else "none",)
+                )
             row = self._db.execute("SELECT value FROM meta WHERE key='password2_key'").fetchone()
             key = row[0].encode() if row else None
             self._load()
@@ -117,7 +123,8 @@ class Backend:
             if self._db is not None:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('password2_key', ?)", (key.decode(),))
         self._cipher = Fernet(key)
-        if fresh and config.seed_data:
+        if config.seed_data and (fresh or self._seed_pending()):
+            # Also when a process died while seeding a new state file: the seed is idempotent, its marker last.
             self.seed()
 
     # ------------------------------------------------------------------ persistence
@@ -184,6 +191,12 @@ class Backend:
                 msg = self._seed("sys_soap_message", message["record"], "name")
                 for fn in message["functions"]:
                     self._seed("sys_soap_message_function", {**fn, "soap_message": msg["sys_id"]}, "function_name", msg)
+            if self._db is not None:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seed', 'done')")
+
+    def _seed_pending(self) -> bool:
+        row = None if self._db is None else self._db.execute("SELECT value FROM meta WHERE key='seed'").fetchone()
+        return row is not None and row[0] == "pending"
 
     def _seed(self, table: str, values: Mapping[str, str], key: str, parent: Record | None = None) -> Record:
         parent_field = {"sys_rest_message_fn": "rest_message", "sys_soap_message_function": "soap_message"}.get(table)

@@ -29,7 +29,7 @@ from mtls_config.emulator.server import ThreadedServer
 from mtls_config.lock import force_release, read_lock
 from mtls_config.spec.loader import load_specs
 from mtls_config.spec.project import load_project
-from tests.engine.conftest import local_settings
+from tests.engine.conftest import local_settings, open_local
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Zygote, base_env, fresh
 from tests.reliability.harness import FULL, assert_converged, count, project, seed_counts
@@ -268,3 +268,88 @@ def test_a_rerun_journals_what_a_dead_run_finished_without_journaling(tmp_path: 
             await assert_converged(client, specs, stack, journal_dirs=[tmp_path / "journal"])
 
     asyncio.run(main())
+
+
+LOCAL_KILLS = 20 if FULL else 6
+
+
+async def _check_local(root: Path, stack: str, pid: int) -> None:
+    async with open_local(root) as client:
+        project_file = load_project(root)
+        specs = load_specs(project_file.spec_paths(), root=project_file.root)
+        info = await read_lock(client, stack)
+        if info is not None:  # killed after its last write, before giving the lock back
+            assert info.holder.endswith(f":{pid}")
+            await force_release(client, stack)
+        await assert_converged(client, specs, stack, journal_dirs=[root / ".mtls-config" / "journal"])
+
+
+def test_sigkill_of_an_apply_to_the_embedded_local_instance(zygote: Zygote, tmp_path: Path) -> None:
+    """The default target is the local instance stored on disk (SQLite, in the CLI's own process): a kill there
+    also interrupts the instance mid-write. Kills are timed (seeded delays), as there is no server to count on."""
+    import time
+
+    rng = random.Random(SEED + 1)
+    env = base_env()
+    apply = ["apply", "--auto-approve"]
+    durations = []
+    for n in range(3):  # how long a whole apply takes here (the first one pays for warm-up)
+        reference = _stack(tmp_path / f"ref{n}", "example")[0]
+        started = time.monotonic()
+        done = zygote.run(apply, cwd=reference, env=env, logs=tmp_path / "ref-logs")
+        assert done.status == 0, done.err
+        durations.append(time.monotonic() - started)
+    full = min(durations)
+    killed_mid_run = 0
+    for i in range(LOCAL_KILLS):
+        root, stack = _stack(tmp_path / f"l{i:02d}", "example")
+        logs = tmp_path / f"l{i:02d}-logs"
+        pid = zygote.start(apply, cwd=root, env=env, logs=logs)
+        time.sleep(rng.uniform(0.05, 0.95) * full)  # the kill point is a moment, not a request
+        Zygote.kill(pid)
+        result = zygote.wait(pid)
+        killed_mid_run += result.status == -signal.SIGKILL
+        rerun = zygote.run(apply, cwd=root, env=env, logs=logs)
+        if rerun.status == 1 and "is locked" in rerun.err:
+            assert f":{pid}" in rerun.err, rerun.err
+            released = zygote.run(["lock", "release", "--force"], cwd=root, env=env, logs=logs)
+            assert released.status == 0, released
+            rerun = zygote.run(apply, cwd=root, env=env, logs=logs)
+        assert rerun.status == 0 and "Traceback" not in rerun.out + rerun.err, (i, rerun)
+
+        asyncio.run(_check_local(root, stack, pid))
+        count("kills_survived", result.status == -signal.SIGKILL)
+        count("local_instance_kills", result.status == -signal.SIGKILL)
+    assert killed_mid_run >= LOCAL_KILLS // 2, "most kills came after the run had finished: widen the window"
+
+
+def test_a_state_file_whose_seeding_was_interrupted_is_seeded_when_opened_again(tmp_path: Path) -> None:
+    """Regression: a process killed while seeding a new local instance left a state file without the seed
+    messages, and since the file existed it was never seeded again (every later apply failed on bindings)."""
+    import sqlite3
+
+    from mtls_config.emulator.models import Backend
+
+    for stage in ("file only", "seed pending"):
+        db = tmp_path / f"{stage.replace(' ', '-')}.db"
+        if stage == "file only":
+            db.touch()  # killed right after creating the file
+        else:  # killed while seeding: the marker says so
+            Backend(EmulatorConfig(db_path=db, seed_data=True)).close()
+            with sqlite3.connect(db) as raw:
+                raw.execute("DELETE FROM records WHERE tbl LIKE 'sys_soap%'")
+                raw.execute("UPDATE meta SET value='pending' WHERE key='seed'")
+            raw.close()
+        backend = Backend(EmulatorConfig(db_path=db, seed_data=True))
+        try:
+            assert {r["name"] for r in backend.records("sys_soap_message")} >= {"Globex Orders"}, stage
+        finally:
+            backend.close()
+    # A file made on purpose without seed data stays without it (emulator reset --no-seed, seed_data=False).
+    db = tmp_path / "unseeded.db"
+    Backend(EmulatorConfig(db_path=db, seed_data=False)).close()
+    backend = Backend(EmulatorConfig(db_path=db, seed_data=True))
+    try:
+        assert backend.records("sys_soap_message") == []
+    finally:
+        backend.close()

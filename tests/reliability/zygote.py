@@ -15,6 +15,9 @@ import json
 import os
 import sys
 
+import mtls_config.cli.reconcile
+import mtls_config.emulator
+import mtls_config.engine  # noqa: F401
 from mtls_config.cli.main import main
 
 
