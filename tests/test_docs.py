@@ -137,3 +137,27 @@ def test_ci_recipe_commands_run(recipe: str, tmp_path: Path) -> None:
     assert result.returncode == 0, script + "\n" + result.stdout + result.stderr
     assert "### mtls-config plan" in (repo / "plan.md").read_text()
     assert "<testsuites" in (repo / "drift.xml").read_text()
+
+
+def test_kubernetes_cronjob_command_runs(tmp_path: Path) -> None:
+    """The CronJob's container command, against a copy of the example whose 'prod' is the local instance."""
+    import json
+    import shlex
+
+    import yaml
+
+    text = (DOCS / "recipes" / "kubernetes-cronjob.md").read_text()
+    manifest = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))  # type: ignore[union-attr]
+    container = manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "specs" / "examples" / "two-partners", repo, ignore=shutil.ignore_patterns(".mtls-config"))
+    (repo / "mtls-config.yaml").write_text(
+        "stack: payments\nspecs: [resources]\nenvironments:\n  prod: {instance: local}\n"
+    )
+    env = _env()
+    subprocess.run(
+        ["mtls-config", "apply", "--env", "prod", "--auto-approve"], cwd=repo, env=env, check=True, capture_output=True
+    )
+    result = subprocess.run(container["command"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, shlex.join(container["command"]) + "\n" + result.stdout + result.stderr
+    assert json.loads(result.stdout)["drift"] is False
