@@ -6,9 +6,8 @@ Files that hold key material are written 0600.
 
 Commands covered: validate, schema, keystore new|assemble|inspect|export-cert|lint, cert inspect, plan (text,
 json, markdown, --out), apply (specs and saved plan), drift (text, json, junit, markdown, --out), import,
-verify, lock status|release, emulator seed|reset, each on its success path and on failure paths (wrong
-instance password, wrong OAuth secret, wrong keystore password). ``emulator serve`` runs until interrupted
-and is covered by the emulator's own tests.
+verify, lock status|release, emulator seed|reset|serve, each on its success path and on failure paths (wrong
+instance password, wrong OAuth secret, wrong keystore password).
 """
 
 from __future__ import annotations
@@ -310,3 +309,44 @@ def test_the_scanner_finds_planted_leaks(leaks: Leaks) -> None:
     for name, text in planted.items():
         assert leaks.scan(name, text, tally=False), name
     assert not leaks.scan("clean", "nothing to see: (sensitive) sha256:abcd", tally=False)
+
+
+def test_emulator_serve_keeps_its_password_to_itself(tmp_path: Path, leaks: Leaks) -> None:
+    """``emulator serve`` runs until interrupted: run it as its own process with a canary password, use it with
+    a wrong and the right password, stop it with Ctrl-C (SIGINT), and scan everything it printed."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import httpx
+
+    from mtls_config.emulator.server import free_port
+    from tests.reliability.cli_runner import CLI, base_env
+
+    port = free_port()
+    env = base_env(EMULATOR_PASSWORD=INSTANCE_PASSWORD)
+    argv = [*CLI, "emulator", "serve", "--port", str(port), "--user", "ops", "--password-env", "EMULATOR_PASSWORD"]
+    argv += ["--db", str(tmp_path / "served.db")]
+    server = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/now/table/sys_user"
+        deadline = time.monotonic() + 30
+        while True:  # wait until it listens (a connection refused means: not yet)
+            try:
+                wrong = httpx.get(url, auth=("ops", "guess"), timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "the emulator did not start"
+                time.sleep(0.1)
+        right = httpx.get(url, auth=("ops", INSTANCE_PASSWORD), timeout=5)
+        assert (wrong.status_code, right.status_code) == (401, 200)
+        found = leaks.scan("emulator answers", wrong.text + right.text + str(dict(wrong.headers)))
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    found += leaks.scan("emulator serve stdout", out) + leaks.scan("emulator serve stderr", err)
+    assert "Traceback" not in out + err
+    assert not os.stat(tmp_path / "served.db").st_mode & 0o077
+    count("commands_scanned")
+    assert not found, found
