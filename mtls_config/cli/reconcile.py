@@ -103,6 +103,7 @@ async def _planned(
     *,
     prune: bool = False,
     scope: set[str] | None = None,
+    stats: RequestLog | None = None,
 ) -> Planned:
     from mtls_config.client import InstanceClient
     from mtls_config.engine import make_planned
@@ -111,9 +112,13 @@ async def _planned(
         instance, env_name=ctx.env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
     )
     async with InstanceClient(settings, transport=transport) as client:
-        return await make_planned(
-            client, ctx.specs, instance_name=settings.url, stack=ctx.stack, prune=prune, scope=scope
-        )
+        try:
+            return await make_planned(
+                client, ctx.specs, instance_name=settings.url, stack=ctx.stack, prune=prune, scope=scope
+            )
+        finally:
+            if stats is not None:
+                stats.append((ctx.env or settings.url, client.stats.snapshot()))
 
 
 async def _fleet(
@@ -126,13 +131,15 @@ async def _fleet(
     prune: bool = False,
     target: list[str] | None = None,
     exclude: list[str] | None = None,
+    stats: RequestLog | None = None,
 ) -> list[tuple[str | None, Planned | MtlsConfigError]]:
     """Plan every environment concurrently; one environment's error does not stop the others."""
     project = _project(paths)
 
     async def one(env: str | None) -> Planned:
         ctx = _context(paths, env, project)
-        return await _planned(ctx, instance, insecure, ca_bundle, prune=prune, scope=_scope(ctx, target, exclude))
+        scope = _scope(ctx, target, exclude)
+        return await _planned(ctx, instance, insecure, ca_bundle, prune=prune, scope=scope, stats=stats)
 
     if len(envs) == 1:
         return [(envs[0], await one(envs[0]))]
@@ -169,6 +176,21 @@ def _run(
     return asyncio.run(main())
 
 
+RequestLog = list[tuple[str, dict[str, dict[str, int]]]]
+
+
+def _print_stats(stats: RequestLog) -> None:
+    """--verbose: what the run cost on the instance, per target (requests, retries, bytes), on stderr."""
+    for label, snapshot in stats:
+        total = snapshot["total"]
+        parts = ", ".join(f"{name} {op['requests']}" for name, op in snapshot.items() if name != "total")
+        stderr().print(
+            f"{label}: {total['requests']} requests ({parts}), {total['retries']} retries, "
+            f"{total['bytes_sent'] / 1024:.1f} KB sent, {total['bytes_received'] / 1024:.1f} KB received",
+            markup=False,
+        )
+
+
 def _worst(codes: list[int]) -> int:
     return EXIT_ERROR if EXIT_ERROR in codes else (EXIT_CHANGES if EXIT_CHANGES in codes else EXIT_OK)
 
@@ -202,7 +224,9 @@ def plan(
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     prune: PruneOpt = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged resources.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also list unchanged resources, and what the run cost in requests.")
+    ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
 ) -> None:
@@ -215,9 +239,12 @@ def plan(
     from mtls_config.render import plan_markdown, plan_text
 
     envs = _environments(_project(paths), env, instance)
+    stats: RequestLog = []
     results = asyncio.run(
-        _fleet(paths, envs, instance, insecure, ca_bundle, prune=prune, target=target, exclude=exclude)
+        _fleet(paths, envs, instance, insecure, ca_bundle, prune=prune, target=target, exclude=exclude, stats=stats)
     )
+    if verbose:
+        _print_stats(stats)
     fmt = "json" if json_output else output_format
     codes: list[int] = []
     sections: dict[str, object] = {}
@@ -380,6 +407,9 @@ def drift(
     fail_on_expiry: Annotated[
         bool, typer.Option("--fail-on-expiry", help="Count certificates expiring within warnDays as drift.")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also report what the run cost in requests (on stderr).")
+    ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
 ) -> None:
@@ -395,7 +425,10 @@ def drift(
     from mtls_config.render import drift_junit, drift_markdown, drift_report, drift_text
 
     envs = _environments(_project(paths), env, instance)
-    results = asyncio.run(_fleet(paths, envs, instance, insecure, ca_bundle))
+    stats: RequestLog = []
+    results = asyncio.run(_fleet(paths, envs, instance, insecure, ca_bundle, stats=stats))
+    if verbose:
+        _print_stats(stats)
     reports: list[dict[str, object]] = []
     codes: list[int] = []
     texts: list[str] = []

@@ -122,3 +122,13 @@ def test_lint_errors_in_the_specs_block_apply(stack_dir: Path, capsys: pytest.Ca
     assert errors[0]["message"].startswith("T02")
     code, out, err = run(["apply", "--auto-approve"], capsys)
     assert code == 1 and "nothing was applied" in err and "T02" in err
+
+
+def test_verbose_reports_request_costs_on_stderr(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["plan", "--verbose"], capsys)
+    assert code == 2
+    line = next(x for x in err.splitlines() if x.startswith("local: "))
+    assert "requests (" in line and "table.list" in line and "KB received" in line
+    assert "local: " not in out  # stdout stays the plan alone
+    code, _, err = run(["drift", "-v", "--format", "json"], capsys)
+    assert "table.list" in err
