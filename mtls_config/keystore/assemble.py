@@ -4,10 +4,10 @@ Replaces ``keytool -importcert -trustcacerts`` (CA chain, then the reply under t
 way what keytool lets through: a key that does not match the certificate, a chain that does not link, a chain that
 stops short of its root, certificates that belong to nothing.
 
-The output is deterministic: same inputs, same bytes (JKS). Aliases are lower-case and sorted, entry timestamps
-are the certificates' notBefore, and the key's IV is derived from what it protects (see ``jks_format``).
-PKCS12 is built by cryptography, which salts with fresh randomness on every call: there, compare keystores by
-``canonical_model`` instead of bytes.
+The output is deterministic: same inputs, same bytes, JKS and PKCS12 alike. JKS aliases are lower-case and
+sorted, entry timestamps are the certificates' notBefore, and the key's IV is derived from what it protects (see
+``jks_format``); PKCS12 salts and IVs are derived the same way (see ``pkcs12_format``), and its CA certificates
+carry the Java trust attribute so that keytool lists them as trustedCertEntry, as in the JKS.
 
 Pure: bytes in, bytes out. Never imports the client, the emulator, the CLI or anything that prints.
 """
@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives import serialization
 
 from mtls_config.errors import KeystoreError, KeystoreRuleError
 from mtls_config.keystore.certs import (
@@ -34,10 +33,10 @@ from mtls_config.keystore.certs import (
 )
 from mtls_config.keystore.jks_format import JksEntry, JksPrivateKeyEntry, JksTrustedCertEntry, encode_jks
 from mtls_config.keystore.keys import load_private_key, pkcs8_der
+from mtls_config.keystore.pkcs12_format import Pkcs12KeyEntry, Pkcs12TrustedCert, encode_pkcs12
 from mtls_config.secrets import SecretValue
 
 ALIAS_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-PKCS12_KDF_ROUNDS = 10_000  # what keytool 17 uses for PBES2 PKCS12 files
 
 
 def alias_for(cert: x509.Certificate, fallback: str) -> str:
@@ -134,25 +133,16 @@ def assemble_keystore(
         taken.add(ca_alias)
         ca_aliases.append((ca_alias, ca))
 
+    der = serialization.Encoding.DER
     if fmt == "pkcs12":
-        encryption = (
-            serialization.PrivateFormat.PKCS12.encryption_builder()
-            .kdf_rounds(PKCS12_KDF_ROUNDS)
-            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-            .hmac_hash(hashes.SHA256())
-            .build(password.reveal())
-        )
-        return pkcs12.serialize_key_and_certificates(
-            key_alias.encode("utf-8"),
-            key,  # type: ignore[arg-type]  # load_private_key returns what PKCS12 can hold (RSA/EC/Ed*/DSA)
-            leaf,
-            [pkcs12.PKCS12Certificate(ca, name.encode("utf-8")) for name, ca in ca_aliases],
-            encryption,
+        return encode_pkcs12(
+            Pkcs12KeyEntry(key_alias, pkcs8_der(key), tuple(c.public_bytes(der) for c in chain)),
+            [Pkcs12TrustedCert(name, ca.public_bytes(der)) for name, ca in ca_aliases],
+            password,
         )
     if fmt != "jks":
         raise KeystoreError(f"unknown keystore format '{fmt}'; choose jks or pkcs12")
 
-    der = serialization.Encoding.DER
     entries: list[JksEntry] = [
         JksPrivateKeyEntry(
             alias=key_alias,

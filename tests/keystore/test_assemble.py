@@ -75,14 +75,15 @@ def test_canonical_model_ignores_password_and_encryption(parts: tuple[bytes, byt
     assert len(model["entries"][0]["certificates"]) == 3
 
 
-def test_pkcs12_is_compared_by_model_not_bytes(parts: tuple[bytes, bytes, list[bytes]]) -> None:
+def test_pkcs12_is_deterministic_too(parts: tuple[bytes, bytes, list[bytes]]) -> None:
     key, cert, chain = parts
     a = assemble_keystore(key, cert, chain, secret(), fmt="pkcs12")
-    b = assemble_keystore(key, cert, chain, secret(), fmt="pkcs12")
-    assert a != b  # cryptography salts PKCS12 with fresh randomness: a documented limitation
-    ca, cb = read_keystore(a, secret()), read_keystore(b, secret())
+    b = assemble_keystore(key, cert, list(reversed(chain)), secret(), fmt="pkcs12")
+    assert a == b  # salts and IVs are derived, not drawn (pkcs12_format)
+    assert assemble_keystore(key, cert, chain, secret("another-password"), fmt="pkcs12") != a
+    ca = read_keystore(a, secret())
     assert ca.store_type == "pkcs12"
-    assert canonical_digest(ca) == canonical_digest(cb)
+    assert canonical_digest(ca) == canonical_digest(read_keystore(b, secret()))
     assert len(ca.private_key_entries[0].chain) == 3
 
 
