@@ -20,7 +20,7 @@ DER is written by hand with the few helpers below: the structures are fixed and 
 encoder keeps the output fully determined by this file (pyasn1, a pyjks dependency we do not declare, would
 add an API to learn and no safety: correctness is checked by OpenSSL, keytool and cryptography in the tests).
 
-This writer does what it is told and checks nothing (``assemble.py`` is the careful caller).
+This writer does what it is told and checks next to nothing (``assemble.py`` is the careful caller).
 Pure: bytes in, bytes out. Never imports the client, the emulator, the CLI or anything that prints.
 """
 
@@ -249,9 +249,10 @@ def encode_pkcs12(
     a trusted certificate that is also in the chain is written once, as a trusted entry. Same inputs, same bytes."""
     password_utf8, password_bmp = _password_forms(password)
     derive = _Derivation(key.pkcs8, password_utf8, iterations)
+    if not key.chain_der:
+        raise KeystoreError("a PKCS12 key entry needs its certificate (Java pairs key and certificate)")
     trusted_by_der = {t.cert_der: t for t in trusted}
-    leaf_der = key.chain_der[0] if key.chain_der else None
-    local_key_id = hashlib.sha1(leaf_der if leaf_der is not None else key.pkcs8).digest()  # an identifier, not a MAC
+    local_key_id = hashlib.sha1(key.chain_der[0]).digest()  # pairs key and leaf; an identifier, as OpenSSL writes it
 
     bags: list[bytes] = []
     written: set[bytes] = set()

@@ -167,6 +167,10 @@ def test_password_file_and_plain_key(tmp_path: Path, cli: Cli, pki: Pki) -> None
     code, out, err = cli("keystore", "assemble", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "signed.pem"),
                          "--out", str(tmp_path / "c.p12"), "--format", "pkcs12", "--password-file", str(tmp_path / "pw.txt"))  # fmt: skip
     assert code == 0, err
+    code, out, err = cli("keystore", "assemble", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "signed.pem"),
+                         "--out", str(tmp_path / "again.p12"), "--format", "pkcs12", "--password-file", str(tmp_path / "pw.txt"))  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "again.p12").read_bytes() == (tmp_path / "c.p12").read_bytes()  # PKCS12 is deterministic too
     code, out, _ = cli(
         "keystore", "lint", str(tmp_path / "c.p12"), "--password-file", str(tmp_path / "pw.txt"), "--format", "jks"
     )

@@ -262,6 +262,8 @@ def test_no_secret_in_the_file_or_in_reprs(pki: Pki) -> None:
         assert form not in data
     entry = Pkcs12KeyEntry("a", raw_key, (leaf.public_bytes(DER),))
     assert raw_key.hex() not in repr(entry) and str(raw_key[:8]) not in repr(entry)
+    with pytest.raises(KeystoreError, match="needs its certificate"):
+        encode_pkcs12(Pkcs12KeyEntry("a", raw_key, ()), [], secret())
     with pytest.raises(KeystoreError, match="not UTF-8") as err:
         encode_pkcs12(entry, [], SecretValue(b"\xffsecret-bytes", "test"))
     assert "secret-bytes" not in str(err.value) and "xff" not in str(err.value)
