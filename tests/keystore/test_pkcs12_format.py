@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import pkcs12
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mtls_config.errors import KeystoreError
 from mtls_config.keystore import assemble_keystore, canonical_model, lint_keystore, read_keystore, spki_sha256
@@ -340,3 +342,18 @@ def test_keytool_sees_the_key_entry_and_trusted_cas_and_converts_to_the_same_mod
     # keytool's PKCS12 from our JKS reads as our PKCS12 does.
     ours_p12 = canonical_model(read_keystore(stores["ec.p12"], secret()))
     assert canonical_model(read_keystore((tmp_path / "kt-from-jks.p12").read_bytes(), secret())) == ours_p12
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(password=st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), min_size=1, max_size=40))
+def test_any_text_password_round_trips(pki: Pki, password: str) -> None:
+    """PBES2 takes the password as UTF-8 and the MAC as UTF-16 (BMPString, surrogate pairs beyond the BMP), as
+    OpenSSL and Java read them; a NUL is left out only because OpenSSL takes the password as a C string."""
+    key = pki.key("ec")
+    leaf_der = pki.leaf(key, cn="any-password.test.example").public_bytes(DER)
+    entry = Pkcs12KeyEntry("any", pkcs8(key), (leaf_der,))
+    data = encode_pkcs12(entry, [], SecretValue(password.encode(), "test"))
+    assert encode_pkcs12(entry, [], SecretValue(password.encode(), "test")) == data
+    loaded_key, loaded_cert, _ = pkcs12.load_key_and_certificates(data, password.encode())
+    assert loaded_key is not None and pkcs8(loaded_key) == pkcs8(key)
+    assert loaded_cert is not None and loaded_cert.public_bytes(DER) == leaf_der
