@@ -168,11 +168,12 @@ class _Derivation:
 
     Why this is safe. Each salt and IV is HMAC-SHA256(seed, purpose || what it protects), where the seed is
     PBKDF2-HMAC-SHA256(password, HMAC-SHA256(private key, label), same rounds as the file). So:
-    - A (password, salt) pair, hence an AES key, and its IV repeat only when the plaintext they protect repeats
-      (the same key, chain and aliases stored again with the same password), and then the ciphertext repeats
-      too: it shows "same content, same password", which identical files show anyway. This is the synthetic-IV
-      construction of deterministic encryption (as in AES-SIV and our JKS writer); CBC needs IVs its attacker
-      cannot predict, and these are a PRF under a secret seed of the whole plaintext.
+    - A (password, salt) pair, hence an AES key, and its IV repeat only when the same private key is stored
+      again with the same password and the same plaintext (the key bag: that key; the certificates: the same
+      certificates and aliases), and then the ciphertext repeats too: it shows "same content, same password",
+      which the identical files show anyway. This is the synthetic-IV construction of deterministic encryption
+      (as in AES-SIV and our JKS writer); CBC needs IVs its attacker cannot predict, and these are a PRF under a
+      secret seed of the whole plaintext.
     - The seed needs the private key, so to anyone holding only the file the salts look random and tell nothing.
       Salts keyed by the password alone over public data (the certificates) would have been a password oracle
       at one HMAC per guess, skipping the 10,000 KDF rounds; here even a holder of the private key pays the
@@ -247,11 +248,13 @@ def encode_pkcs12(
     """The PKCS#12 file for one key entry and the trusted certificates, key password = store password.
     Certificates are written leaf first, then the chain in order, then trusted certificates outside the chain;
     a trusted certificate that is also in the chain is written once, as a trusted entry. Same inputs, same bytes."""
-    password_utf8, password_bmp = _password_forms(password)
-    derive = _Derivation(key.pkcs8, password_utf8, iterations)
     if not key.chain_der:
         raise KeystoreError("a PKCS12 key entry needs its certificate (Java pairs key and certificate)")
-    trusted_by_der = {t.cert_der: t for t in trusted}
+    password_utf8, password_bmp = _password_forms(password)
+    derive = _Derivation(key.pkcs8, password_utf8, iterations)
+    trusted_by_der: dict[bytes, Pkcs12TrustedCert] = {}
+    for cert in trusted:
+        trusted_by_der.setdefault(cert.cert_der, cert)  # the first alias wins, wherever the certificate is written
     local_key_id = hashlib.sha1(key.chain_der[0]).digest()  # pairs key and leaf; an identifier, as OpenSSL writes it
 
     bags: list[bytes] = []
@@ -266,10 +269,10 @@ def encode_pkcs12(
             bags.append(_cert_bag(der, _attributes(alias=trusted_by_der[der].alias, trusted=True)))
         else:
             bags.append(_cert_bag(der, b""))
-    for cert in trusted:
-        if cert.cert_der not in written:
-            written.add(cert.cert_der)
-            bags.append(_cert_bag(cert.cert_der, _attributes(alias=cert.alias, trusted=True)))
+    for der, cert in trusted_by_der.items():
+        if der not in written:
+            written.add(der)
+            bags.append(_cert_bag(der, _attributes(alias=cert.alias, trusted=True)))
     cert_contents = _seq(*bags)
     cert_algorithm, cert_ciphertext = _encrypted(cert_contents, password_utf8, derive, b"certs", iterations)
     encrypted_certs = _seq(
