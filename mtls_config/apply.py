@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
 from mtls_config.diff import Change
 from mtls_config.errors import ConflictError, InstanceError, MtlsConfigError, StalePlan
@@ -475,11 +476,8 @@ class Executor:
         for c in self.changes:
             for fp in c.live:
                 by_table.setdefault(fp.table, {})[fp.sys_id] = fp.mod_count
-        results = await asyncio.gather(
-            *(
-                read_in(self.client, t, "sys_id", ids, ["sys_id", "sys_mod_count"])
-                for t, ids in sorted(by_table.items())
-            )
+        results = await gather_all(
+            read_in(self.client, t, "sys_id", ids, ["sys_id", "sys_mod_count"]) for t, ids in sorted(by_table.items())
         )
         moved = []
         for (table, expected), rows in zip(sorted(by_table.items()), results, strict=True):
@@ -544,18 +542,16 @@ class Executor:
         tables = sorted(by_table)
         cert_ids = sorted(by_table.get("sys_certificate", set()))
         # The records and the certificates' attachments at once: the ids are known from the inventory.
-        reads, attachment_rows = await asyncio.gather(
-            asyncio.gather(
-                *(
-                    read_in(
-                        self.client,
-                        t,
-                        "sys_id",
-                        by_table[t],
-                        CERT_FIELDS if t == "sys_certificate" else ("sys_id", "sys_mod_count"),
-                    )
-                    for t in tables
+        reads, attachment_rows = await gather(
+            gather_all(
+                read_in(
+                    self.client,
+                    t,
+                    "sys_id",
+                    by_table[t],
+                    CERT_FIELDS if t == "sys_certificate" else ("sys_id", "sys_mod_count"),
                 )
+                for t in tables
             ),
             list_attachments(self.client, "sys_certificate", cert_ids),
         )
@@ -607,7 +603,7 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
     text = inventory.to_json()
     small = len(text) <= VALUE_LIMIT
     # The files to replace are listed with the conflict check, not after it: one round trip fewer.
-    rows, old = await asyncio.gather(
+    rows, old = await gather(
         client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"]),
         list_attachments(client, "sys_properties", [record.sys_id] if record is not None and not small else []),
     )
@@ -646,7 +642,7 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
         )
         pointer = pointer_value(inventory.generation, str(meta.get("sys_id") or "") or None)
         record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
-        await asyncio.gather(*(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old))
+        await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
     return record
 
 

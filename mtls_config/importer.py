@@ -11,7 +11,6 @@ Never imports the emulator or the CLI.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import hashlib
 import re
@@ -21,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mtls_config.concurrency import gather_all
 from mtls_config.instance import Instance
 from mtls_config.inventory import IMPORTED_PASSWORD, Inventory, OwnedRecord, OwnedResource
 from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS, _attachment, _record, read_inventory
@@ -59,32 +59,34 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
     result = ImportResult()
     inventory, inv_record, _ = await read_inventory(client, stack)
     owned_ids = {r.sys_id for entry in inventory.resources.values() for r in entry.records}
-    certs_rows, profile_rows, *msg_rows = await asyncio.gather(
-        client.list(
-            "sys_certificate",
-            query="typeINkey_store,pkcs12_key_store,trust_store",
-            fields=list(CERT_FIELDS),
-            page_size=10000,
-        ),
-        client.list("sys_protocol_profile", fields=list(PROFILE_FIELDS), page_size=10000),
-        *[
+    certs_rows, profile_rows, *msg_rows = await gather_all(
+        [
             client.list(
-                t.message,
-                query="use_mutual_auth=true",
-                fields=["sys_id", "name", *message_binding.OWNED, "sys_mod_count"],
+                "sys_certificate",
+                query="typeINkey_store,pkcs12_key_store,trust_store",
+                fields=list(CERT_FIELDS),
                 page_size=10000,
-            )
-            for t in message_binding.TABLES.values()
-        ],
-        *[
-            client.list(
-                t.function,
-                query="use_mutual_auth=true",
-                fields=["sys_id", "function_name", t.parent_field, *message_binding.OWNED, "sys_mod_count"],
-                page_size=10000,
-            )
-            for t in message_binding.TABLES.values()
-        ],
+            ),
+            client.list("sys_protocol_profile", fields=list(PROFILE_FIELDS), page_size=10000),
+            *[
+                client.list(
+                    t.message,
+                    query="use_mutual_auth=true",
+                    fields=["sys_id", "name", *message_binding.OWNED, "sys_mod_count"],
+                    page_size=10000,
+                )
+                for t in message_binding.TABLES.values()
+            ],
+            *[
+                client.list(
+                    t.function,
+                    query="use_mutual_auth=true",
+                    fields=["sys_id", "function_name", t.parent_field, *message_binding.OWNED, "sys_mod_count"],
+                    page_size=10000,
+                )
+                for t in message_binding.TABLES.values()
+            ],
+        ]
     )
     certs = [_record("sys_certificate", r) for r in certs_rows]
     profiles = [_record("sys_protocol_profile", r) for r in profile_rows]
@@ -103,7 +105,7 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
         for row in await client.list_attachments("sys_certificate", sorted(wanted_certs)):
             attachments.setdefault(str(row.get("table_sys_id", "")), []).append(_attachment(row))
     to_download = [(c, atts[0]) for c in wanted_certs.values() if len(atts := attachments.get(c.sys_id, [])) == 1]
-    contents = await asyncio.gather(*(client.download_attachment(a.sys_id) for _, a in to_download))
+    contents = await gather_all(client.download_attachment(a.sys_id) for _, a in to_download)
     files_of = {c.sys_id: (a, data) for (c, a), data in zip(to_download, contents, strict=True)}
 
     docs: dict[str, list[dict[str, Any]]] = {

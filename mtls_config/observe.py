@@ -12,13 +12,13 @@ Only reads. Never imports the emulator or the CLI; talks to the instance only th
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from mtls_config.client.query import in_list_chunks
+from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
 from mtls_config.errors import BadResponse, MtlsConfigError, RecordNotFound
 from mtls_config.instance import Instance
@@ -78,7 +78,7 @@ def in_query(field_name: str, values: Iterable[str]) -> str:
 
 
 async def _gather(*aws: Awaitable[T]) -> list[T]:
-    return list(await asyncio.gather(*aws))
+    return await gather_all(aws)
 
 
 async def read_in(
@@ -165,7 +165,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         )
         reads.append(read_in(client, tables.message, "name", msg_names[kind_name], msg_fields))
         reads.append(read_in(client, tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
-    (inventory, inv_record, inv_attachment), (certs, cert_attachment_rows), results = await asyncio.gather(
+    (inventory, inv_record, inv_attachment), (certs, cert_attachment_rows), results = await gather(
         inventory_task, certs_task, _gather(*reads)
     )
     profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
@@ -214,7 +214,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     ]
     # The desired certificates' attachments came with them in round 1; only orphans' are listed here.
     extra_cert_ids = sorted(orphan_ids.get("sys_certificate", set()) - known_ids)
-    extra_attachment_rows, extra_results = await asyncio.gather(
+    extra_attachment_rows, extra_results = await gather(
         list_attachments(client, "sys_certificate", extra_cert_ids), _gather(*extra_reads)
     )
     attachment_rows = cert_attachment_rows + extra_attachment_rows

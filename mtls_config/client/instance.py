@@ -34,7 +34,7 @@ from mtls_config.client.failures import Scrubber, error_for_status, redirect_err
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
-from mtls_config.errors import BadResponse, InstanceError, InstanceUnreachable, ProjectError
+from mtls_config.errors import AuthenticationFailed, BadResponse, InstanceError, InstanceUnreachable, ProjectError
 from mtls_config.settings import InstanceSettings
 
 logger = logging.getLogger("mtls_config.client")
@@ -104,6 +104,11 @@ class InstanceClient:
         self._batch_max_items = batch_max_items
         self._batch_max_bytes = batch_max_bytes
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        # Until the instance has accepted these credentials once, requests go one at a time: a wrong password
+        # then costs one failed login, not one per concurrent request (instances lock accounts after a few).
+        self._credentials_gate = asyncio.Lock()
+        self._credentials_proven = False
+        self._credentials_refused: AuthenticationFailed | None = None
         self._scrub = Scrubber()
         self._auth = authenticator_for(settings.auth, self._post_token, self._scrub, clock=clock)
         self._http = httpx.AsyncClient(
@@ -429,6 +434,43 @@ class InstanceClient:
             raise failure.final from None
 
     async def _attempt(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        content_type: str | None,
+        accept: str,
+        authenticate: bool,
+        retry: int,
+        allow: frozenset[int],
+    ) -> _Reply:
+        args = (op, method, path, params, content, content_type, accept, authenticate, retry, allow)
+        if not authenticate or self._credentials_proven:
+            return await self._attempt_once(*args)
+        async with self._credentials_gate:
+            if self._credentials_refused is not None:
+                raise self._credentials_refused
+            if not self._credentials_proven:
+                return await self._first_attempt(args)
+        return await self._attempt_once(*args)  # proven while this one waited: no need to hold the gate
+
+    async def _first_attempt(self, args: tuple[Any, ...]) -> _Reply:
+        """The request that finds out whether the instance accepts the credentials (under the gate)."""
+        try:
+            reply = await self._attempt_once(*args)
+        except AuthenticationFailed as exc:
+            self._credentials_refused = exc
+            raise
+        except InstanceError as exc:
+            # Any answer but 401 means the credentials were accepted (a 403 is about roles, not logins).
+            self._credentials_proven = exc.status is not None
+            raise
+        self._credentials_proven = True
+        return reply
+
+    async def _attempt_once(
         self,
         op: str,
         method: str,

@@ -1,0 +1,39 @@
+"""Structured concurrency for the engine's fan-out reads: all succeed, or the rest are cancelled.
+
+``asyncio.gather`` raises the first failure and leaves its siblings running until the loop shuts down (a
+read still waiting to connect is then destroyed unawaited). ``gather`` here cancels and awaits them before
+re-raising the first failure, so a failed run stops cleanly and nothing is left in flight.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar, overload
+
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+@overload
+async def gather(a: Awaitable[A], b: Awaitable[B], /) -> tuple[A, B]: ...
+@overload
+async def gather(a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], /) -> tuple[A, B, C]: ...
+async def gather(*aws: Awaitable[Any]) -> tuple[Any, ...]:
+    return tuple(await gather_all(aws))
+
+
+async def gather_all(aws: Any) -> list[Any]:
+    """Await every awaitable concurrently; results in order. On a failure the others are cancelled first."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
