@@ -12,6 +12,7 @@ Never imports the emulator or the CLI; the CLI hands in a transport when the tar
 from __future__ import annotations
 
 import asyncio
+import functools
 import builtins
 import json
 import logging
@@ -104,8 +105,6 @@ class InstanceClient:
         self._batch_max_items = batch_max_items
         self._batch_max_bytes = batch_max_bytes
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
-        # Until the instance has accepted these credentials once, requests go one at a time: a wrong password
-        # then costs one failed login, not one per concurrent request (instances lock accounts after a few).
         self._credentials_gate = asyncio.Lock()
         self._credentials_proven = False
         self._credentials_refused: AuthenticationFailed | None = None
@@ -395,8 +394,21 @@ class InstanceClient:
         while True:
             try:
                 try:
-                    reply = await self._attempt(
-                        op, method, path, params, content, content_type, accept, authenticate, retry, allow
+                    reply = await self._gated(
+                        authenticate,
+                        functools.partial(
+                            self._attempt,
+                            op,
+                            method,
+                            path,
+                            params,
+                            content,
+                            content_type,
+                            accept,
+                            authenticate,
+                            retry,
+                            allow,
+                        ),  # fmt: skip
                     )
                 except InstanceError:
                     # A re-sent create refused as a duplicate: the earlier attempt landed after our look-up.
@@ -433,44 +445,29 @@ class InstanceClient:
         except InstanceError:
             raise failure.final from None
 
-    async def _attempt(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        content_type: str | None,
-        accept: str,
-        authenticate: bool,
-        retry: int,
-        allow: frozenset[int],
-    ) -> _Reply:
-        args = (op, method, path, params, content, content_type, accept, authenticate, retry, allow)
+    async def _gated(self, authenticate: bool, send: Callable[[], Awaitable[_Reply]]) -> _Reply:
+        """Until the instance has accepted the credentials once, requests go one at a time: a wrong password
+        then costs one failed login, not one per concurrent request (instances lock accounts after a few)."""
         if not authenticate or self._credentials_proven:
-            return await self._attempt_once(*args)
+            return await send()
         async with self._credentials_gate:
             if self._credentials_refused is not None:
                 raise self._credentials_refused
             if not self._credentials_proven:
-                return await self._first_attempt(args)
-        return await self._attempt_once(*args)  # proven while this one waited: no need to hold the gate
+                try:
+                    reply = await send()
+                except AuthenticationFailed as exc:
+                    self._credentials_refused = exc
+                    raise
+                except InstanceError as exc:
+                    # Any answer but 401 means the credentials were accepted (a 403 is about roles, not logins).
+                    self._credentials_proven = exc.status is not None
+                    raise
+                self._credentials_proven = True
+                return reply
+        return await send()  # proven while this one waited: no need to hold the gate
 
-    async def _first_attempt(self, args: tuple[Any, ...]) -> _Reply:
-        """The request that finds out whether the instance accepts the credentials (under the gate)."""
-        try:
-            reply = await self._attempt_once(*args)
-        except AuthenticationFailed as exc:
-            self._credentials_refused = exc
-            raise
-        except InstanceError as exc:
-            # Any answer but 401 means the credentials were accepted (a 403 is about roles, not logins).
-            self._credentials_proven = exc.status is not None
-            raise
-        self._credentials_proven = True
-        return reply
-
-    async def _attempt_once(
+    async def _attempt(
         self,
         op: str,
         method: str,
