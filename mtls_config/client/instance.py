@@ -12,8 +12,8 @@ Never imports the emulator or the CLI; the CLI hands in a transport when the tar
 from __future__ import annotations
 
 import asyncio
-import functools
 import builtins
+import functools
 import json
 import logging
 import random
@@ -408,7 +408,7 @@ class InstanceClient:
                             authenticate,
                             retry,
                             allow,
-                        ),  # fmt: skip
+                        ),
                     )
                 except InstanceError:
                     # A re-sent create refused as a duplicate: the earlier attempt landed after our look-up.
