@@ -8,8 +8,8 @@ Never imports the emulator or the CLI.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mtls_config.apply import ApplyResult, ProgressFn, apply_changes
@@ -157,8 +157,3 @@ def lint_findings(specs: SpecSet, environ: Mapping[str, str] | None, now: dt.dat
 def journal_file(state_dir: Path, stack: str, now: dt.datetime | None = None) -> Path:
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     return state_dir / "journal" / f"{stack}-{stamp}.jsonl"
-
-
-def only(specs: SpecSet, addresses: Iterable[str]) -> SpecSet:
-    wanted = set(addresses)
-    return replace(specs, resources=tuple(r for r in specs.resources if r.address in wanted))
