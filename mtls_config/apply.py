@@ -191,6 +191,8 @@ class Executor:
         is_key = d.kind == "KeyStore"
         changed = {f.field for f in c.fields}
         content_changed = bool(changed & {key_store.FILE_FIELD, trust_store_cert.CERT_FIELD, "attachment"})
+        # A trust certificate moving between PEM text and a DER attachment moves its content too.
+        content_changed = content_changed or (not is_key and "format" in changed)
         password_changed = key_store.PASSWORD_FIELD in changed
         pem_text = d.info.get("pem_text") if not is_key else None
         fields = dict(d.fields)

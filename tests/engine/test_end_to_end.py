@@ -322,3 +322,42 @@ def test_import_command_then_plan_is_noop(
     assert "No changes" in out
     code, _, err = run(["import", "--out", "imported"], capsys)
     assert code == 0  # owned records are not imported twice
+
+
+def test_trust_cert_format_switch_moves_the_content(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DER attachment -> PEM text and back: no stale attachment is left, and the record always has its content."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    der = (stack_dir / "certs" / "globex-server.der").read_bytes()
+    (stack_dir / "certs" / "globex-server.pem").write_bytes(
+        x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+    )
+    spec = stack_dir / "resources" / "globex-orders.yaml"
+    der_text = spec.read_text()
+    spec.write_text(
+        der_text.replace(
+            "format: der\n  file: ../certs/globex-server.der", "format: pem\n  file: ../certs/globex-server.pem"
+        )
+    )
+
+    async def record() -> tuple[dict[str, str], int]:
+        async with open_local(stack_dir) as c:
+            rec = (
+                await c.list(
+                    "sys_certificate", query="name=Globex orders server", fields=["sys_id", "format", "pem_certificate"]
+                )
+            )[0]
+            return rec, len(await c.list_attachments("sys_certificate", [rec["sys_id"]]))
+
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    rec, attachments = asyncio.run(record())
+    assert rec["format"] == "pem" and rec["pem_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert attachments == 0
+    assert run(["plan"], capsys)[0] == 0
+    spec.write_text(der_text)
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    rec, attachments = asyncio.run(record())
+    assert rec["format"] == "der" and rec["pem_certificate"] == "" and attachments == 1
+    assert run(["plan"], capsys)[0] == 0
