@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from deepdiff import DeepDiff
@@ -145,9 +145,30 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                     "run with --prune to delete it (a binding is restored, never deleted)",
                 )
             )
+    changes = _repoint_dependants(changes)
     changes.sort(key=lambda c: sort_key(c.address, c.action))
     findings.sort(key=lambda f: (f.address, f.severity, f.message))
     return DiffResult(tuple(changes), tuple(findings))
+
+
+def _repoint_dependants(changes: list[Change]) -> list[Change]:
+    """A keystore that is re-made gets a new sys_id: profiles that use it must be pointed at the new record
+    even though, by name, nothing about them changed."""
+    replaced = {c.name for c in changes if c.kind == "KeyStore" and c.action == "replace"}
+    if not replaced:
+        return changes
+    out = []
+    for c in changes:
+        if c.kind == "ProtocolProfile" and c.action == "no-op" and c.after and c.after.get("keystore") in replaced:
+            name = c.after["keystore"]
+            c = replace(
+                c,
+                action="update",
+                reason=f"its keystore '{name}' is re-created",
+                fields=(FieldChange("keystore", name, name),),
+            )
+        out.append(c)
+    return out
 
 
 def _fingerprints(current: LiveResource | None) -> tuple[Fingerprint, ...]:
