@@ -272,8 +272,13 @@ class Executor:
         values = {"use_mutual_auth": "true", "protocol_name": profile_id}
         ops: list[Op] = []
         wanted = self._wanted_parts(d, current)
+        owned = self.live.owned(d.address)
+        originals = {r.part: r.original for r in owned.records if r.original is not None} if owned else {}
         for part, rec in sorted(current.records.items()):
             if part not in wanted:
+                # taken over earlier, no longer listed: give the fields back as they were found
+                original = originals.get(part) or {"use_mutual_auth": "false", "protocol_name": ""}
+                ops.append(TableOp("PATCH", rec.table, rec.sys_id, dict(original), what=f"release {part}"))
                 continue
             have = current.fields["message"] if part == "message" else current.fields["functions"].get(part[3:], {})
             want = (
@@ -577,6 +582,10 @@ class Executor:
                     # Written by an earlier run that died before it could journal it: account for it here.
                     self.journal.write(address=address, step="confirm: finished by an earlier run", status="ok")
                 entry.pending = False
+            current = self.live.resources.get(address)
+            if ok and d is not None and d.kind == "MessageBinding" and current is not None:
+                wanted = self._wanted_parts(d, current)
+                entry.records = [r for r in entry.records if r.part in wanted]
             if d is not None and d.content is not None and ok:
                 primary = entry.records[0].sys_id if entry.records else ""
                 atts = attachments.get(primary, [])

@@ -309,6 +309,14 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
                 continue
         else:
             names = []
+        # Functions this binding took over earlier but no longer lists: seen, so that diff releases them.
+        owned_entry = inventory.resources.get(b.address)
+        held = (
+            {r.part.removeprefix("fn:") for r in owned_entry.records if r.part.startswith("fn:")}
+            if owned_entry
+            else set()
+        )
+        names = sorted(set(names) | (held & set(fn_records)))
         live[b.address] = message_binding.live(b.address, b.name, msg, fn_records, names, profile_names)
 
     # Owned resources the specs no longer name (candidates for prune).

@@ -361,3 +361,25 @@ def test_trust_cert_format_switch_moves_the_content(stack_dir: Path, capsys: pyt
     rec, attachments = asyncio.run(record())
     assert rec["format"] == "der" and rec["pem_certificate"] == "" and attachments == 1
     assert run(["plan"], capsys)[0] == 0
+
+
+def test_function_dropped_from_a_binding_is_released(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A binding listing fewer functions gives the dropped ones their original fields back."""
+    spec = stack_dir / "resources" / "globex-orders.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace("functions: [submitOrder]", "functions: [submitOrder, getStatus]"))
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+
+    async def bound() -> dict[str, str]:
+        async with open_local(stack_dir) as c:
+            rows = await c.list("sys_soap_message_function", fields=["function_name", "use_mutual_auth"])
+            return {r["function_name"]: r["use_mutual_auth"] for r in rows}
+
+    assert asyncio.run(bound())["getStatus"] == "true"
+    spec.write_text(text)  # back to [submitOrder]
+    code, out, _ = run(["plan"], capsys)
+    assert code == 2 and "functions.getStatus.use_mutual_auth" in out
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    state = asyncio.run(bound())
+    assert state["getStatus"] == "false" and state["submitOrder"] == "true"
+    assert run(["plan"], capsys)[0] == 0
