@@ -293,3 +293,138 @@ def encode_pkcs12(
     digest = hmac.new(mac_key, auth_safe, hashlib.sha256).digest()
     mac_data = _seq(_seq(_seq(_oid(_SHA256), _NULL), _octets(digest)), _octets(mac_salt), _int(iterations))
     return _seq(_int(3), _data_content(auth_safe), mac_data)
+
+
+# --- Reading the trust attribute ----------------------------------------------------------------------------------
+# cryptography's load_pkcs12 gives each certificate its friendlyName but not its other bag attributes, and Java
+# decides "trustedCertEntry" on Oracle's trust attribute alone. So the reader walks the certificate bags itself,
+# for what OpenSSL 3, keytool 17 and this writer produce: DER, and bags in plain or PBES2 (PBKDF2, AES-CBC)
+# SafeContents. Anything else (legacy RC2/3DES, BER) is "unknown", never an error: the caller falls back.
+
+_AES_CBC_KEY_BYTES = {_oid("2.16.840.1.101.3.4.1.2"): 16, _oid("2.16.840.1.101.3.4.1.22"): 24, _oid(_AES256_CBC): 32}
+_PBKDF2_PRF = {
+    _oid("1.2.840.113549.2.7"): "sha1",
+    _oid("1.2.840.113549.2.9"): "sha256",
+    _oid("1.2.840.113549.2.10"): "sha384",
+    _oid("1.2.840.113549.2.11"): "sha512",
+}
+
+
+class _Unreadable(Exception):
+    """Bytes outside the subset read here (the caller falls back; nothing is reported from it)."""
+
+
+def _der_items(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """The TLVs of ``data`` as (tag, body, whole encoding); definite lengths only."""
+    items: list[tuple[int, bytes, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise _Unreadable
+        tag, first = data[pos], data[pos + 1]
+        start = pos + 2
+        if first < 0x80:
+            length = first
+        else:
+            count = first & 0x7F
+            if count == 0 or count > 4 or start + count > len(data):  # 0: BER indefinite length
+                raise _Unreadable
+            length = int.from_bytes(data[start : start + count], "big")
+            start += count
+        end = start + length
+        if end > len(data):
+            raise _Unreadable
+        items.append((tag, data[start:end], data[pos:end]))
+        pos = end
+    return items
+
+
+def _expect(data: bytes, *tags: int) -> list[tuple[int, bytes, bytes]]:
+    """The TLVs of ``data``, at least as many as ``tags`` and starting with those tags."""
+    items = _der_items(data)
+    if len(items) < len(tags) or any(item[0] != tag for item, tag in zip(items, tags, strict=False)):
+        raise _Unreadable
+    return items
+
+
+def _pbes2_decrypt(algorithm: bytes, ciphertext: bytes, password_utf8: bytes) -> bytes:
+    oid, params = _expect(algorithm, 0x06, 0x30)[:2]
+    if oid[2] != _oid(_PBES2):
+        raise _Unreadable
+    kdf, scheme = _expect(params[1], 0x30, 0x30)[:2]
+    kdf_oid, kdf_params = _expect(kdf[1], 0x06, 0x30)[:2]
+    scheme_oid, iv = _expect(scheme[1], 0x06, 0x04)[:2]
+    if kdf_oid[2] != _oid(_PBKDF2) or scheme_oid[2] not in _AES_CBC_KEY_BYTES:
+        raise _Unreadable
+    salt, rounds, *rest = _expect(kdf_params[1], 0x04, 0x02)
+    prf = "sha1"  # RFC 8018 default
+    for tag, body, _raw in rest:
+        if tag == 0x30:
+            prf_oid = _expect(body, 0x06)[0][2]
+            if prf_oid not in _PBKDF2_PRF:
+                raise _Unreadable
+            prf = _PBKDF2_PRF[prf_oid]
+    iterations = int.from_bytes(rounds[1], "big")
+    if not 0 < iterations <= 10_000_000 or len(iv[1]) != _AES_BLOCK or len(ciphertext) % _AES_BLOCK:
+        raise _Unreadable
+    key = hashlib.pbkdf2_hmac(prf, password_utf8, salt[1], iterations, _AES_CBC_KEY_BYTES[scheme_oid[2]])
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv[1])).decryptor()
+    unpadder = padding.PKCS7(_AES_BLOCK * 8).unpadder()
+    try:
+        return unpadder.update(decryptor.update(ciphertext) + decryptor.finalize()) + unpadder.finalize()
+    except ValueError:
+        raise _Unreadable from None
+
+
+def _trust_in_bags(safe_contents: bytes, found: list[tuple[bytes, str | None]]) -> None:
+    for _tag, bag, _raw in _expect(_expect(safe_contents, 0x30)[0][1]):
+        bag_id, value, *attributes = _expect(bag, 0x06, 0xA0)
+        if bag_id[2] != _oid(_CERT_BAG) or not attributes:
+            continue
+        cert_id, cert_value = _expect(_expect(value[1], 0x30)[0][1], 0x06, 0xA0)[:2]
+        if cert_id[2] != _oid(_X509_CERTIFICATE):
+            continue
+        cert_der = _expect(cert_value[1], 0x04)[0][1]
+        alias: str | None = None
+        trusted = False
+        for _t, attribute, _r in _expect(attributes[0][1]):
+            attr_oid, values = _expect(attribute, 0x06, 0x31)[:2]
+            if attr_oid[2] == _oid(_ORACLE_TRUSTED_KEY_USAGE):
+                trusted = True
+            elif attr_oid[2] == _oid(_FRIENDLY_NAME):
+                names = _expect(values[1], 0x1E)
+                alias = names[0][1].decode("utf-16-be", "replace")
+        if trusted and (cert_der, alias) not in found:
+            found.append((cert_der, alias))
+
+
+def read_trusted_certificates(data: bytes, password: SecretValue) -> list[tuple[bytes, str | None]] | None:
+    """The certificate bags that carry Oracle's trust attribute (Java lists each as a trustedCertEntry), as
+    (DER, friendlyName) in file order; ``None`` when some part is outside what this reader decodes. Call it on a file that
+    already opened with ``password`` (the MAC is not checked here)."""
+    try:
+        password_utf8 = password.reveal_text().encode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    found: list[tuple[bytes, str | None]] = []
+    try:
+        pfx = _expect(_expect(data, 0x30)[0][1], 0x02, 0x30)
+        content_type, content = _expect(pfx[1][1], 0x06, 0xA0)[:2]
+        if content_type[2] != _oid(_DATA):
+            raise _Unreadable
+        auth_safe = _expect(content[1], 0x04)[0][1]
+        for _tag, info, _raw in _expect(_expect(auth_safe, 0x30)[0][1]):
+            info_type, info_content = _expect(info, 0x06, 0xA0)[:2]
+            if info_type[2] == _oid(_DATA):
+                _trust_in_bags(_expect(info_content[1], 0x04)[0][1], found)
+            elif info_type[2] == _oid(_ENCRYPTED_DATA):
+                encrypted = _expect(_expect(info_content[1], 0x30)[0][1], 0x02, 0x30)[1]
+                inner_type, algorithm, ciphertext = _expect(encrypted[1], 0x06, 0x30, 0x80)[:3]
+                if inner_type[2] != _oid(_DATA):
+                    raise _Unreadable
+                _trust_in_bags(_pbes2_decrypt(algorithm[1], ciphertext[1], password_utf8), found)
+            else:
+                raise _Unreadable
+    except _Unreadable:
+        return None
+    return found

@@ -1,5 +1,5 @@
-"""Read keystores (JKS and JCEKS via pyjks, PKCS12 via cryptography) into plain values, compare them by a
-canonical model, and export a certificate from them.
+"""Read keystores (JKS and JCEKS via pyjks; PKCS12 via cryptography, plus Java's trust attribute read by
+``pkcs12_format``) into plain values, compare them by a canonical model, and export a certificate from them.
 
 Reading never needs more than it must: a JKS lists its entries without the password (JKS does not encrypt the
 container; the password only protects integrity and the keys), and ``unchecked`` says what that leaves open.
@@ -35,6 +35,7 @@ from mtls_config.keystore.certs import (
     spki_sha256,
 )
 from mtls_config.keystore.jks_format import JCEKS_MAGIC, JKS_MAGIC
+from mtls_config.keystore.pkcs12_format import read_trusted_certificates
 from mtls_config.secrets import SecretValue
 
 StoreType = Literal["jks", "pkcs12", "jceks", "unknown"]
@@ -254,14 +255,20 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
         ) from None
     entries: list[KeystoreEntry] = []
     keys: dict[str, PrivateKeyTypes] = {}
+    # Java lists a certificate bag as trustedCertEntry when it carries Oracle's trust attribute, even when the
+    # certificate is also in the key's chain (as assemble writes CAs, and as a JKS holds them); a certificate
+    # without it and outside the key's chain is listed too, so that no certificate in the file goes unseen.
+    trust = read_trusted_certificates(data, password)
+    trusted_der = {der for der, _alias in trust or ()}
     extra = list(loaded.additional_certs)
+    by_der = {_der(c.certificate): c.certificate for c in extra}
     if loaded.cert is not None and loaded.key is not None:
         alias = _friendly(loaded.cert, "1")
         chain, _unused = build_chain(loaded.cert.certificate, [c.certificate for c in extra])
         in_chain = {cert_sha256(c) for c in chain}
         extra = [c for c in extra if cert_sha256(c.certificate) not in in_chain]
         algorithm, size, _curve = describe_public_key(loaded.key)
-        stored = tuple(StoredCertificate(c.public_bytes(serialization.Encoding.DER), c, "der") for c in chain)
+        stored = tuple(StoredCertificate(_der(c), c, "der") for c in chain)
         entries.append(
             KeystoreEntry(
                 alias=alias,
@@ -277,14 +284,25 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
         keys[alias] = loaded.key
     elif loaded.cert is not None:
         extra.insert(0, loaded.cert)
-    for index, item in enumerate(extra, start=1):
-        der = item.certificate.public_bytes(serialization.Encoding.DER)
-        stored_cert = StoredCertificate(der, item.certificate, "der")
-        alias = _friendly(item, f"cert-{index}")
-        entries.append(KeystoreEntry(alias, "trusted_cert", (item.certificate,), stored=(stored_cert,)))
-    note = "PKCS12 trust attributes: certificates outside the key's chain are listed as trusted entries"
-    contents = KeystoreContents("pkcs12", True, tuple(sorted(entries, key=lambda e: e.alias)), (note,))
+        by_der[_der(loaded.cert.certificate)] = loaded.cert.certificate
+    listed = [(der, name, by_der[der]) for der, name in trust or () if der in by_der]
+    listed += [(der, _friendly(c, ""), c.certificate) for c in extra if (der := _der(c.certificate)) not in trusted_der]
+    for index, (der, name, cert) in enumerate(listed, start=1):
+        alias = name or f"cert-{index}"
+        stored_cert = StoredCertificate(der, cert, "der")
+        entries.append(KeystoreEntry(alias, "trusted_cert", (cert,), stored=(stored_cert,)))
+    notes: tuple[str, ...] = ()
+    if trust is None:
+        notes = (
+            "PKCS12 trust attributes: not readable in this file's encryption, so certificates in the key's chain "
+            "are not listed as trusted entries (keytool may list some), and those outside it are",
+        )
+    contents = KeystoreContents("pkcs12", True, tuple(sorted(entries, key=lambda e: e.alias)), notes)
     return contents, keys
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def canonical_model(contents: KeystoreContents) -> dict[str, Any]:

@@ -357,3 +357,48 @@ def test_any_text_password_round_trips(pki: Pki, password: str) -> None:
     loaded_key, loaded_cert, _ = pkcs12.load_key_and_certificates(data, password.encode())
     assert loaded_key is not None and pkcs8(loaded_key) == pkcs8(key)
     assert loaded_cert is not None and loaded_cert.public_bytes(DER) == leaf_der
+
+
+def test_reader_lists_trusted_cas_as_keytool_does_and_means_what_the_jks_means(
+    p12_parts: dict[str, tuple[bytes, bytes, list[bytes]]],
+) -> None:
+    """The CA certificates carry Java's trust attribute, so keytool lists them as trustedCertEntry although they
+    are also in the key's chain; read_keystore does the same, and the model equals the JKS's but for the type."""
+    for kind in ("rsa", "ec"):
+        p12 = read_keystore(build(p12_parts[kind]), secret())
+        assert [(e.alias, e.kind) for e in p12.entries] == [
+            (ALIAS_BY_KIND[kind], "private_key"),
+            ("test-issuing-ca", "trusted_cert"),
+            ("test-root-ca", "trusted_cert"),
+        ]
+        assert p12.unchecked == ()
+        p12_model = canonical_model(p12)
+        jks_model = canonical_model(read_keystore(build(p12_parts[kind], fmt="jks"), secret()))
+        assert (p12_model["store_type"], jks_model["store_type"]) == ("pkcs12", "jks")
+        assert p12_model["entries"] == jks_model["entries"]
+
+
+def test_reader_trust_attribute_against_openssl_files(tmp_path: Path, pki: Pki) -> None:
+    """OpenSSL 3 writes no trust attribute: a CA in the key's chain stays in the chain only, a certificate outside
+    it is still listed. A legacy (RC2/3DES) file cannot be searched for the attribute, and says so."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    key = pki.key("ec")
+    (tmp_path / "key.pem").write_bytes(key_pem(key))
+    leaf = pki.leaf(key, cn="openssl.test.example")
+    (tmp_path / "leaf.pem").write_bytes(pem(leaf))
+    other = pki.leaf(pki.key("rsa"), cn="stranger.test.example")
+    (tmp_path / "cas.pem").write_bytes(pem(pki.ica, pki.root, other))
+    base = ["openssl", "pkcs12", "-export", "-inkey", "key.pem", "-in", "leaf.pem", "-certfile", "cas.pem",
+            "-name", "client", "-passout", f"pass:{STORE_PASSWORD}"]  # fmt: skip
+    for name, extra in (("modern.p12", []), ("legacy.p12", ["-legacy"])):
+        run = subprocess.run([*base, *extra, "-out", name], cwd=tmp_path, capture_output=True, check=False)
+        if run.returncode != 0:
+            pytest.skip(f"openssl pkcs12 {' '.join(extra)} unavailable: {run.stderr.decode()[-200:]}")
+    modern = read_keystore((tmp_path / "modern.p12").read_bytes(), secret())
+    listed = [(e.alias, e.kind, e.chain) for e in modern.entries]
+    assert listed == [("cert-1", "trusted_cert", (other,)), ("client", "private_key", (leaf, pki.ica, pki.root))]
+    assert modern.unchecked == ()
+    legacy = read_keystore((tmp_path / "legacy.p12").read_bytes(), secret())
+    assert [(e.alias, e.kind, e.chain) for e in legacy.entries] == listed
+    assert any("trust attributes" in note for note in legacy.unchecked)
