@@ -182,7 +182,8 @@ def lint_contents(
 def _lint_contents(contents: KeystoreContents, out: _Collector, *, warn_days: int, now: dt.datetime) -> None:
     seen_lower: dict[str, str] = {}
     for entry in contents.entries:
-        if entry.alias != entry.alias.lower():
+        # Java lower-cases PKCS12 aliases as it loads them; a JKS keeps them as written and looks up in lower case.
+        if entry.alias != entry.alias.lower() and contents.store_type != "pkcs12":
             out.add("K05", "error", f"alias '{entry.alias}' is not lower-case: Java cannot look it up",
                     f"rename it to '{entry.alias.lower()}' (re-assemble, or keytool -changealias)", entry.alias)  # fmt: skip
         other = seen_lower.get(entry.alias.lower())

@@ -207,6 +207,26 @@ def test_openssl_made_pkcs12_declared_jks(tmp_path: Path, pki: Pki) -> None:
     assert lint_keystore(data, secret(), declared_format="pkcs12", now=NOW) == []
 
 
+def test_mixed_case_pkcs12_alias_is_not_k05(tmp_path: Path, pki: Pki) -> None:
+    """Java lower-cases PKCS12 aliases as it loads the file (keytool lists 'MyClient' as 'myclient' and finds it
+    by either spelling), so a mixed-case friendlyName is no reason to block; in a JKS it is (see K05's fixture)."""
+    openssl = _openssl()
+    key = pki.key("ec")
+    (tmp_path / "key.pem").write_bytes(key_pem(key))
+    (tmp_path / "cert.pem").write_bytes(pem(pki.leaf(key)))
+    (tmp_path / "ca.pem").write_bytes(pem(pki.ica, pki.root))
+    subprocess.run([openssl, "pkcs12", "-export", "-inkey", "key.pem", "-in", "cert.pem", "-certfile", "ca.pem",
+                    "-name", "MyClient", "-out", "client.p12", "-passout", "env:P12PASS"], cwd=tmp_path, check=True,
+                   env={"P12PASS": "store-pass-4471", "PATH": "/usr/bin:/bin"}, capture_output=True)  # fmt: skip
+    data = (tmp_path / "client.p12").read_bytes()
+    assert lint_keystore(data, secret(), declared_format="pkcs12", now=NOW) == []
+    if shutil.which("keytool") is not None:
+        listing = subprocess.run(["keytool", "-list", "-storetype", "PKCS12", "-keystore", "client.p12",
+                                  "-storepass", "store-pass-4471"], cwd=tmp_path, capture_output=True, text=True,
+                                 check=True).stdout  # fmt: skip
+        assert "myclient, " in listing and "MyClient" not in listing
+
+
 # --- trust store certificates ---------------------------------------------------------------------------------
 
 
