@@ -566,9 +566,14 @@ class Executor:
         attachments: dict[str, list[Any]] = {}
         for row in attachment_rows:
             attachments.setdefault(str(row.get("table_sys_id", "")), []).append(_attachment(row))
+        planned = {c.address for c in self.all_changes}
         for address, entry in list(inv.resources.items()):
             task = status.get(address)
             d = self.desired_by_address.get(address)
+            if d is not None and address not in planned:
+                # Left out by --target/--exclude: this run neither wrote nor compared it, so it must not vouch
+                # for its content, password or sys_mod_count (that would hide its pending change for good).
+                continue
             for owned_rec in entry.records:
                 seen = rows.get(owned_rec.sys_id)
                 owned_rec.mod_count = seen.mod_count if seen is not None else None
