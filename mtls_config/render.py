@@ -166,11 +166,22 @@ def drift_text(report: dict[str, Any]) -> Text:
         out.append("\n")
         for f in r["fields"]:
             out.append_text(_field_line(PlannedField.model_validate(f), "update")).append("\n")
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
     for f in report["findings"]:
         if f["severity"] == "warning" and "expire" in f["message"]:
             out.append(f"  ! {f['address']}: {f['message']}\n", style="yellow")
+        elif f["severity"] == "error":
+            out.append(f"  ✗ {f['address']}: {f['message']}\n", style="bold red")
+            if f["hint"]:
+                out.append(f"      hint: {f['hint']}\n", style="dim")
     in_sync = sum(1 for r in report["resources"] if r["status"] == "in-sync")
-    if report["drift"]:
+    if errors:
+        # Exit 1: the resources above could not be checked, so "no drift" would be a claim we cannot make.
+        out.append(
+            f"\nDrift check failed: {len(errors)} error(s); the resources named above were not checked.",
+            style="bold red",
+        )
+    elif report["drift"]:
         out.append(f"\nDrift detected ({in_sync} of {len(report['resources'])} resources in sync).", style="bold red")
     else:
         out.append(f"\nNo drift ({in_sync} resources in sync).", style="bold green")
@@ -268,10 +279,11 @@ def plan_markdown(plan: Plan) -> str:
 
 def drift_markdown(report: dict[str, Any]) -> str:
     drifted = [r for r in report["resources"] if r["status"] != "in-sync"]
+    failed = any(f["severity"] == "error" for f in report["findings"])
     lines = [
         f"### mtls-config drift: `{_md(report['stack'])}` on `{_md(report['instance'])}`",
         "",
-        ("**Drift detected**" if report["drift"] else "**No drift**")
+        ("**Drift check failed**" if failed else "**Drift detected**" if report["drift"] else "**No drift**")
         + f": {len(report['resources']) - len(drifted)} of {len(report['resources'])} resources in sync.",
         "",
     ]
@@ -283,6 +295,9 @@ def drift_markdown(report: dict[str, Any]) -> str:
             )
             lines.append(f"| `{_md(r['address'])}` | {r['status']} | {fields or _md(r['reason'])} |")
         lines.append("")
+    for f in report["findings"]:
+        if f["severity"] == "error":
+            lines.append(f"- ❌ `{_md(f['address'])}`: {_md(f['message'])}")
     warnings = [f for f in report["findings"] if f["severity"] == "warning" and "expire" in f["message"]]
     for f in warnings:
         lines.append(f"- ⚠️ `{_md(f['address'])}`: {_md(f['message'])}")

@@ -1,0 +1,36 @@
+"""drift on a stack whose plan has errors: the exit code says error, so the report must say which."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from mtls_config.cli.main import main
+from tests.engine.conftest import open_local
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_drift_text_names_the_error_behind_exit_1(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+
+    async def rename_message() -> None:
+        async with open_local(stack_dir) as c:
+            msg = (await c.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
+            await c.update("sys_soap_message", msg["sys_id"], {"name": "Globex Orders (old)"})
+
+    asyncio.run(rename_message())
+    code, out, err = run(["drift"], capsys)
+    assert code == 1
+    assert "No drift" not in out
+    assert "SOAP message 'Globex Orders' does not exist on the instance" in out + err
+    code, out, _ = run(["drift", "--format", "markdown"], capsys)
+    assert code == 1
+    assert "**Drift check failed**" in out and "does not exist on the instance" in out
