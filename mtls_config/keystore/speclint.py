@@ -90,7 +90,7 @@ def _lint_key_store(
         except OSError as exc:
             return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
         if password is None:
-            findings.append(_unresolved("password", why, origin.at("spec", "password")))
+            findings.append(_unresolved("store password", why, origin.at("spec", "password")))
         linted = (hashlib.sha256(data).digest(), password, spec.format, spec.warn_days)
         if seen is not None and linted in seen:
             findings.extend(replace(f, source=source) for f in seen[linted])
@@ -155,11 +155,10 @@ def _lint_key_store(
 
 
 def _unresolved(what: str, why: str, source: str) -> Finding:
-    checks = (
-        "the keystore was built with a placeholder password: all but the password itself was checked"
-        if what == "password"
-        else "only the certificates were checked (K08-K13), not the key (K06) nor the assembly"
-    )
+    checks = {
+        "password": "the keystore was built with a placeholder password: all but the password itself was checked",
+        "store password": "only the checks that need no password were run on the keystore file",
+    }.get(what, "only the certificates were checked (K08-K13), not the key (K06) nor the assembly")
     return Finding("K02", "info", source, None, f"{what} not resolved ({why}); {checks}",
                    "make the secret available (e.g. export the variable) to run every check")  # fmt: skip
 

@@ -110,3 +110,15 @@ def test_validate_fails_on_lint_errors_unless_no_lint(
 
 def test_validate_example_passes() -> None:
     assert main(["validate", str(EXAMPLE / "resources")]) == 0
+
+
+def test_unresolved_password_of_a_keystore_file_does_not_claim_a_placeholder_build(broken_stack: Path) -> None:
+    """A keystore named by file is not built: without its password the checks that need it are skipped, and the
+    info must say that rather than 'built with a placeholder password: all but the password itself was checked'."""
+    specs = load_specs([broken_stack / "resources.yaml"], root=broken_stack)
+    findings = lint_specs(specs, environ={}, now=NOW)
+    file_doc = [f for f in findings if f.rule == "K02" and f.source.rsplit(":", 2)[-2] in ("6", "7", "8")]
+    assert file_doc, [str(f) for f in findings]
+    assert not any("placeholder" in f.message for f in file_doc), [str(f) for f in file_doc]
+    built = [f for f in findings if f.rule == "K02" and "placeholder" in f.message]
+    assert built and all(f.source.rsplit(":", 2)[-2] not in ("6", "7", "8") for f in built)
