@@ -445,15 +445,15 @@ async def _run_batch_item(request: Request, item: dict[str, Any]) -> dict[str, A
     for header in item.get("headers") or []:
         if isinstance(header, dict) and "name" in header:
             names.add(str(header["name"]).lower())
-            headers.append(
-                (str(header["name"]).lower().encode("latin-1"), str(header.get("value", "")).encode("latin-1"))
-            )
+            name, value = str(header["name"]).lower(), str(header.get("value", ""))
+            headers.append((name.encode("latin-1", "replace"), value.encode("latin-1", "replace")))
     # Sub-requests run as the batch's caller, on the same host.
     for name in ("authorization", "host"):
         if name not in names and name in request.headers:
             headers.append((name.encode(), request.headers[name].encode("latin-1")))
+    encoded = item.get("body") or ""
     try:
-        body = base64.b64decode(item.get("body") or "")
+        body = base64.b64decode(encoded) if isinstance(encoded, str) else b""  # not base64 text: no body
     except (binascii.Error, ValueError):
         body = b""
     if body and "content-length" not in names:

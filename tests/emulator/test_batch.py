@@ -153,3 +153,28 @@ async def test_batch_item_with_an_absolute_url(client: httpx.AsyncClient) -> Non
     )
     served = r.json()["serviced_requests"][0]
     assert served["status_code"] == 200 and decoded(served)["result"][0] == {"user_name": "admin"}
+
+
+async def test_batch_items_of_the_wrong_shape_are_answered_not_crashed_on(client: httpx.AsyncClient) -> None:
+    """A body that is not a base64 string, or a header name outside latin-1, is the caller's mistake: the batch
+    still answers 200 with each item's own status (no 500 from the emulator itself)."""
+    r = await client.post(
+        "/api/now/v1/batch",
+        json={
+            "batch_request_id": "odd",
+            "rest_requests": [
+                {**item("1", "POST", "/api/now/table/sys_properties"), "body": 3},
+                {**item("2", "POST", "/api/now/table/sys_properties"), "body": {"name": "x"}},
+                item(
+                    "3",
+                    "GET",
+                    "/api/now/table/sys_properties?sysparm_limit=1",
+                    headers=[*JSON_HEADERS, {"name": "X-Note-\u20ac", "value": "\u20ac"}],
+                ),
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    served = {s["id"]: s["status_code"] for s in r.json()["serviced_requests"]}
+    assert served["3"] == 200 and set(served) == {"1", "2", "3"}
+    assert served["1"] != 500 and served["2"] != 500
