@@ -507,7 +507,14 @@ class Executor:
                 continue
             entry = inv.resources.get(c.address) or OwnedResource(address=c.address, pending=True)
             if c.action in ("create", "replace") and c.kind != "MessageBinding":
-                entry.records = [OwnedRecord(table=c.table, sys_id=self.new_ids[c.address])]
+                # The record being replaced stays owned until it is gone: a run that stops before deleting it
+                # (killed, or the delete refused) must not leave it looking like someone else's.
+                current = self.live.resources.get(c.address)
+                replaced = list(current.records.values()) if c.action == "replace" and current is not None else []
+                entry.records = [
+                    OwnedRecord(table=c.table, sys_id=self.new_ids[c.address]),
+                    *(OwnedRecord(table=r.table, sys_id=r.sys_id) for r in replaced),
+                ]
                 entry.pending = True
                 entry.password_digest = None
             elif c.importing or (c.kind == "MessageBinding" and c.action == "create"):
@@ -583,6 +590,7 @@ class Executor:
                 continue
             ok = task is None or task.status == "applied"
             if ok:
+                entry.records = [r for r in entry.records if r.sys_id in rows]  # e.g. the record a replace deleted
                 if entry.pending and task is None:
                     # Written by an earlier run that died before it could journal it: account for it here.
                     self.journal.write(address=address, step="confirm: finished by an earlier run", status="ok")
