@@ -165,13 +165,21 @@ def _read_jks(
     data: bytes, password: SecretValue | None, store_type: StoreType
 ) -> tuple[KeystoreContents, dict[str, PrivateKeyTypes]]:
     unchecked: list[str] = []
+    password_text: str | None = None
+    if password is not None:
+        try:
+            password_text = password.reveal_text()
+        except UnicodeDecodeError:
+            raise KeystorePasswordError(
+                f"the keystore password ({password.source}) is not UTF-8 text", hint="save the password file as UTF-8"
+            ) from None
     try:
-        if password is None:
+        if password_text is None:
             # pyjks crashes on a None password unless key decryption is off; then it also skips the digest.
             store = jks.KeyStore.loads(data, None, try_decrypt_keys=False)
             unchecked.append("store integrity: no password given (JKS checks its digest with the store password)")
         else:
-            store = jks.KeyStore.loads(data, password.reveal_text(), try_decrypt_keys=True)
+            store = jks.KeyStore.loads(data, password_text, try_decrypt_keys=True)
     except jks.util.KeystoreSignatureException:
         raise KeystorePasswordError(
             "keystore password is incorrect (or the file was altered): the integrity digest does not match",

@@ -227,6 +227,22 @@ def test_mixed_case_pkcs12_alias_is_not_k05(tmp_path: Path, pki: Pki) -> None:
         assert "myclient, " in listing and "MyClient" not in listing
 
 
+def test_a_password_that_is_not_utf8_is_a_password_problem_not_a_damaged_file(assembled: Callable[..., bytes]) -> None:
+    """A password file saved in Latin-1 must not make a good JKS look 'damaged' (K01): the password is what
+    is wrong, and the message says so without quoting it."""
+    from mtls_config.errors import KeystorePasswordError
+    from mtls_config.keystore import read_keystore
+
+    data = assembled()
+    latin1 = SecretValue("caf\u00e9-canary".encode("latin-1"), "file:password.txt")
+    with pytest.raises(KeystorePasswordError, match="UTF-8") as err:
+        read_keystore(data, latin1)
+    assert "canary" not in str(err.value)
+    findings = lint_keystore(data, latin1, now=NOW)
+    assert "K01" not in {f.rule for f in findings}, [str(f) for f in findings]
+    assert ("K02", "error") in {(f.rule, f.severity) for f in findings}
+
+
 # --- trust store certificates ---------------------------------------------------------------------------------
 
 
