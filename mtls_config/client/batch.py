@@ -24,7 +24,7 @@ class BatchRequest:
     id: str
     method: str
     url: str  # path and query, e.g. "/api/now/table/sys_certificate?sysparm_limit=1"
-    body: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = field(default=None, repr=False)  # may hold the keystore password
     # A raw body instead of JSON (an attachment upload); the Batch API carries any body base64-encoded.
     content: bytes | None = field(default=None, repr=False)
     content_type: str = "application/json"
