@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -378,7 +379,7 @@ def _render(
     out = stdout()
     for result, target in zip(results, targets, strict=True):
         if not isinstance(result, VerifyReport) or not isinstance(target, VerifyTarget):
-            out.print(Text.assemble(("FAIL", "bold red"), f"  {target.name}: {result}"))
+            out.print(Text.assemble(("FAIL", "bold red"), _shown(f"  {target.name}: {result}")))
             continue
         _render_report(result, target)
     if many:
@@ -397,37 +398,47 @@ def _json_item(result: VerifyReport | MtlsConfigError, target: VerifyTarget | _U
     }
 
 
+def _shown(text: object) -> str:
+    """Text for the terminal: the report quotes the server (status line, names, alerts), and a control
+    character from it (ESC, BEL, C1 CSI) must be seen, not obeyed."""
+    return "".join(c if unicodedata.category(c) != "Cc" else f"\\x{ord(c):02x}" for c in str(text))
+
+
 def _render_report(report: VerifyReport, target: VerifyTarget) -> None:
     out = stdout()
     dialled = f" (as {report.server_name})" if report.server_name != report.host else ""
     head = "PASS" if report.ok else "FAIL"
     out.print(
-        Text.assemble((head, "bold green" if report.ok else "bold red"), f"  {report.target}  {report.url}{dialled}")
+        Text.assemble(
+            (head, "bold green" if report.ok else "bold red"), _shown(f"  {report.target}  {report.url}{dialled}")
+        )
     )
     trust = ", ".join(target.trust.sources) or "none"
     out.print(
-        f"  endpoint from {target.endpoint_source}; key from {target.identity.source} "
-        f"(alias {target.identity.alias}); trust: {trust}",
+        _shown(
+            f"  endpoint from {target.endpoint_source}; key from {target.identity.source} "
+            f"(alias {target.identity.alias}); trust: {trust}"
+        ),
         markup=False,
     )
     for stage in report.stages:
         mark, style = MARKS[stage.status]
         took = f"  {stage.duration_ms:.0f} ms" if stage.duration_ms is not None else ""
-        out.print(Text.assemble("  ", (f"{mark:<5}", style), f"{stage.name.value:<12}{stage.summary}{took}"))
+        out.print(Text.assemble("  ", (f"{mark:<5}", style), _shown(f"{stage.name.value:<12}{stage.summary}{took}")))
     if report.client_cert.ca_names:
         out.print("  server accepts client certificates from:", markup=False)
         for name in report.client_cert.ca_names:
-            out.print(f"    {name}", markup=False)
+            out.print(_shown(f"    {name}"), markup=False)
     for finding in report.findings:
         label = "error" if finding.severity is Severity.FAIL else "warning"
         rule = f" [{finding.rule}]" if finding.rule else ""
         out.print(
             Text.assemble(
                 ("  " + label, "bold red" if label == "error" else "yellow"),
-                f" {finding.code}{rule}: {finding.message}",
+                _shown(f" {finding.code}{rule}: {finding.message}"),
             )
         )
-        out.print(Text.assemble(("    fix: ", "cyan"), finding.fix))
+        out.print(Text.assemble(("    fix: ", "cyan"), _shown(finding.fix)))
 
 
 def register(app: typer.Typer) -> None:

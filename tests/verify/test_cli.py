@@ -218,3 +218,35 @@ def test_verify_all_goes_on_past_a_binding_it_cannot_resolve(
     assert "PASS  partner-api" in out
     assert "FAIL  closed-api: the REST message 'Closed API' does not exist on the instance" in out
     assert out.rstrip().endswith("1/2 passed")
+
+
+def test_text_from_the_server_cannot_drive_the_terminal(
+    tmp_path: Path,
+    pki: PKI,
+    python_server: Callable[..., PythonTLSServer],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status line is the server's text: escape sequences in it (set the window title, clear the screen)
+    are shown escaped, never written to the operator's terminal as they came."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KS_PW", CANARY)
+    key_pem = pki.client.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    store = assemble_keystore(
+        key_pem,
+        pki.pem(pki.client.cert),
+        [pki.pem(pki.client_ica.cert, pki.client_root.cert)],
+        SecretValue(CANARY.encode(), "test"),
+    )
+    (tmp_path / "client.jks").write_bytes(store)
+    (tmp_path / "partner-ca.pem").write_bytes(pki.pem(pki.server_root.cert))
+    hostile = b"HTTP/1.1 200 \x1b]0;owned\x07\x1b[2J\x9b2J OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    server = python_server(server_context(pki), response=hostile)
+    args = ["verify", "--endpoint", f"https://127.0.0.1:{server.port}/", "--server-name", "localhost"]
+    code = main([*args, "--keystore", "client.jks", "--password-env", "KS_PW", "--trust", "partner-ca.pem"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "owned" in out  # the line is shown ...
+    assert "\x1b" not in out + err and "\x07" not in out + err and "\x9b" not in out + err  # ... defused
