@@ -18,6 +18,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mtls_config.errors import KeystoreError
 from mtls_config.secrets import SecretValue
 
 JKS_MAGIC = b"\xfe\xed\xfe\xed"
@@ -56,7 +57,11 @@ JksEntry = JksPrivateKeyEntry | JksTrustedCertEntry
 
 def _java_password(password: SecretValue) -> bytes:
     # Java keeps passwords as char[]; JavaKeyStore hashes each char as two bytes, big-endian.
-    return password.reveal_text().encode("utf-16-be")
+    try:
+        text = password.reveal_text()
+    except UnicodeDecodeError:
+        raise KeystoreError("the keystore password is not UTF-8 text; JKS needs a text password") from None
+    return text.encode("utf-16-be")
 
 
 def _der_length(n: int) -> bytes:

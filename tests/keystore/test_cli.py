@@ -179,3 +179,20 @@ def test_password_file_and_plain_key(tmp_path: Path, cli: Cli, pki: Pki) -> None
                        "--password-env", "KS_PASSWORD")  # fmt: skip
     assert code == 1 and "not both" in err
     assert STORE_CANARY not in "\n".join(cli.transcript)
+
+
+def test_a_password_file_that_is_not_utf8_is_a_message_not_a_traceback(tmp_path: Path, cli: Cli, pki: Pki) -> None:
+    """A Latin-1 password file: assemble (JKS, like PKCS12) says the password is not UTF-8 text, exit 1, and
+    writes no keystore."""
+    from tests.keystore.conftest import key_pem
+
+    key = pki.key("ec")
+    (tmp_path / "k.pem").write_bytes(key_pem(key))
+    (tmp_path / "signed.pem").write_bytes(pem(pki.leaf(key, cn="latin1.test.example"), pki.ica, pki.root))
+    (tmp_path / "pw.txt").write_bytes("caf\u00e9-CANARY".encode("latin-1"))
+    for fmt in ("jks", "pkcs12"):
+        out_file = tmp_path / f"c.{fmt}"
+        code, _, err = cli("keystore", "assemble", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "signed.pem"),
+                           "--out", str(out_file), "--format", fmt, "--password-file", str(tmp_path / "pw.txt"))  # fmt: skip
+        assert code == 1 and "not UTF-8" in err and "CANARY" not in err, (fmt, err)
+        assert not out_file.exists()
