@@ -5,7 +5,8 @@ Round 1 (concurrent): the stack's inventory and, per table, one query for every 
 Round 2 (concurrent): attachments of every certificate record in one listing, records the inventory owns
 that the specs no longer name, references that point outside what was read, the inventory's attachment.
 Round 3: downloads, only of files the inventory cannot vouch for (attachment id and size unchanged).
-The number of requests does not grow with the number of resources except by pagination and chunking.
+The number of requests does not grow with the number of resources except by pagination and chunking
+(and by one query per name holding a comma, which an IN list cannot carry).
 
 Only reads. Never imports the emulator or the CLI; talks to the instance only through ``Instance``.
 """
@@ -20,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from mtls_config.client.query import in_list_chunks
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
-from mtls_config.errors import BadResponse, MtlsConfigError, RecordNotFound
+from mtls_config.errors import BadResponse, MtlsConfigError, PlanError, RecordNotFound
 from mtls_config.instance import Instance
 from mtls_config.inventory import ATTACHMENT_NAME, Inventory, OwnedResource, parse_value, property_name
 from mtls_config.keystore import canonical_digest, read_keystore
@@ -84,14 +85,24 @@ async def _gather(*aws: Awaitable[T]) -> list[T]:
 async def read_in(
     client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
 ) -> list[LiveRecord]:
-    """Records whose ``field_name`` is one of ``values``: one query per URL-sized chunk, concurrently."""
+    """Records whose ``field_name`` is one of ``values``: one query per URL-sized chunk, concurrently.
+
+    A comma separates IN values and no escape for it is documented, so a value holding one (a certificate or
+    message name may) gets an equality query of its own; a ``^`` cannot be put in an encoded query at all.
+    """
     wanted = sorted(set(values))
     if not wanted:
         return []
-    chunks = [
-        client.list(table, query=in_query(field_name, chunk), fields=list(fields), page_size=10000)
-        for chunk in in_list_chunks(wanted)
-    ]
+    caret = [v for v in wanted if "^" in v]
+    if caret:
+        raise PlanError(
+            f"cannot look up {table} records by {field_name} {caret[0]!r}: "
+            "the Table API's encoded queries cannot hold a '^'",
+            hint="rename the record (and the spec) without '^'",
+        )
+    queries = [in_query(field_name, chunk) for chunk in in_list_chunks(v for v in wanted if "," not in v)]
+    queries += [f"{field_name}={v}" for v in wanted if "," in v]
+    chunks = [client.list(table, query=query, fields=list(fields), page_size=10000) for query in queries]
     return [_record(table, row) for found in await _gather(*chunks) for row in found]
 
 
