@@ -46,26 +46,52 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
             kind = _pem_kind(data)
             raise KeystoreError(f"no certificate in this PEM data (it holds a {kind} block)")
         try:
-            return x509.load_pem_x509_certificates(data)
+            certs = x509.load_pem_x509_certificates(data)
         except (ValueError, x509.InvalidVersion):
             raise KeystoreError("cannot parse the PEM certificate data (damaged base64 or not X.509)") from None
-    if not data:
+    elif not data:
         raise KeystoreError("no certificate: the data is empty")
+    else:
+        try:
+            certs = [x509.load_der_x509_certificate(data)]
+        except (ValueError, x509.InvalidVersion):  # InvalidVersion is not a ValueError
+            raise KeystoreError(
+                "not a certificate: neither PEM ('-----BEGIN CERTIFICATE-----') nor DER X.509"
+            ) from None
+    for index, cert in enumerate(certs):
+        reason = unreadable_reason(cert)
+        if reason is not None:
+            raise KeystoreError(f"certificate {index} cannot be read: {reason}")
+    return certs
+
+
+def unreadable_reason(cert: x509.Certificate) -> str | None:
+    """Why a parsed certificate cannot be used, or None. cryptography parses the names, the key, the signature
+    algorithm and the extensions only on first use, so an unknown algorithm or a damaged extension would surface later,
+    as an exception in whichever check touches it first."""
     try:
-        return [x509.load_der_x509_certificate(data)]
-    except (ValueError, x509.InvalidVersion):  # InvalidVersion is not a ValueError
-        raise KeystoreError("not a certificate: neither PEM ('-----BEGIN CERTIFICATE-----') nor DER X.509") from None
+        cert.subject  # noqa: B018  # each touched for its parse error
+        cert.issuer  # noqa: B018
+        cert.public_key()
+        cert.signature_hash_algorithm  # noqa: B018
+        cert.extensions  # noqa: B018
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def parse_stored_certificate(raw: bytes) -> tuple[x509.Certificate | None, CertEncoding]:
-    """A certificate as a keystore stores it (should be DER). PEM is parsed too but reported as such."""
+    """A certificate as a keystore stores it (should be DER). PEM is parsed too but reported as such; one that
+    does not parse, or only partly (``unreadable_reason``), is "invalid"."""
     try:
-        return x509.load_der_x509_certificate(raw), "der"
+        cert = x509.load_der_x509_certificate(raw)
+        return (cert, "der") if unreadable_reason(cert) is None else (None, "invalid")
     except (ValueError, x509.InvalidVersion):
         pass
     if PEM_CERT_MARKER in raw:
         try:
-            return x509.load_pem_x509_certificate(raw), "pem"
+            cert = x509.load_pem_x509_certificate(raw)
+            return (cert, "pem") if unreadable_reason(cert) is None else (None, "invalid")
         except (ValueError, x509.InvalidVersion):
             return None, "invalid"
     return None, "invalid"

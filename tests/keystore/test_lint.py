@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from mtls_config.errors import KeystoreError
 from mtls_config.keystore import (
     Finding,
     JksPrivateKeyEntry,
@@ -22,6 +23,7 @@ from mtls_config.keystore import (
     encode_jks,
     lint_keystore,
     lint_trust_certs,
+    load_certificates,
 )
 from mtls_config.secrets import SecretValue
 from tests.keystore.conftest import DER, NOW, PEM, KeytoolRun, Pki, issue, key_pem, name, pem, pkcs8, secret
@@ -241,6 +243,40 @@ def test_a_password_that_is_not_utf8_is_a_password_problem_not_a_damaged_file(as
     findings = lint_keystore(data, latin1, now=NOW)
     assert "K01" not in {f.rule for f in findings}, [str(f) for f in findings]
     assert ("K02", "error") in {(f.rule, f.severity) for f in findings}
+
+
+RSA_SHA256_OID = bytes.fromhex("06092a864886f70d01010b")  # the test ICA signs with RSA
+PRIME256V1_OID = bytes.fromhex("06082a8648ce3d030107")
+
+
+@pytest.mark.parametrize(
+    ("what", "old", "new"),
+    [
+        ("unknown signature algorithm", RSA_SHA256_OID, bytes.fromhex("06092a864886f70d010163")),
+        ("unsupported curve", PRIME256V1_OID, bytes.fromhex("06082a8648ce3d030163")),
+    ],
+)
+def test_a_certificate_cryptography_parses_only_lazily_is_k13_not_a_traceback(
+    pki: Pki, what: str, old: bytes, new: bytes
+) -> None:
+    """cryptography parses a certificate's key, signature algorithm and extensions on first use: a stored
+    certificate whose algorithm it does not know must be reported (K13), not crash the linter or the reader."""
+    key = pki.key("ec")
+    leaf = pki.leaf(key, cn="lazy.test.example").public_bytes(DER)
+    assert old in leaf, what
+    odd = leaf.replace(old, new)
+    store = encode_jks(
+        [
+            JksPrivateKeyEntry("client", 0, pkcs8(key), (odd, pki.ica.public_bytes(DER), pki.root.public_bytes(DER))),
+            JksTrustedCertEntry("odd", 0, odd),
+        ],
+        secret(),
+    )
+    for password in (secret(), None):
+        findings = lint_keystore(store, password, now=NOW)
+        assert ("K13", "error") in {(f.rule, f.severity) for f in findings}, (what, [str(f) for f in findings])
+    with pytest.raises(KeystoreError):
+        load_certificates(odd)
 
 
 # --- trust store certificates ---------------------------------------------------------------------------------
