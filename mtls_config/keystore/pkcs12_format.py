@@ -21,6 +21,7 @@ encoder keeps the output fully determined by this file (pyasn1, a pyjks dependen
 add an API to learn and no safety: correctness is checked by OpenSSL, keytool and cryptography in the tests).
 
 This writer does what it is told and checks next to nothing (``assemble.py`` is the careful caller).
+``read_trusted_certificates`` reads back the one thing cryptography's reader leaves out: the trust attribute.
 Pure: bytes in, bytes out. Never imports the client, the emulator, the CLI or anything that prints.
 """
 
