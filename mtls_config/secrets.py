@@ -125,7 +125,8 @@ class SecretRef(BaseModel):
                 )
             if value == "":
                 raise SecretError(f"environment variable {self.from_env} is empty")
-            return SecretValue(value.encode("utf-8"), self.describe())
+            # surrogateescape: the bytes of a variable that is not UTF-8, as the OS handed them to Python
+            return SecretValue(value.encode("utf-8", "surrogateescape"), self.describe())
         assert self.from_file is not None
         path = Path(self.from_file)
         if not path.is_absolute() and base_dir is not None:

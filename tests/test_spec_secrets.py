@@ -199,3 +199,10 @@ def test_salted_digest_shows_change_without_the_value() -> None:
     assert digest == secret().salted_digest("stack-salt")
     assert digest != value.salted_digest("other-salt")
     assert digest != SecretValue(b"other", "env:X").salted_digest("stack-salt")
+
+
+def test_from_env_holding_bytes_that_are_not_utf8() -> None:
+    """On POSIX a variable may hold any bytes; Python hands undecodable ones over as surrogate escapes. The
+    secret is those bytes (as a fromFile secret would be), not a UnicodeEncodeError traceback."""
+    value = SecretRef(from_env="LATIN1_PW").resolve(environ={"LATIN1_PW": "caf\udce9-canary"})
+    assert value.reveal() == b"caf\xe9-canary"
