@@ -204,8 +204,8 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
             id=str(index),
             timestamp=stamp,
             hostname=host,
-            tests=str(len(report["resources"])),
-            failures=str(sum(1 for r in report["resources"] if r["status"] != "in-sync")),
+            tests="0",
+            failures="0",
             errors="0",
             skipped="0",
             time="0",
@@ -214,15 +214,30 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
         for key in ("stack", "instance", "environment"):
             if key in report:
                 ET.SubElement(properties, "property", name=key, value=str(report[key]))
-        for r in report["resources"]:
-            case = ET.SubElement(
-                suite, "testcase", name=str(r["address"]), classname=f"mtls-config.{report['stack']}", time="0"
-            )
-            if r["status"] != "in-sync":
+        # An error (the run exits 1) is a test error: a resource that could not be checked has no case otherwise.
+        errors: dict[str, list[str]] = {}
+        for f in report["findings"]:
+            if f["severity"] == "error":
+                errors.setdefault(str(f["address"]), []).append(str(f["message"]))
+        cases = [(str(r["address"]), r) for r in report["resources"]]
+        listed = {address for address, _ in cases}
+        cases += [(address, None) for address in sorted(errors) if address not in listed]
+        counts = {"tests": 0, "failures": 0, "errors": 0}
+        for address, r in cases:
+            case = ET.SubElement(suite, "testcase", name=address, classname=f"mtls-config.{report['stack']}", time="0")
+            counts["tests"] += 1
+            if r is not None and r["status"] != "in-sync":
                 failure = ET.SubElement(case, "failure", message=f"{r['status']}: {r['reason']}", type=str(r["status"]))
                 failure.text = "\n".join(
                     f"{f['field']}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
                 )
+                counts["failures"] += 1
+            elif address in errors:
+                ET.SubElement(case, "error", message="; ".join(errors[address]), type="error")
+                counts["errors"] += 1
+        suite.set("tests", str(counts["tests"]))
+        suite.set("failures", str(counts["failures"]))
+        suite.set("errors", str(counts["errors"]))
         ET.SubElement(suite, "system-out").text = ""
         ET.SubElement(suite, "system-err").text = ""
     ET.indent(suites)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,13 @@ def test_drift_text_names_the_error_behind_exit_1(stack_dir: Path, capsys: pytes
     code, out, _ = run(["drift", "--format", "markdown"], capsys)
     assert code == 1
     assert "**Drift check failed**" in out and "does not exist on the instance" in out
+    code, _, _ = run(["drift", "--format", "junit", "--out", "drift.xml"], capsys)
+    assert code == 1
+    suite = ET.parse(stack_dir / "drift.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1" and suite.get("tests") == "8"
+    errored = [c for c in suite.findall("testcase") if c.find("error") is not None]
+    assert [c.get("name") for c in errored] == ["MessageBinding/globex-orders"]
+    xmlschema = pytest.importorskip("xmlschema")
+    xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "junit-report.xsd")).validate(
+        str(stack_dir / "drift.xml")
+    )
