@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,15 @@ class ImportResult:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "item"
+
+
+def _free(taken: Collection[str], stem: str, suffix: str = "", sep: str = "-") -> str:
+    """``stem + suffix``, or ``stem-2 + suffix``... when another record's name gave the same one already."""
+    candidate, n = stem + suffix, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}{sep}{n}{suffix}"
+    return candidate
 
 
 def _env_var(name: str) -> str:
@@ -115,6 +124,7 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
         "message-bindings": [],
     }
     entries: dict[str, OwnedResource] = {}
+    variables: set[str] = set()
     for cert in sorted(wanted_certs.values(), key=lambda c: c.get("name")):
         name = cert.get("name")
         record_type = cert.get("type")
@@ -136,9 +146,11 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
                 continue
             att, data = found
             fmt = "jks" if record_type == "key_store" else "pkcs12"
-            path = f"files/{_slug(name)}.{'jks' if fmt == 'jks' else 'p12'}"
+            path = _free(result.files, f"files/{_slug(name)}", ".jks" if fmt == "jks" else ".p12")
             result.files[path] = data
-            spec = {"format": fmt, "file": path, "password": {"fromEnv": _env_var(name)}, **common}
+            variable = _free(variables, _env_var(name), sep="_")
+            variables.add(variable)
+            spec = {"format": fmt, "file": path, "password": {"fromEnv": variable}, **common}
             docs["keystores"].append(_doc("KeyStore", name, spec))
             address = f"KeyStore/{name}"
             entry.content_attachment, entry.content_size = att.sys_id, att.size
@@ -154,14 +166,14 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
                     result.skipped.append(f"{address}: no single DER file attached")
                     continue
                 att, data = found
-                path = f"files/{_slug(name)}.der"
+                path = _free(result.files, f"files/{_slug(name)}", ".der")
                 result.files[path] = data
                 spec = {"format": "der", "file": path, **common}
                 entry.content_attachment, entry.content_size = att.sys_id, att.size
                 entry.content_digest = "sha256:" + hashlib.sha256(data).hexdigest()
             else:
                 text = trust_store_cert.normalise_pem(cert.get("pem_certificate"))
-                path = f"files/{_slug(name)}.pem"
+                path = _free(result.files, f"files/{_slug(name)}", ".pem")
                 result.files[path] = text.encode()
                 spec = {"format": "pem", "file": path, **common}
             docs["trust-store-certs"].append(_doc("TrustStoreCert", name, spec))
@@ -205,7 +217,8 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
             }
             if fns:
                 binding["functions"] = [f.get("function_name") for f in fns]
-            name = _slug(f"{kind_name}-{msg.get('name')}")
+            taken = {d["metadata"]["name"] for d in docs["message-bindings"]}
+            name = _free(taken, _slug(f"{kind_name}-{msg.get('name')}"))
             docs["message-bindings"].append(_doc("MessageBinding", name, binding))
             address = f"MessageBinding/{name}"
             unbound = {"use_mutual_auth": "false", "protocol_name": ""}
