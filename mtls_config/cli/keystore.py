@@ -115,6 +115,12 @@ def write_private_file(path: Path, data: bytes, *, force: bool) -> None:
         handle.write(data)
 
 
+def _refuse_existing(*paths: Path, force: bool) -> None:
+    for path in paths:
+        if path.exists() and not force:
+            raise MtlsConfigError(f"{path} exists already; nothing was written", hint="use --force to replace it")
+
+
 def write_public_file(path: Path, data: bytes, *, force: bool) -> None:
     if path.exists() and not force:
         raise MtlsConfigError(f"{path} exists already", hint="use --force to replace it")
@@ -158,6 +164,7 @@ def new(
     Example: mtls-config keystore new --subject "CN=instance.example.com,O=Example,C=US" --key-out client.key --csr-out client.csr
     """
     key_password = resolve_secret(key_password_env, key_password_file, "key password")
+    _refuse_existing(key_out, csr_out, force=force)  # both checked first: never a key without its CSR
     key_pem, csr_pem = new_key_and_csr(subject, san or [], key_type.value, key_password)
     write_private_file(key_out, key_pem, force=force)
     write_public_file(csr_out, csr_pem, force=force)
@@ -204,6 +211,11 @@ def assemble(
         alias=alias,
         fmt=fmt.value,
     )
+    findings = lint_keystore(data, password, declared_format=fmt.value, warn_days=warn_days, source=str(out))
+    if has_errors(findings):
+        # a keystore the instance could not use is not written at all
+        _print_findings([f for f in findings if f.severity != "info"])
+        raise MtlsConfigError(f"{out} was not written: the assembled keystore fails the lint rules above")
     write_private_file(out, data, force=force)
     contents = read_keystore(data, password)
     _say(f"wrote {out} ({fmt.value.upper()}, mode 0600)")
@@ -213,10 +225,7 @@ def assemble(
         leaf = entry.chain[0].subject.rfc4514_string() if entry.chain else "?"
         _say(f"  {entry.alias}: {kind}{detail} ({leaf})")
     _say(f"  canonical: {canonical_digest(contents)}")
-    findings = lint_keystore(data, password, declared_format=fmt.value, warn_days=warn_days, source=str(out))
     _print_findings([f for f in findings if f.severity != "info"])
-    if has_errors(findings):
-        raise typer.Exit(EXIT_ERROR)
 
 
 def _entry_json(contents: KeystoreContents) -> list[dict[str, Any]]:
