@@ -330,8 +330,12 @@ class Executor:
             stage_tasks = [t for t in tasks if t.stage == stage]
             for t in stage_tasks:
                 blocked = [dep for dep in t.change.depends_on if self._failed(by_address.get(dep, []))]
+                # Left out by --exclude and not on the instance: writing would point the record at nothing.
+                absent = [dep for dep in t.change.depends_on if dep not in self.sys_ids]
                 if blocked:
                     self._finish(t, "skipped", f"depends on {', '.join(blocked)}, which failed")
+                elif absent and t.change.action != "delete":
+                    self._finish(t, "skipped", f"depends on {', '.join(absent)}, which is not on the instance")
             depth = max((len(t.phases) for t in stage_tasks), default=0)
             for phase in range(depth):
                 await self._run_phase([t for t in stage_tasks if t.status is None and phase < len(t.phases)], phase)

@@ -37,3 +37,25 @@ def test_a_change_left_out_by_target_is_still_planned_afterwards(
     code, out, _ = run(["plan"], capsys)
     assert code == 2, out
     assert "TrustStoreCert/Globex orders server" in out and "certificate" in out
+
+
+def test_excluding_a_missing_dependency_skips_its_dependants(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile whose keystore is neither on the instance nor in this run is not created pointing at nothing."""
+    import asyncio
+
+    from tests.engine.conftest import open_local
+
+    code, out, err = run(["apply", "--auto-approve", "--exclude", "KeyStore/Acme Payments client"], capsys)
+    assert code == 1, out + err
+    assert "ProtocolProfile/acmemtls" in out and "skipped" in out
+
+    async def profiles() -> list[dict[str, str]]:
+        async with open_local(stack_dir) as c:
+            return await c.list("sys_protocol_profile", query="protocol=acmemtls", fields=["keystore"])
+
+    assert asyncio.run(profiles()) == []
+    code, out, err = run(["apply", "--auto-approve"], capsys)
+    assert code == 0, out + err
+    assert run(["plan"], capsys)[0] == 0
