@@ -72,6 +72,10 @@ class Endpoint:
 def parse_endpoint(url: str, server_name: str | None = None, *, default_port: int = 443) -> Endpoint:
     """An ``https://host[:port]/path`` URL as an endpoint. Raises VerifyError when it is not one."""
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # user:password@ in a URL is a credential: never shown in a report, a message or --json
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    url = parts.geturl()
     if parts.scheme.lower() != "https":
         raise VerifyError(
             f"endpoint '{url}' is not an https:// URL",
