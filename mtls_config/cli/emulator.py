@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mtls_config.cli.console import fail, report_errors, stdout
-from mtls_config.secrets import SecretValue
+from mtls_config.secrets import SecretRef
 
 # The emulator (starlette, uvicorn, sqlite) is imported by the commands that run it, so that the rest of the
 # CLI starts without it.
@@ -63,11 +62,11 @@ def serve(
     users = dict(DEFAULT_USERS)
     shown = "admin / admin"
     if user is not None and password_env is not None:
-        raw = os.environ.get(password_env)
-        if not raw:
-            raise fail(f"environment variable {password_env} is not set or empty", hint="export it before serving")
-        password = SecretValue(raw.encode(), f"env:{password_env}")
-        users = {user: (password.reveal_text(), ("admin",))}
+        password = SecretRef(from_env=password_env).resolve()
+        try:
+            users = {user: (password.reveal_text(), ("admin",))}
+        except UnicodeDecodeError:
+            raise fail(f"the password in {password_env} is not UTF-8 text") from None
         shown = f"{user} / (password from ${password_env})"
     config = EmulatorConfig(
         db_path=db,
