@@ -76,10 +76,14 @@ async def make_planned(
     instance_name: str,
     stack: str,
     prune: bool = False,
-    scope: set[str] | None = None,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
 ) -> Planned:
+    """Plan ``specs`` against the instance; ``targets``/``excludes`` (KIND/NAME) narrow it, and are recorded in
+    the plan so that applying it later covers the same resources."""
+    scope = scope_addresses(specs, targets, excludes)
     desired = build_desired(specs, environ=environ)
     live = await observe(client, desired, stack)
     result = diff(desired, live, prune=prune, now=now)
@@ -94,6 +98,8 @@ async def make_planned(
         inventory_mod_count=record.mod_count if record else None,
         inventory_generation=live.inventory.generation,
         prune=prune,
+        targets=targets,
+        excludes=excludes,
         now=now,
     )
     return Planned(desired, live, result, plan)

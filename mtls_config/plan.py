@@ -94,6 +94,8 @@ class Plan(_Model):
     stack: str
     spec_digest: str
     prune: bool = False
+    targets: list[str] = Field(default_factory=list)  # --target of the run that made the plan
+    excludes: list[str] = Field(default_factory=list)  # --exclude of that run
     resource_changes: list[ResourceChange]
     findings: list[PlanFinding] = Field(default_factory=list)
     inventory: InventoryFingerprint
@@ -110,7 +112,8 @@ class Plan(_Model):
         return [f for f in self.findings if f.severity == "error"]
 
     def body_checksum(self) -> str:
-        data = self.model_dump(mode="json", by_alias=True, exclude={"created_at", "checksum"})
+        # Findings are advice ("expires in 12 days" changes daily), not what apply does: left out.
+        data = self.model_dump(mode="json", by_alias=True, exclude={"created_at", "checksum", "findings"})
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -185,6 +188,8 @@ def make_plan(
     inventory_mod_count: int | None,
     inventory_generation: int,
     prune: bool,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
     now: dt.datetime | None = None,
 ) -> Plan:
     counts: dict[str, int] = {}
@@ -195,6 +200,8 @@ def make_plan(
         stack=stack,
         spec_digest=spec_digest,
         prune=prune,
+        targets=sorted(targets),
+        excludes=sorted(excludes),
         resource_changes=[_resource_change(c) for c in result.changes],
         findings=[_finding(f) for f in result.findings],
         inventory=InventoryFingerprint(

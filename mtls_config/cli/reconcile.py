@@ -102,7 +102,8 @@ async def _planned(
     ca_bundle: str | None,
     *,
     prune: bool = False,
-    scope: set[str] | None = None,
+    targets: list[str] | None = None,
+    excludes: list[str] | None = None,
     stats: RequestLog | None = None,
 ) -> Planned:
     from mtls_config.client import InstanceClient
@@ -114,7 +115,13 @@ async def _planned(
     async with InstanceClient(settings, transport=transport) as client:
         try:
             return await make_planned(
-                client, ctx.specs, instance_name=settings.url, stack=ctx.stack, prune=prune, scope=scope
+                client,
+                ctx.specs,
+                instance_name=settings.url,
+                stack=ctx.stack,
+                prune=prune,
+                targets=targets or [],
+                excludes=excludes or [],
             )
         finally:
             if stats is not None:
@@ -138,8 +145,9 @@ async def _fleet(
 
     async def one(env: str | None) -> Planned:
         ctx = _context(paths, env, project)
-        scope = _scope(ctx, target, exclude)
-        return await _planned(ctx, instance, insecure, ca_bundle, prune=prune, scope=scope, stats=stats)
+        return await _planned(
+            ctx, instance, insecure, ca_bundle, prune=prune, targets=target, excludes=exclude, stats=stats
+        )
 
     if len(envs) == 1:
         return [(envs[0], await one(envs[0]))]
@@ -193,12 +201,6 @@ def _print_stats(stats: RequestLog) -> None:
 
 def _worst(codes: list[int]) -> int:
     return EXIT_ERROR if EXIT_ERROR in codes else (EXIT_CHANGES if EXIT_CHANGES in codes else EXIT_OK)
-
-
-def _scope(ctx: Context, target: list[str] | None, exclude: list[str] | None) -> set[str] | None:
-    from mtls_config.engine import scope_addresses
-
-    return scope_addresses(ctx.specs, target or [], exclude or [])
 
 
 @report_errors
@@ -310,7 +312,8 @@ def apply(
     """Apply the specs (or a saved plan: 'apply plan.json') to the instance.
 
     A saved plan is applied only if it still holds: the records it planned are re-read and a plan whose
-    records changed meanwhile is refused, naming them. Without a terminal, --auto-approve is required.
+    records changed meanwhile is refused, naming them; it keeps the --prune/--target/--exclude it was made with.
+    Without a terminal, a run from specs needs --auto-approve (a saved plan was reviewed already).
 
     Examples:
       mtls-config apply specs/ --auto-approve
@@ -327,11 +330,11 @@ def apply(
     if paths and len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file():
         saved = Plan.from_json(paths[0].read_text(encoding="utf-8"))
         spec_paths = None
-        prune = saved.prune
+        # the saved plan says what it covers: the same prune, targets and excludes as when it was made
+        prune, target, exclude = saved.prune, saved.targets, saved.excludes
     ctx = _context(spec_paths, env)
     if saved is not None and saved.stack != ctx.stack:
         raise PlanError(f"the saved plan is for stack '{saved.stack}', these specs are stack '{ctx.stack}'")
-    scope = _scope(ctx, target, exclude)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not auto_approve and not interactive and saved is None:
         raise PlanError(
@@ -340,7 +343,15 @@ def apply(
         )
 
     async def body(client: InstanceClient, name: str) -> int:
-        planned = await make_planned(client, ctx.specs, instance_name=name, stack=ctx.stack, prune=prune, scope=scope)
+        planned = await make_planned(
+            client,
+            ctx.specs,
+            instance_name=name,
+            stack=ctx.stack,
+            prune=prune,
+            targets=target or [],
+            excludes=exclude or [],
+        )
         if saved is None or interactive:
             stdout().print(plan_text(planned.plan))
         if not planned.plan.has_changes and not planned.plan.errors:

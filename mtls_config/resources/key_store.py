@@ -18,7 +18,8 @@ TYPES = {"jks": "key_store", "pkcs12": "pkcs12_key_store"}
 FILE_FIELD = "keystore_file"
 PASSWORD_FIELD = "key_store_password"
 RECORD_FIELDS = ("type", "active", "short_description", "warn_in_days_to_expire", "expiration_notification")
-INFO_FIELDS = ("expires", "valid_from", "expires_in_days", "subject", "issuer")
+# expires_in_days is left out: it changes every day, and a plan of the same state must not
+INFO_FIELDS = ("expires", "valid_from", "subject", "issuer")
 
 
 def canonical_fields(

@@ -26,7 +26,8 @@ RECORD_FIELDS = (
     "warn_in_days_to_expire",
     "expiration_notification",
 )
-INFO_FIELDS = ("expires", "valid_from", "expires_in_days", "subject", "issuer")
+# expires_in_days is left out: it changes every day, and a plan of the same state must not
+INFO_FIELDS = ("expires", "valid_from", "subject", "issuer")
 
 
 def fingerprint_der(der: bytes) -> str:

@@ -383,3 +383,32 @@ def test_function_dropped_from_a_binding_is_released(stack_dir: Path, capsys: py
     state = asyncio.run(bound())
     assert state["getStatus"] == "false" and state["submitOrder"] == "true"
     assert run(["plan"], capsys)[0] == 0
+
+
+def test_saved_targeted_plan_applies_only_its_targets(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(["plan", "--target", "ProtocolProfile/acmemtls", "--out", "plan.json"], capsys)
+    assert code == 2
+    saved = json.loads((stack_dir / "plan.json").read_text())
+    assert saved["targets"] == ["ProtocolProfile/acmemtls"]
+    assert {c["address"] for c in saved["resource_changes"]} == {
+        "ProtocolProfile/acmemtls",
+        "KeyStore/Acme Payments client",
+    }
+    code, out, err = run(["apply", "plan.json"], capsys)  # no --target repeated: the plan carries it
+    assert code == 0, out + err
+    assert "2 applied" in out
+    code, out, _ = run(["plan", "--json"], capsys)
+    actions = {c["address"]: c["action"] for c in json.loads(out)["resource_changes"]}
+    assert actions["ProtocolProfile/acmemtls"] == "no-op" and actions["MessageBinding/acme-payments-api"] == "create"
+
+
+async def test_plan_checksum_does_not_change_with_the_day(stack_dir: Path, client: InstanceClient) -> None:
+    import datetime as dt
+
+    specs = load_specs([stack_dir / "resources"], root=stack_dir)
+    await apply_planned(client, await make_planned(client, specs, instance_name="local", stack="s"))
+    today = dt.datetime.now(dt.UTC)
+    first = await make_planned(client, specs, instance_name="local", stack="s", now=today)
+    later = await make_planned(client, specs, instance_name="local", stack="s", now=today + dt.timedelta(days=700))
+    assert any("expires" in f.message for f in later.plan.findings)  # advice differs...
+    assert first.plan.checksum == later.plan.checksum  # ...what apply would do does not
