@@ -112,6 +112,16 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                     Finding(d.address, "error", elsewhere, "set 'metadata.adopt: true' to take the message over")
                 )
                 continue
+        if d.address in live.duplicates:
+            findings.append(
+                Finding(
+                    d.address,
+                    "error",
+                    live.duplicates[d.address],
+                    "the instance may use any of them: rename or delete the extra records, then plan again",
+                )
+            )
+            continue
         if d.address in live.binding_errors:
             findings.append(
                 Finding(

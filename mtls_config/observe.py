@@ -52,6 +52,7 @@ class Live:
     binding_errors: dict[str, str] = field(default_factory=dict)  # address -> why it cannot be bound
     opaque_passwords: dict[str, str] = field(default_factory=dict, repr=False)  # address -> sha256 of the opaque value
     downloads: int = 0
+    duplicates: dict[str, str] = field(default_factory=dict)  # address -> several records, none clearly ours
 
     def owned(self, address: str) -> OwnedResource | None:
         return self.inventory.resources.get(address)
@@ -245,7 +246,23 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     # Round 3: download only what the inventory cannot vouch for.
     live: dict[str, LiveResource] = {}
     opaque: dict[str, str] = {}
-    cert_by_name = {c.get("name"): c for c in certs}
+    certs_named: dict[str, list[LiveRecord]] = {}
+    for c in certs:
+        certs_named.setdefault(c.get("name"), []).append(c)
+    cert_by_name: dict[str, LiveRecord] = {}
+    duplicates: dict[str, str] = {}
+    for r in [*by_kind.get("KeyStore", []), *by_kind.get("TrustStoreCert", [])]:
+        same = certs_named.get(r.name, [])
+        if len(same) == 1:
+            cert_by_name[r.name] = same[0]
+        elif same:
+            entry = inventory.resources.get(r.address)
+            owned_ids = {o.sys_id for o in entry.records} if entry else set()
+            ours = [c for c in same if c.sys_id in owned_ids]
+            if len(ours) == 1:
+                cert_by_name[r.name] = ours[0]  # ours is unambiguous; the others are someone else's
+            else:
+                duplicates[r.address] = f"{len(same)} certificate records are named '{r.name}'"
     profile_by_protocol: dict[str, LiveRecord] = {}
     for p in profiles:
         profile_by_protocol.setdefault(p.get("protocol"), p)  # the first one, as the instance listed them
@@ -350,7 +367,10 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             fn_records = {p.removeprefix("fn:"): rec for p, rec in records.items() if p.startswith("fn:")}
             live[address] = message_binding.live(address, name, primary, fn_records, sorted(fn_records), profile_names)
 
-    return Live(stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, downloads=len(downloads))
+    return Live(
+        stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, downloads=len(downloads),
+        duplicates=duplicates,
+    )  # fmt: skip
 
 
 async def list_attachments(client: Instance, table: str, sys_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -412,3 +412,25 @@ async def test_plan_checksum_does_not_change_with_the_day(stack_dir: Path, clien
     later = await make_planned(client, specs, instance_name="local", stack="s", now=today + dt.timedelta(days=700))
     assert any("expires" in f.message for f in later.plan.findings)  # advice differs...
     assert first.plan.checksum == later.plan.checksum  # ...what apply would do does not
+
+
+async def test_duplicate_certificate_names_stop_the_plan_unless_one_is_ours(
+    stack_dir: Path, client: InstanceClient
+) -> None:
+    specs = load_specs([stack_dir / "resources"], root=stack_dir)
+    pem = (stack_dir / "certs" / "acme-server-ca.pem").read_text()
+    twin = {"type": "trust_store", "format": "pem", "pem_certificate": pem, "active": "true"}
+    await client.create("sys_certificate", {"name": "Acme Payments server CA", **twin})
+    await client.create("sys_certificate", {"name": "Acme Payments server CA", **twin})
+    planned = await make_planned(client, specs, instance_name="local", stack="s")
+    errors = [f for f in planned.plan.findings if f.severity == "error"]
+    assert [(f.address, f.message) for f in errors] == [
+        ("TrustStoreCert/Acme Payments server CA", "2 certificate records are named 'Acme Payments server CA'")
+    ]
+    # one of them owned by the stack: that one is used, the plan goes on
+    for row in await client.list("sys_certificate", query="name=Acme Payments server CA", fields=["sys_id"]):
+        await client.delete("sys_certificate", row["sys_id"])
+    await apply_planned(client, await make_planned(client, specs, instance_name="local", stack="s"))
+    await client.create("sys_certificate", {"name": "Acme Payments server CA", **twin})  # someone adds a twin
+    again = await make_planned(client, specs, instance_name="local", stack="s")
+    assert not again.plan.errors and not again.plan.has_changes
