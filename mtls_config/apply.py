@@ -117,13 +117,11 @@ class Journal:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.entries: list[dict[str, Any]] = []
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, **entry: Any) -> None:
         entry = {"at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **entry}
-        self.entries.append(entry)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry, sort_keys=True) + "\n")

@@ -101,8 +101,8 @@ def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) 
     ext = "jks" if spec.format == "jks" else "p12"
     if spec.file is not None:
         data = _read(spec.file, ("spec", "file"))
-        content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", "")
-        content = Content(data, content.file_name, content.content_type, content.sha256)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", digest)
     else:
         build = spec.build
         assert build is not None

@@ -215,7 +215,7 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
     is_owned = primary is not None and primary.sys_id in owned_ids
     importing = False
     if not is_owned and d.kind == "MessageBinding":
-        return _bind(d, current, after, live), notes
+        return _bind(d, current, after), notes
     if not is_owned:
         if not d.adopt:
             notes.append(
@@ -256,7 +256,7 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
     return _change(d, action, "; ".join(reasons), tuple(changed), before, after, current, importing), notes
 
 
-def _bind(d: DesiredResource, current: LiveResource, after: dict[str, Any], live: Live) -> Change:
+def _bind(d: DesiredResource, current: LiveResource, after: dict[str, Any]) -> Change:
     """A binding the stack does not own yet: it takes over two fields of an existing message."""
     return _change(
         d,
