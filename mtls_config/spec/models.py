@@ -103,10 +103,22 @@ class _Model(BaseModel):
     )
 
 
+def _no_caret(value: str) -> str:
+    if "^" in value:
+        raise PydanticCustomError(
+            "name_caret", "'^' cannot be used here: the instance's encoded queries use it to separate conditions"
+        )
+    return value
+
+
+# A name the engine looks up on the instance (an encoded query cannot hold '^').
+InstanceName = Annotated[str, AfterValidator(_no_caret)]
+
+
 class Metadata(_Model):
     """Identity of a resource. ``name`` is its natural key on the instance."""
 
-    name: str = Field(
+    name: InstanceName = Field(
         min_length=1,
         max_length=100,
         pattern=r"^\S(.*\S)?$",
@@ -263,7 +275,7 @@ class MessageRef(_Model):
     type: Literal["rest", "soap"] = Field(
         description="rest (sys_rest_message) or soap (sys_soap_message).",
     )
-    name: str = Field(min_length=1, description="The message's name on the instance.")
+    name: InstanceName = Field(min_length=1, description="The message's name on the instance.")
 
 
 class MessageBindingSpec(_Model):
@@ -295,6 +307,12 @@ class MessageBindingSpec(_Model):
                 )
             if item in seen:
                 raise PydanticCustomError("functions_twice", "function '{name}' is listed twice", {"name": item})
+            if "^" in item:
+                raise PydanticCustomError(
+                    "functions_caret",
+                    "item {position}: '^' cannot be used in a function name (encoded queries use it as a separator)",
+                    {"position": position},
+                )
             seen.add(item)
         return value
 
