@@ -631,7 +631,7 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
     # The files to replace are listed with the conflict check, not after it: one round trip fewer.
     rows, old = await gather(
         client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"]),
-        list_attachments(client, "sys_properties", [record.sys_id] if record is not None and not small else []),
+        list_attachments(client, "sys_properties", [record.sys_id] if record is not None else []),
     )
     if record is None and rows:
         raise ConflictError(f"another run created the inventory of stack '{stack}' meanwhile")
@@ -655,6 +655,8 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
         record = _record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
     elif small:
         record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": text}))
+        # shrunk back inline: the file of a bigger past is no longer named by anything
+        await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
     if not small:
         # Upload first, then point the property at the new file by sys_id (a reader fetches it in one round
         # trip), then drop the old files: at every moment the property names a file that exists.
