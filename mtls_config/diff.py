@@ -74,6 +74,11 @@ class Finding:
     severity: Literal["error", "warning", "info"]
     message: str
     hint: str = ""
+    kind: FindingKind = "other"
+
+
+# What a finding is about, for reports that sort them (drift's "unexpected", expiry alerts).
+FindingKind = Literal["orphan", "expiry", "conflict", "lint", "other"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,9 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
             elsewhere = _bound_elsewhere(d, current)
             if elsewhere:
                 findings.append(
-                    Finding(d.address, "error", elsewhere, "set 'metadata.adopt: true' to take the message over")
+                    Finding(
+                        d.address, "error", elsewhere, "set 'metadata.adopt: true' to take the message over", "conflict"
+                    )
                 )
                 continue
         if d.address in live.duplicates:
@@ -119,6 +126,7 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                     "error",
                     live.duplicates[d.address],
                     "the instance may use any of them: rename or delete the extra records, then plan again",
+                    "conflict",
                 )
             )
             continue
@@ -129,6 +137,7 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                     "error",
                     live.binding_errors[d.address],
                     "a MessageBinding binds an existing message; create the message (or fix its name) first",
+                    "conflict",
                 )
             )
             continue
@@ -153,6 +162,7 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                     "warning",
                     "owned by this stack but no longer in the specs",
                     "run with --prune to delete it (a binding is restored, never deleted)",
+                    kind="orphan",
                 )
             )
     changes = _repoint_dependants(changes)
@@ -224,6 +234,7 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
                     "error",
                     f"exists on the instance but stack '{live.stack}' does not own it",
                     "set 'metadata.adopt: true' on the resource, or run 'mtls-config import', to take it over",
+                    "conflict",
                 )
             )
         importing = True
@@ -414,7 +425,11 @@ def _expiry(d: DesiredResource, current: LiveResource | None, now: dt.datetime) 
     days = (when - now).days
     warn_days = int(d.info.get("warn_days", 30))
     if when <= now:
-        return [Finding(d.address, "warning", f"certificate expired on {expires} UTC", "renew it and update the spec")]
+        return [
+            Finding(
+                d.address, "warning", f"certificate expired on {expires} UTC", "renew it and update the spec", "expiry"
+            )
+        ]
     if days < warn_days:
         return [
             Finding(
@@ -422,6 +437,7 @@ def _expiry(d: DesiredResource, current: LiveResource | None, now: dt.datetime) 
                 "warning",
                 f"certificate expires in {days} days ({expires} UTC), within warnDays {warn_days}",
                 "renew it before it expires",
+                "expiry",
             )
         ]
     return []

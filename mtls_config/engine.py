@@ -156,7 +156,7 @@ def lint_findings(specs: SpecSet, environ: Mapping[str, str] | None, now: dt.dat
             continue
         address = addresses.get(f.source, f.source)
         alias = f" [{f.alias}]" if f.alias else ""
-        out.append(Finding(address, f.severity, f"{f.rule}{alias}: {f.message}", f.fix))
+        out.append(Finding(address, f.severity, f"{f.rule}{alias}: {f.message}", f.fix, "lint"))
     return tuple(out)
 
 

@@ -69,6 +69,7 @@ class PlanFinding(_Model):
     severity: Literal["error", "warning", "info"]
     message: str
     hint: str = ""
+    kind: Literal["orphan", "expiry", "conflict", "lint", "other"] = "other"
 
 
 class InventoryFingerprint(_Model):
@@ -175,7 +176,7 @@ def _field(f: FieldChange) -> PlannedField:
 
 
 def _finding(f: Finding) -> PlanFinding:
-    return PlanFinding(address=f.address, severity=f.severity, message=f.message, hint=f.hint)
+    return PlanFinding(address=f.address, severity=f.severity, message=f.message, hint=f.hint, kind=f.kind)
 
 
 def make_plan(

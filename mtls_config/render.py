@@ -138,9 +138,9 @@ def drift_report(plan: Plan, *, fail_on_expiry: bool = False) -> dict[str, Any]:
             }
         )
     for f in plan.findings:
-        if f.message.startswith("owned by this stack but no longer in the specs"):
+        if f.kind == "orphan":
             resources.append({"address": f.address, "status": "unexpected", "reason": f.message, "fields": []})
-    expiring = [f for f in plan.findings if "expire" in f.message]
+    expiring = [f for f in plan.findings if f.kind == "expiry"]
     drifted = any(r["status"] != "in-sync" for r in resources) or (fail_on_expiry and bool(expiring))
     return {
         "format_version": "1",
@@ -168,7 +168,7 @@ def drift_text(report: dict[str, Any]) -> Text:
             out.append_text(_field_line(PlannedField.model_validate(f), "update")).append("\n")
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     for f in report["findings"]:
-        if f["severity"] == "warning" and "expire" in f["message"]:
+        if f["kind"] == "expiry":
             out.append(f"  ! {f['address']}: {f['message']}\n", style="yellow")
         elif f["severity"] == "error":
             out.append(f"  ✗ {f['address']}: {f['message']}\n", style="bold red")
@@ -313,7 +313,7 @@ def drift_markdown(report: dict[str, Any]) -> str:
     for f in report["findings"]:
         if f["severity"] == "error":
             lines.append(f"- ❌ `{_md(f['address'])}`: {_md(f['message'])}")
-    warnings = [f for f in report["findings"] if f["severity"] == "warning" and "expire" in f["message"]]
+    warnings = [f for f in report["findings"] if f["kind"] == "expiry"]
     for f in warnings:
         lines.append(f"- ⚠️ `{_md(f['address'])}`: {_md(f['message'])}")
     return "\n".join(lines) + "\n"
