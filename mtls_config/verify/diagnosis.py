@@ -11,15 +11,14 @@ emulator or the CLI.
 from __future__ import annotations
 
 import errno
-import hashlib
 import ssl
 from collections.abc import Sequence
 from datetime import UTC
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from mtls_config.keystore.certs import cert_sha256
 from mtls_config.verify.observer import ALERT_NAMES, canonical_name_of
 from mtls_config.verify.report import CertificateSummary, Finding, Severity, StageName
 
@@ -41,11 +40,9 @@ def _f(code: str, stage: StageName, message: str, fix: str, *, rule: str = "", w
     return Finding(code, Severity.WARN if warn else Severity.FAIL, message, fix, stage, rule)
 
 
-def fingerprint(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
 def is_self_signed(cert: x509.Certificate) -> bool:
+    # Names compared as RFC 5280 does (canonical form), not byte for byte as keystore.certs does for chains
+    # we build ourselves: a server's chain comes from tools that re-encode names.
     if canonical_name_of(cert.subject) != canonical_name_of(cert.issuer):
         return False
     try:
@@ -60,7 +57,7 @@ def summarize(cert: x509.Certificate) -> CertificateSummary:
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         not_after=cert.not_valid_after_utc.astimezone(UTC).isoformat(),
-        sha256=fingerprint(cert),
+        sha256=cert_sha256(cert),
         self_signed=is_self_signed(cert),
     )
 
@@ -436,7 +433,7 @@ def untrusted_server_chain(sent: Sequence[x509.Certificate], trust: Sequence[x50
             "server_not_trusted",
             StageName.TLS,
             f"The server's chain ends at the CA '{last_subject}', which our trust store does not hold (missing "
-            f"CA: '{last_subject}', SHA-256 {fingerprint(last)}).",
+            f"CA: '{last_subject}', SHA-256 {cert_sha256(last)}).",
             f"Add '{last_subject}' as a TrustStoreCert (get it from the partner and compare the fingerprint), "
             "then apply.",
             rule="E03",
