@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stdout
-from mtls_config.cli.target import open_instance
+from mtls_config.cli.target import connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import LockError
 from mtls_config.lock import LockInfo, force_release, lock_name, read_lock
@@ -49,10 +49,9 @@ def _with_client(
 ) -> T:
     project = load_project(Path.cwd())
     name = stack or project.project.stack
-    settings, transport = open_instance(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle)
 
     async def main() -> T:
-        async with InstanceClient(settings, transport=transport) as client:
+        async with connect(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle) as client:
             return await body(client, name)
 
     return asyncio.run(main())

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
-from mtls_config.cli.target import LOCAL_STATE_DIR, open_instance
+from mtls_config.cli.target import LOCAL_STATE_DIR, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
 from mtls_config.spec.loader import SpecSet, load_specs
 from mtls_config.spec.project import ProjectFile, load_project
@@ -106,18 +106,16 @@ async def _planned(
     excludes: list[str] | None = None,
     stats: RequestLog | None = None,
 ) -> Planned:
-    from mtls_config.client import InstanceClient
     from mtls_config.engine import make_planned
 
-    settings, transport = open_instance(
+    async with connect(
         instance, env_name=ctx.env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
-    )
-    async with InstanceClient(settings, transport=transport) as client:
+    ) as client:
         try:
             return await make_planned(
                 client,
                 ctx.specs,
-                instance_name=settings.url,
+                instance_name=client.settings.url,
                 stack=ctx.stack,
                 prune=prune,
                 targets=targets or [],
@@ -125,7 +123,7 @@ async def _planned(
             )
         finally:
             if stats is not None:
-                stats.append((ctx.env or settings.url, client.stats.snapshot()))
+                stats.append((ctx.env or client.settings.url, client.stats.snapshot()))
 
 
 async def _fleet(
@@ -171,15 +169,11 @@ def _run(
     ca_bundle: str | None,
     body: Callable[[InstanceClient, str], Awaitable[T]],
 ) -> T:
-    from mtls_config.client import InstanceClient
-
-    settings, transport = open_instance(
-        instance, env_name=env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
-    )
-
     async def main() -> T:
-        async with InstanceClient(settings, transport=transport) as client:
-            return await body(client, settings.url)
+        async with connect(
+            instance, env_name=env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
+        ) as client:
+            return await body(client, client.settings.url)
 
     return asyncio.run(main())
 
@@ -506,15 +500,13 @@ def import_(
       mtls-config import --env prod --filter 'acme*' --out specs/acme
     """
     from mtls_config.apply import store_inventory
-    from mtls_config.client import InstanceClient
     from mtls_config.importer import import_live
 
     project = load_project(Path.cwd())
     stack = project.project.stack
-    settings, transport = open_instance(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle)
 
     async def main() -> list[str]:
-        async with InstanceClient(settings, transport=transport) as client:
+        async with connect(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle) as client:
             result = await import_live(client, stack, patterns=name_filter or [])
             existing = [p for p in result.files if (out / p).exists()]
             if existing and not force:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -21,6 +22,9 @@ from mtls_config.errors import ProjectError
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import LOCAL_INSTANCE, BasicAuth, InstanceSettings, settings_from_env
 from mtls_config.spec.project import AuthSettings, ProjectFile
+
+if TYPE_CHECKING:
+    from mtls_config.client import InstanceClient
 
 LOCAL_STATE_DIR = ".mtls-config"
 LOCAL_DB_NAME = "instance.db"
@@ -30,6 +34,18 @@ LOCAL_PASSWORD = "admin"  # the embedded instance's documented default; it never
 
 def local_db_path(project: ProjectFile) -> Path:
     return project.root / LOCAL_STATE_DIR / LOCAL_DB_NAME
+
+
+def connect(
+    instance: str | None, *, env_name: str | None, project: ProjectFile, insecure: bool, ca_bundle: str | None
+) -> InstanceClient:
+    """A client for the resolved target (``async with connect(...) as client``); its ``settings.url`` names it."""
+    from mtls_config.client import InstanceClient
+
+    settings, transport = open_instance(
+        instance, env_name=env_name, project=project, insecure=insecure, ca_bundle=ca_bundle
+    )
+    return InstanceClient(settings, transport=transport)
 
 
 def open_instance(

@@ -21,7 +21,7 @@ from rich.text import Text
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
 from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
 from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
-from mtls_config.cli.target import open_instance
+from mtls_config.cli.target import connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import MtlsConfigError, VerifyError
 from mtls_config.secrets import SecretValue
@@ -338,13 +338,6 @@ def _endpoints_from_instance(
     if not bindings:
         return {}
     project = load_project(specs.files[0] if specs.files else Path.cwd())
-    settings, transport = open_instance(
-        instance_options["instance"],
-        env_name=instance_options["env"],
-        project=project,
-        insecure=instance_options["insecure"],
-        ca_bundle=instance_options["ca_bundle"],
-    )
 
     async def one(client: InstanceClient, binding: Any) -> tuple[str, str] | MtlsConfigError:
         try:
@@ -353,7 +346,13 @@ def _endpoints_from_instance(
             return exc
 
     async def read() -> dict[str, tuple[str, str] | MtlsConfigError]:
-        async with InstanceClient(settings, transport=transport) as client:
+        async with connect(
+            instance_options["instance"],
+            env_name=instance_options["env"],
+            project=project,
+            insecure=instance_options["insecure"],
+            ca_bundle=instance_options["ca_bundle"],
+        ) as client:
             found = await asyncio.gather(*(one(client, b) for b in bindings))
         return {b.name: f for b, f in zip(bindings, found, strict=True)}
 
