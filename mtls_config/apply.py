@@ -143,7 +143,6 @@ class Executor:
         progress: ProgressFn | None = None,
     ) -> None:
         self.client = client
-        self.desired = desired
         self.desired_by_address: dict[str, DesiredResource] = {}
         for r in desired.resources:
             self.desired_by_address.setdefault(r.address, r)  # as Desired.get, without its scan per call

@@ -51,7 +51,6 @@ class Live:
     resources: dict[str, LiveResource]  # desired and owned addresses found on the instance
     binding_errors: dict[str, str] = field(default_factory=dict)  # address -> why it cannot be bound
     opaque_passwords: dict[str, str] = field(default_factory=dict, repr=False)  # address -> sha256 of the opaque value
-    downloads: int = 0
     duplicates: dict[str, str] = field(default_factory=dict)  # address -> several records, none clearly ours
 
     def owned(self, address: str) -> OwnedResource | None:
@@ -367,10 +366,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             fn_records = {p.removeprefix("fn:"): rec for p, rec in records.items() if p.startswith("fn:")}
             live[address] = message_binding.live(address, name, primary, fn_records, sorted(fn_records), profile_names)
 
-    return Live(
-        stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, downloads=len(downloads),
-        duplicates=duplicates,
-    )  # fmt: skip
+    return Live(stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, duplicates)
 
 
 async def list_attachments(client: Instance, table: str, sys_ids: Sequence[str]) -> list[dict[str, Any]]:
