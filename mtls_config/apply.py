@@ -41,7 +41,7 @@ from mtls_config.inventory import (
     pointer_value,
     property_name,
 )
-from mtls_config.observe import CERT_FIELDS, Live, _attachment, _record, list_attachments, read_in
+from mtls_config.observe import CERT_FIELDS, Live, attachment_of, list_attachments, live_record, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveRecord, LiveResource, wire
 
@@ -573,7 +573,7 @@ class Executor:
         rows: dict[str, LiveRecord] = {r.sys_id: r for found in reads for r in found}
         attachments: dict[str, list[Any]] = {}
         for row in attachment_rows:
-            attachments.setdefault(str(row.get("table_sys_id", "")), []).append(_attachment(row))
+            attachments.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
         planned = {c.address for c in self.all_changes}
         for address, entry in list(inv.resources.items()):
             task = status.get(address)
@@ -637,7 +637,7 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
     if record is not None:
         if not rows:
             raise ConflictError(f"the inventory of stack '{stack}' was deleted meanwhile")
-        if _record("sys_properties", rows[0]).mod_count != record.mod_count:
+        if live_record("sys_properties", rows[0]).mod_count != record.mod_count:
             raise ConflictError(
                 f"the inventory of stack '{stack}' was changed by another run meanwhile",
                 hint="run 'mtls-config plan' again",
@@ -651,9 +651,9 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
             "type": "string",
             "description": f"mtls-config inventory of stack {stack}",
         }
-        record = _record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
+        record = live_record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
     elif small:
-        record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": text}))
+        record = live_record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": text}))
         # shrunk back inline: the file of a bigger past is no longer named by anything
         await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
     if not small:
@@ -668,7 +668,7 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
             replacing=[str(row.get("sys_id")) for row in old],
         )
         pointer = pointer_value(inventory.generation, str(meta.get("sys_id") or "") or None)
-        record = _record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
+        record = live_record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
         await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
     return record
 

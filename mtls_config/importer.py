@@ -23,7 +23,7 @@ import yaml
 from mtls_config.concurrency import gather_all
 from mtls_config.instance import Instance
 from mtls_config.inventory import IMPORTED_PASSWORD, Inventory, OwnedRecord, OwnedResource
-from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS, _attachment, _record, read_inventory
+from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS, attachment_of, live_record, read_inventory
 from mtls_config.resources import message_binding, trust_store_cert
 from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_bool, to_int
 
@@ -97,8 +97,8 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
             ],
         ]
     )
-    certs = [_record("sys_certificate", r) for r in certs_rows]
-    profiles = [_record("sys_protocol_profile", r) for r in profile_rows]
+    certs = [live_record("sys_certificate", r) for r in certs_rows]
+    profiles = [live_record("sys_protocol_profile", r) for r in profile_rows]
     cert_by_id = {c.sys_id: c for c in certs}
     profile_by_id = {p.sys_id: p for p in profiles}
 
@@ -112,7 +112,7 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
     attachments: dict[str, list[Attachment]] = {}
     if wanted_certs:
         for row in await client.list_attachments("sys_certificate", sorted(wanted_certs)):
-            attachments.setdefault(str(row.get("table_sys_id", "")), []).append(_attachment(row))
+            attachments.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
     to_download = [(c, atts[0]) for c in wanted_certs.values() if len(atts := attachments.get(c.sys_id, [])) == 1]
     contents = await gather_all(client.download_attachment(a.sys_id) for _, a in to_download)
     files_of = {c.sys_id: (a, data) for (c, a), data in zip(to_download, contents, strict=True)}
@@ -196,9 +196,9 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
     messages, functions = msg_rows[:n], msg_rows[n:]
     imported_profiles = {d["metadata"]["name"] for d in docs["protocol-profiles"]}
     for (kind_name, tables), msg_list, fn_list in zip(message_binding.TABLES.items(), messages, functions, strict=True):
-        fn_records = [_record(tables.function, r) for r in fn_list]
+        fn_records = [live_record(tables.function, r) for r in fn_list]
         for row in sorted(msg_list, key=lambda r: str(r.get("name"))):
-            msg = _record(tables.message, row)
+            msg = live_record(tables.message, row)
             if msg.sys_id in owned_ids or not _matches(msg.get("name"), patterns):
                 continue
             profile = profile_by_id.get(ref_value(msg.values.get("protocol_name")))

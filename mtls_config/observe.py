@@ -57,7 +57,7 @@ class Live:
         return self.inventory.resources.get(address)
 
 
-def _record(table: str, row: dict[str, Any]) -> LiveRecord:
+def live_record(table: str, row: dict[str, Any]) -> LiveRecord:
     sys_id = row.get("sys_id")
     if not isinstance(sys_id, str) or not sys_id:
         raise BadResponse(f"a {table} record came back without a sys_id")
@@ -65,7 +65,7 @@ def _record(table: str, row: dict[str, Any]) -> LiveRecord:
     return LiveRecord(table, sys_id, to_int(values.get("sys_mod_count")) or 0, values)
 
 
-def _attachment(row: dict[str, Any]) -> Attachment:
+def attachment_of(row: dict[str, Any]) -> Attachment:
     return Attachment(
         sys_id=str(row.get("sys_id", "")),
         file_name=str(row.get("file_name", "")),
@@ -103,7 +103,7 @@ async def read_in(
     queries = [in_query(field_name, chunk) for chunk in in_list_chunks(v for v in wanted if "," not in v)]
     queries += [f"{field_name}={v}" for v in wanted if "," in v]
     chunks = [client.list(table, query=query, fields=list(fields), page_size=10000) for query in queries]
-    return [_record(table, row) for found in await _gather(*chunks) for row in found]
+    return [live_record(table, row) for found in await _gather(*chunks) for row in found]
 
 
 async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveRecord | None, Attachment | None]:
@@ -113,7 +113,7 @@ async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveR
     )
     if not rows:
         return Inventory(stack=stack), None, None
-    record = _record("sys_properties", rows[0])
+    record = live_record("sys_properties", rows[0])
     try:
         inventory, _pointer = parse_value(record.get("value"))
     except ValueError as exc:
@@ -133,7 +133,7 @@ async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveR
             sys_id=str(direct), file_name=ATTACHMENT_NAME, size=len(data), content_type="application/json"
         )
     else:
-        attachments = [_attachment(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
+        attachments = [attachment_of(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
         named = [a for a in attachments if a.file_name == ATTACHMENT_NAME]
         if not named:
             raise MtlsConfigError(
@@ -234,7 +234,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     all_profiles = profiles + extra.get("sys_protocol_profile", [])
     attachments: dict[str, list[Attachment]] = {}
     for row in attachment_rows:
-        att = _attachment(row)
+        att = attachment_of(row)
         attachments.setdefault(str(row.get("table_sys_id", "")), []).append(att)
     for group in attachments.values():
         group.sort(key=lambda a: a.sys_id)
