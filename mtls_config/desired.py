@@ -10,17 +10,20 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from mtls_config.errors import MtlsConfigError, Problem, SpecError
 from mtls_config.keystore import assemble_keystore, canonical_digest, load_certificates, read_keystore
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import Content, DesiredResource
-from mtls_config.secrets import SecretValue
+from mtls_config.secrets import SecretRef, SecretValue
 from mtls_config.spec.loader import Origin, SpecSet
 from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
 
@@ -78,10 +81,9 @@ def _problem(origin: Origin, address: str, loc: tuple[str | int, ...], message: 
     return Problem(path, int(line), int(col), address, dotted, message)
 
 
-def _secret(ref: object, origin: Origin, loc: tuple[str | int, ...], environ: Mapping[str, str] | None) -> SecretValue:
-    from mtls_config.secrets import SecretRef
-
-    assert isinstance(ref, SecretRef)
+def _secret(
+    ref: SecretRef, origin: Origin, loc: tuple[str | int, ...], environ: Mapping[str, str] | None
+) -> SecretValue:
     try:
         return ref.resolve(origin.base_dir, None if environ is None else dict(environ))
     except MtlsConfigError as exc:
@@ -167,8 +169,6 @@ def _trust_store_cert(tc: TrustStoreCert, origin: Origin) -> DesiredResource:
         raise _FieldError(loc, exc.message) from None
     if len(certs) != 1:
         raise _FieldError(loc, f"holds {len(certs)} certificates; a trust store record takes exactly one")
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     der = certs[0].public_bytes(Encoding.DER)
     fingerprint = trust_store_cert.fingerprint_der(der)
     content = None
@@ -219,8 +219,6 @@ def _message_binding(mb: MessageBinding) -> DesiredResource:
 
 
 def _spec_digest(resources: list[DesiredResource]) -> str:
-    import json
-
     body = [
         {
             "address": r.address,
