@@ -36,7 +36,8 @@ from mtls_config.client import InstanceClient
 from mtls_config.diff import diff
 from mtls_config.engine import Planned, apply_planned, make_planned
 from mtls_config.inventory import property_name
-from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS, PROPERTY_FIELDS
+from mtls_config.inventory_store import PROPERTY_FIELDS
+from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS
 from mtls_config.plan import make_plan
 from mtls_config.render import drift_report, drift_text, plan_text
 from mtls_config.secrets import SecretValue

@@ -30,18 +30,16 @@ from urllib.parse import urlencode
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
 from mtls_config.diff import Change
-from mtls_config.errors import ConflictError, InstanceError, MtlsConfigError, StalePlan
+from mtls_config.errors import InstanceError, MtlsConfigError, StalePlan
 from mtls_config.instance import Instance
 from mtls_config.inventory import (
-    ATTACHMENT_NAME,
-    VALUE_LIMIT,
     Inventory,
     OwnedRecord,
     OwnedResource,
-    pointer_value,
-    property_name,
 )
-from mtls_config.observe import CERT_FIELDS, Live, attachment_of, list_attachments, live_record, read_in
+from mtls_config.inventory_store import store_inventory
+from mtls_config.observe import CERT_FIELDS, Live
+from mtls_config.reads import attachment_of, list_attachments, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveRecord, LiveResource, wire
 
@@ -620,57 +618,6 @@ class Executor:
         self.inventory_record = await store_inventory(self.client, self.live.stack, self.inventory_record, inventory)
         self.journal.write(address="inventory", step=f"write generation {inventory.generation}", status="ok")
         return inventory
-
-
-async def store_inventory(client: Instance, stack: str, record: LiveRecord | None, inventory: Inventory) -> LiveRecord:
-    """Write a stack's inventory; refuse when another writer moved it since ``record`` was read."""
-    name = property_name(stack)
-    text = inventory.to_json()
-    small = len(text) <= VALUE_LIMIT
-    # The files to replace are listed with the conflict check, not after it: one round trip fewer.
-    rows, old = await gather(
-        client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"]),
-        list_attachments(client, "sys_properties", [record.sys_id] if record is not None else []),
-    )
-    if record is None and rows:
-        raise ConflictError(f"another run created the inventory of stack '{stack}' meanwhile")
-    if record is not None:
-        if not rows:
-            raise ConflictError(f"the inventory of stack '{stack}' was deleted meanwhile")
-        if live_record("sys_properties", rows[0]).mod_count != record.mod_count:
-            raise ConflictError(
-                f"the inventory of stack '{stack}' was changed by another run meanwhile",
-                hint="run 'mtls-config plan' again",
-            )
-    if record is None:
-        # A large inventory's file needs the record first; until the pointer names the uploaded file, the
-        # record holds an empty inventory (nothing was written yet), never a pointer to a missing file.
-        values = {
-            "name": name,
-            "value": text if small else Inventory(stack=stack).to_json(),
-            "type": "string",
-            "description": f"mtls-config inventory of stack {stack}",
-        }
-        record = live_record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
-    elif small:
-        record = live_record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": text}))
-        # shrunk back inline: the file of a bigger past is no longer named by anything
-        await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
-    if not small:
-        # Upload first, then point the property at the new file by sys_id (a reader fetches it in one round
-        # trip), then drop the old files: at every moment the property names a file that exists.
-        meta = await client.upload_attachment(
-            "sys_properties",
-            record.sys_id,
-            ATTACHMENT_NAME,
-            text.encode(),
-            "application/json",
-            replacing=[str(row.get("sys_id")) for row in old],
-        )
-        pointer = pointer_value(inventory.generation, str(meta.get("sys_id") or "") or None)
-        record = live_record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
-        await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
-    return record
 
 
 def _url(op: TableOp) -> str:

@@ -23,7 +23,9 @@ import yaml
 from mtls_config.concurrency import gather_all
 from mtls_config.instance import Instance
 from mtls_config.inventory import IMPORTED_PASSWORD, Inventory, OwnedRecord, OwnedResource
-from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS, attachment_of, live_record, read_inventory
+from mtls_config.inventory_store import read_inventory
+from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS
+from mtls_config.reads import attachment_of, live_record
 from mtls_config.resources import message_binding, trust_store_cert
 from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_bool, to_int
 

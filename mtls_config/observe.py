@@ -14,21 +14,20 @@ Only reads. Never imports the emulator or the CLI; talks to the instance only th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from mtls_config.client.query import in_list_chunks
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
-from mtls_config.errors import BadResponse, MtlsConfigError, PlanError, RecordNotFound
+from mtls_config.errors import MtlsConfigError
 from mtls_config.instance import Instance
-from mtls_config.inventory import ATTACHMENT_NAME, Inventory, OwnedResource, parse_value, property_name
+from mtls_config.inventory import Inventory, OwnedResource
+from mtls_config.inventory_store import read_inventory
 from mtls_config.keystore import canonical_digest, read_keystore
+from mtls_config.reads import attachment_of, list_attachments, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
-from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, ref_value, to_int
-
-T = TypeVar("T")
+from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, ref_value
 
 CERT_FIELDS = (
     "sys_id", "name", "type", "format", "active", "short_description", "warn_in_days_to_expire",
@@ -36,7 +35,6 @@ CERT_FIELDS = (
     "expires_in_days", "subject", "issuer", "sys_mod_count",
 )  # fmt: skip
 PROFILE_FIELDS = ("sys_id", "protocol", "default_port", "keystore", "sys_mod_count")
-PROPERTY_FIELDS = ("sys_id", "name", "value", "sys_mod_count")
 CERT_KINDS = ("KeyStore", "TrustStoreCert")
 
 
@@ -55,98 +53,6 @@ class Live:
 
     def owned(self, address: str) -> OwnedResource | None:
         return self.inventory.resources.get(address)
-
-
-def live_record(table: str, row: dict[str, Any]) -> LiveRecord:
-    sys_id = row.get("sys_id")
-    if not isinstance(sys_id, str) or not sys_id:
-        raise BadResponse(f"a {table} record came back without a sys_id")
-    values = {k: v if isinstance(v, str) else ref_value(v) for k, v in row.items()}
-    return LiveRecord(table, sys_id, to_int(values.get("sys_mod_count")) or 0, values)
-
-
-def attachment_of(row: dict[str, Any]) -> Attachment:
-    return Attachment(
-        sys_id=str(row.get("sys_id", "")),
-        file_name=str(row.get("file_name", "")),
-        size=to_int(str(row.get("size_bytes", ""))) or 0,
-        content_type=str(row.get("content_type", "")),
-    )
-
-
-def in_query(field_name: str, values: Iterable[str]) -> str:
-    return f"{field_name}IN{','.join(sorted(set(values)))}"
-
-
-async def _gather(*aws: Awaitable[T]) -> list[T]:
-    return await gather_all(aws)
-
-
-async def read_in(
-    client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
-) -> list[LiveRecord]:
-    """Records whose ``field_name`` is one of ``values``: one query per URL-sized chunk, concurrently.
-
-    A comma separates IN values and no escape for it is documented, so a value holding one (a certificate or
-    message name may) gets an equality query of its own; a ``^`` cannot be put in an encoded query at all.
-    """
-    wanted = sorted(set(values))
-    if not wanted:
-        return []
-    caret = [v for v in wanted if "^" in v]
-    if caret:
-        raise PlanError(
-            f"cannot look up {table} records by {field_name} {caret[0]!r}: "
-            "the Table API's encoded queries cannot hold a '^'",
-            hint="rename the record (and the spec) without '^'",
-        )
-    queries = [in_query(field_name, chunk) for chunk in in_list_chunks(v for v in wanted if "," not in v)]
-    queries += [f"{field_name}={v}" for v in wanted if "," in v]
-    chunks = [client.list(table, query=query, fields=list(fields), page_size=10000) for query in queries]
-    return [live_record(table, row) for found in await _gather(*chunks) for row in found]
-
-
-async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveRecord | None, Attachment | None]:
-    """The stack's inventory (a fresh, empty one when the stack owns nothing yet)."""
-    rows = await client.list(
-        "sys_properties", query=f"name={property_name(stack)}", fields=list(PROPERTY_FIELDS), page_size=10
-    )
-    if not rows:
-        return Inventory(stack=stack), None, None
-    record = live_record("sys_properties", rows[0])
-    try:
-        inventory, _pointer = parse_value(record.get("value"))
-    except ValueError as exc:
-        raise BadResponse(f"the inventory property {property_name(stack)} is not valid JSON ({exc})") from None
-    if inventory is not None:
-        return inventory, record, None
-    direct = _pointer.get("attachment_sys_id") if _pointer else None
-    data: bytes | None = None
-    if isinstance(direct, str) and direct:
-        # The pointer names the file: one round trip. Listing is the fallback (older pointers, a lost file).
-        try:
-            data = await client.download_attachment(direct)
-        except RecordNotFound:
-            data = None
-    if data is not None:
-        found = Attachment(
-            sys_id=str(direct), file_name=ATTACHMENT_NAME, size=len(data), content_type="application/json"
-        )
-    else:
-        attachments = [attachment_of(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
-        named = [a for a in attachments if a.file_name == ATTACHMENT_NAME]
-        if not named:
-            raise MtlsConfigError(
-                f"the inventory of stack '{stack}' points to an attachment that is missing",
-                hint="restore it, or delete the property and adopt the records again with 'mtls-config import'",
-            )
-        found = named[-1]
-        data = await client.download_attachment(found.sys_id)
-    try:
-        inventory = Inventory.from_json(data.decode("utf-8"))
-    except ValueError as exc:
-        raise BadResponse(f"the inventory attachment of stack '{stack}' is not valid JSON ({exc})") from None
-    return inventory, record, found
 
 
 async def observe(client: Instance, desired: Desired, stack: str) -> Live:
@@ -177,7 +83,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         reads.append(read_in(client, tables.message, "name", msg_names[kind_name], msg_fields))
         reads.append(read_in(client, tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
     (inventory, inv_record, inv_attachment), (certs, cert_attachment_rows), results = await gather(
-        inventory_task, certs_task, _gather(*reads)
+        inventory_task, certs_task, gather_all(reads)
     )
     profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
     results.insert(0, certs)
@@ -226,7 +132,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
     # The desired certificates' attachments came with them in round 1; only orphans' are listed here.
     extra_cert_ids = sorted(orphan_ids.get("sys_certificate", set()) - known_ids)
     extra_attachment_rows, extra_results = await gather(
-        list_attachments(client, "sys_certificate", extra_cert_ids), _gather(*extra_reads)
+        list_attachments(client, "sys_certificate", extra_cert_ids), gather_all(extra_reads)
     )
     attachment_rows = cert_attachment_rows + extra_attachment_rows
     extra: dict[str, list[LiveRecord]] = dict(zip(extra_tables, extra_results, strict=True))
@@ -284,7 +190,7 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             vouched[r.address] = entry.content_digest
         else:
             downloads.append((r, cert_rec, atts[0]))
-    contents = await _gather(*(client.download_attachment(a.sys_id) for _, _, a in downloads))
+    contents = await gather_all(client.download_attachment(a.sys_id) for _, _, a in downloads)
     for (r, _rec, _att), data in zip(downloads, contents, strict=True):
         vouched[r.address] = _digest_of(r, data)
 
@@ -367,12 +273,6 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             live[address] = message_binding.live(address, name, primary, fn_records, sorted(fn_records), profile_names)
 
     return Live(stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, duplicates)
-
-
-async def list_attachments(client: Instance, table: str, sys_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Attachment metadata of ``sys_ids``: one query per URL-sized chunk, all chunks at once."""
-    found = await _gather(*(client.list_attachments(table, chunk) for chunk in in_list_chunks(sys_ids)))
-    return [row for rows in found for row in rows]
 
 
 async def _certificates_and_attachments(

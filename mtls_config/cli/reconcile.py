@@ -499,8 +499,8 @@ def import_(
       mtls-config import --out specs/imported
       mtls-config import --env prod --filter 'acme*' --out specs/acme
     """
-    from mtls_config.apply import store_inventory
     from mtls_config.importer import import_live
+    from mtls_config.inventory_store import store_inventory
 
     project = load_project(Path.cwd())
     stack = project.project.stack

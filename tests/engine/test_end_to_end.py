@@ -169,8 +169,8 @@ def test_apply_without_terminal_needs_auto_approve(stack_dir: Path, capsys: pyte
 
 async def test_import_of_hand_made_setup_plans_noop(tmp_path: Path, client: InstanceClient) -> None:
     """An admin followed the KB by hand; import writes specs that then plan as no-op."""
-    from mtls_config.apply import store_inventory
     from mtls_config.importer import import_live
+    from mtls_config.inventory_store import store_inventory
 
     jks = (Path(__file__).resolve().parents[2] / "specs/examples/two-partners/keystores/globex-client.jks").read_bytes()
     ks = await client.create(

@@ -8,10 +8,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mtls_config.apply import store_inventory
 from mtls_config.client import InstanceClient
 from mtls_config.engine import make_planned
 from mtls_config.importer import import_live
+from mtls_config.inventory_store import store_inventory
 from mtls_config.spec.loader import load_specs
 
 pytestmark = pytest.mark.anyio

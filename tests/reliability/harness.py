@@ -18,8 +18,8 @@ from typing import Any
 from mtls_config.engine import make_planned
 from mtls_config.instance import Instance
 from mtls_config.inventory import PROPERTY_PREFIX
+from mtls_config.inventory_store import read_inventory
 from mtls_config.lock import LOCK_PREFIX
-from mtls_config.observe import read_inventory
 from mtls_config.spec.loader import SpecSet
 
 FULL = os.environ.get("MTLS_CONFIG_FULL") == "1"

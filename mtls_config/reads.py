@@ -1,0 +1,73 @@
+"""Reading instance rows into the engine's records: natural-key queries, attachment listings, row parsing.
+
+The primitives observe, apply, import and the inventory store share. Only reads. Never imports the
+emulator or the CLI; talks to the instance only through ``Instance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from mtls_config.client.query import in_list_chunks
+from mtls_config.concurrency import gather_all
+from mtls_config.errors import BadResponse, PlanError
+from mtls_config.instance import Instance
+from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_int
+
+T = TypeVar("T")
+
+
+def live_record(table: str, row: dict[str, Any]) -> LiveRecord:
+    sys_id = row.get("sys_id")
+    if not isinstance(sys_id, str) or not sys_id:
+        raise BadResponse(f"a {table} record came back without a sys_id")
+    values = {k: v if isinstance(v, str) else ref_value(v) for k, v in row.items()}
+    return LiveRecord(table, sys_id, to_int(values.get("sys_mod_count")) or 0, values)
+
+
+def attachment_of(row: dict[str, Any]) -> Attachment:
+    return Attachment(
+        sys_id=str(row.get("sys_id", "")),
+        file_name=str(row.get("file_name", "")),
+        size=to_int(str(row.get("size_bytes", ""))) or 0,
+        content_type=str(row.get("content_type", "")),
+    )
+
+
+def in_query(field_name: str, values: Iterable[str]) -> str:
+    return f"{field_name}IN{','.join(sorted(set(values)))}"
+
+
+async def _gather(*aws: Awaitable[T]) -> list[T]:
+    return await gather_all(aws)
+
+
+async def read_in(
+    client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
+) -> list[LiveRecord]:
+    """Records whose ``field_name`` is one of ``values``: one query per URL-sized chunk, concurrently.
+
+    A comma separates IN values and no escape for it is documented, so a value holding one (a certificate or
+    message name may) gets an equality query of its own; a ``^`` cannot be put in an encoded query at all.
+    """
+    wanted = sorted(set(values))
+    if not wanted:
+        return []
+    caret = [v for v in wanted if "^" in v]
+    if caret:
+        raise PlanError(
+            f"cannot look up {table} records by {field_name} {caret[0]!r}: "
+            "the Table API's encoded queries cannot hold a '^'",
+            hint="rename the record (and the spec) without '^'",
+        )
+    queries = [in_query(field_name, chunk) for chunk in in_list_chunks(v for v in wanted if "," not in v)]
+    queries += [f"{field_name}={v}" for v in wanted if "," in v]
+    chunks = [client.list(table, query=query, fields=list(fields), page_size=10000) for query in queries]
+    return [live_record(table, row) for found in await _gather(*chunks) for row in found]
+
+
+async def list_attachments(client: Instance, table: str, sys_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Attachment metadata of ``sys_ids``: one query per URL-sized chunk, all chunks at once."""
+    found = await _gather(*(client.list_attachments(table, chunk) for chunk in in_list_chunks(sys_ids)))
+    return [row for rows in found for row in rows]
