@@ -35,6 +35,7 @@ from mtls_config.client.failures import Scrubber, error_for_status, redirect_err
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
+from mtls_config.concurrency import gather_all
 from mtls_config.errors import AuthenticationFailed, BadResponse, InstanceError, InstanceUnreachable, ProjectError
 from mtls_config.settings import InstanceSettings
 
@@ -223,6 +224,11 @@ class InstanceClient:
             found.extend(await self._paged("attachment.list", ATTACHMENT_PATH, params, ATTACHMENT_PAGE_SIZE))
         return found
 
+    async def list_table_attachments(self, table: str) -> builtins.list[dict[str, Any]]:
+        """Metadata of every attachment on ``table``: needs no record ids, so it can go out with the first reads."""
+        params = {"sysparm_query": _stable_order(f"table_name={table}")}
+        return await self._paged("attachment.list", ATTACHMENT_PATH, params, ATTACHMENT_PAGE_SIZE)
+
     async def upload_attachment(
         self,
         table: str,
@@ -329,24 +335,51 @@ class InstanceClient:
     ) -> builtins.list[dict[str, Any]]:
         if page_size < 1:
             raise ValueError("page_size must be positive")
-        rows: builtins.list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page_params = {**params, "sysparm_limit": str(page_size), "sysparm_offset": str(offset)}
-            # A v1-style 404 means "no rows" for a list; a missing table is a 400 "Invalid table".
-            reply = await self._call(op, "GET", path, params=page_params, safe=True, allow=frozenset({404}))
-            if reply.status == 404:
+        first, total = await self._page(op, path, params, page_size, 0)
+        if first is None:
+            return []
+        rows = list(first)
+        if len(first) < page_size or (total is not None and len(first) >= total):
+            return rows
+        if total is not None:
+            # The count says how many pages are left: ask for them all at once, not one round trip each.
+            offsets = range(page_size, total, page_size)
+            for page, _total in await gather_all(self._page(op, path, params, page_size, o) for o in offsets):
+                if page is None:
+                    return rows
+                if page and page[0] == first[0]:
+                    raise BadResponse(f"{op}: the instance ignored sysparm_offset (the same page came back twice)")
+                rows.extend(page)
+                if len(page) < page_size:
+                    return rows
+            if len(rows) >= total:
                 return rows
-            page = _json(reply, op).get("result")
-            if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
-                raise BadResponse(f"{op}: the instance answered a result that is not a list of records")
-            if page and len(page) == page_size and offset and page[0] == rows[offset - page_size]:
+        # No count, or rows beyond what it said: page on one after another until a short page.
+        offset = len(rows)
+        while True:
+            page, _total = await self._page(op, path, params, page_size, offset)
+            if page is None:
+                return rows
+            if page and len(page) == page_size and page[0] == rows[offset - page_size]:
                 raise BadResponse(f"{op}: the instance ignored sysparm_offset (the same page came back twice)")
             rows.extend(page)
             offset += len(page)
-            total = _int_header(reply.headers, "X-Total-Count")
-            if len(page) < page_size or (total is not None and offset >= total):
+            if len(page) < page_size:
                 return rows
+
+    async def _page(
+        self, op: str, path: str, params: Mapping[str, str], page_size: int, offset: int
+    ) -> tuple[builtins.list[dict[str, Any]] | None, int | None]:
+        """One page and the instance's total count; (None, None) for a v1-style 404, which means "no rows"
+        (a missing table is a 400 "Invalid table")."""
+        page_params = {**params, "sysparm_limit": str(page_size), "sysparm_offset": str(offset)}
+        reply = await self._call(op, "GET", path, params=page_params, safe=True, allow=frozenset({404}))
+        if reply.status == 404:
+            return None, None
+        page = _json(reply, op).get("result")
+        if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
+            raise BadResponse(f"{op}: the instance answered a result that is not a list of records")
+        return page, _int_header(reply.headers, "X-Total-Count")
 
     async def _delete(self, op: str, path: str, *, missing_ok: bool) -> None:
         reply = await self._call(op, "DELETE", path, safe=True, allow=frozenset({404}))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 
 from mtls_config.client import InstanceClient, in_list_chunks
 from mtls_config.errors import AuthenticationFailed, PermissionDenied, RecordNotFound, TableNotFound
+from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth, InstanceSettings
 
-from .conftest import Control, SleepRecorder, connect
+from .conftest import BASE_URL, Control, SleepRecorder, connect, make_app
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +61,40 @@ async def test_pagination_follows_offsets_and_stops_without_an_extra_request(
     assert len(exactly) == 10
     assert len(await control.requests()) == 1  # X-Total-Count says there is no second page
     assert sn.stats.snapshot()["table.list"]["requests"] == 4
+
+
+class InFlight(httpx.AsyncBaseTransport):
+    """Counts the requests in flight at once on their way to the emulator."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.now = self.peak = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+async def test_pages_after_the_first_go_out_at_once_when_the_count_is_known() -> None:
+    app = make_app(latency_ms=20)  # each answer takes a while, so requests sent together overlap
+    transport = InFlight(httpx.ASGITransport(app=app))
+    settings = InstanceSettings(url=BASE_URL, auth=BasicAuth("admin", SecretValue(b"admin", "test")))
+    async with InstanceClient(settings, transport, sleep=SleepRecorder()) as sn:
+        for i in range(45):
+            await sn.create("sys_properties", {"name": f"burst.test.{i:02d}", "value": str(i)})
+        transport.peak = 0
+        control = Control(app)
+        async with control.http:
+            await control.clear()
+            rows = await sn.list("sys_properties", query="nameSTARTSWITHburst.test.", fields=["name"], page_size=10)
+            log = await control.requests()
+    assert sorted(r["name"] for r in rows) == [f"burst.test.{i:02d}" for i in range(45)]
+    assert sorted(int(parse_qs(e["query"])["sysparm_offset"][0]) for e in log) == [0, 10, 20, 30, 40]
+    assert transport.peak == 4  # the first page alone, then the four the count announced, together
 
 
 async def test_a_list_with_no_match_is_empty(sn: InstanceClient) -> None:
