@@ -16,6 +16,8 @@ from typing import Any, TypeVar, overload
 A = TypeVar("A")
 B = TypeVar("B")
 C = TypeVar("C")
+D = TypeVar("D")
+E = TypeVar("E")
 T = TypeVar("T")
 
 
@@ -23,6 +25,10 @@ T = TypeVar("T")
 async def gather(a: Awaitable[A], b: Awaitable[B], /) -> tuple[A, B]: ...
 @overload
 async def gather(a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], /) -> tuple[A, B, C]: ...
+@overload
+async def gather(
+    a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], e: Awaitable[E], /
+) -> tuple[A, B, C, D, E]: ...
 async def gather(*aws: Awaitable[Any]) -> tuple[Any, ...]:
     return tuple(await gather_all(aws))
 

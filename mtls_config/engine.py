@@ -7,6 +7,8 @@ Never imports the emulator or the CLI.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from mtls_config.errors import PlanError
 from mtls_config.instance import Instance
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.lock import stack_lock
-from mtls_config.observe import Live, observe
+from mtls_config.observe import FirstRead, Live, NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.spec.loader import SpecSet
 
@@ -84,10 +86,17 @@ async def make_planned(
     """Plan ``specs`` against the instance; ``targets``/``excludes`` (KIND/NAME) narrow it, and are recorded in
     the plan so that applying it later covers the same resources."""
     scope = scope_addresses(specs, targets, excludes)
-    desired = build_desired(specs, environ=environ)
-    live = await observe(client, desired, stack)
+    # The first round of reads needs only the specs' names: it goes out now, and the local work (files read,
+    # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers.
+    reads = asyncio.ensure_future(read_first(client, NaturalKeys.of_specs(specs), stack))
+    try:
+        desired, linted = await asyncio.to_thread(_local_work, specs, environ, now)
+        first = await reads
+    finally:
+        await _settle(reads)
+    live = await observe(client, desired, stack, first=first)
     result = diff(desired, live, prune=prune, now=now)
-    result = _scoped(DiffResult(result.changes, result.findings + lint_findings(specs, environ, now)), scope)
+    result = _scoped(DiffResult(result.changes, result.findings + linted), scope)
     record = live.inventory_record
     plan = make_plan(
         result,
@@ -103,6 +112,20 @@ async def make_planned(
         now=now,
     )
     return Planned(desired, live, result, plan)
+
+
+def _local_work(
+    specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None
+) -> tuple[Desired, tuple[Finding, ...]]:
+    return build_desired(specs, environ=environ), lint_findings(specs, environ, now)
+
+
+async def _settle(task: asyncio.Future[FirstRead]) -> None:
+    """Leave nothing in flight when planning stops early (a spec error raised while the reads were out)."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 async def apply_planned(

@@ -52,6 +52,8 @@ class Instance(Protocol):
 
     async def list_attachments(self, table: str, sys_ids: Sequence[str]) -> builtins.list[dict[str, Any]]: ...
 
+    async def list_table_attachments(self, table: str) -> builtins.list[dict[str, Any]]: ...
+
     async def upload_attachment(
         self,
         table: str,

@@ -14,7 +14,7 @@ Only reads. Never imports the emulator or the CLI; talks to the instance only th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,9 +25,11 @@ from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory, OwnedResource
 from mtls_config.inventory_store import read_inventory
 from mtls_config.keystore import canonical_digest, read_keystore
-from mtls_config.reads import attachment_of, list_attachments, read_in
+from mtls_config.reads import attachment_of, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, ref_value
+from mtls_config.spec.loader import SpecSet
+from mtls_config.spec.models import MessageBinding
 
 CERT_FIELDS = (
     "sys_id", "name", "type", "format", "active", "short_description", "warn_in_days_to_expire",
@@ -55,38 +57,105 @@ class Live:
         return self.inventory.resources.get(address)
 
 
-async def observe(client: Instance, desired: Desired, stack: str) -> Live:
+@dataclass(frozen=True)
+class NaturalKeys:
+    """What the first round of reads looks records up by. The specs alone say it, so the reads can go out
+    before the desired state is built (files read, keystores parsed, secrets resolved)."""
+
+    certificates: tuple[str, ...]
+    protocols: tuple[str, ...]
+    messages: tuple[tuple[str, tuple[str, ...]], ...]  # (binding type, message names), per type
+
+    @classmethod
+    def of(cls, resources: Iterable[tuple[str, str, str]]) -> NaturalKeys:
+        """From (kind, name, message type and name as "type/name" for a binding, else "") triples."""
+        certificates: set[str] = set()
+        protocols: set[str] = set()
+        messages: dict[str, set[str]] = {t: set() for t in message_binding.TABLES}
+        for kind, name, message in resources:
+            if kind in CERT_KINDS:
+                certificates.add(name)
+            elif kind == "ProtocolProfile":
+                protocols.add(name)
+            elif kind == "MessageBinding":
+                kind_name, _, message_name = message.partition("/")
+                messages.setdefault(kind_name, set()).add(message_name)
+        return cls(
+            tuple(sorted(certificates)),
+            tuple(sorted(protocols)),
+            tuple((t, tuple(sorted(names))) for t, names in sorted(messages.items())),
+        )
+
+    @classmethod
+    def of_specs(cls, specs: SpecSet) -> NaturalKeys:
+        return cls.of(
+            (r.kind, r.name, f"{r.spec.message.type}/{r.spec.message.name}" if isinstance(r, MessageBinding) else "")
+            for r in specs.resources
+        )
+
+    @classmethod
+    def of_desired(cls, desired: Desired) -> NaturalKeys:
+        return cls.of(
+            (r.kind, r.name, f"{r.target['type']}/{r.target['message']}" if r.kind == "MessageBinding" else "")
+            for r in desired.resources
+        )
+
+
+@dataclass(frozen=True)
+class FirstRead:
+    """The first round of reads: the inventory, every table by natural key, every certificate attachment."""
+
+    keys: NaturalKeys
+    inventory: Inventory
+    inventory_record: LiveRecord | None
+    inventory_attachment: Attachment | None
+    certificates: list[LiveRecord]
+    certificate_attachments: list[dict[str, Any]]
+    profiles: list[LiveRecord]
+    messages: dict[str, tuple[list[LiveRecord], list[LiveRecord]]]  # binding type -> (messages, functions)
+
+
+async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRead:
+    """Round 1, all at once. Attachments are listed for the whole certificate table: listing them by record
+    would have to wait for the certificates' sys_ids, one more round trip on every plan."""
+    message_reads = []
+    for kind_name, names in keys.messages:
+        tables = message_binding.TABLES[kind_name]
+        msg_fields = ("sys_id", "name", *message_binding.OWNED, tables.endpoint_field, "sys_mod_count")
+        fn_fields = (
+            "sys_id", "function_name", tables.parent_field, *message_binding.OWNED, tables.endpoint_field,
+            "sys_mod_count",
+        )  # fmt: skip
+        message_reads.append(read_in(client, tables.message, "name", names, msg_fields))
+        message_reads.append(read_in(client, tables.function, f"{tables.parent_field}.name", names, fn_fields))
+    (inventory, record, attachment), certs, attachments, profiles, message_rows = await gather(
+        read_inventory(client, stack),
+        read_in(client, "sys_certificate", "name", keys.certificates, CERT_FIELDS),
+        client.list_table_attachments("sys_certificate"),
+        read_in(client, "sys_protocol_profile", "protocol", keys.protocols, PROFILE_FIELDS),
+        gather_all(message_reads),
+    )
+    messages = {
+        kind_name: (message_rows[2 * i], message_rows[2 * i + 1]) for i, (kind_name, _) in enumerate(keys.messages)
+    }
+    return FirstRead(keys, inventory, record, attachment, certs, attachments, profiles, messages)
+
+
+async def observe(client: Instance, desired: Desired, stack: str, *, first: FirstRead | None = None) -> Live:
+    """The live state for ``desired``; ``first`` is round 1 when the caller started it early (it must have
+    been read for the same natural keys)."""
     by_kind: dict[str, list[DesiredResource]] = {}
     for r in desired.resources:
         by_kind.setdefault(r.kind, []).append(r)
-    cert_names = [r.name for k in CERT_KINDS for r in by_kind.get(k, [])]
-    protocols = [r.name for r in by_kind.get("ProtocolProfile", [])]
     bindings = by_kind.get("MessageBinding", [])
-    msg_names = {t: [b.target["message"] for b in bindings if b.target["type"] == t] for t in message_binding.TABLES}
-
-    # Round 1: inventory and every table by natural key, concurrently.
-    inventory_task = read_inventory(client, stack)
-    certs_task = _certificates_and_attachments(client, cert_names)
-    reads = [
-        read_in(client, "sys_protocol_profile", "protocol", protocols, PROFILE_FIELDS),
-    ]
-    for kind_name, tables in message_binding.TABLES.items():
-        msg_fields = ("sys_id", "name", *message_binding.OWNED, tables.endpoint_field, "sys_mod_count")
-        fn_fields = (
-            "sys_id",
-            "function_name",
-            tables.parent_field,
-            *message_binding.OWNED,
-            tables.endpoint_field,
-            "sys_mod_count",
-        )
-        reads.append(read_in(client, tables.message, "name", msg_names[kind_name], msg_fields))
-        reads.append(read_in(client, tables.function, f"{tables.parent_field}.name", msg_names[kind_name], fn_fields))
-    (inventory, inv_record, inv_attachment), (certs, cert_attachment_rows), results = await gather(
-        inventory_task, certs_task, gather_all(reads)
-    )
-    profiles, rest_msgs, rest_fns, soap_msgs, soap_fns = results
-    results.insert(0, certs)
+    keys = NaturalKeys.of_desired(desired)
+    if first is None or first.keys != keys:
+        first = await read_first(client, keys, stack)
+    inventory, inv_record, inv_attachment = first.inventory, first.inventory_record, first.inventory_attachment
+    certs, cert_attachment_rows, profiles = first.certificates, first.certificate_attachments, first.profiles
+    rest_msgs, rest_fns = first.messages.get("rest", ([], []))
+    soap_msgs, soap_fns = first.messages.get("soap", ([], []))
+    results = [certs, profiles, rest_msgs, rest_fns, soap_msgs, soap_fns]
 
     # Round 2: owned records the specs no longer name, references read nowhere else, attachments.
     desired_addresses = {r.address for r in desired.resources}
@@ -129,12 +198,8 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
         )
         for t in extra_tables
     ]
-    # The desired certificates' attachments came with them in round 1; only orphans' are listed here.
-    extra_cert_ids = sorted(orphan_ids.get("sys_certificate", set()) - known_ids)
-    extra_attachment_rows, extra_results = await gather(
-        list_attachments(client, "sys_certificate", extra_cert_ids), gather_all(extra_reads)
-    )
-    attachment_rows = cert_attachment_rows + extra_attachment_rows
+    extra_results = await gather_all(extra_reads)  # their attachments were listed in round 1, with all others
+    attachment_rows = cert_attachment_rows
     extra: dict[str, list[LiveRecord]] = dict(zip(extra_tables, extra_results, strict=True))
     all_certs = certs + extra.get("sys_certificate", [])
     all_profiles = profiles + extra.get("sys_protocol_profile", [])
@@ -273,14 +338,6 @@ async def observe(client: Instance, desired: Desired, stack: str) -> Live:
             live[address] = message_binding.live(address, name, primary, fn_records, sorted(fn_records), profile_names)
 
     return Live(stack, inventory, inv_record, inv_attachment, live, binding_errors, opaque, duplicates)
-
-
-async def _certificates_and_attachments(
-    client: Instance, names: Sequence[str]
-) -> tuple[list[LiveRecord], list[dict[str, Any]]]:
-    """The certificates named, then at once their attachments: this chain overlaps the inventory's read."""
-    certs = await read_in(client, "sys_certificate", "name", names, CERT_FIELDS)
-    return certs, await list_attachments(client, "sys_certificate", [c.sys_id for c in certs])
 
 
 def _certificate(
