@@ -1,10 +1,12 @@
-"""Read the instance's live state for a stack, in a fixed number of round trips.
+"""Read the instance's live state for a stack, in one round trip when nothing was deleted from the specs.
 
-Round 1 (concurrent): the stack's inventory and, per table, one query for every desired natural key
-(``nameIN…``, chunked by the client for URL length, paginated with large pages, only needed columns).
-Round 2 (concurrent): attachments of every certificate record in one listing, records the inventory owns
-that the specs no longer name, references that point outside what was read, the inventory's attachment.
-Round 3: downloads, only of files the inventory cannot vouch for (attachment id and size unchanged).
+Round 1 (concurrent, ``read_first``): the stack's inventory; per table, one query for every desired natural
+key (``nameIN…``, chunked by the client for URL length, paginated with large pages, only needed columns);
+the metadata of every attachment on the certificate table. It needs only the specs' names, so a plan starts
+it before building the desired state.
+Round 2, only when needed: records the inventory owns that the specs no longer name, references that point
+outside what was read.
+Round 3, only when needed: downloads of files the inventory cannot vouch for (attachment id and size changed).
 The number of requests does not grow with the number of resources except by pagination and chunking
 (and by one query per name holding a comma, which an IN list cannot carry).
 
