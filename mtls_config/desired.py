@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -44,14 +45,26 @@ def _file_stem(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "keystore"
 
 
+@dataclass
+class _Run:
+    """What one ``build_desired`` reads once however many resources name it: stacks share keystore files
+    (a fleet of profiles each with a KeyStore on one JKS), and parsing every certificate of a keystore again
+    for each of them was most of the time of a plan. Keyed by the file's digest and, where reading depends on
+    the password, by an HMAC of it under a key of this run only: never by a password, and gone with the run."""
+
+    salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    leaf_info: dict[tuple[bytes, str, str | None], dict[str, object]] = field(default_factory=dict)
+
+
 def build_desired(specs: SpecSet, *, environ: Mapping[str, str] | None = None) -> Desired:
     problems: list[Problem] = []
     out: list[DesiredResource] = []
+    run = _Run()
     for resource in specs.resources:
         origin = specs.origins[resource.address]
         try:
             if isinstance(resource, KeyStore):
-                out.append(_key_store(resource, origin, environ))
+                out.append(_key_store(resource, origin, environ, run))
             elif isinstance(resource, TrustStoreCert):
                 out.append(_trust_store_cert(resource, origin))
             elif isinstance(resource, ProtocolProfile):
@@ -97,7 +110,7 @@ def _read(path: str, loc: tuple[str | int, ...]) -> bytes:
         raise _FieldError(loc, f"cannot read file: {exc.strerror or exc}") from None
 
 
-def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) -> DesiredResource:
+def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None, run: _Run) -> DesiredResource:
     spec = ks.spec
     password = _secret(spec.password, origin, ("spec", "password"), environ)
     ext = "jks" if spec.format == "jks" else "p12"
@@ -131,7 +144,7 @@ def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) 
             raise _FieldError(("spec", "build"), exc.message) from None
         content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", digest, canonical=True)
     info: dict[str, object] = {"warn_days": spec.warn_days}
-    info.update(_leaf_info(content.data, password, spec.format))
+    info.update(_leaf_info(content.data, password, spec.format, run))
     fields = key_store.canonical_fields(
         format=spec.format,
         active=spec.active,
@@ -145,8 +158,16 @@ def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None) 
     )  # fmt: skip
 
 
-def _leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"]) -> dict[str, object]:
+def _leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"], run: _Run) -> dict[str, object]:
     """Subject and expiry of the keystore's client certificate, shown in plans and checked by drift."""
+    # A JKS is read without its password (below); a PKCS12 cannot be, so the password is part of the key.
+    seen = (hashlib.sha256(data).digest(), fmt, None if fmt == "jks" else password.salted_digest(run.salt))
+    if seen not in run.leaf_info:
+        run.leaf_info[seen] = _read_leaf_info(data, password, fmt)
+    return run.leaf_info[seen]
+
+
+def _read_leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"]) -> dict[str, object]:
     try:
         # JKS lists its certificates without the password: no key decryption just to show the expiry.
         contents = read_keystore(data, None if fmt == "jks" else password, declared_format=fmt)

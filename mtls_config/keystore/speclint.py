@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError, SecretError
@@ -35,7 +36,7 @@ def lint_specs(
     now = now or dt.datetime.now(dt.UTC)
     env = dict(environ) if environ is not None else None
     findings: list[Finding] = []
-    seen: _Seen = {}
+    seen = _Seen()
     for key_store in specs.key_stores:
         findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, env, seen))
 
@@ -68,9 +69,21 @@ def _resolve(ref: SecretRef, origin: Origin, environ: dict[str, str] | None) -> 
         return None, exc.message
 
 
-# Keystore files already linted in this run, by (content digest, password, format, warn days): many specs
-# may name one file (a stack of 1000 keystores sharing a JKS), and each lint decrypts and checks it again.
-_Seen = dict[tuple[bytes, SecretValue | None, str, int], list[Finding]]
+@dataclass
+class _Seen:
+    """Keystore files already linted in this run, by (content digest, password, format, warn days): many specs
+    may name one file (a stack of 1000 keystores sharing a JKS), and each lint decrypts and checks it again.
+    The password is keyed by an HMAC under a key of this run only, never by the password itself, and by where
+    it came from, which findings name."""
+
+    salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    findings: dict[tuple[bytes, tuple[str, str] | None, str, int], list[Finding]] = field(default_factory=dict)
+
+    def key(
+        self, data: bytes, password: SecretValue | None, fmt: str, warn_days: int
+    ) -> tuple[bytes, tuple[str, str] | None, str, int]:
+        secret = (password.salted_digest(self.salt), password.source) if password is not None else None
+        return hashlib.sha256(data).digest(), secret, fmt, warn_days
 
 
 def _lint_key_store(
@@ -78,7 +91,7 @@ def _lint_key_store(
     origin: Origin,
     now: dt.datetime,
     environ: dict[str, str] | None,
-    seen: _Seen | None = None,
+    seen: _Seen,
 ) -> list[Finding]:
     spec = key_store.spec
     password, why = _resolve(spec.password, origin, environ)
@@ -91,15 +104,14 @@ def _lint_key_store(
             return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
         if password is None:
             findings.append(_unresolved("store password", why, origin.at("spec", "password")))
-        linted = (hashlib.sha256(data).digest(), password, spec.format, spec.warn_days)
-        if seen is not None and linted in seen:
-            findings.extend(replace(f, source=source) for f in seen[linted])
+        linted = seen.key(data, password, spec.format, spec.warn_days)
+        if linted in seen.findings:
+            findings.extend(replace(f, source=source) for f in seen.findings[linted])
             return findings
         found = lint_keystore(
             data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source
         )
-        if seen is not None:
-            seen[linted] = found
+        seen.findings[linted] = found
         findings.extend(found)
         return findings
 
