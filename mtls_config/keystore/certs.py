@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,8 +39,31 @@ def looks_like_pem(data: bytes) -> bool:
     return b"-----BEGIN " in data[:4096]
 
 
+# Certificates already parsed and checked, by the SHA-256 of the bytes they came from: a plan parses each partner
+# certificate for the desired state and again for lint, and a fleet plans the same specs once per instance.
+# Keyed by content, so a changed file is simply another entry; only certificates (public) are kept, never the
+# bytes (a file may hold a private key too, which T01 reports); bounded, the oldest entry goes first.
+_PARSED_MAX = 4096
+_parsed: dict[bytes, tuple[x509.Certificate, ...]] = {}
+_parsed_lock = threading.Lock()
+
+
 def load_certificates(data: bytes) -> list[x509.Certificate]:
     """Every certificate in ``data``: PEM (one or many blocks, text around them is ignored) or a single DER."""
+    key = hashlib.sha256(data).digest()
+    with _parsed_lock:
+        known = _parsed.get(key)
+    if known is not None:
+        return list(known)
+    certs = _load_certificates(data)
+    with _parsed_lock:
+        if key not in _parsed and len(_parsed) >= _PARSED_MAX:
+            del _parsed[next(iter(_parsed))]
+        _parsed[key] = tuple(certs)
+    return certs
+
+
+def _load_certificates(data: bytes) -> list[x509.Certificate]:
     stripped = data.lstrip()
     if stripped.startswith(b"-----BEGIN") or PEM_CERT_MARKER in data:
         if PEM_CERT_MARKER not in data:
@@ -108,8 +132,7 @@ def _pem_kind(data: bytes) -> str:
 
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER, upper-case hex pairs joined by ':' (as keytool and browsers show it)."""
-    digest = cert.fingerprint(_SHA256).hex().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+    return cert.fingerprint(_SHA256).hex(":").upper()
 
 
 def cert_sha256(cert: x509.Certificate) -> str:
