@@ -68,6 +68,7 @@ class EmulatorConfig:
     create_protocol_properties: bool = True  # glide.httpclient.protocol.<p>.class/.port on profile insert
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     enforce_keystore_reference_type: bool = True  # profile.keystore must be a key_store/pkcs12_key_store
+    over_max_length: Literal["truncate", "reject"] = "truncate"  # a string longer than its column: cut silently
 
     def faults(self) -> Faults:
         return Faults(

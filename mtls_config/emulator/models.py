@@ -550,6 +550,13 @@ class Backend:
                 return  # "values submitted to encrypted fields are not saved" without the flag
             record[column.name] = self._encrypt(value) if value else ""
         else:
+            if column.max_length is not None and len(value) > column.max_length:
+                if self.config.over_max_length == "reject":
+                    raise BadRequest(
+                        "Operation Failed",
+                        f"{table.name}.{column.name} holds at most {column.max_length} characters, got {len(value)}",
+                    )
+                value = value[: column.max_length]
             record[column.name] = value
 
     def _resolve_reference(self, column: Column, value: str) -> str:

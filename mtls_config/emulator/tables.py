@@ -24,6 +24,7 @@ class Column:
     default: str = ""
     mandatory: bool = False
     read_only: bool = False  # derived by the instance; client writes are ignored
+    max_length: int | None = None  # string columns: longer values are cut (or refused, per EmulatorConfig)
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ TABLES: Mapping[str, Table] = MappingProxyType(
                 "System Property",
                 (
                     Column("name", mandatory=True),
-                    Column("value"),
+                    Column("value", max_length=4000),  # [I] the common dictionary length of the column
                     Column("description"),
                     Column(
                         "type",
