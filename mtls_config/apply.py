@@ -366,8 +366,8 @@ class Executor:
         await asyncio.gather(self._batched_ops(batched), *(self._guarded(t, op) for t, op in other))
 
     async def _batched_ops(self, ops: list[tuple[Task, TableOp | UploadOp]]) -> None:
-        batch = getattr(self.client, "batch", None)
-        if batch is None or len(ops) < 2:
+        batch = self.client.batch
+        if len(ops) < 2:
             await asyncio.gather(*(self._guarded(t, op) for t, op in ops))
             return
         # The chunks are independent (one phase of one stage): send them all at once, each a round trip,

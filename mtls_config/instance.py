@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mtls_config.client.batch import BatchRequest, BatchResponse
 
 
 class BatchRequestLike(Protocol):
@@ -68,3 +71,5 @@ class Instance(Protocol):
     async def download_attachment(self, attachment_sys_id: str) -> bytes: ...
 
     async def delete_attachment(self, attachment_sys_id: str, *, missing_ok: bool = True) -> None: ...
+
+    async def batch(self, requests: Sequence[BatchRequest]) -> builtins.list[BatchResponse]: ...
