@@ -107,6 +107,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             batches = apply["requests_by_kind"].get("POST batch", 0)
             phases = apply["notes"].get("write_phases") if apply.get("notes") else None
             limit = sum(math.ceil(ops / BATCH_SIZE) for ops in phases) if phases else None
+            # The inventory's part records are written before the first write (the pending inventory) and
+            # after the last (the final one, whose step also deletes the first parts): three steps of batches.
+            parts = apply["notes"].get("inventory_parts", 0) if apply.get("notes") else 0
+            if limit is not None and parts:
+                limit += 3 * math.ceil(parts / BATCH_SIZE)
             add(
                 f"apply of {at} creates: at most ceil(ops/{BATCH_SIZE}) write round trips per stage phase",
                 f"{batches} batch requests for phases of {phases} writes (limit {limit}); {apply['requests']} requests in all",

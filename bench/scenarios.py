@@ -35,8 +35,8 @@ from mtls_config.apply import Executor
 from mtls_config.client import InstanceClient
 from mtls_config.diff import diff
 from mtls_config.engine import Planned, apply_planned, make_planned
-from mtls_config.inventory import property_name
-from mtls_config.inventory_store import PROPERTY_FIELDS
+from mtls_config.inventory import PartsPointer, parse_head
+from mtls_config.inventory_store import PROPERTY_FIELDS, read_inventory, stack_query
 from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS
 from mtls_config.plan import make_plan
 from mtls_config.render import drift_report, drift_text, plan_text
@@ -114,7 +114,7 @@ async def floor_read(reader: RawReader, stack: str) -> int:
     results = await asyncio.gather(
         reader.get(
             "/api/now/table/sys_properties",
-            {**big, "sysparm_query": f"name={property_name(stack)}", "sysparm_fields": ",".join(PROPERTY_FIELDS)},
+            {**big, "sysparm_query": stack_query(stack), "sysparm_fields": ",".join(PROPERTY_FIELDS)},
         ),
         reader.get("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
         reader.get("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),
@@ -224,6 +224,7 @@ async def run_size(
             run.checks["plan (all create)"] = _actions(first)
             applied = await step("apply (all create)", "ours", lambda: apply_planned(client, first))
             run.measurements[-1].notes["write_phases"] = write_phases(client, first)
+            run.measurements[-1].notes["inventory_parts"] = await inventory_parts(client)
             run.checks["apply (all create)"] = applied.count("applied")
             again = await step("plan (no changes)", "ours", plan_of(specs), repeat=repeat)
             run.checks["plan (no changes)"] = _actions(again)
@@ -272,6 +273,13 @@ def write_phases(client: InstanceClient, planned: Planned) -> list[int]:
         for index, ops in enumerate(task.phases):
             per[(task.stage, index)] = per.get((task.stage, index), 0) + len(ops)
     return [count for _, count in sorted(per.items()) if count]
+
+
+async def inventory_parts(client: InstanceClient) -> int:
+    """How many part records the stack's inventory takes (0: inline in its head)."""
+    _, head, _ = await read_inventory(client, STACK)
+    pointer = parse_head(head.get("value")) if head is not None else None
+    return pointer.parts.count if isinstance(pointer, PartsPointer) else 0
 
 
 def _actions(planned: Planned) -> dict[str, int]:

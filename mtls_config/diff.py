@@ -11,6 +11,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -381,7 +382,24 @@ def _field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple
     owned_before = {k: before.get(k) for k in after}
     if _identical(owned_before, dict(after)):
         return ()  # the common case at scale: DeepDiff costs about a millisecond a resource to say so
-    result = DeepDiff(owned_before, dict(after), view="tree", ignore_order=False)
+    if all(type(k) is str and type(v) in _SCALARS for k, v in after.items()) and all(
+        type(v) in _SCALARS for v in owned_before.values()
+    ):
+        # Flat fields of plain values (every kind but bindings): DeepDiff reports each field that is not the same
+        # object and differs in type or value, under its own name; said here at a tenth of its cost.
+        return tuple(
+            FieldChange(k, owned_before[k], after[k])
+            for k in sorted(after)
+            if not (owned_before[k] is after[k] or _identical(owned_before[k], after[k]))
+        )
+    return _deep_field_changes(owned_before, after)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _deep_field_changes(owned_before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    result = DeepDiff(dict(owned_before), dict(after), view="tree", ignore_order=False)
     out: dict[str, FieldChange] = {}
     for report in ("values_changed", "type_changes", "dictionary_item_added", "dictionary_item_removed"):
         for item in result.get(report, []):
@@ -406,10 +424,34 @@ def _identical(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_identical(v, b[k]) for k, v in a.items())
+        if a.keys() != b.keys():
+            return False
+        for k, v in a.items():
+            w = b[k]
+            # Scalars (most fields) compared here: a call per field was most of the time of a no-change diff.
+            if type(v) is not type(w) or not (_identical(v, w) if isinstance(v, dict | list | tuple) else v == w):
+                return False
+        return True
     if isinstance(a, list | tuple):
         return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
+
+
+_EXPIRY_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+
+
+def _expiry_time(text: str) -> dt.datetime | None:
+    """``text`` ("YYYY-MM-DD HH:MM:SS", UTC) as a time, or None when it is not one. The exact form, which both
+    the instance and the desired state write, is read without strptime (a third of a no-change diff); any other
+    text goes to strptime, which decides as it always did."""
+    try:
+        match = _EXPIRY_TEXT.fullmatch(text)
+        if match is not None:
+            year, month, day, hour, minute, second = (int(part) for part in match.groups())
+            return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def _expiry(d: DesiredResource, current: LiveResource | None, now: dt.datetime) -> list[Finding]:
@@ -418,9 +460,8 @@ def _expiry(d: DesiredResource, current: LiveResource | None, now: dt.datetime) 
     expires = (current.info.get("expires") if current is not None else None) or d.info.get("expires")
     if not expires:
         return []
-    try:
-        when = dt.datetime.strptime(str(expires), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
-    except ValueError:
+    when = _expiry_time(str(expires))
+    if when is None:
         return []
     days = (when - now).days
     warn_days = int(d.info.get("warn_days", 30))

@@ -1,7 +1,13 @@
 """The stack's inventory: which instance records a stack owns, kept on the instance itself.
 
-One ``sys_properties`` record per stack (``mtls_config.inventory.<stack>``). Its value is the inventory
-JSON when that fits the property's length limit, else a pointer to a JSON attachment on the same record.
+It lives in ``sys_properties``. The head record ``mtls_config.inventory.<stack>`` holds the inventory JSON when
+that fits the property's length limit (an admin can read it there). A larger inventory is gzip-compressed,
+base64-encoded and cut into part records ``mtls_config.inventory.<stack>.<token>.<index>`` (a fresh token per
+write), and the head holds a pointer naming the token, the number of parts and the JSON's sha256: one query
+for the head's name and that prefix reads it all in one round trip. Stack names hold no dot, so the prefix is
+unique to the stack. Earlier versions kept a large inventory in a JSON attachment on the head instead; that
+pointer is still read.
+
 Per owned resource it keeps the natural key, the sys_ids, the content digests that let a plan trust the
 instance without downloading files, the salted digest of the keystore password, and for message bindings
 the field values found before the stack took them over. A generation counter lets two writers notice
@@ -12,16 +18,31 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
+import hashlib
 import json
+import re
 import secrets
-from typing import Any
+import zlib
+from collections.abc import Collection, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 PROPERTY_PREFIX = "mtls_config.inventory."
 FORMAT_VERSION = 1
 VALUE_LIMIT = 3500  # sys_properties values are commonly limited to 4000 characters
-ATTACHMENT_NAME = "inventory.json"
+ATTACHMENT_NAME = "inventory.json"  # where earlier versions kept a large inventory
+PARTS_ENCODING = "gzip+base64"
+# 8 hex characters tell this write's parts from any other's (a new token is checked against the ones
+# listed); short, so that a part name stays within 99 characters for the longest stack name.
+TOKEN_HEX = 8
+MAX_PARTS = 9999  # the index has four digits
+MAX_JSON_BYTES = 64 * 1024 * 1024  # a decoded inventory larger than this is refused (about 170,000 resources)
+STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_PART_SUFFIX = re.compile(rf"([0-9a-f]{{{TOKEN_HEX}}})\.([0-9]{{4}})")
 IMPORTED_PASSWORD = "as-found"  # password_digest of an imported keystore: the value on the instance, unknown to us
 
 
@@ -63,26 +84,105 @@ class Inventory(_Model):
         return cls.model_validate(json.loads(text))
 
 
+class PartsRef(_Model):
+    id: str = Field(pattern=rf"^[0-9a-f]{{{TOKEN_HEX}}}$")
+    count: int = Field(ge=1, le=MAX_PARTS)
+    encoding: Literal["gzip+base64"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the inventory JSON text (UTF-8), before compression
+
+
+class PartsPointer(_Model):
+    """The head's value when the inventory lives in part records."""
+
+    format_version: int = FORMAT_VERSION
+    generation: int = 0
+    parts: PartsRef
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+class AttachmentPointer(_Model):
+    """The head's value when an earlier version kept the inventory in an attachment (read, never written)."""
+
+    format_version: int = FORMAT_VERSION
+    attachment: str
+    generation: int = 0
+    attachment_sys_id: str | None = None
+
+
+HeadValue = Inventory | PartsPointer | AttachmentPointer
+
+
 def property_name(stack: str) -> str:
+    """The head record's name. The stack name's pattern (no dot) is what makes ``part_prefix`` unique to it."""
+    if not STACK_NAME.fullmatch(stack):
+        raise ValueError(f"not a stack name: {stack!r}")
     return PROPERTY_PREFIX + stack
 
 
-def pointer_value(generation: int, attachment_sys_id: str | None = None) -> str:
-    """The property value when the inventory lives in an attachment. With the attachment's sys_id a reader
-    downloads it straight away (one round trip) instead of listing the record's attachments first."""
-    pointer: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "attachment": ATTACHMENT_NAME,
-        "generation": generation,
-    }
-    if attachment_sys_id:
-        pointer["attachment_sys_id"] = attachment_sys_id
-    return json.dumps(pointer)
+def part_prefix(stack: str) -> str:
+    return property_name(stack) + "."
 
 
-def parse_value(value: str) -> tuple[Inventory | None, dict[str, Any] | None]:
-    """(inventory, None) when the value holds it; (None, pointer) when it lives in an attachment."""
+def part_name(stack: str, token: str, index: int) -> str:
+    return f"{part_prefix(stack)}{token}.{index:04d}"
+
+
+def parse_part_name(stack: str, name: str) -> tuple[str, int] | None:
+    """``(token, index)`` of one of the stack's part records; None for any other name."""
+    prefix = part_prefix(stack)
+    if not name.startswith(prefix):
+        return None
+    match = _PART_SUFFIX.fullmatch(name[len(prefix) :])
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def new_token(taken: Collection[str] = ()) -> str:
+    while True:
+        token = secrets.token_hex(TOKEN_HEX // 2)
+        if token not in taken:
+            return token
+
+
+def parse_head(value: str) -> HeadValue:
+    """The head's value: the inventory itself, or a pointer to where it lives. ValueError when it is neither."""
     data = json.loads(value)
-    if isinstance(data, dict) and "attachment" in data and "resources" not in data:
-        return None, data
-    return Inventory.model_validate(data), None
+    if isinstance(data, dict) and "resources" not in data:
+        if "parts" in data:
+            return PartsPointer.model_validate(data)
+        if "attachment" in data:
+            return AttachmentPointer.model_validate(data)
+    return Inventory.model_validate(data)
+
+
+def encode_parts(inventory: Inventory, token: str) -> tuple[PartsPointer, list[str]]:
+    """The pointer and the part values of a large inventory. Deterministic (gzip without a timestamp): the
+    same inventory always makes the same parts."""
+    data = inventory.to_json().encode("utf-8")
+    blob = base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
+    chunks = [blob[start : start + VALUE_LIMIT] for start in range(0, len(blob), VALUE_LIMIT)]
+    if len(chunks) > MAX_PARTS:
+        raise ValueError(f"the inventory needs {len(chunks)} parts, more than {MAX_PARTS}")
+    ref = PartsRef(id=token, count=len(chunks), encoding=PARTS_ENCODING, sha256=hashlib.sha256(data).hexdigest())
+    return PartsPointer(generation=inventory.generation, parts=ref), chunks
+
+
+def decode_parts(ref: PartsRef, chunks: Sequence[str]) -> Inventory:
+    """The inventory from its parts, in index order. ValueError saying why when they do not make it up."""
+    try:
+        packed = base64.b64decode("".join(chunks), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("its parts are not base64") from None
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    try:
+        data = inflater.decompress(packed, MAX_JSON_BYTES + 1)
+    except zlib.error:
+        raise ValueError("its parts are not gzip data") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"it decompresses to more than {MAX_JSON_BYTES} bytes")
+    if not inflater.eof:
+        raise ValueError("its parts end before the gzip data does")
+    if hashlib.sha256(data).hexdigest() != ref.sha256:
+        raise ValueError("its parts do not match the digest the head records")
+    return Inventory.from_json(data.decode("utf-8"))

@@ -1,8 +1,15 @@
 """Where a stack's inventory lives on the instance, and how it is read and written.
 
-``mtls_config.inventory`` is the inventory's data model; this module is its storage: one ``sys_properties``
-record per stack holding the JSON, or (once it outgrows a property value) a pointer to a JSON attachment on
-that record. The reader and the writer of that format live side by side so that they cannot drift apart.
+``mtls_config.inventory`` is the inventory's data model and its encodings; this module is its storage in
+``sys_properties``: the head record ``mtls_config.inventory.<stack>`` (the JSON itself when it fits a value,
+else a pointer) and, for a large inventory, the part records under the prefix ``mtls_config.inventory.<stack>.``.
+One query for the head's name and that prefix returns both, so a plan reads the inventory in one round trip.
+The reader and the writer of that format live side by side so that they cannot drift apart.
+
+Writes keep one rule: at every moment the head names parts that exist. New parts are written first, then the
+head is pointed at them, then every other part of the stack is deleted (the previous write's, and those of a
+run that died before it moved the head). Part records are written and deleted through the Batch API, so a
+write costs a fixed number of round trips whatever the inventory's size.
 
 Never imports the emulator or the CLI; talks to the instance only through ``Instance``.
 """
@@ -10,57 +17,140 @@ Never imports the emulator or the CLI; talks to the instance only through ``Inst
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from mtls_config.concurrency import gather, gather_all
-from mtls_config.errors import BadResponse, ConflictError, MtlsConfigError, RecordNotFound
+from mtls_config.errors import BadResponse, ConflictError, InstanceError, MtlsConfigError, RecordNotFound
 from mtls_config.instance import Instance
 from mtls_config.inventory import (
     ATTACHMENT_NAME,
     VALUE_LIMIT,
+    AttachmentPointer,
     Inventory,
-    parse_value,
-    pointer_value,
+    PartsPointer,
+    decode_parts,
+    encode_parts,
+    new_token,
+    parse_head,
+    parse_part_name,
+    part_name,
+    part_prefix,
     property_name,
 )
-from mtls_config.reads import attachment_of, list_attachments, live_record
+from mtls_config.reads import attachment_of, list_attachments, live_record, read_in
 from mtls_config.resources.common import Attachment, LiveRecord
 
+if TYPE_CHECKING:
+    from mtls_config.client.batch import BatchRequest, BatchResponse
+
+TABLE = "sys_properties"
 PROPERTY_FIELDS = ("sys_id", "name", "value", "sys_mod_count")
+# One page holds the head and every part the largest inventory can have: the read is one request.
+READ_PAGE_SIZE = 10000
+# KB1000746: a property written with ignore_cache=false flushes every server-side cache of the instance
+# (minutes of slowness); ours change on every apply. is_private keeps them out of update sets: an inventory
+# describes this instance's records and must never be carried to another one.
+RECORD_FLAGS = {"ignore_cache": "true", "is_private": "true"}
+DAMAGED_HINT = "restore it, or delete the property and adopt the records again with 'mtls-config import'"
+
+
+@dataclass(frozen=True)
+class _Part:
+    sys_id: str
+    name: str
+    token: str
+    index: int
+    value: str = field(default="", repr=False)
+
+
+def stack_query(stack: str) -> str:
+    """The head and every part of one stack (and nothing of ``prod-eu`` for ``prod``: the prefix ends in a dot)."""
+    return f"name={property_name(stack)}^ORnameSTARTSWITH{part_prefix(stack)}"
+
+
+def _split(stack: str, rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[_Part]]:
+    """The head rows and the part rows among a prefix query's answer. Names are checked here, exactly: the
+    instance's STARTSWITH ignores case and may treat '_' as a wildcard."""
+    head = property_name(stack)
+    heads: list[dict[str, Any]] = []
+    parts: list[_Part] = []
+    for row in rows:
+        name = str(row.get("name", ""))
+        if name == head:
+            heads.append(row)
+            continue
+        parsed = parse_part_name(stack, name)
+        if parsed is not None and isinstance(row.get("sys_id"), str):
+            value = row.get("value")
+            parts.append(_Part(row["sys_id"], name, parsed[0], parsed[1], value if isinstance(value, str) else ""))
+    return heads, parts
+
+
+# -- reading --------------------------------------------------------------------------------------------
 
 
 async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveRecord | None, Attachment | None]:
-    """The stack's inventory (a fresh, empty one when the stack owns nothing yet)."""
-    rows = await client.list(
-        "sys_properties", query=f"name={property_name(stack)}", fields=list(PROPERTY_FIELDS), page_size=10
-    )
-    if not rows:
+    """The stack's inventory (a fresh, empty one when the stack owns nothing yet), its head record, and the
+    attachment it was read from when an earlier version's format still holds it (else None)."""
+    rows = await client.list(TABLE, query=stack_query(stack), fields=list(PROPERTY_FIELDS), page_size=READ_PAGE_SIZE)
+    heads, parts = _split(stack, rows)
+    if not heads:
+        # Parts without a head: a first write that died before its head existed. Nothing is owned yet.
         return Inventory(stack=stack), None, None
-    record = live_record("sys_properties", rows[0])
+    record = live_record(TABLE, heads[0])
     try:
-        inventory, _pointer = parse_value(record.get("value"))
+        head = parse_head(record.get("value"))
     except ValueError as exc:
         raise BadResponse(f"the inventory property {property_name(stack)} is not valid JSON ({exc})") from None
-    if inventory is not None:
-        return inventory, record, None
-    direct = _pointer.get("attachment_sys_id") if _pointer else None
+    if isinstance(head, Inventory):
+        return head, record, None
+    if isinstance(head, PartsPointer):
+        return _assemble(stack, head, parts), record, None
+    return await _read_attachment(client, stack, record, head)
+
+
+def _assemble(stack: str, pointer: PartsPointer, parts: Sequence[_Part]) -> Inventory:
+    ref = pointer.parts
+    mine = {p.index: p.value for p in parts if p.token == ref.id}  # other tokens: stale, or a writer's unfinished
+    missing = [i for i in range(ref.count) if i not in mine]
+    if missing:
+        raise MtlsConfigError(
+            f"the inventory of stack '{stack}' points to parts that are missing "
+            f"({len(missing)} of {ref.count}, e.g. {part_name(stack, ref.id, missing[0])})",
+            hint=DAMAGED_HINT,
+        )
+    try:
+        return decode_parts(ref, [mine[i] for i in range(ref.count)])
+    except ValueError as exc:
+        raise MtlsConfigError(
+            f"the inventory of stack '{stack}' is damaged: {exc} (token {ref.id}, {ref.count} parts)",
+            hint=DAMAGED_HINT,
+        ) from None
+
+
+async def _read_attachment(
+    client: Instance, stack: str, record: LiveRecord, pointer: AttachmentPointer
+) -> tuple[Inventory, LiveRecord, Attachment]:
+    """An earlier version's large inventory: a JSON attachment on the head (one more round trip)."""
+    direct = pointer.attachment_sys_id
     data: bytes | None = None
-    if isinstance(direct, str) and direct:
+    if direct:
         # The pointer names the file: one round trip. Listing is the fallback (older pointers, a lost file).
         try:
             data = await client.download_attachment(direct)
         except RecordNotFound:
             data = None
-    if data is not None:
-        found = Attachment(
-            sys_id=str(direct), file_name=ATTACHMENT_NAME, size=len(data), content_type="application/json"
-        )
+    if data is not None and direct:
+        found = Attachment(sys_id=direct, file_name=ATTACHMENT_NAME, size=len(data), content_type="application/json")
     else:
-        attachments = [attachment_of(a) for a in await client.list_attachments("sys_properties", [record.sys_id])]
+        attachments = [attachment_of(a) for a in await client.list_attachments(TABLE, [record.sys_id])]
         named = [a for a in attachments if a.file_name == ATTACHMENT_NAME]
         if not named:
             raise MtlsConfigError(
-                f"the inventory of stack '{stack}' points to an attachment that is missing",
-                hint="restore it, or delete the property and adopt the records again with 'mtls-config import'",
+                f"the inventory of stack '{stack}' points to an attachment that is missing", hint=DAMAGED_HINT
             )
         found = named[-1]
         data = await client.download_attachment(found.sys_id)
@@ -71,52 +161,151 @@ async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveR
     return inventory, record, found
 
 
+# -- writing --------------------------------------------------------------------------------------------
+
+
 async def store_inventory(client: Instance, stack: str, record: LiveRecord | None, inventory: Inventory) -> LiveRecord:
     """Write a stack's inventory; refuse when another writer moved it since ``record`` was read."""
-    name = property_name(stack)
     text = inventory.to_json()
-    small = len(text) <= VALUE_LIMIT
-    # The files to replace are listed with the conflict check, not after it: one round trip fewer.
-    rows, old = await gather(
-        client.list("sys_properties", query=f"name={name}", fields=["sys_id", "sys_mod_count"]),
-        list_attachments(client, "sys_properties", [record.sys_id] if record is not None else []),
+    # The conflict check and the listing of the parts to replace are one query; an earlier version's
+    # attachment is listed alongside, only when the head still points to one.
+    rows, legacy = await gather(
+        client.list(
+            TABLE, query=stack_query(stack), fields=["sys_id", "name", "sys_mod_count"], page_size=READ_PAGE_SIZE
+        ),
+        _legacy_attachments(client, record),
     )
-    if record is None and rows:
+    heads, old_parts = _split(stack, rows)
+    _check_unmoved(stack, record, heads)
+    if len(text) <= VALUE_LIMIT:
+        # Inline, readable by an admin; every part is then left over.
+        record = await _write_head(client, stack, record, text)
+    else:
+        pointer, chunks = encode_parts(inventory, new_token({p.token for p in old_parts}))
+        await _create_parts(client, stack, pointer, chunks)
+        record = await _write_head(client, stack, record, pointer.to_json())
+    # The head no longer names any of these: the previous write's parts, a dead run's, an earlier version's file.
+    await gather(
+        _delete_parts(client, [p.sys_id for p in old_parts]),
+        gather_all(client.delete_attachment(a.sys_id, missing_ok=True) for a in legacy),
+    )
+    return record
+
+
+def _check_unmoved(stack: str, record: LiveRecord | None, heads: Sequence[dict[str, Any]]) -> None:
+    if record is None and heads:
         raise ConflictError(f"another run created the inventory of stack '{stack}' meanwhile")
     if record is not None:
-        if not rows:
+        if not heads:
             raise ConflictError(f"the inventory of stack '{stack}' was deleted meanwhile")
-        if live_record("sys_properties", rows[0]).mod_count != record.mod_count:
+        if live_record(TABLE, heads[0]).mod_count != record.mod_count:
             raise ConflictError(
                 f"the inventory of stack '{stack}' was changed by another run meanwhile",
                 hint="run 'mtls-config plan' again",
             )
+
+
+async def _legacy_attachments(client: Instance, record: LiveRecord | None) -> list[Attachment]:
+    """The attachments an earlier version's head points into (none for any other head: no request)."""
     if record is None:
-        # A large inventory's file needs the record first; until the pointer names the uploaded file, the
-        # record holds an empty inventory (nothing was written yet), never a pointer to a missing file.
+        return []
+    try:
+        head = parse_head(record.get("value"))
+    except ValueError:
+        return []
+    if not isinstance(head, AttachmentPointer):
+        return []
+    rows = await list_attachments(client, TABLE, [record.sys_id])
+    return [a for a in map(attachment_of, rows) if a.file_name == ATTACHMENT_NAME]
+
+
+async def _write_head(client: Instance, stack: str, record: LiveRecord | None, value: str) -> LiveRecord:
+    if record is None:
         values = {
-            "name": name,
-            "value": text if small else Inventory(stack=stack).to_json(),
+            "name": property_name(stack),
+            "value": value,
             "type": "string",
             "description": f"mtls-config inventory of stack {stack}",
+            **RECORD_FLAGS,
         }
-        record = live_record("sys_properties", await client.create("sys_properties", values, sys_id=uuid.uuid4().hex))
-    elif small:
-        record = live_record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": text}))
-        # shrunk back inline: the file of a bigger past is no longer named by anything
-        await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
-    if not small:
-        # Upload first, then point the property at the new file by sys_id (a reader fetches it in one round
-        # trip), then drop the old files: at every moment the property names a file that exists.
-        meta = await client.upload_attachment(
-            "sys_properties",
-            record.sys_id,
-            ATTACHMENT_NAME,
-            text.encode(),
-            "application/json",
-            replacing=[str(row.get("sys_id")) for row in old],
+        row = await client.create(TABLE, values, sys_id=uuid.uuid4().hex)
+    else:
+        row = await client.update(TABLE, record.sys_id, {"value": value, **RECORD_FLAGS})
+    _check_stored(stack, row.get("value"), value)
+    return live_record(TABLE, row)
+
+
+def _check_stored(stack: str, stored: Any, sent: str) -> None:
+    """An instance whose value column is shorter than we assume cuts values short without a word: say so
+    before anything points at a cut value."""
+    if isinstance(stored, str) and stored != sent:
+        raise MtlsConfigError(
+            f"the instance stored {len(stored)} of the {len(sent)} characters written to an inventory record "
+            f"of stack '{stack}'",
+            hint=f"sys_properties.value must hold at least {VALUE_LIMIT} characters on this instance",
         )
-        pointer = pointer_value(inventory.generation, str(meta.get("sys_id") or "") or None)
-        record = live_record("sys_properties", await client.update("sys_properties", record.sys_id, {"value": pointer}))
-        await gather_all(client.delete_attachment(str(row.get("sys_id")), missing_ok=True) for row in old)
-    return record
+
+
+async def _create_parts(client: Instance, stack: str, pointer: PartsPointer, chunks: Sequence[str]) -> None:
+    """Create the part records: one Batch API call (the client sends its groups of 50 at once). Whatever the
+    batch did not confirm is looked up before it is created again, one by one with the client's idempotent
+    creates: a batch whose answer was lost may have created them."""
+    from mtls_config.client.batch import BatchRequest
+
+    url = f"/api/now/table/{TABLE}?" + urlencode({"sysparm_fields": "sys_id,value"})
+    wanted = {
+        uuid.uuid4().hex: {
+            "name": part_name(stack, pointer.parts.id, index),
+            "value": chunk,
+            "type": "string",
+            "description": f"mtls-config inventory of stack {stack}, part {index + 1} of {len(chunks)}",
+            **RECORD_FLAGS,
+        }
+        for index, chunk in enumerate(chunks)
+    }
+    requests = [
+        BatchRequest(id=sys_id, method="POST", url=url, body={**values, "sys_id": sys_id})
+        for sys_id, values in wanted.items()
+    ]
+    stored = _stored_values(await _batch(client, requests))
+    unsure = [sys_id for sys_id in wanted if sys_id not in stored]
+    if unsure:
+        for found in await read_in(client, TABLE, "sys_id", unsure, ["sys_id", "value"]):
+            stored[found.sys_id] = found.get("value")
+        rows = await gather_all(
+            client.create(TABLE, wanted[sys_id], sys_id=sys_id) for sys_id in unsure if sys_id not in stored
+        )
+        stored.update({str(row.get("sys_id")): row.get("value") for row in rows})
+    for sys_id, values in wanted.items():
+        _check_stored(stack, stored.get(sys_id), values["value"])
+
+
+async def _delete_parts(client: Instance, sys_ids: Sequence[str]) -> None:
+    """Delete part records: one Batch API call; what it did not confirm is deleted one by one (missing is fine)."""
+    if not sys_ids:
+        return
+    from mtls_config.client.batch import BatchRequest
+
+    requests = [BatchRequest(id=s, method="DELETE", url=f"/api/now/table/{TABLE}/{s}") for s in sys_ids]
+    answers = await _batch(client, requests)
+    done = {a.id for a in answers if 200 <= a.status < 300 or a.status == 404}
+    await gather_all(client.delete(TABLE, s, missing_ok=True) for s in sys_ids if s not in done)
+
+
+async def _batch(client: Instance, requests: Sequence[BatchRequest]) -> list[BatchResponse]:
+    """The batch's answers; none when it failed as a whole (the callers then check and redo item by item)."""
+    if not requests:
+        return []
+    try:
+        return list(await client.batch(requests))
+    except InstanceError:
+        return []
+
+
+def _stored_values(answers: Sequence[BatchResponse]) -> dict[str, Any]:
+    stored: dict[str, Any] = {}
+    for answer in answers:
+        result = answer.body.get("result") if isinstance(answer.body, dict) else None
+        if 200 <= answer.status < 300 and isinstance(result, dict):
+            stored[answer.id] = result.get("value")
+    return stored

@@ -52,9 +52,8 @@ def test_plan_is_a_fixed_handful_of_requests_whatever_the_size(quick: dict[str, 
         for scenario in ("plan (no changes)", "plan (10% changed)", "drift (10% drifted)"):
             assert measurement(run, scenario)["requests_by_kind"] == {
                 "GET attachment": 1,  # the certificates' files, listed in one query
-                "GET attachment/file": 1,  # the inventory, fetched by the sys_id its property names
                 "GET sys_certificate": 1,
-                "GET sys_properties": 1,
+                "GET sys_properties": 1,  # the inventory: its head and part records in one query
                 "GET sys_protocol_profile": 1,
             }, (run["n"], scenario)
 
@@ -66,9 +65,11 @@ def test_apply_writes_in_batches_of_fifty_per_phase_files_included(quick: dict[s
         phases = apply["notes"]["write_phases"]
         # create every certificate -> attach the keystores' files -> set passwords and activate -> profiles
         assert phases == [keystores + certs, keystores, keystores, profiles]
-        assert apply["requests_by_kind"]["POST batch"] == sum(math.ceil(p / 50) for p in phases)
-        # the only single uploads are the inventory's own file (before the first write and after the last)
-        assert apply["requests_by_kind"].get("POST attachment/file", 0) <= 2
+        # and the inventory's parts: written before the first write, again after the last (the first ones deleted)
+        parts = apply["notes"]["inventory_parts"]
+        assert 0 < parts <= 50
+        assert apply["requests_by_kind"]["POST batch"] == sum(math.ceil(p / 50) for p in phases) + 3
+        assert "POST attachment/file" not in apply["requests_by_kind"]  # every file went in a batch
         assert not any(
             kind.startswith(("POST sys_certificate", "PATCH sys_certificate")) for kind in apply["requests_by_kind"]
         )

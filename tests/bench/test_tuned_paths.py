@@ -1,6 +1,6 @@
 """The paths the performance work added, checked for behaviour: a batch whose answer is lost never makes a
-second record or attaches a file twice, and an inventory pointer without the file's sys_id (written by an
-older version) is still read."""
+second record or attaches a file twice, an inventory pointer without the file's sys_id (written by an
+older version) is still read, and a large inventory is read in the same round trip as everything else."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from bench.stacks import counts, write_stack
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.engine import apply_planned, make_planned
-from mtls_config.inventory import pointer_value, property_name
+from mtls_config.inventory import ATTACHMENT_NAME, property_name
+from mtls_config.inventory_store import read_inventory
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
 from mtls_config.spec.loader import load_specs
@@ -78,16 +79,19 @@ async def test_lost_batch_answers_make_no_duplicate_records_or_files(tmp_path: P
 
 
 async def test_inventory_pointer_without_the_file_id_is_still_read(tmp_path: Path) -> None:
-    write_stack(tmp_path, 40)  # large enough for the inventory to live in an attachment
+    write_stack(tmp_path, 40)  # large enough for the inventory not to fit its property
     specs = load_specs([tmp_path], root=tmp_path)
     app = create_app(EmulatorConfig())
     async with InstanceClient(_settings(), transport=httpx.ASGITransport(app=app)) as client:
         assert (await apply_planned(client, await make_planned(client, specs, instance_name="l", stack=STACK))).ok
-        prop = (await client.list("sys_properties", query=f"name={property_name(STACK)}", fields=["sys_id", "value"]))[
-            0
-        ]
-        assert '"attachment_sys_id"' in prop["value"]
-        await client.update("sys_properties", prop["sys_id"], {"value": pointer_value(2)})  # as older versions wrote it
+        inventory, head, _ = await read_inventory(client, STACK)
+        assert head is not None
+        # As versions before the part records wrote it: the JSON in an attachment, a pointer without its id.
+        await client.upload_attachment(
+            "sys_properties", head.sys_id, ATTACHMENT_NAME, inventory.to_json().encode(), "application/json"
+        )
+        pointer = '{"format_version": 1, "attachment": "inventory.json", "generation": 2}'
+        await client.update("sys_properties", head.sys_id, {"value": pointer})
         client.stats.reset()
         again = await make_planned(client, specs, instance_name="l", stack=STACK)
         assert not again.plan.has_changes
@@ -95,3 +99,18 @@ async def test_inventory_pointer_without_the_file_id_is_still_read(tmp_path: Pat
         assert (
             client.stats.snapshot()["attachment.list"]["requests"] == 2
         )  # the fallback listing, then the certificates'
+
+
+async def test_a_large_inventory_costs_the_plan_one_request(tmp_path: Path) -> None:
+    write_stack(tmp_path, 400)  # its inventory takes several part records
+    specs = load_specs([tmp_path], root=tmp_path)
+    app = create_app(EmulatorConfig())
+    async with InstanceClient(_settings(), transport=httpx.ASGITransport(app=app)) as client:
+        assert (await apply_planned(client, await make_planned(client, specs, instance_name="l", stack=STACK))).ok
+        parts = await client.list("sys_properties", query=f"nameSTARTSWITH{property_name(STACK)}.", fields=["name"])
+        assert len(parts) > 3
+        app.state.request_log.clear()
+        again = await make_planned(client, specs, instance_name="l", stack=STACK)
+        assert not again.plan.has_changes and len(again.live.inventory.resources) == 400
+    reads = [r for r in app.state.request_log.snapshot() if r["path"] == "/api/now/table/sys_properties"]
+    assert len(reads) == 1  # the head and its parts together

@@ -437,15 +437,15 @@ async def test_duplicate_certificate_names_stop_the_plan_unless_one_is_ours(
     assert not again.plan.errors and not again.plan.has_changes
 
 
-async def test_inventory_shrinking_back_inline_drops_its_old_file(tmp_path: Path, client: InstanceClient) -> None:
+async def test_inventory_shrinking_back_inline_drops_its_part_records(tmp_path: Path, client: InstanceClient) -> None:
     from bench.stacks import write_stack
 
     root = tmp_path / "stack"
-    write_stack(root, 40)  # an inventory too big for a property value: it lives in an attachment
+    write_stack(root, 40)  # an inventory too big for a property value: it lives in part records
     specs = load_specs([root], root=root)
     await apply_planned(client, await make_planned(client, specs, instance_name="local", stack="shrink"))
-    prop = (await client.list("sys_properties", query="name=mtls_config.inventory.shrink", fields=["sys_id"]))[0]
-    assert len(await client.list_attachments("sys_properties", [prop["sys_id"]])) == 1
+    parts_query = "nameSTARTSWITHmtls_config.inventory.shrink."
+    assert len(await client.list("sys_properties", query=parts_query, fields=["sys_id"])) >= 1
     for f in root.glob("*.yaml"):
         f.unlink()
     shutil.copy(
@@ -457,6 +457,6 @@ async def test_inventory_shrinking_back_inline_drops_its_old_file(tmp_path: Path
     specs = load_specs([root], root=root)
     planned = await make_planned(client, specs, instance_name="local", stack="shrink", prune=True)
     await apply_planned(client, planned, allow_delete_all=True)
-    assert await client.list_attachments("sys_properties", [prop["sys_id"]]) == []
+    assert await client.list("sys_properties", query=parts_query, fields=["sys_id"]) == []
     again = await make_planned(client, specs, instance_name="local", stack="shrink")
     assert not again.plan.has_changes and not again.plan.errors

@@ -17,7 +17,7 @@ from typing import Any
 
 from mtls_config.engine import make_planned
 from mtls_config.instance import Instance
-from mtls_config.inventory import PROPERTY_PREFIX
+from mtls_config.inventory import PROPERTY_PREFIX, parse_part_name
 from mtls_config.inventory_store import read_inventory
 from mtls_config.lock import LOCK_PREFIX
 from mtls_config.spec.loader import SpecSet
@@ -81,6 +81,9 @@ async def assert_converged(
     prop_names = collections.Counter(p["name"] for p in props)
     assert prop_names[PROPERTY_PREFIX + stack] == 1, prop_names
     assert not [n for n in prop_names if n.startswith(LOCK_PREFIX)], f"lock left behind: {prop_names}"
+    # A large inventory's part records: only those of the write the head names (one token) may remain.
+    tokens = {parsed[0] for n in prop_names if (parsed := parse_part_name(stack, n)) is not None}
+    assert len(tokens) <= 1, f"inventory parts of {len(tokens)} writes left behind"
 
     attachments = await client.list("sys_attachment", fields=["sys_id", "table_name", "table_sys_id", "file_name"])
     existing: dict[str, set[str]] = {"sys_certificate": {c["sys_id"] for c in certs}}

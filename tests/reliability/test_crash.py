@@ -26,7 +26,7 @@ import pytest
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
-from mtls_config.lock import force_release, read_lock
+from mtls_config.lock import force_release, lock_sys_id, read_lock
 from mtls_config.spec.loader import load_specs
 from mtls_config.spec.project import load_project
 from tests.engine.conftest import local_settings, open_local
@@ -221,18 +221,23 @@ def test_sigkill_at_seeded_points_then_rerun_converges(
 
 
 class RefuseInventoryUpdates:
-    """ASGI wrapper: the PATCHes of sys_properties records after the first one (the pending inventory's pointer)
-    are refused (403), as if the run died right before its final inventory write."""
+    """ASGI wrapper: updates of the stack's inventory head are refused (403), as if the run died right before
+    its final inventory write. The pending inventory is written first, by creating the head; the lock's own
+    record is left alone."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, stack: str) -> None:
         self.app = app
         self.state = app.state
-        self.patches = 0
+        self.lock_path = f"/sys_properties/{lock_sys_id(stack)}"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "PATCH" and "/sys_properties/" in scope["path"]:
-            self.patches += 1
-        if self.patches > 1 and scope["method"] == "PATCH" and "/sys_properties/" in scope["path"]:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "PATCH"
+            and "/sys_properties/" in path
+            and not path.endswith(self.lock_path)
+        ):
             body = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
             await send(
                 {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
@@ -253,7 +258,7 @@ def test_a_rerun_journals_what_a_dead_run_finished_without_journaling(tmp_path: 
     app = create_app(EmulatorConfig())
 
     async def main() -> None:
-        dying = httpx.ASGITransport(app=RefuseInventoryUpdates(app))  # type: ignore[arg-type]
+        dying = httpx.ASGITransport(app=RefuseInventoryUpdates(app, stack))  # type: ignore[arg-type]
         async with InstanceClient(local_settings(), transport=dying) as client:
             planned = await make_planned(client, specs, instance_name="t", stack=stack)
             with pytest.raises(MtlsConfigError) as caught:

@@ -22,7 +22,7 @@ from mtls_config.cli.main import main
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
-from mtls_config.inventory import property_name
+from mtls_config.inventory import Inventory, encode_parts, part_name, property_name
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth
 from tests.client.servers import make_tls_files, serve
@@ -167,16 +167,27 @@ def test_a_tls_certificate_for_another_name_is_refused(
         assert code == 2, text  # and with both right, it works
 
 
+def _parts_pointer(count: int, sha256: str) -> str:
+    ref = {"id": "0badc0de", "count": count, "encoding": "gzip+base64", "sha256": sha256}
+    return json.dumps({"format_version": 1, "generation": 3, "parts": ref})
+
+
+# Part records of a small inventory, under the token the pointers above name.
+_PARTS = encode_parts(Inventory(stack="two-partners-demo"), "0badc0de")[1]
+
+
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("value", "parts", "expected"),
     [
-        ("{{{ not json", "not valid JSON"),
-        ('{"stack": "two-partners-demo", "resources": [1, 2]}', "not valid JSON"),
-        ('{"format_version": 1, "attachment": "inventory.json", "generation": 3}', "attachment that is missing"),
+        ("{{{ not json", [], "not valid JSON"),
+        ('{"stack": "two-partners-demo", "resources": [1, 2]}', [], "not valid JSON"),
+        ('{"format_version": 1, "attachment": "inventory.json", "generation": 3}', [], "attachment that is missing"),
+        (_parts_pointer(2, "0" * 64), [], "points to parts that are missing (2 of 2"),
+        (_parts_pointer(len(_PARTS), "0" * 64), _PARTS, "do not match the digest"),
     ],
 )
 def test_a_corrupt_inventory_on_the_instance_is_a_clear_error(
-    repo: Path, value: str, expected: str, capsys: pytest.CaptureFixture[str]
+    repo: Path, value: str, parts: list[str], expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = create_app(EmulatorConfig(users=USERS))
 
@@ -185,6 +196,10 @@ def test_a_corrupt_inventory_on_the_instance_is_a_clear_error(
         settings = replace(settings, auth=BasicAuth("admin", SecretValue(CANARY_PASSWORD.encode(), "test")))
         async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as c:
             await c.create("sys_properties", {"name": property_name("two-partners-demo"), "value": value})
+            for index, chunk in enumerate(parts):
+                await c.create(
+                    "sys_properties", {"name": part_name("two-partners-demo", "0badc0de", index), "value": chunk}
+                )
 
     asyncio.run(plant())
     app.state.request_log.clear()
