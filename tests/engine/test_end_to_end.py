@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mtls_config.cli.main import main
@@ -271,6 +272,44 @@ async def test_plan_round_trips_do_not_grow_with_resources(tmp_path: Path) -> No
             assert not again.plan.has_changes
             counts[n] = len(log)
     assert counts[10] == counts[200], counts
+
+
+class Depth(httpx.AsyncBaseTransport):
+    """Each request's depth: one more than the deepest answer received before it was sent. Depth 1 for every
+    request means none of them waited for another's answer: one round trip."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.answered = 0
+        self.depths: list[tuple[int, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        depth = self.answered + 1
+        self.depths.append((depth, f"{request.method} {request.url.path}"))
+        response = await self.inner.handle_async_request(request)
+        self.answered = max(self.answered, depth)
+        return response
+
+
+async def test_a_plan_reads_the_instance_in_one_round_trip(tmp_path: Path) -> None:
+    """Inventory (large enough to leave the property inline), certificates, their attachments, profiles and
+    messages: all asked for before the first answer arrives, once the credentials are known to work."""
+    from mtls_config.emulator import EmulatorConfig, create_app
+    from tests.engine.conftest import local_settings
+    from tests.engine.stacks import write_stack
+
+    write_stack(tmp_path, 200)
+    specs = load_specs([tmp_path], root=tmp_path)
+    app = create_app(EmulatorConfig(latency_ms=30))  # answers take a while, as a real instance's do
+    depth = Depth(httpx.ASGITransport(app=app))
+    async with InstanceClient(local_settings(), transport=depth) as client:
+        assert (await apply_planned(client, await make_planned(client, specs, instance_name="l", stack="s"))).ok
+        depth.depths.clear()
+        depth.answered = 0
+        again = await make_planned(client, specs, instance_name="local", stack="s")
+    assert not again.plan.has_changes
+    assert len(depth.depths) >= 4
+    assert {d for d, _ in depth.depths} == {1}, depth.depths
 
 
 async def test_stale_detection_in_apply_preflight(stack_dir: Path, client: InstanceClient) -> None:
