@@ -47,24 +47,29 @@ def _file_stem(name: str) -> str:
 
 @dataclass
 class _Run:
-    """What one ``build_desired`` reads once however many resources name it: stacks share keystore files
-    (a fleet of profiles each with a KeyStore on one JKS), and parsing every certificate of a keystore again
-    for each of them was most of the time of a plan. Keyed by the file's digest and, where reading depends on
-    the password, by an HMAC of it under a key of this run only: never by a password, and gone with the run."""
+    """What one ``build_desired`` reads once however many resources name it: stacks share keystore files and
+    password files (a fleet of profiles each with a KeyStore on one JKS), and parsing every certificate of a
+    keystore again for each of them was most of the time of a plan. Parsed keystores are keyed by the file's
+    digest and, where reading depends on the password, by an HMAC of it under a key of this run only: never by a
+    password. All of it is gone with the run, so a file changed since is read as it now is."""
 
+    environ: dict[str, str] | None = None
     salt: str = field(default_factory=lambda: secrets.token_hex(16))
     leaf_info: dict[tuple[bytes, str, str | None], dict[str, object]] = field(default_factory=dict)
+    # Resolved secrets by reference (variable or file, and the folder a file is relative to): hidden by their repr
+    secrets: dict[tuple[str | None, str | None, Path | None], SecretValue] = field(default_factory=dict, repr=False)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)  # keystore path: bytes, digest
 
 
 def build_desired(specs: SpecSet, *, environ: Mapping[str, str] | None = None) -> Desired:
     problems: list[Problem] = []
     out: list[DesiredResource] = []
-    run = _Run()
+    run = _Run(None if environ is None else dict(environ))
     for resource in specs.resources:
         origin = specs.origins[resource.address]
         try:
             if isinstance(resource, KeyStore):
-                out.append(_key_store(resource, origin, environ, run))
+                out.append(_key_store(resource, origin, run))
             elif isinstance(resource, TrustStoreCert):
                 out.append(_trust_store_cert(resource, origin))
             elif isinstance(resource, ProtocolProfile):
@@ -94,13 +99,14 @@ def _problem(origin: Origin, address: str, loc: tuple[str | int, ...], message: 
     return Problem(path, int(line), int(col), address, dotted, message)
 
 
-def _secret(
-    ref: SecretRef, origin: Origin, loc: tuple[str | int, ...], environ: Mapping[str, str] | None
-) -> SecretValue:
-    try:
-        return ref.resolve(origin.base_dir, None if environ is None else dict(environ))
-    except MtlsConfigError as exc:
-        raise _FieldError(loc, exc.message) from None
+def _secret(ref: SecretRef, origin: Origin, loc: tuple[str | int, ...], run: _Run) -> SecretValue:
+    key = (ref.from_env, ref.from_file, origin.base_dir if ref.from_file is not None else None)
+    if key not in run.secrets:
+        try:
+            run.secrets[key] = ref.resolve(origin.base_dir, run.environ)
+        except MtlsConfigError as exc:
+            raise _FieldError(loc, exc.message) from None
+    return run.secrets[key]
 
 
 def _read(path: str, loc: tuple[str | int, ...]) -> bytes:
@@ -110,20 +116,22 @@ def _read(path: str, loc: tuple[str | int, ...]) -> bytes:
         raise _FieldError(loc, f"cannot read file: {exc.strerror or exc}") from None
 
 
-def _key_store(ks: KeyStore, origin: Origin, environ: Mapping[str, str] | None, run: _Run) -> DesiredResource:
+def _key_store(ks: KeyStore, origin: Origin, run: _Run) -> DesiredResource:
     spec = ks.spec
-    password = _secret(spec.password, origin, ("spec", "password"), environ)
+    password = _secret(spec.password, origin, ("spec", "password"), run)
     ext = "jks" if spec.format == "jks" else "p12"
     if spec.file is not None:
-        data = _read(spec.file, ("spec", "file"))
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if spec.file not in run.files:
+            data = _read(spec.file, ("spec", "file"))
+            run.files[spec.file] = data, "sha256:" + hashlib.sha256(data).hexdigest()
+        data, digest = run.files[spec.file]
         content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", digest)
     else:
         build = spec.build
         assert build is not None
-        key_pem = _secret(build.key, origin, ("spec", "build", "key"), environ)
+        key_pem = _secret(build.key, origin, ("spec", "build", "key"), run)
         key_password = (
-            _secret(build.key_password, origin, ("spec", "build", "keyPassword"), environ)
+            _secret(build.key_password, origin, ("spec", "build", "keyPassword"), run)
             if build.key_password is not None
             else None
         )
@@ -199,7 +207,7 @@ def _trust_store_cert(tc: TrustStoreCert, origin: Origin) -> DesiredResource:
             raise _FieldError(loc, "format is der but the file is PEM text; use format: pem or convert the file")
         content = Content(der, f"{_file_stem(tc.name)}.der", "application/pkix-cert", fingerprint)
     else:
-        pem_text = trust_store_cert.normalise_pem(certs[0].public_bytes(Encoding.PEM).decode("ascii"))
+        pem_text = trust_store_cert.pem_of_der(der)
     fields = trust_store_cert.canonical_fields(
         format=spec.format,
         active=spec.active,

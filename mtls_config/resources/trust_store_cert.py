@@ -6,6 +6,7 @@ certificate is compared by its SHA-256 fingerprint, so re-wrapped PEM text is no
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,13 @@ def fingerprint_pem(text: str) -> str | None:
     except ValueError:
         return None
     return fingerprint_der(cert.public_bytes(Encoding.DER))
+
+
+def pem_of_der(der: bytes) -> str:
+    """The PEM text of a DER certificate, in the form ``normalise_pem`` gives (64 columns, LF, one newline at the end)."""
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"]) + "\n"
 
 
 def normalise_pem(text: str) -> str:
