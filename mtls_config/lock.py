@@ -38,6 +38,7 @@ from typing import Any
 
 from mtls_config.errors import InstanceError, LockError, MtlsConfigError
 from mtls_config.instance import Instance
+from mtls_config.inventory_store import RECORD_FLAGS
 
 logger = logging.getLogger("mtls_config.lock")
 
@@ -201,7 +202,13 @@ async def acquire(
         try:
             await client.create(
                 TABLE,
-                {"name": lock_name(stack), "value": value, "type": "string", "description": "mtls-config apply lock"},
+                {
+                    "name": lock_name(stack),
+                    "value": value,
+                    "type": "string",
+                    "description": "mtls-config apply lock",
+                    **RECORD_FLAGS,  # written on every apply: must not flush the instance's caches
+                },
                 sys_id=sys_id,
             )
         except InstanceError:

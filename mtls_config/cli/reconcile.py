@@ -501,6 +501,7 @@ def import_(
     """
     from mtls_config.importer import import_live
     from mtls_config.inventory_store import store_inventory
+    from mtls_config.lock import stack_lock
 
     project = load_project(Path.cwd())
     stack = project.project.stack
@@ -523,7 +524,8 @@ def import_(
                     path.chmod(0o600)
                 path.write_bytes(data)
             if result.imported and result.inventory is not None:
-                await store_inventory(client, stack, result.inventory_record, result.inventory)
+                async with stack_lock(client, stack):  # an apply rewriting the inventory meanwhile would lose it
+                    await store_inventory(client, stack, result.inventory_record, result.inventory)
             return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
 
     lines = asyncio.run(main())

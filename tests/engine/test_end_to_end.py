@@ -364,6 +364,37 @@ def test_import_command_then_plan_is_noop(
     assert code == 0  # owned records are not imported twice
 
 
+def test_import_waits_for_no_one_while_an_apply_holds_the_stack(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """import rewrites the inventory: while another run holds the stack's lock it refuses, naming the holder,
+    and records nothing."""
+    from mtls_config.inventory import property_name
+    from mtls_config.lock import acquire
+
+    jks = (stack_dir / "keystores" / "globex-client.jks").read_bytes()
+
+    async def hand_made_and_locked() -> None:
+        async with open_local(stack_dir) as c:
+            ks = await c.create(
+                "sys_certificate",
+                {"name": "Legacy client", "type": "key_store", "key_store_password": "demo-keystore-password"},
+                input_display_value=True,
+            )
+            await c.upload_attachment("sys_certificate", ks["sys_id"], "legacy.jks", jks)
+            await acquire(c, "two-partners-demo", holder="ci@runner-7:42")
+
+    async def inventory_rows() -> list[dict[str, str]]:
+        async with open_local(stack_dir) as c:
+            return await c.list("sys_properties", query=f"nameSTARTSWITH{property_name('two-partners-demo')}")
+
+    asyncio.run(hand_made_and_locked())
+    code, out, err = run(["import", "--out", "imported"], capsys)
+    assert code == 1, out + err
+    assert "ci@runner-7:42" in err and "Traceback" not in err
+    assert asyncio.run(inventory_rows()) == []
+
+
 def test_trust_cert_format_switch_moves_the_content(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """DER attachment -> PEM text and back: no stale attachment is left, and the record always has its content."""
     from cryptography import x509

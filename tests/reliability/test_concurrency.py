@@ -57,6 +57,9 @@ async def test_a_held_lock_stops_a_second_run_naming_holder_and_expiry(client: I
     assert await read_lock(client, "s") is None
     again = await acquire(client, "s", holder="bob@laptop:1", now=T0 + dt.timedelta(minutes=6))
     assert again.sys_id == lock_sys_id("s")
+    # Written on every apply: it must not flush the instance's caches, nor travel in update sets.
+    flags = await client.get("sys_properties", again.sys_id, fields=["ignore_cache", "is_private"])
+    assert flags == {"ignore_cache": "true", "is_private": "true"}
 
 
 @pytest.mark.anyio
