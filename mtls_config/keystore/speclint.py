@@ -34,11 +34,10 @@ def lint_specs(
     specs: SpecSet, *, now: dt.datetime | None = None, environ: Mapping[str, str] | None = None
 ) -> list[Finding]:
     now = now or dt.datetime.now(dt.UTC)
-    env = dict(environ) if environ is not None else None
     findings: list[Finding] = []
-    seen = _Seen()
+    seen = _Seen(dict(environ) if environ is not None else None)
     for key_store in specs.key_stores:
-        findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, env, seen))
+        findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, seen))
 
     items: list[tuple[str, bytes]] = []
     formats: list[TrustFormat | None] = []
@@ -62,49 +61,65 @@ def lint_specs(
     return findings
 
 
-def _resolve(ref: SecretRef, origin: Origin, environ: dict[str, str] | None) -> tuple[SecretValue | None, str]:
-    try:
-        return ref.resolve(origin.base_dir, environ), ""
-    except SecretError as exc:
-        return None, exc.message
-
-
 @dataclass
 class _Seen:
-    """Keystore files already linted in this run, by (content digest, password, format, warn days): many specs
-    may name one file (a stack of 1000 keystores sharing a JKS), and each lint decrypts and checks it again.
-    The password is keyed by an HMAC under a key of this run only, never by the password itself, and by where
-    it came from, which findings name."""
+    """What this run already read and linted: many specs may name one keystore file and one password file (a
+    stack of 1000 keystores sharing a JKS), and each lint would decrypt and check it again.
 
+    Lint results are keyed by (content digest, password, format, warn days), the password by an HMAC under a key
+    of this run only, never by the password itself, and by where it came from, which findings name. Secrets are
+    kept by reference and files by path, for this run only: the next run reads them as they are then."""
+
+    environ: dict[str, str] | None = None
     salt: str = field(default_factory=lambda: secrets.token_hex(16))
     findings: dict[tuple[bytes, tuple[str, str] | None, str, int], list[Finding]] = field(default_factory=dict)
+    secrets: dict[tuple[str | None, str | None, Path | None], tuple[SecretValue | None, str]] = field(
+        default_factory=dict, repr=False
+    )
+    files: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, repr=False)  # path: bytes, SHA-256
 
     def key(
-        self, data: bytes, password: SecretValue | None, fmt: str, warn_days: int
+        self, digest: bytes, password: SecretValue | None, fmt: str, warn_days: int
     ) -> tuple[bytes, tuple[str, str] | None, str, int]:
         secret = (password.salted_digest(self.salt), password.source) if password is not None else None
-        return hashlib.sha256(data).digest(), secret, fmt, warn_days
+        return digest, secret, fmt, warn_days
+
+    def resolve(self, ref: SecretRef, origin: Origin) -> tuple[SecretValue | None, str]:
+        """The secret, or None and why not."""
+        key = (ref.from_env, ref.from_file, origin.base_dir if ref.from_file is not None else None)
+        if key not in self.secrets:
+            try:
+                self.secrets[key] = ref.resolve(origin.base_dir, self.environ), ""
+            except SecretError as exc:
+                self.secrets[key] = None, exc.message
+        return self.secrets[key]
+
+    def read(self, path: str) -> tuple[bytes, bytes]:
+        """The file's bytes and their SHA-256 (OSError when it cannot be read)."""
+        if path not in self.files:
+            data = Path(path).read_bytes()
+            self.files[path] = data, hashlib.sha256(data).digest()
+        return self.files[path]
 
 
 def _lint_key_store(
     key_store: KeyStore,
     origin: Origin,
     now: dt.datetime,
-    environ: dict[str, str] | None,
     seen: _Seen,
 ) -> list[Finding]:
     spec = key_store.spec
-    password, why = _resolve(spec.password, origin, environ)
+    password, why = seen.resolve(spec.password, origin)
     findings: list[Finding] = []
     if spec.file is not None:
         source = origin.at("spec", "file")
         try:
-            data = Path(spec.file).read_bytes()
+            data, digest = seen.read(spec.file)
         except OSError as exc:
             return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
         if password is None:
             findings.append(_unresolved("store password", why, origin.at("spec", "password")))
-        linted = seen.key(data, password, spec.format, spec.warn_days)
+        linted = seen.key(digest, password, spec.format, spec.warn_days)
         if linted in seen.findings:
             findings.extend(replace(f, source=source) for f in seen.findings[linted])
             return findings
@@ -123,10 +138,10 @@ def _lint_key_store(
         chain_pems = [Path(p).read_bytes() for p in build.chain]
     except OSError as exc:
         return [Finding("K13", "error", source, None, f"cannot read a certificate file: {exc.strerror}", "")]
-    key, why_key = _resolve(build.key, origin, environ)
+    key, why_key = seen.resolve(build.key, origin)
     key_password: SecretValue | None = None
     if build.key_password is not None:
-        key_password, why_kp = _resolve(build.key_password, origin, environ)
+        key_password, why_kp = seen.resolve(build.key_password, origin)
         if key_password is None:
             key, why_key = None, why_kp
     if key is None:

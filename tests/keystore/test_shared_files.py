@@ -3,6 +3,7 @@ its own password, a file changed between runs is read afresh, and no password is
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_caches_hold_no_password(assembled: Callable[..., bytes]) -> None:
     run = _Run()
     _leaf_info(assembled("ec", "pkcs12"), password, "pkcs12", run)
     seen = _Seen()
-    seen.findings[seen.key(assembled("ec", "jks"), password, "jks", 30)] = []
+    seen.findings[seen.key(hashlib.sha256(assembled("ec", "jks")).digest(), password, "jks", 30)] = []
     for cache in (run, seen):
         text = repr(cache) + repr(vars(cache))
         assert CANARY not in text and CANARY.encode().hex() not in text
@@ -130,3 +131,24 @@ def test_one_run_reads_a_shared_file_once(fmt: str, assembled: Callable[..., byt
     first = _leaf_info(data, secret(), fmt, run)  # type: ignore[arg-type]
     assert _leaf_info(data, secret(), fmt, run) == first  # type: ignore[arg-type]
     assert len(run.leaf_info) == 1
+
+
+def test_a_password_file_changed_between_lint_runs_is_read_again(
+    tmp_path: Path, assembled: Callable[..., bytes]
+) -> None:
+    (tmp_path / "shared.jks").write_bytes(assembled("ec", "jks"))
+    docs = [KEYSTORE.format(name=n, fmt="jks", file="shared.jks", variable="X") for n in ("right", "wrong")]
+    (tmp_path / "resources.yaml").write_text("".join(docs).replace("{fromEnv: X}", "{fromFile: pw.txt}"))
+    specs = load_specs([tmp_path / "resources.yaml"], root=tmp_path)
+
+    def password_errors() -> int:
+        findings = lint_specs(specs, environ={}, now=NOW)
+        return sum(1 for f in findings if f.rule == "K02" and f.severity == "error")
+
+    (tmp_path / "pw.txt").write_text(STORE_PASSWORD)
+    assert password_errors() == 0
+    (tmp_path / "pw.txt").write_text("changed-since")
+    assert password_errors() == 2  # each spec names the file, each is told
+    (tmp_path / "pw.txt").unlink()
+    findings = lint_specs(specs, environ={}, now=NOW)
+    assert sum(1 for f in findings if f.rule == "K02" and f.severity == "info" and "pw.txt" in f.message) == 2
