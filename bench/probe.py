@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import rss_bytes
+from mtls_config.runtime import tune_process
 
 
 def probe(url: str, root: Path, stack: str) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("--stack", default="bench")
     args = parser.parse_args()
+    tune_process()  # the collector settings the mtls-config command runs with
 
     from bench.scenarios import settings
     from mtls_config.client import InstanceClient

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.scenarios import SizeRun, run_size
 from bench.stacks import counts, mint_pems
+from mtls_config.runtime import tune_process
 
 
 def measure_size(
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    tune_process()  # the collector settings the mtls-config command runs with
     result = measure_size(
         args.n,
         latency_ms=args.latency_ms,

@@ -16,6 +16,7 @@ from mtls_config.cli.emulator import emulator_app
 from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summary
 from mtls_config.keystore.lint import has_errors
 from mtls_config.keystore.speclint import lint_specs
+from mtls_config.runtime import tune_process
 from mtls_config.spec.loader import load_specs
 from mtls_config.spec.project import load_project
 from mtls_config.spec.schema import write_schemas
@@ -154,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
+    """The console script: the process is ours, so it gets the run's collector settings."""
+    tune_process()
     sys.exit(main())
 
 
