@@ -53,7 +53,7 @@ class _Run:
     digest and, where reading depends on the password, by an HMAC of it under a key of this run only: never by a
     password. All of it is gone with the run, so a file changed since is read as it now is."""
 
-    environ: dict[str, str] | None = None
+    environ: dict[str, str] | None = field(default=None, repr=False)  # may hold secrets
     salt: str = field(default_factory=lambda: secrets.token_hex(16))
     leaf_info: dict[tuple[bytes, str, str | None], dict[str, object]] = field(default_factory=dict)
     # Resolved secrets by reference (variable or file, and the folder a file is relative to): hidden by their repr

@@ -70,7 +70,7 @@ class _Seen:
     of this run only, never by the password itself, and by where it came from, which findings name. Secrets are
     kept by reference and files by path, for this run only: the next run reads them as they are then."""
 
-    environ: dict[str, str] | None = None
+    environ: dict[str, str] | None = field(default=None, repr=False)  # may hold secrets
     salt: str = field(default_factory=lambda: secrets.token_hex(16))
     findings: dict[tuple[bytes, tuple[str, str] | None, str, int], list[Finding]] = field(default_factory=dict)
     secrets: dict[tuple[str | None, str | None, Path | None], tuple[SecretValue | None, str]] = field(

@@ -112,12 +112,14 @@ CANARY = "canary-shared-Keystore-Pa55-41d7"
 
 def test_caches_hold_no_password(assembled: Callable[..., bytes]) -> None:
     password = SecretValue(CANARY.encode(), "env:CANARY")
-    run = _Run()
+    environ = {"STORE_PASSWORD": CANARY}
+    run = _Run(environ)
     _leaf_info(assembled("ec", "pkcs12"), password, "pkcs12", run)
-    seen = _Seen()
+    seen = _Seen(environ)
+    assert CANARY not in repr(run) + repr(seen)
     seen.findings[seen.key(hashlib.sha256(assembled("ec", "jks")).digest(), password, "jks", 30)] = []
     for cache in (run, seen):
-        text = repr(cache) + repr(vars(cache))
+        text = repr(cache) + repr({k: v for k, v in vars(cache).items() if k != "environ"})
         assert CANARY not in text and CANARY.encode().hex() not in text
         for key in run.leaf_info if cache is run else seen.findings:
             assert not any(isinstance(part, SecretValue) for part in key)
