@@ -19,6 +19,7 @@ from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import DiffResult, Finding, diff
 from mtls_config.errors import PlanError
 from mtls_config.instance import Instance
+from mtls_config.keystore.certs import parsed_once
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.lock import stack_lock
 from mtls_config.observe import FirstRead, Live, NaturalKeys, observe, read_first
@@ -117,7 +118,13 @@ async def make_planned(
 def _local_work(
     specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None
 ) -> tuple[Desired, tuple[Finding, ...]]:
-    return build_desired(specs, environ=environ), lint_findings(specs, environ, now)
+    """Run in a thread while the first reads are out. A certificate the desired state parses is not parsed
+    again for lint, and none is kept after the run."""
+    try:
+        with parsed_once():
+            return build_desired(specs, environ=environ), lint_findings(specs, environ, now)
+    except StopIteration as exc:  # a future cannot carry StopIteration: the plan would wait for it forever
+        raise RuntimeError("StopIteration escaped while building the desired state") from exc
 
 
 async def _settle(task: asyncio.Future[FirstRead]) -> None:
