@@ -251,7 +251,8 @@ def _print_cert(info: CertificateInfo, indent: str) -> None:
     flags = [f for f, on in (("CA", info.is_ca), ("self-signed", info.self_signed)) if on]
     _say(f"{indent}subject:  {info.subject}" + (f"  [{', '.join(flags)}]" if flags else ""))
     _say(f"{indent}issuer:   {info.issuer}")
-    _say(f"{indent}serial:   {info.serial}")
+    marker = "" if info.serial_positive else " (not positive: RFC 5280 forbids it)"
+    _say(f"{indent}serial:   {info.serial}{marker}")
     _say(f"{indent}valid:    {info.not_before:%Y-%m-%d %H:%M} .. {info.not_after:%Y-%m-%d %H:%M} UTC")
     _say(f"{indent}sha256:   {info.sha256}")
     _say(f"{indent}key:      {key}; signature {info.signature_algorithm}")
@@ -362,7 +363,7 @@ def lint(
     warn_days: Annotated[int, typer.Option("--warn-days", help="Warn when a certificate expires sooner.")] = 30,
     as_json: JsonOption = False,
 ) -> None:
-    """Check keystores for the mistakes of the keytool procedure (rules K01-K13). Exit 1 on any error.
+    """Check keystores for the mistakes of the keytool procedure (rules K01-K14). Exit 1 on any error.
 
     Example: mtls-config keystore lint client.jks --format jks --password-env KS_PASSWORD
     """

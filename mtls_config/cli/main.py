@@ -76,8 +76,8 @@ def validate(
     ] = None,
 ) -> None:
     """Check spec files: YAML, fields, references and files. Reports every problem, each as
-    path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K13,
-    T01-T02): errors fail, warnings are shown. Exit 0 when valid, 1 otherwise.
+    path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K14,
+    T01-T03): errors fail, warnings are shown. Exit 0 when valid, 1 otherwise.
 
     Example: mtls-config validate specs/
     """

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +19,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_config.errors import KeystoreError
@@ -34,6 +37,32 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
     ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
 }
+
+
+# cryptography warns as it loads a certificate whose serial number is not positive (negative or zero), and again
+# on every read of its ``serial_number``: RFC 5280 forbids such serials and a future release will refuse them. We
+# say it ourselves, in words a user can act on (lint rules K14 and T03; ``inspect`` marks the serial), so the Python
+# warning would only repeat it on stderr with our file paths, or raise where warnings are errors.
+#
+# Hence one filter, added once as this module is imported, for exactly this message and category, and only for
+# warnings attributed to mtls_config's own lines: cryptography warns at stacklevel 1, i.e. at the line of ours that
+# called it, so an application that parses certificates itself still gets its own warnings. It covers every parse
+# in the package, not only this module's: the PKCS12 reader (store.py), the live records (resources) and the
+# server's chain (verify) load certificates through cryptography directly.
+#
+# Not ``warnings.catch_warnings`` around each parse: that swaps the process-wide filter list and puts the saved
+# list back on exit, and plan's local work parses certificates in a worker thread while the event loop runs, so
+# two overlapping blocks would restore each other's lists (dropping another caller's filters, or leaving ours in
+# place for good). Reading the serial's sign from the DER ourselves would not do either: the load itself warns.
+# Added at the front, as -W is at start-up, so it holds against PYTHONWARNINGS=error; filters set after import (an
+# application's own, pytest's per test, which pyproject.toml mirrors) still come first and win.
+NON_POSITIVE_SERIAL_WARNING = "Parsed a serial number which wasn't positive"
+warnings.filterwarnings(
+    "ignore",
+    message=re.escape(NON_POSITIVE_SERIAL_WARNING),
+    category=CryptographyDeprecationWarning,
+    module=r"mtls_config\.",
+)
 
 
 def looks_like_pem(data: bytes) -> bool:
@@ -260,6 +289,7 @@ class CertificateInfo:
     subject: str
     issuer: str
     serial: str  # hex, upper-case, as keytool shows it
+    serial_positive: bool  # RFC 5280 forbids a negative or zero serial (lint K14/T03); Java accepts one
     not_before: dt.datetime
     not_after: dt.datetime
     sha256: str  # AA:BB:... fingerprint of the DER
@@ -277,6 +307,7 @@ class CertificateInfo:
             "subject": self.subject,
             "issuer": self.issuer,
             "serial": self.serial,
+            "serial_positive": self.serial_positive,
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "sha256": self.sha256,
@@ -297,12 +328,23 @@ def signature_algorithm_name(cert: x509.Certificate) -> str:
     return name if isinstance(name, str) and name != "Unknown OID" else oid.dotted_string
 
 
+def serial_hex(cert: x509.Certificate) -> str:
+    """The serial number in upper-case hex, as keytool shows it ("-5" for a negative one)."""
+    return format(cert.serial_number, "X")
+
+
+def serial_is_positive(cert: x509.Certificate) -> bool:
+    """RFC 5280 4.1.2.2 requires a positive serial; some old and private CAs issued negative or zero ones."""
+    return bool(cert.serial_number > 0)
+
+
 def certificate_info(cert: x509.Certificate) -> CertificateInfo:
     algorithm, size, curve = describe_public_key(cert.public_key())
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
-        serial=format(cert.serial_number, "X"),
+        serial=serial_hex(cert),
+        serial_positive=serial_is_positive(cert),
         not_before=not_before(cert),
         not_after=not_after(cert),
         sha256=fingerprint(cert),

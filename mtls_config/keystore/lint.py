@@ -1,4 +1,4 @@
-"""Lint rules for client keystores (K01-K13) and trust store certificates (T01-T02).
+"""Lint rules for client keystores (K01-K14) and trust store certificates (T01-T03).
 
 Each rule catches a mistake people make with the keytool procedure before it reaches the instance; each finding
 names the rule, the file (or spec location) and alias, and says in one line how to fix it. Errors block an apply,
@@ -31,6 +31,8 @@ from mtls_config.keystore.certs import (
     looks_like_pem,
     not_after,
     not_before,
+    serial_hex,
+    serial_is_positive,
     short_name,
     spki_sha256,
 )
@@ -52,7 +54,7 @@ STRONG_CURVES = frozenset({"secp256r1", "secp384r1"})
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str  # K01..K13, T01..T02
+    rule: str  # K01..K14, T01..T03
     severity: Severity
     source: str  # file path or spec location (path:line:col)
     alias: str | None
@@ -105,7 +107,7 @@ def lint_keystore(
     now: dt.datetime | None = None,
     source: str = "",
 ) -> list[Finding]:
-    """Run K01-K13 on a keystore file. Without a password, the checks that need it are reported as infos."""
+    """Run K01-K14 on a keystore file. Without a password, the checks that need it are reported as infos."""
     now = now or dt.datetime.now(dt.UTC)
     out = _Collector(source)
     store_type = detect_store_type(data)
@@ -173,7 +175,7 @@ def _open(data: bytes, password: SecretValue | None, store_type: str, out: _Coll
 def lint_contents(
     contents: KeystoreContents, *, warn_days: int = 30, now: dt.datetime | None = None, source: str = ""
 ) -> list[Finding]:
-    """K03-K13 on keystore contents already read (K01/K02 are about the file and are not run here)."""
+    """K03-K14 on keystore contents already read (K01/K02 are about the file and are not run here)."""
     out = _Collector(source)
     _lint_contents(contents, out, warn_days=warn_days, now=now or dt.datetime.now(dt.UTC))
     return out.findings
@@ -192,6 +194,7 @@ def _lint_contents(contents: KeystoreContents, out: _Collector, *, warn_days: in
                     "keep one of them", entry.alias)  # fmt: skip
         seen_lower.setdefault(entry.alias.lower(), entry.alias)
         _lint_stored(entry, out)
+        _lint_serials(entry, out)
 
     keys = contents.private_key_entries
     if not keys:
@@ -219,6 +222,24 @@ def _lint_stored(entry: KeystoreEntry, out: _Collector) -> None:
         elif stored.encoding == "invalid":
             out.add("K13", "error", f"{where} of '{entry.alias}' is not an X.509 certificate",
                     "re-assemble the keystore from valid certificates", entry.alias)  # fmt: skip
+
+
+def _lint_serials(entry: KeystoreEntry, out: _Collector) -> None:
+    for index, cert in enumerate(entry.chain):
+        if entry.kind != "private_key":
+            what = f"trusted certificate {short_name(cert)}"
+        else:
+            what = "the certificate" if index == 0 else f"CA certificate {short_name(cert)}"
+        _check_serial(cert, what, "K14", out, entry.alias)
+
+
+def _check_serial(cert: x509.Certificate, what: str, rule: str, out: _Collector, alias: str | None = None) -> None:
+    """A negative or zero serial: a warning, not an error, because Java and the instance accept it today."""
+    if serial_is_positive(cert):
+        return
+    out.add(rule, "warning", f"{what} has serial number {serial_hex(cert)}, which is not positive: RFC 5280 forbids "
+            "it; Java and the instance accept it today, stricter libraries may not (a future release of Python's "
+            "cryptography refuses it)", "ask the CA to reissue it with a positive serial", alias)  # fmt: skip
 
 
 def _lint_key_entry(
@@ -367,9 +388,9 @@ def lint_trust_certs(
     warn_days: int | Sequence[int] = 30,
     now: dt.datetime | None = None,
 ) -> list[Finding]:
-    """T01 (parses, one certificate per record, no duplicates across records, format as declared) and T02
-    (validity) for trust store certificates given as (source, bytes). ``declared_format`` and ``warn_days`` apply
-    to every item, or are given per item."""
+    """T01 (parses, one certificate per record, no duplicates across records, format as declared), T02
+    (validity) and T03 (a positive serial number) for trust store certificates given as (source, bytes).
+    ``declared_format`` and ``warn_days`` apply to every item, or are given per item."""
     now = now or dt.datetime.now(dt.UTC)
     formats = _per_item(declared_format, len(items))
     windows = _per_item(warn_days, len(items))
@@ -404,6 +425,7 @@ def lint_trust_certs(
             else:
                 seen[fp] = source
             _lint_trust_validity(cert, out, window, now)
+            _check_serial(cert, short_name(cert), "T03", out)
         findings.extend(out.findings)
     return findings
 

@@ -185,7 +185,7 @@ def _unresolved(what: str, why: str, source: str) -> Finding:
     checks = {
         "password": "the keystore was built with a placeholder password: all but the password itself was checked",
         "store password": "only the checks that need no password were run on the keystore file",
-    }.get(what, "only the certificates were checked (K08-K13), not the key (K06) nor the assembly")
+    }.get(what, "only the certificates were checked (K08-K14), not the key (K06) nor the assembly")
     return Finding("K02", "info", source, None, f"{what} not resolved ({why}); {checks}",
                    "make the secret available (e.g. export the variable) to run every check")  # fmt: skip
 

@@ -242,3 +242,50 @@ def assembled(pki: Pki) -> Callable[..., bytes]:
         return cache[(kind, fmt)]
 
     return make
+
+
+@dataclass(frozen=True)
+class NonPositiveSerials:
+    """Certificates whose serial number RFC 5280 forbids (some old and private CAs issued them), made with openssl:
+    cryptography's builder refuses a serial that is not positive."""
+
+    negative: Path  # a self-signed CA certificate, serial -5, PEM
+    zero: Path  # a self-signed CA certificate, serial 0, PEM
+    leaf: Path  # a client certificate issued by the session's issuing CA, serial -7, PEM
+    leaf_key: Any
+
+
+def openssl_path() -> str:
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.skip("openssl is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def non_positive_serials(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> NonPositiveSerials:
+    openssl = openssl_path()
+    folder = tmp_path_factory.mktemp("serials")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    for label, serial in (("negative", "-5"), ("zero", "0")):
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            f"{label}.key", "-out", f"{label}.pem", "-days", "365", "-subj", f"/O=Keystore Tests/CN=Old CA {label}",
+            "-set_serial", serial)  # fmt: skip
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(name("negative.test.example"))
+        .sign(leaf_key, hashes.SHA256())
+    )
+    (folder / "leaf.csr").write_bytes(csr.public_bytes(PEM))
+    (folder / "ica.pem").write_bytes(pem(pki.ica))
+    (folder / "ica.key").write_bytes(key_pem(pki.ica_key))
+    (folder / "ext.cnf").write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+    )
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ica.pem", "-CAkey", "ica.key", "-set_serial", "-7",
+        "-days", "365", "-sha256", "-extfile", "ext.cnf", "-out", "leaf.pem")  # fmt: skip
+    return NonPositiveSerials(folder / "negative.pem", folder / "zero.pem", folder / "leaf.pem", leaf_key)

@@ -1,4 +1,4 @@
-"""Each lint rule K01-K13 and T01-T02: a failing fixture (made with keytool, openssl or cryptography, or with the
+"""Each lint rule K01-K14 and T01-T03: a failing fixture (made with keytool, openssl or cryptography, or with the
 raw JKS writer where keytool refuses to make the mistake) and a passing one."""
 
 from __future__ import annotations
@@ -26,7 +26,20 @@ from mtls_config.keystore import (
     load_certificates,
 )
 from mtls_config.secrets import SecretValue
-from tests.keystore.conftest import DER, NOW, PEM, KeytoolRun, Pki, issue, key_pem, name, pem, pkcs8, secret
+from tests.keystore.conftest import (
+    DER,
+    NOW,
+    PEM,
+    KeytoolRun,
+    NonPositiveSerials,
+    Pki,
+    issue,
+    key_pem,
+    name,
+    pem,
+    pkcs8,
+    secret,
+)
 
 
 @dataclass
@@ -333,3 +346,52 @@ def test_t02(pki: Pki) -> None:
     assert lint_trust_certs(item, now=NOW, warn_days=5) == []
     expired = lint_trust_certs(item, now=NOW + dt.timedelta(days=40))
     assert [(f.rule, f.severity) for f in expired] == [("T02", "error")]
+
+
+# --- a serial number that is not positive (K14, T03) -------------------------------------------------------------
+
+AFTER_OPENSSL = NOW + dt.timedelta(days=1)  # openssl's certificates start when the session fixture makes them
+
+
+def test_k14_non_positive_serial_in_a_keystore(pki: Pki, non_positive_serials: NonPositiveSerials) -> None:
+    """Java and the instance accept such certificates, so a warning, never an error; whatever entry holds them."""
+    from mtls_config.keystore import assemble_keystore
+
+    made = non_positive_serials
+    negative, zero = (load_certificates(p.read_bytes())[0].public_bytes(DER) for p in (made.negative, made.zero))
+    key = pki.key("ec")
+    leaf = pki.leaf(key, cn="positive.test.example")
+    store = encode_jks(
+        [JksPrivateKeyEntry("client", 0, pkcs8(key), tuple(c.public_bytes(DER) for c in (leaf, pki.ica, pki.root))),
+         JksTrustedCertEntry("old-negative", 0, negative), JksTrustedCertEntry("old-zero", 0, zero)],
+        secret(),
+    )  # fmt: skip
+    findings = lint_keystore(store, secret(), declared_format="jks", now=AFTER_OPENSSL)
+    assert [(f.rule, f.severity, f.alias) for f in findings] == [
+        ("K14", "warning", "old-negative"),
+        ("K14", "warning", "old-zero"),
+    ], [str(f) for f in findings]
+    assert "trusted certificate CN=Old CA negative has serial number -5, which is not positive" in findings[0].message
+    assert "has serial number 0, which is not positive" in findings[1].message
+    assert all("RFC 5280" in f.message and f.fix == "ask the CA to reissue it with a positive serial" for f in findings)
+
+    # Our own leaf, issued with serial -7 by a CA, assembled like any other.
+    own = assemble_keystore(key_pem(made.leaf_key), made.leaf.read_bytes(), [pem(pki.ica, pki.root)], secret())
+    findings = lint_keystore(own, secret(), declared_format="jks", now=AFTER_OPENSSL)
+    k14 = [f for f in findings if f.rule == "K14"]
+    assert [(f.severity, f.message.split(",")[0]) for f in k14] == [("warning", "the certificate has serial number -7")]
+    assert not [f for f in findings if f.severity == "error"], [str(f) for f in findings]
+
+
+def test_t03_non_positive_serial_of_a_trust_certificate(pki: Pki, non_positive_serials: NonPositiveSerials) -> None:
+    made = non_positive_serials
+    zero_der = load_certificates(made.zero.read_bytes())[0].public_bytes(DER)
+    items = [("old.pem", made.negative.read_bytes()), ("zero.der", zero_der), ("root.pem", pem(pki.root))]
+    findings = lint_trust_certs(items, declared_format=["pem", "der", "pem"], now=AFTER_OPENSSL)
+    assert [(f.rule, f.severity, f.source) for f in findings] == [
+        ("T03", "warning", "old.pem"),
+        ("T03", "warning", "zero.der"),
+    ], [str(f) for f in findings]
+    assert findings[0].message.startswith("CN=Old CA negative has serial number -5, which is not positive: RFC 5280")
+    assert "serial number 0," in findings[1].message
+    assert all(f.fix == "ask the CA to reissue it with a positive serial" for f in findings)
