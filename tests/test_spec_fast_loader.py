@@ -1,0 +1,76 @@
+"""Spec files are composed by libyaml when PyYAML has it, and by the pure-Python parser when libyaml refuses a
+file. The two must agree on every file libyaml accepts: same nodes, tags, values and positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mtls_config.spec.yamlsource import FAST_LOADER, _compose_all
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = sorted(
+    [
+        *(REPO / "tests" / "cases" / "spec_errors").rglob("*.yaml"),
+        *(REPO / "specs").rglob("*.yaml"),
+        *(REPO / "docs").rglob("*.yaml"),
+    ]
+)
+EDGES = [
+    "a: b\x07c\n",  # control characters
+    "a: b\x85c\n",
+    "a: b\u2028c\n",
+    "a: \ufeffb\n",
+    "a: !!python/object:os.system x\n",
+    "a: &x [1]\nb: *x\n",
+    "? [a]\n: b\n",
+    "a: 'x\ty'\n",
+    "a: \U0001f600\n",
+    "%YAML 1.1\n---\na: b\n",
+    "%YAML 1.3\n---\na: b\n",  # libyaml refuses, Python accepts: the fallback keeps Python's answer
+    "a: b\r\nc: d\r\n",
+    "a: b\rc: d\r",
+    "a:\n  - 1\n  -\n    - 2\n",
+    "---\n...\n---\na: 1\n",
+]
+
+
+def _shape(node: yaml.Node | None, seen: dict[int, int] | None = None) -> Any:
+    """The node tree as plain values; a node met again (an alias) by the order it was first met, so that an
+    alias bomb stays small."""
+    if node is None:
+        return None
+    seen = {} if seen is None else seen
+    if id(node) in seen:
+        return ("alias", seen[id(node)])
+    seen[id(node)] = len(seen)
+    where = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.ScalarNode):
+        return (node.tag, node.value, where)  # the style is not used (plain is "" or None depending on the parser)
+    if isinstance(node, yaml.SequenceNode):
+        return (node.tag, [_shape(item, seen) for item in node.value], where)
+    assert isinstance(node, yaml.MappingNode)
+    return (node.tag, [(_shape(k, seen), _shape(v, seen)) for k, v in node.value], where)
+
+
+def _compose(text: str, loader: Any) -> Any:
+    try:
+        return [_shape(node) for node in _compose_all(text, loader)]
+    except yaml.YAMLError:
+        return "refused"
+
+
+@pytest.mark.parametrize("text", [*EDGES, *(p.read_text(encoding="utf-8", errors="replace") for p in FILES)])
+def test_libyaml_agrees_with_the_pure_python_parser_whenever_it_accepts(text: str) -> None:
+    if FAST_LOADER is None:
+        pytest.skip("this PyYAML has no libyaml")
+    fast = _compose(text, FAST_LOADER)
+    if fast != "refused":
+        assert fast == _compose(text, yaml.SafeLoader)
+
+
+def test_the_corpus_was_found() -> None:
+    assert len(FILES) > 50
