@@ -1,7 +1,7 @@
 """Keystore chores at size: inspect and lint of a JKS holding a client key entry and 200 trusted certificates.
 
 "inspect" is what ``mtls-config keystore inspect`` computes (read with the password, every certificate's
-details, the canonical digest); "lint" is ``lint_keystore`` (rules K01-K13). Pure: no instance involved.
+details, the canonical digest); "lint" is ``lint_keystore`` (rules K01-K14). Pure: no instance involved.
 """
 
 from __future__ import annotations

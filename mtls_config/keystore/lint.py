@@ -332,8 +332,13 @@ def _lint_eku(entry: KeystoreEntry, out: _Collector, chain_links: bool, now: dt.
     try:
         verifier.verify(leaf, list(entry.chain[1:-1]))
     except VerificationError as exc:
+        fix = (
+            "ask the CA to reissue the certificate with a positive serial (K14)"
+            if "serial number" in str(exc)
+            else "check the CA certificates' basicConstraints/keyUsage with the CA"
+        )
         out.add("K10", "warning", f"strict (web PKI) path validation of the chain fails: {exc}; a strict partner "
-                "may reject it", "check the CA certificates' basicConstraints/keyUsage with the CA", entry.alias)  # fmt: skip
+                "may reject it", fix, entry.alias)  # fmt: skip
 
 
 def _lint_validity(entry: KeystoreEntry, out: _Collector, warn_days: int, now: dt.datetime) -> None:

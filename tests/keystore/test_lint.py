@@ -381,6 +381,10 @@ def test_k14_non_positive_serial_in_a_keystore(pki: Pki, non_positive_serials: N
     k14 = [f for f in findings if f.rule == "K14"]
     assert [(f.severity, f.message.split(",")[0]) for f in k14] == [("warning", "the certificate has serial number -7")]
     assert not [f for f in findings if f.severity == "error"], [str(f) for f in findings]
+    # Strict path validation refuses the same serial: K10 says so and points at the same fix, not at the CA's
+    # basicConstraints.
+    k10 = [f for f in findings if f.rule == "K10" and "serial" in f.message]
+    assert [f.fix for f in k10] == ["ask the CA to reissue the certificate with a positive serial (K14)"]
 
 
 def test_t03_non_positive_serial_of_a_trust_certificate(pki: Pki, non_positive_serials: NonPositiveSerials) -> None:
