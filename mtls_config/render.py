@@ -175,6 +175,8 @@ def drift_text(report: dict[str, Any]) -> Text:
             if f["hint"]:
                 out.append(f"      hint: {f['hint']}\n", style="dim")
     in_sync = sum(1 for r in report["resources"] if r["status"] == "in-sync")
+    if out.plain.endswith("\n\n"):
+        out.right_crop(1)  # nothing was listed: the summary follows the title after one blank line, not two
     if errors:
         # Exit 1: the resources above could not be checked, so "no drift" would be a claim we cannot make.
         out.append(

@@ -60,6 +60,7 @@ def test_apply_example_then_noop_drift_and_restore(stack_dir: Path, capsys: pyte
     assert code == 0 and "No changes" in out
     code, out, _ = run(["drift"], capsys)
     assert code == 0 and "No drift" in out
+    assert "\n\n\n" not in out  # one blank line between the title and the summary when nothing is listed
 
     for action in ("record", "attachment", "password", "unbind"):
         asyncio.run(_oob(stack_dir, action))
