@@ -12,10 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -25,6 +23,7 @@ from mtls_config.keystore import assemble_keystore, canonical_digest, load_certi
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import Content, DesiredResource
 from mtls_config.secrets import SecretRef, SecretValue
+from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import Origin, SpecSet
 from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
 
@@ -47,31 +46,29 @@ def _file_stem(name: str) -> str:
 
 @dataclass
 class _Run:
-    """What one ``build_desired`` reads once however many resources name it: stacks share keystore files and
-    password files (a fleet of profiles each with a KeyStore on one JKS), and parsing every certificate of a
-    keystore again for each of them was most of the time of a plan. Parsed keystores are keyed by the file's
-    digest and, where reading depends on the password, by an HMAC of it under a key of this run only: never by a
-    password. All of it is gone with the run, so a file changed since is read as it now is."""
+    """What one ``build_desired`` reads or parses once however many resources name it: stacks share keystore
+    files and password files (a fleet of profiles each with a KeyStore on one JKS), and parsing every certificate
+    of a keystore again for each of them was most of the time of a plan. Parsed keystores are keyed by the file's
+    digest and, where reading depends on the password, by ``inputs.password_key``: never by a password."""
 
-    environ: dict[str, str] | None = field(default=None, repr=False)  # may hold secrets
-    salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    inputs: RunInputs = field(default_factory=RunInputs)
     leaf_info: dict[tuple[bytes, str, str | None], dict[str, object]] = field(default_factory=dict)
-    # Resolved secrets by reference (variable or file, and the folder a file is relative to): hidden by their repr
-    secrets: dict[tuple[str | None, str | None, Path | None], SecretValue] = field(default_factory=dict, repr=False)
-    files: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)  # keystore path: bytes, digest
 
 
-def build_desired(specs: SpecSet, *, environ: Mapping[str, str] | None = None) -> Desired:
+def build_desired(
+    specs: SpecSet, *, environ: Mapping[str, str] | None = None, inputs: RunInputs | None = None
+) -> Desired:
+    """``inputs`` shares secrets and files with another stage of the same run (its environment is used)."""
     problems: list[Problem] = []
     out: list[DesiredResource] = []
-    run = _Run(None if environ is None else dict(environ))
+    run = _Run(inputs or RunInputs.of(environ))
     for resource in specs.resources:
         origin = specs.origins[resource.address]
         try:
             if isinstance(resource, KeyStore):
                 out.append(_key_store(resource, origin, run))
             elif isinstance(resource, TrustStoreCert):
-                out.append(_trust_store_cert(resource, origin))
+                out.append(_trust_store_cert(resource, origin, run.inputs))
             elif isinstance(resource, ProtocolProfile):
                 out.append(_protocol_profile(resource))
             else:
@@ -100,18 +97,16 @@ def _problem(origin: Origin, address: str, loc: tuple[str | int, ...], message: 
 
 
 def _secret(ref: SecretRef, origin: Origin, loc: tuple[str | int, ...], run: _Run) -> SecretValue:
-    key = (ref.from_env, ref.from_file, origin.base_dir if ref.from_file is not None else None)
-    if key not in run.secrets:
-        try:
-            run.secrets[key] = ref.resolve(origin.base_dir, run.environ)
-        except MtlsConfigError as exc:
-            raise _FieldError(loc, exc.message) from None
-    return run.secrets[key]
-
-
-def _read(path: str, loc: tuple[str | int, ...]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return run.inputs.secret(ref, origin.base_dir)
+    except MtlsConfigError as exc:
+        raise _FieldError(loc, exc.message) from None
+
+
+def _read(path: str, loc: tuple[str | int, ...], inputs: RunInputs) -> tuple[bytes, bytes]:
+    """The file's bytes and SHA-256, read once per run."""
+    try:
+        return inputs.file(path)
     except OSError as exc:
         raise _FieldError(loc, f"cannot read file: {exc.strerror or exc}") from None
 
@@ -121,11 +116,8 @@ def _key_store(ks: KeyStore, origin: Origin, run: _Run) -> DesiredResource:
     password = _secret(spec.password, origin, ("spec", "password"), run)
     ext = "jks" if spec.format == "jks" else "p12"
     if spec.file is not None:
-        if spec.file not in run.files:
-            data = _read(spec.file, ("spec", "file"))
-            run.files[spec.file] = data, "sha256:" + hashlib.sha256(data).hexdigest()
-        data, digest = run.files[spec.file]
-        content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", digest)
+        data, sha256 = _read(spec.file, ("spec", "file"), run.inputs)
+        content = Content(data, f"{_file_stem(ks.name)}.{ext}", "application/octet-stream", "sha256:" + sha256.hex())
     else:
         build = spec.build
         assert build is not None
@@ -135,8 +127,8 @@ def _key_store(ks: KeyStore, origin: Origin, run: _Run) -> DesiredResource:
             if build.key_password is not None
             else None
         )
-        cert_pem = _read(build.cert, ("spec", "build", "cert"))
-        chain = [_read(p, ("spec", "build", "chain", i)) for i, p in enumerate(build.chain)]
+        cert_pem = _read(build.cert, ("spec", "build", "cert"), run.inputs)[0]
+        chain = [_read(p, ("spec", "build", "chain", i), run.inputs)[0] for i, p in enumerate(build.chain)]
         try:
             data = assemble_keystore(
                 key_pem.reveal(),
@@ -169,7 +161,7 @@ def _key_store(ks: KeyStore, origin: Origin, run: _Run) -> DesiredResource:
 def _leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"], run: _Run) -> dict[str, object]:
     """Subject and expiry of the keystore's client certificate, shown in plans and checked by drift."""
     # A JKS is read without its password (below); a PKCS12 cannot be, so the password is part of the key.
-    seen = (hashlib.sha256(data).digest(), fmt, None if fmt == "jks" else password.salted_digest(run.salt))
+    seen = (hashlib.sha256(data).digest(), fmt, None if fmt == "jks" else run.inputs.password_key(password))
     if seen not in run.leaf_info:
         run.leaf_info[seen] = _read_leaf_info(data, password, fmt)
     return run.leaf_info[seen]
@@ -188,10 +180,10 @@ def _read_leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkc
     return {"subject": leaf.subject.rfc4514_string(), "expires": leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def _trust_store_cert(tc: TrustStoreCert, origin: Origin) -> DesiredResource:
+def _trust_store_cert(tc: TrustStoreCert, origin: Origin, inputs: RunInputs) -> DesiredResource:
     spec = tc.spec
     loc: tuple[str | int, ...] = ("spec", "file") if spec.file is not None else ("spec", "pem")
-    raw = _read(spec.file, loc) if spec.file is not None else (spec.pem or "").encode()
+    raw = _read(spec.file, loc, inputs)[0] if spec.file is not None else (spec.pem or "").encode()
     try:
         certs = load_certificates(raw)
     except MtlsConfigError as exc:

@@ -24,6 +24,7 @@ from mtls_config.keystore.speclint import lint_specs
 from mtls_config.lock import stack_lock
 from mtls_config.observe import FirstRead, Live, NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
+from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import SpecSet
 
 
@@ -118,11 +119,12 @@ async def make_planned(
 def _local_work(
     specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None
 ) -> tuple[Desired, tuple[Finding, ...]]:
-    """Run in a thread while the first reads are out. A certificate the desired state parses is not parsed
-    again for lint, and none is kept after the run."""
+    """Run in a thread while the first reads are out. A file, secret or certificate the desired state reads is
+    not read again for lint, and none is kept after the run."""
     try:
         with parsed_once():
-            return build_desired(specs, environ=environ), lint_findings(specs, environ, now)
+            inputs = RunInputs.of(environ)  # each secret and file read once for both stages
+            return build_desired(specs, inputs=inputs), lint_findings(specs, environ, now, inputs=inputs)
     except StopIteration as exc:  # a future cannot carry StopIteration: the plan would wait for it forever
         raise RuntimeError("StopIteration escaped while building the desired state") from exc
 
@@ -174,14 +176,16 @@ async def apply_planned(
         )
 
 
-def lint_findings(specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None) -> tuple[Finding, ...]:
+def lint_findings(
+    specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None, *, inputs: RunInputs | None = None
+) -> tuple[Finding, ...]:
     """The keystore and trust-certificate lint rules as plan findings: an error blocks apply."""
     addresses: dict[str, str] = {}
     for address, origin in specs.origins.items():
         for line, column in origin.marks.values():
             addresses[f"{origin.path}:{line}:{column}"] = address
     out = []
-    for f in lint_specs(specs, now=now, environ=environ):
+    for f in lint_specs(specs, now=now, environ=environ, inputs=inputs):
         if f.severity == "info":
             continue
         address = addresses.get(f.source, f.source)

@@ -10,11 +10,8 @@ Reads the files the specs name; otherwise pure. Never imports the client, the em
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError, SecretError
 from mtls_config.keystore.assemble import assemble_keystore
@@ -22,6 +19,7 @@ from mtls_config.keystore.certs import build_chain, load_certificates
 from mtls_config.keystore.lint import Finding, TrustFormat, lint_contents, lint_keystore, lint_trust_certs
 from mtls_config.keystore.store import KeystoreContents, KeystoreEntry
 from mtls_config.secrets import SecretRef, SecretValue
+from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import Origin, SpecSet
 from mtls_config.spec.models import KeyStore
 
@@ -31,11 +29,16 @@ _PLACEHOLDER = SecretValue(b"mtls-config-lint-placeholder", "placeholder")
 
 
 def lint_specs(
-    specs: SpecSet, *, now: dt.datetime | None = None, environ: Mapping[str, str] | None = None
+    specs: SpecSet,
+    *,
+    now: dt.datetime | None = None,
+    environ: Mapping[str, str] | None = None,
+    inputs: RunInputs | None = None,
 ) -> list[Finding]:
+    """``inputs`` shares secrets and files with another stage of the same run (its environment is used)."""
     now = now or dt.datetime.now(dt.UTC)
     findings: list[Finding] = []
-    seen = _Seen(dict(environ) if environ is not None else None)
+    seen = _Seen(inputs or RunInputs.of(environ))
     for key_store in specs.key_stores:
         findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, seen))
 
@@ -47,7 +50,7 @@ def lint_specs(
         if cert.spec.file is not None:
             source = origin.at("spec", "file")
             try:
-                data = Path(cert.spec.file).read_bytes()
+                data = seen.inputs.file(cert.spec.file)[0]
             except OSError as exc:
                 findings.append(Finding("T01", "error", source, None, f"cannot read the file: {exc.strerror}", ""))
                 continue
@@ -63,43 +66,26 @@ def lint_specs(
 
 @dataclass
 class _Seen:
-    """What this run already read and linted: many specs may name one keystore file and one password file (a
-    stack of 1000 keystores sharing a JKS), and each lint would decrypt and check it again.
+    """Keystores this run already linted: many specs may name one keystore file (a stack of 1000 keystores
+    sharing a JKS), and each lint would decrypt and check it again. Keyed by (content digest, password, format,
+    warn days), the password by ``inputs.password_key`` and where it came from (which findings name), never by
+    the password itself. Secrets and files are read through ``inputs``, shared with the desired state's build."""
 
-    Lint results are keyed by (content digest, password, format, warn days), the password by an HMAC under a key
-    of this run only, never by the password itself, and by where it came from, which findings name. Secrets are
-    kept by reference and files by path, for this run only: the next run reads them as they are then."""
-
-    environ: dict[str, str] | None = field(default=None, repr=False)  # may hold secrets
-    salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    inputs: RunInputs = field(default_factory=RunInputs)
     findings: dict[tuple[bytes, tuple[str, str] | None, str, int], list[Finding]] = field(default_factory=dict)
-    secrets: dict[tuple[str | None, str | None, Path | None], tuple[SecretValue | None, str]] = field(
-        default_factory=dict, repr=False
-    )
-    files: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, repr=False)  # path: bytes, SHA-256
 
     def key(
         self, digest: bytes, password: SecretValue | None, fmt: str, warn_days: int
     ) -> tuple[bytes, tuple[str, str] | None, str, int]:
-        secret = (password.salted_digest(self.salt), password.source) if password is not None else None
+        secret = (self.inputs.password_key(password), password.source) if password is not None else None
         return digest, secret, fmt, warn_days
 
     def resolve(self, ref: SecretRef, origin: Origin) -> tuple[SecretValue | None, str]:
         """The secret, or None and why not."""
-        key = (ref.from_env, ref.from_file, origin.base_dir if ref.from_file is not None else None)
-        if key not in self.secrets:
-            try:
-                self.secrets[key] = ref.resolve(origin.base_dir, self.environ), ""
-            except SecretError as exc:
-                self.secrets[key] = None, exc.message
-        return self.secrets[key]
-
-    def read(self, path: str) -> tuple[bytes, bytes]:
-        """The file's bytes and their SHA-256 (OSError when it cannot be read)."""
-        if path not in self.files:
-            data = Path(path).read_bytes()
-            self.files[path] = data, hashlib.sha256(data).digest()
-        return self.files[path]
+        try:
+            return self.inputs.secret(ref, origin.base_dir), ""
+        except SecretError as exc:
+            return None, exc.message
 
 
 def _lint_key_store(
@@ -114,7 +100,7 @@ def _lint_key_store(
     if spec.file is not None:
         source = origin.at("spec", "file")
         try:
-            data, digest = seen.read(spec.file)
+            data, digest = seen.inputs.file(spec.file)
         except OSError as exc:
             return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
         if password is None:
@@ -134,8 +120,8 @@ def _lint_key_store(
     assert build is not None
     source = origin.at("spec", "build")
     try:
-        cert_pem = Path(build.cert).read_bytes()
-        chain_pems = [Path(p).read_bytes() for p in build.chain]
+        cert_pem = seen.inputs.file(build.cert)[0]
+        chain_pems = [seen.inputs.file(p)[0] for p in build.chain]
     except OSError as exc:
         return [Finding("K13", "error", source, None, f"cannot read a certificate file: {exc.strerror}", "")]
     key, why_key = seen.resolve(build.key, origin)

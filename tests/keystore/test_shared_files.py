@@ -12,6 +12,7 @@ import pytest
 from mtls_config.desired import _leaf_info, _Run, build_desired
 from mtls_config.keystore.speclint import _Seen, lint_specs
 from mtls_config.secrets import SecretValue
+from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import load_specs
 from tests.keystore.conftest import NOW, STORE_PASSWORD, Pki, key_pem, pem, secret
 
@@ -113,9 +114,9 @@ CANARY = "canary-shared-Keystore-Pa55-41d7"
 def test_caches_hold_no_password(assembled: Callable[..., bytes]) -> None:
     password = SecretValue(CANARY.encode(), "env:CANARY")
     environ = {"STORE_PASSWORD": CANARY}
-    run = _Run(environ)
+    run = _Run(RunInputs(environ))
     _leaf_info(assembled("ec", "pkcs12"), password, "pkcs12", run)
-    seen = _Seen(environ)
+    seen = _Seen(RunInputs(environ))
     assert CANARY not in repr(run) + repr(seen)
     seen.findings[seen.key(hashlib.sha256(assembled("ec", "jks")).digest(), password, "jks", 30)] = []
     for cache in (run, seen):

@@ -1,0 +1,51 @@
+"""What one run reads from outside the specs: secrets and the files specs name, each read once however many
+specs name it.
+
+A plan builds the desired state and lints the same specs; both read through one ``RunInputs``, so a keystore
+file or password file shared by a thousand specs is read once per plan, not once per spec and stage. Nothing
+outlives the run: the next one reads files as they are then. Keys of caches that depend on a password use
+``password_key`` (an HMAC under a key of this run only), never the password.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mtls_config.secrets import SecretRef, SecretValue
+
+_SecretKey = tuple[str | None, str | None, Path | None]
+
+
+@dataclass
+class RunInputs:
+    environ: dict[str, str] | None = field(default=None, repr=False)  # may hold secrets
+    salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    _secrets: dict[_SecretKey, SecretValue] = field(default_factory=dict, repr=False)
+    _files: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, environ: Mapping[str, str] | None) -> RunInputs:
+        return cls(None if environ is None else dict(environ))
+
+    def secret(self, ref: SecretRef, base_dir: Path) -> SecretValue:
+        """The secret ``ref`` names (a file relative to ``base_dir``); raises ``SecretError`` as ``resolve`` does."""
+        key = (ref.from_env, ref.from_file, base_dir if ref.from_file is not None else None)
+        if key not in self._secrets:
+            self._secrets[key] = ref.resolve(base_dir, self.environ)
+        return self._secrets[key]
+
+    def file(self, path: str) -> tuple[bytes, bytes]:
+        """The file's bytes and their SHA-256 digest; raises ``OSError`` when it cannot be read."""
+        if path not in self._files:
+            data = Path(path).read_bytes()
+            self._files[path] = data, hashlib.sha256(data).digest()
+        return self._files[path]
+
+    def password_key(self, password: SecretValue) -> str:
+        return password.salted_digest(self.salt)
