@@ -39,7 +39,7 @@ from mtls_config.inventory import (
 )
 from mtls_config.inventory_store import store_inventory
 from mtls_config.observe import CERT_FIELDS, Live
-from mtls_config.reads import attachment_of, list_attachments, read_in
+from mtls_config.reads import attachment_of, read_in
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveRecord, LiveResource, wire
 
@@ -566,7 +566,7 @@ class Executor:
                 )
                 for t in tables
             ),
-            list_attachments(self.client, "sys_certificate", cert_ids),
+            self.client.list_attachments("sys_certificate", cert_ids),
         )
         rows: dict[str, LiveRecord] = {r.sys_id: r for found in reads for r in found}
         attachments: dict[str, list[Any]] = {}

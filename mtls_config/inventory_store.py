@@ -40,7 +40,7 @@ from mtls_config.inventory import (
     part_prefix,
     property_name,
 )
-from mtls_config.reads import attachment_of, list_attachments, live_record, read_in
+from mtls_config.reads import attachment_of, live_record, read_in
 from mtls_config.resources.common import Attachment, LiveRecord
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ async def _legacy_attachments(client: Instance, record: LiveRecord | None) -> li
         return []
     if not isinstance(head, AttachmentPointer):
         return []
-    rows = await list_attachments(client, TABLE, [record.sys_id])
+    rows = await client.list_attachments(TABLE, [record.sys_id])
     return [a for a in map(attachment_of, rows) if a.file_name == ATTACHMENT_NAME]
 
 

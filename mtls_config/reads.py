@@ -6,16 +6,14 @@ emulator or the CLI; talks to the instance only through ``Instance``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from mtls_config.client.query import in_list_chunks
 from mtls_config.concurrency import gather_all
 from mtls_config.errors import BadResponse, PlanError
 from mtls_config.instance import Instance
 from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_int
-
-T = TypeVar("T")
 
 
 def live_record(table: str, row: dict[str, Any]) -> LiveRecord:
@@ -39,10 +37,6 @@ def in_query(field_name: str, values: Iterable[str]) -> str:
     return f"{field_name}IN{','.join(sorted(set(values)))}"
 
 
-async def _gather(*aws: Awaitable[T]) -> list[T]:
-    return await gather_all(aws)
-
-
 async def read_in(
     client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
 ) -> list[LiveRecord]:
@@ -64,10 +58,4 @@ async def read_in(
     queries = [in_query(field_name, chunk) for chunk in in_list_chunks(v for v in wanted if "," not in v)]
     queries += [f"{field_name}={v}" for v in wanted if "," in v]
     chunks = [client.list(table, query=query, fields=list(fields), page_size=10000) for query in queries]
-    return [live_record(table, row) for found in await _gather(*chunks) for row in found]
-
-
-async def list_attachments(client: Instance, table: str, sys_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Attachment metadata of ``sys_ids``: one query per URL-sized chunk, all chunks at once."""
-    found = await _gather(*(client.list_attachments(table, chunk) for chunk in in_list_chunks(sys_ids)))
-    return [row for rows in found for row in rows]
+    return [live_record(table, row) for found in await gather_all(chunks) for row in found]

@@ -217,12 +217,14 @@ class InstanceClient:
     # -- Attachment API --------------------------------------------------------------------------------
 
     async def list_attachments(self, table: str, sys_ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
-        """Attachment metadata for all of ``sys_ids`` on ``table``: one query per URL-sized chunk, paginated."""
-        found: builtins.list[dict[str, Any]] = []
-        for chunk in in_list_chunks(sys_ids):
-            params = {"sysparm_query": _stable_order(f"table_name={table}^table_sys_idIN{','.join(chunk)}")}
-            found.extend(await self._paged("attachment.list", ATTACHMENT_PATH, params, ATTACHMENT_PAGE_SIZE))
-        return found
+        """Attachment metadata for all of ``sys_ids`` on ``table``: one query per URL-sized chunk, all chunks at
+        once, each paginated."""
+        queries = [f"table_name={table}^table_sys_idIN{','.join(chunk)}" for chunk in in_list_chunks(sys_ids)]
+        pages = await gather_all(
+            self._paged("attachment.list", ATTACHMENT_PATH, {"sysparm_query": _stable_order(q)}, ATTACHMENT_PAGE_SIZE)
+            for q in queries
+        )
+        return [row for rows in pages for row in rows]
 
     async def list_table_attachments(self, table: str) -> builtins.list[dict[str, Any]]:
         """Metadata of every attachment on ``table``: needs no record ids, so it can go out with the first reads."""
