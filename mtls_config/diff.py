@@ -142,10 +142,10 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                 )
             )
             continue
-        change, notes = _compare(d, live.resources.get(d.address), live)
+        change, notes = _compare(d, current, live)
         changes.append(change)
         findings.extend(notes)
-        findings.extend(_expiry(d, live.resources.get(d.address), now))
+        findings.extend(_expiry(d, current, now))
     desired_addresses = {d.address for d in desired.resources}
     for address, owned in sorted(live.inventory.resources.items()):
         if address in desired_addresses:
