@@ -397,14 +397,12 @@ class Executor:
             resp = responses.get(str(i))
             if isinstance(op, UploadOp):
                 meta = resp.body.get("result") if resp is not None and isinstance(resp.body, dict) else None
-                if resp is not None and 200 <= resp.status < 300 and isinstance(meta, dict) and meta.get("sys_id"):
+                if resp is not None and resp.ok and isinstance(meta, dict) and meta.get("sys_id"):
                     task.uploaded = {"sys_id": str(meta["sys_id"]), "size": len(op.content)}
                     self._step(task, op, "ok")
                 else:
                     retry.append((task, op))
-            elif (resp is not None and 200 <= resp.status < 300) or (
-                resp is not None and op.method == "DELETE" and resp.status == 404
-            ):
+            elif resp is not None and resp.done(op.method):
                 self._step(task, op, "ok")
             else:
                 retry.append((task, op))

@@ -288,7 +288,7 @@ async def _delete_parts(client: Instance, sys_ids: Sequence[str]) -> None:
 
     requests = [BatchRequest(id=s, method="DELETE", url=f"/api/now/table/{TABLE}/{s}") for s in sys_ids]
     answers = await _batch(client, requests)
-    done = {a.id for a in answers if 200 <= a.status < 300 or a.status == 404}
+    done = {a.id for a in answers if a.done("DELETE")}
     await gather_all(client.delete(TABLE, s, missing_ok=True) for s in sys_ids if s not in done)
 
 
@@ -306,6 +306,6 @@ def _stored_values(answers: Sequence[BatchResponse]) -> dict[str, Any]:
     stored: dict[str, Any] = {}
     for answer in answers:
         result = answer.body.get("result") if isinstance(answer.body, dict) else None
-        if 200 <= answer.status < 300 and isinstance(result, dict):
+        if answer.ok and isinstance(result, dict):
             stored[answer.id] = result.get("value")
     return stored

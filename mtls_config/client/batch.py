@@ -72,6 +72,10 @@ class BatchResponse:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    def done(self, method: str) -> bool:
+        """The item's effect holds: it succeeded, or it was a DELETE of a record already gone."""
+        return self.ok or (method.upper() == "DELETE" and self.status == 404)
+
 
 def parse_batch_reply(data: Any) -> tuple[list[BatchResponse], list[str]]:
     """``(serviced, unserviced ids)`` from a batch reply body."""
