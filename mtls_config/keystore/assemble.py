@@ -25,6 +25,7 @@ from mtls_config.errors import KeystoreError, KeystoreRuleError
 from mtls_config.keystore.certs import (
     build_chain,
     cert_sha256,
+    cert_spki_sha256,
     is_self_signed,
     load_certificates,
     not_before,
@@ -68,7 +69,7 @@ def order_chain(
 ) -> list[x509.Certificate]:
     """Pick the certificate that matches the key and order the others behind it, leaf -> root; refuse what
     does not fit (a key/leaf mismatch, stray certificates, a chain that stops short of a root)."""
-    matching = [c for c in leaf_candidates if spki_sha256(c.public_key()) == key_spki]
+    matching = [c for c in leaf_candidates if cert_spki_sha256(c) == key_spki]
     if not matching:
         names = ", ".join(short_name(c) for c in leaf_candidates)
         raise KeystoreRuleError(

@@ -18,11 +18,12 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_config.errors import KeystoreError
+from mtls_config.keystore.dsa_keys import DsaPublicKey, certificate_public_key, is_dsa_certificate
 
 PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
 _SHA256 = hashes.SHA256()
@@ -132,7 +133,7 @@ def unreadable_reason(cert: x509.Certificate) -> str | None:
     try:
         cert.subject  # noqa: B018  # each touched for its parse error
         cert.issuer  # noqa: B018
-        cert.public_key()
+        certificate_public_key(cert) if is_dsa_certificate(cert) else cert.public_key()
         cert.signature_hash_algorithm  # noqa: B018
         cert.extensions  # noqa: B018
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -177,8 +178,27 @@ def cert_sha256(cert: x509.Certificate) -> str:
 
 
 def spki_sha256(public_key: Any) -> str:
+    """Hex SHA-256 of a public key's SubjectPublicKeyInfo (DER)."""
+    if isinstance(public_key, DsaPublicKey):
+        return hashlib.sha256(public_key.spki_der()).hexdigest()
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
+
+
+def certificate_key(cert: x509.Certificate) -> Any:
+    """The certificate's public key; a DSA key as ``DsaPublicKey``, never through cryptography's deprecated DSA
+    API (see ``dsa_keys``). Raises ValueError (or UnsupportedAlgorithm) when the key cannot be read."""
+    return certificate_public_key(cert) if is_dsa_certificate(cert) else cert.public_key()
+
+
+def cert_spki_sha256(cert: x509.Certificate) -> str:
+    """Hex SHA-256 of the certificate's SubjectPublicKeyInfo: what pairs a certificate with its private key."""
+    return spki_sha256(certificate_key(cert))
+
+
+def describe_certificate_key(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
+    """(algorithm, size in bits, curve name) of the certificate's key."""
+    return describe_public_key(certificate_key(cert))
 
 
 def describe_public_key(public_key: Any) -> tuple[str, int | None, str | None]:
@@ -191,7 +211,7 @@ def describe_public_key(public_key: Any) -> tuple[str, int | None, str | None]:
         return "Ed25519", 256, None
     if isinstance(public_key, ed448.Ed448PublicKey | ed448.Ed448PrivateKey):
         return "Ed448", 456, None
-    if isinstance(public_key, dsa.DSAPublicKey | dsa.DSAPrivateKey):
+    if isinstance(public_key, DsaPublicKey):
         return "DSA", public_key.key_size, None
     return type(public_key).__name__, None, None
 
@@ -228,6 +248,8 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """``issuer`` signed ``cert``: names chain and the signature verifies."""
     if cert.issuer != issuer.subject:
         return False
+    if is_dsa_certificate(issuer):
+        return _verify_dsa_signature(cert, issuer)
     try:
         cert.verify_directly_issued_by(issuer)
     except InvalidSignature:
@@ -237,6 +259,22 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         # wild and must be ordered and then flagged (K12), not reported as broken.
         return _verify_legacy_signature(cert, issuer)
     return True
+
+
+def _verify_dsa_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    # Any hash (SHA-1 as well as SHA-2): DSA-signed chains are legacy by nature, and ordered before K12 flags them.
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None or cert.signature_algorithm_oid.dotted_string not in _DSA_SIGNATURES:
+        return False
+    try:
+        public_key = certificate_public_key(issuer)
+    except ValueError:
+        return False
+    return public_key.verify(cert.signature, cert.tbs_certificate_bytes, algorithm)
+
+
+# dsa-with-sha1 (RFC 3279), dsa-with-sha224/256 (RFC 5758) and -sha384/512 (NIST)
+_DSA_SIGNATURES = frozenset({"1.2.840.10040.4.3", *(f"2.16.840.1.101.3.4.3.{n}" for n in range(1, 5))})
 
 
 def _verify_legacy_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -249,8 +287,6 @@ def _verify_legacy_signature(cert: x509.Certificate, issuer: x509.Certificate) -
             public_key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
-        elif isinstance(public_key, dsa.DSAPublicKey):
-            public_key.verify(cert.signature, cert.tbs_certificate_bytes, algorithm)
         else:
             return False
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
@@ -339,7 +375,7 @@ def serial_is_positive(cert: x509.Certificate) -> bool:
 
 
 def certificate_info(cert: x509.Certificate) -> CertificateInfo:
-    algorithm, size, curve = describe_public_key(cert.public_key())
+    algorithm, size, curve = describe_certificate_key(cert)
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),

@@ -6,7 +6,10 @@ Pure: bytes in, values out. Never imports the client, the emulator, the CLI or a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import re
 from collections.abc import Sequence
 from typing import Literal, get_args
 
@@ -18,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError
+from mtls_config.keystore.dsa_keys import pkcs8_is_dsa
+from mtls_config.keystore.pkcs12_format import decrypt_pkcs8
 from mtls_config.secrets import SecretValue
 
 KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"]
@@ -28,6 +33,12 @@ def load_private_key(data: bytes, password: SecretValue | None = None) -> Privat
     """A PEM (PKCS#8 or traditional) or DER PKCS#8 private key, decrypted with ``password`` when encrypted."""
     secret = password.reveal() if password is not None else None
     encrypted = b"ENCRYPTED" in data[:200]
+    if _is_dsa_key(data, password):
+        # cryptography would load it through its deprecated DSA API; we do not make keystores from DSA keys.
+        raise KeystoreError(
+            "the private key is a DSA key: cryptography deprecates DSA and peers rarely accept it",
+            hint="make a new key: 'mtls-config keystore new --key-type rsa2048' (or ec-p256)",
+        )
     try:
         if b"-----BEGIN" in data:
             return serialization.load_pem_private_key(data, password=secret)
@@ -47,6 +58,31 @@ def load_private_key(data: bytes, password: SecretValue | None = None) -> Privat
         raise KeystoreError("not a private key: expected a PEM private key ('-----BEGIN PRIVATE KEY-----')") from None
     except UnsupportedAlgorithm:
         raise KeystoreError("unsupported private key type") from None
+
+
+def _is_dsa_key(data: bytes, password: SecretValue | None) -> bool:
+    """The key is DSA, asked of its encoding (PEM label, PKCS#8 algorithm) rather than of a loaded key."""
+    if b"-----BEGIN DSA PRIVATE KEY-----" in data:
+        return True
+    body = data
+    if b"-----BEGIN" in data:
+        match = _PEM_KEY.search(data)
+        if match is None:
+            return False
+        try:
+            body = base64.b64decode(match.group(2), validate=False)
+        except binascii.Error:
+            return False
+        if match.group(1) == b"ENCRYPTED ":
+            plain = decrypt_pkcs8(body, password) if password is not None else None
+            return plain is not None and pkcs8_is_dsa(plain)
+    elif password is not None:
+        plain = decrypt_pkcs8(body, password)
+        body = plain if plain is not None else body
+    return pkcs8_is_dsa(body)
+
+
+_PEM_KEY = re.compile(rb"-----BEGIN (ENCRYPTED )?PRIVATE KEY-----([A-Za-z0-9+/=\s]*)-----END")
 
 
 def pkcs8_der(key: PrivateKeyTypes) -> bytes:

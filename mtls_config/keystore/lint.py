@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError
 from mtls_config.keystore.certs import (
+    cert_spki_sha256,
     chain_break,
+    describe_certificate_key,
     extended_key_usages,
     fingerprint,
     is_self_signed,
@@ -34,7 +35,6 @@ from mtls_config.keystore.certs import (
     serial_hex,
     serial_is_positive,
     short_name,
-    spki_sha256,
 )
 from mtls_config.keystore.store import (
     DeclaredFormat,
@@ -255,14 +255,14 @@ def _lint_key_entry(
                 "re-assemble the keystore from the key and its signed certificate", alias)  # fmt: skip
         return
     leaf = entry.chain[0]
-    if entry.key_spki_sha256 is not None and entry.key_spki_sha256 != spki_sha256(leaf.public_key()):
+    if entry.key_spki_sha256 is not None and entry.key_spki_sha256 != cert_spki_sha256(leaf):
         out.add("K06", "error", f"the private key does not match the leaf certificate {short_name(leaf)}",
                 "assemble the keystore with the certificate issued for this key", alias)  # fmt: skip
 
     if is_self_signed(leaf):
-        leaf_spki = spki_sha256(leaf.public_key())
+        leaf_spki = cert_spki_sha256(leaf)
         reply = next(
-            (e for e in contents.trusted_entries if e.chain and spki_sha256(e.chain[0].public_key()) == leaf_spki),
+            (e for e in contents.trusted_entries if e.chain and cert_spki_sha256(e.chain[0]) == leaf_spki),
             None,
         )
         if reply is not None:
@@ -361,18 +361,17 @@ def _lint_validity(entry: KeystoreEntry, out: _Collector, warn_days: int, now: d
 
 
 def _lint_algorithms(entry: KeystoreEntry, out: _Collector) -> None:
-    key = entry.chain[0].public_key()
+    key_algorithm, size, curve = describe_certificate_key(entry.chain[0])
     alias = entry.alias
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-        out.add("K12", "error", f"RSA key of {key.key_size} bits; partners require at least 2048",
+    if key_algorithm == "RSA" and size is not None and size < 2048:
+        out.add("K12", "error", f"RSA key of {size} bits; partners require at least 2048",
                 "make a new key: 'mtls-config keystore new --key-type rsa2048' (or ec-p256)", alias)  # fmt: skip
-    elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in STRONG_CURVES:
-        severity: Severity = "warning" if key.curve.name == "secp521r1" else "error"
-        out.add("K12", severity, f"EC key on curve {key.curve.name}; peers reliably support P-256 and P-384 only",
+    elif key_algorithm == "EC" and curve not in STRONG_CURVES:
+        severity: Severity = "warning" if curve == "secp521r1" else "error"
+        out.add("K12", severity, f"EC key on curve {curve}; peers reliably support P-256 and P-384 only",
                 "make a new key: 'mtls-config keystore new --key-type ec-p256'", alias)  # fmt: skip
-    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | dsa.DSAPublicKey):
-        kind = type(key).__name__.replace("PublicKey", "").lstrip("_")
-        out.add("K12", "warning", f"{kind} key: the peer may not support it", "prefer RSA 2048+ or EC P-256/P-384",
+    elif key_algorithm in ("Ed25519", "Ed448", "DSA"):
+        out.add("K12", "warning", f"{key_algorithm} key: the peer may not support it", "prefer RSA 2048+ or EC P-256/P-384",
                 alias)  # fmt: skip
     for cert in entry.chain:
         if is_self_signed(cert) and cert is not entry.chain[0]:

@@ -21,7 +21,8 @@ encoder keeps the output fully determined by this file (pyasn1, a pyjks dependen
 add an API to learn and no safety: correctness is checked by OpenSSL, keytool and cryptography in the tests).
 
 This writer does what it is told and checks next to nothing (``assemble.py`` is the careful caller).
-``read_trusted_certificates`` reads back the one thing cryptography's reader leaves out: the trust attribute.
+``read_bags`` reads back what cryptography's reader leaves out: the trust attribute, and a DSA key's bag
+(which cryptography would load through its deprecated DSA API).
 Pure: bytes in, bytes out. Never imports the client, the emulator, the CLI or anything that prints.
 """
 
@@ -31,12 +32,14 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from mtls_config.errors import KeystoreError
+from mtls_config.keystore import der
 from mtls_config.secrets import SecretValue
 
 PKCS12_ITERATIONS = 10_000  # PBKDF2 and MAC rounds; what keytool 17 writes
@@ -74,54 +77,6 @@ class Pkcs12KeyEntry:
 class Pkcs12TrustedCert:
     alias: str
     cert_der: bytes
-
-
-# --- DER ------------------------------------------------------------------------------------------------------
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body
-
-
-def _seq(*parts: bytes) -> bytes:
-    return _tlv(0x30, b"".join(parts))
-
-
-def _set_of(*parts: bytes) -> bytes:
-    # DER orders SET OF members by their encodings (X.690 11.6).
-    return _tlv(0x31, b"".join(sorted(parts)))
-
-
-def _int(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))  # non-negative, minimal
-
-
-def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray()
-    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(body))
-
-
-def _octets(data: bytes) -> bytes:
-    return _tlv(0x04, data)
-
-
-def _explicit0(inner: bytes) -> bytes:
-    return _tlv(0xA0, inner)
-
-
-_NULL = b"\x05\x00"
 
 
 # --- Key derivation and encryption ------------------------------------------------------------------------------
@@ -208,8 +163,11 @@ def _encrypted(
     padded = padder.update(plaintext) + padder.finalize()
     encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(padded) + encryptor.finalize()
-    kdf = _seq(_oid(_PBKDF2), _seq(_octets(salt), _int(iterations), _seq(_oid(_HMAC_WITH_SHA256), _NULL)))
-    algorithm = _seq(_oid(_PBES2), _seq(kdf, _seq(_oid(_AES256_CBC), _octets(iv))))
+    kdf = der.seq(
+        der.oid(_PBKDF2),
+        der.seq(der.octets(salt), der.integer(iterations), der.seq(der.oid(_HMAC_WITH_SHA256), der.NULL)),
+    )
+    algorithm = der.seq(der.oid(_PBES2), der.seq(kdf, der.seq(der.oid(_AES256_CBC), der.octets(iv))))
     return algorithm, ciphertext
 
 
@@ -219,24 +177,26 @@ def _encrypted(
 def _attributes(*, alias: str | None, local_key_id: bytes | None = None, trusted: bool = False) -> bytes:
     attrs = []
     if alias is not None:
-        attrs.append(_seq(_oid(_FRIENDLY_NAME), _set_of(_tlv(0x1E, alias.encode("utf-16-be")))))  # BMPString
+        attrs.append(
+            der.seq(der.oid(_FRIENDLY_NAME), der.set_of(der.tlv(0x1E, alias.encode("utf-16-be"))))
+        )  # BMPString
     if local_key_id is not None:
-        attrs.append(_seq(_oid(_LOCAL_KEY_ID), _set_of(_octets(local_key_id))))
+        attrs.append(der.seq(der.oid(_LOCAL_KEY_ID), der.set_of(der.octets(local_key_id))))
     if trusted:
-        attrs.append(_seq(_oid(_ORACLE_TRUSTED_KEY_USAGE), _set_of(_oid(_ANY_EXTENDED_KEY_USAGE))))
-    return _set_of(*attrs) if attrs else b""
+        attrs.append(der.seq(der.oid(_ORACLE_TRUSTED_KEY_USAGE), der.set_of(der.oid(_ANY_EXTENDED_KEY_USAGE))))
+    return der.set_of(*attrs) if attrs else b""
 
 
 def _safe_bag(bag_type: str, value: bytes, attributes: bytes) -> bytes:
-    return _seq(_oid(bag_type), _explicit0(value), attributes)
+    return der.seq(der.oid(bag_type), der.explicit0(value), attributes)
 
 
 def _cert_bag(cert_der: bytes, attributes: bytes) -> bytes:
-    return _safe_bag(_CERT_BAG, _seq(_oid(_X509_CERTIFICATE), _explicit0(_octets(cert_der))), attributes)
+    return _safe_bag(_CERT_BAG, der.seq(der.oid(_X509_CERTIFICATE), der.explicit0(der.octets(cert_der))), attributes)
 
 
 def _data_content(content: bytes) -> bytes:
-    return _seq(_oid(_DATA), _explicit0(_octets(content)))
+    return der.seq(der.oid(_DATA), der.explicit0(der.octets(content)))
 
 
 def encode_pkcs12(
@@ -260,172 +220,210 @@ def encode_pkcs12(
 
     bags: list[bytes] = []
     written: set[bytes] = set()
-    for index, der in enumerate(key.chain_der):
-        if der in written:
+    for index, cert_der in enumerate(key.chain_der):
+        if cert_der in written:
             continue
-        written.add(der)
+        written.add(cert_der)
         if index == 0:
-            bags.append(_cert_bag(der, _attributes(alias=key.alias, local_key_id=local_key_id)))
-        elif der in trusted_by_der:
-            bags.append(_cert_bag(der, _attributes(alias=trusted_by_der[der].alias, trusted=True)))
+            bags.append(_cert_bag(cert_der, _attributes(alias=key.alias, local_key_id=local_key_id)))
+        elif cert_der in trusted_by_der:
+            bags.append(_cert_bag(cert_der, _attributes(alias=trusted_by_der[cert_der].alias, trusted=True)))
         else:
-            bags.append(_cert_bag(der, b""))
-    for der, cert in trusted_by_der.items():
-        if der not in written:
-            written.add(der)
-            bags.append(_cert_bag(der, _attributes(alias=cert.alias, trusted=True)))
-    cert_contents = _seq(*bags)
+            bags.append(_cert_bag(cert_der, b""))
+    for cert_der, cert in trusted_by_der.items():
+        if cert_der not in written:
+            written.add(cert_der)
+            bags.append(_cert_bag(cert_der, _attributes(alias=cert.alias, trusted=True)))
+    cert_contents = der.seq(*bags)
     cert_algorithm, cert_ciphertext = _encrypted(cert_contents, password_utf8, derive, b"certs", iterations)
-    encrypted_certs = _seq(
-        _oid(_ENCRYPTED_DATA),
-        _explicit0(_seq(_int(0), _seq(_oid(_DATA), cert_algorithm, _tlv(0x80, cert_ciphertext)))),
+    encrypted_certs = der.seq(
+        der.oid(_ENCRYPTED_DATA),
+        der.explicit0(der.seq(der.integer(0), der.seq(der.oid(_DATA), cert_algorithm, der.tlv(0x80, cert_ciphertext)))),
     )
 
     key_algorithm, key_ciphertext = _encrypted(key.pkcs8, password_utf8, derive, b"key", iterations)
     key_bag = _safe_bag(
         _SHROUDED_KEY_BAG,
-        _seq(key_algorithm, _octets(key_ciphertext)),
+        der.seq(key_algorithm, der.octets(key_ciphertext)),
         _attributes(alias=key.alias, local_key_id=local_key_id),
     )
-    auth_safe = _seq(encrypted_certs, _data_content(_seq(key_bag)))
+    auth_safe = der.seq(encrypted_certs, _data_content(der.seq(key_bag)))
 
     mac_salt = derive.value(b"mac-salt", auth_safe, _SALT_BYTES)
     mac_key = pkcs12_kdf(password_bmp, mac_salt, 3, iterations, 32)
     digest = hmac.new(mac_key, auth_safe, hashlib.sha256).digest()
-    mac_data = _seq(_seq(_seq(_oid(_SHA256), _NULL), _octets(digest)), _octets(mac_salt), _int(iterations))
-    return _seq(_int(3), _data_content(auth_safe), mac_data)
+    mac_data = der.seq(
+        der.seq(der.seq(der.oid(_SHA256), der.NULL), der.octets(digest)), der.octets(mac_salt), der.integer(iterations)
+    )
+    return der.seq(der.integer(3), _data_content(auth_safe), mac_data)
 
 
-# --- Reading the trust attribute ----------------------------------------------------------------------------------
+# --- Reading the bags ---------------------------------------------------------------------------------------------
 # cryptography's load_pkcs12 gives each certificate its friendlyName but not its other bag attributes, and Java
-# decides "trustedCertEntry" on Oracle's trust attribute alone. So the reader walks the certificate bags itself,
+# decides "trustedCertEntry" on Oracle's trust attribute alone; and it loads a DSA key through cryptography's
+# deprecated DSA API (see dsa_keys). So the reader walks the bags itself,
 # for what OpenSSL 3, keytool 17 and this writer produce: DER, and bags in plain or PBES2 (PBKDF2, AES-CBC)
 # SafeContents. Anything else (legacy RC2/3DES, BER) is "unknown", never an error: the caller falls back.
 
-_AES_CBC_KEY_BYTES = {_oid("2.16.840.1.101.3.4.1.2"): 16, _oid("2.16.840.1.101.3.4.1.22"): 24, _oid(_AES256_CBC): 32}
+_AES_CBC_KEY_BYTES = {
+    der.oid("2.16.840.1.101.3.4.1.2"): 16,
+    der.oid("2.16.840.1.101.3.4.1.22"): 24,
+    der.oid(_AES256_CBC): 32,
+}
 _PBKDF2_PRF = {
-    _oid("1.2.840.113549.2.7"): "sha1",
-    _oid("1.2.840.113549.2.9"): "sha256",
-    _oid("1.2.840.113549.2.10"): "sha384",
-    _oid("1.2.840.113549.2.11"): "sha512",
+    der.oid("1.2.840.113549.2.7"): "sha1",
+    der.oid("1.2.840.113549.2.9"): "sha256",
+    der.oid("1.2.840.113549.2.10"): "sha384",
+    der.oid("1.2.840.113549.2.11"): "sha512",
 }
 
 
-class _Unreadable(Exception):
-    """Bytes outside the subset read here (the caller falls back; nothing is reported from it)."""
-
-
-def _der_items(data: bytes) -> list[tuple[int, bytes, bytes]]:
-    """The TLVs of ``data`` as (tag, body, whole encoding); definite lengths only."""
-    items: list[tuple[int, bytes, bytes]] = []
-    pos = 0
-    while pos < len(data):
-        if pos + 2 > len(data):
-            raise _Unreadable
-        tag, first = data[pos], data[pos + 1]
-        start = pos + 2
-        if first < 0x80:
-            length = first
-        else:
-            count = first & 0x7F
-            if count == 0 or count > 4 or start + count > len(data):  # 0: BER indefinite length
-                raise _Unreadable
-            length = int.from_bytes(data[start : start + count], "big")
-            start += count
-        end = start + length
-        if end > len(data):
-            raise _Unreadable
-        items.append((tag, data[start:end], data[pos:end]))
-        pos = end
-    return items
-
-
-def _expect(data: bytes, *tags: int) -> list[tuple[int, bytes, bytes]]:
-    """The TLVs of ``data``, at least as many as ``tags`` and starting with those tags."""
-    items = _der_items(data)
-    if len(items) < len(tags) or any(item[0] != tag for item, tag in zip(items, tags, strict=False)):
-        raise _Unreadable
-    return items
-
-
 def _pbes2_decrypt(algorithm: bytes, ciphertext: bytes, password_utf8: bytes) -> bytes:
-    oid, params = _expect(algorithm, 0x06, 0x30)[:2]
-    if oid[2] != _oid(_PBES2):
-        raise _Unreadable
-    kdf, scheme = _expect(params[1], 0x30, 0x30)[:2]
-    kdf_oid, kdf_params = _expect(kdf[1], 0x06, 0x30)[:2]
-    scheme_oid, iv = _expect(scheme[1], 0x06, 0x04)[:2]
-    if kdf_oid[2] != _oid(_PBKDF2) or scheme_oid[2] not in _AES_CBC_KEY_BYTES:
-        raise _Unreadable
-    salt, rounds, *rest = _expect(kdf_params[1], 0x04, 0x02)
+    oid, params = der.expect(algorithm, 0x06, 0x30)[:2]
+    if oid[2] != der.oid(_PBES2):
+        raise der.Unreadable
+    kdf, scheme = der.expect(params[1], 0x30, 0x30)[:2]
+    kdf_oid, kdf_params = der.expect(kdf[1], 0x06, 0x30)[:2]
+    scheme_oid, iv = der.expect(scheme[1], 0x06, 0x04)[:2]
+    if kdf_oid[2] != der.oid(_PBKDF2) or scheme_oid[2] not in _AES_CBC_KEY_BYTES:
+        raise der.Unreadable
+    salt, rounds, *rest = der.expect(kdf_params[1], 0x04, 0x02)
     prf = "sha1"  # RFC 8018 default
     for tag, body, _raw in rest:
         if tag == 0x30:
-            prf_oid = _expect(body, 0x06)[0][2]
+            prf_oid = der.expect(body, 0x06)[0][2]
             if prf_oid not in _PBKDF2_PRF:
-                raise _Unreadable
+                raise der.Unreadable
             prf = _PBKDF2_PRF[prf_oid]
     iterations = int.from_bytes(rounds[1], "big")
     if not 0 < iterations <= 10_000_000 or len(iv[1]) != _AES_BLOCK or len(ciphertext) % _AES_BLOCK:
-        raise _Unreadable
+        raise der.Unreadable
     key = hashlib.pbkdf2_hmac(prf, password_utf8, salt[1], iterations, _AES_CBC_KEY_BYTES[scheme_oid[2]])
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv[1])).decryptor()
     unpadder = padding.PKCS7(_AES_BLOCK * 8).unpadder()
     try:
         return unpadder.update(decryptor.update(ciphertext) + decryptor.finalize()) + unpadder.finalize()
     except ValueError:
-        raise _Unreadable from None
+        raise der.Unreadable from None
 
 
-def _trust_in_bags(safe_contents: bytes, found: list[tuple[bytes, str | None]]) -> None:
-    for _tag, bag, _raw in _expect(_expect(safe_contents, 0x30)[0][1]):
-        bag_id, value, *attributes = _expect(bag, 0x06, 0xA0)
-        if bag_id[2] != _oid(_CERT_BAG) or not attributes:
-            continue
-        cert_id, cert_value = _expect(_expect(value[1], 0x30)[0][1], 0x06, 0xA0)[:2]
-        if cert_id[2] != _oid(_X509_CERTIFICATE):
-            continue
-        cert_der = _expect(cert_value[1], 0x04)[0][1]
-        alias: str | None = None
-        trusted = False
-        for _t, attribute, _r in _expect(attributes[0][1]):
-            attr_oid, values = _expect(attribute, 0x06, 0x31)[:2]
-            if attr_oid[2] == _oid(_ORACLE_TRUSTED_KEY_USAGE):
-                trusted = True
-            elif attr_oid[2] == _oid(_FRIENDLY_NAME):
-                names = _expect(values[1], 0x1E)
-                alias = names[0][1].decode("utf-16-be", "replace")
-        if trusted and (cert_der, alias) not in found:
-            found.append((cert_der, alias))
+@dataclass(frozen=True)
+class Pkcs12Bag:
+    """A certificate bag (``value`` = DER) or a shrouded key bag (``value`` = the decrypted PKCS#8), with the bag
+    attributes Java and OpenSSL read: friendlyName (the alias), localKeyId (pairs a key with its certificate) and
+    Oracle's trust attribute."""
+
+    kind: Literal["key", "cert"]
+    value: bytes = field(repr=False)
+    alias: str | None
+    local_key_id: bytes | None
+    trusted: bool = False
 
 
-def read_trusted_certificates(data: bytes, password: SecretValue) -> list[tuple[bytes, str | None]] | None:
-    """The certificate bags that carry Oracle's trust attribute (Java lists each as a trustedCertEntry), as
-    (DER, friendlyName) in file order; ``None`` when some part is outside what this reader decodes. Call it on a file that
-    already opened with ``password`` (the MAC is not checked here)."""
+def decrypt_pkcs8(encrypted: bytes, password: SecretValue) -> bytes | None:
+    """The PrivateKeyInfo inside a PBES2 (PBKDF2, AES-CBC) EncryptedPrivateKeyInfo (DER), as OpenSSL 3 writes an
+    encrypted key; ``None`` for another encryption or a wrong password."""
+    try:
+        algorithm, ciphertext = der.expect(der.expect(encrypted, 0x30)[0][1], 0x30, 0x04)[:2]
+        return _pbes2_decrypt(algorithm[1], ciphertext[1], password.reveal_text().encode("utf-8"))
+    except (der.Unreadable, UnicodeDecodeError):
+        return None
+
+
+def _bag_attributes(attributes: list[tuple[int, bytes, bytes]]) -> tuple[str | None, bytes | None, bool]:
+    alias: str | None = None
+    local_key_id: bytes | None = None
+    trusted = False
+    for _t, attribute, _r in der.expect(attributes[0][1]) if attributes else ():
+        attr_oid, values = der.expect(attribute, 0x06, 0x31)[:2]
+        if attr_oid[2] == der.oid(_ORACLE_TRUSTED_KEY_USAGE):
+            trusted = True
+        elif attr_oid[2] == der.oid(_FRIENDLY_NAME):
+            alias = der.expect(values[1], 0x1E)[0][1].decode("utf-16-be", "replace")
+        elif attr_oid[2] == der.oid(_LOCAL_KEY_ID):
+            local_key_id = der.expect(values[1], 0x04)[0][1]
+    return alias, local_key_id, trusted
+
+
+def _bags_in(safe_contents: bytes, password_utf8: bytes, keys: bool, found: list[Pkcs12Bag]) -> None:
+    for _tag, bag, _raw in der.expect(der.expect(safe_contents, 0x30)[0][1]):
+        bag_id, value, *attributes = der.expect(bag, 0x06, 0xA0)
+        if bag_id[2] == der.oid(_CERT_BAG):
+            cert_id, cert_value = der.expect(der.expect(value[1], 0x30)[0][1], 0x06, 0xA0)[:2]
+            if cert_id[2] == der.oid(_X509_CERTIFICATE):
+                cert_der = der.expect(cert_value[1], 0x04)[0][1]
+                found.append(Pkcs12Bag("cert", cert_der, *_bag_attributes(attributes)))
+        elif keys and bag_id[2] == der.oid(_SHROUDED_KEY_BAG):
+            algorithm, ciphertext = der.expect(der.expect(value[1], 0x30)[0][1], 0x30, 0x04)[:2]
+            pkcs8 = _pbes2_decrypt(algorithm[1], ciphertext[1], password_utf8)
+            alias, local_key_id, _trusted = _bag_attributes(attributes)
+            found.append(Pkcs12Bag("key", pkcs8, alias, local_key_id))
+
+
+def _auth_safe(data: bytes) -> tuple[bytes, list[tuple[int, bytes, bytes]]]:
+    """(the authSafe's bytes, which the MAC covers; the PFX's remaining fields, macData among them)."""
+    pfx = der.expect(der.expect(data, 0x30)[0][1], 0x02, 0x30)
+    content_type, content = der.expect(pfx[1][1], 0x06, 0xA0)[:2]
+    if content_type[2] != der.oid(_DATA):
+        raise der.Unreadable
+    return der.expect(content[1], 0x04)[0][1], pfx[2:]
+
+
+def read_bags(data: bytes, password: SecretValue, *, keys: bool = False) -> list[Pkcs12Bag] | None:
+    """The certificate bags (and with ``keys`` the decrypted key bags) in file order, for what OpenSSL 3, keytool
+    17 and this writer produce: DER, bags in plain or PBES2 (PBKDF2, AES-CBC) SafeContents. ``None`` when some
+    part is outside what this reader decodes, or a key bag does not decrypt. The MAC is not checked here
+    (``mac_verifies``)."""
     try:
         password_utf8 = password.reveal_text().encode("utf-8")
     except UnicodeDecodeError:
         return None
-    found: list[tuple[bytes, str | None]] = []
+    found: list[Pkcs12Bag] = []
     try:
-        pfx = _expect(_expect(data, 0x30)[0][1], 0x02, 0x30)
-        content_type, content = _expect(pfx[1][1], 0x06, 0xA0)[:2]
-        if content_type[2] != _oid(_DATA):
-            raise _Unreadable
-        auth_safe = _expect(content[1], 0x04)[0][1]
-        for _tag, info, _raw in _expect(_expect(auth_safe, 0x30)[0][1]):
-            info_type, info_content = _expect(info, 0x06, 0xA0)[:2]
-            if info_type[2] == _oid(_DATA):
-                _trust_in_bags(_expect(info_content[1], 0x04)[0][1], found)
-            elif info_type[2] == _oid(_ENCRYPTED_DATA):
-                encrypted = _expect(_expect(info_content[1], 0x30)[0][1], 0x02, 0x30)[1]
-                inner_type, algorithm, ciphertext = _expect(encrypted[1], 0x06, 0x30, 0x80)[:3]
-                if inner_type[2] != _oid(_DATA):
-                    raise _Unreadable
-                _trust_in_bags(_pbes2_decrypt(algorithm[1], ciphertext[1], password_utf8), found)
+        auth_safe, _rest = _auth_safe(data)
+        for _tag, info, _raw in der.expect(der.expect(auth_safe, 0x30)[0][1]):
+            info_type, info_content = der.expect(info, 0x06, 0xA0)[:2]
+            if info_type[2] == der.oid(_DATA):
+                _bags_in(der.expect(info_content[1], 0x04)[0][1], password_utf8, keys, found)
+            elif info_type[2] == der.oid(_ENCRYPTED_DATA):
+                encrypted = der.expect(der.expect(info_content[1], 0x30)[0][1], 0x02, 0x30)[1]
+                inner_type, algorithm, ciphertext = der.expect(encrypted[1], 0x06, 0x30, 0x80)[:3]
+                if inner_type[2] != der.oid(_DATA):
+                    raise der.Unreadable
+                plain = _pbes2_decrypt(algorithm[1], ciphertext[1], password_utf8)
+                _bags_in(plain, password_utf8, keys, found)
             else:
-                raise _Unreadable
-    except _Unreadable:
+                raise der.Unreadable
+    except der.Unreadable:
         return None
+    return found
+
+
+def mac_verifies(data: bytes, password: SecretValue) -> bool | None:
+    """The PFX's HMAC-SHA256 integrity MAC (RFC 7292 appendix B KDF) holds with ``password``; ``None`` when the
+    file has another MAC (or none), which this reader does not check."""
+    try:
+        _password_utf8, password_bmp = _password_forms(password)
+        auth_safe, rest = _auth_safe(data)
+        if not rest:
+            return None
+        mac_fields = der.expect(rest[0][1], 0x30, 0x04)
+        digest_algorithm, digest = der.expect(mac_fields[0][1], 0x30, 0x04)[:2]
+        if der.expect(digest_algorithm[1], 0x06)[0][2] != der.oid(_SHA256):
+            return None
+        iterations = der.read_integer(mac_fields[2][1]) if len(mac_fields) > 2 else 1
+        if not 0 < iterations <= 10_000_000:
+            return None
+        key = pkcs12_kdf(password_bmp, mac_fields[1][1], 3, iterations, 32)
+    except (der.Unreadable, KeystoreError):
+        return None
+    return hmac.compare_digest(hmac.new(key, auth_safe, hashlib.sha256).digest(), digest[1])
+
+
+def trusted_certificates(bags: Sequence[Pkcs12Bag]) -> list[tuple[bytes, str | None]]:
+    """(DER, friendlyName) of the certificate bags that carry Oracle's trust attribute, in file order."""
+    found: list[tuple[bytes, str | None]] = []
+    for bag in bags:
+        if bag.kind == "cert" and bag.trusted and (bag.value, bag.alias) not in found:
+            found.append((bag.value, bag.alias))
     return found

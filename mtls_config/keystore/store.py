@@ -34,8 +34,9 @@ from mtls_config.keystore.certs import (
     parse_stored_certificate,
     spki_sha256,
 )
+from mtls_config.keystore.dsa_keys import pkcs8_is_dsa, pkcs8_public_key
 from mtls_config.keystore.jks_format import JCEKS_MAGIC, JKS_MAGIC
-from mtls_config.keystore.pkcs12_format import read_trusted_certificates
+from mtls_config.keystore.pkcs12_format import Pkcs12Bag, mac_verifies, read_bags, trusted_certificates
 from mtls_config.secrets import SecretValue
 
 StoreType = Literal["jks", "pkcs12", "jceks", "unknown"]
@@ -135,6 +136,11 @@ def load_key_entry(data: bytes, password: SecretValue, *, alias: str | None = No
         raise KeystoreError(f"several private-key entries ({_aliases(contents)}); name one with an alias")
     entry = candidates[0]
     key = keys.get(entry.alias)
+    if key is None and entry.key_algorithm == "DSA":
+        raise KeystoreError(
+            f"the key of entry '{entry.alias}' is a DSA key, which cryptography no longer supports for handshakes",
+            hint="make a new key: 'mtls-config keystore new --key-type rsa2048' (or ec-p256)",
+        )
     if key is None:
         raise KeystorePasswordError(
             f"the key of entry '{entry.alias}' does not decrypt with the store password",
@@ -198,7 +204,12 @@ def _read_jks(
         if isinstance(item, jks.PrivateKeyEntry):
             stored, chain = _stored([der for _type, der in item.cert_chain])
             key: PrivateKeyTypes | None = None
-            if item.is_decrypted():
+            algorithm: str | None = None
+            size: int | None = None
+            key_spki: str | None = None
+            if item.is_decrypted() and pkcs8_is_dsa(item.pkey_pkcs8):
+                algorithm, size, key_spki = _describe_dsa(alias, item.pkey_pkcs8, unchecked)
+            elif item.is_decrypted():
                 try:
                     # Reading a keystore needs the key's public half and type, not RSA's slow consistency proof
                     # (150 ms a key): OpenSSL checks the key again whenever it is used for a handshake.
@@ -211,14 +222,16 @@ def _read_jks(
                 unchecked.append(f"key of '{alias}': not decrypted (no password), so key/leaf match is unchecked")
             else:
                 unchecked.append(f"key of '{alias}': does not decrypt with the store password")
-            algorithm, size, _curve = describe_public_key(key) if key is not None else (None, None, None)
+            if key is not None:
+                algorithm, size, _curve = describe_public_key(key)
+                key_spki = spki_sha256(key.public_key())
             entries.append(
                 KeystoreEntry(
                     alias=alias,
                     kind="private_key",
                     chain=chain,
                     key_decrypted=item.is_decrypted(),
-                    key_spki_sha256=spki_sha256(key.public_key()) if key is not None else None,
+                    key_spki_sha256=key_spki,
                     key_algorithm=algorithm,
                     key_size=size,
                     timestamp_ms=timestamp,
@@ -241,6 +254,17 @@ def _read_jks(
     return contents, keys
 
 
+def _describe_dsa(alias: str, pkcs8: bytes, unchecked: list[str]) -> tuple[str, int | None, str | None]:
+    """("DSA", size, SPKI digest) of a DSA key, read without cryptography (see ``dsa_keys``): the key is
+    described and matched with its certificate, but not loaded, so it cannot be used for a handshake."""
+    try:
+        public = pkcs8_public_key(pkcs8)
+    except ValueError:
+        unchecked.append(f"key of '{alias}': decrypted, but it is not a DSA key this reader understands")
+        return "DSA", None, None
+    return "DSA", public.key_size, spki_sha256(public)
+
+
 def _friendly(cert: pkcs12.PKCS12Certificate | None, fallback: str) -> str:
     if cert is None or cert.friendly_name is None:
         return fallback
@@ -251,6 +275,11 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
     if password is None:
         unchecked = ("everything: a PKCS12 file is encrypted and cannot be read without its password",)
         return KeystoreContents("pkcs12", False, (), unchecked), {}
+    bags = read_bags(data, password, keys=True)
+    holds_dsa_key = bags is not None and any(bag.kind == "key" and pkcs8_is_dsa(bag.value) for bag in bags)
+    if bags is not None and holds_dsa_key and mac_verifies(data, password) is True:
+        # cryptography's reader would load the DSA key through its deprecated DSA API; this file is read here.
+        return _pkcs12_from_bags(bags)
     try:
         with warnings.catch_warnings():
             # cryptography warns (rather than fails) when it falls back from DER to BER; a reader of damaged
@@ -266,7 +295,7 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
     # Java lists a certificate bag as trustedCertEntry when it carries Oracle's trust attribute, even when the
     # certificate is also in the key's chain (as assemble writes CAs, and as a JKS holds them); a certificate
     # without it and outside the key's chain is listed too, so that no certificate in the file goes unseen.
-    trust = read_trusted_certificates(data, password)
+    trust = trusted_certificates(bags) if bags is not None else None
     trusted_der = {der for der, _alias in trust or ()}
     extra = list(loaded.additional_certs)
     by_der = {_der(c.certificate): c.certificate for c in extra}
@@ -307,6 +336,37 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
         )
     contents = KeystoreContents("pkcs12", True, tuple(sorted(entries, key=lambda e: e.alias)), notes)
     return contents, keys
+
+
+def _pkcs12_from_bags(bags: Sequence[Pkcs12Bag]) -> tuple[KeystoreContents, dict[str, PrivateKeyTypes]]:
+    """A PKCS12 file holding a DSA key, from its bags, as Java lists it: the key with the certificate that shares
+    its localKeyId and the chain behind it; other certificates as trusted entries."""
+    unchecked: list[str] = []
+    entries: list[KeystoreEntry] = []
+    cert_bags = [bag for bag in bags if bag.kind == "cert"]
+    in_chains: set[bytes] = set()
+    for index, key_bag in enumerate((bag for bag in bags if bag.kind == "key"), start=1):
+        alias = key_bag.alias or str(index)
+        algorithm, size, key_spki = _describe_dsa(alias, key_bag.value, unchecked)
+        leaf = next((c for c in cert_bags if key_bag.local_key_id and c.local_key_id == key_bag.local_key_id), None)
+        stored: tuple[StoredCertificate, ...] = ()
+        chain: tuple[x509.Certificate, ...] = ()
+        if leaf is not None:
+            in_chains.add(leaf.value)
+            stored, chain = _stored([leaf.value])
+            if chain:
+                others = [c for c in cert_bags if c is not leaf]
+                pool = [cert for bag in others if (cert := parse_stored_certificate(bag.value)[0]) is not None]
+                ordered, _unused = build_chain(chain[0], pool)
+                chain = tuple(ordered)
+                in_chains.update(_der(c) for c in chain)
+                stored = tuple(StoredCertificate(_der(c), c, "der") for c in chain)
+        entries.append(KeystoreEntry(alias, "private_key", chain, True, key_spki, algorithm, size, stored=stored))
+    for index, bag in enumerate((c for c in cert_bags if c.value not in in_chains or c.trusted), start=1):
+        stored, chain = _stored([bag.value])
+        entries.append(KeystoreEntry(bag.alias or f"cert-{index}", "trusted_cert", chain, stored=stored))
+    contents = KeystoreContents("pkcs12", True, tuple(sorted(entries, key=lambda e: e.alias)), tuple(unchecked))
+    return contents, {}
 
 
 def _der(cert: x509.Certificate) -> bytes:

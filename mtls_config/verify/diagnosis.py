@@ -18,7 +18,7 @@ from datetime import UTC
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from mtls_config.keystore.certs import cert_sha256
+from mtls_config.keystore.certs import cert_sha256, describe_certificate_key
 from mtls_config.verify.observer import ALERT_NAMES, canonical_name_of
 from mtls_config.verify.report import CertificateSummary, Finding, Severity, StageName
 
@@ -209,7 +209,7 @@ def server_alert(
         )
     if alert == 116 or (alert == 40 and requested and certificates_sent == 0):
         if certificates_sent == 0:
-            algorithm = type(leaf.public_key()).__name__.removeprefix("_").replace("PublicKey", "")
+            algorithm = describe_certificate_key(leaf)[0]
             why = (
                 f" We had a certificate but sent an empty one: the server accepts no signature algorithm our "
                 f"{algorithm} key can make."

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from mtls_config import __version__
 from mtls_config.errors import VerifyError
+from mtls_config.keystore.certs import cert_spki_sha256, spki_sha256
 from mtls_config.verify import diagnosis as dx
 from mtls_config.verify.javaparity import java_would_send
 from mtls_config.verify.keymaterial import KeyTransport, load_client_identity
@@ -121,8 +122,7 @@ def build_context(
 
 
 def check_key_matches(key: PrivateKeyTypes, leaf: x509.Certificate) -> None:
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+    if spki_sha256(key.public_key()) != cert_spki_sha256(leaf):
         raise VerifyError(
             f"the private key does not belong to the certificate '{leaf.subject.rfc4514_string()}'",
             hint="the key entry's chain must start with the certificate issued for this key (lint K06)",
