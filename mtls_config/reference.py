@@ -176,8 +176,11 @@ def cli_reference(root: Any, prog: str = "mtls-config") -> str:
                     continue
                 names = ", ".join(f"`{o}`" for o in [*p.opts, *getattr(p, "secondary_opts", [])])
                 text = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
+                metavar = (p.metavar or "").replace("|", "\\|")
                 if type(p).__name__.endswith("Argument"):
-                    names = f"`{p.name.upper()}`" + (" ..." if getattr(p, "nargs", 1) == -1 else "")
+                    names = f"`{metavar}`" if metavar else f"`{p.name.upper()}`" + (" ..." if p.nargs == -1 else "")
+                elif metavar:
+                    names += f" `{metavar}`"
                 lines.append(f"| {names} | {text} |")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

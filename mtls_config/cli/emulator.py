@@ -20,27 +20,34 @@ emulator_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DbOption = Annotated[Path, typer.Option("--db", help="SQLite file holding the instance's state.")]
+DbOption = Annotated[Path, typer.Option("--db", metavar="FILE", help="SQLite file holding the instance's state.")]
 
 
 @emulator_app.command("serve")
 @report_errors
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to listen on. Non-loopback needs --user and --password-env.")
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on. Non-loopback needs --user and --password-env.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8080,
     tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS with a fresh self-signed certificate.")] = False,
-    db: Annotated[Path | None, typer.Option("--db", help="SQLite file for the state (default: in memory).")] = None,
-    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed a new instance with users and messages.")] = True,
-    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added latency per request.")] = 0.0,
-    rate_limit: Annotated[
-        int | None, typer.Option("--rate-limit", help="Requests allowed per hour (429 beyond).")
+    db: Annotated[
+        Path | None, typer.Option("--db", metavar="FILE", help="SQLite file for the state (default: in memory).")
     ] = None,
-    fail_rate: Annotated[float, typer.Option("--fail-rate", help="Fraction of requests answered 503.")] = 0.0,
-    user: Annotated[str | None, typer.Option("--user", help="The user the instance accepts (role admin).")] = None,
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed a new instance with users and messages.")] = True,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", metavar="MS", help="Added latency per request.")] = 0.0,
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", metavar="N", help="Requests allowed per hour (429 beyond).")
+    ] = None,
+    fail_rate: Annotated[
+        float, typer.Option("--fail-rate", metavar="FRACTION", help="Fraction of requests answered 503.")
+    ] = 0.0,
+    user: Annotated[
+        str | None, typer.Option("--user", metavar="NAME", help="The user the instance accepts (role admin).")
+    ] = None,
     password_env: Annotated[
-        str | None, typer.Option("--password-env", help="Environment variable holding --user's password.")
+        str | None,
+        typer.Option("--password-env", metavar="VAR", help="Environment variable holding --user's password."),
     ] = None,
 ) -> None:
     """Serve an emulated instance until interrupted (Ctrl-C).

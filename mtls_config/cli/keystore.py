@@ -145,15 +145,23 @@ def _say(text: str) -> None:
 @report_errors
 def new(
     subject: Annotated[
-        str, typer.Option("--subject", help='Distinguished name, e.g. "CN=client.example.com,O=Example,C=US".')
+        str,
+        typer.Option(
+            "--subject", metavar="DN", help='Distinguished name, e.g. "CN=client.example.com,O=Example,C=US".'
+        ),
     ],
-    key_out: Annotated[Path, typer.Option("--key-out", help="Where to write the private key (PEM, mode 0600).")],
-    csr_out: Annotated[Path, typer.Option("--csr-out", help="Where to write the CSR (PEM).")],
+    key_out: Annotated[
+        Path, typer.Option("--key-out", metavar="FILE", help="Where to write the private key (PEM, mode 0600).")
+    ],
+    csr_out: Annotated[Path, typer.Option("--csr-out", metavar="FILE", help="Where to write the CSR (PEM).")],
     san: Annotated[
-        list[str] | None, typer.Option("--san", help="Subject alternative name: DNS:host, IP:addr, email:x, URI:u.")
+        list[str] | None,
+        typer.Option(
+            "--san", metavar="TYPE:VALUE", help="Subject alternative name: DNS:host, IP:addr, email:x, URI:u."
+        ),
     ] = None,
     key_type: Annotated[
-        KeyTypeChoice, typer.Option("--key-type", help="Key algorithm and size.")
+        KeyTypeChoice, typer.Option("--key-type", metavar="|".join(KeyTypeChoice), help="Key algorithm and size.")
     ] = KeyTypeChoice.rsa2048,
     key_password_env: KeyPasswordEnv = None,
     key_password_file: KeyPasswordFile = None,
@@ -178,19 +186,28 @@ def new(
 @keystore_app.command("assemble")
 @report_errors
 def assemble(
-    key: Annotated[Path, typer.Option("--key", help="The private key (PEM).")],
-    cert: Annotated[Path, typer.Option("--cert", help="The CA-signed certificate (PEM; may include the chain).")],
-    out: Annotated[Path, typer.Option("--out", help="The keystore to write (mode 0600).")],
+    key: Annotated[Path, typer.Option("--key", metavar="FILE", help="The private key (PEM).")],
+    cert: Annotated[
+        Path, typer.Option("--cert", metavar="FILE", help="The CA-signed certificate (PEM; may include the chain).")
+    ],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="The keystore to write (mode 0600).")],
     chain: Annotated[
-        list[Path] | None, typer.Option("--chain", help="CA certificate files (PEM, any order, repeatable).")
+        list[Path] | None,
+        typer.Option("--chain", metavar="FILE", help="CA certificate files (PEM, any order, repeatable)."),
     ] = None,
-    fmt: Annotated[StoreFormat, typer.Option("--format", help="Keystore type.")] = StoreFormat.jks,
+    fmt: Annotated[
+        StoreFormat, typer.Option("--format", metavar="|".join(StoreFormat), help="Keystore type.")
+    ] = StoreFormat.jks,
     password_env: PasswordEnv = None,
     password_file: PasswordFile = None,
     key_password_env: KeyPasswordEnv = None,
     key_password_file: KeyPasswordFile = None,
-    alias: Annotated[str | None, typer.Option("--alias", help="Alias of the key entry (lower-case).")] = None,
-    warn_days: Annotated[int, typer.Option("--warn-days", help="Warn when a certificate expires sooner.")] = 30,
+    alias: Annotated[
+        str | None, typer.Option("--alias", metavar="ALIAS", help="Alias of the key entry (lower-case).")
+    ] = None,
+    warn_days: Annotated[
+        int, typer.Option("--warn-days", metavar="DAYS", help="Warn when a certificate expires sooner.")
+    ] = 30,
     force: ForceOption = False,
 ) -> None:
     """Build a keystore from key + signed certificate + CA chain, ordered and checked, deterministically
@@ -264,7 +281,7 @@ def _print_cert(info: CertificateInfo, indent: str) -> None:
 @keystore_app.command("inspect")
 @report_errors
 def inspect(
-    file: Annotated[Path, typer.Argument(help="The keystore (JKS, PKCS12, JCEKS).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The keystore (JKS, PKCS12, JCEKS).")],
     password_env: PasswordEnv = None,
     password_file: PasswordFile = None,
     as_json: JsonOption = False,
@@ -312,10 +329,14 @@ def inspect(
 @keystore_app.command("export-cert")
 @report_errors
 def export_cert(
-    file: Annotated[Path, typer.Argument(help="The keystore.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the certificate.")],
-    fmt: Annotated[CertFormat, typer.Option("--format", help="pem or der.")] = CertFormat.pem,
-    alias: Annotated[str | None, typer.Option("--alias", help="Entry to export (default: the key entry).")] = None,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The keystore.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the certificate.")],
+    fmt: Annotated[
+        CertFormat, typer.Option("--format", metavar="|".join(CertFormat), help="pem or der.")
+    ] = CertFormat.pem,
+    alias: Annotated[
+        str | None, typer.Option("--alias", metavar="ALIAS", help="Entry to export (default: the key entry).")
+    ] = None,
     with_chain: Annotated[bool, typer.Option("--chain", help="PEM only: append the CA certificates.")] = False,
     password_env: PasswordEnv = None,
     password_file: PasswordFile = None,
@@ -354,13 +375,16 @@ def print_findings_summary(findings: list[Finding]) -> None:
 @keystore_app.command("lint")
 @report_errors
 def lint(
-    files: Annotated[list[Path], typer.Argument(help="Keystore files.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Keystore files.")],
     password_env: PasswordEnv = None,
     password_file: PasswordFile = None,
     fmt: Annotated[
-        StoreFormat | None, typer.Option("--format", help="The declared type (K01 flags a mismatch).")
+        StoreFormat | None,
+        typer.Option("--format", metavar="|".join(StoreFormat), help="The declared type (K01 flags a mismatch)."),
     ] = None,
-    warn_days: Annotated[int, typer.Option("--warn-days", help="Warn when a certificate expires sooner.")] = 30,
+    warn_days: Annotated[
+        int, typer.Option("--warn-days", metavar="DAYS", help="Warn when a certificate expires sooner.")
+    ] = 30,
     as_json: JsonOption = False,
 ) -> None:
     """Check keystores for the mistakes of the keytool procedure (rules K01-K14). Exit 1 on any error.
@@ -397,7 +421,7 @@ def lint(
 @cert_app.command("inspect")
 @report_errors
 def cert_inspect(
-    file: Annotated[Path, typer.Argument(help="A certificate or bundle, PEM or DER.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A certificate or bundle, PEM or DER.")],
     as_json: JsonOption = False,
 ) -> None:
     """Show the certificates in a PEM/DER file (a partner's certificate or bundle, step E).

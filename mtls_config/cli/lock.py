@@ -30,13 +30,20 @@ InstanceOpt = Annotated[
     typer.Option(
         "--instance",
         "-i",
+        metavar="URL",
         help="Instance URL or 'local'. Default: the --env's instance, else $SN_INSTANCE, else local.",
     ),
 ]
-EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="A named environment of the project file.")]
-StackOpt = Annotated[str | None, typer.Option("--stack", help="Stack name. Default: the project file's.")]
+EnvOpt = Annotated[
+    str | None, typer.Option("--env", "-e", metavar="NAME", help="A named environment of the project file.")
+]
+StackOpt = Annotated[
+    str | None, typer.Option("--stack", metavar="NAME", help="Stack name. Default: the project file's.")
+]
 InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain http:// to a non-loopback instance.")]
-CaBundleOpt = Annotated[str | None, typer.Option("--ca-bundle", help="PEM bundle to verify the instance's TLS.")]
+CaBundleOpt = Annotated[
+    str | None, typer.Option("--ca-bundle", metavar="FILE", help="PEM bundle to verify the instance's TLS.")
+]
 
 
 def _with_client(

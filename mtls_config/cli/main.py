@@ -13,6 +13,7 @@ import typer.rich_utils
 from mtls_config import __version__
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, report_errors, stderr, stdout
 from mtls_config.cli.emulator import emulator_app
+from mtls_config.cli.helptext import command_tree
 from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summary
 from mtls_config.keystore.lint import has_errors
 from mtls_config.keystore.speclint import lint_specs
@@ -37,6 +38,7 @@ app.add_typer(emulator_app)
 PathsArg = Annotated[
     list[Path] | None,
     typer.Argument(
+        metavar="[PATH]...",
         help="Spec files or folders (searched recursively for *.yaml/*.yml). "
         "Default: the project file's 'specs', else the current folder.",
         show_default=False,
@@ -72,7 +74,8 @@ def validate(
     paths: PathsArg = None,
     no_lint: Annotated[bool, typer.Option("--no-lint", help="Skip the keystore/certificate lint rules.")] = False,
     env: Annotated[
-        str | None, typer.Option("--env", "-e", help="Validate with this environment's spec paths and variables.")
+        str | None,
+        typer.Option("--env", "-e", metavar="NAME", help="Validate with this environment's spec paths and variables."),
     ] = None,
 ) -> None:
     """Check spec files: YAML, fields, references and files. Reports every problem, each as
@@ -99,7 +102,9 @@ def validate(
 @app.command()
 @report_errors
 def schema(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the JSON Schemas to.")] = Path("schemas"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write the JSON Schemas to.")
+    ] = Path("schemas"),
 ) -> None:
     """Write JSON Schemas for spec documents (one per kind, one for any document, one for the project file).
 
@@ -135,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     typer.rich_utils.COLOR_SYSTEM = None if no_color() else "auto"
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
-        returned = app(args=args, prog_name="mtls-config", standalone_mode=False)
+        returned = command_tree(app).main(args=args, prog_name="mtls-config", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: bad option, missing argument

@@ -32,7 +32,9 @@ T = TypeVar("T")
 PathsArg = Annotated[
     list[Path] | None,
     typer.Argument(
-        help="Spec files or folders. Default: the project file's 'specs' (or the environment's).", show_default=False
+        metavar="[PATH]...",
+        help="Spec files or folders. Default: the project file's 'specs' (or the environment's).",
+        show_default=False,
     ),
 ]
 InstanceOpt = Annotated[
@@ -40,24 +42,31 @@ InstanceOpt = Annotated[
     typer.Option(
         "--instance",
         "-i",
+        metavar="URL",
         help="Instance URL (https://acme.service-now.com) or 'local' (the embedded instance). "
         "Default: the --env's instance, else $SN_INSTANCE, else local. Credentials come from the environment "
         "(SN_USERNAME/SN_PASSWORD or SN_CLIENT_ID/SN_CLIENT_SECRET), never from the command line.",
         show_default=False,
     ),
 ]
-EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="A named environment of the project file.")]
+EnvOpt = Annotated[
+    str | None, typer.Option("--env", "-e", metavar="NAME", help="A named environment of the project file.")
+]
 InsecureOpt = Annotated[
     bool, typer.Option("--insecure", help="Allow plain http:// to a non-loopback instance (never for production).")
 ]
 CaBundleOpt = Annotated[
-    str | None, typer.Option("--ca-bundle", help="PEM bundle to verify the instance's TLS certificate.")
+    str | None, typer.Option("--ca-bundle", metavar="FILE", help="PEM bundle to verify the instance's TLS certificate.")
 ]
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", "-t", help="Only this resource (KIND/NAME) and what it depends on. Repeatable."),
+    typer.Option(
+        "--target", "-t", metavar="KIND/NAME", help="Only this resource (KIND/NAME) and what it depends on. Repeatable."
+    ),
 ]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Leave out KIND/NAME. Repeatable.")]
+ExcludeOpt = Annotated[
+    list[str] | None, typer.Option("--exclude", "-x", metavar="KIND/NAME", help="Leave out KIND/NAME. Repeatable.")
+]
 PruneOpt = Annotated[
     bool, typer.Option("--prune", help="Delete owned records no longer in the specs (bindings are restored).")
 ]
@@ -202,13 +211,17 @@ def plan(
     paths: PathsArg = None,
     instance: InstanceOpt = None,
     env: EnvOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan (JSON) for 'apply PLAN'.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Save the plan (JSON) for 'apply PLAN'.")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the plan as JSON (same as --format json).")
     ] = False,
     output_format: Annotated[
         Literal["text", "json", "markdown"],
-        typer.Option("--format", "-f", help="text, json, or markdown (a pull-request comment)."),
+        typer.Option(
+            "--format", "-f", metavar="text|json|markdown", help="text, json, or markdown (a pull-request comment)."
+        ),
     ] = "text",
     detailed_exitcode: Annotated[
         bool,
@@ -293,7 +306,9 @@ def apply(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
-    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Concurrent writes.")] = 10,
+    parallelism: Annotated[
+        int, typer.Option("--parallelism", min=1, max=64, metavar="N", help="Concurrent writes.")
+    ] = 10,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     prune: PruneOpt = False,
@@ -406,9 +421,14 @@ def drift(
     env: EnvOpt = None,
     output_format: Annotated[
         Literal["text", "json", "junit", "markdown"],
-        typer.Option("--format", "-f", help="text, json, junit (one test case per resource) or markdown."),
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="text|json|junit|markdown",
+            help="text, json, junit (one test case per resource) or markdown.",
+        ),
     ] = "text",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to a file.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the report to a file.")] = None,
     fail_on_expiry: Annotated[
         bool, typer.Option("--fail-on-expiry", help="Count certificates expiring within warnDays as drift.")
     ] = False,
@@ -476,12 +496,14 @@ def _plain(text: object) -> str:
 
 @report_errors
 def import_(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the specs and files to.")] = Path(
-        "imported"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write the specs and files to.")
+    ] = Path("imported"),
     name_filter: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="Only records whose name matches this glob (e.g. 'acme*'). Repeatable."),
+        typer.Option(
+            "--filter", metavar="GLOB", help="Only records whose name matches this glob (e.g. 'acme*'). Repeatable."
+        ),
     ] = None,
     instance: InstanceOpt = None,
     env: EnvOpt = None,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mtls_config.cli.console import report_errors, stdout
+from mtls_config.cli.helptext import command_tree
 from mtls_config.reference import cli_reference, spec_reference
 
 
@@ -15,7 +16,7 @@ def write_references(out: Path, app: typer.Typer) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {
         out / "specs.md": spec_reference(),
-        out / "cli.md": cli_reference(typer.main.get_command(app)),
+        out / "cli.md": cli_reference(command_tree(app)),
     }
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
     @app.command(hidden=True)
     @report_errors
     def reference(
-        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for specs.md and cli.md.")] = Path(
+        out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for specs.md and cli.md.")] = Path(
             "docs/reference"
         ),
     ) -> None:

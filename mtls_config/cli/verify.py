@@ -109,14 +109,21 @@ def verify(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, max=300, help="Seconds allowed for each stage.")
+        float, typer.Option("--timeout", min=0.1, max=300, metavar="SECONDS", help="Seconds allowed for each stage.")
     ] = DEFAULT_TIMEOUT,
     tls: Annotated[
-        list[TlsVersion] | None, typer.Option("--tls", help="Allowed TLS version. Repeatable. Default: 1.2 and 1.3.")
+        list[TlsVersion] | None,
+        typer.Option(
+            "--tls", metavar="|".join(TlsVersion), help="Allowed TLS version. Repeatable. Default: 1.2 and 1.3."
+        ),
     ] = None,
     java_parity: Annotated[
         JavaParity,
-        typer.Option("--java-parity", help="When the instance (Java) would send no certificate: fail or warn."),
+        typer.Option(
+            "--java-parity",
+            metavar="|".join(JavaParity),
+            help="When the instance (Java) would send no certificate: fail or warn.",
+        ),
     ] = JavaParity.fail,
     system_trust: Annotated[
         bool,
@@ -125,7 +132,9 @@ def verify(
             help="Also trust this machine's CA bundle (public CAs), not only the specs' TrustStoreCerts.",
         ),
     ] = False,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Parallel handshakes (--all).")] = 8,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Parallel handshakes (--all).")
+    ] = 8,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report(s) as JSON.")] = False,
     instance: InstanceOpt = None,
     env: EnvOpt = None,
