@@ -1,7 +1,10 @@
-"""Renderings of plans, drift reports and apply results: rich ``Text`` for terminals, JSON, JUnit XML.
+"""Renderings of plans, drift reports and apply results: rich ``Text`` for terminals, JSON, JUnit XML, Markdown.
 
 Returns values; never prints (the CLI does). Sensitive values are already masked in the plan; nothing
-here ever sees a secret.
+here ever sees a secret. Every value that comes from a spec, a certificate or the instance (names, addresses,
+reasons, messages, field values) is rendered literally: escaped with ``literal.visible`` in text and XML (rich's
+Text would drop some control characters silently, XML 1.0 cannot hold them), as a code span or escaped text
+in Markdown, and as JSON strings by ``json``.
 
 Never imports the client, the emulator or the CLI.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -17,6 +21,7 @@ from xml.etree import ElementTree as ET
 from rich.text import Text
 
 from mtls_config.apply import ApplyResult
+from mtls_config.literal import visible
 from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
 
 SYMBOLS = {
@@ -30,50 +35,51 @@ SEVERITY = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("
 
 
 def _value(value: Any) -> str:
+    """A field value as JSON (a string quoted), its controls escaped (JSON leaves DEL, C1 and U+2028 as they are)."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return visible(json.dumps(value, ensure_ascii=False))
     if value is None:
         return "(none)"
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return visible(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
 def _field_line(f: PlannedField, action: str) -> Text:
     line = Text("      ")
     if f.sensitive:
         what = "(sensitive value changed)" if action != "create" else "(sensitive value)"
-        line.append(f"~ {f.field}", "yellow").append(f"  {what}")
+        line.append(f"~ {visible(f.field)}", "yellow").append(f"  {what}")
         return line
     if f.before is None and f.after is not None:
-        line.append(f"+ {f.field}", "green").append(f" = {_value(f.after)}")
+        line.append(f"+ {visible(f.field)}", "green").append(f" = {_value(f.after)}")
     elif f.after is None and f.before is not None:
-        line.append(f"- {f.field}", "red").append(f" = {_value(f.before)}")
+        line.append(f"- {visible(f.field)}", "red").append(f" = {_value(f.before)}")
     else:
-        line.append(f"~ {f.field}", "yellow").append(f": {_value(f.before)} -> {_value(f.after)}")
+        line.append(f"~ {visible(f.field)}", "yellow").append(f": {_value(f.before)} -> {_value(f.after)}")
     return line
 
 
 def _change(c: ResourceChange, verbose: bool) -> Text:
     symbol, style = SYMBOLS[c.action]
     out = Text("  ")
-    out.append(f"{symbol} {c.address}", style=f"bold {style}" if c.action != "no-op" else style)
+    out.append(f"{symbol} {visible(c.address)}", style=f"bold {style}" if c.action != "no-op" else style)
     label = "adopt" if c.importing and c.action == "update" else c.action
     if c.action != "no-op" or verbose:
-        out.append(f"  ({label}" + (f": {c.reason}" if c.reason else "") + ")", style="dim")
+        out.append(f"  ({label}" + (f": {visible(c.reason)}" if c.reason else "") + ")", style="dim")
     if c.action == "no-op":
         return out
     for f in c.changed_fields:
         out.append("\n").append_text(_field_line(f, c.action))
     info = {k: v for k, v in c.info.items() if v not in (None, "")}
     if info:
-        details = ", ".join(f"{k}: {v}" for k, v in sorted(info.items()))
+        details = ", ".join(f"{visible(k)}: {visible(v)}" for k, v in sorted(info.items()))
         out.append("\n      ").append(f"(known: {details})", style="dim")
     return out
 
 
 def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text:
     out = Text()
-    out.append(f"{title} for stack ", style="bold").append(plan.stack, style="bold cyan")
-    out.append(" on ", style="bold").append(plan.instance, style="bold cyan").append("\n")
+    out.append(f"{title} for stack ", style="bold").append(visible(plan.stack), style="bold cyan")
+    out.append(" on ", style="bold").append(visible(plan.instance), style="bold cyan").append("\n")
     shown = [c for c in plan.resource_changes if verbose or c.action != "no-op"]
     if shown:
         out.append("\n")
@@ -83,9 +89,9 @@ def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text
         out.append("\n")
         for f in plan.findings:
             sym, style = SEVERITY[f.severity]
-            out.append(f"  {sym} {f.address}: ", style=style).append(f.message)
+            out.append(f"  {sym} {visible(f.address)}: ", style=style).append(visible(f.message))
             if f.hint:
-                out.append(f"\n      hint: {f.hint}", style="dim")
+                out.append(f"\n      hint: {visible(f.hint)}", style="dim")
             out.append("\n")
     out.append("\n")
     if plan.has_changes:
@@ -101,9 +107,9 @@ def apply_text(result: ApplyResult) -> Text:
     out = Text()
     for o in result.outcomes:
         style = {"applied": "green", "failed": "bold red", "skipped": "yellow"}[o.status]
-        out.append(f"  {o.status:8} ", style=style).append(f"{o.action:8} {o.address}")
+        out.append(f"  {o.status:8} ", style=style).append(f"{o.action:8} {visible(o.address)}")
         if o.message:
-            out.append(f"  {o.message}", style="dim")
+            out.append(f"  {visible(o.message)}", style="dim")
         out.append("\n")
     out.append(
         f"\nApply finished: {result.count('applied')} applied, {result.count('failed')} failed, "
@@ -111,7 +117,7 @@ def apply_text(result: ApplyResult) -> Text:
         style="bold" if result.ok else "bold red",
     )
     if result.journal is not None:
-        out.append(f"\nJournal: {result.journal}", style="dim")
+        out.append(f"\nJournal: {visible(result.journal)}", style="dim")
     return out
 
 
@@ -154,26 +160,26 @@ def drift_report(plan: Plan, *, fail_on_expiry: bool = False) -> dict[str, Any]:
 
 def drift_text(report: dict[str, Any]) -> Text:
     out = Text()
-    out.append("Drift check for stack ", style="bold").append(str(report["stack"]), style="bold cyan")
-    out.append(" on ", style="bold").append(str(report["instance"]), style="bold cyan").append("\n\n")
+    out.append("Drift check for stack ", style="bold").append(visible(report["stack"]), style="bold cyan")
+    out.append(" on ", style="bold").append(visible(report["instance"]), style="bold cyan").append("\n\n")
     for r in report["resources"]:
         if r["status"] == "in-sync":
             continue
         style = {"missing": "red", "changed": "yellow", "unexpected": "magenta"}.get(r["status"], "")
-        out.append(f"  {r['status']:10} ", style=f"bold {style}").append(str(r["address"]))
+        out.append(f"  {r['status']:10} ", style=f"bold {style}").append(visible(r["address"]))
         if r["reason"]:
-            out.append(f"  ({r['reason']})", style="dim")
+            out.append(f"  ({visible(r['reason'])})", style="dim")
         out.append("\n")
         for f in r["fields"]:
             out.append_text(_field_line(PlannedField.model_validate(f), "update")).append("\n")
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     for f in report["findings"]:
         if f["kind"] == "expiry":
-            out.append(f"  ! {f['address']}: {f['message']}\n", style="yellow")
+            out.append(f"  ! {visible(f['address'])}: {visible(f['message'])}\n", style="yellow")
         elif f["severity"] == "error":
-            out.append(f"  ✗ {f['address']}: {f['message']}\n", style="bold red")
+            out.append(f"  ✗ {visible(f['address'])}: {visible(f['message'])}\n", style="bold red")
             if f["hint"]:
-                out.append(f"      hint: {f['hint']}\n", style="dim")
+                out.append(f"      hint: {visible(f['hint'])}\n", style="dim")
     in_sync = sum(1 for r in report["resources"] if r["status"] == "in-sync")
     if out.plain.endswith("\n\n"):
         out.right_crop(1)  # nothing was listed: the summary follows the title after one blank line, not two
@@ -197,12 +203,12 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
     host = hostname or socket.gethostname() or "localhost"
     suites = ET.Element("testsuites", name="mtls-config")
     for index, report in enumerate(reports):
-        label = f"{report['stack']}@{report['instance']}"
+        label = visible(f"{report['stack']}@{report['instance']}")
         suite = ET.SubElement(
             suites,
             "testsuite",
             name=f"mtls-config drift {label}",
-            package=f"mtls-config.{report['stack']}",
+            package=visible(f"mtls-config.{report['stack']}"),
             id=str(index),
             timestamp=stamp,
             hostname=host,
@@ -215,7 +221,7 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
         properties = ET.SubElement(suite, "properties")
         for key in ("stack", "instance", "environment"):
             if key in report:
-                ET.SubElement(properties, "property", name=key, value=str(report[key]))
+                ET.SubElement(properties, "property", name=key, value=visible(report[key]))
         # An error (the run exits 1) is a test error: a resource that could not be checked has no case otherwise.
         errors: dict[str, list[str]] = {}
         for f in report["findings"]:
@@ -226,16 +232,18 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
         cases += [(address, None) for address in sorted(errors) if address not in listed]
         counts = {"tests": 0, "failures": 0, "errors": 0}
         for address, r in cases:
-            case = ET.SubElement(suite, "testcase", name=address, classname=f"mtls-config.{report['stack']}", time="0")
+            classname = visible(f"mtls-config.{report['stack']}")
+            case = ET.SubElement(suite, "testcase", name=visible(address), classname=classname, time="0")
             counts["tests"] += 1
             if r is not None and r["status"] != "in-sync":
-                failure = ET.SubElement(case, "failure", message=f"{r['status']}: {r['reason']}", type=str(r["status"]))
+                message = visible(f"{r['status']}: {r['reason']}")
+                failure = ET.SubElement(case, "failure", message=message, type=str(r["status"]))
                 failure.text = "\n".join(
-                    f"{f['field']}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
+                    f"{visible(f['field'])}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
                 )
                 counts["failures"] += 1
             elif address in errors:
-                ET.SubElement(case, "error", message="; ".join(errors[address]), type="error")
+                ET.SubElement(case, "error", message=visible("; ".join(errors[address])), type="error")
                 counts["errors"] += 1
         suite.set("tests", str(counts["tests"]))
         suite.set("failures", str(counts["failures"]))
@@ -249,19 +257,35 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
 # -- Markdown (pull-request comments) --------------------------------------------------------------
 
 
+# Markdown's inline punctuation that would turn data into emphasis, links, HTML, entities, strike-through or
+# (on GitHub) math; a backslash before any ASCII punctuation shows it as is (CommonMark 2.4).
+_MD_INLINE = re.compile(r"[\\`*_\[\]<>|~&$]")
+
+
 def _md(text: object) -> str:
-    """A table cell: pipes and newlines would break the table."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Data as Markdown prose (a table cell or a list item): shown literally, on one line."""
+    return _MD_INLINE.sub(lambda m: "\\" + m.group(), visible(text))
+
+
+def _md_code(text: object, *, in_table: bool = True) -> str:
+    """Data as a code span, byte for byte: fenced with one more backtick than its longest run (CommonMark 6.1),
+    padded when it starts or ends with one; in a table a pipe is escaped (GFM reads ``\\|`` in a cell as ``|``)."""
+    body = visible(text)
+    if in_table:
+        body = body.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if body[:1] == "`" or body[-1:] == "`" else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def _md_value(value: Any) -> str:
-    return "`" + _md(_value(value)).replace("`", "'") + "`"
+    return _md_code(_value(value))
 
 
 def plan_markdown(plan: Plan) -> str:
     s = plan.summary
     lines = [
-        f"### mtls-config plan: `{_md(plan.stack)}` on `{_md(plan.instance)}`",
+        f"### mtls-config plan: {_md_code(plan.stack, in_table=False)} on {_md_code(plan.instance, in_table=False)}",
         "",
         f"**{s.create}** to create, **{s.update}** to update, **{s.replace}** to replace, "
         f"**{s.delete}** to delete, {s.no_op} unchanged.",
@@ -273,13 +297,13 @@ def plan_markdown(plan: Plan) -> str:
         for c in changed:
             symbol = SYMBOLS[c.action][0]
             fields = "<br>".join(
-                f"`{_md(f.field)}`: (sensitive value changed)"
+                f"{_md_code(f.field)}: (sensitive value changed)"
                 if f.sensitive
-                else f"`{_md(f.field)}`: {_md_value(f.before)} → {_md_value(f.after)}"
+                else f"{_md_code(f.field)}: {_md_value(f.before)} → {_md_value(f.after)}"
                 for f in c.changed_fields
             )
             label = "adopt" if c.importing and c.action == "update" else c.action
-            lines.append(f"| `{symbol}` | `{_md(c.address)}` | {label} | {fields or _md(c.reason)} |")
+            lines.append(f"| `{symbol}` | {_md_code(c.address)} | {label} | {fields or _md(c.reason)} |")
         lines.append("")
     else:
         lines += ["No changes: the instance matches the specs.", ""]
@@ -288,7 +312,7 @@ def plan_markdown(plan: Plan) -> str:
         icons = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
         for f in plan.findings:
             hint = f"<br>_{_md(f.hint)}_" if f.hint else ""
-            lines.append(f"| {icons[f.severity]} | `{_md(f.address)}` | {_md(f.message)}{hint} |")
+            lines.append(f"| {icons[f.severity]} | {_md_code(f.address)} | {_md(f.message)}{hint} |")
         lines.append("")
     lines.append(f"<sub>plan checksum `{plan.checksum}`</sub>")
     return "\n".join(lines) + "\n"
@@ -298,7 +322,8 @@ def drift_markdown(report: dict[str, Any]) -> str:
     drifted = [r for r in report["resources"] if r["status"] != "in-sync"]
     failed = any(f["severity"] == "error" for f in report["findings"])
     lines = [
-        f"### mtls-config drift: `{_md(report['stack'])}` on `{_md(report['instance'])}`",
+        f"### mtls-config drift: {_md_code(report['stack'], in_table=False)} on "
+        f"{_md_code(report['instance'], in_table=False)}",
         "",
         ("**Drift check failed**" if failed else "**Drift detected**" if report["drift"] else "**No drift**")
         + f": {len(report['resources']) - len(drifted)} of {len(report['resources'])} resources in sync.",
@@ -308,14 +333,14 @@ def drift_markdown(report: dict[str, Any]) -> str:
         lines += ["| resource | status | details |", "|---|---|---|"]
         for r in drifted:
             fields = "<br>".join(
-                f"`{_md(f['field'])}`: {_md_value(f['before'])} → {_md_value(f['after'])}" for f in r["fields"]
+                f"{_md_code(f['field'])}: {_md_value(f['before'])} → {_md_value(f['after'])}" for f in r["fields"]
             )
-            lines.append(f"| `{_md(r['address'])}` | {r['status']} | {fields or _md(r['reason'])} |")
+            lines.append(f"| {_md_code(r['address'])} | {r['status']} | {fields or _md(r['reason'])} |")
         lines.append("")
     for f in report["findings"]:
         if f["severity"] == "error":
-            lines.append(f"- ❌ `{_md(f['address'])}`: {_md(f['message'])}")
+            lines.append(f"- ❌ {_md_code(f['address'], in_table=False)}: {_md(f['message'])}")
     warnings = [f for f in report["findings"] if f["kind"] == "expiry"]
     for f in warnings:
-        lines.append(f"- ⚠️ `{_md(f['address'])}`: {_md(f['message'])}")
+        lines.append(f"- ⚠️ {_md_code(f['address'], in_table=False)}: {_md(f['message'])}")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,10 @@
-"""Consoles and the one place that turns library errors into messages and exit codes."""
+"""Consoles and the one place that turns library errors into messages and exit codes.
+
+Everything the CLI prints to a terminal goes through these consoles, and they print it literally: a string is
+never read as rich markup or emoji codes (a fingerprint's ``:CD:`` stays ``:CD:``, a subject's ``[bold]`` stays
+``[bold]``), nothing is highlighted, and a control character in it is shown as its escape (``\x1b``), never
+obeyed (``mtls_config.literal``). Only the styles our own code attaches to a ``Text`` are rendered.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from mtls_config.errors import MtlsConfigError, SpecError
+from mtls_config.literal import visible, visible_lines
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -27,22 +34,68 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def stdout() -> Console:
+class LiteralConsole(Console):
+    """A rich console that prints strings and ``Text`` literally (see the module docstring)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        kwargs.update(markup=False, emoji=False, highlight=False)
+        super().print(*(_literal(o) for o in objects), **kwargs)
+
+
+def _literal(renderable: Any) -> Any:
+    if isinstance(renderable, str):
+        return Text(visible_lines(renderable))  # a Text is never parsed for markup or emoji
+    if isinstance(renderable, Text) and visible_lines(renderable.plain) != renderable.plain:
+        return _escaped(renderable)
+    return renderable
+
+
+def _escaped(text: Text) -> Text:
+    """``text`` with its control characters (but line breaks) escaped, each keeping the style it had."""
+    plain = text.plain
+    cuts = sorted(
+        {i for i, c in enumerate(plain) if visible_lines(c) != c}
+        | {i + 1 for i, c in enumerate(plain) if visible_lines(c) != c}
+    )
+    out = Text(style=text.style, justify=text.justify, overflow=text.overflow, no_wrap=text.no_wrap, end=text.end)
+    for piece in text.divide(cuts):
+        if len(piece.plain) == 1 and visible_lines(piece.plain) != piece.plain:
+            escaped = Text(visible_lines(piece.plain), style=piece.style)
+            for span in piece.spans:
+                escaped.stylize(span.style, 0, len(escaped.plain))
+            piece = escaped
+        out.append_text(piece)
+    return out
+
+
+def _console(file: Any) -> LiteralConsole:
     # Made per call so that redirected streams (tests, pipes) are honoured; rich drops escapes when the
     # stream is not a terminal.
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True, color_system=None if no_color() else "auto")
+    return LiteralConsole(
+        file=file,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=True,
+        color_system=None if no_color() else "auto",
+    )
+
+
+def stdout() -> Console:
+    return _console(sys.stdout)
 
 
 def stderr() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True, color_system=None if no_color() else "auto")
+    return _console(sys.stderr)
 
 
 def fail(message: str, *, hint: str | None = None) -> typer.Exit:
     """Print an error (and a hint) to stderr; return the exit to raise."""
     err = stderr()
-    err.print(Text.assemble(("error: ", "bold red"), message))
+    # escaped before it becomes Text: rich's Text drops BEL, BS, VT, FF and CR silently, and they must be seen
+    err.print(Text.assemble(("error: ", "bold red"), visible_lines(message)))
     if hint:
-        err.print(Text.assemble(("  hint: ", "yellow"), hint))
+        err.print(Text.assemble(("  hint: ", "yellow"), visible_lines(hint)))
     return typer.Exit(EXIT_ERROR)
 
 
@@ -56,7 +109,7 @@ def report_errors(func: Callable[P, T]) -> Callable[P, T]:
         except SpecError as exc:
             err = stderr()
             for problem in exc.problems:
-                err.print(str(problem), markup=False, highlight=False)
+                err.print(visible(str(problem)))
             count = len(exc.problems)
             err.print(f"{count} problem{'s' if count != 1 else ''} found", markup=False)
             raise typer.Exit(EXIT_ERROR) from None

@@ -32,6 +32,7 @@ from mtls_config.keystore import (
     read_keystore,
     sort_findings,
 )
+from mtls_config.literal import visible
 from mtls_config.secrets import SecretRef, SecretValue
 
 keystore_app = typer.Typer(
@@ -137,8 +138,9 @@ def read_input(path: Path, what: str) -> bytes:
         raise MtlsConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
-def _say(text: str) -> None:
-    stdout().print(text, markup=False, highlight=False)
+def _say(line: str) -> None:
+    """One line of output; what it quotes from a keystore or certificate is shown literally and visibly."""
+    stdout().print(visible(line))
 
 
 @keystore_app.command("new")

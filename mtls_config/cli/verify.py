@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +23,7 @@ from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, Instance
 from mtls_config.cli.target import connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import MtlsConfigError, VerifyError
+from mtls_config.literal import visible
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.loader import SpecSet, load_specs
 from mtls_config.spec.project import load_project
@@ -409,7 +409,7 @@ def _json_item(result: VerifyReport | MtlsConfigError, target: VerifyTarget | _U
 def _shown(text: object) -> str:
     """Text for the terminal: the report quotes the server (status line, names, alerts), and a control
     character from it (ESC, BEL, C1 CSI) must be seen, not obeyed."""
-    return "".join(c if unicodedata.category(c) != "Cc" else f"\\x{ord(c):02x}" for c in str(text))
+    return visible(text)
 
 
 def _render_report(report: VerifyReport, target: VerifyTarget) -> None:
