@@ -1,16 +1,20 @@
 """Fixtures of the reliability suite and its report: the figures (faults injected, kills survived, inputs
-tried, secrets found, records lost) are printed at the end of the run and written to results.json here."""
+tried, secrets found, records lost) are printed at the end of the run, and written as JSON to the file that
+MTLS_CONFIG_RELIABILITY_RESULTS names, if it is set (never into the source tree by default)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.harness import FIGURES, FULL
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
+RESULTS = (
+    Path(os.environ["MTLS_CONFIG_RELIABILITY_RESULTS"]) if os.environ.get("MTLS_CONFIG_RELIABILITY_RESULTS") else None
+)
 REPORTED = ("faults_injected", "kills_survived", "inputs_tried", "secrets_found", "records_lost")
 
 
@@ -20,7 +24,7 @@ def anyio_backend() -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not FIGURES:
+    if not FIGURES or RESULTS is None:
         return
     figures = {name: FIGURES.get(name, 0) for name in REPORTED}
     figures.update({k: v for k, v in sorted(FIGURES.items()) if k not in figures})
@@ -37,4 +41,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, value in sorted(FIGURES.items()):
         if name not in REPORTED:
             terminalreporter.write_line(f"{name:>24}: {value}")
-    terminalreporter.write_line(f"{'written to':>24}: {RESULTS}")
+    if RESULTS is not None:
+        terminalreporter.write_line(f"{'written to':>24}: {RESULTS}")

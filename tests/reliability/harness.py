@@ -24,7 +24,7 @@ from mtls_config.spec.loader import SpecSet
 
 FULL = os.environ.get("MTLS_CONFIG_FULL") == "1"
 
-# Figures the suite reports (tests/reliability/results.json and the terminal summary).
+# Figures the suite reports (the terminal summary, and $MTLS_CONFIG_RELIABILITY_RESULTS when set).
 FIGURES: dict[str, int] = collections.Counter()
 _figures_lock = threading.Lock()
 
