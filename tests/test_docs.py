@@ -105,6 +105,7 @@ def test_quickstart_runs_word_for_word(tmp_path: Path) -> None:
         ["bash", "-c", script], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Warning" not in result.stderr, result.stderr  # no library warning reaches a user's terminal
     assert "valid: 8 resources" in result.stdout
     assert "8 applied" in result.stdout
     assert "No changes" in result.stdout
