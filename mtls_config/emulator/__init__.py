@@ -2,8 +2,9 @@
 basic/bearer auth with roles, OAuth token endpoint, faults, SQLite persistence).
 
 Laid out like a moto service: ``urls`` (routing), ``responses`` (parse, call the backend, render), ``models``
-(the backend: state and rules, no HTTP), ``exceptions`` (errors carrying the instance's envelope), ``server``
-(uvicorn runner, threaded test server, TLS).
+(the backend: records and attachments, no HTTP) built from ``store`` (SQLite persistence), ``auth`` (users,
+roles, tokens), ``rules`` (ACLs, business rules, derived fields), ``exceptions`` (errors carrying their status
+and the instance's envelope), ``server`` (uvicorn runner, threaded test server, TLS).
 
     from mtls_config.emulator import create_app, EmulatorConfig
     app = create_app(EmulatorConfig())
@@ -14,8 +15,9 @@ package: it reaches the emulator only through the client's transport.
 """
 
 from mtls_config.emulator.app import create_app
+from mtls_config.emulator.auth import User
 from mtls_config.emulator.config import EmulatorConfig, Faults
 from mtls_config.emulator.faults import ConnectionDropped
-from mtls_config.emulator.models import Backend, User
+from mtls_config.emulator.models import Backend
 
 __all__ = ["Backend", "ConnectionDropped", "EmulatorConfig", "Faults", "User", "create_app"]

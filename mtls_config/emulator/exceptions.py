@@ -88,3 +88,16 @@ class RateLimitExceeded(InstanceError):
 
 class ServerError(InstanceError):
     status = 500
+
+
+class OAuthRefused(InstanceError):
+    """The token endpoint's refusal; rendered with OAuth's own body, not the Table API envelope."""
+
+    status = 401
+
+    def __init__(self, error: str = "access_denied") -> None:
+        super().__init__(error, None)
+        self.error = error
+
+    def envelope(self) -> dict[str, Any]:
+        return {"error_description": self.error, "error": "server_error"}

@@ -29,7 +29,7 @@ from mtls_config.emulator.exceptions import (
     UnsupportedMediaType,
 )
 from mtls_config.emulator.faults import BATCH_ITEM
-from mtls_config.emulator.models import Backend, OAuthRefused, Record, User
+from mtls_config.emulator.models import Backend, Record, User
 from mtls_config.emulator.tables import TABLES, Table
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -48,8 +48,6 @@ def json_response(
 
 
 def error_response(error: InstanceError) -> Response:
-    if isinstance(error, OAuthRefused):
-        return json_response({"error_description": error.error, "error": "server_error"}, 401)
     headers = dict(error.headers)
     if isinstance(error, NotAuthenticated):
         headers.setdefault("WWW-Authenticate", 'Basic realm="Service-now"')

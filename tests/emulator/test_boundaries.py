@@ -30,7 +30,9 @@ def test_emulator_imports_none_of_the_code_it_tests() -> None:
     assert not [m for m in loaded if m.startswith(FORBIDDEN)]
 
 
-@pytest.mark.parametrize("module", ["models", "query", "tables", "certificates", "config", "exceptions"])
+@pytest.mark.parametrize(
+    "module", ["models", "store", "auth", "rules", "seed", "query", "tables", "certificates", "config", "exceptions"]
+)
 def test_backend_modules_import_no_http(module: str) -> None:
     """Static check: the package's __init__ pulls in the app, so a runtime check cannot isolate these modules."""
     tree = ast.parse((EMULATOR_DIR / f"{module}.py").read_text())
