@@ -49,6 +49,28 @@ def serve(
         str | None,
         typer.Option("--password-env", metavar="VAR", help="Environment variable holding --user's password."),
     ] = None,
+    ignore_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore-field",
+            metavar="TABLE.FIELD",
+            help="A field whose writes answer 200/201 but do not stick (a fault; repeatable).",
+        ),
+    ] = None,
+    absent_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--absent-column",
+            metavar="TABLE.COLUMN",
+            help="A column the instance lacks, as an older release would (repeatable).",
+        ),
+    ] = None,
+    strict_fields: Annotated[
+        bool, typer.Option("--strict-fields", help="Refuse unknown fields in writes (400) instead of dropping them.")
+    ] = False,
+    case_sensitive_text: Annotated[
+        bool, typer.Option("--case-sensitive-text", help="Compare text in queries case-sensitively.")
+    ] = False,
 ) -> None:
     """Serve an emulated instance until interrupted (Ctrl-C).
 
@@ -82,8 +104,15 @@ def serve(
         latency_ms=latency_ms,
         rate_limit=rate_limit,
         fail_rate=fail_rate,
+        ignore_fields=tuple(ignore_field or ()),
+        absent_columns=tuple(absent_column or ()),
+        drop_unknown_fields=not strict_fields,
+        text_match_ignores_case=not case_sensitive_text,
     )
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     out = stdout()
     with tempfile.TemporaryDirectory(prefix="mtls-emulator-") as folder:
         tls_files = write_self_signed(Path(folder), host) if tls else None

@@ -3,7 +3,8 @@ basic/bearer auth with roles, OAuth token endpoint, faults, SQLite persistence).
 
 Laid out like a moto service: ``urls`` (routing), ``responses`` (parse, call the backend, render), ``models``
 (the backend: records and attachments, no HTTP) built from ``store`` (SQLite persistence), ``auth`` (users,
-roles, tokens), ``rules`` (ACLs, business rules, derived fields), ``exceptions`` (errors carrying their status
+roles, tokens), ``rules`` (ACLs, business rules, derived fields), ``tables`` and ``catalog`` (the schema and the data dictionary
+made from it), ``exceptions`` (errors carrying their status
 and the instance's envelope), ``server`` (uvicorn runner, threaded test server, TLS).
 
     from mtls_config.emulator import create_app, EmulatorConfig

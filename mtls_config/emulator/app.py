@@ -38,7 +38,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     config = config or EmulatorConfig()
     backend = Backend(config)
     log = RequestLog()
-    faults = FaultState(config.faults(), config.random_seed)
+    faults = FaultState(config.faults(), config.random_seed, lambda f: backend.ignore_fields(f.ignore_fields))
     app = Starlette(routes=routes(), exception_handlers={HTTPException: _http_error})
     # The middleware needs the app to know whether a socket is behind it; Starlette builds the stack lazily.
     app.user_middleware.insert(0, Middleware(FaultsMiddleware, state=faults, log=log, owner=app))

@@ -29,6 +29,8 @@ class Faults:
     lost_response_rate: float = 0.0  # fraction processed by the backend, then dropped: the write happened
     rate_limit: int | None = None  # requests allowed per window (all users together)
     rate_limit_window_s: float = 3600.0
+    # "TABLE.FIELD": a write answers 200/201 but that field keeps its value (a field ACL, a business rule, ...)
+    ignore_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,18 @@ class EmulatorConfig:
     lost_response_rate: float = 0.0
     rate_limit: int | None = None
     rate_limit_window_s: float = 3600.0
+    ignore_fields: tuple[str, ...] = ()
     random_seed: int = 0
 
     # Batch API limits: requests past either limit are returned in unserviced_requests
     batch_max_requests: int | None = None
     batch_max_seconds: float | None = None
+
+    # How the instance treats what it does not know or compare (facts-2 §7): each a switch, the default the
+    # instance's behaviour.
+    drop_unknown_fields: bool = True  # unknown fields in a POST/PATCH body are dropped silently; False: 400
+    text_match_ignores_case: bool = True  # =, !=, IN, STARTSWITH, LIKE... compare text case-insensitively
+    absent_columns: tuple[str, ...] = ()  # "TABLE.COLUMN" the instance lacks (an older release, say)
 
     # Behaviours the reference marks [I] inferred: each a switch, the default being our best guess.
     auto_create_get_method: bool = True  # inserting a sys_rest_message creates its "Default GET" function
@@ -69,6 +78,8 @@ class EmulatorConfig:
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     enforce_keystore_reference_type: bool = True  # profile.keystore must be a key_store/pkcs12_key_store
     over_max_length: Literal["truncate", "reject"] = "truncate"  # a string longer than its column: cut silently
+    user_roles_read: Literal["own", "all"] = "own"  # sys_user_has_role rows a user without admin reads
+    user_password_needs_input_display_value: bool = True  # else a plain user_password write is hashed too
 
     def faults(self) -> Faults:
         return Faults(
@@ -80,4 +91,5 @@ class EmulatorConfig:
             lost_response_rate=self.lost_response_rate,
             rate_limit=self.rate_limit,
             rate_limit_window_s=self.rate_limit_window_s,
+            ignore_fields=self.ignore_fields,
         )

@@ -53,8 +53,9 @@ class RequestLog:
 class FaultState:
     """The faults in force and the seeded random generator and rate-limit window behind them."""
 
-    def __init__(self, faults: Faults, seed: int) -> None:
+    def __init__(self, faults: Faults, seed: int, on_change: Callable[[Faults], None] | None = None) -> None:
         self.faults = faults
+        self.on_change = on_change  # told of new settings before they hold; raising ValueError refuses them
         self.random = random.Random(seed)
         self.clock: Callable[[], float] = time.time  # replaceable in tests: windows without sleeping
         self.window_start = self.clock()
@@ -68,14 +69,22 @@ class FaultState:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         if "fail_statuses" in changes:
             changes["fail_statuses"] = tuple(int(s) for s in changes["fail_statuses"])
+        if "ignore_fields" in changes:
+            if not isinstance(changes["ignore_fields"], list | tuple):
+                raise ValueError("ignore_fields is a list of TABLE.FIELD")
+            changes["ignore_fields"] = tuple(str(f) for f in changes["ignore_fields"])
         with self.lock:
-            self.faults = dataclasses.replace(self.faults, **changes)
+            updated = dataclasses.replace(self.faults, **changes)
+            if self.on_change is not None:
+                self.on_change(updated)
+            self.faults = updated
             self.window_start, self.window_count = self.clock(), 0
             return self.faults
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self.faults)
         data["fail_statuses"] = list(self.faults.fail_statuses)
+        data["ignore_fields"] = list(self.faults.ignore_fields)
         return data
 
     def draw(self) -> tuple[float, float, float, float]:

@@ -16,12 +16,13 @@ import re
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mtls_config.emulator import query as encoded
-from mtls_config.emulator.auth import Accounts, User
+from mtls_config.emulator.auth import Accounts, User, hash_password
+from mtls_config.emulator.catalog import db_object_rows, dictionary_rows
 from mtls_config.emulator.certificates import DATE_FORMAT, days_until
 from mtls_config.emulator.config import EmulatorConfig
 from mtls_config.emulator.exceptions import (
@@ -31,15 +32,35 @@ from mtls_config.emulator.exceptions import (
     ReadDenied,
     RecordNotFound,
 )
-from mtls_config.emulator.rules import Rules, can_read, can_write, visible
+from mtls_config.emulator.rules import Rules, can_read, can_write
 from mtls_config.emulator.seed import SEED_REST_MESSAGES, SEED_SOAP_MESSAGES, seed_sys_id
 from mtls_config.emulator.store import Record, Store, Vault
-from mtls_config.emulator.tables import TABLES, Column, Table
+from mtls_config.emulator.tables import CATALOG_TABLES, DEFINITIONS, Column, Schema, Table
 
 __all__ = ["Backend", "ListResult", "Record", "User", "new_sys_id"]
 
 _SYS_ID = re.compile(r"[0-9a-f]{32}")
 _TRUE = frozenset({"true", "1", "yes"})
+# Values the instance evaluates in an encoded query (facts-2 §10); we know these two.
+_CURRENT_USER_ID = "javascript:gs.getUserID()"
+_CURRENT_USER_NAME = "javascript:gs.getUserName()"
+# Roles a stock instance has (those the reference names); security_admin is elevated (facts-2 §10).
+STOCK_ROLES = (
+    "admin",
+    "web_service_admin",
+    "oauth_admin",
+    "connection_admin",
+    "credential_admin",
+    "itil",
+    "security_admin",
+)
+ELEVATED_ROLES = frozenset({"security_admin"})
+# A seed record is found again by its key within its parent: table -> the field naming the parent.
+_SEED_PARENT_FIELDS = {
+    "sys_rest_message_fn": "rest_message",
+    "sys_soap_message_function": "soap_message",
+    "sys_user_has_role": "user",
+}
 
 
 @dataclass(frozen=True)
@@ -53,17 +74,32 @@ def new_sys_id() -> str:
 
 
 class Backend:
-    """One emulated instance. Thread-safe: every public method holds the instance lock."""
+    """One emulated instance. Thread-safe: every public method holds the instance lock.
+
+    Reads hold the lock only to take the rows they look at (stored records are never changed in place); the
+    matching, sorting and rendering of a list happen outside it, so a heavy query does not hold up other clients.
+    """
 
     def __init__(self, config: EmulatorConfig, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.config = config
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self._lock = threading.RLock()
-        self.store = Store(config.db_path, TABLES, seed_data=config.seed_data)
-        self._tables = self.store.tables
+        self.schema = Schema(DEFINITIONS, config.absent_columns)
+        self.ignored_fields = self._field_names(config.ignore_fields)  # checked before any file is opened
+        self.store = Store(
+            config.db_path, (t for t in self.schema if t not in CATALOG_TABLES), seed_data=config.seed_data
+        )
+        # The data dictionary is made from the table definitions, never stored.
+        started = self._timestamp()
+        self._catalog: dict[str, dict[str, Record]] = {
+            "sys_db_object": {r["sys_id"]: r for r in db_object_rows(self.schema, started)},
+            "sys_dictionary": {r["sys_id"]: r for r in dictionary_rows(self.schema, started)},
+        }
         self._vault = Vault(self.store)
-        self.accounts = Accounts(config, lambda: self.clock().timestamp())
-        self.rules = Rules(config, self.store, self, lambda: self.clock())
+        self.accounts = Accounts(config, self.store, lambda: self.clock().timestamp())
+        self.rules = Rules(config, self.schema, self.store, self, lambda: self.clock())
+        with self._lock:
+            self.ensure_accounts()
         if config.seed_data and (self.store.fresh or self.store.meta("seed") == "pending"):
             # Also when a process died while seeding a new state file: the seed is idempotent, its marker last.
             self.seed()
@@ -72,21 +108,39 @@ class Backend:
         with self._lock:
             self.store.close()
 
+    def _rows(self, table: str) -> dict[str, Record]:
+        return self._catalog[table] if table in self._catalog else self.store.tables[table]
+
     # ------------------------------------------------------------------ control (tests, /_emulator)
 
     def reset(self, *, seed: bool | None = None) -> None:
-        """Forget every record, attachment and token; then seed (default: as the config says)."""
+        """Forget every record, attachment and token; keep the configured users; then seed (default: as the
+        config says)."""
         with self._lock:
             self.store.clear()
             self.accounts.forget_tokens()
+            self.ensure_accounts()
             if self.config.seed_data if seed is None else seed:
                 self.seed()
+
+    def ensure_accounts(self) -> None:
+        """The stock roles, and the configured users with their roles: an instance always has its accounts,
+        seeded or not."""
+        with self._lock:
+            configured = {role for _, roles in self.config.users.values() for role in roles}
+            for role in [*STOCK_ROLES, *sorted(configured - set(STOCK_ROLES))]:
+                self._seed("sys_user_role", {"name": role, "elevated_privilege": _bool(role in ELEVATED_ROLES)}, "name")
+            role_ids = {r["name"]: r["sys_id"] for r in self.store.tables["sys_user_role"].values()}
+            for name, (_, roles) in self.config.users.items():
+                user = self._seed("sys_user", {"user_name": name, "name": name}, "user_name")
+                for role in roles:
+                    grant = {"user": user["sys_id"], "role": role_ids[role]}
+                    self._seed("sys_user_has_role", grant, "role", user)
 
     def seed(self) -> None:
         """Create the seed users and REST/SOAP messages that do not exist yet (by name)."""
         with self._lock:
-            for name, (_, roles) in self.config.users.items():
-                self._seed("sys_user", {"user_name": name, "name": name, "roles": ",".join(roles)}, "user_name")
+            self.ensure_accounts()
             for message in SEED_REST_MESSAGES:
                 msg = self._seed("sys_rest_message", message["record"], "name")
                 for fn in message["functions"]:
@@ -98,35 +152,52 @@ class Backend:
             self.store.set_meta("seed", "done")
 
     def _seed(self, table: str, values: Mapping[str, str], key: str, parent: Record | None = None) -> Record:
-        parent_field = {"sys_rest_message_fn": "rest_message", "sys_soap_message_function": "soap_message"}.get(table)
-        for record in self._tables[table].values():
+        parent_field = _SEED_PARENT_FIELDS.get(table)
+        for record in self.store.tables[table].values():
             if record.get(key) == values[key] and (
                 parent_field is None or record[parent_field] == values[parent_field]
             ):
                 return record
         sys_id = seed_sys_id(table, parent["sys_id"] if parent else "", values[key])
-        if sys_id in self._tables[table]:  # the seed record was renamed: seed a new one beside it
+        if sys_id in self.store.tables[table]:  # the seed record was renamed: seed a new one beside it
             sys_id = new_sys_id()
         return self._insert(self._table(table), {**values, "sys_id": sys_id}, "admin", trusted=True)
 
     def records(self, table: str) -> list[Record]:
         """Copies of every stored record of ``table`` as stored (password2 as ciphertext). For tests."""
         with self._lock:
-            return [dict(r) for r in self._tables[self._table(table).name].values()]
+            return [dict(r) for r in self._rows(self._table(table).name).values()]
 
     def record(self, table: str, sys_id: str) -> Record | None:
         with self._lock:
-            found = self._tables[self._table(table).name].get(sys_id)
+            found = self._rows(self._table(table).name).get(sys_id)
             return dict(found) if found is not None else None
 
     def reveal_password(self, table: str, sys_id: str, column: str) -> str:
         """The clear text of a password2 value (for tests that check what was set; never served)."""
         with self._lock:
-            return self._vault.decrypt(self._tables[table][sys_id].get(column, ""))
+            return self._vault.decrypt(self.store.tables[table][sys_id].get(column, ""))
 
     def attachment_bytes(self, sys_id: str) -> bytes | None:
         with self._lock:
             return self.store.blobs.get(sys_id)
+
+    def ignore_fields(self, fields: Iterable[str]) -> None:
+        """The fault "a write that does not stick": writes to these ``TABLE.FIELD``s answer 200/201 and change
+        nothing in them. Raises ValueError naming an unknown table or field."""
+        wanted = self._field_names(fields)
+        with self._lock:
+            self.ignored_fields = wanted
+
+    def _field_names(self, fields: Iterable[str]) -> frozenset[tuple[str, str]]:
+        wanted: set[tuple[str, str]] = set()
+        for entry in fields:
+            table_name, _, field_name = entry.partition(".")
+            table = self.schema.get(table_name)
+            if table is None or table.column(field_name) is None:
+                raise ValueError(f"cannot ignore {entry!r}: no such table and field (write TABLE.FIELD)")
+            wanted.add((table_name, field_name))
+        return frozenset(wanted)
 
     # ------------------------------------------------------------------ users and tokens
 
@@ -147,10 +218,21 @@ class Backend:
         with self._lock:
             return self.accounts.token_user(token)
 
+    def current_user(self, user: User) -> Record:
+        """What ``/api/now/ui/user/current_user`` tells about the caller."""
+        with self._lock:
+            record = self.store.tables["sys_user"].get(user.sys_id, {})
+            return {
+                "user_sys_id": user.sys_id,
+                "user_name": user.name,
+                "name": record.get("name", user.name),
+                "email": record.get("email", ""),
+            }
+
     # ------------------------------------------------------------------ schema helpers
 
     def _table(self, name: str) -> Table:
-        table = TABLES.get(name)
+        table = self.schema.get(name)
         if table is None:
             raise InvalidTable(name)
         return table
@@ -170,10 +252,22 @@ class Backend:
             if i < len(parts) - 1:
                 if column.type != "reference" or column.reference is None:
                     return False
-                current = TABLES.get(column.reference)
+                current = self.schema.get(column.reference)
                 if current is None:  # a reference to a table we do not emulate: only sys_id is known
                     return parts[i + 1 :] == ["sys_id"]
         return True
+
+    def _target(self, column: Column, value: str) -> tuple[Table, Record] | None:
+        """The record a reference value points at (by sys_id, or by the key the column names)."""
+        target_table = self.schema.get(column.reference or "")
+        if target_table is None or not value:
+            return None
+        rows = self._rows(target_table.name)
+        if column.reference_key == "sys_id":
+            found = rows.get(value)
+        else:
+            found = next((r for r in list(rows.values()) if r.get(column.reference_key) == value), None)
+        return None if found is None else (target_table, found)
 
     def value_at(self, table: Table, record: Mapping[str, str], path: str) -> str:
         """A (possibly dot-walked) field's stored value; ``""`` where a reference is empty or dangling."""
@@ -184,27 +278,37 @@ class Backend:
         column = table.column(head)
         if column is None or column.reference is None or not value:
             return ""
-        target_table = TABLES.get(column.reference)
-        if target_table is None:
+        if self.schema.get(column.reference) is None:
             return value if rest == "sys_id" else ""
-        target = self._tables[target_table.name].get(value)
-        return "" if target is None else self.value_at(target_table, target, rest)
+        target = self._target(column, value)
+        return "" if target is None else self.value_at(target[0], target[1], rest)
 
     def display_value(self, column: Column, value: str) -> str:
         """The display value the instance shows for one stored value."""
         if column.type == "choice":
             return column.choices.get(value, value)
         if column.type == "reference" and column.reference is not None:
-            target_table = TABLES.get(column.reference)
-            if target_table is None:
+            if self.schema.get(column.reference) is None:
                 return value
-            target = self._tables[target_table.name].get(value)
-            return "" if target is None else target.get(target_table.display_field, "")
-        if column.type == "password2":
+            target = self._target(column, value)
+            return "" if target is None else target[1].get(target[0].display_field, "")
+        if column.type in ("password", "password2"):
             return "" if not value else "********"
         return value
 
     # ------------------------------------------------------------------ reading
+
+    def _family_rows(self, table: Table) -> list[tuple[Table, Record]]:
+        """The rows a read of ``table`` sees: its own and those of every table that extends it."""
+        return [(self.schema[name], r) for name in self.schema.family(table.name) for r in self._rows(name).values()]
+
+    def _locate(self, table: Table, sys_id: str) -> tuple[Table, Record] | None:
+        """A record by sys_id in ``table`` or a table that extends it, with the table it belongs to."""
+        for name in self.schema.family(table.name):
+            found = self._rows(name).get(sys_id)
+            if found is not None:
+                return self.schema[name], found
+        return None
 
     def list(
         self,
@@ -221,19 +325,24 @@ class Backend:
                 if self.config.list_without_read_role == "403":
                     raise ReadDenied(table.name)
                 return ListResult([], 0)
-            parsed = encoded.parse(query, lambda f: self.is_valid_field(table, f))
-            if parsed.invalid_parts and self.config.invalid_query_returns_no_rows:
-                return ListResult([], 0)
-            rows = [
-                r
-                for r in self._tables[table.name].values()
-                if visible(user, table, r) and parsed.matches(lambda f, r=r: self.value_at(table, r, f))  # type: ignore[misc]
-            ]
-            for order in reversed(parsed.order):
-                rows.sort(key=lambda r, o=order: self._sort_key(table, r, o.field), reverse=order.descending)  # type: ignore[misc]
-            total = len(rows)
-            end = None if limit is None else offset + limit
-            return ListResult([self.public(table, r) for r in rows[offset:end]], total)
+            rows = [r for _, r in self._family_rows(table)]
+        # The rest works on the rows taken: stored records are never changed in place.
+        query = query.replace(_CURRENT_USER_ID, user.sys_id).replace(_CURRENT_USER_NAME, user.name)
+        parsed = encoded.parse(
+            query, lambda f: self.is_valid_field(table, f), ignore_case=self.config.text_match_ignores_case
+        )
+        if parsed.invalid_parts and self.config.invalid_query_returns_no_rows:
+            return ListResult([], 0)
+        rows = [
+            r
+            for r in rows
+            if self.rules.visible(user, table, r) and parsed.matches(lambda f, r=r: self.value_at(table, r, f))  # type: ignore[misc]
+        ]
+        for order in reversed(parsed.order):
+            rows.sort(key=lambda r, o=order: self._sort_key(table, r, o.field), reverse=order.descending)  # type: ignore[misc]
+        total = len(rows)
+        end = None if limit is None else offset + limit
+        return ListResult([self.public(table, r) for r in rows[offset:end]], total)
 
     def _sort_key(self, table: Table, record: Record, path: str) -> tuple[int, float, str]:
         value = self.value_at(table, record, path)
@@ -248,10 +357,10 @@ class Backend:
     def get(self, table_name: str, sys_id: str, user: User) -> Record:
         with self._lock:
             table = self._table(table_name)
-            record = self._tables[table.name].get(sys_id)
-            if record is None or not can_read(user, table) or not visible(user, table, record):
+            found = self._locate(table, sys_id)
+            if found is None or not can_read(user, table) or not self.rules.visible(user, table, found[1]):
                 raise RecordNotFound()
-            return self.public(table, record)
+            return self.public(table, found[1])
 
     def public(self, table: Table, record: Record) -> Record:
         """A record as the instance serves it: password2 never in clear, day counts current."""
@@ -274,7 +383,8 @@ class Backend:
             table = self._table(table_name)
             if not can_write(user, table):
                 raise AclDenied("Insert")
-            record = self._insert(table, values, user.name, input_display_value=input_display_value)
+            self._check_fields(table, values)
+            record = self._insert(table, values, user.name, input_display_value=input_display_value, as_client=True)
             return self.public(table, record)
 
     def update(
@@ -288,37 +398,46 @@ class Backend:
     ) -> Record:
         with self._lock:
             table = self._table(table_name)
-            old = self._tables[table.name].get(sys_id)
-            if old is None or not can_read(user, table):
+            found = self._locate(table, sys_id)
+            if found is None or not can_read(user, table) or not self.rules.visible(user, table, found[1]):
                 raise RecordNotFound()
-            if not can_write(user, table):
+            own, old = found
+            if not can_write(user, table) or not can_write(user, own):
                 raise AclDenied("Update")
+            self._check_fields(table, values)
             new = dict(old)
             for name, raw in values.items():
                 column = table.column(name)
-                if column is None or column.read_only:
+                if column is None or column.read_only or (own.name, name) in self.ignored_fields:
                     continue
-                self._assign(table, new, column, raw, input_display_value)
+                self._assign(own, new, column, raw, input_display_value)
             changed = {k for k in new if new.get(k) != old.get(k)}
             if changed:
-                self.rules.check(table, new, old)
-                self.rules.derive(table, new, changed)
+                self.rules.check(own, new, old)
+                self.rules.derive(own, new, changed)
                 new["sys_updated_on"] = self._timestamp()
                 new["sys_updated_by"] = user.name
                 new["sys_mod_count"] = str(int(old.get("sys_mod_count", "0") or 0) + 1)
-                self.store.save(table.name, new)
-                self.rules.after_update(table, new, old)
+                self.store.save(own.name, new)
+                self.rules.after_update(own, new, old)
             return self.public(table, new)
 
     def delete(self, table_name: str, sys_id: str, user: User) -> None:
         with self._lock:
             table = self._table(table_name)
-            record = self._tables[table.name].get(sys_id)
-            if record is None or not can_read(user, table):
+            found = self._locate(table, sys_id)
+            if found is None or not can_read(user, table) or not self.rules.visible(user, table, found[1]):
                 raise RecordNotFound()
-            if not can_write(user, table):
+            if not can_write(user, table) or not can_write(user, found[0]):
                 raise AclDenied("Delete")
-            self._delete(table, record)
+            self._delete(*found)
+
+    def _check_fields(self, table: Table, values: Mapping[str, Any]) -> None:
+        if self.config.drop_unknown_fields:
+            return  # the instance drops them silently (facts-2 §7)
+        unknown = sorted(name for name in values if table.column(name) is None)
+        if unknown:
+            raise BadRequest("Operation Failed", f"{table.name} has no field {', '.join(unknown)}")
 
     def _delete(self, table: Table, record: Record) -> None:
         self.store.remove(table.name, record["sys_id"], with_blob=table.name == "sys_attachment")
@@ -346,16 +465,19 @@ class Backend:
         *,
         input_display_value: bool = False,
         trusted: bool = False,
+        as_client: bool = False,
     ) -> Record:
         sys_id = str(values.get("sys_id") or "")
         if sys_id and not _SYS_ID.fullmatch(sys_id):
             raise BadRequest("Operation Failed", f"Invalid sys_id '{sys_id}': 32 lowercase hexadecimal characters")
-        if sys_id and sys_id in self._tables[table.name]:
+        if sys_id and sys_id in self.store.tables[table.name]:
             raise BadRequest("Operation Failed", f"Error during insert of {table.name} ({sys_id}): duplicate sys_id")
         record: Record = {c.name: c.default for c in table.columns}
         for name, raw in values.items():
             column = table.column(name)
             if column is None or (column.read_only and not (trusted and name != "sys_id")):
+                continue
+            if as_client and (table.name, name) in self.ignored_fields:
                 continue
             self._assign(table, record, column, raw, input_display_value)
         now = self._timestamp()
@@ -391,6 +513,11 @@ class Backend:
             if self.config.password2_write_needs_input_display_value and not input_display_value:
                 return  # "values submitted to encrypted fields are not saved" without the flag
             record[column.name] = self._vault.encrypt(value) if value else ""
+        elif column.type == "password":
+            # One-way: set as a display value it is hashed; otherwise it is kept as given, as if it were the hash
+            # already, so that nobody can log in with it [I].
+            hashed = input_display_value or not self.config.user_password_needs_input_display_value
+            record[column.name] = hash_password(value) if value and hashed else value
         else:
             if column.max_length is not None and len(value) > column.max_length:
                 if self.config.over_max_length == "reject":
@@ -402,10 +529,10 @@ class Backend:
             record[column.name] = value
 
     def _resolve_reference(self, column: Column, value: str) -> str:
-        target_table = TABLES.get(column.reference or "")
+        target_table = self.schema.get(column.reference or "")
         if not value or target_table is None:
             return value
-        rows = self._tables[target_table.name]
+        rows = self._rows(target_table.name)
         if value in rows:
             return value
         # Like the instance, a reference set by its display value resolves to that record's sys_id.
@@ -428,8 +555,8 @@ class Backend:
     ) -> Record:
         with self._lock:
             table = self._table(table_name)
-            target = self._tables[table.name].get(table_sys_id)
-            if target is None or not can_read(user, table):
+            found = self._locate(table, table_sys_id)
+            if found is None or not can_read(user, table) or not self.rules.visible(user, table, found[1]):
                 raise RecordNotFound("Invalid table name or sys_id of the record to attach to")
             if not can_write(user, table):
                 raise AclDenied("Insert")
@@ -442,29 +569,34 @@ class Backend:
                 "table_name": table.name,
                 "table_sys_id": table_sys_id,
             }
-            record = self._insert(TABLES["sys_attachment"], values, user.name, trusted=True)
+            attachments = self.schema["sys_attachment"]
+            record = self._insert(attachments, values, user.name, trusted=True)
             self.store.put_blob(record["sys_id"], content)
-            self.rules.after_attachment(table, target, content)
-            return self.public(TABLES["sys_attachment"], record)
+            self.rules.after_attachment(found[0], found[1], content)
+            return self.public(attachments, record)
 
     def attachment(self, sys_id: str, user: User) -> tuple[Record, bytes]:
         with self._lock:
-            table = TABLES["sys_attachment"]
-            record = self._tables[table.name].get(sys_id)
-            if record is None or not visible(user, table, record):
+            table = self.schema["sys_attachment"]
+            record = self.store.tables[table.name].get(sys_id)
+            if record is None or not self.rules.visible(user, table, record):
                 raise RecordNotFound("Record doesn't exist or ACL restricts the record retrieval")
             return self.public(table, record), self.store.blobs.get(sys_id, b"")
 
     def delete_attachment(self, sys_id: str, user: User) -> None:
         with self._lock:
-            table = TABLES["sys_attachment"]
-            record = self._tables[table.name].get(sys_id)
-            if record is None or not visible(user, table, record):
+            table = self.schema["sys_attachment"]
+            record = self.store.tables[table.name].get(sys_id)
+            if record is None or not self.rules.visible(user, table, record):
                 raise RecordNotFound()
-            target = TABLES.get(record.get("table_name", ""))
+            target = self.schema.get(record.get("table_name", ""))
             if target is None or not can_write(user, target):
                 raise AclDenied("Delete")
             self._delete(table, record)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _as_text(raw: Any) -> str:

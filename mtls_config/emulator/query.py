@@ -2,7 +2,10 @@
 
 ``a=1^ORb=2^c=3`` means ``(a=1 OR b=2) AND c=3``; ``^NQ`` starts a new query OR'ed with the previous ones;
 ``ORDERBYf`` / ``ORDERBYDESCf`` sort. A part whose field or operator is unknown is *invalid*: the instance
-ignores it (the rest still runs) unless ``glide.invalid_query.returns_no_rows`` is set, and so do we.
+ignores it (the rest still runs) unless ``glide.invalid_query.returns_no_rows`` is set, and so do we. Text is
+compared case-insensitively, as the instance's database collation does (``servicenow-facts-2.md`` §7), unless the
+caller asks otherwise. ``=NULL`` / ``!=NULL`` test for an empty / a non-empty value (tsnow's dictionary query,
+facts-2 §8).
 
 Pure functions over strings. Must never import: starlette, the backend, the client, the engine.
 """
@@ -63,18 +66,24 @@ class EncodedQuery:
     queries: tuple[tuple[tuple[Condition, ...], ...], ...] = ()
     order: tuple[Order, ...] = ()
     invalid_parts: tuple[str, ...] = ()
+    ignore_case: bool = True  # the conditions' values are already case-folded when set
 
     def matches(self, get: Callable[[str], str]) -> bool:
         """Whether the record whose field values ``get`` returns satisfies the query (no conditions: all do)."""
         if not self.queries:
             return True
-        return any(all(any(_test(c, get) for c in clause) for clause in query) for query in self.queries)
+        fold = str.casefold if self.ignore_case else _same
+        return any(all(any(_test(c, get, fold) for c in clause) for clause in query) for query in self.queries)
+
+
+def _same(text: str) -> str:
+    return text
 
 
 FieldCheck = Callable[[str], bool]
 
 
-def parse(text: str, is_valid_field: FieldCheck) -> EncodedQuery:
+def parse(text: str, is_valid_field: FieldCheck, *, ignore_case: bool = True) -> EncodedQuery:
     """Parse an encoded query; ``is_valid_field`` says whether a (possibly dot-walked) field exists."""
     queries: list[tuple[tuple[Condition, ...], ...]] = []
     order: list[Order] = []
@@ -93,7 +102,7 @@ def parse(text: str, is_valid_field: FieldCheck) -> EncodedQuery:
             if part.startswith("GROUPBY"):
                 continue
             is_or = part.startswith("OR") and bool(clauses)
-            condition = _condition(part[2:] if is_or else part, is_valid_field)
+            condition = _condition(part[2:] if is_or else part, is_valid_field, ignore_case)
             if condition is None:
                 invalid.append(part)
                 continue
@@ -103,18 +112,23 @@ def parse(text: str, is_valid_field: FieldCheck) -> EncodedQuery:
                 clauses.append([condition])
         if clauses:
             queries.append(tuple(tuple(c) for c in clauses))
-    return EncodedQuery(tuple(queries), tuple(o for o in order if is_valid_field(o.field)), tuple(invalid))
+    valid_order = tuple(o for o in order if is_valid_field(o.field))
+    return EncodedQuery(tuple(queries), valid_order, tuple(invalid), ignore_case)
 
 
-def _condition(text: str, is_valid_field: FieldCheck) -> Condition | None:
+def _condition(text: str, is_valid_field: FieldCheck, ignore_case: bool) -> Condition | None:
     match = _CONDITION.fullmatch(text)
     if match is None:
         return None
     name, operator, value = match.groups()
     if not is_valid_field(name):
         return None
+    if operator in ("=", "!=") and value == "NULL":
+        operator, value = ("ISEMPTY" if operator == "=" else "ISNOTEMPTY"), ""
     if operator in _VALUELESS:
         value = ""
+    if ignore_case and operator not in ("SAMEAS", "NSAMEAS"):  # those name a field, not a value
+        value = value.casefold()
     members = frozenset(value.split(",")) if operator in ("IN", "NOT IN") else frozenset()
     return Condition(name, operator, value, members)
 
@@ -133,40 +147,40 @@ def _compare(left: str, right: str) -> int:
     return (left > right) - (left < right)
 
 
-def _test(c: Condition, get: Callable[[str], str]) -> bool:
+def _test(c: Condition, get: Callable[[str], str], fold: Callable[[str], str]) -> bool:
     op, want = c.operator, c.value
     if op == "ANYTHING":
         return True
     have = get(c.field)
-    if op == "=":
-        return have == want
-    if op == "!=":
-        return have != want
     if op in ("ISEMPTY", "EMPTYSTRING"):
         return have == ""
     if op == "ISNOTEMPTY":
         return have != ""
-    if op == "IN":
-        return have in c.members
-    if op == "NOT IN":
-        return have not in c.members
-    # LIKE and friends are case-insensitive, as on the instance's database collation
-    if op == "LIKE":
-        return want.lower() in have.lower()
-    if op == "NOT LIKE":
-        return want.lower() not in have.lower()
-    if op == "STARTSWITH":
-        return have.lower().startswith(want.lower())
-    if op == "ENDSWITH":
-        return have.lower().endswith(want.lower())
     if op == "SAMEAS":
-        return have == get(want)
+        return fold(have) == fold(get(want))
     if op == "NSAMEAS":
-        return have != get(want)
+        return fold(have) != fold(get(want))
+    text = fold(have)  # ``want`` was folded when the query was parsed
+    if op == "=":
+        return text == want
+    if op == "!=":
+        return text != want
+    if op == "IN":
+        return text in c.members
+    if op == "NOT IN":
+        return text not in c.members
+    if op == "LIKE":
+        return want in text
+    if op == "NOT LIKE":
+        return want not in text
+    if op == "STARTSWITH":
+        return text.startswith(want)
+    if op == "ENDSWITH":
+        return text.endswith(want)
     if have == "":  # an empty value is NULL in the database: never less or greater than anything
         return False
     if op == "BETWEEN":
         low, _, high = want.partition("@")
-        return _compare(have, low) >= 0 and _compare(have, high) <= 0
-    cmp = _compare(have, want)
+        return _compare(text, low) >= 0 and _compare(text, high) <= 0
+    cmp = _compare(text, want)
     return {"<": cmp < 0, "<=": cmp <= 0, ">": cmp > 0, ">=": cmp >= 0}[op]

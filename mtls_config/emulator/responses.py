@@ -30,7 +30,7 @@ from mtls_config.emulator.exceptions import (
 )
 from mtls_config.emulator.faults import BATCH_ITEM
 from mtls_config.emulator.models import Backend, Record, User
-from mtls_config.emulator.tables import TABLES, Table
+from mtls_config.emulator.tables import Table
 
 JSON_TYPE = "application/json;charset=UTF-8"
 TABLE_LIMIT = 10000
@@ -171,7 +171,7 @@ class Renderer:
             value = self.backend.value_at(self.table, record, path)
             for step in walk:
                 column = table.column(step)
-                target = TABLES.get(column.reference or "") if column else None
+                target = self.backend.schema.get(column.reference or "") if column else None
                 if target is None:
                     return value
                 table = target
@@ -182,7 +182,9 @@ class Renderer:
             return value
         display = self.backend.display_value(column, value) if self.display != "false" else value
         if column.type == "reference" and value and column.reference:
-            link = f"{self.base}/api/now/table/{column.reference}/{value}"
+            link = f"{self.base}/api/now/table/{column.reference}" + (
+                f"/{value}" if column.reference_key == "sys_id" else f"?{column.reference_key}={value}"
+            )
             if self.display == "false":
                 return value if self.no_links else {"link": link, "value": value}
             if self.display == "true":
@@ -292,7 +294,7 @@ async def table_record(request: Request) -> Response:
 
 
 def attachment_view(request: Request, record: Record, backend: Backend) -> dict[str, str]:
-    table = TABLES["sys_attachment"]
+    table = backend.schema["sys_attachment"]
     view = {name: record.get(name, "") for name in table.column_names()}
     view["download_link"] = f"{base_url(request)}/api/now/attachment/{record['sys_id']}/file"
     return view
@@ -515,6 +517,17 @@ def _status_text(status: int) -> str:
 
 def _header_name(raw: bytes) -> str:
     return "-".join(part.capitalize() for part in raw.decode("latin-1").split("-"))
+
+
+# ---------------------------------------------------------------------- the UI API's current user
+
+
+@instance_endpoint
+async def current_user(request: Request) -> Response:
+    """``GET /api/now/ui/user/current_user``: who the caller is (an undocumented UI API many clients use; [I])."""
+    user = authenticate(request)
+    check_accept(request)
+    return json_response({"result": backend_of(request).current_user(user)})
 
 
 # ---------------------------------------------------------------------- OAuth

@@ -14,16 +14,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mtls_config.emulator.auth import User
+from mtls_config.emulator.auth import User, granted_roles
 from mtls_config.emulator.certificates import DATE_FORMAT, days_until, read_certificate
 from mtls_config.emulator.config import EmulatorConfig
 from mtls_config.emulator.exceptions import BadRequest
 from mtls_config.emulator.store import Record, Store
-from mtls_config.emulator.tables import KEYSTORE_TYPES, TABLES, Table
+from mtls_config.emulator.tables import KEYSTORE_TYPES, Schema, Table
 
 _PROTOCOL = re.compile(r"[a-z]+")
 _RESERVED_PROTOCOLS = frozenset({"http", "https", "ftp", "ftps", "sftp", "ldap", "ldaps", "jdbc", "file", "mailto"})
-_MESSAGE_TABLES = ("sys_rest_message", "sys_soap_message", "sys_rest_message_fn", "sys_soap_message_function")
 # Deleting a message deletes its functions: parent table -> (child table, the child's reference to it).
 _CHILDREN = {
     "sys_rest_message": ("sys_rest_message_fn", "rest_message"),
@@ -40,15 +39,7 @@ def can_read(user: User, table: Table) -> bool:
 
 
 def can_write(user: User, table: Table) -> bool:
-    return user.has_any(table.write_roles)
-
-
-def visible(user: User, table: Table, record: Record) -> bool:
-    """Row-level read access, beyond the table's: an attachment is visible to who can read its record's table."""
-    if table.name == "sys_attachment":
-        target = TABLES.get(record.get("table_name", ""))
-        return target is not None and can_read(user, target)
-    return True
+    return table.writable and user.has_any(table.write_roles)
 
 
 # ---------------------------------------------------------------------- business rules
@@ -69,11 +60,32 @@ def protocol_property_names(protocol: str) -> tuple[str, str]:
 
 
 class Rules:
-    def __init__(self, config: EmulatorConfig, store: Store, writer: Writer, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        schema: Schema,
+        store: Store,
+        writer: Writer,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
         self.config = config
+        self.schema = schema
         self.store = store
         self.writer = writer
         self.clock = clock
+
+    def visible(self, user: User, table: Table, record: Record) -> bool:
+        """Row-level read access, beyond the table's: a row of a table that extends ``table`` needs read access to
+        its own table; an attachment, to the table of its record; a role grant, to be the user's own (a switch)."""
+        own = self.schema.get(record.get("sys_class_name", "")) if table.column("sys_class_name") else None
+        if own is not None and own.name != table.name and not can_read(user, own):
+            return False
+        if table.name == "sys_attachment":
+            target = self.schema.get(record.get("table_name", ""))
+            return target is not None and can_read(user, target)
+        if table.name == "sys_user_has_role" and self.config.user_roles_read == "own" and "admin" not in user.roles:
+            return record.get("user") == user.sys_id
+        return True
 
     def check(self, table: Table, record: Record, old: Record | None) -> None:
         """Refuse a write the instance refuses (400 ``Operation Failed``, the reason in ``detail``)."""
@@ -107,8 +119,9 @@ class Rules:
         """Fill the fields the instance computes, in place, before the record is saved."""
         if table.name == "sys_certificate" and ("pem_certificate" in changed or "format" in changed):
             self.derive_certificate(record, record.get("pem_certificate", "").encode())
-        if table.name in _MESSAGE_TABLES:
+        if table.column("sys_class_name") is not None:
             record["sys_class_name"] = table.name
+        if self.schema.extends(table.name, "sys_metadata"):
             record["sys_name"] = record.get(table.display_field, "")
             record["sys_update_name"] = f"{table.name}_{record['sys_id']}"
             record["sys_scope"] = record.get("sys_scope") or "global"
@@ -133,9 +146,11 @@ class Rules:
     # ------------------------------------------------------------------ after a write
 
     def after_insert(self, table: Table, record: Record, user_name: str, *, seeding: bool) -> None:
+        if table.name == "sys_user_has_role":
+            self._refresh_user_roles(record.get("user", ""))
         if table.name == "sys_rest_message" and self.config.auto_create_get_method and not seeding:
             self.writer.insert_record(
-                TABLES["sys_rest_message_fn"],
+                self.schema["sys_rest_message_fn"],
                 {
                     "rest_message": record["sys_id"],
                     "function_name": "Default GET",
@@ -148,6 +163,9 @@ class Rules:
             self._write_protocol_properties(record, user_name)
 
     def after_update(self, table: Table, record: Record, old: Record) -> None:
+        if table.name == "sys_user_has_role":
+            self._refresh_user_roles(old.get("user", ""))
+            self._refresh_user_roles(record.get("user", ""))
         if table.name == "sys_protocol_profile" and self.config.create_protocol_properties:
             self._remove_protocol_properties(old)
             self._write_protocol_properties(record, record["sys_updated_by"])
@@ -156,15 +174,32 @@ class Rules:
         """Cascades the instance performs: the record's attachments, a message's functions, a profile's properties."""
         for attachment in list(self.store.tables["sys_attachment"].values()):
             if attachment.get("table_name") == table.name and attachment.get("table_sys_id") == record["sys_id"]:
-                self.writer.delete_record(TABLES["sys_attachment"], attachment)
+                self.writer.delete_record(self.schema["sys_attachment"], attachment)
         children = _CHILDREN.get(table.name)
         if children is not None:
             child_table, field = children
             for child in list(self.store.tables[child_table].values()):
                 if child.get(field) == record["sys_id"]:
-                    self.writer.delete_record(TABLES[child_table], child)
+                    self.writer.delete_record(self.schema[child_table], child)
         if table.name == "sys_protocol_profile" and self.config.create_protocol_properties:
             self._remove_protocol_properties(record)
+        if table.name == "sys_user_has_role":
+            self._refresh_user_roles(record.get("user", ""))
+        if table.name in ("sys_user", "sys_user_role"):
+            # A user's or a role's grants go with it.
+            field = "user" if table.name == "sys_user" else "role"
+            for grant in list(self.store.tables["sys_user_has_role"].values()):
+                if grant.get(field) == record["sys_id"]:
+                    self.writer.delete_record(self.schema["sys_user_has_role"], grant)
+
+    def _refresh_user_roles(self, user_sys_id: str) -> None:
+        """``sys_user.roles``: the names of the roles the user's grants give, kept in step with the grants."""
+        user = self.store.tables["sys_user"].get(user_sys_id)
+        if user is None:
+            return
+        names = sorted(granted_roles(self.store, user_sys_id))
+        if user.get("roles", "") != ",".join(names):
+            self.writer.save_record("sys_user", {**user, "roles": ",".join(names)})
 
     def after_attachment(self, table: Table, target: Record, content: bytes) -> None:
         if table.name == "sys_certificate" and target.get("format") == "der" and target.get("type") == "trust_store":
@@ -187,4 +222,4 @@ class Rules:
             if name in existing:
                 self.writer.save_record("sys_properties", {**existing[name], "value": value})
             else:
-                self.writer.insert_record(TABLES["sys_properties"], {"name": name, "value": value}, user_name)
+                self.writer.insert_record(self.schema["sys_properties"], {"name": name, "value": value}, user_name)

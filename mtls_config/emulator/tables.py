@@ -1,40 +1,99 @@
-"""The emulated tables: their columns, types, choices, display fields and the roles that guard them.
+"""The emulated tables: their columns, types, labels, choices, display fields, the tables they extend and the roles
+that guard them. One definition serves both the rows (Table API) and the data dictionary (``sys_dictionary``,
+``sys_db_object``), so the two cannot disagree.
+
+A table that extends another (``sys_rest_message`` extends ``sys_metadata``) defines only its own columns; it has
+its parent's as well, and the dictionary lists those under the parent, as the instance does. Tables without a
+parent carry the ``sys_`` audit columns themselves.
+
+Where a fact comes from: ``shared/reference/servicenow-api.md`` and ``servicenow-facts-2.md`` (cited by section
+below); columns, labels or hierarchy the reference does not give are marked [I] and listed in docs/emulator.md.
 
 Pure data, no behaviour. Must never import: starlette, the client, the engine, the keystore package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
 FieldType = Literal[
-    "string", "boolean", "integer", "choice", "reference", "password2", "glide_date_time", "glide_list", "sys_id"
+    "string",
+    "boolean",
+    "integer",
+    "choice",
+    "reference",
+    "password",
+    "password2",
+    "glide_date_time",
+    "glide_list",
+    "sys_id",
 ]
+
+# The dictionary's internal_type for each of our field types (a choice is a string column with choices).
+INTERNAL_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "string": "string",
+        "boolean": "boolean",
+        "integer": "integer",
+        "choice": "string",
+        "reference": "reference",
+        "password": "password",
+        "password2": "password2",
+        "glide_date_time": "glide_date_time",
+        "glide_list": "glide_list",
+        "sys_id": "GUID",
+    }
+)
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     type: FieldType = "string"
-    reference: str | None = None  # referenced table, for type reference
+    reference: str | None = None  # referenced table, for type reference (and glide_list)
     choices: Mapping[str, str] = field(default_factory=dict)  # stored value -> label
     default: str = ""
     mandatory: bool = False
     read_only: bool = False  # derived by the instance; client writes are ignored
     max_length: int | None = None  # string columns: longer values are cut (or refused, per EmulatorConfig)
+    label: str = ""  # the dictionary's column_label; "" means made from the name ("use_basic_auth" -> "Use basic auth")
+    reference_key: str = "sys_id"  # the target's field a reference holds: "name" for the dictionary's own references
+
+    @property
+    def column_label(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One table as the reference describes it: its own columns, the table it extends, its ACL roles."""
+
+    name: str
+    label: str
+    columns: tuple[Column, ...]  # its own; a table without a parent lists the sys_ audit columns too
+    display_field: str
+    read_roles: frozenset[str]  # any one of them grants read; empty = any authenticated user
+    write_roles: frozenset[str]
+    parent: str | None = None
+    writable: bool = True  # False: the instance serves the table, no one writes it through the Table API
 
 
 @dataclass(frozen=True)
 class Table:
+    """A table as served: its own columns first, then those it inherits, nearest parent first."""
+
     name: str
     label: str
     columns: tuple[Column, ...]
+    own_columns: tuple[Column, ...]
     display_field: str
-    read_roles: frozenset[str]  # any one of them grants read; empty = any authenticated user
+    read_roles: frozenset[str]
     write_roles: frozenset[str]
+    parent: str | None = None
+    writable: bool = True
     by_name: Mapping[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -47,34 +106,113 @@ class Table:
         return [c.name for c in self.columns]
 
 
+class Schema:
+    """The tables of one emulated instance, resolved (inherited columns, hierarchy). ``absent`` removes columns
+    (``"table.column"``, on the table that defines them): an instance of a release without them."""
+
+    def __init__(self, definitions: Iterable[TableDef], absent: Iterable[str] = ()) -> None:
+        defs = {d.name: d for d in definitions}
+        missing: dict[str, set[str]] = {}
+        for entry in absent:
+            table, _, column = entry.partition(".")
+            definition = defs.get(table)
+            if definition is None or not column:
+                raise ValueError(f"unknown table in absent column {entry!r} (write TABLE.COLUMN)")
+            if not any(c.name == column for c in definition.columns):
+                raise ValueError(f"{table} defines no column {column!r} (an inherited column is absent on its parent)")
+            missing.setdefault(table, set()).add(column)
+        resolved: dict[str, Table] = {}
+
+        def resolve(name: str) -> Table:
+            if name in resolved:
+                return resolved[name]
+            d = defs[name]
+            own = tuple(c for c in d.columns if c.name not in missing.get(name, set()))
+            inherited = resolve(d.parent).columns if d.parent else ()
+            table = Table(
+                d.name,
+                d.label,
+                (*own, *inherited),
+                own,
+                d.display_field,
+                d.read_roles,
+                d.write_roles,
+                d.parent,
+                d.writable,
+            )
+            resolved[name] = table
+            return table
+
+        for name in defs:
+            resolve(name)
+        self.tables: Mapping[str, Table] = MappingProxyType(resolved)
+
+    def get(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    def __getitem__(self, name: str) -> Table:
+        return self.tables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tables
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tables)
+
+    def lineage(self, name: str) -> tuple[str, ...]:
+        """The table and the tables it extends, nearest first: ("sys_rest_message", "sys_metadata")."""
+        chain: list[str] = []
+        current: str | None = name
+        while current is not None:
+            chain.append(current)
+            current = self.tables[current].parent
+        return tuple(chain)
+
+    def extends(self, name: str, ancestor: str) -> bool:
+        return ancestor in self.lineage(name)
+
+    def family(self, name: str) -> tuple[str, ...]:
+        """The table and every table that extends it (a read of a parent table returns their rows too)."""
+        return tuple(t for t in self.tables if name in self.lineage(t))
+
+
+# ---------------------------------------------------------------------- shared columns
+
 SYS_COLUMNS = (
-    Column("sys_id", "sys_id", read_only=True),
-    Column("sys_created_on", "glide_date_time", read_only=True),
-    Column("sys_created_by", read_only=True),
-    Column("sys_updated_on", "glide_date_time", read_only=True),
-    Column("sys_updated_by", read_only=True),
-    Column("sys_mod_count", "integer", default="0", read_only=True),
+    Column("sys_id", "sys_id", read_only=True, label="Sys ID"),
+    Column("sys_created_on", "glide_date_time", read_only=True, label="Created"),
+    Column("sys_created_by", read_only=True, label="Created by"),
+    Column("sys_updated_on", "glide_date_time", read_only=True, label="Updated"),
+    Column("sys_updated_by", read_only=True, label="Updated by"),
+    Column("sys_mod_count", "integer", default="0", read_only=True, label="Updates"),
 )
 
-# sys_metadata columns of the message tables; the instance fills them, clients cannot set them.
+# sys_metadata's columns (facts-2 §9, servicenow-api.md §3); the instance fills them, clients cannot set them.
 METADATA_COLUMNS = (
-    Column("sys_class_name", read_only=True),
-    Column("sys_name", read_only=True),
-    Column("sys_package", "reference", reference="sys_package", read_only=True),
-    Column("sys_policy", read_only=True),
-    Column("sys_scope", "reference", reference="sys_scope", read_only=True),
-    Column("sys_update_name", read_only=True),
+    Column("sys_class_name", read_only=True, label="Class"),
+    Column("sys_name", read_only=True, label="Display name"),
+    Column("sys_package", "reference", reference="sys_package", read_only=True, label="Package"),
+    Column("sys_policy", read_only=True, label="Protection policy"),
+    Column("sys_scope", "reference", reference="sys_scope", read_only=True, label="Application"),
+    Column("sys_update_name", read_only=True, label="Update name"),
 )
 
 BASIC_AUTH_COLUMNS = (
     Column("use_basic_auth", "boolean", default="false"),
-    Column("basic_auth_user"),
-    Column("basic_auth_password", "password2"),
+    Column("basic_auth_user", label="Basic auth user ID"),
+    Column("basic_auth_password", "password2", label="Basic auth password"),
 )
 
+# REST (facts-2 §2) and the Application Registry (§4): form labels "Use mutual authentication", "Protocol profile".
 MUTUAL_AUTH_COLUMNS = (
-    Column("use_mutual_auth", "boolean", default="false"),
-    Column("protocol_name", "reference", reference="sys_protocol_profile"),
+    Column("use_mutual_auth", "boolean", default="false", label="Use mutual authentication"),
+    Column("protocol_name", "reference", reference="sys_protocol_profile", label="Protocol profile"),
+)
+
+# The real SOAP columns (facts-2 §1), form labels "Enable mutual authentication" and "Protocol profile".
+SOAP_MUTUAL_AUTH_COLUMNS = (
+    Column("enable_mutual_auth", "boolean", default="false", label="Enable mutual authentication"),
+    Column("protocol_profile", "reference", reference="sys_protocol_profile", label="Protocol profile"),
 )
 
 AUTH_TYPES = {"no_authentication": "No authentication", "basic": "Basic", "oauth2": "OAuth 2.0"}
@@ -84,218 +222,320 @@ ADMIN = frozenset({"admin"})
 WEB_SERVICE = frozenset({"admin", "web_service_admin"})
 ANYONE: frozenset[str] = frozenset()
 
+# Tables the emulator serves from its table definitions rather than from stored rows.
+CATALOG_TABLES = ("sys_db_object", "sys_dictionary")
 
-def _table(
+
+def _root(
     name: str,
     label: str,
     columns: tuple[Column, ...],
     display_field: str,
     read_roles: frozenset[str],
     write_roles: frozenset[str],
-) -> Table:
-    return Table(name, label, (*columns, *SYS_COLUMNS), display_field, read_roles, write_roles)
+    *,
+    writable: bool = True,
+) -> TableDef:
+    """A table that extends nothing: it carries the sys_ audit columns itself."""
+    return TableDef(name, label, (*columns, *SYS_COLUMNS), display_field, read_roles, write_roles, None, writable)
 
 
-TABLES: Mapping[str, Table] = MappingProxyType(
-    {
-        t.name: t
-        for t in (
-            _table(
-                "sys_certificate",
-                "X.509 Certificate",
-                (
-                    Column("name", mandatory=True),
-                    Column("short_description"),
-                    Column(
-                        "type",
-                        "choice",
-                        choices={
-                            "trust_store": "Trust Store Cert",
-                            "key_store": "Java Key Store",
-                            "pkcs12_key_store": "PKCS12 Key Store",
-                        },
-                        default="trust_store",
-                    ),
-                    Column("format", "choice", choices={"pem": "PEM", "der": "DER"}, default="pem"),
-                    Column("pem_certificate"),
-                    Column("key_store_password", "password2"),
-                    Column("active", "boolean", default="true"),
-                    Column("valid_from", "glide_date_time", read_only=True),
-                    Column("expires", "glide_date_time", read_only=True),
-                    Column("expires_in_days", "integer", read_only=True),
-                    Column("issuer", read_only=True),
-                    Column("subject", read_only=True),
-                    Column("serial_number", read_only=True),
-                    Column("expiration_notification", "boolean", default="false"),
-                    Column("notify_on_expiration", "glide_list"),
-                    Column("notify_groups", "glide_list"),
-                    Column("warn_in_days_to_expire", "integer"),
-                    Column("frequency"),
-                ),
-                "name",
-                ADMIN,
-                ADMIN,
+DEFINITIONS: tuple[TableDef, ...] = (
+    _root(
+        "sys_certificate",
+        "X.509 Certificate",
+        (
+            Column("name", mandatory=True),
+            Column("short_description"),
+            Column(
+                "type",
+                "choice",
+                choices={
+                    "trust_store": "Trust Store Cert",
+                    "key_store": "Java Key Store",
+                    "pkcs12_key_store": "PKCS12 Key Store",
+                },
+                default="trust_store",
             ),
-            _table(
-                "sys_protocol_profile",
-                "Protocol Profile",
-                (
-                    Column("protocol", mandatory=True),
-                    Column("default_port", "integer", default="443"),
-                    Column("keystore", "reference", reference="sys_certificate"),
-                ),
-                "protocol",
-                ADMIN,
-                ADMIN,
+            Column("format", "choice", choices={"pem": "PEM", "der": "DER"}, default="pem"),
+            Column("pem_certificate", label="PEM certificate"),
+            Column("key_store_password", "password2", label="Key store password"),
+            Column("active", "boolean", default="true"),
+            Column("valid_from", "glide_date_time", read_only=True),
+            Column("expires", "glide_date_time", read_only=True),
+            Column("expires_in_days", "integer", read_only=True),
+            Column("issuer", read_only=True),
+            Column("subject", read_only=True),
+            Column("serial_number", read_only=True),
+            Column("expiration_notification", "boolean", default="false"),
+            Column("notify_on_expiration", "glide_list"),
+            Column("notify_groups", "glide_list"),
+            Column("warn_in_days_to_expire", "integer"),
+            Column("frequency"),
+        ),
+        "name",
+        ADMIN,
+        ADMIN,
+    ),
+    _root(
+        "sys_protocol_profile",
+        "Protocol Profile",
+        (
+            Column("protocol", mandatory=True),
+            Column("default_port", "integer", default="443"),
+            Column("keystore", "reference", reference="sys_certificate"),
+        ),
+        "protocol",
+        ADMIN,
+        ADMIN,
+    ),
+    _root(
+        "sys_metadata",
+        "Application File",
+        METADATA_COLUMNS,
+        "sys_name",
+        ANYONE,  # rows are filtered by read access to the table each one belongs to
+        ADMIN,
+    ),
+    TableDef(
+        "sys_rest_message",
+        "REST Message",
+        (
+            Column("name", mandatory=True),
+            Column("description"),
+            Column("rest_endpoint", label="Endpoint"),
+            Column(
+                "access",
+                "choice",
+                choices={"public": "All application scopes", "package_private": "This application scope only"},
+                default="public",
+                label="Accessible from",
             ),
-            _table(
-                "sys_rest_message",
-                "REST Message",
-                (
-                    Column("name", mandatory=True),
-                    Column("description"),
-                    Column("rest_endpoint"),
-                    Column(
-                        "access",
-                        "choice",
-                        choices={"public": "All application scopes", "package_private": "This application scope only"},
-                        default="public",
-                    ),
-                    Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
-                    *BASIC_AUTH_COLUMNS,
-                    Column("basic_auth_profile", "reference", reference="sys_auth_profile_basic"),
-                    Column("oauth2_profile", "reference", reference="oauth_entity_profile"),
-                    *MUTUAL_AUTH_COLUMNS,
-                    *METADATA_COLUMNS,
-                ),
-                "name",
-                WEB_SERVICE,
-                WEB_SERVICE,
+            Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
+            *BASIC_AUTH_COLUMNS,
+            Column("basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"),
+            Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+            *MUTUAL_AUTH_COLUMNS,
+        ),
+        "name",
+        WEB_SERVICE,
+        WEB_SERVICE,
+        parent="sys_metadata",
+    ),
+    TableDef(
+        "sys_rest_message_fn",
+        "HTTP Method",
+        (
+            Column("rest_message", "reference", reference="sys_rest_message", mandatory=True, label="REST message"),
+            Column("function_name", mandatory=True, label="Name"),
+            Column("http_method", "choice", choices=HTTP_METHODS, default="get", label="HTTP method"),
+            Column("rest_endpoint", label="Endpoint"),
+            Column("content"),
+            Column("qualified_name", read_only=True),
+            Column("lock", "boolean", default="false"),
+            Column("use_mid_server", "reference", reference="ecc_agent", label="Use MID server"),
+            Column(
+                "authentication_type",
+                "choice",
+                choices={"inherit_from_parent": "Inherit from parent", **AUTH_TYPES},
+                default="inherit_from_parent",
             ),
-            _table(
-                "sys_rest_message_fn",
-                "HTTP Method",
-                (
-                    Column("rest_message", "reference", reference="sys_rest_message", mandatory=True),
-                    Column("function_name", mandatory=True),
-                    Column("http_method", "choice", choices=HTTP_METHODS, default="get"),
-                    Column("rest_endpoint"),
-                    Column("content"),
-                    Column("qualified_name", read_only=True),
-                    Column("lock", "boolean", default="false"),
-                    Column("use_mid_server", "reference", reference="ecc_agent"),
-                    Column(
-                        "authentication_type",
-                        "choice",
-                        choices={"inherit_from_parent": "Inherit from parent", **AUTH_TYPES},
-                        default="inherit_from_parent",
-                    ),
-                    *BASIC_AUTH_COLUMNS,
-                    Column("basic_auth_profile", "reference", reference="sys_auth_profile_basic"),
-                    Column("oauth2_profile", "reference", reference="oauth_entity_profile"),
-                    *MUTUAL_AUTH_COLUMNS,
-                    *METADATA_COLUMNS,
-                ),
-                "function_name",
-                WEB_SERVICE,
-                WEB_SERVICE,
+            *BASIC_AUTH_COLUMNS,
+            Column("basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"),
+            Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+            *MUTUAL_AUTH_COLUMNS,
+        ),
+        "function_name",
+        WEB_SERVICE,
+        WEB_SERVICE,
+        parent="sys_metadata",
+    ),
+    TableDef(
+        "sys_soap_message",
+        "SOAP Message",
+        (
+            Column("name", mandatory=True),
+            Column("description"),
+            Column("wsdl", label="WSDL"),
+            Column("download_wsdl", "boolean", default="false", label="Download WSDL"),
+            Column("envelope"),
+            *BASIC_AUTH_COLUMNS,
+            *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
+            *SOAP_MUTUAL_AUTH_COLUMNS,
+        ),
+        "name",
+        WEB_SERVICE,
+        WEB_SERVICE,
+        parent="sys_metadata",  # likely (facts-2 §9: it has sys_scope)
+    ),
+    TableDef(
+        "sys_soap_message_function",
+        "SOAP Message Function",
+        (
+            Column("soap_message", "reference", reference="sys_soap_message", mandatory=True, label="SOAP message"),
+            Column("function_name", mandatory=True, label="Name"),
+            Column("soap_action", label="SOAP action"),
+            Column("soap_endpoint", label="Endpoint"),
+            Column("envelope"),
+            *BASIC_AUTH_COLUMNS,
+            *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
+            *SOAP_MUTUAL_AUTH_COLUMNS,
+        ),
+        "function_name",
+        WEB_SERVICE,
+        WEB_SERVICE,
+        parent="sys_metadata",
+    ),
+    _root(
+        "sys_attachment",
+        "Attachment",
+        (
+            Column("file_name"),
+            Column("content_type"),
+            Column("size_bytes", "integer"),
+            Column("size_compressed", "integer"),
+            Column("compressed", "boolean", default="true"),
+            Column("table_name"),
+            Column("table_sys_id"),
+            Column("image_width", "integer"),
+            Column("image_height", "integer"),
+            Column("average_image_color"),
+            Column("sys_tags"),
+        ),
+        "file_name",
+        ANYONE,  # rows are filtered by read access to the table each one is attached to
+        ADMIN,  # Table API writes; the Attachment API checks the target table instead
+    ),
+    _root(
+        "sys_properties",
+        "System Property",
+        (
+            Column("name", mandatory=True),
+            Column("value", max_length=4000),  # [I] the common dictionary length of the column
+            Column("description"),
+            Column(
+                "type",
+                "choice",
+                choices={t: t for t in ("string", "integer", "boolean", "choicelist", "password2")},
+                default="string",
             ),
-            _table(
-                "sys_soap_message",
-                "SOAP Message",
-                (
-                    Column("name", mandatory=True),
-                    Column("description"),
-                    Column("wsdl"),
-                    Column("download_wsdl", "boolean", default="false"),
-                    Column("envelope"),
-                    *BASIC_AUTH_COLUMNS,
-                    *MUTUAL_AUTH_COLUMNS,
-                    *METADATA_COLUMNS,
-                ),
-                "name",
-                WEB_SERVICE,
-                WEB_SERVICE,
+            Column("ignore_cache", "boolean", default="false"),
+            Column("is_private", "boolean", default="false"),
+            Column("read_roles"),
+            Column("write_roles"),
+        ),
+        "name",
+        ADMIN,
+        ADMIN,
+    ),
+    # Users and roles (facts-2 §10).
+    _root(
+        "sys_user",
+        "User",
+        (
+            Column("user_name", mandatory=True, label="User ID"),
+            Column("first_name"),
+            Column("last_name"),
+            Column("name"),
+            Column("email"),
+            Column("active", "boolean", default="true"),
+            Column("locked_out", "boolean", default="false"),
+            Column("web_service_access_only", "boolean", default="false"),
+            Column("user_password", "password", label="Password"),
+            Column("roles", read_only=True),
+        ),
+        "name",
+        ANYONE,
+        ADMIN,
+    ),
+    _root(
+        "sys_user_role",
+        "Role",
+        (
+            Column("name", mandatory=True),
+            Column("description"),
+            Column("elevated_privilege", "boolean", default="false"),
+        ),
+        "name",
+        ANYONE,
+        ADMIN,
+    ),
+    _root(
+        "sys_user_has_role",
+        "User Role",
+        (
+            Column("user", "reference", reference="sys_user", mandatory=True),
+            Column("role", "reference", reference="sys_user_role", mandatory=True),
+            Column("inherited", "boolean", default="false", read_only=True),
+            Column(
+                "state",
+                "choice",
+                choices={"active": "Active", "requested": "Requested", "pending": "Pending", "revoked": "Revoked"},
+                default="active",
             ),
-            _table(
-                "sys_soap_message_function",
-                "SOAP Message Function",
-                (
-                    Column("soap_message", "reference", reference="sys_soap_message", mandatory=True),
-                    Column("function_name", mandatory=True),
-                    Column("soap_action"),
-                    Column("soap_endpoint"),
-                    Column("envelope"),
-                    *BASIC_AUTH_COLUMNS,
-                    *MUTUAL_AUTH_COLUMNS,
-                    *METADATA_COLUMNS,
-                ),
-                "function_name",
-                WEB_SERVICE,
-                WEB_SERVICE,
+        ),
+        "role",
+        ANYONE,  # rows: a user reads its own, an admin all (EmulatorConfig.user_roles_read)
+        ADMIN,
+    ),
+    # The data dictionary (facts-2 §8), served from these definitions.
+    _root(
+        "sys_db_object",
+        "Table",
+        (
+            Column("name", read_only=True),
+            Column("label", read_only=True),
+            Column("super_class", "reference", reference="sys_db_object", read_only=True, label="Extends table"),
+            Column("sys_name", read_only=True, label="Display name"),
+            Column("is_extendable", "boolean", default="false", read_only=True, label="Extensible"),
+            Column(
+                "ws_access",
+                "boolean",
+                default="true",
+                read_only=True,
+                label="Allow access to this table via web services",
             ),
-            _table(
-                "sys_attachment",
-                "Attachment",
-                (
-                    Column("file_name"),
-                    Column("content_type"),
-                    Column("size_bytes", "integer"),
-                    Column("size_compressed", "integer"),
-                    Column("compressed", "boolean", default="true"),
-                    Column("table_name"),
-                    Column("table_sys_id"),
-                    Column("image_width", "integer"),
-                    Column("image_height", "integer"),
-                    Column("average_image_color"),
-                    Column("sys_tags"),
-                ),
-                "file_name",
-                ANYONE,  # rows are filtered by read access to the table each one is attached to
-                ADMIN,  # Table API writes; the Attachment API checks the target table instead
+        ),
+        "label",
+        ADMIN,
+        ADMIN,
+        writable=False,
+    ),
+    _root(
+        "sys_dictionary",
+        "Dictionary Entry",
+        (
+            Column("name", read_only=True, label="Table"),
+            Column("element", read_only=True, label="Column name"),
+            Column("column_label", read_only=True),
+            Column(
+                "internal_type",
+                "reference",
+                reference="sys_glide_object",
+                reference_key="name",
+                read_only=True,
+                label="Type",
             ),
-            _table(
-                "sys_properties",
-                "System Property",
-                (
-                    Column("name", mandatory=True),
-                    Column("value", max_length=4000),  # [I] the common dictionary length of the column
-                    Column("description"),
-                    Column(
-                        "type",
-                        "choice",
-                        choices={t: t for t in ("string", "integer", "boolean", "choicelist", "password2")},
-                        default="string",
-                    ),
-                    Column("ignore_cache", "boolean", default="false"),
-                    Column("is_private", "boolean", default="false"),
-                    Column("read_roles"),
-                    Column("write_roles"),
-                ),
-                "name",
-                ADMIN,
-                ADMIN,
+            Column("reference", "reference", reference="sys_db_object", reference_key="name", read_only=True),
+            Column("max_length", "integer", read_only=True),
+            Column("mandatory", "boolean", default="false", read_only=True),
+            Column("read_only", "boolean", default="false", read_only=True),
+            Column("active", "boolean", default="true", read_only=True),
+            Column("display", "boolean", default="false", read_only=True),
+            Column("default_value", read_only=True),
+            Column(
+                "choice",
+                "choice",
+                choices={"0": "-- None --", "1": "Dropdown with -- None --", "3": "Dropdown without -- None --"},
+                default="0",
+                read_only=True,
             ),
-            _table(
-                "sys_user",
-                "User",
-                (
-                    Column("user_name", mandatory=True),
-                    Column("first_name"),
-                    Column("last_name"),
-                    Column("name"),
-                    Column("email"),
-                    Column("active", "boolean", default="true"),
-                    Column("locked_out", "boolean", default="false"),
-                    Column("web_service_access_only", "boolean", default="false"),
-                    Column("roles", read_only=True),
-                ),
-                "name",
-                ANYONE,
-                ADMIN,
-            ),
-        )
-    }
+        ),
+        "column_label",
+        ADMIN,
+        ADMIN,
+        writable=False,
+    ),
 )
 
 KEYSTORE_TYPES = frozenset({"key_store", "pkcs12_key_store"})

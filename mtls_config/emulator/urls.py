@@ -32,6 +32,7 @@ def routes() -> list[BaseRoute]:
         *_both("attachment/{sys_id}", responses.attachment_item, ["GET", "DELETE"]),
         *_both("attachment/{sys_id}/file", responses.attachment_content, ["GET"]),
         *_both("batch", responses.batch, ["POST"]),
+        Route("/api/now/ui/user/current_user", responses.current_user, methods=["GET"]),
         Route("/oauth_token.do", responses.oauth_token, methods=["POST"]),
         Route("/_emulator/reset", control.reset, methods=["POST"]),
         Route("/_emulator/seed", control.seed, methods=["POST"]),

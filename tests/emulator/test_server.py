@@ -136,6 +136,21 @@ def test_serve_refuses_a_public_address_with_default_credentials(capsys: pytest.
     assert "refusing" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ignore-field", "sys_properties.nope"], "cannot ignore 'sys_properties.nope'"),
+        (["--absent-column", "sys_rest_message.sys_scope"], "inherited"),
+    ],
+)
+def test_serve_refuses_unknown_fields_and_columns(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["emulator", "serve", "--port", "1", *flags]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_serve_needs_the_password_variable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("EMU_TEST_PW", raising=False)
     assert main(["emulator", "serve", "--user", "ops", "--password-env", "EMU_TEST_PW", "--port", "1"]) == 1
@@ -163,7 +178,8 @@ def test_serve_command_prints_url_and_user(tmp_path: Path) -> None:
     env = {**os.environ, "EMU_SERVE_PW": "canary-Serve-Pa55"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from mtls_config.cli.main import run; run()", "emulator", "serve", "--port", str(port),
-         "--user", "ops", "--password-env", "EMU_SERVE_PW"],
+         "--user", "ops", "--password-env", "EMU_SERVE_PW", "--ignore-field", "sys_properties.value",
+         "--ignore-field", "sys_properties.description"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
@@ -181,6 +197,17 @@ def test_serve_command_prints_url_and_user(tmp_path: Path) -> None:
                     raise
                 time.sleep(0.05)
         assert r.status_code == 200 and r.json()["result"][0]["user_name"] == "ops"
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/now/table/sys_properties",
+            json={"name": "kept", "value": "dropped", "description": "dropped too"},
+            auth=("ops", "canary-Serve-Pa55"),
+        )
+        assert r.status_code == 201  # the write answers 201, and the ignored fields keep their value
+        assert (r.json()["result"]["name"], r.json()["result"]["value"], r.json()["result"]["description"]) == (
+            "kept",
+            "",
+            "",
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)

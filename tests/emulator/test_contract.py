@@ -1,0 +1,395 @@
+"""The instance's contract (``shared/reference/servicenow-facts-2.md``): facts the engine relies on that a real
+instance shows silently. Each test runs against the emulator and, with ``MTLS_CONFIG_TEST_INSTANCE`` set, against a
+real developer instance (marked ``real_instance``), so a fact the emulator serves is one a real instance confirms.
+
+What runs on a real instance: reads of sys_user, sys_user_has_role, the data dictionary; one sys_properties record
+(``mtls_config.contract.*``), one trust-store certificate (``mtls-config-contract-*``, inactive, no certificate text)
+and one user (``mtls_config_contract_*``, role itil) created and deleted again. See docs/emulator.md, "Running
+the emulator tests against a real instance".
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.emulator.conftest import Target
+
+pytestmark = pytest.mark.anyio
+
+
+def user_name(sn: Target) -> str:
+    return os.environ.get("MTLS_CONFIG_TEST_USERNAME", "admin") if sn.is_real else "admin"
+
+
+async def rows(
+    client: httpx.AsyncClient, table: str, query: str, fields: str, auth: httpx.Auth | None = None, **params: str
+) -> list[dict[str, Any]]:
+    r = await client.get(
+        f"/api/now/table/{table}",
+        params={"sysparm_query": query, "sysparm_fields": fields, **params},
+        **({"auth": auth} if auth is not None else {}),
+    )
+    assert r.status_code == 200, r.text
+    result: list[dict[str, Any]] = r.json()["result"]
+    return result
+
+
+@pytest.fixture
+async def me(sn: Target) -> dict[str, Any]:
+    """The test user's sys_user row."""
+    found = await rows(sn.client, "sys_user", f"user_name={user_name(sn)}", "sys_id,user_name")
+    assert len(found) == 1
+    return found[0]
+
+
+# ---------------------------------------------------------------------- queries (facts-2 §7)
+
+# {U}: the user name in upper case; each query should (or should not) return the user's row.
+QUERY_CASES = [
+    ("equals-ignores-case", "user_name={U}", True),
+    ("not-equals-ignores-case", "user_name!={U}", False),
+    ("in-ignores-case", "user_nameIN{U},mtls_config_nobody", True),
+    ("not-in-ignores-case", "user_nameNOT IN{U}", False),
+    ("startswith-ignores-case", "user_nameSTARTSWITH{U3}", True),
+    ("like-ignores-case", "user_nameLIKE{U}", True),
+    ("not-like-ignores-case", "user_nameNOT LIKE{U}", False),
+    ("unknown-column-term-dropped", "u_mtls_config_no_such_column=1^user_name={u}", True),
+    ("unknown-column-or-term-dropped", "user_name={u}^ORu_mtls_config_no_such_column=1", True),
+]
+
+
+@pytest.mark.parametrize(("query", "found"), [c[1:] for c in QUERY_CASES], ids=[c[0] for c in QUERY_CASES])
+async def test_text_queries(sn: Target, me: dict[str, Any], query: str, found: bool) -> None:
+    name = me["user_name"]
+    query = query.replace("{U3}", name.upper()[:3]).replace("{U}", name.upper()).replace("{u}", name)
+    ids = {r["sys_id"] for r in await rows(sn.client, "sys_user", query, "sys_id")}
+    assert (me["sys_id"] in ids) is found
+
+
+# ---------------------------------------------------------------------- writes (facts-2 §7)
+
+
+@pytest.fixture
+async def scratch_property(sn: Target) -> AsyncIterator[str]:
+    name = f"mtls_config.contract.{secrets.token_hex(4)}"
+    r = await sn.client.post(
+        "/api/now/table/sys_properties", json={"name": name, "value": "1", "u_mtls_config_no_such_field": "x"}
+    )
+    assert r.status_code == 201, r.text
+    result = r.json()["result"]
+    try:
+        assert result["name"] == name and result["value"] == "1"
+        assert "u_mtls_config_no_such_field" not in result  # dropped silently, not refused
+        yield result["sys_id"]
+    finally:
+        await sn.client.delete(f"/api/now/table/sys_properties/{result['sys_id']}")
+
+
+async def test_unknown_fields_in_a_write_are_dropped_silently(sn: Target, scratch_property: str) -> None:
+    r = await sn.client.patch(
+        f"/api/now/table/sys_properties/{scratch_property}", json={"value": "2", "u_mtls_config_no_such_field": "y"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["result"]["value"] == "2" and "u_mtls_config_no_such_field" not in r.json()["result"]
+    again = (await sn.client.get(f"/api/now/table/sys_properties/{scratch_property}")).json()["result"]
+    assert again["value"] == "2" and "u_mtls_config_no_such_field" not in again
+
+
+# ---------------------------------------------------------------------- the data dictionary (facts-2 §8, §9)
+
+DICTIONARY_FIELDS = "name,element,column_label,internal_type,reference,max_length,mandatory,read_only,active"
+
+
+async def column(sn: Target, table: str, element: str) -> dict[str, Any] | None:
+    found = await rows(sn.client, "sys_dictionary", f"name={table}^element={element}", DICTIONARY_FIELDS)
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def keyed_by_name(value: Any, name: str) -> None:
+    """A dictionary reference keyed by name: the value is the name, the link ends with ``?name=<value>``."""
+    assert isinstance(value, dict) and value["value"] == name, value
+    assert value["link"].endswith(f"?name={name}"), value
+
+
+# (table, column, internal_type, referenced table or "", label or None when the reference does not give it)
+COLUMN_CASES = [
+    ("sys_rest_message", "use_mutual_auth", "boolean", "", "Use mutual authentication"),
+    ("sys_rest_message", "protocol_name", "reference", "sys_protocol_profile", "Protocol profile"),
+    ("sys_rest_message_fn", "use_mid_server", "reference", "ecc_agent", None),
+    ("sys_soap_message", "enable_mutual_auth", "boolean", "", "Enable mutual authentication"),
+    ("sys_soap_message", "protocol_profile", "reference", "sys_protocol_profile", "Protocol profile"),
+    ("sys_soap_message_function", "enable_mutual_auth", "boolean", "", None),
+    ("sys_soap_message_function", "protocol_profile", "reference", "sys_protocol_profile", None),
+    ("sys_protocol_profile", "keystore", "reference", "sys_certificate", None),
+    ("sys_certificate", "key_store_password", "password2", "", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "element", "internal_type", "reference", "label"),
+    COLUMN_CASES,
+    ids=[f"{c[0]}.{c[1]}" for c in COLUMN_CASES],
+)
+async def test_dictionary_columns(
+    sn: Target, table: str, element: str, internal_type: str, reference: str, label: str | None
+) -> None:
+    row = await column(sn, table, element)
+    assert row is not None, f"{table}.{element} is not in sys_dictionary"
+    assert row["name"] == table and row["active"] == "true"
+    keyed_by_name(row["internal_type"], internal_type)
+    if reference:
+        keyed_by_name(row["reference"], reference)
+    else:
+        assert row["reference"] == ""
+    if label is not None:
+        assert row["column_label"] == label
+    assert (
+        row["max_length"].isdigit() and row["mandatory"] in ("true", "false") and row["read_only"] in ("true", "false")
+    )
+
+
+@pytest.mark.parametrize("table", ["sys_certificate", "sys_protocol_profile", "sys_rest_message", "sys_soap_message"])
+async def test_each_table_has_one_collection_row(sn: Target, table: str) -> None:
+    found = await rows(sn.client, "sys_dictionary", f"name={table}^elementISEMPTY", DICTIONARY_FIELDS)
+    assert len(found) == 1
+    keyed_by_name(found[0]["internal_type"], "collection")
+
+
+async def test_the_dictionary_query_of_the_reference(sn: Target) -> None:
+    """facts-2 §8's probe, as written: the mutual-auth and protocol columns of the SOAP tables."""
+    query = (
+        "nameINsys_soap_message,sys_soap_message_function,http_connection,sys_connection"
+        "^elementLIKEmutual^ORelementLIKEprotocol"
+    )
+    found = await rows(sn.client, "sys_dictionary", query, DICTIONARY_FIELDS, sysparm_exclude_reference_link="true")
+    pairs = {(r["name"], r["element"]) for r in found}
+    for table in ("sys_soap_message", "sys_soap_message_function"):
+        assert {(table, "enable_mutual_auth"), (table, "protocol_profile")} <= pairs
+    assert all(isinstance(r["internal_type"], str) for r in found)  # no links asked for: plain names
+
+
+@pytest.mark.parametrize(
+    ("table", "parent"),
+    [
+        ("sys_rest_message", "sys_metadata"),
+        ("sys_rest_message_fn", "sys_metadata"),
+        ("sys_soap_message", "sys_metadata"),
+        ("sys_certificate", ""),
+        ("sys_protocol_profile", ""),
+    ],
+)
+async def test_table_hierarchy(sn: Target, table: str, parent: str) -> None:
+    """sys_db_object.super_class points at the table a table extends; inherited columns are the parent's rows."""
+    objects = await rows(sn.client, "sys_db_object", f"nameIN{table},sys_metadata", "sys_id,name,super_class")
+    by_name = {o["name"]: o for o in objects}
+    super_class = by_name[table]["super_class"]
+    if not parent:
+        assert super_class == ""
+        return
+    assert super_class["value"] == by_name[parent]["sys_id"]
+    assert super_class["link"].endswith(f"/sys_db_object/{by_name[parent]['sys_id']}")
+    assert await column(sn, table, "sys_scope") is None
+    inherited = await column(sn, parent, "sys_scope")
+    assert inherited is not None and inherited["name"] == parent
+
+
+async def test_a_parent_table_reads_its_children_rows(sn: Target) -> None:
+    messages = await rows(sn.client, "sys_rest_message", "", "sys_id", sysparm_limit="5")
+    if not messages:
+        pytest.skip("no REST message on the instance")
+    found = await rows(sn.client, "sys_metadata", f"sys_id={messages[0]['sys_id']}", "sys_id,sys_class_name")
+    assert found == [{"sys_id": messages[0]["sys_id"], "sys_class_name": "sys_rest_message"}]
+
+
+# ---------------------------------------------------------------------- roles (facts-2 §10)
+
+
+async def test_the_current_users_roles(sn: Target) -> None:
+    found = await rows(sn.client, "sys_user_has_role", "user=javascript:gs.getUserID()", "role.name,inherited,state")
+    assert "admin" in {r["role.name"] for r in found}
+
+
+async def test_the_current_user(sn: Target, me: dict[str, Any]) -> None:
+    r = await sn.client.get("/api/now/ui/user/current_user")
+    assert r.status_code == 200, r.text
+    result = r.json()["result"]
+    assert result["user_sys_id"] == me["sys_id"] and result["user_name"] == me["user_name"]
+
+
+@pytest.fixture
+async def itil_user(sn: Target) -> AsyncIterator[tuple[str, str]]:
+    """A user made by the admin through the Table API: the password written as a display value, the role itil."""
+    name, password = f"mtls_config_contract_{secrets.token_hex(4)}", f"Ct-{secrets.token_urlsafe(18)}-9a"
+    c = sn.client
+    r = await c.post(
+        "/api/now/table/sys_user",
+        json={"user_name": name, "first_name": "Contract", "last_name": "Test", "user_password": password},
+        params={"sysparm_input_display_value": "true"},
+    )
+    assert r.status_code == 201, r.text
+    user_id = r.json()["result"]["sys_id"]
+    grants: list[str] = []
+    try:
+        itil = await rows(c, "sys_user_role", "name=itil", "sys_id")
+        r = await c.post("/api/now/table/sys_user_has_role", json={"user": user_id, "role": itil[0]["sys_id"]})
+        assert r.status_code == 201, r.text
+        grants.append(r.json()["result"]["sys_id"])
+        yield name, password
+    finally:
+        for grant in grants:
+            await c.delete(f"/api/now/table/sys_user_has_role/{grant}")
+        await c.delete(f"/api/now/table/sys_user/{user_id}")
+
+
+@pytest.fixture
+async def certificate(sn: Target) -> AsyncIterator[str]:
+    r = await sn.client.post(
+        "/api/now/table/sys_certificate",
+        json={"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "trust_store", "active": "false"},
+    )
+    assert r.status_code == 201, r.text
+    sys_id: str = r.json()["result"]["sys_id"]
+    try:
+        yield sys_id
+    finally:
+        await sn.client.delete(f"/api/now/table/sys_certificate/{sys_id}")
+
+
+READ_DENIED = ["sys_certificate", "sys_protocol_profile", "sys_rest_message", "sys_soap_message"]
+
+
+async def test_a_user_without_the_roles_reads_empty_tables(
+    sn: Target, itil_user: tuple[str, str], certificate: str
+) -> None:
+    auth = httpx.BasicAuth(*itil_user)
+    c = sn.client
+    for table in READ_DENIED:
+        r = await c.get(f"/api/now/table/{table}", params={"sysparm_fields": "sys_id"}, auth=auth)
+        assert (r.status_code, r.json()) == (200, {"result": []}), f"{table}: {r.text}"
+    r = await c.get(f"/api/now/table/sys_certificate/{certificate}", auth=auth)
+    assert r.status_code == 404 and r.json()["error"]["message"] == "No Record found"
+    r = await c.post("/api/now/table/sys_certificate", json={"name": "mtls-config-contract-denied"}, auth=auth)
+    assert r.status_code == 403, r.text
+    assert r.json() == {
+        "error": {"message": "Operation Failed", "detail": "ACL Exception Insert Failed due to security constraints"},
+        "status": "failure",
+    }
+    # The user's own grants are what a client reads to learn its roles.
+    mine = await rows(c, "sys_user_has_role", "user=javascript:gs.getUserID()", "role.name", auth=auth)
+    assert {r["role.name"] for r in mine} == {"itil"}
+
+
+async def test_a_password_written_as_plain_value_does_not_log_in(sn: Target) -> None:
+    """user_password_needs_input_display_value: a user_password written without sysparm_input_display_value is
+    not a password anyone can log in with (servicenow-api.md §1 reports clients needing the flag)."""
+    name, password = f"mtls_config_contract_{secrets.token_hex(4)}", f"Pl-{secrets.token_urlsafe(18)}-9a"
+    r = await sn.client.post("/api/now/table/sys_user", json={"user_name": name, "user_password": password})
+    assert r.status_code == 201
+    user_id = r.json()["result"]["sys_id"]
+    try:
+        r = await sn.client.get("/api/now/table/sys_user", auth=httpx.BasicAuth(name, password))
+        assert r.status_code == 401
+    finally:
+        await sn.client.delete(f"/api/now/table/sys_user/{user_id}")
+
+
+# ---------------------------------------------------------------------- behaviours the reference leaves open ([I])
+
+
+@pytest.fixture
+async def cleanup(sn: Target) -> AsyncIterator[list[str]]:
+    """URLs to DELETE after the test, last first."""
+    urls: list[str] = []
+    yield urls
+    for url in reversed(urls):
+        await sn.client.delete(url)
+
+
+async def create(sn: Target, cleanup: list[str], table: str, body: dict[str, Any], **params: str) -> dict[str, Any]:
+    r = await sn.client.post(f"/api/now/table/{table}", json=body, params=params)
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()["result"]
+    cleanup.append(f"/api/now/table/{table}/{result['sys_id']}")
+    return result
+
+
+async def test_a_new_rest_message_gets_a_default_get_method(sn: Target, cleanup: list[str]) -> None:
+    """auto_create_get_method and qualified_name: the UI creates a "Default GET" method (facts-2 §2); a Table API
+    insert doing the same is not confirmed."""
+    name = f"mtls-config contract {secrets.token_hex(4)}"
+    message = await create(sn, cleanup, "sys_rest_message", {"name": name, "rest_endpoint": "https://example.invalid"})
+    methods = await rows(
+        sn.client, "sys_rest_message_fn", f"rest_message={message['sys_id']}", "sys_id,function_name,qualified_name"
+    )
+    cleanup.extend(f"/api/now/table/sys_rest_message_fn/{m['sys_id']}" for m in methods)
+    assert [(m["function_name"], m["qualified_name"]) for m in methods] == [("Default GET", f"{name} [ Default GET ]")]
+
+
+async def test_password2_is_saved_without_the_flag_and_read_back_as_ciphertext(sn: Target, cleanup: list[str]) -> None:
+    """password2_write_needs_input_display_value (False) and password2_read ("ciphertext")."""
+    clear = f"ct-{secrets.token_hex(8)}"
+    cert = await create(
+        sn,
+        cleanup,
+        "sys_certificate",
+        {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "key_store", "active": "false"},
+    )
+    url = f"/api/now/table/sys_certificate/{cert['sys_id']}"
+    r = await sn.client.patch(url, json={"key_store_password": clear})
+    assert r.status_code == 200
+    stored = (await sn.client.get(url, params={"sysparm_fields": "key_store_password"})).json()["result"]
+    assert stored["key_store_password"] not in ("", clear, "********")
+
+
+async def test_v1_answers_404_for_an_empty_list(sn: Target) -> None:
+    """v1_empty_list_404: the docs say v1 answers an empty list with 404, v2 with 200 []."""
+    params = {"sysparm_query": "name=mtls_config.contract.no_such_property"}
+    assert (await sn.client.get("/api/now/v1/table/sys_properties", params=params)).status_code == 404
+    r = await sn.client.get("/api/now/v2/table/sys_properties", params=params)
+    assert (r.status_code, r.json()) == (200, {"result": []})
+
+
+async def test_a_new_profile_gets_its_protocol_properties(sn: Target, cleanup: list[str]) -> None:
+    """create_protocol_properties: whether saving a profile writes glide.httpclient.protocol.<p>.* (facts-2 §5)."""
+    protocol = "mtlscfgc" + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
+    prefix = f"glide.httpclient.protocol.{protocol}."
+    await create(sn, cleanup, "sys_protocol_profile", {"protocol": protocol, "default_port": "8443"})
+    found = await rows(sn.client, "sys_properties", f"nameSTARTSWITH{prefix}", "sys_id,name,value")
+    cleanup[:0] = [f"/api/now/table/sys_properties/{p['sys_id']}" for p in found]  # after the profile
+    assert {p["name"]: p["value"] for p in found} == {
+        f"{prefix}class": "com.glide.certificates.DBKeyStoreSocketFactory",
+        f"{prefix}port": "8443",
+    }
+
+
+async def test_a_profile_keystore_must_be_a_keystore(sn: Target, cleanup: list[str]) -> None:
+    """enforce_keystore_reference_type: the docs require a Java or PKCS12 key store; that the instance refuses a
+    trust certificate (rather than only filtering the form's pick list) is not confirmed."""
+    trust = await create(
+        sn,
+        cleanup,
+        "sys_certificate",
+        {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "trust_store", "active": "false"},
+    )
+    r = await sn.client.post(
+        "/api/now/table/sys_protocol_profile", json={"protocol": "mtlscfgtrust", "keystore": trust["sys_id"]}
+    )
+    if r.status_code == 201:
+        cleanup.append(f"/api/now/table/sys_protocol_profile/{r.json()['result']['sys_id']}")
+    assert r.status_code == 400 and r.json()["error"]["message"] == "Operation Failed"
+
+
+async def test_a_value_longer_than_its_column_is_cut(sn: Target, cleanup: list[str]) -> None:
+    """over_max_length ("truncate"): sys_properties.value holds 4000 characters, and a longer value is cut."""
+    prop = await create(
+        sn, cleanup, "sys_properties", {"name": f"mtls_config.contract.{secrets.token_hex(4)}", "value": "x" * 4100}
+    )
+    stored = (await sn.client.get(f"/api/now/table/sys_properties/{prop['sys_id']}")).json()["result"]
+    assert stored["value"] == "x" * 4000
