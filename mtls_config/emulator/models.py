@@ -342,7 +342,7 @@ class Backend:
             rows.sort(key=lambda r, o=order: self._sort_key(table, r, o.field), reverse=order.descending)  # type: ignore[misc]
         total = len(rows)
         end = None if limit is None else offset + limit
-        return ListResult([self.public(table, r) for r in rows[offset:end]], total)
+        return ListResult([self.public(table, r, user) for r in rows[offset:end]], total)
 
     def _sort_key(self, table: Table, record: Record, path: str) -> tuple[int, float, str]:
         value = self.value_at(table, record, path)
@@ -360,16 +360,19 @@ class Backend:
             found = self._locate(table, sys_id)
             if found is None or not can_read(user, table) or not self.rules.visible(user, table, found[1]):
                 raise RecordNotFound()
-            return self.public(table, found[1])
+            return self.public(table, found[1], user)
 
-    def public(self, table: Table, record: Record) -> Record:
-        """A record as the instance serves it: password2 never in clear, day counts current."""
+    def public(self, table: Table, record: Record, viewer: User | None = None) -> Record:
+        """A record as the instance serves it to ``viewer``: password2 never in clear, a one-way password hash
+        only to admin (a field ACL [I]), day counts current."""
         out = dict(record)
         for column in table.columns:
             out.setdefault(column.name, column.default)
             if column.type == "password2" and out[column.name]:
                 mode = self.config.password2_read
                 out[column.name] = {"empty": "", "masked": "********", "ciphertext": out[column.name]}[mode]
+            if column.type == "password" and (viewer is None or "admin" not in viewer.roles):
+                out[column.name] = ""
         if table.name == "sys_certificate":
             out["expires_in_days"] = days_until(out.get("expires", ""), self.clock())
         return out
@@ -385,7 +388,7 @@ class Backend:
                 raise AclDenied("Insert")
             self._check_fields(table, values)
             record = self._insert(table, values, user.name, input_display_value=input_display_value, as_client=True)
-            return self.public(table, record)
+            return self.public(table, record, user)
 
     def update(
         self,
@@ -420,7 +423,7 @@ class Backend:
                 new["sys_mod_count"] = str(int(old.get("sys_mod_count", "0") or 0) + 1)
                 self.store.save(own.name, new)
                 self.rules.after_update(own, new, old)
-            return self.public(table, new)
+            return self.public(table, new, user)
 
     def delete(self, table_name: str, sys_id: str, user: User) -> None:
         with self._lock:

@@ -196,7 +196,7 @@ async def test_configured_users_exist_without_seed_data() -> None:
     }
 
 
-async def test_a_grant_gives_a_table_user_its_role(client: httpx.AsyncClient) -> None:
+async def test_a_grant_gives_a_table_user_its_role(app: Starlette, client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/now/table/sys_user",
         json={"user_name": "ops", "user_password": "Ops-Pa55-canary"},
@@ -204,8 +204,10 @@ async def test_a_grant_gives_a_table_user_its_role(client: httpx.AsyncClient) ->
     )
     user = r.json()["result"]
     assert user["user_password"] not in ("", "Ops-Pa55-canary")  # a one-way hash
-    async with asgi_client(client._transport.app, auth=("ops", "Ops-Pa55-canary")) as ops:  # type: ignore[attr-defined]
+    async with asgi_client(app, auth=("ops", "Ops-Pa55-canary")) as ops:
         assert (await ops.get("/api/now/table/sys_rest_message")).json() == {"result": []}
+        mine = (await ops.get(f"/api/now/table/sys_user/{user['sys_id']}")).json()["result"]
+        assert mine["user_password"] == ""  # the hash only to admin
         r = await client.post(
             "/api/now/table/sys_user_has_role", json={"user": user["sys_id"], "role": "web_service_admin"}
         )  # a reference set by its display value
