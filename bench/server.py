@@ -48,7 +48,7 @@ class EmulatorProcess:
             self._stop()
             raise RuntimeError(f"the emulator process did not start (it said {line!r})")
         self.url = line
-        self._control = httpx.Client(base_url=self.url, timeout=120)
+        self._control = httpx.Client(base_url=self.url, timeout=120, auth=("admin", "admin"))
         return self
 
     def __exit__(
@@ -77,7 +77,7 @@ class EmulatorProcess:
         return self._control
 
     def clear_log(self) -> None:
-        self.control.delete("/_emulator/requests").raise_for_status()
+        self.control.request("DELETE", "/_emulator/requests", json={}).raise_for_status()
 
     def log(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = self.control.get("/_emulator/requests").json()

@@ -49,6 +49,14 @@ def serve(
         str | None,
         typer.Option("--password-env", metavar="VAR", help="Environment variable holding --user's password."),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="Another name clients reach the server by (its Host header; repeatable). Others are refused.",
+        ),
+    ] = None,
     ignore_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -104,6 +112,7 @@ def serve(
         latency_ms=latency_ms,
         rate_limit=rate_limit,
         fail_rate=fail_rate,
+        allowed_hosts=tuple(allow_host or ()),
         ignore_fields=tuple(ignore_field or ()),
         absent_columns=tuple(absent_column or ()),
         drop_unknown_fields=not strict_fields,

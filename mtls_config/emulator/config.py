@@ -62,6 +62,15 @@ class EmulatorConfig:
     batch_max_requests: int | None = None
     batch_max_seconds: float | None = None
 
+    # Guards of a served emulator (docs/emulator.md, "Limits"): what one request may cost it.
+    allowed_hosts: tuple[str, ...] = ()  # names a served instance also answers for, besides its address
+    max_request_bytes: int = 16 * 1024 * 1024  # a request body (Table and Batch API, control); beyond: 413
+    max_attachment_bytes: int = 32 * 1024 * 1024  # an attachment upload's body; beyond: 413
+    request_log_size: int = 10_000  # the request log keeps the latest entries only
+    max_query_terms: int = 1000  # conditions (and ORDERBYs) in one encoded query; beyond: 400
+    max_query_groups: int = 100  # ^NQ groups in one encoded query
+    max_in_members: int = 10_000  # values of one IN / NOT IN list
+
     # How the instance treats what it does not know or compare (facts-2 §7): each a switch, the default the
     # instance's behaviour.
     drop_unknown_fields: bool = True  # unknown fields in a POST/PATCH body are dropped silently; False: 400

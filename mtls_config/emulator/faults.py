@@ -16,8 +16,8 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -30,12 +30,14 @@ BATCH_ITEM = "mtls_config.emulator.batch_item"  # scope key marking a Batch API 
 SOCKET_MODE = "socket"  # app.state.connection_mode when served by uvicorn (drops close the socket)
 
 
-@dataclass
 class RequestLog:
-    """The instance API requests received (round trips), cheap to append to and to read."""
+    """The instance API requests received (round trips), cheap to append to and to read. Bounded: it keeps the
+    latest ``size`` entries (a ring buffer), so a long-running served emulator does not grow without end."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, size: int = 10_000) -> None:
+        self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self.lock = threading.Lock()
+        self.in_flight = 0  # instance API requests being answered now
 
     def add(self, method: str, path: str, query: str, status: int) -> None:
         with self.lock:
@@ -137,6 +139,7 @@ class FaultsMiddleware:
 
         faults = self.state.faults
         latency_draw, fail_draw, drop_draw, lost_draw = self.state.draw()
+        self.log.in_flight += 1  # one event loop: no lock needed
         try:
             delay = faults.latency_ms + faults.latency_jitter_ms * latency_draw
             if delay > 0:
@@ -159,6 +162,7 @@ class FaultsMiddleware:
                 return
             await self.app(scope, receive, logged_send)
         finally:
+            self.log.in_flight -= 1
             self.log.add(scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), status_seen)
 
     async def _drop(self, send: Send) -> None:
@@ -182,7 +186,7 @@ def _override_method(scope: Scope) -> Scope:
     return scope
 
 
-async def _json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
     data = json.dumps(body, separators=(",", ":")).encode()
     await send(
         {
@@ -200,7 +204,7 @@ async def _json(send: Send, status: int, body: dict[str, Any], headers: list[tup
 
 async def _rate_limit_response(send: Send, limit: int, reset: float, retry_after: int, window: float) -> None:
     period = "hour" if window == 3600 else f"{window:g} seconds"
-    await _json(
+    await send_json(
         send,
         429,
         {
@@ -220,7 +224,7 @@ async def _rate_limit_response(send: Send, limit: int, reset: float, retry_after
 
 
 async def _failure_response(send: Send, status: int) -> None:
-    await _json(
+    await send_json(
         send,
         status,
         {

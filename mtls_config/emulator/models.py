@@ -86,6 +86,7 @@ class Backend:
         self._lock = threading.RLock()
         self.schema = Schema(DEFINITIONS, config.absent_columns)
         self.ignored_fields = self._field_names(config.ignore_fields)  # checked before any file is opened
+        self._query_limits = encoded.QueryLimits(config.max_query_terms, config.max_query_groups, config.max_in_members)
         self.store = Store(
             config.db_path, (t for t in self.schema if t not in CATALOG_TABLES), seed_data=config.seed_data
         )
@@ -328,9 +329,15 @@ class Backend:
             rows = [r for _, r in self._family_rows(table)]
         # The rest works on the rows taken: stored records are never changed in place.
         query = query.replace(_CURRENT_USER_ID, user.sys_id).replace(_CURRENT_USER_NAME, user.name)
-        parsed = encoded.parse(
-            query, lambda f: self.is_valid_field(table, f), ignore_case=self.config.text_match_ignores_case
-        )
+        try:
+            parsed = encoded.parse(
+                query,
+                lambda f: self.is_valid_field(table, f),
+                ignore_case=self.config.text_match_ignores_case,
+                limits=self._query_limits,
+            )
+        except encoded.QueryTooComplex as exc:
+            raise BadRequest("Query too complex for the emulated instance", str(exc)) from None
         if parsed.invalid_parts and self.config.invalid_query_returns_no_rows:
             return ListResult([], 0)
         rows = [

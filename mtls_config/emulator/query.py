@@ -43,6 +43,7 @@ _CONDITION = re.compile(
     r"([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)(" + "|".join(re.escape(o) for o in OPERATORS) + r")(.*)", re.S
 )
 _VALUELESS = frozenset({"ISNOTEMPTY", "ISEMPTY", "ANYTHING", "EMPTYSTRING"})
+_IN_LIST = re.compile(r"(?:OR)?[a-z_][a-z0-9_.]*(?:NOT )?IN(.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,26 @@ def _same(text: str) -> str:
 FieldCheck = Callable[[str], bool]
 
 
-def parse(text: str, is_valid_field: FieldCheck, *, ignore_case: bool = True) -> EncodedQuery:
-    """Parse an encoded query; ``is_valid_field`` says whether a (possibly dot-walked) field exists."""
+@dataclass(frozen=True)
+class QueryLimits:
+    """How much one query may ask of the emulator: its cost grows with terms x rows."""
+
+    terms: int = 1000  # conditions and ORDERBYs
+    groups: int = 100  # ^NQ groups
+    in_members: int = 10_000  # values of one IN / NOT IN list
+
+
+class QueryTooComplex(ValueError):
+    """A query over the limits; the message says which and by how much."""
+
+
+def parse(
+    text: str, is_valid_field: FieldCheck, *, ignore_case: bool = True, limits: QueryLimits | None = None
+) -> EncodedQuery:
+    """Parse an encoded query; ``is_valid_field`` says whether a (possibly dot-walked) field exists.
+    Raises QueryTooComplex when ``limits`` are given and the query exceeds them."""
+    if limits is not None:
+        _check(text, limits)
     queries: list[tuple[tuple[Condition, ...], ...]] = []
     order: list[Order] = []
     invalid: list[str] = []
@@ -114,6 +133,21 @@ def parse(text: str, is_valid_field: FieldCheck, *, ignore_case: bool = True) ->
             queries.append(tuple(tuple(c) for c in clauses))
     valid_order = tuple(o for o in order if is_valid_field(o.field))
     return EncodedQuery(tuple(queries), valid_order, tuple(invalid), ignore_case)
+
+
+def _check(text: str, limits: QueryLimits) -> None:
+    """Counted on the text before any parsing, so that an oversized query costs no more than its reading."""
+    groups = text.count("^NQ") + 1
+    if groups > limits.groups:
+        raise QueryTooComplex(f"the query has {groups} ^NQ groups; at most {limits.groups} are allowed")
+    terms = text.count("^") - text.count("^NQ") + groups
+    if terms > limits.terms:
+        raise QueryTooComplex(f"the query has {terms} terms; at most {limits.terms} are allowed")
+    for part in text.split("^"):
+        match = _IN_LIST.match(part)
+        if match is not None and match.group(1).count(",") + 1 > limits.in_members:
+            members = match.group(1).count(",") + 1
+            raise QueryTooComplex(f"an IN list has {members} values; at most {limits.in_members} are allowed")
 
 
 def _condition(text: str, is_valid_field: FieldCheck, ignore_case: bool) -> Condition | None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -250,13 +251,20 @@ async def table_collection(request: Request) -> Response:
         return await _table_insert(request, backend, table, user)
     limit = int_param(request, "sysparm_limit", TABLE_LIMIT)
     offset = int_param(request, "sysparm_offset", 0)
-    result = backend.list(table.name, user, query=_table_query(request), limit=limit, offset=offset)
-    if not result.records and request.path_params.get("version") == "v1" and backend.config.v1_empty_list_404:
-        raise RecordNotFound("No records found")
+    query = _table_query(request)
     renderer = Renderer(request, backend, table)
+
+    def list_and_render() -> tuple[list[dict[str, Any]], int]:
+        result = backend.list(table.name, user, query=query, limit=limit, offset=offset)
+        return [renderer.render(r) for r in result.records], result.total
+
+    # A query's cost grows with terms x rows: worked out in a thread, so that other clients are answered meanwhile.
+    rendered, total = await run_in_threadpool(list_and_render)
+    if not rendered and request.path_params.get("version") == "v1" and backend.config.v1_empty_list_404:
+        raise RecordNotFound("No records found")
     count = not flag(request, "sysparm_no_count")
-    headers = pagination_headers(request, result.total, limit, offset, count)
-    return json_response({"result": [renderer.render(r) for r in result.records]}, 200, headers)
+    headers = pagination_headers(request, total, limit, offset, count)
+    return json_response({"result": rendered}, 200, headers)
 
 
 async def _table_insert(request: Request, backend: Backend, table: Table, user: User) -> Response:
@@ -308,7 +316,7 @@ async def attachment_collection(request: Request) -> Response:
     limit = int_param(request, "sysparm_limit", ATTACHMENT_LIMIT)
     offset = int_param(request, "sysparm_offset", 0)
     query = request.query_params.get("sysparm_query", "")
-    result = backend.list("sys_attachment", user, query=query, limit=limit, offset=offset)
+    result = await run_in_threadpool(backend.list, "sys_attachment", user, query=query, limit=limit, offset=offset)
     headers = pagination_headers(request, result.total, limit, offset, True)
     return json_response({"result": [attachment_view(request, r, backend) for r in result.records]}, 200, headers)
 

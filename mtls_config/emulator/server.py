@@ -11,6 +11,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,7 @@ from starlette.applications import Starlette
 
 from mtls_config.emulator.certificates import self_signed_server_certificate
 from mtls_config.emulator.faults import SOCKET_MODE
+from mtls_config.emulator.guard import HostCheck
 
 
 def is_loopback(host: str) -> bool:
@@ -53,12 +55,37 @@ def write_self_signed(folder: Path, host: str = "127.0.0.1") -> TlsFiles:
     return TlsFiles(cert_path, key_path)
 
 
+_WILDCARD = frozenset({"0.0.0.0", "::", ""})
+
+
+def served_hosts(host: str, port: int, scheme: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The ``Host`` header values a server listening on ``host:port`` answers: that address (and the loopback
+    names when it is loopback), the machine's name when it listens on every address, and ``extra`` names; each
+    with the port, and bare when the port is the scheme's default."""
+    names = {host, *extra}
+    if is_loopback(host) or host in _WILDCARD:
+        names |= {"localhost", "127.0.0.1", "::1"}
+    if host in _WILDCARD:
+        names.discard(host)
+        names.add(socket.gethostname())
+    default_port = {"http": 80, "https": 443}[scheme]
+    hosts: set[str] = set()
+    for name in names:
+        shown = f"[{name}]" if ":" in name else name
+        hosts.add(f"{shown}:{port}".lower())
+        if port == default_port:
+            hosts.add(shown.lower())
+    return frozenset(hosts)
+
+
 def uvicorn_config(
     app: Starlette, host: str, port: int, tls: TlsFiles | None, *, log_level: str = "warning"
 ) -> uvicorn.Config:
+    """Serve ``app`` on ``host:port``, answering only requests that name this server in their ``Host``."""
     app.state.connection_mode = SOCKET_MODE
+    extra = app.state.config.allowed_hosts if hasattr(app.state, "config") else ()
     return uvicorn.Config(
-        app,
+        HostCheck(app, served_hosts(host, port, "https" if tls else "http", extra)),
         host=host,
         port=port,
         log_level=log_level,

@@ -64,7 +64,9 @@ class Control:
     """The emulator's /_emulator endpoints: request log, faults, reset."""
 
     def __init__(self, app: Starlette) -> None:
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://control")
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://control", auth=("admin", "admin")
+        )
 
     async def requests(self, path_prefix: str = "/api/") -> list[dict[str, Any]]:
         reply = await self.http.get("/_emulator/requests")
@@ -72,13 +74,13 @@ class Control:
         return [e for e in reply.json() if e["path"].startswith(path_prefix)]
 
     async def clear(self) -> None:
-        (await self.http.delete("/_emulator/requests")).raise_for_status()
+        (await self.http.request("DELETE", "/_emulator/requests", json={})).raise_for_status()
 
     async def faults(self, **changes: Any) -> None:
         (await self.http.patch("/_emulator/faults", json=changes)).raise_for_status()
 
     async def reset(self) -> None:
-        (await self.http.post("/_emulator/reset")).raise_for_status()
+        (await self.http.post("/_emulator/reset", json={})).raise_for_status()
 
 
 @pytest.fixture

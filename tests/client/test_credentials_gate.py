@@ -16,7 +16,8 @@ pytestmark = pytest.mark.anyio
 
 
 async def _log(app: object) -> list[dict[str, object]]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as control:  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://e", auth=("admin", "admin")) as control:
         return list((await control.get("/_emulator/requests")).json())
 
 

@@ -72,7 +72,7 @@ async def test_batch_mixed_requests(sn: Target) -> None:
 
 
 async def test_batch_is_one_round_trip_and_unversioned_path(app: Starlette, client: httpx.AsyncClient) -> None:
-    await client.delete("/_emulator/requests")
+    await client.request("DELETE", "/_emulator/requests", json={})
     r = await client.post(
         "/api/now/batch",
         json={

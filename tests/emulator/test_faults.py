@@ -98,7 +98,7 @@ async def test_latency_and_faults_changed_at_run_time() -> None:
         started = time.monotonic()
         r = await client.get("/api/now/table/sys_user")
         assert r.status_code == 502 and time.monotonic() - started >= 0.03
-        assert (await client.post("/_emulator/reset")).status_code == 200  # exempt from faults
+        assert (await client.post("/_emulator/reset", json={})).status_code == 200  # exempt from faults
         assert (await client.patch("/_emulator/faults", json={"fail_rate": 0, "latency_ms": 0})).status_code == 200
         assert (await client.get("/api/now/table/sys_user")).status_code == 200
         assert (await client.patch("/_emulator/faults", json={"no_such_fault": 1})).status_code == 400
@@ -114,5 +114,5 @@ async def test_request_log_counts_round_trips() -> None:
             {"method": "GET", "path": "/api/now/table/sys_user", "query": "sysparm_limit=1", "status": 200},
             {"method": "GET", "path": "/api/now/table/u_nope", "query": "", "status": 400},
         ]
-        assert (await client.delete("/_emulator/requests")).status_code == 204
+        assert (await client.request("DELETE", "/_emulator/requests", json={})).status_code == 204
         assert (await client.get("/_emulator/requests")).json() == []

@@ -261,12 +261,12 @@ async def test_seed_data(backend: Backend) -> None:
 
 async def test_reset_and_seed_control_endpoints(client: httpx.AsyncClient, backend: Backend) -> None:
     await create(client, "sys_certificate", {"name": "x"})
-    assert (await client.post("/_emulator/reset")).status_code == 200
+    assert (await client.post("/_emulator/reset", json={})).status_code == 200
     assert backend.records("sys_certificate") == [] and len(backend.records("sys_rest_message")) == 2
-    await client.post("/_emulator/reset", params={"seed": "false"})
+    await client.post("/_emulator/reset", json={"seed": False})
     assert backend.records("sys_rest_message") == []
-    await client.post("/_emulator/seed")
-    await client.post("/_emulator/seed")  # idempotent
+    await client.post("/_emulator/seed", json={})
+    await client.post("/_emulator/seed", json={})  # idempotent
     assert len(backend.records("sys_rest_message")) == 2 and len(backend.records("sys_rest_message_fn")) == 3
 
 
@@ -283,7 +283,7 @@ async def test_malformed_or_unknown_credentials_are_401(app: Starlette, header: 
 async def test_seed_after_renaming_a_seed_record(client: httpx.AsyncClient, backend: Backend) -> None:
     weather = next(m for m in backend.records("sys_rest_message") if m["name"] == "Weather Service")
     await client.patch(f"/api/now/table/sys_rest_message/{weather['sys_id']}", json={"name": "Renamed"})
-    assert (await client.post("/_emulator/seed")).status_code == 200
+    assert (await client.post("/_emulator/seed", json={})).status_code == 200
     assert sorted(m["name"] for m in backend.records("sys_rest_message")) == [
         "Acme Payments API",
         "Renamed",

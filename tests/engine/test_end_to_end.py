@@ -266,8 +266,9 @@ async def test_plan_round_trips_do_not_grow_with_resources(tmp_path: Path) -> No
             assert len(planned.plan.resource_changes) == n
             result = await apply_planned(client, planned, parallelism=10)
             assert result.ok
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as control:
-                await control.delete("/_emulator/requests")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://e", auth=("admin", "admin")) as control:
+                await control.request("DELETE", "/_emulator/requests", json={})
                 again = await make_planned(client, specs, instance_name="local", stack="scale")
                 log = (await control.get("/_emulator/requests")).json()
             assert not again.plan.has_changes
