@@ -83,12 +83,14 @@ class EmulatorConfig:
     password2_read: Literal["empty", "masked", "ciphertext"] = "ciphertext"  # what GET shows for password2
     password2_write_needs_input_display_value: bool = False  # True: writes without the flag are not saved
     v1_empty_list_404: bool = True  # /api/now/v1/table/... answers 404 when a list query matches nothing
-    create_protocol_properties: bool = True  # glide.httpclient.protocol.<p>.class/.port on profile insert
+    create_protocol_properties: bool = False  # True: saving a profile writes glide.httpclient.protocol.<p>.*
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     enforce_keystore_reference_type: bool = True  # profile.keystore must be a key_store/pkcs12_key_store
     over_max_length: Literal["truncate", "reject"] = "truncate"  # a string longer than its column: cut silently
     user_roles_read: Literal["own", "all"] = "own"  # sys_user_has_role rows a user without admin reads
     user_password_needs_input_display_value: bool = True  # else a plain user_password write is hashed too
+    # http_connection's "Mutual authentication" and "Protocol profile" columns: names unconfirmed (facts-2 §3)
+    connection_mutual_auth_columns: tuple[str, str] = ("mutual_auth", "protocol_profile")
 
     def faults(self) -> Faults:
         return Faults(

@@ -33,9 +33,16 @@ from mtls_config.emulator.exceptions import (
     RecordNotFound,
 )
 from mtls_config.emulator.rules import Rules, can_read, can_write
-from mtls_config.emulator.seed import SEED_REST_MESSAGES, SEED_SOAP_MESSAGES, seed_sys_id
+from mtls_config.emulator.seed import (
+    SEED_GROUPS,
+    SEED_HTTP_CONNECTIONS,
+    SEED_OAUTH_ENTITIES,
+    SEED_REST_MESSAGES,
+    SEED_SOAP_MESSAGES,
+    seed_sys_id,
+)
 from mtls_config.emulator.store import Record, Store, Vault
-from mtls_config.emulator.tables import CATALOG_TABLES, DEFINITIONS, Column, Schema, Table
+from mtls_config.emulator.tables import CATALOG_TABLES, Column, Schema, Table, definitions
 
 __all__ = ["Backend", "ListResult", "Record", "User", "new_sys_id"]
 
@@ -84,7 +91,7 @@ class Backend:
         self.config = config
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self._lock = threading.RLock()
-        self.schema = Schema(DEFINITIONS, config.absent_columns)
+        self.schema = Schema(definitions(config.connection_mutual_auth_columns), config.absent_columns)
         self.ignored_fields = self._field_names(config.ignore_fields)  # checked before any file is opened
         self._query_limits = encoded.QueryLimits(config.max_query_terms, config.max_query_groups, config.max_in_members)
         self.store = Store(
@@ -150,6 +157,13 @@ class Backend:
                 msg = self._seed("sys_soap_message", message["record"], "name")
                 for fn in message["functions"]:
                     self._seed("sys_soap_message_function", {**fn, "soap_message": msg["sys_id"]}, "function_name", msg)
+            for table, records in (
+                ("oauth_entity", SEED_OAUTH_ENTITIES),
+                ("http_connection", SEED_HTTP_CONNECTIONS),
+                ("sys_user_group", SEED_GROUPS),
+            ):
+                for record in records:
+                    self._seed(table, record, "name")
             self.store.set_meta("seed", "done")
 
     def _seed(self, table: str, values: Mapping[str, str], key: str, parent: Record | None = None) -> Record:
@@ -295,6 +309,13 @@ class Backend:
             return "" if target is None else target[1].get(target[0].display_field, "")
         if column.type in ("password", "password2"):
             return "" if not value else "********"
+        if column.type == "glide_list" and column.reference is not None and value:
+            target_table = self.schema.get(column.reference)
+            if target_table is None:
+                return value
+            rows = self._rows(target_table.name)
+            found = (rows.get(sys_id) for sys_id in value.split(","))
+            return ", ".join(row.get(target_table.display_field, "") for row in found if row is not None)
         return value
 
     # ------------------------------------------------------------------ reading

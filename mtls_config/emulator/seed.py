@@ -89,3 +89,30 @@ SEED_SOAP_MESSAGES: list[dict[str, Any]] = [
         ],
     },
 ]
+
+# An OAuth provider in the Application Registry and an HTTP(s) Connection, the two other places a protocol profile
+# is used (facts-2 §3, §4); no mutual auth yet.
+SEED_OAUTH_ENTITIES: list[dict[str, str]] = [
+    {
+        "name": "Acme Payments OAuth",
+        "type": "oauth_provider",
+        "client_id": "acme-demo-client",
+        "default_grant_type": "client_credentials",
+        "token_url": "https://auth.acme-payments.example/oauth2/token",
+        "auth_url": "https://auth.acme-payments.example/oauth2/authorize",
+    },
+]
+
+SEED_HTTP_CONNECTIONS: list[dict[str, str]] = [
+    {
+        "name": "Globex Orders Connection",
+        "connection_url": "https://orders.globex.example",
+        "host": "orders.globex.example",
+        "use_mid": "false",
+    },
+]
+
+# A group to name in certificates' expiry notifications (facts-2 §6).
+SEED_GROUPS: list[dict[str, str]] = [
+    {"name": "PKI Operations", "description": "Owns the instance's certificates and keystores"},
+]

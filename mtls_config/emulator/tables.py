@@ -215,11 +215,35 @@ SOAP_MUTUAL_AUTH_COLUMNS = (
     Column("protocol_profile", "reference", reference="sys_protocol_profile", label="Protocol profile"),
 )
 
-AUTH_TYPES = {"no_authentication": "No authentication", "basic": "Basic", "oauth2": "OAuth 2.0"}
+# authentication_type's stored values (facts-2 §2, all five confirmed): inherit_from_parent on methods only.
+AUTH_TYPES = {
+    "no_authentication": "No authentication",
+    "basic": "Basic",
+    "oauth2": "OAuth 2.0",
+    "basic_simple": "Basic (Simple)",
+}
+METHOD_AUTH_TYPES = {"inherit_from_parent": "Inherit from parent", **AUTH_TYPES}
+
+# [I] choice values the reference does not give: each is listed in docs/emulator.md as inferred.
+FREQUENCIES = {"once": "Once", "daily": "Daily", "weekly": "Weekly"}
+OAUTH_TYPES = {"oauth_provider": "Third party OAuth Provider", "client": "OAuth API endpoint for external clients"}
+GRANT_TYPES = {
+    "authorization_code": "Authorization Code",
+    "password": "Resource Owner Password Credentials",
+    "client_credentials": "Client Credentials",
+    "jwt_bearer": "JWT Bearer",
+}
+CLIENT_CREDENTIALS_AS = {"form_data": "Form data", "basic_auth": "Basic authorization header"}
+MID_SELECTIONS = {"auto_select": "Auto-select MID server", "specific_mid_server": "Specific MID server"}
+MID_STATUSES = {"Up": "Up", "Down": "Down", "Upgrading": "Upgrading", "Paused": "Paused"}
+MID_VALIDATED = {"true": "Validated", "false": "Not validated", "rejected": "Rejected"}
 HTTP_METHODS = {m: m.upper() for m in ("get", "post", "put", "patch", "delete", "head")}
 
+# The roles of each table's ACL (facts-2 §3, §4, §10): any one of them grants access, admin always does.
 ADMIN = frozenset({"admin"})
 WEB_SERVICE = frozenset({"admin", "web_service_admin"})
+OAUTH = frozenset({"admin", "oauth_admin"})
+CONNECTION = frozenset({"admin", "connection_admin"})
 ANYONE: frozenset[str] = frozenset()
 
 # Tables the emulator serves from its table definitions rather than from stored rows.
@@ -240,302 +264,407 @@ def _root(
     return TableDef(name, label, (*columns, *SYS_COLUMNS), display_field, read_roles, write_roles, None, writable)
 
 
-DEFINITIONS: tuple[TableDef, ...] = (
-    _root(
-        "sys_certificate",
-        "X.509 Certificate",
-        (
-            Column("name", mandatory=True),
-            Column("short_description"),
-            Column(
-                "type",
-                "choice",
-                choices={
-                    "trust_store": "Trust Store Cert",
-                    "key_store": "Java Key Store",
-                    "pkcs12_key_store": "PKCS12 Key Store",
-                },
-                default="trust_store",
+def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_profile")) -> tuple[TableDef, ...]:
+    """The emulated tables. ``connection_columns``: the names of http_connection's "Mutual authentication" and
+    "Protocol profile" columns, which the reference does not confirm (facts-2 §3) [I]."""
+    mutual_auth, protocol_profile = connection_columns
+    return (
+        _root(
+            "sys_certificate",
+            "X.509 Certificate",
+            (
+                Column("name", mandatory=True),
+                Column("short_description"),
+                Column(
+                    "type",
+                    "choice",
+                    choices={
+                        "trust_store": "Trust Store Cert",
+                        "key_store": "Java Key Store",
+                        "pkcs12_key_store": "PKCS12 Key Store",
+                    },
+                    default="trust_store",
+                ),
+                Column("format", "choice", choices={"pem": "PEM", "der": "DER"}, default="pem"),
+                Column("pem_certificate", label="PEM certificate"),
+                Column("key_store_password", "password2", label="Key store password"),
+                Column("active", "boolean", default="true"),
+                Column("valid_from", "glide_date_time", read_only=True),
+                Column("expires", "glide_date_time", read_only=True),
+                Column("expires_in_days", "integer", read_only=True),
+                Column("issuer", read_only=True),
+                Column("subject", read_only=True),
+                Column("serial_number", read_only=True),
+                # expiry notifications (facts-2 §6; servicenow-api.md §1)
+                Column("expiration_notification", "boolean", default="false"),
+                Column("notify_on_expiration", "glide_list", reference="sys_user"),
+                Column(
+                    "notify_groups", "glide_list", reference="sys_user_group", label="Groups to notify on expiration"
+                ),
+                Column("warn_in_days_to_expire", "integer"),
+                Column("frequency", "choice", choices=FREQUENCIES, mandatory=True),
             ),
-            Column("format", "choice", choices={"pem": "PEM", "der": "DER"}, default="pem"),
-            Column("pem_certificate", label="PEM certificate"),
-            Column("key_store_password", "password2", label="Key store password"),
-            Column("active", "boolean", default="true"),
-            Column("valid_from", "glide_date_time", read_only=True),
-            Column("expires", "glide_date_time", read_only=True),
-            Column("expires_in_days", "integer", read_only=True),
-            Column("issuer", read_only=True),
-            Column("subject", read_only=True),
-            Column("serial_number", read_only=True),
-            Column("expiration_notification", "boolean", default="false"),
-            Column("notify_on_expiration", "glide_list"),
-            Column("notify_groups", "glide_list"),
-            Column("warn_in_days_to_expire", "integer"),
-            Column("frequency"),
+            "name",
+            ADMIN,
+            ADMIN,
         ),
-        "name",
-        ADMIN,
-        ADMIN,
-    ),
-    _root(
-        "sys_protocol_profile",
-        "Protocol Profile",
-        (
-            Column("protocol", mandatory=True),
-            Column("default_port", "integer", default="443"),
-            Column("keystore", "reference", reference="sys_certificate"),
-        ),
-        "protocol",
-        ADMIN,
-        ADMIN,
-    ),
-    _root(
-        "sys_metadata",
-        "Application File",
-        METADATA_COLUMNS,
-        "sys_name",
-        ANYONE,  # rows are filtered by read access to the table each one belongs to
-        ADMIN,
-    ),
-    TableDef(
-        "sys_rest_message",
-        "REST Message",
-        (
-            Column("name", mandatory=True),
-            Column("description"),
-            Column("rest_endpoint", label="Endpoint"),
-            Column(
-                "access",
-                "choice",
-                choices={"public": "All application scopes", "package_private": "This application scope only"},
-                default="public",
-                label="Accessible from",
+        _root(
+            "sys_protocol_profile",
+            "Protocol Profile",
+            (
+                Column("protocol", mandatory=True),
+                Column("default_port", "integer", default="443"),
+                Column("keystore", "reference", reference="sys_certificate"),
             ),
-            Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
-            *BASIC_AUTH_COLUMNS,
-            Column("basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"),
-            Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
-            *MUTUAL_AUTH_COLUMNS,
+            "protocol",
+            ADMIN,
+            ADMIN,
         ),
-        "name",
-        WEB_SERVICE,
-        WEB_SERVICE,
-        parent="sys_metadata",
-    ),
-    TableDef(
-        "sys_rest_message_fn",
-        "HTTP Method",
-        (
-            Column("rest_message", "reference", reference="sys_rest_message", mandatory=True, label="REST message"),
-            Column("function_name", mandatory=True, label="Name"),
-            Column("http_method", "choice", choices=HTTP_METHODS, default="get", label="HTTP method"),
-            Column("rest_endpoint", label="Endpoint"),
-            Column("content"),
-            Column("qualified_name", read_only=True),
-            Column("lock", "boolean", default="false"),
-            Column("use_mid_server", "reference", reference="ecc_agent", label="Use MID server"),
-            Column(
-                "authentication_type",
-                "choice",
-                choices={"inherit_from_parent": "Inherit from parent", **AUTH_TYPES},
-                default="inherit_from_parent",
+        _root(
+            "sys_metadata",
+            "Application File",
+            METADATA_COLUMNS,
+            "sys_name",
+            ANYONE,  # rows are filtered by read access to the table each one belongs to
+            ADMIN,
+        ),
+        TableDef(
+            "sys_rest_message",
+            "REST Message",
+            (
+                Column("name", mandatory=True),
+                Column("description"),
+                Column("rest_endpoint", label="Endpoint"),
+                Column(
+                    "access",
+                    "choice",
+                    choices={"public": "All application scopes", "package_private": "This application scope only"},
+                    default="public",
+                    label="Accessible from",
+                ),
+                Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
+                *BASIC_AUTH_COLUMNS,
+                Column(
+                    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
+                ),
+                Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+                *MUTUAL_AUTH_COLUMNS,
             ),
-            *BASIC_AUTH_COLUMNS,
-            Column("basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"),
-            Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
-            *MUTUAL_AUTH_COLUMNS,
+            "name",
+            WEB_SERVICE,
+            WEB_SERVICE,
+            parent="sys_metadata",
         ),
-        "function_name",
-        WEB_SERVICE,
-        WEB_SERVICE,
-        parent="sys_metadata",
-    ),
-    TableDef(
-        "sys_soap_message",
-        "SOAP Message",
-        (
-            Column("name", mandatory=True),
-            Column("description"),
-            Column("wsdl", label="WSDL"),
-            Column("download_wsdl", "boolean", default="false", label="Download WSDL"),
-            Column("envelope"),
-            *BASIC_AUTH_COLUMNS,
-            *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
-            *SOAP_MUTUAL_AUTH_COLUMNS,
-        ),
-        "name",
-        WEB_SERVICE,
-        WEB_SERVICE,
-        parent="sys_metadata",  # likely (facts-2 §9: it has sys_scope)
-    ),
-    TableDef(
-        "sys_soap_message_function",
-        "SOAP Message Function",
-        (
-            Column("soap_message", "reference", reference="sys_soap_message", mandatory=True, label="SOAP message"),
-            Column("function_name", mandatory=True, label="Name"),
-            Column("soap_action", label="SOAP action"),
-            Column("soap_endpoint", label="Endpoint"),
-            Column("envelope"),
-            *BASIC_AUTH_COLUMNS,
-            *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
-            *SOAP_MUTUAL_AUTH_COLUMNS,
-        ),
-        "function_name",
-        WEB_SERVICE,
-        WEB_SERVICE,
-        parent="sys_metadata",
-    ),
-    _root(
-        "sys_attachment",
-        "Attachment",
-        (
-            Column("file_name"),
-            Column("content_type"),
-            Column("size_bytes", "integer"),
-            Column("size_compressed", "integer"),
-            Column("compressed", "boolean", default="true"),
-            Column("table_name"),
-            Column("table_sys_id"),
-            Column("image_width", "integer"),
-            Column("image_height", "integer"),
-            Column("average_image_color"),
-            Column("sys_tags"),
-        ),
-        "file_name",
-        ANYONE,  # rows are filtered by read access to the table each one is attached to
-        ADMIN,  # Table API writes; the Attachment API checks the target table instead
-    ),
-    _root(
-        "sys_properties",
-        "System Property",
-        (
-            Column("name", mandatory=True),
-            Column("value", max_length=4000),  # [I] the common dictionary length of the column
-            Column("description"),
-            Column(
-                "type",
-                "choice",
-                choices={t: t for t in ("string", "integer", "boolean", "choicelist", "password2")},
-                default="string",
+        TableDef(
+            "sys_rest_message_fn",
+            "HTTP Method",
+            (
+                Column("rest_message", "reference", reference="sys_rest_message", mandatory=True, label="REST message"),
+                Column("function_name", mandatory=True, label="Name"),
+                Column("http_method", "choice", choices=HTTP_METHODS, default="get", label="HTTP method"),
+                Column("rest_endpoint", label="Endpoint"),
+                Column("content"),
+                Column("qualified_name", read_only=True),
+                Column("lock", "boolean", default="false"),
+                Column("use_mid_server", "reference", reference="ecc_agent", label="Use MID server"),
+                Column(
+                    "authentication_type",
+                    "choice",
+                    choices=METHOD_AUTH_TYPES,
+                    default="inherit_from_parent",
+                ),
+                *BASIC_AUTH_COLUMNS,
+                Column(
+                    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
+                ),
+                Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+                *MUTUAL_AUTH_COLUMNS,
             ),
-            Column("ignore_cache", "boolean", default="false"),
-            Column("is_private", "boolean", default="false"),
-            Column("read_roles"),
-            Column("write_roles"),
+            "function_name",
+            WEB_SERVICE,
+            WEB_SERVICE,
+            parent="sys_metadata",
         ),
-        "name",
-        ADMIN,
-        ADMIN,
-    ),
-    # Users and roles (facts-2 §10).
-    _root(
-        "sys_user",
-        "User",
-        (
-            Column("user_name", mandatory=True, label="User ID"),
-            Column("first_name"),
-            Column("last_name"),
-            Column("name"),
-            Column("email"),
-            Column("active", "boolean", default="true"),
-            Column("locked_out", "boolean", default="false"),
-            Column("web_service_access_only", "boolean", default="false"),
-            Column("user_password", "password", label="Password"),
-            Column("roles", read_only=True),
-        ),
-        "name",
-        ANYONE,
-        ADMIN,
-    ),
-    _root(
-        "sys_user_role",
-        "Role",
-        (
-            Column("name", mandatory=True),
-            Column("description"),
-            Column("elevated_privilege", "boolean", default="false"),
-        ),
-        "name",
-        ANYONE,
-        ADMIN,
-    ),
-    _root(
-        "sys_user_has_role",
-        "User Role",
-        (
-            Column("user", "reference", reference="sys_user", mandatory=True),
-            Column("role", "reference", reference="sys_user_role", mandatory=True),
-            Column("inherited", "boolean", default="false", read_only=True),
-            Column(
-                "state",
-                "choice",
-                choices={"active": "Active", "requested": "Requested", "pending": "Pending", "revoked": "Revoked"},
-                default="active",
+        TableDef(
+            "sys_soap_message",
+            "SOAP Message",
+            (
+                Column("name", mandatory=True),
+                Column("description"),
+                Column("wsdl", label="WSDL"),
+                Column("download_wsdl", "boolean", default="false", label="Download WSDL"),
+                Column("envelope"),
+                Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
+                *BASIC_AUTH_COLUMNS,
+                Column(
+                    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
+                ),
+                *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
+                *SOAP_MUTUAL_AUTH_COLUMNS,
             ),
+            "name",
+            WEB_SERVICE,
+            WEB_SERVICE,
+            parent="sys_metadata",  # likely (facts-2 §9: it has sys_scope)
         ),
-        "role",
-        ANYONE,  # rows: a user reads its own, an admin all (EmulatorConfig.user_roles_read)
-        ADMIN,
-    ),
-    # The data dictionary (facts-2 §8), served from these definitions.
-    _root(
-        "sys_db_object",
-        "Table",
-        (
-            Column("name", read_only=True),
-            Column("label", read_only=True),
-            Column("super_class", "reference", reference="sys_db_object", read_only=True, label="Extends table"),
-            Column("sys_name", read_only=True, label="Display name"),
-            Column("is_extendable", "boolean", default="false", read_only=True, label="Extensible"),
-            Column(
-                "ws_access",
-                "boolean",
-                default="true",
-                read_only=True,
-                label="Allow access to this table via web services",
+        TableDef(
+            "sys_soap_message_function",
+            "SOAP Message Function",
+            (
+                Column("soap_message", "reference", reference="sys_soap_message", mandatory=True, label="SOAP message"),
+                Column("function_name", mandatory=True, label="Name"),
+                Column("soap_action", label="SOAP action"),
+                Column("soap_endpoint", label="Endpoint"),
+                Column("envelope"),
+                Column("use_mid_server", "reference", reference="ecc_agent", label="Use MID server"),
+                Column("authentication_type", "choice", choices=METHOD_AUTH_TYPES, default="inherit_from_parent"),
+                *BASIC_AUTH_COLUMNS,
+                *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
+                *SOAP_MUTUAL_AUTH_COLUMNS,
             ),
+            "function_name",
+            WEB_SERVICE,
+            WEB_SERVICE,
+            parent="sys_metadata",
         ),
-        "label",
-        ADMIN,
-        ADMIN,
-        writable=False,
-    ),
-    _root(
-        "sys_dictionary",
-        "Dictionary Entry",
-        (
-            Column("name", read_only=True, label="Table"),
-            Column("element", read_only=True, label="Column name"),
-            Column("column_label", read_only=True),
-            Column(
-                "internal_type",
-                "reference",
-                reference="sys_glide_object",
-                reference_key="name",
-                read_only=True,
-                label="Type",
+        TableDef(
+            "oauth_entity",
+            "Application Registry",
+            (
+                Column("name", mandatory=True),
+                Column("type", "choice", choices=OAUTH_TYPES, default="oauth_provider"),
+                Column("client_id", label="Client ID"),
+                Column("client_secret", "password2"),
+                Column("default_grant_type", "choice", choices=GRANT_TYPES, default="authorization_code"),
+                Column("auth_url", label="Authorization URL"),
+                Column("token_url", label="Token URL"),
+                Column("revoke_token_url", label="Token revocation URL"),
+                Column("refresh_token_url", label="Refresh token URL"),
+                Column("send_client_credentials_as", "choice", choices=CLIENT_CREDENTIALS_AS, default="form_data"),
+                *MUTUAL_AUTH_COLUMNS,  # the REST names here (facts-2 §4)
+                Column("active", "boolean", default="true"),
             ),
-            Column("reference", "reference", reference="sys_db_object", reference_key="name", read_only=True),
-            Column("max_length", "integer", read_only=True),
-            Column("mandatory", "boolean", default="false", read_only=True),
-            Column("read_only", "boolean", default="false", read_only=True),
-            Column("active", "boolean", default="true", read_only=True),
-            Column("display", "boolean", default="false", read_only=True),
-            Column("default_value", read_only=True),
-            Column(
-                "choice",
-                "choice",
-                choices={"0": "-- None --", "1": "Dropdown with -- None --", "3": "Dropdown without -- None --"},
-                default="0",
-                read_only=True,
-            ),
+            "name",
+            OAUTH,
+            OAUTH,
+            parent="sys_metadata",  # facts-2 §4
         ),
-        "column_label",
-        ADMIN,
-        ADMIN,
-        writable=False,
-    ),
-)
+        _root(
+            "sys_connection",
+            "Connection",
+            (
+                Column("name", mandatory=True),
+                Column("connection_alias", "reference", reference="sys_alias"),
+                Column("credential", "reference", reference="discovery_credentials"),
+                Column("active", "boolean", default="true"),
+                Column("sys_class_name", read_only=True, label="Class"),
+            ),
+            "name",
+            CONNECTION,
+            CONNECTION,
+        ),
+        TableDef(
+            "http_connection",
+            "HTTP(s) Connection",
+            (
+                Column("connection_url", label="Connection URL"),
+                Column("url_builder", "boolean", default="false", label="Use Connection URL builder"),
+                Column(mutual_auth, "boolean", default="false", label="Mutual authentication"),
+                Column("protocol", default="https"),
+                Column(protocol_profile, "reference", reference="sys_protocol_profile", label="Protocol profile"),
+                Column("host"),
+                Column("port", "integer"),
+                Column("base_path"),
+                Column("use_mid", "boolean", default="false", label="Use MID server"),
+                Column("mid_selection", "choice", choices=MID_SELECTIONS, default="auto_select", label="MID selection"),
+                Column("mid_server", "reference", reference="ecc_agent", label="MID server"),
+                Column("connection_retries", "integer", default="0"),
+            ),
+            "name",
+            CONNECTION,
+            CONNECTION,
+            parent="sys_connection",  # facts-2 §3
+        ),
+        _root(
+            "ecc_agent",
+            "MID Server",
+            (
+                Column("name", mandatory=True),
+                Column("status", "choice", choices=MID_STATUSES, default="Down"),
+                Column("validated", "choice", choices=MID_VALIDATED, default="false"),
+                Column("host_name"),
+                Column("ip_address", label="IP address"),
+                Column("version"),
+            ),
+            "name",
+            WEB_SERVICE,  # who picks one on a method must read them [I]
+            ADMIN,
+        ),
+        _root(
+            "sys_attachment",
+            "Attachment",
+            (
+                Column("file_name"),
+                Column("content_type"),
+                Column("size_bytes", "integer"),
+                Column("size_compressed", "integer"),
+                Column("compressed", "boolean", default="true"),
+                Column("table_name"),
+                Column("table_sys_id"),
+                Column("image_width", "integer"),
+                Column("image_height", "integer"),
+                Column("average_image_color"),
+                Column("sys_tags"),
+            ),
+            "file_name",
+            ANYONE,  # rows are filtered by read access to the table each one is attached to
+            ADMIN,  # Table API writes; the Attachment API checks the target table instead
+        ),
+        _root(
+            "sys_properties",
+            "System Property",
+            (
+                Column("name", mandatory=True),
+                Column("value", max_length=4000),  # [I] the common dictionary length of the column
+                Column("description"),
+                Column(
+                    "type",
+                    "choice",
+                    choices={t: t for t in ("string", "integer", "boolean", "choicelist", "password2")},
+                    default="string",
+                ),
+                Column("ignore_cache", "boolean", default="false"),
+                Column("is_private", "boolean", default="false"),
+                Column("read_roles"),
+                Column("write_roles"),
+            ),
+            "name",
+            ADMIN,
+            ADMIN,
+        ),
+        # Users and roles (facts-2 §10).
+        _root(
+            "sys_user",
+            "User",
+            (
+                Column("user_name", mandatory=True, label="User ID"),
+                Column("first_name"),
+                Column("last_name"),
+                Column("name"),
+                Column("email"),
+                Column("active", "boolean", default="true"),
+                Column("locked_out", "boolean", default="false"),
+                Column("web_service_access_only", "boolean", default="false"),
+                Column("user_password", "password", label="Password"),
+                Column("roles", read_only=True),
+            ),
+            "name",
+            ANYONE,
+            ADMIN,
+        ),
+        _root(
+            "sys_user_role",
+            "Role",
+            (
+                Column("name", mandatory=True),
+                Column("description"),
+                Column("elevated_privilege", "boolean", default="false"),
+            ),
+            "name",
+            ANYONE,
+            ADMIN,
+        ),
+        _root(
+            "sys_user_has_role",
+            "User Role",
+            (
+                Column("user", "reference", reference="sys_user", mandatory=True),
+                Column("role", "reference", reference="sys_user_role", mandatory=True),
+                Column("inherited", "boolean", default="false", read_only=True),
+                Column(
+                    "state",
+                    "choice",
+                    choices={"active": "Active", "requested": "Requested", "pending": "Pending", "revoked": "Revoked"},
+                    default="active",
+                ),
+            ),
+            "role",
+            ANYONE,  # rows: a user reads its own, an admin all (EmulatorConfig.user_roles_read)
+            ADMIN,
+        ),
+        _root(
+            "sys_user_group",
+            "Group",
+            (
+                Column("name", mandatory=True),
+                Column("description"),
+                Column("email"),
+                Column("manager", "reference", reference="sys_user"),
+                Column("active", "boolean", default="true"),
+            ),
+            "name",
+            ANYONE,
+            ADMIN,
+        ),
+        # The data dictionary (facts-2 §8), served from these definitions.
+        _root(
+            "sys_db_object",
+            "Table",
+            (
+                Column("name", read_only=True),
+                Column("label", read_only=True),
+                Column("super_class", "reference", reference="sys_db_object", read_only=True, label="Extends table"),
+                Column("sys_name", read_only=True, label="Display name"),
+                Column("is_extendable", "boolean", default="false", read_only=True, label="Extensible"),
+                Column(
+                    "ws_access",
+                    "boolean",
+                    default="true",
+                    read_only=True,
+                    label="Allow access to this table via web services",
+                ),
+            ),
+            "label",
+            ADMIN,
+            ADMIN,
+            writable=False,
+        ),
+        _root(
+            "sys_dictionary",
+            "Dictionary Entry",
+            (
+                Column("name", read_only=True, label="Table"),
+                Column("element", read_only=True, label="Column name"),
+                Column("column_label", read_only=True),
+                Column(
+                    "internal_type",
+                    "reference",
+                    reference="sys_glide_object",
+                    reference_key="name",
+                    read_only=True,
+                    label="Type",
+                ),
+                Column("reference", "reference", reference="sys_db_object", reference_key="name", read_only=True),
+                Column("max_length", "integer", read_only=True),
+                Column("mandatory", "boolean", default="false", read_only=True),
+                Column("read_only", "boolean", default="false", read_only=True),
+                Column("active", "boolean", default="true", read_only=True),
+                Column("display", "boolean", default="false", read_only=True),
+                Column("default_value", read_only=True),
+                Column(
+                    "choice",
+                    "choice",
+                    choices={"0": "-- None --", "1": "Dropdown with -- None --", "3": "Dropdown without -- None --"},
+                    default="0",
+                    read_only=True,
+                ),
+            ),
+            "column_label",
+            ADMIN,
+            ADMIN,
+            writable=False,
+        ),
+    )
+
 
 KEYSTORE_TYPES = frozenset({"key_store", "pkcs12_key_store"})

@@ -129,7 +129,41 @@ COLUMN_CASES = [
     ("sys_soap_message_function", "protocol_profile", "reference", "sys_protocol_profile", None),
     ("sys_protocol_profile", "keystore", "reference", "sys_certificate", None),
     ("sys_certificate", "key_store_password", "password2", "", None),
+    # issue 16: what makes mutual auth apply or not (facts-2 §1, §2, §4, §6)
+    ("sys_soap_message_function", "use_mid_server", "reference", "ecc_agent", None),
+    ("oauth_entity", "use_mutual_auth", "boolean", "", None),
+    ("oauth_entity", "protocol_name", "reference", "sys_protocol_profile", None),
+    ("sys_certificate", "expiration_notification", "boolean", "", None),
+    ("sys_certificate", "notify_on_expiration", "glide_list", "sys_user", None),
+    ("sys_certificate", "notify_groups", "glide_list", "sys_user_group", "Groups to notify on expiration"),
+    ("sys_certificate", "warn_in_days_to_expire", "integer", "", None),
 ]
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["sys_rest_message", "sys_rest_message_fn", "sys_soap_message", "sys_soap_message_function"],
+)
+async def test_authentication_type_is_a_column(sn: Target, table: str) -> None:
+    """facts-2 §1, §2: authentication_type on the four message tables (its type: a string with choices)."""
+    assert await column(sn, table, "authentication_type") is not None
+
+
+async def test_http_connections_name_their_mutual_auth_columns_by_label(sn: Target) -> None:
+    """[I] facts-2 §3 gives the form labels, not the columns: a client finds them in the dictionary by label."""
+    query = "nameINhttp_connection,sys_connection^column_labelINMutual authentication,Protocol profile"
+    found = await rows(sn.client, "sys_dictionary", query, DICTIONARY_FIELDS, sysparm_exclude_reference_link="true")
+    by_label = {r["column_label"]: r for r in found}
+    assert set(by_label) == {"Mutual authentication", "Protocol profile"}, found
+    assert by_label["Mutual authentication"]["internal_type"] == "boolean"
+    protocol = by_label["Protocol profile"]
+    assert (protocol["internal_type"], protocol["reference"]) == ("reference", "sys_protocol_profile")
+
+
+@pytest.mark.parametrize("table", ["ecc_agent", "oauth_entity", "http_connection", "sys_connection", "sys_user_group"])
+async def test_the_tables_of_issue_16_are_served(sn: Target, table: str) -> None:
+    r = await sn.client.get(f"/api/now/table/{table}", params={"sysparm_limit": "1", "sysparm_fields": "sys_id"})
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize(
@@ -183,11 +217,13 @@ async def test_the_dictionary_query_of_the_reference(sn: Target) -> None:
         ("sys_soap_message", "sys_metadata"),
         ("sys_certificate", ""),
         ("sys_protocol_profile", ""),
+        ("oauth_entity", "sys_metadata"),
+        ("http_connection", "sys_connection"),
     ],
 )
 async def test_table_hierarchy(sn: Target, table: str, parent: str) -> None:
     """sys_db_object.super_class points at the table a table extends; inherited columns are the parent's rows."""
-    objects = await rows(sn.client, "sys_db_object", f"nameIN{table},sys_metadata", "sys_id,name,super_class")
+    objects = await rows(sn.client, "sys_db_object", f"nameIN{table},{parent or table}", "sys_id,name,super_class")
     by_name = {o["name"]: o for o in objects}
     super_class = by_name[table]["super_class"]
     if not parent:
@@ -195,8 +231,9 @@ async def test_table_hierarchy(sn: Target, table: str, parent: str) -> None:
         return
     assert super_class["value"] == by_name[parent]["sys_id"]
     assert super_class["link"].endswith(f"/sys_db_object/{by_name[parent]['sys_id']}")
-    assert await column(sn, table, "sys_scope") is None
-    inherited = await column(sn, parent, "sys_scope")
+    inherited_column = {"sys_metadata": "sys_scope", "sys_connection": "connection_alias"}[parent]
+    assert await column(sn, table, inherited_column) is None
+    inherited = await column(sn, parent, inherited_column)
     assert inherited is not None and inherited["name"] == parent
 
 
@@ -262,7 +299,14 @@ async def certificate(sn: Target) -> AsyncIterator[str]:
         await sn.client.delete(f"/api/now/table/sys_certificate/{sys_id}")
 
 
-READ_DENIED = ["sys_certificate", "sys_protocol_profile", "sys_rest_message", "sys_soap_message"]
+READ_DENIED = [
+    "sys_certificate",
+    "sys_protocol_profile",
+    "sys_rest_message",
+    "sys_soap_message",
+    "oauth_entity",
+    "http_connection",
+]
 
 
 async def test_a_user_without_the_roles_reads_empty_tables(
@@ -356,17 +400,15 @@ async def test_v1_answers_404_for_an_empty_list(sn: Target) -> None:
     assert (r.status_code, r.json()) == (200, {"result": []})
 
 
-async def test_a_new_profile_gets_its_protocol_properties(sn: Target, cleanup: list[str]) -> None:
-    """create_protocol_properties: whether saving a profile writes glide.httpclient.protocol.<p>.* (facts-2 §5)."""
+async def test_saving_a_profile_writes_no_protocol_properties(sn: Target, cleanup: list[str]) -> None:
+    """create_protocol_properties (False): saving a profile does not write glide.httpclient.protocol.<p>.*; the KBs
+    have admins add them by hand and delete stale ones (facts-2 §5), which an automatic copy would undo."""
     protocol = "mtlscfgc" + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
     prefix = f"glide.httpclient.protocol.{protocol}."
     await create(sn, cleanup, "sys_protocol_profile", {"protocol": protocol, "default_port": "8443"})
     found = await rows(sn.client, "sys_properties", f"nameSTARTSWITH{prefix}", "sys_id,name,value")
     cleanup[:0] = [f"/api/now/table/sys_properties/{p['sys_id']}" for p in found]  # after the profile
-    assert {p["name"]: p["value"] for p in found} == {
-        f"{prefix}class": "com.glide.certificates.DBKeyStoreSocketFactory",
-        f"{prefix}port": "8443",
-    }
+    assert found == []
 
 
 async def test_a_profile_keystore_must_be_a_keystore(sn: Target, cleanup: list[str]) -> None:

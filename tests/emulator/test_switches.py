@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from mtls_config.emulator import create_app
+from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.models import Backend
 from tests.emulator.conftest import asgi_client, emulator_config
 
@@ -245,3 +245,133 @@ async def test_user_password_write_switch(needs_flag: bool) -> None:
         await client.post("/api/now/table/sys_user", json={"user_name": "ops", "user_password": "Ops-Pa55"})
         r = await client.get("/api/now/table/sys_user", auth=("ops", "Ops-Pa55"))
     assert r.status_code == (401 if needs_flag else 200)
+
+
+# ---------------------------------------------------------------------- issue 16's tables
+
+
+ROLE_USERS = {
+    "admin": ("admin", ("admin",)),
+    "wsa": ("wsa-pass", ("web_service_admin",)),
+    "oauth": ("oauth-pass", ("oauth_admin",)),
+    "conn": ("conn-pass", ("connection_admin",)),
+    "itil": ("itil-pass", ("itil",)),
+}
+# table -> the users who may write it (admin always)
+WRITERS = {
+    "sys_certificate": {"admin"},
+    "sys_protocol_profile": {"admin"},
+    "sys_rest_message": {"admin", "wsa"},
+    "sys_soap_message": {"admin", "wsa"},
+    "oauth_entity": {"admin", "oauth"},
+    "http_connection": {"admin", "conn"},
+    "ecc_agent": {"admin"},
+    "sys_user_group": {"admin"},
+}
+
+
+@pytest.mark.parametrize("user", sorted(ROLE_USERS))
+@pytest.mark.parametrize("table", sorted(WRITERS))
+async def test_table_acls_follow_the_reference(table: str, user: str) -> None:
+    app = create_app(EmulatorConfig(users=ROLE_USERS))
+    body = {"protocol": "acltest"} if table == "sys_protocol_profile" else {"name": f"acl {table}"}
+    async with asgi_client(app, auth=(user, ROLE_USERS[user][0])) as client:
+        r = await client.post(f"/api/now/table/{table}", json=body)
+        if user in WRITERS[table]:
+            assert r.status_code == 201, r.text
+        else:
+            assert r.status_code == 403 and r.json()["error"]["detail"].startswith("ACL Exception Insert")
+
+
+@pytest.mark.parametrize(
+    ("table", "defaults"),
+    [
+        ("sys_rest_message", {"authentication_type": "no_authentication", "use_mutual_auth": "false"}),
+        ("sys_soap_message", {"authentication_type": "no_authentication", "enable_mutual_auth": "false"}),
+        ("oauth_entity", {"type": "oauth_provider", "use_mutual_auth": "false", "active": "true"}),
+        ("http_connection", {"mutual_auth": "false", "use_mid": "false", "mid_selection": "auto_select"}),
+        ("ecc_agent", {"status": "Down", "validated": "false"}),
+    ],
+)
+async def test_new_records_get_stock_defaults(client: httpx.AsyncClient, table: str, defaults: dict[str, str]) -> None:
+    r = await client.post(f"/api/now/table/{table}", json={"name": "fresh"})
+    result = r.json()["result"]
+    assert {k: result[k] for k in defaults} == defaults
+
+
+async def test_methods_inherit_their_authentication(app: Starlette, client: httpx.AsyncClient) -> None:
+    backend: Backend = app.state.backend
+    for table in ("sys_rest_message_fn", "sys_soap_message_function"):
+        assert {f["authentication_type"] for f in backend.records(table)} == {"inherit_from_parent"}
+    agent = (await client.post("/api/now/table/ecc_agent", json={"name": "mid-1", "status": "Up"})).json()["result"]
+    method = next(f for f in backend.records("sys_rest_message_fn") if f["function_name"] == "post_payment")
+    r = await client.patch(
+        f"/api/now/table/sys_rest_message_fn/{method['sys_id']}",
+        json={"use_mid_server": "mid-1", "authentication_type": "basic_simple"},  # a reference by display value
+        params={"sysparm_fields": "use_mid_server.name,authentication_type", "sysparm_display_value": "all"},
+    )
+    assert r.json()["result"] == {
+        "use_mid_server.name": {"display_value": "mid-1", "value": "mid-1"},
+        "authentication_type": {"display_value": "Basic (Simple)", "value": "basic_simple"},
+    }
+    assert backend.record("sys_rest_message_fn", method["sys_id"])["use_mid_server"] == agent["sys_id"]  # type: ignore[index]
+
+
+async def test_seeded_registry_connection_and_group(app: Starlette) -> None:
+    backend: Backend = app.state.backend
+    assert [e["name"] for e in backend.records("oauth_entity")] == ["Acme Payments OAuth"]
+    assert [c["name"] for c in backend.records("http_connection")] == ["Globex Orders Connection"]
+    assert [g["name"] for g in backend.records("sys_user_group")] == ["PKI Operations"]
+    assert backend.records("ecc_agent") == []  # a stock instance has no MID server
+    entity = backend.records("oauth_entity")[0]
+    assert (entity["sys_class_name"], entity["sys_scope"]) == ("oauth_entity", "global")
+
+
+async def test_a_connection_is_read_through_its_parent_table(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/now/table/sys_connection", params={"sysparm_fields": "name,sys_class_name"})
+    assert r.json()["result"] == [{"name": "Globex Orders Connection", "sys_class_name": "http_connection"}]
+
+
+@pytest.mark.parametrize(
+    "names", [("mutual_auth", "protocol_profile"), ("use_mutual_auth", "protocol_name")], ids=["default", "rest-names"]
+)
+async def test_connection_mutual_auth_column_names_switch(names: tuple[str, str]) -> None:
+    app = create_app(emulator_config(connection_mutual_auth_columns=names))
+    async with asgi_client(app) as client:
+        r = await client.get(
+            "/api/now/table/sys_dictionary",
+            params={
+                "sysparm_query": "name=http_connection^column_labelINMutual authentication,Protocol profile",
+                "sysparm_fields": "element,column_label",
+            },
+        )
+        assert {row["column_label"]: row["element"] for row in r.json()["result"]} == {
+            "Mutual authentication": names[0],
+            "Protocol profile": names[1],
+        }
+        connection = app.state.backend.records("http_connection")[0]
+        r = await client.patch(f"/api/now/table/http_connection/{connection['sys_id']}", json={names[0]: "true"})
+        assert r.json()["result"][names[0]] == "true"
+
+
+async def test_notification_lists_show_names(app: Starlette, client: httpx.AsyncClient) -> None:
+    backend: Backend = app.state.backend
+    users = {u["user_name"]: u["sys_id"] for u in backend.records("sys_user")}
+    group = backend.records("sys_user_group")[0]["sys_id"]
+    r = await client.post(
+        "/api/now/table/sys_certificate",
+        json={
+            "name": "notified",
+            "expiration_notification": "true",
+            "notify_on_expiration": [users["admin"], users["wsa"]],
+            "notify_groups": group,
+            "warn_in_days_to_expire": "30",
+            "frequency": "weekly",
+        },
+        params={"sysparm_display_value": "all", "sysparm_fields": "notify_on_expiration,notify_groups,frequency"},
+    )
+    assert r.json()["result"] == {
+        "notify_on_expiration": {"display_value": "admin, wsa", "value": f"{users['admin']},{users['wsa']}"},
+        "notify_groups": {"display_value": "PKI Operations", "value": group},
+        "frequency": {"display_value": "Weekly", "value": "weekly"},
+    }
