@@ -203,6 +203,17 @@ BASIC_AUTH_COLUMNS = (
     Column("basic_auth_password", "password2", label="Basic auth password"),
 )
 
+BASIC_AUTH_PROFILE = Column(
+    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
+)
+
+# On both REST tables (facts-2 §2).
+REST_AUTH_COLUMNS = (
+    *BASIC_AUTH_COLUMNS,
+    BASIC_AUTH_PROFILE,
+    Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+)
+
 # REST (facts-2 §2) and the Application Registry (§4): form labels "Use mutual authentication", "Protocol profile".
 MUTUAL_AUTH_COLUMNS = (
     Column("use_mutual_auth", "boolean", default="false", label="Use mutual authentication"),
@@ -343,11 +354,7 @@ def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_
                     label="Accessible from",
                 ),
                 Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
-                *BASIC_AUTH_COLUMNS,
-                Column(
-                    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
-                ),
-                Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+                *REST_AUTH_COLUMNS,
                 *MUTUAL_AUTH_COLUMNS,
             ),
             "name",
@@ -373,11 +380,7 @@ def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_
                     choices=METHOD_AUTH_TYPES,
                     default="inherit_from_parent",
                 ),
-                *BASIC_AUTH_COLUMNS,
-                Column(
-                    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
-                ),
-                Column("oauth2_profile", "reference", reference="oauth_entity_profile", label="OAuth profile"),
+                *REST_AUTH_COLUMNS,
                 *MUTUAL_AUTH_COLUMNS,
             ),
             "function_name",
@@ -396,9 +399,7 @@ def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_
                 Column("envelope"),
                 Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
                 *BASIC_AUTH_COLUMNS,
-                Column(
-                    "basic_auth_profile", "reference", reference="sys_auth_profile_basic", label="Basic auth profile"
-                ),
+                BASIC_AUTH_PROFILE,
                 *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
                 *SOAP_MUTUAL_AUTH_COLUMNS,
             ),
