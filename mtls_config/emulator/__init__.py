@@ -3,9 +3,10 @@ basic/bearer auth with roles, OAuth token endpoint, faults, SQLite persistence).
 
 Laid out like a moto service: ``urls`` (routing), ``responses`` (parse, call the backend, render), ``models``
 (the backend: records and attachments, no HTTP) built from ``store`` (SQLite persistence), ``auth`` (users,
-roles, tokens), ``rules`` (ACLs, business rules, derived fields), ``tables`` and ``catalog`` (the schema and the data dictionary
-made from it), ``exceptions`` (errors carrying their status
-and the instance's envelope), ``server`` (uvicorn runner, threaded test server, TLS).
+roles, tokens), ``rules`` (ACLs, business rules, derived fields), ``fields`` (values as read, shown and stored),
+``tables`` and ``catalog`` (the schema and the data dictionary made from it); ``exceptions`` (errors carrying
+their status and the instance's envelope), ``guard`` and ``faults`` (the layers around the routes), ``server``
+(uvicorn runner, threaded test server, TLS).
 
     from mtls_config.emulator import create_app, EmulatorConfig
     app = create_app(EmulatorConfig())

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtls_config.emulator import query as encoded
-from mtls_config.emulator.auth import Accounts, User, hash_password
+from mtls_config.emulator.auth import Accounts, User
 from mtls_config.emulator.catalog import db_object_rows, dictionary_rows
-from mtls_config.emulator.certificates import DATE_FORMAT, days_until
+from mtls_config.emulator.certificates import DATE_FORMAT
 from mtls_config.emulator.config import EmulatorConfig
 from mtls_config.emulator.exceptions import (
     AclDenied,
@@ -32,6 +32,7 @@ from mtls_config.emulator.exceptions import (
     ReadDenied,
     RecordNotFound,
 )
+from mtls_config.emulator.fields import Fields
 from mtls_config.emulator.rules import Rules, can_read, can_write
 from mtls_config.emulator.seed import (
     SEED_GROUPS,
@@ -47,7 +48,6 @@ from mtls_config.emulator.tables import CATALOG_TABLES, Column, Schema, Table, d
 __all__ = ["Backend", "ListResult", "Record", "User", "new_sys_id"]
 
 _SYS_ID = re.compile(r"[0-9a-f]{32}")
-_TRUE = frozenset({"true", "1", "yes"})
 # Values the instance evaluates in an encoded query (facts-2 §10); we know these two.
 _CURRENT_USER_ID = "javascript:gs.getUserID()"
 _CURRENT_USER_NAME = "javascript:gs.getUserName()"
@@ -104,6 +104,7 @@ class Backend:
             "sys_dictionary": {r["sys_id"]: r for r in dictionary_rows(self.schema, started)},
         }
         self._vault = Vault(self.store)
+        self.fields = Fields(config, self.schema, self._rows, self._vault, lambda: self.clock())
         self.accounts = Accounts(config, self.store, lambda: self.clock().timestamp())
         self.rules = Rules(config, self.schema, self.store, self, lambda: self.clock())
         with self._lock:
@@ -137,7 +138,9 @@ class Backend:
         with self._lock:
             configured = {role for _, roles in self.config.users.values() for role in roles}
             for role in [*STOCK_ROLES, *sorted(configured - set(STOCK_ROLES))]:
-                self._seed("sys_user_role", {"name": role, "elevated_privilege": _bool(role in ELEVATED_ROLES)}, "name")
+                self._seed(
+                    "sys_user_role", {"name": role, "elevated_privilege": str(role in ELEVATED_ROLES).lower()}, "name"
+                )
             role_ids = {r["name"]: r["sys_id"] for r in self.store.tables["sys_user_role"].values()}
             for name, (_, roles) in self.config.users.items():
                 user = self._seed("sys_user", {"user_name": name, "name": name}, "user_name")
@@ -256,67 +259,16 @@ class Backend:
         return self._table(name)
 
     def is_valid_field(self, table: Table, path: str) -> bool:
-        parts = path.split(".")
-        current: Table | None = table
-        for i, part in enumerate(parts):
-            if current is None:
-                return False
-            column = current.column(part)
-            if column is None:
-                return False
-            if i < len(parts) - 1:
-                if column.type != "reference" or column.reference is None:
-                    return False
-                current = self.schema.get(column.reference)
-                if current is None:  # a reference to a table we do not emulate: only sys_id is known
-                    return parts[i + 1 :] == ["sys_id"]
-        return True
-
-    def _target(self, column: Column, value: str) -> tuple[Table, Record] | None:
-        """The record a reference value points at (by sys_id, or by the key the column names)."""
-        target_table = self.schema.get(column.reference or "")
-        if target_table is None or not value:
-            return None
-        rows = self._rows(target_table.name)
-        if column.reference_key == "sys_id":
-            found = rows.get(value)
-        else:
-            found = next((r for r in list(rows.values()) if r.get(column.reference_key) == value), None)
-        return None if found is None else (target_table, found)
+        return self.fields.is_valid(table, path)
 
     def value_at(self, table: Table, record: Mapping[str, str], path: str) -> str:
-        """A (possibly dot-walked) field's stored value; ``""`` where a reference is empty or dangling."""
-        head, _, rest = path.partition(".")
-        value = record.get(head, "")
-        if not rest:
-            return value
-        column = table.column(head)
-        if column is None or column.reference is None or not value:
-            return ""
-        if self.schema.get(column.reference) is None:
-            return value if rest == "sys_id" else ""
-        target = self._target(column, value)
-        return "" if target is None else self.value_at(target[0], target[1], rest)
+        return self.fields.value_at(table, record, path)
 
     def display_value(self, column: Column, value: str) -> str:
-        """The display value the instance shows for one stored value."""
-        if column.type == "choice":
-            return column.choices.get(value, value)
-        if column.type == "reference" and column.reference is not None:
-            if self.schema.get(column.reference) is None:
-                return value
-            target = self._target(column, value)
-            return "" if target is None else target[1].get(target[0].display_field, "")
-        if column.type in ("password", "password2"):
-            return "" if not value else "********"
-        if column.type == "glide_list" and column.reference is not None and value:
-            target_table = self.schema.get(column.reference)
-            if target_table is None:
-                return value
-            rows = self._rows(target_table.name)
-            found = (rows.get(sys_id) for sys_id in value.split(","))
-            return ", ".join(row.get(target_table.display_field, "") for row in found if row is not None)
-        return value
+        return self.fields.display_value(column, value)
+
+    def public(self, table: Table, record: Record, viewer: User | None = None) -> Record:
+        return self.fields.public(table, record, viewer)
 
     # ------------------------------------------------------------------ reading
 
@@ -390,21 +342,6 @@ class Backend:
                 raise RecordNotFound()
             return self.public(table, found[1], user)
 
-    def public(self, table: Table, record: Record, viewer: User | None = None) -> Record:
-        """A record as the instance serves it to ``viewer``: password2 never in clear, a one-way password hash
-        only to admin (a field ACL [I]), day counts current."""
-        out = dict(record)
-        for column in table.columns:
-            out.setdefault(column.name, column.default)
-            if column.type == "password2" and out[column.name]:
-                mode = self.config.password2_read
-                out[column.name] = {"empty": "", "masked": "********", "ciphertext": out[column.name]}[mode]
-            if column.type == "password" and (viewer is None or "admin" not in viewer.roles):
-                out[column.name] = ""
-        if table.name == "sys_certificate":
-            out["expires_in_days"] = days_until(out.get("expires", ""), self.clock())
-        return out
-
     # ------------------------------------------------------------------ writing
 
     def insert(
@@ -441,7 +378,7 @@ class Backend:
                 column = table.column(name)
                 if column is None or column.read_only or (own.name, name) in self.ignored_fields:
                     continue
-                self._assign(own, new, column, raw, input_display_value)
+                self.fields.assign(own, new, column, raw, input_display_value)
             changed = {k for k in new if new.get(k) != old.get(k)}
             if changed:
                 self.rules.check(own, new, old)
@@ -510,7 +447,7 @@ class Backend:
                 continue
             if as_client and (table.name, name) in self.ignored_fields:
                 continue
-            self._assign(table, record, column, raw, input_display_value)
+            self.fields.assign(table, record, column, raw, input_display_value)
         now = self._timestamp()
         record.update(
             sys_id=sys_id or new_sys_id(),
@@ -525,52 +462,6 @@ class Backend:
         self.store.save(table.name, record)
         self.rules.after_insert(table, record, user_name, seeding=trusted)
         return record
-
-    def _assign(self, table: Table, record: Record, column: Column, raw: Any, input_display_value: bool) -> None:
-        value = _as_text(raw)
-        if column.type == "boolean":
-            record[column.name] = "true" if value.lower() in _TRUE else "false"
-        elif column.type == "integer":
-            record[column.name] = _as_integer(value)
-        elif column.type == "choice":
-            if value == "":
-                return  # an empty string does not clear a choice field
-            if input_display_value:
-                value = next((k for k, label in column.choices.items() if label == value), value)
-            record[column.name] = value
-        elif column.type == "reference":
-            record[column.name] = self._resolve_reference(column, value)
-        elif column.type == "password2":
-            if self.config.password2_write_needs_input_display_value and not input_display_value:
-                return  # "values submitted to encrypted fields are not saved" without the flag
-            record[column.name] = self._vault.encrypt(value) if value else ""
-        elif column.type == "password":
-            # One-way: set as a display value it is hashed; otherwise it is kept as given, as if it were the hash
-            # already, so that nobody can log in with it [I].
-            hashed = input_display_value or not self.config.user_password_needs_input_display_value
-            record[column.name] = hash_password(value) if value and hashed else value
-        else:
-            if column.max_length is not None and len(value) > column.max_length:
-                if self.config.over_max_length == "reject":
-                    raise BadRequest(
-                        "Operation Failed",
-                        f"{table.name}.{column.name} holds at most {column.max_length} characters, got {len(value)}",
-                    )
-                value = value[: column.max_length]
-            record[column.name] = value
-
-    def _resolve_reference(self, column: Column, value: str) -> str:
-        target_table = self.schema.get(column.reference or "")
-        if not value or target_table is None:
-            return value
-        rows = self._rows(target_table.name)
-        if value in rows:
-            return value
-        # Like the instance, a reference set by its display value resolves to that record's sys_id.
-        for sys_id, row in rows.items():
-            if row.get(target_table.display_field) == value:
-                return sys_id
-        return value
 
     # ------------------------------------------------------------------ attachments
 
@@ -624,31 +515,3 @@ class Backend:
             if target is None or not can_write(user, target):
                 raise AclDenied("Delete")
             self._delete(table, record)
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _as_text(raw: Any) -> str:
-    if raw is None:
-        return ""
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, float) and raw.is_integer():
-        return str(int(raw))
-    if isinstance(raw, dict):
-        return _as_text(raw.get("value", ""))
-    if isinstance(raw, list):
-        return ",".join(_as_text(x) for x in raw)
-    return str(raw)
-
-
-def _as_integer(value: str) -> str:
-    text = value.strip().replace(",", "")
-    if not text:
-        return ""
-    try:
-        return str(int(float(text)))
-    except ValueError:
-        return ""

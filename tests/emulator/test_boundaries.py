@@ -32,7 +32,20 @@ def test_emulator_imports_none_of_the_code_it_tests() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["models", "store", "auth", "rules", "seed", "catalog", "query", "tables", "certificates", "config", "exceptions"],
+    [
+        "models",
+        "store",
+        "auth",
+        "rules",
+        "seed",
+        "catalog",
+        "fields",
+        "query",
+        "tables",
+        "certificates",
+        "config",
+        "exceptions",
+    ],
 )
 def test_backend_modules_import_no_http(module: str) -> None:
     """Static check: the package's __init__ pulls in the app, so a runtime check cannot isolate these modules."""

@@ -314,7 +314,8 @@ async def test_methods_inherit_their_authentication(app: Starlette, client: http
         "use_mid_server.name": {"display_value": "mid-1", "value": "mid-1"},
         "authentication_type": {"display_value": "Basic (Simple)", "value": "basic_simple"},
     }
-    assert backend.record("sys_rest_message_fn", method["sys_id"])["use_mid_server"] == agent["sys_id"]  # type: ignore[index]
+    stored = backend.record("sys_rest_message_fn", method["sys_id"])
+    assert stored is not None and stored["use_mid_server"] == agent["sys_id"]
 
 
 async def test_seeded_registry_connection_and_group(app: Starlette) -> None:
