@@ -130,3 +130,59 @@ async def test_example_stack_plans_are_unchanged(stack_dir: Path, client: Instan
     _check("example-prune", _normalised(pruned.plan))
     assert (await apply_planned(client, pruned)).ok
     _check("example-after-prune", _normalised((await _plan(client, stack_dir)).plan))
+
+
+@pytest.mark.anyio
+async def test_import_result_is_unchanged(client: InstanceClient) -> None:
+    """What 'import' writes and records for a hand-made set-up with every kind, and with records it must skip."""
+    from mtls_config.importer import import_live
+
+    example = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
+    jks = (example / "keystores" / "globex-client.jks").read_bytes()
+    pem = (example / "certs" / "acme-server-ca.pem").read_text()
+    der = (example / "certs" / "globex-server.der").read_bytes()
+
+    async def certificate(values: dict[str, str], *files: tuple[str, bytes]) -> str:
+        record = await client.create("sys_certificate", {"active": "true", **values}, input_display_value=True)
+        for name, data in files:
+            await client.upload_attachment("sys_certificate", record["sys_id"], name, data)
+        return str(record["sys_id"])
+
+    keystore = await certificate(
+        {"name": "Hand made keystore", "type": "key_store", "key_store_password": "pw-canary"}, ("client.jks", jks)
+    )
+    broken = await certificate({"name": "Broken keystore", "type": "key_store"})
+    await certificate({"name": "Partner CA", "type": "trust_store", "format": "pem", "pem_certificate": pem})
+    await certificate({"name": "partner-ca", "type": "trust_store", "format": "pem", "pem_certificate": pem})
+    await certificate({"name": "Partner DER", "type": "trust_store", "format": "der"}, ("partner.der", der))
+    await certificate({"name": "Another DER", "type": "trust_store", "format": "der"})
+    profile = await client.create(
+        "sys_protocol_profile", {"protocol": "handmade", "default_port": "8443", "keystore": keystore}
+    )
+    await client.create("sys_protocol_profile", {"protocol": "brokenprof", "default_port": "443", "keystore": broken})
+    rest = (await client.list("sys_rest_message", query="name=Acme Payments API", fields=["sys_id"]))[0]
+    await client.update(
+        "sys_rest_message", rest["sys_id"], {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
+    )
+    for fn in await client.list("sys_rest_message_fn", query=f"rest_message={rest['sys_id']}", fields=["sys_id"]):
+        await client.update(
+            "sys_rest_message_fn", fn["sys_id"], {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
+        )
+    soap = (await client.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
+    await client.update("sys_soap_message", soap["sys_id"], {"use_mutual_auth": "true", "protocol_name": "0" * 32})
+
+    result = await import_live(client, "imported")
+    assert result.inventory is not None
+    files = {
+        path: data.decode() if path.endswith((".yaml", ".pem")) else f"{len(data)} bytes"
+        for path, data in sorted(result.files.items())
+    }
+    inventory = json.loads(result.inventory.model_copy(update={"salt": "<random salt>"}).to_json())
+    for entry in inventory["resources"].values():
+        if entry["password_opaque"] is not None:  # the emulator encrypts with a random nonce
+            entry["password_opaque"] = "<sha256 of the encrypted value>"
+    found = {"imported": result.imported, "skipped": result.skipped, "files": files, "inventory": inventory}
+    text = json.dumps(found, indent=2, sort_keys=True) + "\n"
+    assert "pw-canary" not in text
+    names: dict[str, str] = {}
+    _check("import", SYS_ID.sub(lambda m: names.setdefault(m.group(0), f"<sys_id {len(names) + 1}>"), text))
