@@ -25,6 +25,7 @@ import pytest
 
 from mtls_config.client import InstanceClient
 from mtls_config.engine import Planned, apply_planned, make_planned
+from mtls_config.inventory_store import read_inventory
 from mtls_config.plan import Plan, make_plan
 from mtls_config.spec.loader import load_specs
 from tests.engine.diffcases import CASES, load_case, run_diff
@@ -103,8 +104,62 @@ async def _edit_by_hand(client: InstanceClient) -> None:
     await client.update("sys_rest_message_fn", fn["sys_id"], {"protocol_name": ""})
 
 
+# The columns the engine writes or reads, per table it writes (the emulator's other columns are its own business).
+COLUMNS = {
+    "sys_certificate": (
+        "sys_id", "sys_mod_count", "name", "type", "format", "active", "short_description", "warn_in_days_to_expire",
+        "expiration_notification", "pem_certificate", "key_store_password",
+    ),
+    "sys_protocol_profile": ("sys_id", "sys_mod_count", "protocol", "default_port", "keystore"),
+    "sys_rest_message": ("sys_id", "sys_mod_count", "name", "use_mutual_auth", "protocol_name"),
+    "sys_rest_message_fn": ("sys_id", "sys_mod_count", "function_name", "rest_message", "use_mutual_auth", "protocol_name"),
+    "sys_soap_message": ("sys_id", "sys_mod_count", "name", "use_mutual_auth", "protocol_name"),
+    "sys_soap_message_function": (
+        "sys_id", "sys_mod_count", "function_name", "soap_message", "use_mutual_auth", "protocol_name",
+    ),
+}  # fmt: skip
+
+
+async def _applied(client: InstanceClient, planned: Planned, journal: Path) -> str:
+    """Apply, then what it did: the journal's steps (sorted: independent steps run concurrently), every record of
+    the tables it writes as the instance holds them afterwards, and the stack's inventory."""
+    journal.unlink(missing_ok=True)
+    result = await apply_planned(client, planned, journal_path=journal)
+    assert result.ok
+    steps = sorted(
+        json.dumps({k: v for k, v in json.loads(line).items() if k != "at"}, sort_keys=True)
+        for line in journal.read_text().splitlines()
+    )
+    tables: dict[str, object] = {}
+    for table, columns in COLUMNS.items():
+        rows = await client.list(table, fields=columns)
+        tables[table] = sorted(
+            # the password is encrypted with a random nonce: whether it is set is what holds
+            ({k: ("<set>" if k == "key_store_password" and v else v) for k, v in row.items()} for row in rows),
+            key=lambda r: (str(r.get("name") or r.get("protocol") or r.get("function_name")), str(r.get("sys_id"))),
+        )
+    ids = sorted(r["sys_id"] for r in await client.list("sys_certificate", fields=["sys_id"]))
+    attachments = await client.list_attachments("sys_certificate", ids)
+    tables["sys_attachment"] = sorted(
+        ({k: a.get(k) for k in ("file_name", "size_bytes", "content_type", "table_sys_id")} for a in attachments),
+        key=lambda a: (str(a["file_name"]), str(a["table_sys_id"])),
+    )
+    inventory = json.loads((await read_inventory(client, "golden"))[0].model_copy(update={"salt": "<salt>"}).to_json())
+    salted: dict[str, str] = {}
+    for entry in inventory["resources"].values():
+        if entry["password_opaque"] is not None:  # the emulator encrypts with a random nonce
+            entry["password_opaque"] = "<sha256 of the encrypted value>"
+        if entry["password_digest"] is not None:  # salted with the inventory's random salt
+            entry["password_digest"] = salted.setdefault(entry["password_digest"], f"<salted digest {len(salted) + 1}>")
+    found = {"journal": [json.loads(s) for s in steps], "instance": tables, "inventory": inventory}
+    text = json.dumps(found, indent=2, sort_keys=True)
+    names: dict[str, str] = {}
+    return SYS_ID.sub(lambda m: names.setdefault(m.group(0), f"<sys_id {len(names) + 1}>"), text + "\n")
+
+
 @pytest.mark.anyio
 async def test_example_stack_plans_are_unchanged(stack_dir: Path, client: InstanceClient) -> None:
+    journal = stack_dir / "journal.jsonl"
     first = await _plan(client, stack_dir)
     _check("example-first", _normalised(first.plan))
     targeted = await _plan(client, stack_dir, targets=["MessageBinding/acme-payments-api"])
@@ -114,7 +169,7 @@ async def test_example_stack_plans_are_unchanged(stack_dir: Path, client: Instan
     )
     _check("example-excluded", _normalised(excluded.plan))
 
-    assert (await apply_planned(client, first)).ok
+    _check("example-first-applied", await _applied(client, first, journal))
     _check("example-noop", _normalised((await _plan(client, stack_dir)).plan))
 
     await _edit_by_hand(client)
@@ -122,13 +177,13 @@ async def test_example_stack_plans_are_unchanged(stack_dir: Path, client: Instan
     spec.write_text(spec.read_text().replace("port: 443", "port: 8443").replace("warnDays: 45", "warnDays: 60"))
     drifted = await _plan(client, stack_dir)
     _check("example-drift", _normalised(drifted.plan))
-    assert (await apply_planned(client, drifted)).ok
+    _check("example-drift-applied", await _applied(client, drifted, journal))
 
     (stack_dir / "resources" / "globex-orders.yaml").unlink()
     _check("example-orphans", _normalised((await _plan(client, stack_dir)).plan))
     pruned = await _plan(client, stack_dir, prune=True)
     _check("example-prune", _normalised(pruned.plan))
-    assert (await apply_planned(client, pruned)).ok
+    _check("example-prune-applied", await _applied(client, pruned, journal))
     _check("example-after-prune", _normalised((await _plan(client, stack_dir)).plan))
 
 
