@@ -16,9 +16,6 @@ from typing import Any
 
 from mtls_config.secrets import SecretValue
 
-# The order in which kinds are applied (deletions run in reverse).
-KIND_ORDER = ("KeyStore", "TrustStoreCert", "ProtocolProfile", "MessageBinding")
-
 
 @dataclass(frozen=True)
 class Content:

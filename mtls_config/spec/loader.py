@@ -464,7 +464,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
         if (
             isinstance(resource, ProtocolProfile)
             and resource.spec.key_store not in key_stores
-            and f"KeyStore/{resource.spec.key_store}" not in invalid
+            and KeyStore.address_of(resource.spec.key_store) not in invalid
         ):
             ref = resource.spec.key_store
             if ref in trust_certs:
@@ -475,7 +475,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
         if (
             isinstance(resource, MessageBinding)
             and resource.spec.protocol_profile not in profiles
-            and f"ProtocolProfile/{resource.spec.protocol_profile}" not in invalid
+            and ProtocolProfile.address_of(resource.spec.protocol_profile) not in invalid
         ):
             ref = resource.spec.protocol_profile
             why = f"protocolProfile '{ref}' names no ProtocolProfile in the specs" + _did_you_mean(ref, profiles)

@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -327,7 +327,18 @@ class _Resource(_Model):
 
     @property
     def address(self) -> str:
-        return f"{getattr(self, 'kind')}/{self.name}"  # noqa: B009
+        return self.address_of(self.name)
+
+    @classmethod
+    def kind_name(cls) -> str:
+        """The ``kind`` a document of this model has."""
+        (name,) = get_args(cls.model_fields["kind"].annotation)
+        return str(name)
+
+    @classmethod
+    def address_of(cls, name: str) -> str:
+        """The address of the resource of this kind named ``name``: ``KIND/NAME``."""
+        return f"{cls.kind_name()}/{name}"
 
 
 class KeyStore(_Resource):
