@@ -34,8 +34,8 @@ from mtls_config.inventory_books import final_inventory, owned_ids, pending_inve
 from mtls_config.inventory_store import store_inventory
 from mtls_config.live import Live
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Upload
-from mtls_config.reads import attachment_of, read_in
-from mtls_config.resources.common import Attachment, LiveRecord
+from mtls_config.reads import attachments_by_record, read_in
+from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.registry import attachment_tables, opaque_columns
 
 BATCH_SIZE = 50
@@ -246,10 +246,7 @@ class Runner:
             gather_all(self.client.list_attachments(t, sorted(by_table[t])) for t in files),
         )
         rows: dict[str, LiveRecord] = {r.sys_id: r for found in reads for r in found}
-        attachments: dict[str, list[Attachment]] = {}
-        for listed in attachment_rows:
-            for row in listed:
-                attachments.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
+        attachments = attachments_by_record(row for listed in attachment_rows for row in listed)
         planned = {c.address for c in self.all_changes}
         inv, confirmed = final_inventory(inv, tasks, self.desired, self.live, planned, rows, attachments)
         for address in confirmed:

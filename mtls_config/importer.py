@@ -25,7 +25,7 @@ from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_inventory, store_inventory
 from mtls_config.lock import stack_lock
-from mtls_config.reads import attachment_of, live_record
+from mtls_config.reads import attachments_by_record, live_record
 from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import ImportRead
@@ -85,8 +85,7 @@ async def _fetch_files(client: Instance, ctx: ImportContext) -> None:
         ids = sorted(ctx.selected.get(table, {}))
         if not ids:
             continue
-        for row in await client.list_attachments(table, ids):
-            ctx.attachments.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
+        ctx.attachments.update(attachments_by_record(await client.list_attachments(table, ids)))
     singles = [(sys_id, atts[0]) for sys_id, atts in ctx.attachments.items() if len(atts) == 1]
     contents = await gather_all(client.download_attachment(a.sys_id) for _, a in singles)
     for (sys_id, attachment), data in zip(singles, contents, strict=True):

@@ -31,7 +31,7 @@ from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_inventory
 from mtls_config.live import Live
-from mtls_config.reads import attachment_of, read_in
+from mtls_config.reads import attachments_by_record, read_in
 from mtls_config.resources import registry
 from mtls_config.resources.common import Attachment, LiveRecord, LiveResource, ref_value
 from mtls_config.resources.kind import Ambiguous, Index, Lookup, Unresolved
@@ -142,12 +142,7 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         ref.target: {r.sys_id: r.get(ref.target_key) for r in every.get(ref.target, [])}
         for ref in registry.references()
     }
-    attachments: dict[str, list[Attachment]] = {}
-    for row in first.attachments:
-        attachments.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
-    for group in attachments.values():
-        group.sort(key=lambda a: a.sys_id)
-    index = Index(first.rows, names, attachments)
+    index = Index(first.rows, names, attachments_by_record(first.attachments))
 
     live: dict[str, LiveResource] = {}
     unresolved: dict[str, str] = {}

@@ -31,6 +31,16 @@ def attachment_of(row: dict[str, Any]) -> Attachment:
     )
 
 
+def attachments_by_record(rows: Iterable[dict[str, Any]]) -> dict[str, list[Attachment]]:
+    """Attachment metadata rows as ``Attachment``s, by the sys_id of the record each is attached to, in sys_id order."""
+    grouped: dict[str, list[Attachment]] = {}
+    for row in rows:
+        grouped.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
+    for group in grouped.values():
+        group.sort(key=lambda a: a.sys_id)
+    return grouped
+
+
 async def read_in(
     client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
 ) -> list[LiveRecord]:

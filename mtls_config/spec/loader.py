@@ -240,7 +240,7 @@ def _address_of(data: Any) -> str:
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     if isinstance(kind, str) and kind in MODELS:
-        return f"{kind}/{name}" if isinstance(name, str) and name else f"{kind}/?"
+        return MODELS[kind].address_of(name if isinstance(name, str) and name else "?")
     return ""
 
 
