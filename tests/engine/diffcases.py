@@ -29,7 +29,7 @@ from mtls_config.diff import DiffResult, diff
 from mtls_config.inventory import Inventory
 from mtls_config.observe import Live
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
-from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord
+from mtls_config.resources.common import Attachment, Content, DesiredResource, LiveRecord
 from mtls_config.secrets import SecretValue
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "diff"
@@ -76,6 +76,16 @@ def load_case(path: Path) -> dict[str, Any]:
     return case
 
 
+def _content(item: dict[str, Any], digest: str) -> Content | None:
+    """A desired file: ``{"file_name", "text", "content_type"}`` (its digest is the spec's)."""
+    found = item.get("content")
+    if found is None:
+        return None
+    return Content(
+        found["text"].encode(), found["file_name"], found.get("content_type", "application/octet-stream"), digest
+    )
+
+
 def _desired(item: dict[str, Any]) -> DesiredResource:
     kind, name, spec = item["kind"], item["name"], item.get("spec", {})
     address = f"{kind}/{name}"
@@ -83,31 +93,34 @@ def _desired(item: dict[str, Any]) -> DesiredResource:
     if kind == "KeyStore":
         fields = key_store.canonical_fields(**spec)
         password = SecretValue(item["password"].encode(), "test")
-        return DesiredResource(address, kind, name, key_store.TABLE, fields, adopt, None, password)
+        content = _content(item, fields["keystore_file"])
+        return DesiredResource(address, kind, name, key_store.TABLE, fields, adopt, content, password)
     if kind == "TrustStoreCert":
         spec = dict(spec)
-        spec["fingerprint"] = trust_store_cert.fingerprint_pem(spec["fingerprint"])
-        return DesiredResource(
-            address, kind, name, trust_store_cert.TABLE, trust_store_cert.canonical_fields(**spec), adopt
-        )
+        pem_text = spec["fingerprint"]
+        spec["fingerprint"] = trust_store_cert.fingerprint_pem(pem_text)
+        fields = trust_store_cert.canonical_fields(**spec)
+        info = {"pem_text": trust_store_cert.normalise_pem(pem_text)} if spec["format"] == "pem" else {}
+        content = _content(item, fields["certificate"])
+        return DesiredResource(address, kind, name, trust_store_cert.TABLE, fields, adopt, content, info=info)
     if kind == "ProtocolProfile":
         fields = protocol_profile.canonical_fields(**spec)
         return DesiredResource(
             address, kind, name, protocol_profile.TABLE, fields, adopt, depends_on=(f"KeyStore/{spec['key_store']}",)
         )
     fields = message_binding.canonical_fields(spec["protocol"], spec.get("functions", []))
-    return DesiredResource(address, kind, name, "sys_rest_message", fields, adopt, target=item["target"])
+    table = message_binding.TARGETS[item["target"]["type"]].message
+    return DesiredResource(address, kind, name, table, fields, adopt, target=item["target"])
 
 
 def _live(item: dict[str, Any]) -> Any:
     kind, name = item["kind"], item["name"]
     address = f"{kind}/{name}"
     if kind == "MessageBinding":
-        msg = LiveRecord(
-            "sys_rest_message", item["message"]["sys_id"], item["message"]["mod"], item["message"]["values"]
-        )
+        target = message_binding.TARGETS[item.get("type", "rest")]
+        msg = LiveRecord(target.message, item["message"]["sys_id"], item["message"]["mod"], item["message"]["values"])
         fns = {
-            fn: LiveRecord("sys_rest_message_fn", r["sys_id"], r["mod"], r["values"])
+            fn: LiveRecord(str(target.function), r["sys_id"], r["mod"], r["values"])
             for fn, r in item["functions"].items()
         }
         return message_binding.live(address, name, msg, fns, sorted(fns), item["profile_names"])
