@@ -54,19 +54,19 @@ def test_diff_case(path: Path) -> None:
     ok = len(actual["changes"]) == len(case["expected"]) and all(
         _matches(e, a) for e, a in zip(case["expected"], actual["changes"], strict=True)
     )
-    if "findings" in case:
-        want_findings = case["findings"]
-        ok = (
-            ok
-            and len(want_findings) == len(actual["findings"])
-            and all(
-                w[0] == a[0] and w[1] == a[1] and w[2] in a[2]
-                for w, a in zip(want_findings, actual["findings"], strict=True)
-            )
+    assert "findings" in case, f"{path.name} must state its findings ([] when there are none)"
+    want_findings = case["findings"]
+    ok = (
+        ok
+        and len(want_findings) == len(actual["findings"])
+        and all(
+            w[0] == a[0] and w[1] == a[1] and w[2] in a[2]
+            for w, a in zip(want_findings, actual["findings"], strict=True)
         )
+    )
     if not ok:
         want = json.dumps(
-            {"changes": case["expected"], "findings": case.get("findings")}, indent=1, sort_keys=True, default=str
+            {"changes": case["expected"], "findings": case["findings"]}, indent=1, sort_keys=True, default=str
         )
         have = json.dumps(actual, indent=1, sort_keys=True, default=str)
         diff_text = "\n".join(
