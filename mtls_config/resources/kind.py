@@ -202,8 +202,8 @@ class Kind:
         return {self.table: self.columns}
 
     def depends_on(self, resource: AnyResource) -> tuple[str, ...]:
-        """Addresses of the resources this one needs on the instance first."""
-        return ()
+        """Addresses of the resources this one needs on the instance first: those its spec names."""
+        return tuple(ref.model.address_of(ref.name) for ref in resource.references())
 
     def lookups(self, resource: AnyResource) -> tuple[Lookup, ...]:
         """The natural keys to read for a spec: the specs alone say them, so the reads can go out before the

@@ -222,10 +222,6 @@ class MessageBindingKind(Kind):
                 out[target.function] = target.function_columns()
         return out
 
-    def depends_on(self, resource: AnyResource) -> tuple[str, ...]:
-        assert isinstance(resource, MessageBinding)
-        return (protocol_profile.KIND.address(resource.spec.protocol_profile),)
-
     def lookups(self, resource: AnyResource) -> tuple[Lookup, ...]:
         assert isinstance(resource, MessageBinding)
         return _lookups(TARGETS[resource.spec.message.type], resource.spec.message.name)

@@ -70,10 +70,6 @@ class ProtocolProfileKind(Kind):
     field_references: ClassVar[Mapping[str, str]] = {"keystore": key_store.NAME}
     import_group = "protocol-profiles"
 
-    def depends_on(self, resource: AnyResource) -> tuple[str, ...]:
-        assert isinstance(resource, ProtocolProfile)
-        return (key_store.KIND.address(resource.spec.key_store),)
-
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, ProtocolProfile)
         fields = canonical_fields(port=resource.spec.port, key_store=resource.spec.key_store)

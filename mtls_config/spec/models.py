@@ -317,8 +317,24 @@ class MessageBindingSpec(_Model):
         return value
 
 
+@dataclass(frozen=True)
+class SpecReference:
+    """A field of a spec that names another resource of the specs: where it is (``loc``), what it must name (a
+    resource of ``model`` called ``name``), and kinds it is easily mistaken for (said so when it names one)."""
+
+    loc: tuple[str, ...]
+    model: type[_Resource]
+    name: str
+    needed_by: str = ""  # "a protocol profile": who needs it, for the mistaken-kind message
+    mistaken: tuple[type[_Resource], ...] = ()
+
+
 class _Resource(_Model):
     api_version: Literal["mtls-config/v1"] = Field(alias="apiVersion", description="Always mtls-config/v1.")
+
+    def references(self) -> tuple[SpecReference, ...]:
+        """The other resources this one names; each must be in the specs, and is needed on the instance first."""
+        return ()
 
     @property
     def name(self) -> str:
@@ -358,11 +374,21 @@ class ProtocolProfile(_Resource):
     metadata: ProtocolProfileMetadata
     spec: ProtocolProfileSpec
 
+    def references(self) -> tuple[SpecReference, ...]:
+        return (
+            SpecReference(
+                ("spec", "keyStore"), KeyStore, self.spec.key_store, "a protocol profile", mistaken=(TrustStoreCert,)
+            ),
+        )
+
 
 class MessageBinding(_Resource):
     kind: Literal["MessageBinding"]
     metadata: Metadata
     spec: MessageBindingSpec
+
+    def references(self) -> tuple[SpecReference, ...]:
+        return (SpecReference(("spec", "protocolProfile"), ProtocolProfile, self.spec.protocol_profile),)
 
 
 def _kind_of(value: Any) -> str | None:
