@@ -51,6 +51,7 @@ NAME = "MessageBinding"
 ENABLED = "use_mutual_auth"
 PROFILE = "protocol_name"
 PROFILES = protocol_profile.TABLE
+PRIMARY_PART = "message"  # a binding's live view: the message, and "fn:<name>" for each function
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def live(
             records[f"fn:{fn}"] = rec
             fn_fields[fn] = record_fields(rec, profile_names)
     fields = {"message": record_fields(message, profile_names), "functions": fn_fields}
-    return LiveResource(address, NAME, name, message.table, records, fields)
+    return LiveResource(address, NAME, name, message.table, records, fields, primary_part=PRIMARY_PART)
 
 
 def originals(record: LiveRecord) -> dict[str, str]:
@@ -203,7 +204,7 @@ class MessageBindingKind(Kind):
     model = MessageBinding
     intro = "Mutual authentication on an existing REST or SOAP message and its functions (step F)."
     table = "sys_rest_message"
-    primary_part = "message"
+    primary_part = PRIMARY_PART
     stage = 2
     references = tuple(
         Reference(table, columns.profile, PROFILES, "protocol")
