@@ -85,6 +85,26 @@ class CertificateKind(Kind):
         return sorted((c for c in ctx.chosen(TABLE) if self.claims(c)), key=lambda c: c.get("name"))
 
 
+def canonical_record(*, active: bool, description: str, warn_days: int, notify: bool) -> dict[str, Any]:
+    """The canonical fields every certificate record has, from a spec."""
+    return {
+        "active": active,
+        "short_description": description,
+        "warn_in_days_to_expire": warn_days,
+        "expiration_notification": notify,
+    }
+
+
+def live_record_fields(record: LiveRecord) -> dict[str, Any]:
+    """The canonical fields every certificate record has, from the instance."""
+    return {
+        "active": to_bool(record.get("active")),
+        "short_description": record.get("short_description"),
+        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
+        "expiration_notification": to_bool(record.get("expiration_notification")),
+    }
+
+
 def record_spec(record: LiveRecord) -> dict[str, Any]:
     """The spec fields every certificate record has, as 'import' writes them."""
     return {

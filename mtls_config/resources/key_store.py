@@ -16,15 +16,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from mtls_config.errors import MtlsConfigError
 from mtls_config.inventory import IMPORTED_PASSWORD, OwnedRecord, OwnedResource
 from mtls_config.keystore import assemble_keystore, canonical_digest, read_keystore
-from mtls_config.resources.certificate import TABLE, CertificateKind, record_spec
+from mtls_config.resources.certificate import (
+    TABLE,
+    CertificateKind,
+    canonical_record,
+    live_record_fields,
+    record_spec,
+)
 from mtls_config.resources.common import (
     Attachment,
     Content,
     DesiredResource,
     LiveRecord,
     LiveResource,
-    to_bool,
-    to_int,
     wire,
 )
 from mtls_config.resources.importing import ImportContext
@@ -50,10 +54,7 @@ def canonical_fields(
 ) -> dict[str, Any]:
     return {
         "type": TYPES[format],
-        "active": active,
-        "short_description": description,
-        "warn_in_days_to_expire": warn_days,
-        "expiration_notification": notify,
+        **canonical_record(active=active, description=description, warn_days=warn_days, notify=notify),
         FILE_FIELD: digest,
     }
 
@@ -61,14 +62,7 @@ def canonical_fields(
 def live(
     address: str, name: str, record: LiveRecord, attachments: tuple[Attachment, ...], content_digest: str | None
 ) -> LiveResource:
-    fields: dict[str, Any] = {
-        "type": record.get("type"),
-        "active": to_bool(record.get("active")),
-        "short_description": record.get("short_description"),
-        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
-        "expiration_notification": to_bool(record.get("expiration_notification")),
-        FILE_FIELD: content_digest,
-    }
+    fields: dict[str, Any] = {"type": record.get("type"), **live_record_fields(record), FILE_FIELD: content_digest}
     problems: list[str] = []
     if not attachments:
         problems.append("no keystore file is attached")

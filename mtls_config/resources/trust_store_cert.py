@@ -20,15 +20,19 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from mtls_config.errors import MtlsConfigError
 from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.keystore import load_certificates
-from mtls_config.resources.certificate import TABLE, CertificateKind, record_spec
+from mtls_config.resources.certificate import (
+    TABLE,
+    CertificateKind,
+    canonical_record,
+    live_record_fields,
+    record_spec,
+)
 from mtls_config.resources.common import (
     Attachment,
     Content,
     DesiredResource,
     LiveRecord,
     LiveResource,
-    to_bool,
-    to_int,
     wire,
 )
 from mtls_config.resources.importing import ImportContext
@@ -91,10 +95,7 @@ def canonical_fields(
     return {
         "type": "trust_store",
         "format": format,
-        "active": active,
-        "short_description": description,
-        "warn_in_days_to_expire": warn_days,
-        "expiration_notification": notify,
+        **canonical_record(active=active, description=description, warn_days=warn_days, notify=notify),
         CERT_FIELD: fingerprint,
     }
 
@@ -110,10 +111,7 @@ def live(
     fields: dict[str, Any] = {
         "type": record.get("type"),
         "format": fmt,
-        "active": to_bool(record.get("active")),
-        "short_description": record.get("short_description"),
-        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
-        "expiration_notification": to_bool(record.get("expiration_notification")),
+        **live_record_fields(record),
         CERT_FIELD: certificate,
     }
     problems: list[str] = []
