@@ -285,7 +285,7 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
         for err in exc.errors(include_url=False, include_input=True):
             problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err, MODELS[kind]), address=address))
         return None
-    assert isinstance(resource, KeyStore | TrustStoreCert | ProtocolProfile | MessageBinding)
+    assert isinstance(resource, AnyResource)
     return resource
 
 
