@@ -31,15 +31,16 @@ from bench.measure import Measurement, measure
 from bench.probe import probe
 from bench.server import EmulatorProcess
 from bench.stacks import counts, write_stack
-from mtls_config.apply import Executor
 from mtls_config.client import InstanceClient
+from mtls_config.compile import compile_changes
 from mtls_config.diff import diff
 from mtls_config.engine import Planned, apply_planned, make_planned
 from mtls_config.inventory import PartsPointer, parse_head
 from mtls_config.inventory_store import PROPERTY_FIELDS, read_inventory, stack_query
-from mtls_config.observe import CERT_FIELDS, PROFILE_FIELDS
 from mtls_config.plan import make_plan
 from mtls_config.render import drift_report, drift_text, plan_text
+from mtls_config.resources.certificate import COLUMNS as CERT_FIELDS
+from mtls_config.resources.protocol_profile import COLUMNS as PROFILE_FIELDS
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
 from mtls_config.spec.loader import SpecSet, load_specs
@@ -269,7 +270,7 @@ async def run_size(
 def write_phases(client: InstanceClient, planned: Planned) -> list[int]:
     """Writes per (stage, phase) the executor makes of a plan, in the order it runs them."""
     per: dict[tuple[int, int], int] = {}
-    for task in Executor(client, planned.desired, planned.live, planned.result.changes).compile():
+    for task in compile_changes(planned.result.changes, planned.desired, planned.live).tasks:
         for index, ops in enumerate(task.phases):
             per[(task.stage, index)] = per.get((task.stage, index), 0) + len(ops)
     return [count for _, count in sorted(per.items()) if count]

@@ -13,92 +13,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from deepdiff import DeepDiff
 
+from mtls_config.changes import SENSITIVE, Action, Change, DiffResult, FieldChange, Finding, Fingerprint
 from mtls_config.desired import Desired
-from mtls_config.inventory import IMPORTED_PASSWORD
-from mtls_config.observe import Live
-from mtls_config.resources import key_store, message_binding
-from mtls_config.resources.common import KIND_ORDER, DesiredResource, LiveResource
-
-Action = Literal["create", "update", "replace", "delete", "no-op"]
-SENSITIVE = "(sensitive value)"
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    field: str
-    before: Any
-    after: Any
-    sensitive: bool = False
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What a saved plan pins: a record's identity and its modification count when planned."""
-
-    part: str
-    table: str
-    sys_id: str
-    mod_count: int
-
-
-@dataclass(frozen=True)
-class Change:
-    address: str
-    kind: str
-    name: str
-    table: str
-    action: Action
-    reason: str
-    fields: tuple[FieldChange, ...] = ()
-    before: Mapping[str, Any] | None = None
-    after: Mapping[str, Any] | None = None
-    info: Mapping[str, Any] = field(default_factory=dict)
-    live: tuple[Fingerprint, ...] = ()
-    importing: bool = False
-    depends_on: tuple[str, ...] = ()
-
-    @property
-    def sensitive_changed(self) -> bool:
-        return any(f.sensitive for f in self.fields)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something a plan or drift run reports that is not a change: a conflict, an orphan, a warning."""
-
-    address: str
-    severity: Literal["error", "warning", "info"]
-    message: str
-    hint: str = ""
-    kind: FindingKind = "other"
-
-
-# What a finding is about, for reports that sort them (drift's "unexpected", expiry alerts).
-FindingKind = Literal["orphan", "expiry", "conflict", "lint", "other"]
-
-
-@dataclass(frozen=True)
-class DiffResult:
-    changes: tuple[Change, ...]
-    findings: tuple[Finding, ...]
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def has_changes(self) -> bool:
-        return any(c.action != "no-op" for c in self.changes)
+from mtls_config.inventory import IMPORTED_PASSWORD, OwnedRecord
+from mtls_config.live import Live
+from mtls_config.resources.common import DesiredResource, LiveResource
+from mtls_config.resources.registry import kind_named, position
 
 
 def sort_key(address: str, action: str) -> tuple[int, int, str]:
-    kind = address.partition("/")[0]
-    order = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    order = position(address.partition("/")[0])
     if action == "delete":
         return (1, -order, address)
     return (0, order, address)
@@ -111,14 +40,10 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
     for d in desired.resources:
         current = live.resources.get(d.address)
         owned = live.owned(d.address)
-        if d.kind == "MessageBinding" and current is not None and owned is None and not d.adopt:
-            elsewhere = _bound_elsewhere(d, current)
+        if current is not None and owned is None and not d.adopt:
+            elsewhere, hint = kind_named(d.kind).conflict(d, current)
             if elsewhere:
-                findings.append(
-                    Finding(
-                        d.address, "error", elsewhere, "set 'metadata.adopt: true' to take the message over", "conflict"
-                    )
-                )
+                findings.append(Finding(d.address, "error", elsewhere, hint, "conflict"))
                 continue
         if d.address in live.duplicates:
             findings.append(
@@ -131,16 +56,9 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
                 )
             )
             continue
-        if d.address in live.binding_errors:
-            findings.append(
-                Finding(
-                    d.address,
-                    "error",
-                    live.binding_errors[d.address],
-                    "a MessageBinding binds an existing message; create the message (or fix its name) first",
-                    "conflict",
-                )
-            )
+        if d.address in live.unresolved:
+            hint = kind_named(d.kind).unresolved_hint
+            findings.append(Finding(d.address, "error", live.unresolved[d.address], hint, "conflict"))
             continue
         change, notes = _compare(d, current, live)
         changes.append(change)
@@ -173,21 +91,22 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
 
 
 def _repoint_dependants(changes: list[Change]) -> list[Change]:
-    """A keystore that is re-made gets a new sys_id: profiles that use it must be pointed at the new record
-    even though, by name, nothing about them changed."""
-    replaced = {c.name for c in changes if c.kind == "KeyStore" and c.action == "replace"}
+    """A record that is re-made gets a new sys_id: resources whose fields name it (a profile its keystore) must be
+    pointed at the new record even though, by name, nothing about them changed."""
+    replaced = {(c.kind, c.name) for c in changes if c.action == "replace"}
     if not replaced:
         return changes
     out = []
     for c in changes:
-        if c.kind == "ProtocolProfile" and c.action == "no-op" and c.after and c.after.get("keystore") in replaced:
-            name = c.after["keystore"]
-            c = replace(
-                c,
-                action="update",
-                reason=f"its keystore '{name}' is re-created",
-                fields=(FieldChange("keystore", name, name),),
-            )
+        for field_name, kind in kind_named(c.kind).field_references.items():
+            name = c.after.get(field_name) if c.after else None
+            if c.action == "no-op" and (kind, name) in replaced:
+                c = replace(
+                    c,
+                    action="update",
+                    reason=f"its {field_name} '{name}' is re-created",
+                    fields=(FieldChange(field_name, name, name),),
+                )
         out.append(c)
     return out
 
@@ -200,16 +119,9 @@ def _fingerprints(current: LiveResource | None) -> tuple[Fingerprint, ...]:
     )
 
 
-def _desired_fields(d: DesiredResource, current: LiveResource | None) -> dict[str, Any]:
-    fields = dict(d.fields)
-    if d.kind == "MessageBinding" and d.target.get("functions") == "all" and current is not None:
-        protocol = fields["message"]["protocol_name"]
-        fields["functions"] = {fn: message_binding.part_fields(protocol) for fn in sorted(current.fields["functions"])}
-    return fields
-
-
 def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tuple[Change, list[Finding]]:
-    after = _desired_fields(d, current)
+    kind = kind_named(d.kind)
+    after = kind.desired_fields(d, current)
     notes: list[Finding] = []
     owned = live.owned(d.address)
     if current is None:
@@ -217,16 +129,16 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
         if owned is not None and not owned.pending:
             reason = "owned record is missing on the instance (deleted outside mtls-config)"
         fields = tuple(FieldChange(k, None, v) for k, v in _flatten(after).items())
-        if d.password is not None:
-            fields += (FieldChange(key_store.PASSWORD_FIELD, None, SENSITIVE, sensitive=True),)
+        if d.password is not None and kind.password_field is not None:
+            fields += (FieldChange(kind.password_field, None, SENSITIVE, sensitive=True),)
         return _change(d, "create", reason, fields, None, after, current), notes
 
     primary = current.primary
     owned_ids = {r.sys_id for r in owned.records} if owned is not None else set()
     is_owned = primary is not None and primary.sys_id in owned_ids
     importing = False
-    if not is_owned and d.kind == "MessageBinding":
-        return _bind(d, current, after), notes
+    if not is_owned and kind.takes_over:
+        return _take_over(d, current, after, kind.take_over_reason()), notes
     if not is_owned:
         if not d.adopt:
             notes.append(
@@ -241,16 +153,16 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
         importing = True
 
     before = dict(current.fields)
-    if d.kind in ("KeyStore", "TrustStoreCert") and _family(before.get("type")) != _family(after.get("type")):
-        reason = f"record type {before.get('type')!r} cannot become {after.get('type')!r} in place"
+    reason = kind.replace_reason(before, after)
+    if reason:
         return _change(d, "replace", reason, _field_changes(before, after), before, after, current, importing), notes
 
     changed = list(_field_changes(before, after))
     reasons: list[str] = []
-    if d.password is not None:
+    if d.password is not None and kind.password_field is not None:
         state = _password_state(d, current, live, is_owned)
         if state:
-            changed.append(FieldChange(key_store.PASSWORD_FIELD, SENSITIVE, SENSITIVE, sensitive=True))
+            changed.append(FieldChange(kind.password_field, SENSITIVE, SENSITIVE, sensitive=True))
             reasons.append(state)
     for problem in current.problems:
         reasons.append(problem)
@@ -268,28 +180,17 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
     return _change(d, action, "; ".join(reasons), tuple(changed), before, after, current, importing), notes
 
 
-def _bind(d: DesiredResource, current: LiveResource, after: dict[str, Any]) -> Change:
-    """A binding the stack does not own yet: it takes over two fields of an existing message."""
+def _take_over(d: DesiredResource, current: LiveResource, after: dict[str, Any], reason: str) -> Change:
+    """A resource the stack does not own yet that takes over fields of records that exist (a binding)."""
     return _change(
         d,
         "create",
-        "enable mutual authentication on the existing message",
+        reason,
         _field_changes(current.fields, after),
         dict(current.fields),
         after,
         current,
     )
-
-
-def _bound_elsewhere(d: DesiredResource, current: LiveResource) -> str:
-    """The message already uses mutual auth with another profile (someone else's set-up)."""
-    ours = d.fields["message"]["protocol_name"]
-    parts = {"message": current.fields["message"], **current.fields["functions"]}
-    for part, values in sorted(parts.items()):
-        if values.get("use_mutual_auth") and values.get("protocol_name") not in ("", ours):
-            where = "the message" if part == "message" else f"function '{part}'"
-            return f"{where} already uses mutual authentication with profile '{values.get('protocol_name')}'"
-    return ""
 
 
 def _password_state(d: DesiredResource, current: LiveResource, live: Live, is_owned: bool) -> str:
@@ -311,7 +212,7 @@ def _password_state(d: DesiredResource, current: LiveResource, live: Live, is_ow
     return ""
 
 
-def _moved_outside(current: LiveResource, owned_records: list[Any]) -> str:
+def _moved_outside(current: LiveResource, owned_records: list[OwnedRecord]) -> str:
     for rec in owned_records:
         live_rec = current.records.get(rec.part)
         if live_rec is not None and rec.mod_count is not None and live_rec.mod_count > rec.mod_count:
@@ -319,18 +220,8 @@ def _moved_outside(current: LiveResource, owned_records: list[Any]) -> str:
     return ""
 
 
-def _family(record_type: Any) -> str:
-    return "trust" if record_type == "trust_store" else "key"
-
-
-def _delete(current: LiveResource, owned_records: list[Any]) -> Change:
-    if current.kind == "MessageBinding":
-        originals = {r.part: r.original for r in owned_records if r.original is not None}
-        reason = "removed from the specs: restore the message's original mutual-auth fields"
-        after: dict[str, Any] | None = {"restore": originals}
-    else:
-        reason = "owned by this stack and removed from the specs"
-        after = None
+def _delete(current: LiveResource, owned_records: list[OwnedRecord]) -> Change:
+    reason, after = kind_named(current.kind).removal(current, owned_records)
     return Change(
         current.address,
         current.kind,
@@ -455,7 +346,7 @@ def _expiry_time(text: str) -> dt.datetime | None:
 
 
 def _expiry(d: DesiredResource, current: LiveResource | None, now: dt.datetime) -> list[Finding]:
-    if d.kind not in ("KeyStore", "TrustStoreCert"):
+    if not kind_named(d.kind).has_expiry:
         return []
     expires = (current.info.get("expires") if current is not None else None) or d.info.get("expires")
     if not expires:

@@ -14,16 +14,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtls_config.apply import ApplyResult, ProgressFn, apply_changes
+from mtls_config.apply import ProgressFn, apply_changes
+from mtls_config.changes import ApplyResult, DiffResult, Finding
+from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
-from mtls_config.diff import DiffResult, Finding, diff
+from mtls_config.diff import diff
 from mtls_config.errors import PlanError
 from mtls_config.instance import Instance
 from mtls_config.keystore.certs import parsed_once
 from mtls_config.keystore.speclint import lint_specs
+from mtls_config.live import Live
 from mtls_config.lock import stack_lock
-from mtls_config.observe import FirstRead, Live, NaturalKeys, observe, read_first
+from mtls_config.observe import FirstRead, NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
+from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import SpecSet
 
@@ -41,12 +45,7 @@ def scope_addresses(specs: SpecSet, targets: Sequence[str], excludes: Sequence[s
     if not targets and not excludes:
         return None
     known = {r.address for r in specs.resources}
-    deps: dict[str, list[str]] = {}
-    for r in specs.resources:
-        if r.kind == "ProtocolProfile":
-            deps[r.address] = [f"KeyStore/{r.spec.key_store}"]
-        elif r.kind == "MessageBinding":
-            deps[r.address] = [f"ProtocolProfile/{r.spec.protocol_profile}"]
+    deps = {r.address: kind_named(r.kind).depends_on(r) for r in specs.resources}
     unknown = [t for t in [*targets, *excludes] if t not in known]
     if unknown:
         raise PlanError(
@@ -96,7 +95,7 @@ async def make_planned(
         first = await reads
     finally:
         await _settle(reads)
-    live = await observe(client, desired, stack, first=first)
+    live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
     result = diff(desired, live, prune=prune, now=now)
     result = _scoped(DiffResult(result.changes, result.findings + linted), scope)
     record = live.inventory_record

@@ -21,7 +21,8 @@ Messages never carry a secret value (passwords, key bytes, tokens): they name th
     │   └── BadResponse           the instance answered something we cannot use (not JSON, wrong shape)
     ├── PlanError                 a plan cannot be built, loaded or trusted
     │   ├── StalePlan             live records changed since the plan was made
-    │   └── UnsafePlan            the plan deletes more than allowed without an explicit flag
+    │   ├── UnsafePlan            the plan deletes more than allowed without an explicit flag
+    │   └── UnknownKind           a resource kind this version does not know (e.g. in another version's inventory)
     ├── ApplyError                an apply finished with failed resources (the journal says which)
     ├── LockError                 another run holds the stack's lock
     └── VerifyError               a verify run could not be carried out (not: the handshake failed)
@@ -159,6 +160,10 @@ class StalePlan(PlanError):
 
 
 class UnsafePlan(PlanError):
+    pass
+
+
+class UnknownKind(PlanError):
     pass
 
 

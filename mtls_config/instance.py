@@ -1,30 +1,17 @@
 """What the engine needs from an instance connection, as a structural type.
 
 ``mtls_config.client.InstanceClient`` satisfies it; observe and apply depend only on this protocol, so
-the engine never imports the transport or the emulator.
+the engine never imports the transport or the emulator. Reads are by table and query; writes are typed
+operations (``mtls_config.operations``), alone or batched: how either is spelled on the wire is the client's.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from mtls_config.client.batch import BatchRequest, BatchResponse
-
-
-class BatchRequestLike(Protocol):
-    id: str
-    method: str
-    url: str
-    body: Mapping[str, Any] | None
-
-
-class BatchResponseLike(Protocol):
-    id: str
-    status: int
-    body: Any
+from mtls_config.operations import BatchableWrite, Operation, WriteResult
 
 
 class Instance(Protocol):
@@ -39,6 +26,16 @@ class Instance(Protocol):
         page_size: int = 1000,
         display_value: str = "false",
         exclude_reference_link: bool = True,
+    ) -> builtins.list[dict[str, Any]]: ...
+
+    async def list_in(
+        self,
+        table: str,
+        column: str,
+        values: Iterable[str],
+        *,
+        fields: Sequence[str] | None = None,
+        page_size: int = 1000,
     ) -> builtins.list[dict[str, Any]]: ...
 
     async def get(self, table: str, sys_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None: ...
@@ -72,4 +69,6 @@ class Instance(Protocol):
 
     async def delete_attachment(self, attachment_sys_id: str, *, missing_ok: bool = True) -> None: ...
 
-    async def batch(self, requests: Sequence[BatchRequest]) -> builtins.list[BatchResponse]: ...
+    async def write(self, op: Operation) -> WriteResult: ...
+
+    async def write_batch(self, ops: Sequence[BatchableWrite]) -> builtins.list[WriteResult | None]: ...

@@ -19,8 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from typing import Any
 
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.errors import BadResponse, ConflictError, InstanceError, MtlsConfigError, RecordNotFound
@@ -40,11 +39,9 @@ from mtls_config.inventory import (
     part_prefix,
     property_name,
 )
+from mtls_config.operations import BatchableWrite, Create, Delete, WriteResult
 from mtls_config.reads import attachment_of, live_record, read_in
 from mtls_config.resources.common import Attachment, LiveRecord
-
-if TYPE_CHECKING:
-    from mtls_config.client.batch import BatchRequest, BatchResponse
 
 TABLE = "sys_properties"
 PROPERTY_FIELDS = ("sys_id", "name", "value", "sys_mod_count")
@@ -250,9 +247,6 @@ async def _create_parts(client: Instance, stack: str, pointer: PartsPointer, chu
     """Create the part records: one Batch API call (the client sends its groups of 50 at once). Whatever the
     batch did not confirm is looked up before it is created again, one by one with the client's idempotent
     creates: a batch whose answer was lost may have created them."""
-    from mtls_config.client.batch import BatchRequest
-
-    url = f"/api/now/table/{TABLE}?" + urlencode({"sysparm_fields": "sys_id,value"})
     wanted = {
         uuid.uuid4().hex: {
             "name": part_name(stack, pointer.parts.id, index),
@@ -263,11 +257,12 @@ async def _create_parts(client: Instance, stack: str, pointer: PartsPointer, chu
         }
         for index, chunk in enumerate(chunks)
     }
-    requests = [
-        BatchRequest(id=sys_id, method="POST", url=url, body={**values, "sys_id": sys_id})
-        for sys_id, values in wanted.items()
-    ]
-    stored = _stored_values(await _batch(client, requests))
+    creates = [Create(TABLE, sys_id, values, fields=("sys_id", "value")) for sys_id, values in wanted.items()]
+    stored: dict[str, Any] = {
+        op.sys_id: result.record.get("value")
+        for op, result in zip(creates, await _batch(client, creates), strict=True)
+        if result is not None and result.record is not None
+    }
     unsure = [sys_id for sys_id in wanted if sys_id not in stored]
     if unsure:
         for found in await read_in(client, TABLE, "sys_id", unsure, ["sys_id", "value"]):
@@ -284,28 +279,16 @@ async def _delete_parts(client: Instance, sys_ids: Sequence[str]) -> None:
     """Delete part records: one Batch API call; what it did not confirm is deleted one by one (missing is fine)."""
     if not sys_ids:
         return
-    from mtls_config.client.batch import BatchRequest
-
-    requests = [BatchRequest(id=s, method="DELETE", url=f"/api/now/table/{TABLE}/{s}") for s in sys_ids]
-    answers = await _batch(client, requests)
-    done = {a.id for a in answers if a.done("DELETE")}
+    deletes = [Delete(TABLE, s) for s in sys_ids]
+    done = {op.sys_id for op, result in zip(deletes, await _batch(client, deletes), strict=True) if result is not None}
     await gather_all(client.delete(TABLE, s, missing_ok=True) for s in sys_ids if s not in done)
 
 
-async def _batch(client: Instance, requests: Sequence[BatchRequest]) -> list[BatchResponse]:
-    """The batch's answers; none when it failed as a whole (the callers then check and redo item by item)."""
-    if not requests:
+async def _batch(client: Instance, ops: Sequence[BatchableWrite]) -> list[WriteResult | None]:
+    """The batch's results; none confirmed when it failed as a whole (the callers then check and redo one by one)."""
+    if not ops:
         return []
     try:
-        return list(await client.batch(requests))
+        return list(await client.write_batch(ops))
     except InstanceError:
-        return []
-
-
-def _stored_values(answers: Sequence[BatchResponse]) -> dict[str, Any]:
-    stored: dict[str, Any] = {}
-    for answer in answers:
-        result = answer.body.get("result") if isinstance(answer.body, dict) else None
-        if answer.ok and isinstance(result, dict):
-            stored[answer.id] = result.get("value")
-    return stored
+        return [None] * len(ops)

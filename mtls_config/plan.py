@@ -20,9 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mtls_config import __version__
-from mtls_config.diff import Change, DiffResult, FieldChange, Finding
+from mtls_config.changes import Change, DiffResult, FieldChange, Finding
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
-from mtls_config.resources.key_store import PASSWORD_FIELD
+from mtls_config.resources.registry import kind_named
 
 FORMAT_VERSION = "1"
 ActionName = Literal["create", "update", "replace", "delete", "no-op"]
@@ -202,8 +202,8 @@ def _plain_copy(value: Any) -> Any:
 def _resource_change(c: Change) -> ResourceChange:
     # Terraform's convention: the masks say which attributes are sensitive, changed or not.
     sensitive = {f.field: True for f in c.fields if f.sensitive}
-    if c.kind == "KeyStore":
-        sensitive[PASSWORD_FIELD] = True
+    for name in kind_named(c.kind).sensitive:
+        sensitive[name] = True
     return ResourceChange(
         address=c.address,
         kind=c.kind,

@@ -1,7 +1,7 @@
 """Reading instance rows into the engine's records: natural-key queries, attachment listings, row parsing.
 
-The primitives observe, apply, import and the inventory store share. Only reads. Never imports the
-emulator or the CLI; talks to the instance only through ``Instance``.
+The primitives observe, apply, import and the inventory store share. Only reads. Never imports the client,
+the emulator or the CLI; talks to the instance only through ``Instance``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mtls_config.client.query import in_list_chunks
-from mtls_config.concurrency import gather_all
 from mtls_config.errors import BadResponse, PlanError
 from mtls_config.instance import Instance
 from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_int
@@ -33,18 +31,21 @@ def attachment_of(row: dict[str, Any]) -> Attachment:
     )
 
 
-def in_query(field_name: str, values: Iterable[str]) -> str:
-    return f"{field_name}IN{','.join(sorted(set(values)))}"
+def attachments_by_record(rows: Iterable[dict[str, Any]]) -> dict[str, list[Attachment]]:
+    """Attachment metadata rows as ``Attachment``s, by the sys_id of the record each is attached to, in sys_id order."""
+    grouped: dict[str, list[Attachment]] = {}
+    for row in rows:
+        grouped.setdefault(str(row.get("table_sys_id", "")), []).append(attachment_of(row))
+    for group in grouped.values():
+        group.sort(key=lambda a: a.sys_id)
+    return grouped
 
 
 async def read_in(
     client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
 ) -> list[LiveRecord]:
-    """Records whose ``field_name`` is one of ``values``: one query per URL-sized chunk, concurrently.
-
-    A comma separates IN values and no escape for it is documented, so a value holding one (a certificate or
-    message name may) gets an equality query of its own; a ``^`` cannot be put in an encoded query at all.
-    """
+    """Records whose ``field_name`` is one of ``values``: the client sends one query per URL-sized chunk, all at
+    once, with large pages. A ``^`` cannot be put in an encoded query at all: such a value is a plan error."""
     wanted = sorted(set(values))
     if not wanted:
         return []
@@ -55,7 +56,5 @@ async def read_in(
             "the Table API's encoded queries cannot hold a '^'",
             hint="rename the record (and the spec) without '^'",
         )
-    queries = [in_query(field_name, chunk) for chunk in in_list_chunks(v for v in wanted if "," not in v)]
-    queries += [f"{field_name}={v}" for v in wanted if "," in v]
-    chunks = [client.list(table, query=query, fields=list(fields), page_size=10000) for query in queries]
-    return [live_record(table, row) for found in await gather_all(chunks) for row in found]
+    rows = await client.list_in(table, field_name, wanted, fields=list(fields), page_size=10000)
+    return [live_record(table, row) for row in rows]

@@ -18,18 +18,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from mtls_config.resources.registry import kind_named
 from mtls_config.secrets import SecretRef
 from mtls_config.spec.models import MODELS
 from mtls_config.spec.project import Project
-
-_INTRO = {
-    "KeyStore": "The instance's client keystore: a `sys_certificate` record of type Java Key Store "
-    "(`key_store`) or PKCS12 Key Store (`pkcs12_key_store`) with the keystore file attached (steps A-B).",
-    "TrustStoreCert": "A partner's certificate the instance trusts: a `sys_certificate` record of type "
-    "Trust Store Cert (`trust_store`) (step E).",
-    "ProtocolProfile": "A `sys_protocol_profile`: the URL scheme bound to the keystore the instance presents (step C).",
-    "MessageBinding": "Mutual authentication on an existing REST or SOAP message and its functions (step F).",
-}
 
 
 def _type_name(annotation: Any) -> str:
@@ -122,7 +114,7 @@ def spec_reference() -> str:
     ]
     seen: set[type[BaseModel]] = {SecretRef}
     for kind, model in MODELS.items():
-        lines += [f"## {kind}", "", _INTRO[kind], ""]
+        lines += [f"## {kind}", "", kind_named(kind).intro, ""]
         metadata = model.model_fields["metadata"].annotation
         spec = model.model_fields["spec"].annotation
         assert inspect.isclass(metadata) and issubclass(metadata, BaseModel)

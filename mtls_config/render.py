@@ -20,7 +20,7 @@ from xml.etree import ElementTree as ET
 
 from rich.text import Text
 
-from mtls_config.apply import ApplyResult
+from mtls_config.changes import ApplyResult
 from mtls_config.literal import visible
 from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
 

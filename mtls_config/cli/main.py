@@ -18,9 +18,8 @@ from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summ
 from mtls_config.keystore.lint import has_errors
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.runtime import tune_process
-from mtls_config.spec.loader import load_specs
-from mtls_config.spec.project import load_project
 from mtls_config.spec.schema import write_schemas
+from mtls_config.spec.stack import load_stack
 
 app = typer.Typer(
     name="mtls-config",
@@ -61,13 +60,6 @@ def root(
     """Manage a ServiceNow instance's outbound mutual-TLS set-up as code."""
 
 
-def resolve_spec_paths(paths: list[Path] | None, env: str | None = None) -> tuple[list[Path], Path, dict[str, str]]:
-    """The spec paths to load, the spec repository's root and the ${name} variables."""
-    project = load_project(paths[0] if paths else Path.cwd())
-    spec_paths = list(paths) if paths else project.spec_paths(env)
-    return spec_paths, project.spec_root(spec_paths), project.variables(env)
-
-
 @app.command()
 @report_errors
 def validate(
@@ -84,8 +76,7 @@ def validate(
 
     Example: mtls-config validate specs/
     """
-    spec_paths, root, variables = resolve_spec_paths(paths, env)
-    specs = load_specs(spec_paths, root=root, variables=variables)
+    specs = load_stack(paths, env).specs
     if not no_lint:
         findings = lint_specs(specs)
         if findings:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
@@ -17,14 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
 from mtls_config.cli.target import LOCAL_STATE_DIR, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
-from mtls_config.spec.loader import SpecSet, load_specs
-from mtls_config.spec.project import ProjectFile, load_project
+from mtls_config.spec.stack import Stack, find_project, load_stack
 
 if TYPE_CHECKING:
     # The engine (deepdiff, numpy) and the HTTP client load only when a command runs: `--help` and
     # `--version` stay fast.
     from mtls_config.client import InstanceClient
-    from mtls_config.engine import Planned
+    from mtls_config.fleet import Connect, Connection
     from mtls_config.plan import Plan
 
 T = TypeVar("T")
@@ -72,106 +70,26 @@ PruneOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Context:
-    project: ProjectFile
-    specs: SpecSet
-    stack: str
-    env: str | None = None
+def _connector(instance: str | None, insecure: bool, ca_bundle: str | None, stats: RequestLog | None) -> Connect:
+    """How a fleet run reaches each environment's instance; what each connection cost goes in ``stats``."""
+    from mtls_config.fleet import Connection
 
+    @asynccontextmanager
+    async def connection(stack: Stack) -> AsyncIterator[Connection]:
+        async with connect(
+            instance, env_name=stack.env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle
+        ) as client:
+            try:
+                yield Connection(client, client.settings.url)
+            finally:
+                if stats is not None:
+                    stats.append((stack.env or client.settings.url, client.stats.snapshot()))
 
-def _project(paths: list[Path] | None) -> ProjectFile:
-    return load_project(paths[0] if paths else Path.cwd())
-
-
-def _context(paths: list[Path] | None, env: str | None, project: ProjectFile | None = None) -> Context:
-    project = project or _project(paths)
-    spec_paths = list(paths) if paths else project.spec_paths(env)
-    specs = load_specs(spec_paths, root=project.spec_root(spec_paths), variables=project.variables(env))
-    return Context(project, specs, project.project.stack, env)
-
-
-def _environments(project: ProjectFile, env: str | None, instance: str | None) -> list[str | None]:
-    """The environments a run covers: one, or every one matching a glob (fleet mode)."""
-    if env is None or not any(c in env for c in "*?["):
-        return [env]
-    names = sorted(n for n in project.project.environments if fnmatch.fnmatchcase(n, env))
-    if not names:
-        known = ", ".join(sorted(project.project.environments)) or "none defined"
-        raise ProjectError(f"no environment matches {env!r} (known: {known})")
-    if instance is not None:
-        raise ProjectError("--instance cannot be combined with an --env pattern (each environment names its instance)")
-    return list(names)
-
-
-async def _planned(
-    ctx: Context,
-    instance: str | None,
-    insecure: bool,
-    ca_bundle: str | None,
-    *,
-    prune: bool = False,
-    targets: list[str] | None = None,
-    excludes: list[str] | None = None,
-    stats: RequestLog | None = None,
-) -> Planned:
-    from mtls_config.engine import make_planned
-
-    async with connect(
-        instance, env_name=ctx.env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
-    ) as client:
-        try:
-            return await make_planned(
-                client,
-                ctx.specs,
-                instance_name=client.settings.url,
-                stack=ctx.stack,
-                prune=prune,
-                targets=targets or [],
-                excludes=excludes or [],
-            )
-        finally:
-            if stats is not None:
-                stats.append((ctx.env or client.settings.url, client.stats.snapshot()))
-
-
-async def _fleet(
-    paths: list[Path] | None,
-    envs: list[str | None],
-    instance: str | None,
-    insecure: bool,
-    ca_bundle: str | None,
-    *,
-    prune: bool = False,
-    target: list[str] | None = None,
-    exclude: list[str] | None = None,
-    stats: RequestLog | None = None,
-) -> list[tuple[str | None, Planned | MtlsConfigError]]:
-    """Plan every environment concurrently; one environment's error does not stop the others."""
-    project = _project(paths)
-
-    async def one(env: str | None) -> Planned:
-        ctx = _context(paths, env, project)
-        return await _planned(
-            ctx, instance, insecure, ca_bundle, prune=prune, targets=target, excludes=exclude, stats=stats
-        )
-
-    if len(envs) == 1:
-        return [(envs[0], await one(envs[0]))]
-    results = await asyncio.gather(*(one(e) for e in envs), return_exceptions=True)
-    out: list[tuple[str | None, Planned | MtlsConfigError]] = []
-    for env, result in zip(envs, results, strict=True):
-        if isinstance(result, MtlsConfigError):
-            out.append((env, result))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            out.append((env, result))
-    return out
+    return connection
 
 
 def _run(
-    ctx: Context,
+    stack: Stack,
     instance: str | None,
     env: str | None,
     insecure: bool,
@@ -180,7 +98,7 @@ def _run(
 ) -> T:
     async def main() -> T:
         async with connect(
-            instance, env_name=env, project=ctx.project, insecure=insecure, ca_bundle=ca_bundle
+            instance, env_name=env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle
         ) as client:
             return await body(client, client.settings.url)
 
@@ -245,12 +163,14 @@ def plan(
       mtls-config plan specs/
       mtls-config plan --env prod --out plan.json
     """
+    from mtls_config.fleet import environments, fleet_document, label, plan_environments
     from mtls_config.render import plan_markdown, plan_text
 
-    envs = _environments(_project(paths), env, instance)
+    envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
+    connection = _connector(instance, insecure, ca_bundle, stats)
     results = asyncio.run(
-        _fleet(paths, envs, instance, insecure, ca_bundle, prune=prune, target=target, exclude=exclude, stats=stats)
+        plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [])
     )
     if verbose:
         _print_stats(stats)
@@ -258,23 +178,23 @@ def plan(
     codes: list[int] = []
     sections: dict[str, object] = {}
     for env_name, result in results:
-        label = env_name or "default"
+        name = label(env_name)
         if isinstance(result, MtlsConfigError):
             codes.append(EXIT_ERROR)
-            sections[label] = {"error": result.message}
+            sections[name] = {"error": result.message}
             if fmt == "text":
-                stderr().print(f"error: {label}: {result}", markup=False)
+                stderr().print(f"error: {name}: {result}", markup=False)
             continue
         plan_ = result.plan
         codes.append(
             EXIT_ERROR if plan_.errors else (EXIT_CHANGES if plan_.has_changes and detailed_exitcode else EXIT_OK)
         )
-        sections[label] = json.loads(plan_.to_json())
+        sections[name] = json.loads(plan_.to_json())
         if out is not None and len(results) == 1:
             out.write_text(plan_.to_json(), encoding="utf-8")
         if fmt == "text":
             if len(results) > 1:
-                stdout().print(f"== environment {label} ==", markup=False)
+                stdout().print(f"== environment {name} ==", markup=False)
             stdout().print(plan_text(plan_, verbose=verbose))
             if out is not None and len(results) == 1:
                 stdout().print(f"\nSaved the plan to {out}; apply it with: mtls-config apply {out}", markup=False)
@@ -286,9 +206,7 @@ def plan(
         if out is not None:
             out.write_text(json.dumps({"environments": sections}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if fmt == "json":
-            sys.stdout.write(
-                json.dumps({"format_version": "1", "environments": sections}, indent=2, sort_keys=True) + "\n"
-            )
+            sys.stdout.write(json.dumps(fleet_document(sections), indent=2, sort_keys=True) + "\n")
         elif fmt == "text":
             changed = sum(1 for c in codes if c == EXIT_CHANGES)
             failed = sum(1 for c in codes if c == EXIT_ERROR)
@@ -329,10 +247,11 @@ def apply(
       mtls-config apply plan.json
     """
     from mtls_config.engine import apply_planned, journal_file, make_planned
+    from mtls_config.fleet import is_pattern
     from mtls_config.plan import Plan
     from mtls_config.render import apply_text, plan_text
 
-    if env is not None and any(c in env for c in "*?["):
+    if is_pattern(env):
         raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
     saved: Plan | None = None
     spec_paths = paths
@@ -341,9 +260,9 @@ def apply(
         spec_paths = None
         # the saved plan says what it covers: the same prune, targets and excludes as when it was made
         prune, target, exclude = saved.prune, saved.targets, saved.excludes
-    ctx = _context(spec_paths, env)
-    if saved is not None and saved.stack != ctx.stack:
-        raise PlanError(f"the saved plan is for stack '{saved.stack}', these specs are stack '{ctx.stack}'")
+    stack = load_stack(spec_paths, env)
+    if saved is not None and saved.stack != stack.name:
+        raise PlanError(f"the saved plan is for stack '{saved.stack}', these specs are stack '{stack.name}'")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not auto_approve and not interactive and saved is None:
         raise PlanError(
@@ -354,9 +273,9 @@ def apply(
     async def body(client: InstanceClient, name: str) -> int:
         planned = await make_planned(
             client,
-            ctx.specs,
+            stack.specs,
             instance_name=name,
-            stack=ctx.stack,
+            stack=stack.name,
             prune=prune,
             targets=target or [],
             excludes=exclude or [],
@@ -370,7 +289,7 @@ def apply(
             if answer.strip().lower() != "yes":
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
                 return EXIT_ERROR
-        state_dir = ctx.project.root / LOCAL_STATE_DIR
+        state_dir = stack.project.root / LOCAL_STATE_DIR
         with _progress(len([c for c in planned.plan.resource_changes if c.action != "no-op"])) as advance:
             result = await apply_planned(
                 client,
@@ -378,13 +297,13 @@ def apply(
                 saved=saved,
                 parallelism=parallelism,
                 allow_delete_all=allow_delete_all,
-                journal_path=journal_file(state_dir, ctx.stack),
+                journal_path=journal_file(state_dir, stack.name),
                 progress=advance,
             )
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
-    code = _run(ctx, instance, env, insecure, ca_bundle, body)
+    code = _run(stack, instance, env, insecure, ca_bundle, body)
     raise typer.Exit(code)
 
 
@@ -447,37 +366,38 @@ def drift(
       mtls-config drift specs/
       mtls-config drift --env prod --format junit --out drift.xml
     """
+    from mtls_config.fleet import environments, fleet_document, label, plan_environments
     from mtls_config.render import drift_junit, drift_markdown, drift_report, drift_text
 
-    envs = _environments(_project(paths), env, instance)
+    envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
-    results = asyncio.run(_fleet(paths, envs, instance, insecure, ca_bundle, stats=stats))
+    results = asyncio.run(plan_environments(paths, envs, _connector(instance, insecure, ca_bundle, stats)))
     if verbose:
         _print_stats(stats)
     reports: list[dict[str, object]] = []
     codes: list[int] = []
     texts: list[str] = []
     for env_name, result in results:
-        label = env_name or "default"
+        name = label(env_name)
         if isinstance(result, MtlsConfigError):
             codes.append(EXIT_ERROR)
-            stderr().print(f"error: {label}: {result}", markup=False)
+            stderr().print(f"error: {name}: {result}", markup=False)
             continue
         report = drift_report(result.plan, fail_on_expiry=fail_on_expiry)
         if len(results) > 1:
-            report["environment"] = label
+            report["environment"] = name
         reports.append(report)
         codes.append(EXIT_ERROR if result.plan.errors else (EXIT_CHANGES if report["drift"] else EXIT_OK))
         if output_format == "text":
             rendered = drift_text(report)
             if len(results) > 1:
-                stdout().print(f"== environment {label} ==", markup=False)
+                stdout().print(f"== environment {name} ==", markup=False)
             stdout().print(rendered)
             texts.append(_plain(rendered))
         elif output_format == "markdown":
             texts.append(drift_markdown(report))
     if output_format == "json":
-        data: object = reports[0] if len(results) == 1 and reports else {"format_version": "1", "environments": reports}
+        data: object = reports[0] if len(results) == 1 and reports else fleet_document(reports)
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     elif output_format == "junit":
         text = drift_junit(*reports)
@@ -521,33 +441,13 @@ def import_(
       mtls-config import --out specs/imported
       mtls-config import --env prod --filter 'acme*' --out specs/acme
     """
-    from mtls_config.importer import import_live
-    from mtls_config.inventory_store import store_inventory
-    from mtls_config.lock import stack_lock
+    from mtls_config.importer import import_to
 
-    project = load_project(Path.cwd())
-    stack = project.project.stack
+    project = find_project(None)
 
     async def main() -> list[str]:
         async with connect(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle) as client:
-            result = await import_live(client, stack, patterns=name_filter or [])
-            existing = [p for p in result.files if (out / p).exists()]
-            if existing and not force:
-                raise PlanError(
-                    f"{len(existing)} file(s) exist in {out} already (e.g. {existing[0]})",
-                    hint="choose another --out, or pass --force to overwrite",
-                )
-            for rel, data in sorted(result.files.items()):
-                path = out / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if path.suffix not in (".yaml", ".yml"):
-                    # Keystore files hold private keys: owner-only, as 'keystore assemble' writes them.
-                    path.touch(mode=0o600, exist_ok=True)
-                    path.chmod(0o600)
-                path.write_bytes(data)
-            if result.imported and result.inventory is not None:
-                async with stack_lock(client, stack):  # an apply rewriting the inventory meanwhile would lose it
-                    await store_inventory(client, stack, result.inventory_record, result.inventory)
+            result = await import_to(client, project.project.stack, out, patterns=name_filter or [], force=force)
             return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
 
     lines = asyncio.run(main())

@@ -1,6 +1,6 @@
 """``mtls-config verify``: a real mutual-TLS handshake and one HTTP request, with a diagnosis when it fails.
 
-Thin: parse the options, resolve the targets (``mtls_config.verify.targets``), run, render text or JSON, exit
+Thin: parse the options, resolve the targets (``mtls_config.verify.resolve``), run, render text or JSON, exit
 0 when every target passed and 1 otherwise.
 """
 
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,26 +20,22 @@ from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_erro
 from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
 from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
 from mtls_config.cli.target import connect
-from mtls_config.client import InstanceClient
 from mtls_config.errors import MtlsConfigError, VerifyError
 from mtls_config.literal import visible
-from mtls_config.secrets import SecretValue
-from mtls_config.spec.loader import SpecSet, load_specs
-from mtls_config.spec.project import load_project
+from mtls_config.spec.loader import SpecSet
+from mtls_config.spec.models import MessageBinding
+from mtls_config.spec.stack import find_project
 from mtls_config.verify import DEFAULT_TIMEOUT, Severity, Status, VerifyReport
-from mtls_config.verify.targets import (
-    ClientIdentity,
-    TrustSet,
-    VerifyTarget,
-    binding_endpoint,
-    binding_parts,
-    https_url,
-    identity_from_file,
-    identity_from_key_store,
-    run_targets,
-    trust_from_file,
-    trust_from_specs,
+from mtls_config.verify.resolve import (
+    Endpoint,
+    LazySpecs,
+    Unresolved,
+    binding_targets,
+    endpoint_target,
+    endpoints_of,
+    trust_set,
 )
+from mtls_config.verify.targets import VerifyTarget, run_targets
 
 
 class TlsVersion(StrEnum):
@@ -202,20 +197,26 @@ def _verify(
     if options["server_name"] and all_bindings:
         raise MtlsConfigError("--server-name applies to one endpoint, not to --all")
 
-    specs = _LazySpecs(paths, instance_options.get("env"))
-    trust_set = _trust(trust, specs)
-    items: list[VerifyTarget | _Unresolved]
+    specs = LazySpecs(paths, instance_options.get("env"))
+    trust_items = trust_set(trust, specs)
+
+    def read_endpoints(bindings: Sequence[MessageBinding]) -> Mapping[str, Endpoint]:
+        return asyncio.run(_read_endpoints(bindings, specs.get(), instance_options))
+
+    items: list[VerifyTarget | Unresolved]
     if all_bindings:
         names = [b.name for b in specs.get().message_bindings]
         if not names:
             raise VerifyError("no MessageBinding in the specs to verify")
-        items = _binding_targets(names, specs.get(), keystore, trust_set, password, None, instance_options, True)
+        items = binding_targets(
+            names, specs.get(), keystore, trust_items, password, None, read_endpoints, keep_going=True
+        )
     elif binding is not None:
-        items = _binding_targets(
-            [binding], specs.get(), keystore, trust_set, password, endpoint, instance_options, False
+        items = binding_targets(
+            [binding], specs.get(), keystore, trust_items, password, endpoint, read_endpoints, keep_going=False
         )
     else:
-        items = [_endpoint_target(endpoint or "", keystore, trust_set, password, specs)]
+        items = [endpoint_target(endpoint or "", keystore, trust_items, password, specs)]
     resolved = [i for i in items if isinstance(i, VerifyTarget)]
     reports = iter(asyncio.run(run_targets(resolved, concurrency=concurrency, **options)))
     results = [next(reports) if isinstance(i, VerifyTarget) else i.error for i in items]
@@ -225,147 +226,17 @@ def _verify(
     raise typer.Exit(EXIT_OK)
 
 
-@dataclass(frozen=True)
-class _Unresolved:
-    """A binding that could not be prepared for verification (--all goes on with the others)."""
-
-    name: str
-    error: MtlsConfigError
-
-
-class _LazySpecs:
-    """Specs are loaded only when something names them (a binding, a KeyStore or TrustStoreCert name)."""
-
-    def __init__(self, paths: list[Path], env: str | None, loaded: SpecSet | None = None) -> None:
-        self.paths = paths
-        self.env = env
-        self._specs = loaded
-
-    def get(self) -> SpecSet:
-        if self._specs is None:
-            project = load_project(self.paths[0] if self.paths else Path.cwd())
-            spec_paths = self.paths or project.spec_paths(self.env)
-            self._specs = load_specs(
-                spec_paths, root=project.spec_root(spec_paths), variables=project.variables(self.env)
-            )
-        return self._specs
-
-
-def _trust(items: list[str] | None, specs: _LazySpecs) -> TrustSet:
-    if not items:
-        found = trust_from_specs(specs.get())
-        return found
-    total = TrustSet((), ())
-    for item in items:
-        path = Path(item)
-        total = total + (trust_from_file(path) if path.is_file() else trust_from_specs(specs.get(), [item]))
-    return total
-
-
-def _identity(keystore: str, password: SecretValue | None, specs: _LazySpecs) -> ClientIdentity:
-    path = Path(keystore)
-    if path.is_file():
-        return identity_from_file(path, password)
-    return identity_from_key_store(specs.get(), keystore, password=password)
-
-
-def _endpoint_target(
-    endpoint: str, keystore: str | None, trust: TrustSet, password: SecretValue | None, specs: _LazySpecs
-) -> VerifyTarget:
-    if keystore is None:
-        stores = specs.get().key_stores
-        if len(stores) != 1:
-            raise MtlsConfigError(
-                "which keystore? the specs hold " + (f"{len(stores)} KeyStores" if stores else "no KeyStore"),
-                hint="give --keystore NAME|FILE",
-            )
-        keystore = stores[0].name
-    identity = _identity(keystore, password, specs)
-    return VerifyTarget(endpoint, https_url(endpoint), identity, trust, "--endpoint")
-
-
-def _binding_targets(
-    names: list[str],
-    specs: SpecSet,
-    keystore: str | None,
-    trust: TrustSet,
-    password: SecretValue | None,
-    endpoint: str | None,
-    instance_options: dict[str, Any],
-    keep_going: bool,
-) -> list[VerifyTarget | _Unresolved]:
-    """Resolve each binding; with ``keep_going`` a binding that cannot be resolved becomes ``_Unresolved``
-    instead of stopping the run."""
-    lazy = _LazySpecs([], None, specs)
-    identities: dict[str, ClientIdentity | MtlsConfigError] = {}
-    prepared: list[tuple[Any, Any, ClientIdentity] | _Unresolved] = []
-    for name in names:
-        try:
-            binding, profile, key_store = binding_parts(specs, name)
-            wanted = keystore or key_store.name
-            if wanted not in identities:
-                try:
-                    identities[wanted] = _identity(wanted, password, lazy)
-                except MtlsConfigError as exc:
-                    identities[wanted] = exc
-            identity = identities[wanted]
-            if isinstance(identity, MtlsConfigError):
-                raise identity
-            prepared.append((binding, profile, identity))
-        except MtlsConfigError as exc:
-            if not keep_going:
-                raise
-            prepared.append(_Unresolved(name, exc))
-    ready = [p for p in prepared if not isinstance(p, _Unresolved)]
-    if endpoint is not None:
-        urls: dict[str, tuple[str, str] | MtlsConfigError] = {b.name: (endpoint, "--endpoint") for b, _p, _i in ready}
-    else:
-        urls = _endpoints_from_instance([b for b, _p, _i in ready], specs, instance_options)
-    out: list[VerifyTarget | _Unresolved] = []
-    for item in prepared:
-        if isinstance(item, _Unresolved):
-            out.append(item)
-            continue
-        binding, profile, identity = item
-        found = urls[binding.name]
-        try:
-            if isinstance(found, MtlsConfigError):
-                raise found
-            url = https_url(found[0], profile)
-        except MtlsConfigError as exc:
-            if not keep_going:
-                raise
-            out.append(_Unresolved(binding.name, exc))
-            continue
-        out.append(VerifyTarget(binding.name, url, identity, trust, found[1]))
-    return out
-
-
-def _endpoints_from_instance(
-    bindings: list[Any], specs: SpecSet, instance_options: dict[str, Any]
-) -> dict[str, tuple[str, str] | MtlsConfigError]:
-    if not bindings:
-        return {}
-    project = load_project(specs.files[0] if specs.files else Path.cwd())
-
-    async def one(client: InstanceClient, binding: Any) -> tuple[str, str] | MtlsConfigError:
-        try:
-            return await binding_endpoint(client, binding)
-        except VerifyError as exc:  # this binding's message; instance-wide failures stop the run
-            return exc
-
-    async def read() -> dict[str, tuple[str, str] | MtlsConfigError]:
-        async with connect(
-            instance_options["instance"],
-            env_name=instance_options["env"],
-            project=project,
-            insecure=instance_options["insecure"],
-            ca_bundle=instance_options["ca_bundle"],
-        ) as client:
-            found = await asyncio.gather(*(one(client, b) for b in bindings))
-        return {b.name: f for b, f in zip(bindings, found, strict=True)}
-
-    return asyncio.run(read())
+async def _read_endpoints(
+    bindings: Sequence[MessageBinding], specs: SpecSet, instance_options: dict[str, Any]
+) -> Mapping[str, Endpoint]:
+    async with connect(
+        instance_options["instance"],
+        env_name=instance_options["env"],
+        project=find_project(specs.files[:1]),
+        insecure=instance_options["insecure"],
+        ca_bundle=instance_options["ca_bundle"],
+    ) as client:
+        return await endpoints_of(client, bindings)
 
 
 # --- rendering --------------------------------------------------------------------------------------------------
@@ -373,7 +244,7 @@ def _endpoints_from_instance(
 
 def _render(
     results: Sequence[VerifyReport | MtlsConfigError],
-    targets: Sequence[VerifyTarget | _Unresolved],
+    targets: Sequence[VerifyTarget | Unresolved],
     json_output: bool,
     many: bool,
 ) -> None:
@@ -395,7 +266,7 @@ def _render(
         out.print(f"{passed}/{len(results)} passed", markup=False)
 
 
-def _json_item(result: VerifyReport | MtlsConfigError, target: VerifyTarget | _Unresolved) -> dict[str, Any]:
+def _json_item(result: VerifyReport | MtlsConfigError, target: VerifyTarget | Unresolved) -> dict[str, Any]:
     if not isinstance(result, VerifyReport) or not isinstance(target, VerifyTarget):
         return {"target": target.name, "ok": False, "error": str(result)}
     return result.to_dict() | {

@@ -20,7 +20,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -35,8 +35,10 @@ from mtls_config.client.failures import Scrubber, error_for_status, redirect_err
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
+from mtls_config.client.writes import write, write_batch
 from mtls_config.concurrency import gather_all
 from mtls_config.errors import AuthenticationFailed, BadResponse, InstanceError, InstanceUnreachable, ProjectError
+from mtls_config.operations import BatchableWrite, Operation, WriteResult
 from mtls_config.settings import InstanceSettings
 
 logger = logging.getLogger("mtls_config.client")
@@ -156,6 +158,24 @@ class InstanceClient:
         if fields is not None:
             params["sysparm_fields"] = ",".join(fields)
         return await self._paged("table.list", f"{TABLE_PATH}/{table}", params, page_size)
+
+    async def list_in(
+        self,
+        table: str,
+        column: str,
+        values: Iterable[str],
+        *,
+        fields: Sequence[str] | None = None,
+        page_size: int = 1000,
+    ) -> builtins.list[dict[str, Any]]:
+        """Every record whose ``column`` is one of ``values``: one ``IN`` query per URL-sized chunk, all chunks at
+        once. A comma separates IN values and no escape for it is documented, so a value holding one gets an
+        equality query of its own; a value holding ``^`` cannot be queried at all (``ValueError``)."""
+        wanted = sorted(set(values))
+        queries = [f"{column}IN{','.join(chunk)}" for chunk in in_list_chunks(v for v in wanted if "," not in v)]
+        queries += [f"{column}={v}" for v in wanted if "," in v]
+        pages = await gather_all(self.list(table, query=q, fields=fields, page_size=page_size) for q in queries)
+        return [row for rows in pages for row in rows]
 
     async def get(self, table: str, sys_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
         """One record, or None when the instance says 404."""
@@ -277,6 +297,17 @@ class InstanceClient:
 
     async def delete_attachment(self, attachment_sys_id: str, *, missing_ok: bool = True) -> None:
         await self._delete("attachment.delete", f"{ATTACHMENT_PATH}/{attachment_sys_id}", missing_ok=missing_ok)
+
+    # -- the engine's typed writes ----------------------------------------------------------------------
+
+    async def write(self, op: Operation) -> WriteResult:
+        """One typed write (create, update, delete, upload, delete attachment), retried where that is safe."""
+        return await write(self, op)
+
+    async def write_batch(self, ops: Sequence[BatchableWrite]) -> builtins.list[WriteResult | None]:
+        """Typed writes through the Batch API, answers in order; None for a write the batch does not confirm
+        (do it on its own). Raises ``InstanceError`` when the batch as a whole fails."""
+        return await write_batch(self, ops)
 
     # -- Batch API -------------------------------------------------------------------------------------
 

@@ -16,9 +16,6 @@ from typing import Any
 
 from mtls_config.secrets import SecretValue
 
-# The order in which kinds are applied (deletions run in reverse).
-KIND_ORDER = ("KeyStore", "TrustStoreCert", "ProtocolProfile", "MessageBinding")
-
 
 @dataclass(frozen=True)
 class Content:
@@ -87,10 +84,11 @@ class LiveResource:
     info: Mapping[str, Any] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     problems: tuple[str, ...] = ()  # facts that make the record unusable as-is (e.g. two attachments)
+    primary_part: str = ""  # the part whose record is the resource's own (a binding's message)
 
     @property
     def primary(self) -> LiveRecord | None:
-        return self.records.get("") or self.records.get("message")
+        return self.records.get(self.primary_part)
 
 
 def to_bool(value: str | bool | None) -> bool:

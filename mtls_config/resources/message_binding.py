@@ -1,38 +1,145 @@
-"""MessageBinding: mutual auth on an existing REST/SOAP message and (optionally) its functions.
+"""MessageBinding: mutual auth on a record that exists already (a REST or SOAP message) and, optionally, its
+functions.
 
-A binding owns only ``use_mutual_auth`` and ``protocol_name`` of the records it binds. Its canonical
-fields are nested by part: ``{"message": {...}, "functions": {"<name>": {...}}}``. Removing a binding
-restores the values found before it took ownership (kept in the inventory); it never deletes a message.
+A binding owns only two columns of each record it binds, by role: the mutual-auth tick (``enabled``) and the
+reference to the protocol profile (``profile``). Which columns those are is a property of the table, not of the
+binding: ``BindingTarget.columns`` maps each table of a target to its own ``ColumnMap``. The canonical fields
+keep one spelling whatever the table (``use_mutual_auth``, ``protocol_name``), nested by part:
+``{"message": {...}, "functions": {"<name>": {...}}}``, so plans read the same for every target. Removing a
+binding restores the values found before it took ownership (kept in the inventory); it never deletes a record.
+
+A binding target is one entry of ``TARGETS``: the message table and how its records are named, the optional
+function table and its reference to the message, the endpoint column, and the column map of each table.
+Another target (an OAuth provider, an HTTP connection) is another entry.
+
+Never imports the client, the emulator or the CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtls_config.resources.common import LiveRecord, LiveResource, ref_value, to_bool
+from mtls_config.changes import Change
+from mtls_config.inventory import OwnedRecord, OwnedResource
+from mtls_config.operations import Operation, Update
+from mtls_config.resources import protocol_profile
+from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, ref_value, to_bool
+from mtls_config.resources.importing import ImportContext, slug
+from mtls_config.resources.kind import (
+    BuildContext,
+    CompileContext,
+    ImportRead,
+    Index,
+    Kind,
+    Lookup,
+    Match,
+    Phases,
+    Reference,
+    Unresolved,
+    referenced_name,
+)
+from mtls_config.spec.models import MessageBinding
 
-KIND = "MessageBinding"
-OWNED = ("use_mutual_auth", "protocol_name")
+if TYPE_CHECKING:
+    from mtls_config.spec.loader import Origin
+    from mtls_config.spec.models import AnyResource
+
+NAME = "MessageBinding"
+# The canonical names of the two owned fields, whatever a table calls them.
+ENABLED = "use_mutual_auth"
+PROFILE = "protocol_name"
+PROFILES = protocol_profile.TABLE
+PRIMARY_PART = "message"  # a binding's live view: the message, and "fn:<name>" for each function
 
 
 @dataclass(frozen=True)
-class MessageTables:
-    message: str
-    function: str
-    parent_field: str  # the function's reference to its message
-    endpoint_field: str
+class ColumnMap:
+    """The columns of one table that a binding owns, by role, and the values that mean "not bound"."""
+
+    enabled: str  # the mutual-auth tick (a boolean)
+    profile: str  # the reference to the protocol profile
+    unbound_enabled: str = "false"
+    unbound_profile: str = ""
+
+    @property
+    def owned(self) -> tuple[str, str]:
+        return (self.enabled, self.profile)
+
+    def bound(self, profile_sys_id: str) -> dict[str, str]:
+        return {self.enabled: "true", self.profile: profile_sys_id}
+
+    def unbound(self) -> dict[str, str]:
+        return {self.enabled: self.unbound_enabled, self.profile: self.unbound_profile}
 
 
-TABLES = {
-    "rest": MessageTables("sys_rest_message", "sys_rest_message_fn", "rest_message", "rest_endpoint"),
-    "soap": MessageTables("sys_soap_message", "sys_soap_message_function", "soap_message", "soap_endpoint"),
+# REST's names; what ServiceNow's own code reads on the SOAP tables differs (reference/servicenow-facts-2.md §1).
+USE_MUTUAL_AUTH = ColumnMap("use_mutual_auth", "protocol_name")
+
+
+@dataclass(frozen=True)
+class BindingTarget:
+    """A table of records a binding can bind (``message.type`` in a spec), and how its records are found."""
+
+    type: str
+    message: str  # the table of the records bound by name
+    columns: Mapping[str, ColumnMap]  # per table (the message table and the function table)
+    function: str | None = None  # the table of their functions, if they have any
+    parent_field: str | None = None  # the function's reference to its message
+    endpoint_field: str | None = None  # the column holding the URL the record calls (read on both tables)
+    message_endpoint: bool = True  # False: the message has no endpoint column of its own, only its functions
+    noun: str = "message"  # what a record of ``message`` is called in messages
+
+    @property
+    def label(self) -> str:
+        return f"{self.type.upper()} {self.noun}"
+
+    def column_map(self, table: str) -> ColumnMap:
+        return self.columns[table]
+
+    def message_columns(self, *, endpoint: bool = True) -> tuple[str, ...]:
+        end = (self.endpoint_field,) if endpoint and self.endpoint_field else ()
+        return ("sys_id", "name", *self.columns[self.message].owned, *end, "sys_mod_count")
+
+    def function_columns(self, *, endpoint: bool = True) -> tuple[str, ...]:
+        assert self.function is not None and self.parent_field is not None
+        end = (self.endpoint_field,) if endpoint and self.endpoint_field else ()
+        return ("sys_id", "function_name", self.parent_field, *self.columns[self.function].owned, *end, "sys_mod_count")
+
+    def tables(self) -> tuple[str, ...]:
+        return (self.message,) if self.function is None else (self.message, self.function)
+
+
+TARGETS: dict[str, BindingTarget] = {
+    "rest": BindingTarget(
+        "rest",
+        "sys_rest_message",
+        {"sys_rest_message": USE_MUTUAL_AUTH, "sys_rest_message_fn": USE_MUTUAL_AUTH},
+        "sys_rest_message_fn",
+        "rest_message",
+        "rest_endpoint",
+    ),
+    "soap": BindingTarget(
+        "soap",
+        "sys_soap_message",
+        {"sys_soap_message": USE_MUTUAL_AUTH, "sys_soap_message_function": USE_MUTUAL_AUTH},
+        "sys_soap_message_function",
+        "soap_message",
+        "soap_endpoint",
+        message_endpoint=False,
+    ),
 }
+# Which target each table belongs to (a record's own table says which columns it has).
+TARGET_OF_TABLE = {table: target for target in TARGETS.values() for table in target.tables()}
+
+
+def columns_of(table: str) -> ColumnMap:
+    return TARGET_OF_TABLE[table].column_map(table)
 
 
 def part_fields(protocol: str) -> dict[str, Any]:
-    return {"use_mutual_auth": True, "protocol_name": protocol}
+    return {ENABLED: True, PROFILE: protocol}
 
 
 def canonical_fields(protocol: str, function_names: list[str]) -> dict[str, Any]:
@@ -43,9 +150,11 @@ def canonical_fields(protocol: str, function_names: list[str]) -> dict[str, Any]
 
 
 def record_fields(record: LiveRecord, profile_names: Mapping[str, str]) -> dict[str, Any]:
-    profile_id = ref_value(record.values.get("protocol_name"))
-    protocol = profile_names.get(profile_id, f"(sys_id {profile_id})" if profile_id else "")
-    return {"use_mutual_auth": to_bool(record.get("use_mutual_auth")), "protocol_name": protocol}
+    columns = columns_of(record.table)
+    return {
+        ENABLED: to_bool(record.get(columns.enabled)),
+        PROFILE: referenced_name(record, columns.profile, profile_names),
+    }
 
 
 def live(
@@ -53,7 +162,7 @@ def live(
     name: str,
     message: LiveRecord,
     functions: Mapping[str, LiveRecord],
-    wanted_functions: list[str],
+    wanted_functions: Sequence[str],
     profile_names: Mapping[str, str],
 ) -> LiveResource:
     records: dict[str, LiveRecord] = {"message": message}
@@ -64,12 +173,250 @@ def live(
             records[f"fn:{fn}"] = rec
             fn_fields[fn] = record_fields(rec, profile_names)
     fields = {"message": record_fields(message, profile_names), "functions": fn_fields}
-    return LiveResource(address, KIND, name, message.table, records, fields)
+    return LiveResource(address, NAME, name, message.table, records, fields, primary_part=PRIMARY_PART)
 
 
 def originals(record: LiveRecord) -> dict[str, str]:
     """The owned fields' raw values before a binding takes them over (restored on removal)."""
+    columns = columns_of(record.table)
     return {
-        "use_mutual_auth": record.get("use_mutual_auth") or "false",
-        "protocol_name": ref_value(record.values.get("protocol_name")),
+        columns.enabled: record.get(columns.enabled) or columns.unbound_enabled,
+        columns.profile: ref_value(record.values.get(columns.profile)),
     }
+
+
+def _wanted_parts(d: DesiredResource, current: LiveResource) -> set[str]:
+    parts = {"message"}
+    fns = d.target.get("functions")
+    if fns == "all":
+        parts |= {p for p in current.records if p.startswith("fn:")}
+    elif isinstance(fns, list):
+        parts |= {f"fn:{n}" for n in fns}
+    return parts
+
+
+def _originals_of(owned: OwnedResource | None) -> dict[str, dict[str, str]]:
+    return {r.part: r.original for r in owned.records if r.original is not None} if owned else {}
+
+
+class MessageBindingKind(Kind):
+    name = NAME
+    model = MessageBinding
+    intro = "Mutual authentication on an existing REST or SOAP message and its functions (step F)."
+    table = "sys_rest_message"
+    primary_part = PRIMARY_PART
+    stage = 2
+    references = tuple(
+        Reference(table, columns.profile, PROFILES, "protocol")
+        for target in TARGETS.values()
+        for table, columns in target.columns.items()
+    )
+    takes_over = True
+    unresolved_hint = "a MessageBinding binds an existing message; create the message (or fix its name) first"
+    import_group = "message-bindings"
+
+    def reads(self) -> Mapping[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for target in TARGETS.values():
+            out[target.message] = target.message_columns()
+            if target.function is not None:
+                out[target.function] = target.function_columns()
+        return out
+
+    def lookups(self, resource: AnyResource) -> tuple[Lookup, ...]:
+        assert isinstance(resource, MessageBinding)
+        return _lookups(TARGETS[resource.spec.message.type], resource.spec.message.name)
+
+    def desired_lookups(self, d: DesiredResource) -> tuple[Lookup, ...]:
+        return _lookups(TARGETS[str(d.target["type"])], str(d.target["message"]))
+
+    def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
+        assert isinstance(resource, MessageBinding)
+        spec = resource.spec
+        target = TARGETS[spec.message.type]
+        functions = spec.functions if isinstance(spec.functions, list) else []
+        fields = canonical_fields(spec.protocol_profile, functions)
+        found = {"type": spec.message.type, "message": spec.message.name, "functions": spec.functions}
+        return DesiredResource(
+            resource.address, NAME, resource.name, target.message, fields, resource.metadata.adopt,
+            depends_on=self.depends_on(resource), target=found,
+        )  # fmt: skip
+
+    # -- the live view --------------------------------------------------------------------------------------
+
+    def match(self, d: DesiredResource, index: Index, owned: OwnedResource | None) -> Match:
+        target = TARGETS[str(d.target["type"])]
+        message_name = str(d.target["message"])
+        label = target.label
+        found = index.group(target.message, "name").get(message_name, [])
+        if not found:
+            return Unresolved(f"{label} '{message_name}' does not exist on the instance")
+        if len(found) > 1:
+            return Unresolved(f"{len(found)} {label}s are named '{message_name}'")
+        msg = found[0]
+        fn_records: dict[str, LiveRecord] = {}
+        if target.function is not None and target.parent_field is not None:
+            by_parent = index.group(target.function, target.parent_field)
+            fn_records = {f.get("function_name"): f for f in by_parent.get(msg.sys_id, [])}
+        wanted = d.target.get("functions")
+        if wanted == "all":
+            names = sorted(fn_records)
+        elif isinstance(wanted, list):
+            names = list(wanted)
+            missing = [n for n in names if n not in fn_records]
+            if missing:
+                return Unresolved(
+                    f"{label} '{message_name}' has no function named " + ", ".join(f"'{n}'" for n in missing)
+                )
+        else:
+            names = []
+        # Functions this binding took over earlier but no longer lists: seen, so that diff releases them.
+        held = {r.part.removeprefix("fn:") for r in owned.records if r.part.startswith("fn:")} if owned else set()
+        names = sorted(set(names) | (held & set(fn_records)))
+        return live(d.address, d.name, msg, fn_records, names, index.names_of(PROFILES))
+
+    def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
+        fn_records = {p.removeprefix("fn:"): rec for p, rec in records.items() if p.startswith("fn:")}
+        return live(address, name, records["message"], fn_records, sorted(fn_records), index.names_of(PROFILES))
+
+    # -- comparing ------------------------------------------------------------------------------------------
+
+    def desired_fields(self, d: DesiredResource, current: LiveResource | None) -> dict[str, Any]:
+        fields = dict(d.fields)
+        if d.target.get("functions") == "all" and current is not None:
+            protocol = fields["message"][PROFILE]
+            fields["functions"] = {fn: part_fields(protocol) for fn in sorted(current.fields["functions"])}
+        return fields
+
+    def conflict(self, d: DesiredResource, current: LiveResource) -> tuple[str, str]:
+        """The message already uses mutual auth with another profile (someone else's set-up)."""
+        ours = d.fields["message"][PROFILE]
+        parts = {"message": current.fields["message"], **current.fields["functions"]}
+        for part, values in sorted(parts.items()):
+            if values.get(ENABLED) and values.get(PROFILE) not in ("", ours):
+                where = "the message" if part == "message" else f"function '{part}'"
+                message = f"{where} already uses mutual authentication with profile '{values.get(PROFILE)}'"
+                return message, "set 'metadata.adopt: true' to take the message over"
+        return "", ""
+
+    def take_over_reason(self) -> str:
+        return "enable mutual authentication on the existing message"
+
+    def removal(self, current: LiveResource, owned: Sequence[OwnedRecord]) -> tuple[str, dict[str, Any] | None]:
+        originals = {r.part: r.original for r in owned if r.original is not None}
+        return "removed from the specs: restore the message's original mutual-auth fields", {"restore": originals}
+
+    # -- applying -------------------------------------------------------------------------------------------
+
+    def compile(
+        self, change: Change, d: DesiredResource, current: LiveResource | None, owned: OwnedResource | None,
+        ctx: CompileContext,
+    ) -> Phases:  # fmt: skip
+        assert current is not None
+        profile_id = ctx.sys_id(protocol_profile.KIND.address(d.fields["message"][PROFILE]))
+        ops: list[Operation] = []
+        wanted = _wanted_parts(d, current)
+        originals = _originals_of(owned)
+        for part, rec in sorted(current.records.items()):
+            columns = columns_of(rec.table)
+            if part not in wanted:
+                # taken over earlier, no longer listed: give the fields back as they were found
+                original = originals.get(part) or columns.unbound()
+                ops.append(Update(rec.table, rec.sys_id, dict(original), what=f"release {part}"))
+                continue
+            have = current.fields["message"] if part == "message" else current.fields["functions"].get(part[3:], {})
+            want = d.fields["message"] if part == "message" else part_fields(d.fields["message"][PROFILE])
+            if have != want or rec.get(columns.profile) != profile_id:
+                ops.append(
+                    Update(rec.table, rec.sys_id, columns.bound(profile_id), what=f"enable mutual auth on {part}")
+                )
+        return [ops] if ops else []
+
+    def compile_delete(self, change: Change, current: LiveResource, owned: OwnedResource | None) -> Phases:
+        originals = _originals_of(owned)
+        ops: list[Operation] = []
+        for part, rec in sorted(current.records.items()):
+            original = originals.get(part) or columns_of(rec.table).unbound()
+            ops.append(Update(rec.table, rec.sys_id, dict(original), what=f"restore {part}"))
+        return [ops]
+
+    def originals(self, record: LiveRecord) -> dict[str, str] | None:
+        return originals(record)
+
+    def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:
+        return _wanted_parts(d, current)
+
+    # -- import ---------------------------------------------------------------------------------------------
+
+    def import_reads(self) -> Iterable[ImportRead]:
+        for target in TARGETS.values():
+            yield _bound_read(target, target.message)
+            if target.function is not None:
+                yield _bound_read(target, target.function)
+
+    def import_records(self, ctx: ImportContext) -> None:
+        profiles = ctx.by_id(PROFILES)
+        for position, target in enumerate(TARGETS.values()):
+            messages = ctx.listed(_bound_read(target, target.message))
+            functions = ctx.listed(_bound_read(target, target.function)) if target.function is not None else []
+            message_columns = target.column_map(target.message)
+            for msg in sorted(messages, key=lambda r: r.get("name")):
+                if ctx.owned(msg) or not ctx.matches(msg.get("name")):
+                    continue
+                profile = profiles.get(ref_value(msg.values.get(message_columns.profile)))
+                if profile is None or not ctx.imported(protocol_profile.KIND.address(profile.get("protocol"))):
+                    ctx.skip(
+                        self,
+                        (f"{position:04d}", msg.get("name")),
+                        f"{target.type} {target.noun} '{msg.get('name')}': its protocol profile is not imported",
+                    )
+                    continue
+                fns = sorted(
+                    (
+                        f for f in functions
+                        if target.parent_field is not None
+                        and ref_value(f.values.get(target.parent_field)) == msg.sys_id
+                        and ref_value(f.values.get(columns_of(f.table).profile)) == profile.sys_id
+                    ),
+                    key=lambda f: f.get("function_name"),
+                )  # fmt: skip
+                spec: dict[str, Any] = {
+                    "message": {"type": target.type, "name": msg.get("name")},
+                    "protocolProfile": profile.get("protocol"),
+                }
+                if fns:
+                    spec["functions"] = [f.get("function_name") for f in fns]
+                records = [
+                    OwnedRecord(
+                        table=msg.table, sys_id=msg.sys_id, part="message", mod_count=msg.mod_count,
+                        original=message_columns.unbound(),
+                    ),
+                    *(
+                        OwnedRecord(
+                            table=f.table, sys_id=f.sys_id, part=f"fn:{f.get('function_name')}",
+                            mod_count=f.mod_count, original=columns_of(f.table).unbound(),
+                        )
+                        for f in fns
+                    ),
+                ]  # fmt: skip
+                name = ctx.free_name(self, slug(f"{target.type}-{msg.get('name')}"))
+                ctx.add(self, name, spec, OwnedResource(address="", records=records))
+
+
+def _lookups(target: BindingTarget, message: str) -> tuple[Lookup, ...]:
+    out = [Lookup(target.message, "name", message)]
+    if target.function is not None and target.parent_field is not None:
+        out.append(Lookup(target.function, f"{target.parent_field}.name", message))
+    return tuple(out)
+
+
+def _bound_read(target: BindingTarget, table: str) -> ImportRead:
+    """The records of a target's table with mutual auth ticked."""
+    columns = target.column_map(table)
+    wanted = (
+        target.message_columns(endpoint=False) if table == target.message else target.function_columns(endpoint=False)
+    )
+    return ImportRead(table, f"{columns.enabled}=true", wanted)
+
+
+KIND = MessageBindingKind()

@@ -2,6 +2,8 @@
 
 format pem: the text is in ``pem_certificate``; format der: the file is attached. Either way the
 certificate is compared by its SHA-256 fingerprint, so re-wrapped PEM text is not a change.
+
+Never imports the client, the emulator or the CLI.
 """
 
 from __future__ import annotations
@@ -9,15 +11,39 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, to_bool, to_int, wire
+from mtls_config.errors import MtlsConfigError
+from mtls_config.inventory import OwnedRecord, OwnedResource
+from mtls_config.keystore import load_certificates
+from mtls_config.resources.certificate import (
+    TABLE,
+    CertificateKind,
+    canonical_record,
+    live_record_fields,
+    record_spec,
+)
+from mtls_config.resources.common import (
+    Attachment,
+    Content,
+    DesiredResource,
+    LiveRecord,
+    LiveResource,
+    wire,
+)
+from mtls_config.resources.importing import ImportContext
+from mtls_config.resources.kind import BuildContext, FieldError, Index, file_stem
+from mtls_config.spec.models import TrustStoreCert
 
-KIND = "TrustStoreCert"
-TABLE = "sys_certificate"
+if TYPE_CHECKING:
+    from mtls_config.spec.loader import Origin
+    from mtls_config.spec.models import AnyResource
+
+NAME = "TrustStoreCert"
 CERT_FIELD = "certificate"
 RECORD_FIELDS = (
     "type",
@@ -69,10 +95,7 @@ def canonical_fields(
     return {
         "type": "trust_store",
         "format": format,
-        "active": active,
-        "short_description": description,
-        "warn_in_days_to_expire": warn_days,
-        "expiration_notification": notify,
+        **canonical_record(active=active, description=description, warn_days=warn_days, notify=notify),
         CERT_FIELD: fingerprint,
     }
 
@@ -88,17 +111,14 @@ def live(
     fields: dict[str, Any] = {
         "type": record.get("type"),
         "format": fmt,
-        "active": to_bool(record.get("active")),
-        "short_description": record.get("short_description"),
-        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
-        "expiration_notification": to_bool(record.get("expiration_notification")),
+        **live_record_fields(record),
         CERT_FIELD: certificate,
     }
     problems: list[str] = []
     if fmt == "der" and len(attachments) > 1:
         problems.append(f"{len(attachments)} files are attached to a DER certificate record")
     info = {k: record.get(k) for k in INFO_FIELDS if record.get(k)}
-    return LiveResource(address, KIND, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
+    return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
 
 
 def payload(
@@ -112,3 +132,97 @@ def payload(
     elif "format" in source:
         out["pem_certificate"] = ""
     return out
+
+
+class TrustStoreCertKind(CertificateKind):
+    name = NAME
+    model = TrustStoreCert
+    intro = (
+        "A partner's certificate the instance trusts: a `sys_certificate` record of type "
+        "Trust Store Cert (`trust_store`) (step E)."
+    )
+    record_types = ("trust_store",)
+    content_field = CERT_FIELD
+    import_group = "trust-store-certs"
+
+    def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
+        assert isinstance(resource, TrustStoreCert)
+        spec = resource.spec
+        loc: tuple[str | int, ...] = ("spec", "file") if spec.file is not None else ("spec", "pem")
+        raw = ctx.read(spec.file, loc)[0] if spec.file is not None else (spec.pem or "").encode()
+        try:
+            certs = load_certificates(raw)
+        except MtlsConfigError as exc:
+            raise FieldError(loc, exc.message) from None
+        if len(certs) != 1:
+            raise FieldError(loc, f"holds {len(certs)} certificates; a trust store record takes exactly one")
+        der = certs[0].public_bytes(Encoding.DER)
+        fingerprint = fingerprint_der(der)
+        content = None
+        pem_text = None
+        if spec.format == "der":
+            if raw.lstrip().startswith(b"-----BEGIN"):
+                raise FieldError(loc, "format is der but the file is PEM text; use format: pem or convert the file")
+            content = Content(der, f"{file_stem(resource.name)}.der", "application/pkix-cert", fingerprint)
+        else:
+            pem_text = pem_of_der(der)
+        fields = canonical_fields(
+            format=spec.format,
+            active=spec.active,
+            description=spec.description,
+            warn_days=spec.warn_days,
+            notify=spec.expiration_notification,
+            fingerprint=fingerprint,
+        )
+        info = {
+            "warn_days": spec.warn_days,
+            "subject": certs[0].subject.rfc4514_string(),
+            "expires": certs[0].not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S"),
+            "pem_text": pem_text,
+        }
+        return DesiredResource(
+            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, info=info
+        )
+
+    def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
+        record = records[""]
+        return live(address, name, record, index.attachments_of(record.sys_id), None)
+
+    def with_content(self, current: LiveResource, digest: str | None) -> LiveResource:
+        """Only a DER record's certificate is its file; PEM text is compared as it is."""
+        if current.fields.get("format") != "der":
+            return current
+        return replace(current, fields={**current.fields, CERT_FIELD: digest})
+
+    def payload(self, d: DesiredResource, fields: Mapping[str, Any]) -> dict[str, str]:
+        pem_text = d.info.get("pem_text")
+        return payload(d, pem_text=pem_text if isinstance(pem_text, str) else None, fields=fields)
+
+    def import_records(self, ctx: ImportContext) -> None:
+        for cert in self.imported_records(ctx):
+            name = cert.get("name")
+            address = self.address(name)
+            fmt = cert.get("format") or "pem"
+            entry = OwnedResource(
+                address="", records=[OwnedRecord(table=TABLE, sys_id=cert.sys_id, mod_count=cert.mod_count)]
+            )
+            if fmt == "der":
+                found = ctx.file_of(cert)
+                if found is None:
+                    ctx.skip(self, (name,), f"{address}: no single DER file attached")
+                    continue
+                att, data = found
+                path = ctx.file_path(name, ".der")
+                ctx.files[path] = data
+                spec = {"format": "der", "file": path, **record_spec(cert)}
+                entry.content_attachment, entry.content_size = att.sys_id, att.size
+                entry.content_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            else:
+                text = normalise_pem(cert.get("pem_certificate"))
+                path = ctx.file_path(name, ".pem")
+                ctx.files[path] = text.encode()
+                spec = {"format": "pem", "file": path, **record_spec(cert)}
+            ctx.add(self, name, spec, entry)
+
+
+KIND = TrustStoreCertKind()

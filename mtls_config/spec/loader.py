@@ -240,7 +240,7 @@ def _address_of(data: Any) -> str:
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     if isinstance(kind, str) and kind in MODELS:
-        return f"{kind}/{name}" if isinstance(name, str) and name else f"{kind}/?"
+        return MODELS[kind].address_of(name if isinstance(name, str) and name else "?")
     return ""
 
 
@@ -285,7 +285,7 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
         for err in exc.errors(include_url=False, include_input=True):
             problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err, MODELS[kind]), address=address))
         return None
-    assert isinstance(resource, KeyStore | TrustStoreCert | ProtocolProfile | MessageBinding)
+    assert isinstance(resource, AnyResource)
     return resource
 
 
@@ -457,26 +457,20 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
             else:
                 bound_messages[target] = (resource.address, doc)
 
-    key_stores = {r.name for r, _ in pairs if isinstance(r, KeyStore)}
-    trust_certs = {r.name for r, _ in pairs if isinstance(r, TrustStoreCert)}
-    profiles = {r.name for r, _ in pairs if isinstance(r, ProtocolProfile)}
+    names: dict[str, set[str]] = {}
+    for r, _ in pairs:
+        names.setdefault(r.kind, set()).add(r.name)
     for resource, doc in pairs:
-        if (
-            isinstance(resource, ProtocolProfile)
-            and resource.spec.key_store not in key_stores
-            and f"KeyStore/{resource.spec.key_store}" not in invalid
-        ):
-            ref = resource.spec.key_store
-            if ref in trust_certs:
-                why = f"keyStore '{ref}' is a TrustStoreCert; a protocol profile needs a KeyStore"
+        for ref in resource.references():
+            kind = ref.model.kind_name()
+            if ref.name in names.get(kind, set()) or ref.model.address_of(ref.name) in invalid:
+                continue
+            field = ref.loc[-1]
+            mistaken = [m.kind_name() for m in ref.mistaken if ref.name in names.get(m.kind_name(), set())]
+            if mistaken:
+                why = f"{field} '{ref.name}' is a {mistaken[0]}; {ref.needed_by} needs a {kind}"
             else:
-                why = f"keyStore '{ref}' names no KeyStore in the specs" + _did_you_mean(ref, key_stores)
-            problems.append(doc.problem(("spec", "keyStore"), why, address=resource.address))
-        if (
-            isinstance(resource, MessageBinding)
-            and resource.spec.protocol_profile not in profiles
-            and f"ProtocolProfile/{resource.spec.protocol_profile}" not in invalid
-        ):
-            ref = resource.spec.protocol_profile
-            why = f"protocolProfile '{ref}' names no ProtocolProfile in the specs" + _did_you_mean(ref, profiles)
-            problems.append(doc.problem(("spec", "protocolProfile"), why, address=resource.address))
+                why = f"{field} '{ref.name}' names no {kind} in the specs" + _did_you_mean(
+                    ref.name, names.get(kind, set())
+                )
+            problems.append(doc.problem(ref.loc, why, address=resource.address))

@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -317,8 +317,24 @@ class MessageBindingSpec(_Model):
         return value
 
 
+@dataclass(frozen=True)
+class SpecReference:
+    """A field of a spec that names another resource of the specs: where it is (``loc``), what it must name (a
+    resource of ``model`` called ``name``), and kinds it is easily mistaken for (said so when it names one)."""
+
+    loc: tuple[str, ...]
+    model: type[_Resource]
+    name: str
+    needed_by: str = ""  # "a protocol profile": who needs it, for the mistaken-kind message
+    mistaken: tuple[type[_Resource], ...] = ()
+
+
 class _Resource(_Model):
     api_version: Literal["mtls-config/v1"] = Field(alias="apiVersion", description="Always mtls-config/v1.")
+
+    def references(self) -> tuple[SpecReference, ...]:
+        """The other resources this one names; each must be in the specs, and is needed on the instance first."""
+        return ()
 
     @property
     def name(self) -> str:
@@ -327,7 +343,18 @@ class _Resource(_Model):
 
     @property
     def address(self) -> str:
-        return f"{getattr(self, 'kind')}/{self.name}"  # noqa: B009
+        return self.address_of(self.name)
+
+    @classmethod
+    def kind_name(cls) -> str:
+        """The ``kind`` a document of this model has."""
+        (name,) = get_args(cls.model_fields["kind"].annotation)
+        return str(name)
+
+    @classmethod
+    def address_of(cls, name: str) -> str:
+        """The address of the resource of this kind named ``name``: ``KIND/NAME``."""
+        return f"{cls.kind_name()}/{name}"
 
 
 class KeyStore(_Resource):
@@ -347,11 +374,21 @@ class ProtocolProfile(_Resource):
     metadata: ProtocolProfileMetadata
     spec: ProtocolProfileSpec
 
+    def references(self) -> tuple[SpecReference, ...]:
+        return (
+            SpecReference(
+                ("spec", "keyStore"), KeyStore, self.spec.key_store, "a protocol profile", mistaken=(TrustStoreCert,)
+            ),
+        )
+
 
 class MessageBinding(_Resource):
     kind: Literal["MessageBinding"]
     metadata: Metadata
     spec: MessageBindingSpec
+
+    def references(self) -> tuple[SpecReference, ...]:
+        return (SpecReference(("spec", "protocolProfile"), ProtocolProfile, self.spec.protocol_profile),)
 
 
 def _kind_of(value: Any) -> str | None:

@@ -5,7 +5,7 @@ The key and chain are the ones the instance will use: a ``file`` keystore is rea
 must decrypt with the store password, as on the instance); a ``build`` keystore is assembled in memory exactly
 as ``apply`` uploads it, with a one-time password, and its key entry read back. Key material stays in memory.
 
-Uses the keystore toolkit (pure) and, for endpoints, an ``InstanceClient`` handed in by the caller.
+Uses the keystore toolkit (pure) and, for endpoints, an ``Instance`` (the client) handed in by the caller.
 Never imports the emulator or the CLI; never prints.
 """
 
@@ -22,13 +22,13 @@ from urllib.parse import urlsplit, urlunsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from mtls_config.client import InstanceClient
 from mtls_config.errors import KeystoreError, SecretError, VerifyError
+from mtls_config.instance import Instance
 from mtls_config.keystore import assemble_keystore, detect_store_type, load_certificates, load_key_entry
-from mtls_config.resources.message_binding import TABLES
+from mtls_config.resources.message_binding import TARGETS, BindingTarget
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.loader import SpecSet
-from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile
+from mtls_config.spec.models import AnyResource, KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
 from mtls_config.verify.endpoint import verify_endpoint
 from mtls_config.verify.report import VerifyReport
 
@@ -79,7 +79,7 @@ def identity_from_key_store(
     environ: Mapping[str, str] | None = None,
 ) -> ClientIdentity:
     """The key entry of the KeyStore spec ``name``. ``password`` overrides the spec's reference (file only)."""
-    key_store = _find(specs.key_stores, name, "KeyStore")
+    key_store: KeyStore = _find(specs.key_stores, name, KeyStore)
     origin = specs.origins[key_store.address]
     spec = key_store.spec
     if spec.file is not None:
@@ -133,7 +133,7 @@ def trust_from_specs(specs: SpecSet, names: Sequence[str] | None = None) -> Trus
     """The active TrustStoreCerts of the specs (or only ``names``), as the instance's trust store holds them."""
     chosen = specs.trust_store_certs
     if names is not None:
-        chosen = [_find(chosen, n, "TrustStoreCert") for n in names]
+        chosen = [_find(chosen, n, TrustStoreCert) for n in names]
     sources: list[str] = []
     certs: list[x509.Certificate] = []
     for cert in chosen:
@@ -162,18 +162,18 @@ def trust_from_file(path: Path) -> TrustSet:
 # --- bindings and endpoints ----------------------------------------------------------------------------------------
 
 
-def _find(items: Sequence[Any], name: str, kind: str) -> Any:
+def _find(items: Sequence[Any], name: str, model: type[AnyResource]) -> Any:
     for item in items:
         if item.name == name:
             return item
     known = ", ".join(sorted(i.name for i in items)) or "none"
-    raise VerifyError(f"no {kind} named '{name}' in the specs (known: {known})")
+    raise VerifyError(f"no {model.kind_name()} named '{name}' in the specs (known: {known})")
 
 
 def binding_parts(specs: SpecSet, name: str) -> tuple[MessageBinding, ProtocolProfile, KeyStore]:
-    binding: MessageBinding = _find(specs.message_bindings, name, "MessageBinding")
-    profile: ProtocolProfile = _find(specs.protocol_profiles, binding.spec.protocol_profile, "ProtocolProfile")
-    key_store: KeyStore = _find(specs.key_stores, profile.spec.key_store, "KeyStore")
+    binding: MessageBinding = _find(specs.message_bindings, name, MessageBinding)
+    profile: ProtocolProfile = _find(specs.protocol_profiles, binding.spec.protocol_profile, ProtocolProfile)
+    key_store: KeyStore = _find(specs.key_stores, profile.spec.key_store, KeyStore)
     return binding, profile, key_store
 
 
@@ -196,39 +196,42 @@ def _quote(value: str) -> str:
     return value.replace("^", "^^")  # encoded-query escaping of the separator
 
 
-async def binding_endpoint(client: InstanceClient, binding: MessageBinding) -> tuple[str, str]:
+async def binding_endpoint(client: Instance, binding: MessageBinding) -> tuple[str, str]:
     """The endpoint the bound message calls, read from the instance, and where it was found."""
-    tables = TABLES[binding.spec.message.type]
+    target = TARGETS[binding.spec.message.type]
     name = binding.spec.message.name
     messages = await client.list(
-        tables.message, query=f"name={_quote(name)}", fields=["sys_id", "name", *_message_endpoint(tables)]
+        target.message, query=f"name={_quote(name)}", fields=["sys_id", "name", *_message_endpoint(target)]
     )
     if not messages:
-        raise VerifyError(f"the {binding.spec.message.type.upper()} message '{name}' does not exist on the instance")
+        raise VerifyError(f"the {target.label} '{name}' does not exist on the instance")
     message = messages[0]
-    if tables.endpoint_field in message and str(message.get(tables.endpoint_field) or "").strip():
-        return str(message[tables.endpoint_field]), f"{tables.message} '{name}'.{tables.endpoint_field}"
-    functions = await client.list(
-        tables.function,
-        query=f"{tables.parent_field}={message['sys_id']}",
-        fields=["sys_id", "function_name", tables.endpoint_field],
-    )
+    endpoint = target.endpoint_field
+    if endpoint is not None and endpoint in message and str(message.get(endpoint) or "").strip():
+        return str(message[endpoint]), f"{target.message} '{name}'.{endpoint}"
+    functions: list[dict[str, Any]] = []
+    if target.function is not None and target.parent_field is not None and endpoint is not None:
+        functions = await client.list(
+            target.function,
+            query=f"{target.parent_field}={message['sys_id']}",
+            fields=["sys_id", "function_name", endpoint],
+        )
     wanted = binding.spec.functions
     if isinstance(wanted, list):
         functions = [f for f in functions if f.get("function_name") in wanted]
     for fn in sorted(functions, key=lambda f: str(f.get("function_name", ""))):
-        url = str(fn.get(tables.endpoint_field) or "").strip()
+        url = str(fn.get(endpoint or "") or "").strip()
         if url:
-            return url, f"{tables.function} '{name}/{fn.get('function_name')}'.{tables.endpoint_field}"
+            return url, f"{target.function} '{name}/{fn.get('function_name')}'.{endpoint}"
     raise VerifyError(
         f"the message '{name}' and its functions have no endpoint on the instance",
         hint="give one with --endpoint https://host[:port]/path",
     )
 
 
-def _message_endpoint(tables: Any) -> list[str]:
+def _message_endpoint(target: BindingTarget) -> list[str]:
     # sys_soap_message has no endpoint column: SOAP endpoints live on the functions.
-    return [tables.endpoint_field] if tables.message == "sys_rest_message" else []
+    return [target.endpoint_field] if target.message_endpoint and target.endpoint_field else []
 
 
 # --- running ------------------------------------------------------------------------------------------------------

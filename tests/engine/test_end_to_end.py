@@ -227,13 +227,15 @@ async def test_crash_after_inventory_prewrite_converges_without_duplicates(
     """A run that dies after recording its intent and creating some records is finished by the next run."""
     specs = load_specs([stack_dir / "resources"], root=stack_dir)
     planned = await make_planned(client, specs, instance_name="local", stack="s")
-    from mtls_config.apply import Executor
+    from mtls_config.apply import Runner
+    from mtls_config.compile import compile_changes
+    from mtls_config.inventory_books import pending_inventory
 
-    executor = Executor(client, planned.desired, planned.live, planned.result.changes)
-    tasks = executor.compile()
-    await executor._write_inventory(executor._pending_inventory(tasks))
-    first = next(t for t in tasks if t.change.address == "KeyStore/Globex client")
-    await executor._do(first, first.phases[0][0])  # created inactive, then "killed"
+    compiled = compile_changes(planned.result.changes, planned.desired, planned.live)
+    runner = Runner(client, planned.desired, planned.live, planned.result.changes, compiled)
+    await runner.write_inventory(pending_inventory(planned.live, compiled))
+    first = next(t for t in compiled.tasks if t.change.address == "KeyStore/Globex client")
+    await runner.do(first, first.phases[0][0])  # created inactive, then "killed"
 
     again = await make_planned(client, specs, instance_name="local", stack="s")
     actions = {c.address: c.action for c in again.plan.resource_changes}

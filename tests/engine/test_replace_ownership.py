@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mtls_config.apply import Executor
+from mtls_config.apply import Runner
 from mtls_config.client import InstanceClient
+from mtls_config.compile import compile_changes
 from mtls_config.engine import apply_planned, make_planned
+from mtls_config.inventory_books import pending_inventory
 from mtls_config.spec.loader import load_specs
 
 pytestmark = pytest.mark.anyio
@@ -27,8 +29,9 @@ async def test_replace_interrupted_before_the_delete_is_finished_by_the_next_run
     planned = await make_planned(client, specs, instance_name="local", stack="s")
     actions = {c.address: c.action for c in planned.plan.resource_changes}
     assert actions["TrustStoreCert/Acme Payments server CA"] == "replace"
-    executor = Executor(client, planned.desired, planned.live, planned.result.changes)
-    await executor._write_inventory(executor._pending_inventory(executor.compile()))
+    compiled = compile_changes(planned.result.changes, planned.desired, planned.live)
+    runner = Runner(client, planned.desired, planned.live, planned.result.changes, compiled)
+    await runner.write_inventory(pending_inventory(planned.live, compiled))
     # ... and the run is killed before its first write.
 
     again = await make_planned(client, specs, instance_name="local", stack="s")

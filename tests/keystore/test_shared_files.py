@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mtls_config.desired import _leaf_info, _Run, build_desired
+from mtls_config.desired import build_desired
 from mtls_config.keystore.speclint import _Seen, lint_specs
+from mtls_config.resources.key_store import _leaf_info
+from mtls_config.resources.kind import BuildContext
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import load_specs
@@ -114,7 +116,7 @@ CANARY = "canary-shared-Keystore-Pa55-41d7"
 def test_caches_hold_no_password(assembled: Callable[..., bytes]) -> None:
     password = SecretValue(CANARY.encode(), "env:CANARY")
     environ = {"STORE_PASSWORD": CANARY}
-    run = _Run(RunInputs(environ))
+    run = BuildContext(RunInputs(environ))
     _leaf_info(assembled("ec", "pkcs12"), password, "pkcs12", run)
     seen = _Seen(RunInputs(environ))
     assert CANARY not in repr(run) + repr(seen)
@@ -122,18 +124,18 @@ def test_caches_hold_no_password(assembled: Callable[..., bytes]) -> None:
     for cache in (run, seen):
         text = repr(cache) + repr({k: v for k, v in vars(cache).items() if k != "environ"})
         assert CANARY not in text and CANARY.encode().hex() not in text
-        for key in run.leaf_info if cache is run else seen.findings:
+        for key in run.memo if cache is run else seen.findings:
             assert not any(isinstance(part, SecretValue) for part in key)
             assert CANARY.encode() not in repr(key).encode()
 
 
 @pytest.mark.parametrize("fmt", ["jks", "pkcs12"])
 def test_one_run_reads_a_shared_file_once(fmt: str, assembled: Callable[..., bytes]) -> None:
-    run = _Run()
+    run = BuildContext()
     data = assembled("ec", fmt)
     first = _leaf_info(data, secret(), fmt, run)  # type: ignore[arg-type]
     assert _leaf_info(data, secret(), fmt, run) == first  # type: ignore[arg-type]
-    assert len(run.leaf_info) == 1
+    assert len(run.memo) == 1
 
 
 def test_a_password_file_changed_between_lint_runs_is_read_again(

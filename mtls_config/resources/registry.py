@@ -1,0 +1,68 @@
+"""The resource kinds, in the order they are applied (deletions run in reverse). The engine's stages iterate this;
+a kind they are asked about and do not find here is an error (``UnknownKind``), never treated as another kind.
+
+Adding a kind: its spec model in ``spec/models.py``, its module here in ``resources/``, one line in ``KINDS``
+(docs/architecture.md says the rest).
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mtls_config.errors import UnknownKind
+from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
+from mtls_config.resources.kind import Kind, Reference
+
+KINDS: tuple[Kind, ...] = (key_store.KIND, trust_store_cert.KIND, protocol_profile.KIND, message_binding.KIND)
+_BY_NAME = {k.name: k for k in KINDS}
+NAMES = tuple(_BY_NAME)
+
+
+def kind_named(name: str) -> Kind:
+    found = _BY_NAME.get(name)
+    if found is None:
+        raise UnknownKind(
+            f"unknown resource kind {name!r} (this version knows {', '.join(NAMES)})",
+            hint="the record was written by another version of mtls-config: use that version, or upgrade",
+        )
+    return found
+
+
+def kind_of_address(address: str) -> Kind:
+    return kind_named(address.partition("/")[0])
+
+
+def position(name: str) -> int:
+    """The kind's place in the apply order."""
+    return NAMES.index(kind_named(name).name)
+
+
+def columns(table: str) -> tuple[str, ...]:
+    """What the kinds read of ``table``: the union of their columns, in the order first declared."""
+    out: dict[str, None] = {}
+    for kind in KINDS:
+        for column in kind.reads().get(table, ()):
+            out.setdefault(column, None)
+    return tuple(out)
+
+
+def read_tables() -> Mapping[str, tuple[str, ...]]:
+    tables: dict[str, None] = {}
+    for kind in KINDS:
+        for table in kind.reads():
+            tables.setdefault(table, None)
+    return {table: columns(table) for table in tables}
+
+
+def references() -> tuple[Reference, ...]:
+    return tuple(ref for kind in KINDS for ref in kind.references)
+
+
+def attachment_tables() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(k.attachment_table for k in KINDS if k.attachment_table is not None))
+
+
+def opaque_columns(table: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(k.opaque_column for k in KINDS if k.opaque_column is not None and table in k.reads()))

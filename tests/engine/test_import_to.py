@@ -1,0 +1,55 @@
+"""The import procedure as a library call: specs and files written (keystores owner-only), nothing overwritten
+without ``force``, and the inventory stored only when the files are written."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from mtls_config.client import InstanceClient
+from mtls_config.errors import PlanError
+from mtls_config.importer import import_to
+from mtls_config.inventory_store import read_inventory
+
+pytestmark = pytest.mark.anyio
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
+
+
+async def _hand_made_keystore(client: InstanceClient) -> None:
+    record = await client.create(
+        "sys_certificate",
+        {"name": "Legacy client", "type": "key_store", "key_store_password": "demo-keystore-password"},
+        input_display_value=True,
+    )
+    jks = (EXAMPLE / "keystores" / "globex-client.jks").read_bytes()
+    await client.upload_attachment("sys_certificate", record["sys_id"], "legacy.jks", jks)
+
+
+async def test_import_writes_the_files_and_owns_the_records(tmp_path: Path, client: InstanceClient) -> None:
+    await _hand_made_keystore(client)
+    result = await import_to(client, "s", tmp_path / "out")
+    assert result.imported == ["KeyStore/Legacy client"]
+    keystore = tmp_path / "out" / "files" / "legacy-client.jks"
+    assert stat.S_IMODE(keystore.stat().st_mode) == 0o600  # holds a private key
+    assert "Legacy client" in (tmp_path / "out" / "keystores.yaml").read_text()
+    inventory, _, _ = await read_inventory(client, "s")
+    assert sorted(inventory.resources) == ["KeyStore/Legacy client"]
+
+
+async def test_import_refuses_to_overwrite_and_then_owns_nothing(tmp_path: Path, client: InstanceClient) -> None:
+    await _hand_made_keystore(client)
+    out = tmp_path / "out"
+    (out / "files").mkdir(parents=True)
+    (out / "files" / "legacy-client.jks").write_bytes(b"someone's file")
+    with pytest.raises(PlanError, match=r"1 file\(s\) exist in .*legacy-client\.jks") as caught:
+        await import_to(client, "s", out)
+    assert "--force" in str(caught.value)
+    assert (out / "files" / "legacy-client.jks").read_bytes() == b"someone's file"
+    assert not (out / "keystores.yaml").exists()
+    inventory, record, _ = await read_inventory(client, "s")
+    assert record is None and not inventory.resources
+    await import_to(client, "s", out, force=True)
+    assert (out / "files" / "legacy-client.jks").read_bytes() != b"someone's file"
