@@ -389,7 +389,7 @@ def lint(
     ] = 30,
     as_json: JsonOption = False,
 ) -> None:
-    """Check keystores for the mistakes of the keytool procedure (rules K01-K14). Exit 1 on any error.
+    """Check keystores for the mistakes of the keytool procedure (rules K01-K16). Exit 1 on any error.
 
     Example: mtls-config keystore lint client.jks --format jks --password-env KS_PASSWORD
     """

@@ -71,7 +71,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check spec files: YAML, fields, references and files. Reports every problem, each as
-    path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K14,
+    path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K16,
     T01-T03): errors fail, warnings are shown. Exit 0 when valid, 1 otherwise.
 
     Example: mtls-config validate specs/

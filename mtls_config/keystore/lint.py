@@ -1,4 +1,4 @@
-"""Lint rules for client keystores (K01-K14) and trust store certificates (T01-T03).
+"""Lint rules for client keystores (K01-K16) and trust store certificates (T01-T03).
 
 Each rule catches a mistake people make with the keytool procedure before it reaches the instance; each finding
 names the rule, the file (or spec location) and alias, and says in one line how to fix it. Errors block an apply,
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError
+from mtls_config.keystore.assemble import alias_for
 from mtls_config.keystore.certs import (
     cert_spki_sha256,
     chain_break,
@@ -50,11 +51,14 @@ Severity = Literal["error", "warning", "info"]
 TrustFormat = Literal["pem", "der"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 STRONG_CURVES = frozenset({"secp256r1", "secp384r1"})
+# keytool refuses a shorter store or key password: "Keystore password must be at least 6 characters".
+MIN_PASSWORD_CHARS = 6
+PASSWORD_RULE = "K16"
 
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str  # K01..K14, T01..T03
+    rule: str  # K01..K16, T01..T03
     severity: Severity
     source: str  # file path or spec location (path:line:col)
     alias: str | None
@@ -107,7 +111,7 @@ def lint_keystore(
     now: dt.datetime | None = None,
     source: str = "",
 ) -> list[Finding]:
-    """Run K01-K14 on a keystore file. Without a password, the checks that need it are reported as infos."""
+    """Run K01-K16 on a keystore file. Without a password, the checks that need it are reported as infos."""
     now = now or dt.datetime.now(dt.UTC)
     out = _Collector(source)
     store_type = detect_store_type(data)
@@ -129,11 +133,31 @@ def lint_keystore(
     elif declared_format is None and store_type == "jceks":
         out.add("K01", "error", "keystore is JCEKS; the instance reads JKS or PKCS12",
                 "rebuild it with 'mtls-config keystore assemble --format jks'")  # fmt: skip
+    if password is not None:
+        out.findings.extend(check_store_password(password, source))
 
     contents = _open(data, password, store_type, out)
     if contents is None:
         return out.findings
     _lint_contents(contents, out, warn_days=warn_days, now=now)
+    return out.findings
+
+
+def check_store_password(password: SecretValue, source: str) -> list[Finding]:
+    """K16: a store password shorter than keytool allows. Counted as Java counts it (UTF-16 code units); the
+    message says neither the password nor its length. A password that is not UTF-8 text is K02's business."""
+    try:
+        text = password.reveal_text()
+    except UnicodeDecodeError:
+        return []
+    if len(text.encode("utf-16-le")) // 2 >= MIN_PASSWORD_CHARS:
+        return []
+    out = _Collector(source)
+    out.add(PASSWORD_RULE, "error", f"the keystore password ({password.source}) is shorter than six characters: "
+            "keytool, which the knowledge base's procedure (KB0696002) makes the keystore with, refuses such a "
+            "password ('Keystore password must be at least 6 characters')", "choose a password of at least six "
+            "characters, re-assemble the keystore with it ('mtls-config keystore assemble'), and point the "
+            "password reference at the new one")  # fmt: skip
     return out.findings
 
 
@@ -175,7 +199,8 @@ def _open(data: bytes, password: SecretValue | None, store_type: str, out: _Coll
 def lint_contents(
     contents: KeystoreContents, *, warn_days: int = 30, now: dt.datetime | None = None, source: str = ""
 ) -> list[Finding]:
-    """K03-K14 on keystore contents already read (K01/K02 are about the file and are not run here)."""
+    """K03-K15 on keystore contents already read (K01, K02 and K16 are about the file and its password and are
+    not run here)."""
     out = _Collector(source)
     _lint_contents(contents, out, warn_days=warn_days, now=now or dt.datetime.now(dt.UTC))
     return out.findings
@@ -286,15 +311,53 @@ def _lint_key_entry(
         why = (
             f"; '{holder.alias}' holds its issuer only as a trusted entry, which Java does not send"
             if holder is not None
-            else ""
+            # K15 speaks of the CA certificates the chain holds; the ones it lacks are said missing here, once.
+            else "; no entry of the keystore holds that issuer: it is missing from the chain Java sends and from "
+            "the trusted entries (the -trustcacerts step of KB0696002)"
         )
         out.add("K09", "error", f"the chain stops at {short_name(last)} (issuer {last.issuer.rfc4514_string()})"
-                f"{why}", "re-assemble with the CA certificates up to the root, so they go into the key "
-                "entry's chain", alias)  # fmt: skip
+                f"{why}", "re-assemble with the CA certificates up to the root: 'mtls-config keystore assemble' "
+                "puts them into the key entry's chain and adds them as trusted entries", alias)  # fmt: skip
+    _lint_trusted_cas(entry, contents, out)
 
     _lint_eku(entry, out, broken is None, now)
     _lint_validity(entry, out, warn_days, now)
     _lint_algorithms(entry, out)
+
+
+def _lint_trusted_cas(entry: KeystoreEntry, contents: KeystoreContents, out: _Collector) -> None:
+    """K15: the CA certificates of the key entry's chain must also be trusted entries, as the KB's ``keytool
+    -importcert -trustcacerts`` step leaves them (KB0696002: "If you get error 'unsupported protocol' ... ensure
+    that you used the -trustcacerts import option in step A and that the resulting alias is of type
+    'TrustedCertEntry'"). One of them as a trusted entry is enough: the KB imports "a root or intermediate
+    certificates", and a reply imported with its chain after the root alone is the procedure done right. A chain
+    that holds no CA certificate is K07's (self-signed) or K09's (stops short) business, not this rule's."""
+    cas = entry.chain[1:]
+    if not cas:
+        return
+    if not contents.trusted_entries_known:
+        out.add("K15", "info", "not checked: this PKCS12 file's trust attributes are not readable (legacy "
+                "encryption), so whether Java lists its CA certificates as trusted entries is unknown",
+                "re-assemble it ('mtls-config keystore assemble --format pkcs12'), or check with keytool -list",
+                entry.alias)  # fmt: skip
+        return
+    trusted = {(c.subject, cert_spki_sha256(c)) for e in contents.trusted_entries for c in e.chain}
+    if any((ca.subject, cert_spki_sha256(ca)) in trusted for ca in cas):
+        return
+    names = ", ".join(short_name(ca) for ca in cas)
+    where = (
+        " (no certificate in this PKCS12 file carries Java's trust attribute, so keytool lists none: openssl "
+        "and cryptography write CA certificates without it)"
+        if contents.store_type == "pkcs12"
+        else ""
+    )
+    top = alias_for(cas[-1], "ca")
+    out.add("K15", "error", f"the CA certificates of the key entry's chain ({names}) are not trusted entries"
+            f"{where}: the knowledge base (KB0696002) says the instance then fails the call with 'unsupported "
+            "protocol'; its procedure imports them with keytool -importcert -trustcacerts as trustedCertEntry",
+            "re-assemble with 'mtls-config keystore assemble' (it adds each CA certificate as a trusted entry), "
+            f"or import one: keytool -importcert -trustcacerts -alias {top} -file {top}.pem -keystore FILE",
+            entry.alias)  # fmt: skip
 
 
 def _lint_eku(entry: KeystoreEntry, out: _Collector, chain_links: bool, now: dt.datetime) -> None:

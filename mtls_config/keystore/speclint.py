@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError, SecretError
 from mtls_config.keystore.assemble import assemble_keystore
 from mtls_config.keystore.certs import build_chain, load_certificates
-from mtls_config.keystore.lint import Finding, TrustFormat, lint_contents, lint_keystore, lint_trust_certs
+from mtls_config.keystore.lint import (
+    PASSWORD_RULE,
+    Finding,
+    TrustFormat,
+    check_store_password,
+    lint_contents,
+    lint_keystore,
+    lint_trust_certs,
+)
 from mtls_config.keystore.store import KeystoreContents, KeystoreEntry
 from mtls_config.secrets import SecretRef, SecretValue
 from mtls_config.spec.inputs import RunInputs
@@ -96,7 +104,9 @@ def _lint_key_store(
 ) -> list[Finding]:
     spec = key_store.spec
     password, why = seen.resolve(spec.password, origin)
-    findings: list[Finding] = []
+    # K16 is about the spec's password itself: said once, at its field, whether or not the keystore can be read
+    # or built (lint_keystore's own K16, at the file, is dropped below).
+    findings = check_store_password(password, origin.at("spec", "password")) if password is not None else []
     if spec.file is not None:
         source = origin.at("spec", "file")
         try:
@@ -107,13 +117,13 @@ def _lint_key_store(
             findings.append(_unresolved("store password", why, origin.at("spec", "password")))
         linted = seen.key(digest, password, spec.format, spec.warn_days)
         if linted in seen.findings:
-            findings.extend(replace(f, source=source) for f in seen.findings[linted])
-            return findings
-        found = lint_keystore(
-            data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source
-        )
-        seen.findings[linted] = found
-        findings.extend(found)
+            found = [replace(f, source=source) for f in seen.findings[linted]]
+        else:
+            found = lint_keystore(
+                data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source
+            )
+            seen.findings[linted] = found
+        findings.extend(_without_password_rule(found))
         return findings
 
     build = spec.build
@@ -154,17 +164,20 @@ def _lint_key_store(
     except KeystoreError as exc:
         fix = exc.hint or "check the key and certificate files"
         return [*findings, Finding("K13", "error", source, build.alias, exc.message, fix)]
-    findings.extend(
-        lint_keystore(
-            data,
-            password or _PLACEHOLDER,
-            declared_format=spec.format,
-            warn_days=spec.warn_days,
-            now=now,
-            source=source,
-        )
+    found = lint_keystore(
+        data,
+        password or _PLACEHOLDER,
+        declared_format=spec.format,
+        warn_days=spec.warn_days,
+        now=now,
+        source=source,
     )
+    findings.extend(_without_password_rule(found))
     return findings
+
+
+def _without_password_rule(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.rule != PASSWORD_RULE]
 
 
 def _unresolved(what: str, why: str, source: str) -> Finding:
@@ -186,5 +199,7 @@ def _lint_certificates_only(
         return [Finding("K13", "error", source, alias, exc.message, "give PEM certificates")]
     chain, _unused = build_chain(leaf_candidates[0], leaf_candidates[1:] + pool)
     entry = KeystoreEntry(alias=alias or "(key entry)", kind="private_key", chain=tuple(chain))
-    contents = KeystoreContents("jks", False, (entry,), ("private key not resolved",))
+    # As assemble will build it: each CA certificate of the chain also a trusted entry (K15 holds by construction).
+    trusted = tuple(KeystoreEntry(f"ca-{i}", "trusted_cert", (ca,)) for i, ca in enumerate(chain[1:], start=1))
+    contents = KeystoreContents("jks", False, (entry, *trusted), ("private key not resolved",))
     return lint_contents(contents, warn_days=warn_days, now=now, source=source)

@@ -76,6 +76,9 @@ class KeystoreContents:
     integrity_verified: bool
     entries: tuple[KeystoreEntry, ...]
     unchecked: tuple[str, ...] = ()  # what could not be checked, and why
+    # False when a PKCS12 file's trust attributes could not be read (legacy encryption): which certificates
+    # Java lists as trusted entries is then unknown, and ``trusted_entries`` may miss some.
+    trusted_entries_known: bool = True
 
     @property
     def private_key_entries(self) -> list[KeystoreEntry]:
@@ -334,7 +337,9 @@ def _read_pkcs12(data: bytes, password: SecretValue | None) -> tuple[KeystoreCon
             "PKCS12 trust attributes: not readable in this file's encryption, so certificates in the key's chain "
             "are not listed as trusted entries (keytool may list some), and those outside it are",
         )
-    contents = KeystoreContents("pkcs12", True, tuple(sorted(entries, key=lambda e: e.alias)), notes)
+    contents = KeystoreContents(
+        "pkcs12", True, tuple(sorted(entries, key=lambda e: e.alias)), notes, trusted_entries_known=trust is not None
+    )
     return contents, keys
 
 

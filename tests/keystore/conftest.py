@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mtls_config.keystore import JksPrivateKeyEntry, JksTrustedCertEntry, encode_jks
 from mtls_config.secrets import SecretValue
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -132,6 +133,20 @@ def pki() -> Pki:
     return Pki(root_key, root, ica_key, ica)
 
 
+def raw_store(pki: Pki, *, chain: list[Any] | None = None, key: Any = None, alias: str = "client",
+              trusted: bool = True, chain_bytes: list[bytes] | None = None, password: str = STORE_PASSWORD) -> bytes:  # fmt: skip
+    """A JKS written byte by byte, for mistakes keytool itself will not make."""
+    key = key if key is not None else pki.key("ec")
+    leaf = pki.leaf(pki.key("ec"))
+    certs = chain if chain is not None else [leaf, pki.ica, pki.root]
+    ders = chain_bytes if chain_bytes is not None else [c.public_bytes(DER) for c in certs]
+    entries: list[Any] = [JksPrivateKeyEntry(alias, 0, pkcs8(key), tuple(ders))]
+    if trusted:
+        entries += [JksTrustedCertEntry("issuing", 0, pki.ica.public_bytes(DER)),
+                    JksTrustedCertEntry("root", 0, pki.root.public_bytes(DER))]  # fmt: skip
+    return encode_jks(entries, secret(password))
+
+
 # Each keytool call starts a JVM; a client JIT and the serial GC halve the start-up on a small CI runner.
 FAST_JVM = ("-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-J-Xshare:auto")
 
@@ -168,6 +183,12 @@ class KeytoolRun:
     default_storetype: Path | None = None  # K01: genkeypair without -storetype (keytool 9+: PKCS12)
     separate_key_password: Path | None = None  # K04: -keypass differs from -storepass
     two_keys: Path | None = None  # K03: a second genkeypair in the same store
+    # K15: the reply imported with its chain (reply + issuing CA + root) into a store without the CAs as trusted
+    # entries; keytool warns "Top-level certificate in reply ... is not trusted" and, with -noprompt, installs it
+    chain_reply_only: Path | None = None
+    # K15 holds: the root alone imported with -trustcacerts, then the reply with its chain (the CA in the middle
+    # is in the key entry's chain only)
+    root_then_chain_reply: Path | None = None
 
 
 def _procedure(folder: Path, algorithm: str, pki: Pki, mistakes: frozenset[str]) -> KeytoolRun:
@@ -181,6 +202,10 @@ def _procedure(folder: Path, algorithm: str, pki: Pki, mistakes: frozenset[str])
     keytool("-certreq", "-alias", "client", *store_args("client.jks"), "-file", "client.csr", cwd=folder)
     reply = pki.sign_csr((folder / "client.csr").read_bytes())
     (folder / "reply.pem").write_bytes(pem(reply))
+    (folder / "reply-chain.pem").write_bytes(pem(reply, pki.ica, pki.root))
+    if "K15" in mistakes:
+        shutil.copy(folder / "client.jks", folder / "chain-reply-only.jks")
+        shutil.copy(folder / "client.jks", folder / "root-then-chain.jks")
     for alias, file in (("rootca", "root.pem"), ("issuingca", "ica.pem")):
         keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", alias, "-file", file,
                 *store_args("client.jks"), cwd=folder)  # fmt: skip
@@ -189,6 +214,15 @@ def _procedure(folder: Path, algorithm: str, pki: Pki, mistakes: frozenset[str])
     keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", "client", "-file", "reply.pem",
             *store_args("client.jks"), cwd=folder)  # fmt: skip
     run = KeytoolRun(folder, algorithm, folder / "client.jks", reply)
+    if "K15" in mistakes:
+        keytool("-importcert", "-noprompt", "-alias", "client", "-file", "reply-chain.pem",
+                *store_args("chain-reply-only.jks"), cwd=folder)  # fmt: skip
+        run.chain_reply_only = folder / "chain-reply-only.jks"
+        keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", "rootca", "-file", "root.pem",
+                *store_args("root-then-chain.jks"), cwd=folder)  # fmt: skip
+        keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", "client", "-file", "reply-chain.pem",
+                *store_args("root-then-chain.jks"), cwd=folder)  # fmt: skip
+        run.root_then_chain_reply = folder / "root-then-chain.jks"
     if "K07" in mistakes:
         keytool("-importcert", "-trustcacerts", "-noprompt", "-alias", "signed", "-file", "reply.pem",
                 *store_args("reply-new-alias.jks"), cwd=folder)  # fmt: skip
@@ -217,7 +251,7 @@ def keytool_runs(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> dict[str
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The classic mistakes are spread over both runs so that the two threads take about as long.
         rsa_run = pool.submit(_procedure, base / "rsa", "RSA", pki, frozenset({"K07", "K01"}))
-        ec_run = pool.submit(_procedure, base / "ec", "EC", pki, frozenset({"K04", "K03"}))
+        ec_run = pool.submit(_procedure, base / "ec", "EC", pki, frozenset({"K04", "K03", "K15"}))
         return {"RSA": rsa_run.result(), "EC": ec_run.result()}
 
 

@@ -1,4 +1,4 @@
-"""Each lint rule K01-K14 and T01-T03: a failing fixture (made with keytool, openssl or cryptography, or with the
+"""Each lint rule K01-K16 and T01-T03: a failing fixture (made with keytool, openssl or cryptography, or with the
 raw JKS writer where keytool refuses to make the mistake) and a passing one."""
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ from tests.keystore.conftest import (
     name,
     pem,
     pkcs8,
+    raw_store,
     secret,
 )
+
+SHORT_CANARY = "c4n"  # a store password too short for keytool; it must never show in a finding
 
 
 @dataclass
@@ -48,20 +51,6 @@ class Case:
     password: SecretValue | None = field(default_factory=secret)
     declared: str | None = "jks"
     now: dt.datetime = NOW
-
-
-def raw_store(pki: Pki, *, chain: list[Any] | None = None, key: Any = None, alias: str = "client",
-              trusted: bool = True, chain_bytes: list[bytes] | None = None) -> bytes:  # fmt: skip
-    """A JKS written byte by byte, for mistakes keytool itself will not make."""
-    key = key if key is not None else pki.key("ec")
-    leaf = pki.leaf(pki.key("ec"))
-    certs = chain if chain is not None else [leaf, pki.ica, pki.root]
-    ders = chain_bytes if chain_bytes is not None else [c.public_bytes(DER) for c in certs]
-    entries: list[Any] = [JksPrivateKeyEntry(alias, 0, pkcs8(key), tuple(ders))]
-    if trusted:
-        entries += [JksTrustedCertEntry("issuing", 0, pki.ica.public_bytes(DER)),
-                    JksTrustedCertEntry("root", 0, pki.root.public_bytes(DER))]  # fmt: skip
-    return encode_jks(entries, secret())
 
 
 def good(pki: Pki, assembled: Callable[..., bytes], runs: dict[str, KeytoolRun]) -> Case:
@@ -95,6 +84,10 @@ FAILING: dict[str, Callable[[Pki, Callable[..., bytes], dict[str, KeytoolRun]], 
             pki, chain_bytes=[pem(pki.leaf(pki.key("ec"))), pki.ica.public_bytes(DER), pki.root.public_bytes(DER)]
         )
     ),
+    # keytool's own run: the reply imported with its chain, the CAs never imported as trusted entries
+    "K15": lambda pki, asm, runs: Case(runs["EC"].chain_reply_only.read_bytes()),  # type: ignore[union-attr]
+    # keytool refuses to make this store ("Keystore password must be at least 6 characters"): the raw writer does
+    "K16": lambda pki, asm, runs: Case(raw_store(pki, password=SHORT_CANARY), password=secret(SHORT_CANARY)),
 }
 
 
@@ -118,6 +111,7 @@ def test_rule_fails_on_its_fixture(rule: str, findings_of: Callable[[str], list[
         assert finding.source == "ks.jks"
         assert finding.message and finding.fix
         assert "store-pass" not in str(finding) and "wrong-password" not in str(finding)
+        assert SHORT_CANARY not in str(finding) + finding.fix
 
 
 def test_good_store_passes_every_rule(
@@ -148,6 +142,8 @@ def test_specific_messages(findings_of: Callable[[str], list[Finding]]) -> None:
     assert "expired" in message("K11")
     assert "1024 bits" in message("K12")
     assert "PEM text" in message("K13")
+    assert "unsupported protocol" in message("K15") and "KB0696002" in message("K15")
+    assert "shorter than six characters" in message("K16")
 
 
 def test_expiry_window_and_not_yet_valid(assembled: Callable[..., bytes]) -> None:
@@ -217,9 +213,11 @@ def test_openssl_made_pkcs12_declared_jks(tmp_path: Path, pki: Pki) -> None:
                     "-name", "client", "-out", "client.p12", "-passout", "env:P12PASS"], cwd=tmp_path, check=True,
                    env={"P12PASS": "store-pass-4471", "PATH": "/usr/bin:/bin"}, capture_output=True)  # fmt: skip
     data = (tmp_path / "client.p12").read_bytes()
+    # OpenSSL 3.0 writes the CA certificates without Java's trust attribute: K15, whatever the declared type.
     as_jks = lint_keystore(data, secret(), declared_format="jks", now=NOW)
-    assert [(f.rule, f.severity) for f in as_jks] == [("K01", "error")]
-    assert lint_keystore(data, secret(), declared_format="pkcs12", now=NOW) == []
+    assert [(f.rule, f.severity) for f in as_jks] == [("K01", "error"), ("K15", "error")]
+    as_p12 = lint_keystore(data, secret(), declared_format="pkcs12", now=NOW)
+    assert [(f.rule, f.severity) for f in as_p12] == [("K15", "error")]
 
 
 def test_mixed_case_pkcs12_alias_is_not_k05(tmp_path: Path, pki: Pki) -> None:
@@ -234,7 +232,9 @@ def test_mixed_case_pkcs12_alias_is_not_k05(tmp_path: Path, pki: Pki) -> None:
                     "-name", "MyClient", "-out", "client.p12", "-passout", "env:P12PASS"], cwd=tmp_path, check=True,
                    env={"P12PASS": "store-pass-4471", "PATH": "/usr/bin:/bin"}, capture_output=True)  # fmt: skip
     data = (tmp_path / "client.p12").read_bytes()
-    assert lint_keystore(data, secret(), declared_format="pkcs12", now=NOW) == []
+    # Only K15 (OpenSSL 3.0 writes no trust attribute on the CA certificates), no K05.
+    findings = lint_keystore(data, secret(), declared_format="pkcs12", now=NOW)
+    assert [(f.rule, f.severity, f.alias) for f in findings] == [("K15", "error", "MyClient")]
     if shutil.which("keytool") is not None:
         listing = subprocess.run(["keytool", "-list", "-storetype", "PKCS12", "-keystore", "client.p12",
                                   "-storepass", "store-pass-4471"], cwd=tmp_path, capture_output=True, text=True,
@@ -363,6 +363,7 @@ def test_k14_non_positive_serial_in_a_keystore(pki: Pki, non_positive_serials: N
     leaf = pki.leaf(key, cn="positive.test.example")
     store = encode_jks(
         [JksPrivateKeyEntry("client", 0, pkcs8(key), tuple(c.public_bytes(DER) for c in (leaf, pki.ica, pki.root))),
+         JksTrustedCertEntry("root", 0, pki.root.public_bytes(DER)),  # K15: the chain's root as a trusted entry
          JksTrustedCertEntry("old-negative", 0, negative), JksTrustedCertEntry("old-zero", 0, zero)],
         secret(),
     )  # fmt: skip
