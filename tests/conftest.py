@@ -17,8 +17,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.pki import CA
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_STACK = REPO_ROOT / "specs" / "examples" / "two-partners"
@@ -98,6 +102,16 @@ _TREE_CHANGES = pytest.StashKey[list[str]]()
 def anyio_backend() -> str:
     """anyio's pytest plugin runs ``@pytest.mark.anyio`` tests on asyncio only (no trio dependency)."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def cert_authority() -> CA:
+    """The session's test CA (EC P-256), for tests that need certificates from some CA; areas with their own
+    hierarchies (keystore, verify) build them with ``tests.pki`` in their conftest. Like httpx's fixture of
+    the same name."""
+    from tests.pki import CA, dn  # imported here: after the bytecode prefix above is set
+
+    return CA.root(dn("mtls-config Test CA", organization="mtls-config tests"))
 
 
 @pytest.fixture

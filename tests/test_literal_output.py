@@ -20,13 +20,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
 
 from mtls_config.cli.main import main
 from mtls_config.keystore import assemble_keystore
 from mtls_config.literal import visible
 from tests.client.servers import serve
 from tests.keystore.conftest import STORE_PASSWORD, key_pem, keytool, pem, secret
+from tests.pki import self_signed
 
 # What a hostile or unlucky value holds: emoji codes, rich markup, an escape sequence (red, clear screen),
 # BEL, a bare carriage return (it would overwrite the line), a bidirectional override.
@@ -55,20 +55,11 @@ def assert_literal(text: str, value: str = HOSTILE) -> None:
 
 
 def _self_signed(common_name: str, serial: int, key: Any) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    """Only what is given and basicConstraints: with a fixed Ed25519 key, the same certificate on every run."""
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=36500))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    )
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(key, algorithm)
+    return self_signed(
+        common_name, key=key, serial=serial, not_before=start, days=36500, key_usage=None, ski=False
+    ).cert
 
 
 def _fingerprint(cert: x509.Certificate) -> str:

@@ -1,5 +1,5 @@
 """Serving an ASGI app on a real socket for tests: uvicorn in a thread on 127.0.0.1, plain or TLS, and a
-throw-away CA that signs a server certificate for 127.0.0.1."""
+CA (``tests.pki``) that signs a server certificate for 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import uvicorn
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tests.pki import CA
 
 
 @dataclass(frozen=True)
@@ -28,44 +28,25 @@ class TlsFiles:
     server_key: Path
 
 
-def make_tls_files(folder: Path) -> TlsFiles:
+def make_tls_files(folder: Path, ca: CA | None = None) -> TlsFiles:
+    """A server certificate for 127.0.0.1 (serverAuth, IP SAN, valid a day) from ``ca``, or from a throw-away CA
+    of its own (a CA no other test trusts), and the CA's bundle."""
     now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mtls-config test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    validity = {"not_before": now - dt.timedelta(minutes=5), "not_after": now + dt.timedelta(days=1)}
+    if ca is None:
+        ca = CA.root("mtls-config test CA", path_length=0, **validity)
+    server = ca.issue(
+        "127.0.0.1",
+        san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+        key_usage=None,
+        ski=False,
+        **validity,
     )
     files = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
-    files.ca_bundle.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.server_key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    files.ca_bundle.write_bytes(ca.pem)
+    files.server_cert.write_bytes(server.pem)
+    files.server_key.write_bytes(server.key_pem())
     return files
 
 

@@ -14,6 +14,7 @@ from mtls_config.emulator.faults import SOCKET_MODE
 from mtls_config.errors import InstanceUnreachable
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
+from tests.pki import CA
 
 from .conftest import Control, SleepRecorder, make_app
 from .servers import TlsFiles, make_tls_files, serve
@@ -22,8 +23,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
+def tls_files(tmp_path_factory: pytest.TempPathFactory, cert_authority: CA) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"), cert_authority)
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ async def test_https_without_the_ca_bundle_is_refused_and_not_retried(
 
 
 async def test_a_wrong_ca_bundle_is_refused(https_url: str, tmp_path: Path, sleeps: SleepRecorder) -> None:
-    other = make_tls_files(tmp_path)
+    other = make_tls_files(tmp_path)  # a CA of its own, not the session's
     async with InstanceClient(settings(https_url, str(other.ca_bundle)), sleep=sleeps) as sn:
         with pytest.raises(InstanceUnreachable, match="TLS verification"):
             await sn.list("sys_rest_message")

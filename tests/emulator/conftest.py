@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.models import Backend
 from mtls_config.emulator.server import ThreadedServer
+from tests.pki import CA
 
 BASE_URL = "https://emulator.test"
 USERS = {
@@ -126,22 +126,14 @@ class PartnerCert:
 
 
 def make_cert(common_name: str, days: int = 400) -> PartnerCert:
-    key = ec.generate_private_key(ec.SECP256R1())
+    """A partner's certificate from the partner's own CA, with no extensions: the emulator reads only its names,
+    dates and serial number."""
     name = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Partner")]
     )
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Partner Test CA")])
     start = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(0x1234ABCD)
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
+    partner_ca = CA.root("Partner Test CA")
+    cert = partner_ca.issue(name, serial=0x1234ABCD, not_before=start, days=days, extensions=False).cert
     return PartnerCert(
         pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
         der=cert.public_bytes(serialization.Encoding.DER),

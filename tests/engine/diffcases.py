@@ -19,10 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.x509.oid import NameOID
 
 from mtls_config.desired import Desired
 from mtls_config.diff import DiffResult, diff
@@ -31,6 +28,7 @@ from mtls_config.observe import Live
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import Attachment, Content, DesiredResource, LiveRecord
 from mtls_config.secrets import SecretValue
+from tests.pki import self_signed
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "diff"
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
@@ -39,13 +37,11 @@ NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 @cache
 def pem(i: int) -> str:
     key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"diff case key {i}".encode()).digest())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"partner {i}")])
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(i).not_valid_before(NOW - dt.timedelta(days=1)).not_valid_after(NOW + dt.timedelta(days=400))
-        .sign(key, None)
+    partner = self_signed(
+        f"partner {i}", key=key, serial=i, not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=400), extensions=False,
     )  # fmt: skip
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return partner.pem.decode()
 
 
 def placeholders(value: Any) -> Any:

@@ -8,12 +8,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from mtls_config.cli.main import main
+from tests.pki import self_signed
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -24,15 +21,12 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def _short_lived_cert(days: int) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expiring.partner.example")])
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(7).not_valid_before(now - dt.timedelta(days=300)).not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
+    partner = self_signed(
+        "expiring.partner.example", serial=7, not_before=now - dt.timedelta(days=300),
+        not_after=now + dt.timedelta(days=days), extensions=False,
     )  # fmt: skip
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return partner.pem.decode()
 
 
 def test_expiry_is_a_warning_unless_fail_on_expiry(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
-"""Shared material for the keystore tests: a session CA (root -> issuing CA), cached client keys, helpers to
-issue certificates, and the keytool procedure of the knowledge-base article run once per session.
+"""Shared material for the keystore tests: a session CA (root -> issuing CA, made with ``tests.pki``), cached client
+keys, and the keytool procedure of the knowledge-base article run once per session.
 
 Everything is made at test time in temporary folders; nothing here is a fixture file in git.
 """
@@ -18,33 +18,23 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_config.keystore import JksPrivateKeyEntry, JksTrustedCertEntry, encode_jks
 from mtls_config.secrets import SecretValue
+from tests.pki import CA, KeyType, dn, new_key, pem
+from tests.pki import private_key_pem as key_pem
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+YESTERDAY = NOW - dt.timedelta(days=1)
+CLIENT_AUTH = (ExtendedKeyUsageOID.CLIENT_AUTH,)
 STORE_PASSWORD = "store-pass-4471"  # test material only
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM
 
 
 def name(cn: str) -> x509.Name:
-    return x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Keystore Tests"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    )
-
-
-def pem(*certs: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(PEM) for c in certs)
-
-
-def key_pem(key: Any, password: bytes | None = None) -> bytes:
-    enc: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    )
-    return key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, enc)
+    return dn(cn, organization="Keystore Tests")
 
 
 def pkcs8(key: Any) -> bytes:
@@ -55,82 +45,60 @@ def secret(text: str = STORE_PASSWORD) -> SecretValue:
     return SecretValue(text.encode(), "test")
 
 
-def issue(
-    subject: x509.Name,
-    public_key: Any,
-    issuer: x509.Certificate | None,
-    issuer_key: Any,
-    *,
-    ca: bool = False,
-    days: int = 365,
-    start: dt.datetime | None = None,
-    eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.CLIENT_AUTH,),
-    hash_algorithm: hashes.HashAlgorithm | None = None,
-) -> x509.Certificate:
-    begin = start or (NOW - dt.timedelta(days=1))
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.subject if issuer is not None else subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(begin)
-        .not_valid_after(begin + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
-        if eku:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
-    return builder.sign(issuer_key, hash_algorithm or hashes.SHA256())
+def client_certificate(
+    *, days: int = 365, start: dt.datetime | None = None, eku: Sequence[x509.ObjectIdentifier] | None = CLIENT_AUTH
+) -> dict[str, Any]:
+    """The options of the keystore tests' client certificates: a clientAuth EKU (``eku=None``: none), valid from
+    a day before the session's NOW for ``days`` days."""
+    return {"eku": eku or (), "not_before": start or YESTERDAY, "days": days}
 
 
 @dataclass
 class Pki:
-    """A root CA, an issuing CA under it, and cached client keys."""
+    """A root CA and an issuing CA under it, both RSA 2048 (tests read the RSA signature OID of what the issuing
+    CA signs) with an AKI even on the root, and cached client keys."""
 
-    root_key: Any
-    root: x509.Certificate
-    ica_key: Any
-    ica: x509.Certificate
+    root_ca: CA
+    issuing_ca: CA
     keys: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> x509.Certificate:
+        return self.root_ca.cert
+
+    @property
+    def root_key(self) -> Any:
+        return self.root_ca.key
+
+    @property
+    def ica(self) -> x509.Certificate:
+        return self.issuing_ca.cert
+
+    @property
+    def ica_key(self) -> Any:
+        return self.issuing_ca.key
 
     def key(self, kind: str) -> Any:
         if kind not in self.keys:
-            if kind == "rsa":
-                self.keys[kind] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            elif kind == "rsa1024":
-                self.keys[kind] = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-            elif kind.startswith("ec"):
-                self.keys[kind] = ec.generate_private_key(ec.SECP256R1())
-            else:
+            key_types: dict[str, KeyType] = {"rsa": "rsa2048", "rsa1024": "rsa1024"}
+            if kind not in key_types and not kind.startswith("ec"):
                 raise ValueError(kind)
+            self.keys[kind] = new_key(key_types.get(kind, "ec-p256"))
         return self.keys[kind]
 
     def leaf(self, key: Any, cn: str = "client.test.example", **kwargs: Any) -> x509.Certificate:
-        return issue(name(cn), key.public_key(), self.ica, self.ica_key, **kwargs)
+        """A client certificate for ``key`` from the issuing CA (options: see ``client_certificate``)."""
+        return self.issuing_ca.sign(name(cn), key.public_key(), **client_certificate(**kwargs))
 
     def sign_csr(self, csr_pem: bytes, **kwargs: Any) -> x509.Certificate:
-        csr = x509.load_pem_x509_csr(csr_pem)
-        assert csr.is_signature_valid
-        return issue(csr.subject, csr.public_key(), self.ica, self.ica_key, **kwargs)
+        return self.issuing_ca.sign_csr(csr_pem, **client_certificate(**kwargs))
 
 
 @pytest.fixture(scope="session")
 def pki() -> Pki:
-    root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    root = issue(name("Test Root CA"), root_key.public_key(), None, root_key, ca=True, days=3650)
-    ica_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ica = issue(name("Test Issuing CA"), ica_key.public_key(), root, root_key, ca=True, days=1825)
-    return Pki(root_key, root, ica_key, ica)
+    root = CA.root(name("Test Root CA"), key_type="rsa2048", aki=True, not_before=YESTERDAY, days=3650)
+    issuing = root.child_ca(name("Test Issuing CA"), key_type="rsa2048", not_before=YESTERDAY, days=1825)
+    return Pki(root, issuing)
 
 
 def raw_store(pki: Pki, *, chain: list[Any] | None = None, key: Any = None, alias: str = "client",
@@ -308,7 +276,7 @@ def non_positive_serials(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> 
         run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
             f"{label}.key", "-out", f"{label}.pem", "-days", "365", "-subj", f"/O=Keystore Tests/CN=Old CA {label}",
             "-set_serial", serial)  # fmt: skip
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = new_key("ec-p256")
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(name("negative.test.example"))

@@ -9,6 +9,7 @@ import jks
 import pytest
 from cryptography import x509
 
+import tests.pki
 from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError
 from mtls_config.keystore import (
     assemble_keystore,
@@ -18,7 +19,8 @@ from mtls_config.keystore import (
     read_keystore,
     spki_sha256,
 )
-from tests.keystore.conftest import STORE_PASSWORD, Pki, issue, key_pem, name, pem, secret
+from tests.keystore.conftest import STORE_PASSWORD, YESTERDAY, Pki, client_certificate, key_pem, name, pem, secret
+from tests.pki import CA
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +123,8 @@ def test_assemble_refuses_broken_parts(pki: Pki, case: str, rule: str, message: 
         key = pki.key("rsa")
     elif case == "stray":
         other_key = pki.key("ec-other")
-        chain.append(pem(issue(name("Unrelated CA"), other_key.public_key(), None, other_key, ca=True)))
+        stray = CA.root(name("Unrelated CA"), key=other_key, aki=True, not_before=YESTERDAY)
+        chain.append(pem(stray.cert))
     elif case == "no_root":
         chain = [pem(pki.ica)]
     elif case == "no_chain":
@@ -135,7 +138,8 @@ def test_assemble_refuses_broken_parts(pki: Pki, case: str, rule: str, message: 
 
 def test_self_signed_leaf_without_chain_is_allowed(pki: Pki) -> None:
     key = pki.key("ec")
-    self_signed = issue(name("pinned.test.example"), key.public_key(), None, key, days=30)
+    pinned = tests.pki.self_signed(name("pinned.test.example"), key=key, **client_certificate(days=30), aki=True)
+    self_signed = pinned.cert
     data = assemble_keystore(key_pem(key), pem(self_signed), [], secret(), alias="pinned")
     assert read_keystore(data, secret()).entries[0].chain == (self_signed,)
 

@@ -33,7 +33,6 @@ from tests.keystore.conftest import (
     KeytoolRun,
     NonPositiveSerials,
     Pki,
-    issue,
     key_pem,
     name,
     pem,
@@ -337,8 +336,7 @@ def test_t01(pki: Pki, case: str, severity: str, message: str) -> None:
 
 def test_t02(pki: Pki) -> None:
     key = pki.key("ec")
-    server = issue(name("partner.test.example"), key.public_key(), pki.ica, pki.ica_key, days=20,
-                   eku=[ExtendedKeyUsageOID.SERVER_AUTH])  # fmt: skip
+    server = pki.leaf(key, cn="partner.test.example", days=20, eku=[ExtendedKeyUsageOID.SERVER_AUTH])
     item = [("partner.pem", pem(server))]
     assert lint_trust_certs(item, now=NOW - dt.timedelta(days=10))[0].message.find("not valid before") >= 0
     soon = lint_trust_certs(item, now=NOW, warn_days=30)

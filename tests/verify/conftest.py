@@ -1,6 +1,6 @@
 """Real TLS servers on 127.0.0.1 and a session-scoped PKI for the verify tests.
 
-- ``pki``: certificates minted with cryptography (EC P-256 for speed): a server CA (root -> intermediate ->
+- ``pki``: certificates minted with ``tests.pki`` (EC P-256 for speed): a server CA (root -> intermediate ->
   leaf for localhost/127.0.0.1), a client CA (root -> intermediate -> leaves, good and broken), a foreign CA.
 - ``python_server``: an ``ssl`` server in a thread (CERT_REQUIRED against a separate client-CA file, TLS 1.2
   or 1.3). Python's ssl cannot set the advertised CA names list, so its CertificateRequest carries none.
@@ -28,32 +28,23 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+import tests.pki
+from tests.pki import CA, Issued, dn
 
 NOW = dt.datetime.now(dt.UTC)
 SERVER_LIFETIME = 20.0  # seconds: no test server outlives this
 
 
-@dataclass(frozen=True)
-class Identity:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def name(self) -> str:
-        return self.cert.subject.rfc4514_string()
+# A certificate and its key (``.cert``, ``.key``, ``.name``), as the verify tests call it.
+Identity = Issued
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mtls-config tests"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
+    return dn(cn, organization="mtls-config tests")
 
 
 def mint(
@@ -66,37 +57,18 @@ def mint(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
 ) -> Identity:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = _name(cn)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or NOW - dt.timedelta(days=1))
-        .not_valid_after(not_after or NOW + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
+    """An EC P-256 identity valid from a day before NOW to 30 days after it unless told otherwise, signed by
+    ``issuer`` or by itself (then without an AKI)."""
+    options = {
+        "ca": ca,
+        "san": san,
+        "eku": eku,
+        "not_before": not_before or NOW - dt.timedelta(days=1),
+        "not_after": not_after or NOW + dt.timedelta(days=30),
+    }
     if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
-        )
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(san)), critical=False)
-    if eku:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
-    cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
-    return Identity(cert, key)
+        return CA(issuer.cert, issuer.key).issue(_name(cn), **options)
+    return tests.pki.self_signed(_name(cn), **options)
 
 
 LOCAL_SAN = (x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")))
