@@ -1,7 +1,7 @@
 """Keystore chores at size: inspect and lint of a JKS holding a client key entry and 200 trusted certificates.
 
 "inspect" is what ``mtls-config keystore inspect`` computes (read with the password, every certificate's
-details, the canonical digest); "lint" is ``lint_keystore`` (rules K01-K14). Pure: no instance involved.
+details, the canonical digest); "lint" is ``lint_keystore`` (rules K01-K16). Pure: no instance involved.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_config.keystore import (
     JksPrivateKeyEntry,
@@ -26,47 +24,34 @@ from mtls_config.keystore import (
     read_keystore,
 )
 from mtls_config.secrets import SecretValue
+from tests.pki import CA, new_key
 
 TRUSTED = 200
 PASSWORD = SecretValue(b"bench-keystore-password", "bench")
 
 
-def _cert(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 def build_store(trusted: int = TRUSTED) -> bytes:
-    """A JKS: one key entry (leaf + issuing CA) and ``trusted`` trusted-certificate entries."""
-    ca_key, leaf_key, other_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = _cert("Bench Issuing CA", ca_key, "Bench Issuing CA", ca_key, ca=True)
-    leaf = _cert("bench-client", leaf_key, "Bench Issuing CA", ca_key, ca=False)
+    """A JKS: one key entry (leaf + issuing CA) and ``trusted`` trusted-certificate entries. The certificates have
+    basicConstraints (and the leaf its clientAuth EKU) only: no key identifiers, no key usage."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    plain: dict[str, Any] = {
+        "key_usage": None,
+        "ski": False,
+        "aki": False,
+        "not_before": now - dt.timedelta(days=1),
+        "not_after": now + dt.timedelta(days=365),
+    }
+    other_key = new_key("ec-p256")
+    ca = CA.root("Bench Issuing CA", **plain)
+    leaf = ca.issue("bench-client", eku=[ExtendedKeyUsageOID.CLIENT_AUTH], **plain)
     der = serialization.Encoding.DER
-    pkcs8 = leaf_key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pkcs8 = leaf.key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     entries: list[JksPrivateKeyEntry | JksTrustedCertEntry] = [
-        JksPrivateKeyEntry("bench-client", 0, pkcs8, (leaf.public_bytes(der), ca.public_bytes(der)))
+        JksPrivateKeyEntry("bench-client", 0, pkcs8, (leaf.der, ca.der))
     ]
     for i in range(trusted):
-        name = f"Bench Partner Root {i:03d}"
-        entries.append(
-            JksTrustedCertEntry(
-                f"partner-{i:03d}", 0, _cert(name, other_key, name, other_key, ca=True).public_bytes(der)
-            )
-        )
+        partner = CA.root(f"Bench Partner Root {i:03d}", key=other_key, **plain)
+        entries.append(JksTrustedCertEntry(f"partner-{i:03d}", 0, partner.der))
     return encode_jks(entries, PASSWORD)
 
 

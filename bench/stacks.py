@@ -14,10 +14,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.pki import CA, new_key
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "specs" / "examples" / "two-partners"
 DOCS_PER_FILE = 500
@@ -30,25 +27,15 @@ def counts(n: int) -> tuple[int, int, int]:
 
 
 def mint_pems(count: int) -> list[str]:
-    """``count`` self-signed CA certificates (PEM), valid 400 days from now, one EC key for all."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    """``count`` self-signed CA certificates (PEM), valid 400 days from now, one EC key for all; basicConstraints
+    is their only extension."""
+    key = new_key("ec-p256")
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    pems = []
-    for i in range(count):
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"partner-{i}.example")])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(i + 1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=400))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        pems.append(cert.public_bytes(serialization.Encoding.PEM).decode())
-    return pems
+    validity = {"not_before": now - dt.timedelta(days=1), "not_after": now + dt.timedelta(days=400)}
+    plain = {"key_usage": None, "ski": False}
+    return [
+        CA.root(f"partner-{i}.example", key=key, serial=i + 1, **validity, **plain).pem.decode() for i in range(count)
+    ]
 
 
 def write_stack(root: Path, n: int, *, change_every: int = 0, pems: list[str] | None = None) -> int:
