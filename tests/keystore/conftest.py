@@ -33,6 +33,18 @@ DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM
 
 
+# A KeyStore spec document: format with name= and body= (the spec's file or build lines, indented two spaces).
+KEYSTORE_DOC = """apiVersion: mtls-config/v1
+kind: KeyStore
+metadata: {{name: {name}}}
+spec:
+  format: jks
+{body}
+  password: {{fromEnv: SPEC_KS_PASSWORD}}
+---
+"""
+
+
 def name(cn: str) -> x509.Name:
     return dn(cn, organization="Keystore Tests")
 

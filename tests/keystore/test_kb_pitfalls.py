@@ -29,6 +29,7 @@ from mtls_config.keystore.speclint import lint_specs
 from mtls_config.spec.loader import load_specs
 from tests.keystore.conftest import (
     FAST_JVM,
+    KEYSTORE_DOC,
     NOW,
     STORE_PASSWORD,
     KeytoolRun,
@@ -311,17 +312,6 @@ def test_cli_assemble_refuses_a_short_password(
                 assert_no_canary(out, err)
 
 
-SPEC = """apiVersion: mtls-config/v1
-kind: KeyStore
-metadata: {{name: {name}}}
-spec:
-  format: jks
-{body}
-  password: {{fromEnv: SHORT_PASSWORD}}
----
-"""
-
-
 def test_spec_password_too_short_points_at_the_password_field(
     tmp_path: Path, pki: Pki, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -335,13 +325,13 @@ def test_spec_password_too_short_points_at_the_password_field(
     (tmp_path / "client.jks").write_bytes(
         assemble_keystore(key_pem(key), pem(leaf), [pem(pki.ica, pki.root)], secret(CANARY))
     )
-    docs = SPEC.format(name="from-file", body="  file: client.jks")
-    docs += SPEC.format(
+    docs = KEYSTORE_DOC.format(name="from-file", body="  file: client.jks")
+    docs += KEYSTORE_DOC.format(
         name="built", body="  build:\n    key: {fromFile: key.pem}\n    cert: leaf.pem\n    chain: [ica.pem]"
     )
     (tmp_path / "keystores.yaml").write_text(docs)
     specs = load_specs([tmp_path / "keystores.yaml"], root=tmp_path)
-    environ = {"SHORT_PASSWORD": CANARY}
+    environ = {"SPEC_KS_PASSWORD": CANARY}
 
     findings = lint_specs(specs, environ=environ, now=NOW)
     k16 = sorted((f.source.rsplit(":", 2)[-2], f.severity) for f in findings if f.rule == "K16")
@@ -357,7 +347,7 @@ def test_spec_password_too_short_points_at_the_password_field(
         ("KeyStore/from-file", "error"),
     ]
 
-    monkeypatch.setenv("SHORT_PASSWORD", CANARY)
+    monkeypatch.setenv("SPEC_KS_PASSWORD", CANARY)
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "keystores.yaml"]) == 1
     out, err = capsys.readouterr()
@@ -370,9 +360,9 @@ def test_a_spec_with_a_long_enough_password_has_no_k16(tmp_path: Path, pki: Pki)
     (tmp_path / "client.jks").write_bytes(
         assemble_keystore(key_pem(key), pem(pki.leaf(key, cn="ok.test.example")), [pem(pki.ica, pki.root)], secret())
     )
-    (tmp_path / "keystores.yaml").write_text(SPEC.format(name="ok", body="  file: client.jks"))
+    (tmp_path / "keystores.yaml").write_text(KEYSTORE_DOC.format(name="ok", body="  file: client.jks"))
     specs = load_specs([tmp_path / "keystores.yaml"], root=tmp_path)
-    findings = lint_specs(specs, environ={"SHORT_PASSWORD": STORE_PASSWORD}, now=NOW)
+    findings = lint_specs(specs, environ={"SPEC_KS_PASSWORD": STORE_PASSWORD}, now=NOW)
     assert errors_and_warnings(findings) == [], [str(f) for f in findings]
 
 
@@ -383,7 +373,7 @@ def test_the_certificates_only_path_does_not_report_k15(tmp_path: Path, pki: Pki
     (tmp_path / "leaf.pem").write_bytes(pem(leaf))
     (tmp_path / "cas.pem").write_bytes(pem(pki.ica, pki.root))
     body = "  build:\n    key: {fromEnv: UNSET_KEY_VARIABLE}\n    cert: leaf.pem\n    chain: [cas.pem]"
-    (tmp_path / "keystores.yaml").write_text(SPEC.format(name="nokey", body=body))
+    (tmp_path / "keystores.yaml").write_text(KEYSTORE_DOC.format(name="nokey", body=body))
     findings = lint_specs(load_specs([tmp_path / "keystores.yaml"], root=tmp_path), environ={}, now=NOW)
     assert errors_and_warnings(findings) == [], [str(f) for f in findings]
     assert any("private key not resolved" in f.message for f in findings)

@@ -11,7 +11,7 @@ import pytest
 from mtls_config.cli.main import main
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.spec.loader import load_specs
-from tests.keystore.conftest import DER, NOW, Pki, key_pem, pem, secret
+from tests.keystore.conftest import DER, KEYSTORE_DOC, NOW, Pki, key_pem, pem, secret
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 LOCATION = re.compile(r"\.yaml:\d+:\d+$")
@@ -35,17 +35,6 @@ def test_example_stack_without_secrets_still_checks_certificates(tmp_path: Path)
     assert any("password not resolved" in f.message for f in infos)
     assert not [f for f in findings if f.severity == "error"]
     assert all(LOCATION.search(f.source) for f in findings)
-
-
-KEYSTORE_DOC = """apiVersion: mtls-config/v1
-kind: KeyStore
-metadata: {{name: {name}}}
-spec:
-  format: jks
-{body}
-  password: {{fromEnv: SPEC_KS_PASSWORD}}
----
-"""
 
 
 @pytest.fixture
