@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from mtls_config.compile import Compiled, Task, compile_changes
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
 from mtls_config.errors import InstanceError, MtlsConfigError, StalePlan
+from mtls_config.files import open_private_append
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_books import final_inventory, owned_ids, pending_inventory, settled_inventory
@@ -35,6 +37,7 @@ from mtls_config.inventory_store import store_inventory
 from mtls_config.live import Live
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Upload
 from mtls_config.reads import attachments_by_record, read_in
+from mtls_config.redaction import redact
 from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.registry import attachment_tables, opaque_columns
 
@@ -48,13 +51,16 @@ class Journal:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def write(self, **entry: Any) -> None:
         entry = {"at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **entry}
         if self.path is not None:
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry, sort_keys=True) + "\n")
+            # Owner-only from its creation, and masked: a message may quote what the instance echoed back.
+            line = redact(json.dumps(entry, sort_keys=True)) + "\n"
+            fd = open_private_append(self.path)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write(line)
 
 
 class Runner:

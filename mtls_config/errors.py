@@ -1,12 +1,15 @@
 """The project's exception tree: every error the library raises is one of these.
 
 The CLI catches ``MtlsConfigError`` and prints ``str(exc)``; nothing else may reach the user as a traceback.
-Messages never carry a secret value (passwords, key bytes, tokens): they name the reference instead.
+Messages never carry a secret value (passwords, key bytes, tokens): they name the reference instead, and every
+message and hint is passed through ``mtls_config.redaction`` when the error is made, so that a secret an
+instance echoes back is masked before any text leaves the error.
 
     MtlsConfigError
     ├── SpecError                 one or more problems in spec files (each a ``Problem`` with file:line:col)
     ├── ProjectError              the project file ``mtls-config.yaml`` or an environment in it
     ├── SecretError               a secret reference could not be resolved (variable unset, file unreadable)
+    ├── UnreadableFile            a file cannot be read, is not a regular file, or is larger than its kind allows
     ├── KeystoreError             a keystore, key, certificate or CSR could not be read or built
     │   ├── KeystorePasswordError a store or key password is wrong (the message never holds the password)
     │   └── KeystoreRuleError     building would break a lint rule; ``rule`` names it (K06, K08, ...)
@@ -30,7 +33,9 @@ Messages never carry a secret value (passwords, key bytes, tokens): they name th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from mtls_config.redaction import redact
 
 
 class MtlsConfigError(Exception):
@@ -39,10 +44,13 @@ class MtlsConfigError(Exception):
     hint: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Whatever a message was built from (an instance's echo of a request body), a secret of this run never
+        # gets into it: not into str(), repr(), args, a journal line or a report made from it.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         if hint is not None:
-            self.hint = hint
+            self.hint = redact(hint)
 
     def __str__(self) -> str:
         if self.hint:
@@ -78,7 +86,7 @@ class SpecError(MtlsConfigError):
     """Spec files hold problems; all of them are in ``problems``, sorted by place."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
+        self.problems = sorted(replace(p, message=redact(p.message)) for p in problems)
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} in spec files"
         super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
@@ -90,6 +98,19 @@ class ProjectError(MtlsConfigError):
 
 class SecretError(MtlsConfigError):
     pass
+
+
+class UnreadableFile(MtlsConfigError):
+    """A file could not be read, is not a regular file (FIFO, device, socket, folder), or is larger than its kind
+    allows (``mtls_config.files``). ``reason`` says why without naming the file ("is a FIFO (named pipe), not a
+    regular file"), for callers that name it themselves (a spec problem points at the field)."""
+
+    def __init__(self, label: str, path: str, reason: str, *, opened: bool) -> None:
+        self.label = label
+        self.path = path
+        self.reason = reason
+        self.opened = opened  # False: the file could not be opened or read at all (missing, no permission)
+        super().__init__(f"{label} {path} {reason}" if opened else f"cannot read {label} {path}: {reason}")
 
 
 class KeystoreError(MtlsConfigError):

@@ -21,6 +21,7 @@ import yaml
 
 from mtls_config.concurrency import gather_all
 from mtls_config.errors import PlanError
+from mtls_config.files import write_private
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_inventory, store_inventory
@@ -108,10 +109,10 @@ async def import_to(
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix not in (".yaml", ".yml"):
-            # Keystore files hold private keys: owner-only, as 'keystore assemble' writes them.
-            path.touch(mode=0o600, exist_ok=True)
-            path.chmod(0o600)
-        path.write_bytes(data)
+            # Keystore files hold private keys: owner-only from their creation, as 'keystore assemble' writes them.
+            write_private(path, data)
+        else:
+            path.write_bytes(data)
     if result.imported and result.inventory is not None:
         async with stack_lock(client, stack):  # an apply rewriting the inventory meanwhile would lose it
             await store_inventory(client, stack, result.inventory_record, result.inventory)

@@ -1,8 +1,9 @@
 """Secret references and resolved secret values.
 
 A spec never holds a secret: it holds a ``SecretRef`` (``{fromEnv: VAR}`` or ``{fromFile: path}``), resolved
-only when an operation needs the value. A resolved ``SecretValue`` hides itself from ``repr``/``str``/logging
-and compares in constant time; the only way out is ``reveal()``.
+only when an operation needs the value. A resolved ``SecretValue`` hides itself from ``repr``/``str``/logging,
+registers itself with the run's registry of secrets (``mtls_config.redaction``) so that the error boundary masks
+it in any text, and compares in constant time; the only way out is ``reveal()``.
 
 Never imports the client, the emulator or the CLI.
 """
@@ -18,23 +19,35 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from mtls_config.errors import SecretError
+from mtls_config.errors import SecretError, UnreadableFile
+from mtls_config.files import SECRET, read_file
+from mtls_config.redaction import register
 
 LITERAL_SECRET_MESSAGE = (
     "a literal secret is not allowed in a spec; use {fromEnv: VARIABLE} or {fromFile: path} "
     "so the value stays out of git"
 )
-MAX_SECRET_FILE_BYTES = 1024 * 1024
+MAX_SECRET_FILE_BYTES = SECRET.cap
 
 
 class SecretValue:
-    """A secret in memory. ``str``, ``repr`` and formatting never show it."""
+    """A secret in memory. ``str``, ``repr`` and formatting never show it, and making one registers the value with
+    ``mtls_config.redaction``, so that no message, log line, journal or report can show it either, whatever
+    echoes it back. ``published``: a documented default (the embedded instance's ``admin``), not a secret, so
+    not masked in text."""
 
-    __slots__ = ("_source", "_value")
+    __slots__ = ("_published", "_source", "_value")
 
-    def __init__(self, value: bytes, source: str) -> None:
+    def __init__(self, value: bytes, source: str, *, published: bool = False) -> None:
         self._value = value
         self._source = source
+        self._published = published
+        if not published:
+            register(value)
+
+    @property
+    def published(self) -> bool:
+        return self._published
 
     @property
     def source(self) -> str:
@@ -114,7 +127,9 @@ class SecretRef(BaseModel):
         return f"env:{self.from_env}" if self.from_env is not None else f"file:{self.from_file}"
 
     def resolve(self, base_dir: Path | None = None, environ: dict[str, str] | None = None) -> SecretValue:
-        """Read the secret now. ``fromFile`` is relative to ``base_dir`` (the spec file's folder)."""
+        """Read the secret now. ``fromFile`` is relative to ``base_dir`` (the spec file's folder). Raises
+        ``SecretError`` when the secret is unavailable (variable unset, file missing or unreadable), and
+        ``UnreadableFile`` when the file is there but can never be a secret (not a regular file, too large)."""
         env = os.environ if environ is None else environ
         if self.from_env is not None:
             value = env.get(self.from_env)
@@ -132,11 +147,11 @@ class SecretRef(BaseModel):
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
-            if path.stat().st_size > MAX_SECRET_FILE_BYTES:
-                raise SecretError(f"secret file {self.from_file} is larger than 1 MiB")
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SecretError(f"cannot read secret file {self.from_file}: {exc.strerror or 'error'}") from None
+            data = read_file(path, SECRET, shown=self.from_file)
+        except UnreadableFile as exc:
+            if exc.opened:
+                raise  # not a regular file, or too large: wrong wherever the run happens, not just unavailable here
+            raise SecretError(exc.message) from None
         if data.endswith(b"\r\n"):
             data = data[:-2]
         elif data.endswith(b"\n"):

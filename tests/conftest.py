@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from mtls_config.redaction import REVEALED
+
 if TYPE_CHECKING:
     from tests.pki import CA
 
@@ -96,6 +98,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 _TREE_BEFORE = pytest.StashKey[str | None]()
 _TREE_CHANGES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(autouse=True)
+def _secrets_of_one_run() -> None:
+    """The registry of revealed secrets lives as long as a process, which for the CLI is one run; here each test
+    is a run, so that a password one test uses (``admin``) is not masked in the messages another test reads."""
+    REVEALED.clear()
 
 
 @pytest.fixture

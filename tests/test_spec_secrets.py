@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mtls_config.errors import SecretError
+from mtls_config.errors import SecretError, UnreadableFile
 from mtls_config.secrets import MAX_SECRET_FILE_BYTES, SecretRef, SecretValue
 
 CANARY = "canary-7Qx!-s3cret"
@@ -92,15 +92,20 @@ def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
 
 def test_a_folder_is_not_a_secret_file(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
-    with pytest.raises(SecretError, match="cannot read secret file d"):
+    with pytest.raises(UnreadableFile) as caught:
         SecretRef(fromFile="d").resolve(base_dir=tmp_path)
+    assert caught.value.message == "secret file d is a folder, not a regular file"
 
 
 def test_oversized_secret_file_is_refused_unread(tmp_path: Path) -> None:
     with (tmp_path / "big").open("wb") as out:
         out.truncate(MAX_SECRET_FILE_BYTES + 1)
-    with pytest.raises(SecretError, match="larger than 1 MiB"):
+    with pytest.raises(UnreadableFile) as caught:
         SecretRef(fromFile="big").resolve(base_dir=tmp_path)
+    assert caught.value.message == (
+        f"secret file big is {MAX_SECRET_FILE_BYTES + 1} bytes; "
+        f"a secret file may be at most {MAX_SECRET_FILE_BYTES} bytes (64 KiB)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from mtls_config.errors import MtlsConfigError, SpecError
 from mtls_config.literal import visible, visible_lines
+from mtls_config.redaction import redact
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -90,12 +91,12 @@ def stderr() -> Console:
 
 
 def fail(message: str, *, hint: str | None = None) -> typer.Exit:
-    """Print an error (and a hint) to stderr; return the exit to raise."""
+    """Print an error (and a hint) to stderr, every secret of the run masked; return the exit to raise."""
     err = stderr()
     # escaped before it becomes Text: rich's Text drops BEL, BS, VT, FF and CR silently, and they must be seen
-    err.print(Text.assemble(("error: ", "bold red"), visible_lines(message)))
+    err.print(Text.assemble(("error: ", "bold red"), visible_lines(redact(message))))
     if hint:
-        err.print(Text.assemble(("  hint: ", "yellow"), visible_lines(hint)))
+        err.print(Text.assemble(("  hint: ", "yellow"), visible_lines(redact(hint))))
     return typer.Exit(EXIT_ERROR)
 
 

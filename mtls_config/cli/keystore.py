@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from mtls_config.cli.console import EXIT_ERROR, print_json, report_errors, stdout
 from mtls_config.errors import MtlsConfigError
+from mtls_config.files import CERTIFICATE, KEY, KEYSTORE, FileKind, read_file
 from mtls_config.keystore import (
     CertificateInfo,
     Finding,
@@ -131,11 +132,9 @@ def write_public_file(path: Path, data: bytes, *, force: bool) -> None:
         raise MtlsConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def read_input(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise MtlsConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+def read_input(path: Path, kind: FileKind) -> bytes:
+    """A file named on the command line: a regular file, at most ``kind``'s cap (``UnreadableFile`` otherwise)."""
+    return read_file(path, kind)
 
 
 def _say(line: str) -> None:
@@ -219,11 +218,12 @@ def assemble(
     """
     password = _require_secret(password_env, password_file, "keystore password", "--password")
     key_password = resolve_secret(key_password_env, key_password_file, "key password")
-    key_pem = read_input(key, "the key file")
-    chain_pems = [read_input(p, "the chain file") for p in chain or []]
+    # Key material: held as a secret, so that no message can ever show it.
+    key_pem = SecretValue(read_input(key, KEY), f"file:{key}")
+    chain_pems = [read_input(p, CERTIFICATE) for p in chain or []]
     data = assemble_keystore(
-        key_pem,
-        read_input(cert, "the certificate file"),
+        key_pem.reveal(),
+        read_input(cert, CERTIFICATE),
         chain_pems,
         password,
         key_password=key_password,
@@ -294,7 +294,7 @@ def inspect(
     Example: mtls-config keystore inspect client.jks --password-env KS_PASSWORD
     """
     password = resolve_secret(password_env, password_file, "keystore password")
-    contents = read_keystore(read_input(file, "the keystore"), password)
+    contents = read_keystore(read_input(file, KEYSTORE), password)
     if as_json:
         print_json(
             {
@@ -350,7 +350,7 @@ def export_cert(
     """
     password = resolve_secret(password_env, password_file, "keystore password")
     data = export_certificate(
-        read_input(file, "the keystore"), password=password, alias=alias, fmt=fmt.value, include_chain=with_chain
+        read_input(file, KEYSTORE), password=password, alias=alias, fmt=fmt.value, include_chain=with_chain
     )
     write_public_file(out, data, force=force)
     first = load_certificates(data)[0]
@@ -398,7 +398,7 @@ def lint(
     for file in files:
         findings.extend(
             lint_keystore(
-                read_input(file, "the keystore"),
+                read_input(file, KEYSTORE),
                 password,
                 declared_format=fmt.value if fmt is not None else None,
                 warn_days=warn_days,
@@ -430,7 +430,7 @@ def cert_inspect(
 
     Example: mtls-config cert inspect partner.pem
     """
-    infos = [certificate_info(c) for c in load_certificates(read_input(file, "the certificate file"))]
+    infos = [certificate_info(c) for c in load_certificates(read_input(file, CERTIFICATE))]
     if as_json:
         print_json({"file": str(file), "certificates": [i.to_json() for i in infos]})
         return

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
 from mtls_config.cli.target import LOCAL_STATE_DIR, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
+from mtls_config.files import PLAN, read_text, write_private
 from mtls_config.spec.stack import Stack, find_project, load_stack
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ def plan(
         )
         sections[name] = json.loads(plan_.to_json())
         if out is not None and len(results) == 1:
-            out.write_text(plan_.to_json(), encoding="utf-8")
+            write_private(out, plan_.to_json())
         if fmt == "text":
             if len(results) > 1:
                 stdout().print(f"== environment {name} ==", markup=False)
@@ -204,7 +205,7 @@ def plan(
             sys.stdout.write(plan_markdown(plan_) + "\n")
     if len(results) > 1:
         if out is not None:
-            out.write_text(json.dumps({"environments": sections}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            write_private(out, json.dumps({"environments": sections}, indent=2, sort_keys=True) + "\n")
         if fmt == "json":
             sys.stdout.write(json.dumps(fleet_document(sections), indent=2, sort_keys=True) + "\n")
         elif fmt == "text":
@@ -256,7 +257,7 @@ def apply(
     saved: Plan | None = None
     spec_paths = paths
     if paths and len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file():
-        saved = Plan.from_json(paths[0].read_text(encoding="utf-8"))
+        saved = Plan.from_json(read_text(paths[0], PLAN))
         spec_paths = None
         # the saved plan says what it covers: the same prune, targets and excludes as when it was made
         prune, target, exclude = saved.prune, saved.targets, saved.excludes
@@ -404,7 +405,7 @@ def drift(
     else:
         text = "\n".join(texts)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
+        write_private(out, text)
     elif output_format != "text":
         sys.stdout.write(text)
     raise typer.Exit(_worst(codes))

@@ -95,5 +95,5 @@ def _local(settings: InstanceSettings, project: ProjectFile) -> tuple[InstanceSe
     except OSError as exc:
         raise ProjectError(f"cannot create the local instance's folder {db_path.parent}: {exc.strerror}") from None
     app = create_app(EmulatorConfig(db_path=db_path, seed_data=True))
-    auth = BasicAuth(LOCAL_USER, SecretValue(LOCAL_PASSWORD.encode(), "local instance default"))
+    auth = BasicAuth(LOCAL_USER, SecretValue(LOCAL_PASSWORD.encode(), "local instance default", published=True))
     return replace(settings, auth=auth), httpx.ASGITransport(app=app)

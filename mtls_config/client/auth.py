@@ -2,7 +2,8 @@
 
 Tokens are fetched lazily, shared by concurrent requests (one fetch at a time), refreshed shortly before
 they expire or after a 401, with the ``refresh_token`` grant when the instance gave one and a new grant
-otherwise. Every secret and token is registered with the client's ``Scrubber`` as soon as it is known.
+otherwise. Every secret and token is held as a ``SecretValue`` as soon as it is known, which registers it with
+``mtls_config.redaction``: no message can show it, even when the instance echoes it back.
 Never imports the emulator or the CLI.
 """
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mtls_config.client.failures import Scrubber, describe, error_envelope
+from mtls_config.client.failures import describe, error_envelope
 from mtls_config.errors import AuthenticationFailed, BadResponse
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import Auth, BasicAuth, OAuthClientCredentials, OAuthPassword
@@ -25,6 +27,7 @@ TOKEN_PATH = "/oauth_token.do"
 # Refresh this many seconds before the instance says a token expires, so a request never races the expiry.
 EXPIRY_MARGIN = 30.0
 DEFAULT_TOKEN_LIFETIME = 1800.0
+MAX_TOKEN_LIFETIME = 86400.0
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,12 @@ class NoAuth:
 
 
 class BasicAuthenticator:
-    def __init__(self, auth: BasicAuth, scrub: Scrubber) -> None:
+    def __init__(self, auth: BasicAuth) -> None:
         pair = auth.username.encode("utf-8") + b":" + auth.password.reveal()
-        self._header = SecretValue(b"Basic " + base64.b64encode(pair), "basic auth header")
-        scrub.add(auth.password.reveal_text(), base64.b64encode(pair).decode("ascii"))
+        # The encoded pair alone is a secret too (an echo of the header may drop "Basic ").
+        published = auth.password.published
+        self._pair = SecretValue(base64.b64encode(pair), "basic auth credentials", published=published)
+        self._header = SecretValue(b"Basic " + self._pair.reveal(), "basic auth header", published=published)
 
     async def header(self) -> str | None:
         return self._header.reveal_text()
@@ -81,19 +86,14 @@ class OAuthAuthenticator:
         self,
         auth: OAuthClientCredentials | OAuthPassword,
         post_form: PostForm,
-        scrub: Scrubber,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._auth = auth
         self._post_form = post_form
-        self._scrub = scrub
         self._clock = clock
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
-        scrub.add(auth.client_secret.reveal_text())
-        if isinstance(auth, OAuthPassword):
-            scrub.add(auth.password.reveal_text())
 
     async def header(self) -> str | None:
         token = self._token
@@ -138,7 +138,7 @@ class OAuthAuthenticator:
             if quiet:
                 return None  # a refused refresh token: fall back to a new grant
             message, detail = error_envelope(reply.body)
-            said = self._scrub(describe(message, detail))
+            said = describe(message, detail)
             raise AuthenticationFailed(
                 f"the instance refused the OAuth {form['grant_type']} grant ({reply.status})"
                 + (f": {said}" if said else ""),
@@ -156,9 +156,11 @@ class OAuthAuthenticator:
         refresh = data.get("refresh_token")
         try:
             lifetime = float(data.get("expires_in", DEFAULT_TOKEN_LIFETIME))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             lifetime = DEFAULT_TOKEN_LIFETIME
-        self._scrub.add(access, refresh if isinstance(refresh, str) else None)
+        if math.isnan(lifetime):
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        lifetime = min(max(lifetime, 0.0), MAX_TOKEN_LIFETIME)  # infinity too: a token is renewed within a day
         return _Token(
             access=SecretValue(access.encode("utf-8"), "oauth access token"),
             refresh=SecretValue(refresh.encode("utf-8"), "oauth refresh token")
@@ -169,10 +171,10 @@ class OAuthAuthenticator:
 
 
 def authenticator_for(
-    auth: Auth | None, post_form: PostForm, scrub: Scrubber, *, clock: Callable[[], float] = time.monotonic
+    auth: Auth | None, post_form: PostForm, *, clock: Callable[[], float] = time.monotonic
 ) -> Authenticator:
     if auth is None:
         return NoAuth()
     if isinstance(auth, BasicAuth):
-        return BasicAuthenticator(auth, scrub)
-    return OAuthAuthenticator(auth, post_form, scrub, clock=clock)
+        return BasicAuthenticator(auth)
+    return OAuthAuthenticator(auth, post_form, clock=clock)

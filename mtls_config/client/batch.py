@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtls_config.errors import BadResponse
+from mtls_config.redaction import redact
 
 BATCH_PATH = "/api/now/v1/batch"
 SAFE_METHODS = frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"})
@@ -122,7 +123,7 @@ def _serviced(item: Any) -> BatchResponse:
         status=status,
         body=body,
         headers=headers,
-        error_message=str(item.get("error_message") or ""),
+        error_message=redact(str(item.get("error_message") or "")),  # may echo the item's body
     )
 
 

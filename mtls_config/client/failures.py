@@ -1,7 +1,8 @@
 """Turning what the instance answered into the project's exception tree, once, at the boundary.
 
-Every message built here passes through a ``Scrubber`` so that a credential or token the instance (or a
-proxy) echoes back can never reach an error, a log line or a traceback.
+Every message built here passes through ``mtls_config.redaction`` (before it is shortened) so that a secret the
+instance (or a proxy) echoes back, a keystore password in a request body as much as a credential or a token,
+can never reach an error, a log line or a traceback.
 Never imports the emulator or the CLI.
 """
 
@@ -22,30 +23,12 @@ from mtls_config.errors import (
     RecordNotFound,
     TableNotFound,
 )
+from mtls_config.redaction import redact
 
 ADMIN_TABLES = frozenset({"sys_certificate", "sys_protocol_profile", "sys_attachment", "sys_properties"})
 MESSAGE_TABLES = frozenset({"sys_rest_message", "sys_rest_message_fn", "sys_soap_message", "sys_soap_message_function"})
 _TABLE_PATH = re.compile(r"^/api/now/(?:v\d+/)?table/([^/?]+)")
 _ATTACHMENT_PATH = re.compile(r"^/api/now/(?:v\d+/)?attachment")
-MASK = "********"
-
-
-class Scrubber:
-    """Replaces every known secret string (passwords, client secrets, tokens, auth headers) with a mask."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-
-    def add(self, *values: str | None) -> None:
-        for value in values:
-            # Very short values would mask innocent text everywhere; they are also not real secrets.
-            if value and len(value) >= 4:
-                self._secrets.add(value)
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
 
 
 def table_of(path: str) -> str | None:
@@ -91,9 +74,12 @@ def _text(value: Any) -> str:
 
 
 def describe(message: str, detail: str, limit: int = 500) -> str:
+    """What the instance said, secrets masked, at most ``limit`` characters. Masked before it is cut: a secret cut
+    in half would no longer be recognised."""
     text = message
     if detail and detail != message:
         text = f"{message}: {detail}" if message else detail
+    text = redact(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -104,12 +90,11 @@ def error_for_status(
     method: str,
     path: str,
     instance: str,
-    scrub: Scrubber,
     attempts: int = 1,
 ) -> InstanceError:
     """The exception for an HTTP error status (``status`` >= 400)."""
     message, detail = error_envelope(body)
-    said = scrub(describe(message, detail))
+    said = describe(message, detail)
     where = f"{method} {path}"
     table = table_of(path)
     suffix = f": {said}" if said else ""

@@ -3,8 +3,9 @@
 One ``InstanceClient`` per instance. It bounds concurrency with a semaphore, retries only what is safe to
 repeat (reads, PATCH, DELETE, creates that carry their own ``sys_id``; anything the instance provably did
 not process, such as a 429 or a refused connection), and maps every failure once, here, into
-``mtls_config.errors``. Nothing it raises, logs or reprs carries a credential or token: headers and bodies
-are never logged, transport exceptions are re-raised ``from None``, and messages pass through a scrubber.
+``mtls_config.errors``. Nothing it raises, logs or reprs carries a secret (a credential, a token, a keystore
+password it sent): headers and bodies are never logged, transport exceptions are re-raised ``from None``, and
+every message passes through ``mtls_config.redaction``.
 
 Never imports the emulator or the CLI; the CLI hands in a transport when the target is the local instance.
 """
@@ -17,6 +18,7 @@ import functools
 import json
 import logging
 import random
+import re
 import ssl
 import time
 import uuid
@@ -31,14 +33,16 @@ import httpx
 from mtls_config import __version__
 from mtls_config.client.auth import TOKEN_PATH, TokenReply, authenticator_for
 from mtls_config.client.batch import BATCH_PATH, BatchRequest, BatchResponse, parse_batch_reply, split_batches
-from mtls_config.client.failures import Scrubber, error_for_status, redirect_error
+from mtls_config.client.failures import error_for_status, redirect_error
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
 from mtls_config.client.writes import write, write_batch
 from mtls_config.concurrency import gather_all
 from mtls_config.errors import AuthenticationFailed, BadResponse, InstanceError, InstanceUnreachable, ProjectError
+from mtls_config.files import CERTIFICATE, read_file
 from mtls_config.operations import BatchableWrite, Operation, WriteResult
+from mtls_config.redaction import redact
 from mtls_config.settings import InstanceSettings
 
 logger = logging.getLogger("mtls_config.client")
@@ -111,8 +115,7 @@ class InstanceClient:
         self._credentials_gate = asyncio.Lock()
         self._credentials_proven = False
         self._credentials_refused: AuthenticationFailed | None = None
-        self._scrub = Scrubber()
-        self._auth = authenticator_for(settings.auth, self._post_token, self._scrub, clock=clock)
+        self._auth = authenticator_for(settings.auth, self._post_token, clock=clock)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -417,9 +420,7 @@ class InstanceClient:
     async def _delete(self, op: str, path: str, *, missing_ok: bool) -> None:
         reply = await self._call(op, "DELETE", path, safe=True, allow=frozenset({404}))
         if reply.status == 404 and not missing_ok and not reply.after_ambiguous:
-            raise error_for_status(
-                404, reply.body, method="DELETE", path=path, instance=self.base_url, scrub=self._scrub
-            )
+            raise error_for_status(404, reply.body, method="DELETE", path=path, instance=self.base_url)
 
     async def _post_token(self, form: dict[str, str]) -> TokenReply:
         reply = await self._call(
@@ -567,7 +568,6 @@ class InstanceClient:
                 method=method,
                 path=path,
                 instance=self.base_url,
-                scrub=self._scrub,
                 attempts=retry + 1,
             )
             # A 429 is refused before any work is done; a 5xx from a gateway may come after the work was done.
@@ -577,9 +577,7 @@ class InstanceClient:
                 retry_after=parse_retry_after(reply.headers.get("Retry-After")),
             )
         if reply.status >= 400:
-            raise error_for_status(
-                reply.status, reply.body, method=method, path=path, instance=self.base_url, scrub=self._scrub
-            )
+            raise error_for_status(reply.status, reply.body, method=method, path=path, instance=self.base_url)
         return reply
 
     async def _exchange(
@@ -631,7 +629,7 @@ class InstanceClient:
         return b"".join(chunks)
 
     def _transport_failure(self, exc: httpx.TransportError, method: str, path: str, retry: int) -> Exception:
-        reason = self._scrub(str(exc) or type(exc).__name__)
+        reason = redact(str(exc) or type(exc).__name__)
         where = f"{method} {path}"
         if _is_tls_failure(exc):
             return InstanceUnreachable(
@@ -651,10 +649,17 @@ class InstanceClient:
         return _Retryable(final, ambiguous=not not_sent)
 
 
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+
+
 def _verify(verify: bool | str) -> bool | ssl.SSLContext:
     if isinstance(verify, str):
+        # Read through the bounded reader (a regular file, at most a certificate file's cap), not by OpenSSL.
+        pems = _PEM_CERTIFICATE.findall(read_file(verify, CERTIFICATE).decode("ascii", "replace"))
+        if not pems:
+            raise ProjectError(f"CA bundle {verify} holds no PEM certificate")
         try:
-            return ssl.create_default_context(cafile=verify)
+            return ssl.create_default_context(cadata="\n".join(pems))
         except (OSError, ssl.SSLError) as exc:
             raise ProjectError(f"cannot use CA bundle {verify}: {exc}") from None
     return verify

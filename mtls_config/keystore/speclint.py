@@ -13,7 +13,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from mtls_config.errors import KeystoreError, KeystorePasswordError, KeystoreRuleError, SecretError
+from mtls_config.errors import (
+    KeystoreError,
+    KeystorePasswordError,
+    KeystoreRuleError,
+    MtlsConfigError,
+    SecretError,
+    UnreadableFile,
+)
 from mtls_config.keystore.assemble import assemble_keystore
 from mtls_config.keystore.certs import build_chain, load_certificates
 from mtls_config.keystore.lint import (
@@ -59,8 +66,8 @@ def lint_specs(
             source = origin.at("spec", "file")
             try:
                 data = seen.inputs.file(cert.spec.file)[0]
-            except OSError as exc:
-                findings.append(Finding("T01", "error", source, None, f"cannot read the file: {exc.strerror}", ""))
+            except UnreadableFile as exc:
+                findings.append(Finding("T01", "error", source, None, exc.message, ""))
                 continue
         else:
             source = origin.at("spec", "pem")
@@ -88,12 +95,12 @@ class _Seen:
         secret = (self.inputs.password_key(password), password.source) if password is not None else None
         return digest, secret, fmt, warn_days
 
-    def resolve(self, ref: SecretRef, origin: Origin) -> tuple[SecretValue | None, str]:
+    def resolve(self, ref: SecretRef, origin: Origin) -> tuple[SecretValue | None, MtlsConfigError | None]:
         """The secret, or None and why not."""
         try:
-            return self.inputs.secret(ref, origin.base_dir), ""
-        except SecretError as exc:
-            return None, exc.message
+            return self.inputs.secret(ref, origin.base_dir), None
+        except (SecretError, UnreadableFile) as exc:
+            return None, exc
 
 
 def _lint_key_store(
@@ -111,8 +118,8 @@ def _lint_key_store(
         source = origin.at("spec", "file")
         try:
             data, digest = seen.inputs.file(spec.file)
-        except OSError as exc:
-            return [Finding("K01", "error", source, None, f"cannot read the keystore file: {exc.strerror}", "")]
+        except UnreadableFile as exc:
+            return [Finding("K01", "error", source, None, exc.message, "")]
         if password is None:
             findings.append(_unresolved("store password", why, origin.at("spec", "password")))
         linted = seen.key(digest, password, spec.format, spec.warn_days)
@@ -132,8 +139,8 @@ def _lint_key_store(
     try:
         cert_pem = seen.inputs.file(build.cert)[0]
         chain_pems = [seen.inputs.file(p)[0] for p in build.chain]
-    except OSError as exc:
-        return [Finding("K13", "error", source, None, f"cannot read a certificate file: {exc.strerror}", "")]
+    except UnreadableFile as exc:
+        return [Finding("K13", "error", source, None, exc.message, "")]
     key, why_key = seen.resolve(build.key, origin)
     key_password: SecretValue | None = None
     if build.key_password is not None:
@@ -180,12 +187,17 @@ def _without_password_rule(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.rule != PASSWORD_RULE]
 
 
-def _unresolved(what: str, why: str, source: str) -> Finding:
+def _unresolved(what: str, why: MtlsConfigError | None, source: str) -> Finding:
+    if isinstance(why, UnreadableFile):
+        # Not a secret missing here (a CI job without the secrets), but a reference no run can ever read.
+        return Finding("K02", "error", source, None, f"{what} cannot be read: {why.message}",
+                       "point the reference at a regular file (a FIFO, device or socket is never read)")  # fmt: skip
     checks = {
         "password": "the keystore was built with a placeholder password: all but the password itself was checked",
         "store password": "only the checks that need no password were run on the keystore file",
     }.get(what, "only the certificates were checked (K08-K14), not the key (K06) nor the assembly")
-    return Finding("K02", "info", source, None, f"{what} not resolved ({why}); {checks}",
+    said = why.message if why is not None else "unknown reason"
+    return Finding("K02", "info", source, None, f"{what} not resolved ({said}); {checks}",
                    "make the secret available (e.g. export the variable) to run every check")  # fmt: skip
 
 

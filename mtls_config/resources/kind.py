@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from mtls_config.changes import Change
-from mtls_config.errors import MtlsConfigError
+from mtls_config.errors import MtlsConfigError, UnreadableFile
 from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.operations import Delete, Operation
 from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, ref_value
@@ -109,8 +109,8 @@ class BuildContext:
         """The file's bytes and SHA-256, read once per run."""
         try:
             return self.inputs.file(path)
-        except OSError as exc:
-            raise FieldError(loc, f"cannot read file: {exc.strerror or exc}") from None
+        except UnreadableFile as exc:
+            raise FieldError(loc, exc.message) from None
 
 
 # -- reading the instance ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mtls_config.files import REFERENCED, FileKind, read_file
 from mtls_config.secrets import SecretRef, SecretValue
 
 _SecretKey = tuple[str | None, str | None, Path | None]
@@ -40,10 +41,11 @@ class RunInputs:
             self._secrets[key] = ref.resolve(base_dir, self.environ)
         return self._secrets[key]
 
-    def file(self, path: str) -> tuple[bytes, bytes]:
-        """The file's bytes and their SHA-256 digest; raises ``OSError`` when it cannot be read."""
+    def file(self, path: str, kind: FileKind = REFERENCED) -> tuple[bytes, bytes]:
+        """The file's bytes and their SHA-256 digest; raises ``UnreadableFile`` when it cannot be read (or is not
+        a regular file, or is larger than ``kind`` allows)."""
         if path not in self._files:
-            data = Path(path).read_bytes()
+            data = read_file(path, kind)
             self._files[path] = data, hashlib.sha256(data).digest()
         return self._files[path]
 

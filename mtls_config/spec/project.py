@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from mtls_config.errors import Problem, ProjectError, SpecError
+from mtls_config.files import PROJECT
 from mtls_config.spec.loader import PROJECT_FILE_NAMES, default_spec_root, display_path, pydantic_message
 from mtls_config.spec.yamlsource import read_documents
 
@@ -150,7 +151,7 @@ def load_project(start: Path | None = None) -> ProjectFile:
         root = (start if start.is_dir() else start.parent).resolve()
         return ProjectFile(Project(), None, root)
     display = display_path(path)
-    docs, problems = read_documents(path, display, lambda _data: "project")
+    docs, problems = read_documents(path, display, lambda _data: "project", kind=PROJECT)
     if problems:
         raise SpecError(problems)
     if len(docs) != 1 or not isinstance(docs[0].data, dict):

@@ -19,9 +19,10 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mtls_config.errors import Problem
+from mtls_config.errors import Problem, UnreadableFile
+from mtls_config.files import SPEC, FileKind, read_file
 
-MAX_FILE_BYTES = 1024 * 1024
+MAX_FILE_BYTES = SPEC.cap
 MAX_NODES = 20_000  # per document, counted after aliases are expanded
 MAX_DEPTH = 50
 # libyaml (in PyYAML's wheels) composes a spec file about 5x faster than the pure-Python parser (0.45 -> 0.09 s
@@ -153,7 +154,9 @@ class _Converter:
         assert isinstance(node, ScalarNode)
         try:
             return self.scalars.construct_object(node)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, OverflowError):
+            # A value YAML cannot make (a date out of range, an integer of thousands of digits, which Python
+            # refuses to convert) stays text: the model then says which field wanted what.
             return node.value
 
 
@@ -189,18 +192,16 @@ def _yaml_problem(display: str, exc: yaml.YAMLError) -> Problem:
 
 
 def read_documents(
-    path: Path, display: str, address_of: Callable[[Any], str] | None = None
+    path: Path, display: str, address_of: Callable[[Any], str] | None = None, *, kind: FileKind = SPEC
 ) -> tuple[list[SourceDocument], list[Problem]]:
-    """Parse one file. Returns its non-empty documents and the problems found (possibly both).
-    ``address_of(data)`` names the resource a document describes ("KeyStore/acme"), for problems found in it."""
+    """Parse one file (a spec file, or the project file as ``kind``). Returns its non-empty documents and the
+    problems found (possibly both). ``address_of(data)`` names the resource a document describes ("KeyStore/acme"),
+    for problems found in it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            msg = f"file is {size} bytes; a spec file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
-            return [], [Problem(display, 1, 1, "", "", msg)]
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [], [Problem(display, 1, 1, "", "", f"cannot read file: {exc.strerror or exc}")]
+        raw = read_file(path, kind, shown=display)
+    except UnreadableFile as exc:
+        said = f"file {exc.reason}" if exc.opened else f"cannot read file: {exc.reason}"
+        return [], [Problem(display, 1, 1, "", "", said)]
     if b"\x00" in raw:
         return [], [Problem(display, 1, 1, "", "", "binary file (NUL bytes): a spec file must be YAML text")]
     try:

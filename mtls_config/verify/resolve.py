@@ -61,6 +61,12 @@ class LazySpecs:
         return self._specs
 
 
+def is_file_argument(path: Path) -> bool:
+    """A NAME|FILE argument that names a file: anything there but a folder (a FIFO or device is then refused by
+    the reader, naming it, rather than taken for a spec name)."""
+    return path.exists() and not path.is_dir()
+
+
 def trust_set(items: Sequence[str] | None, specs: LazySpecs) -> TrustSet:
     """Trust from files and TrustStoreCert names; every active TrustStoreCert of the specs when none is given."""
     if not items:
@@ -68,14 +74,14 @@ def trust_set(items: Sequence[str] | None, specs: LazySpecs) -> TrustSet:
     total = TrustSet((), ())
     for item in items:
         path = Path(item)
-        total = total + (trust_from_file(path) if path.is_file() else trust_from_specs(specs.get(), [item]))
+        total = total + (trust_from_file(path) if is_file_argument(path) else trust_from_specs(specs.get(), [item]))
     return total
 
 
 def identity(keystore: str, password: SecretValue | None, specs: LazySpecs) -> ClientIdentity:
     """The key entry of a keystore file, or of the KeyStore spec of that name."""
     path = Path(keystore)
-    if path.is_file():
+    if is_file_argument(path):
         return identity_from_file(path, password)
     return identity_from_key_store(specs.get(), keystore, password=password)
 

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from mtls_config.errors import KeystoreError, SecretError, VerifyError
+from mtls_config.errors import KeystoreError, SecretError, UnreadableFile, VerifyError
+from mtls_config.files import CERTIFICATE, KEYSTORE, read_file
 from mtls_config.instance import Instance
 from mtls_config.keystore import assemble_keystore, detect_store_type, load_certificates, load_key_entry
 from mtls_config.resources.message_binding import TARGETS, BindingTarget
@@ -85,9 +86,9 @@ def identity_from_key_store(
     if spec.file is not None:
         secret = password or _resolve_secret(spec.password, origin.base_dir, environ)
         try:
-            data = Path(spec.file).read_bytes()
-        except OSError as exc:
-            raise KeystoreError(f"cannot read the keystore file of {key_store.address}: {exc.strerror}") from None
+            data = read_file(spec.file, KEYSTORE)
+        except UnreadableFile as exc:
+            raise KeystoreError(f"{key_store.address}: {exc.message}") from None
         material = load_key_entry(data, secret)
         return ClientIdentity(key_store.address, material.alias, material.private_key, material.chain)
     build = spec.build
@@ -97,10 +98,10 @@ def identity_from_key_store(
         _resolve_secret(build.key_password, origin.base_dir, environ) if build.key_password is not None else None
     )
     try:
-        cert_pem = Path(build.cert).read_bytes()
-        chain_pems = [Path(p).read_bytes() for p in build.chain]
-    except OSError as exc:
-        raise KeystoreError(f"cannot read a certificate file of {key_store.address}: {exc.strerror}") from None
+        cert_pem = read_file(build.cert, CERTIFICATE)
+        chain_pems = [read_file(p, CERTIFICATE) for p in build.chain]
+    except UnreadableFile as exc:
+        raise KeystoreError(f"{key_store.address}: {exc.message}") from None
     # The chain does not depend on the store password: assemble with a one-time one, exactly as apply does.
     one_time = SecretValue(secrets.token_urlsafe(24).encode(), "one-time password")
     data = assemble_keystore(
@@ -112,10 +113,7 @@ def identity_from_key_store(
 
 def identity_from_file(path: Path, password: SecretValue | None, *, alias: str | None = None) -> ClientIdentity:
     """The key entry of a JKS or PKCS12 file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeystoreError(f"cannot read the keystore {path}: {exc.strerror}") from None
+    data = read_file(path, KEYSTORE)
     if detect_store_type(data) == "unknown":
         raise KeystoreError(f"{path} is not a JKS or PKCS12 keystore")
     if password is None:
@@ -141,9 +139,9 @@ def trust_from_specs(specs: SpecSet, names: Sequence[str] | None = None) -> Trus
             continue
         if cert.spec.file is not None:
             try:
-                data = Path(cert.spec.file).read_bytes()
-            except OSError as exc:
-                raise KeystoreError(f"cannot read the file of {cert.address}: {exc.strerror}") from None
+                data = read_file(cert.spec.file, CERTIFICATE)
+            except UnreadableFile as exc:
+                raise KeystoreError(f"{cert.address}: {exc.message}") from None
         else:
             data = (cert.spec.pem or "").encode()
         certs.extend(load_certificates(data))
@@ -152,10 +150,7 @@ def trust_from_specs(specs: SpecSet, names: Sequence[str] | None = None) -> Trus
 
 
 def trust_from_file(path: Path) -> TrustSet:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeystoreError(f"cannot read the trust file {path}: {exc.strerror}") from None
+    data = read_file(path, CERTIFICATE)
     return TrustSet((str(path),), tuple(load_certificates(data)))
 
 

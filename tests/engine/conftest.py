@@ -33,7 +33,8 @@ def stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def local_settings() -> InstanceSettings:
-    return InstanceSettings(url="local", auth=BasicAuth("admin", SecretValue(b"admin", "test")))
+    # The emulator's documented default user, as the embedded local instance uses it: not a secret.
+    return InstanceSettings(url="local", auth=BasicAuth("admin", SecretValue(b"admin", "test", published=True)))
 
 
 @pytest.fixture
