@@ -31,6 +31,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mtls_config.jsontext import loads
+
 PROPERTY_PREFIX = "mtls_config.inventory."
 FORMAT_VERSION = 1
 VALUE_LIMIT = 3500  # sys_properties values are commonly limited to 4000 characters
@@ -81,7 +83,7 @@ class Inventory(_Model):
 
     @classmethod
     def from_json(cls, text: str) -> Inventory:
-        return cls.model_validate(json.loads(text))
+        return cls.model_validate(loads(text))
 
 
 class PartsRef(_Model):
@@ -147,7 +149,7 @@ def new_token(taken: Collection[str] = ()) -> str:
 
 def parse_head(value: str) -> HeadValue:
     """The head's value: the inventory itself, or a pointer to where it lives. ValueError when it is neither."""
-    data = json.loads(value)
+    data = loads(value)
     if isinstance(data, dict) and "resources" not in data:
         if "parts" in data:
             return PartsPointer.model_validate(data)

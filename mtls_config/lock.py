@@ -39,6 +39,7 @@ from typing import Any
 from mtls_config.errors import InstanceError, LockError, MtlsConfigError
 from mtls_config.instance import Instance
 from mtls_config.inventory_store import RECORD_FLAGS
+from mtls_config.jsontext import loads
 
 logger = logging.getLogger("mtls_config.lock")
 
@@ -140,7 +141,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 def _info(stack: str, row: dict[str, Any]) -> LockInfo:
     try:
-        data = json.loads(str(row.get("value") or "{}"))
+        data = loads(str(row.get("value") or "{}"), max_depth=4)
     except ValueError:
         data = {}
     if not isinstance(data, dict):

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mtls_config import __version__
 from mtls_config.changes import Change, DiffResult, FieldChange, Finding
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
+from mtls_config.jsontext import loads
 from mtls_config.resources.registry import kind_named
 
 FORMAT_VERSION = "1"
@@ -141,7 +142,7 @@ class Plan(_Model):
     @classmethod
     def from_json(cls, text: str) -> Plan:
         try:
-            data = json.loads(text)
+            data = loads(text)
         except ValueError as exc:
             raise PlanError(f"the plan file is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from typing import Protocol
 
 from mtls_config.client.failures import describe, error_envelope
 from mtls_config.errors import AuthenticationFailed, BadResponse
+from mtls_config.jsontext import loads
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import Auth, BasicAuth, OAuthClientCredentials, OAuthPassword
 
@@ -147,7 +147,7 @@ class OAuthAuthenticator:
                 status=reply.status,
             )
         try:
-            data = json.loads(reply.body)
+            data = loads(reply.body, max_depth=4)
             access = data["access_token"]
         except (ValueError, KeyError, TypeError):
             raise BadResponse("the OAuth token endpoint answered without an access_token") from None

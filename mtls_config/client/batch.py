@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mtls_config.client.answers import check_record, check_records
 from mtls_config.errors import BadResponse
+from mtls_config.jsontext import loads
 from mtls_config.redaction import redact
 
 BATCH_PATH = "/api/now/v1/batch"
@@ -100,7 +102,7 @@ def _serviced(item: Any) -> BatchResponse:
         raise BadResponse("the Batch API answered a serviced request without an id")
     try:
         status = int(item.get("status_code", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadResponse(f"batch item {item['id']} has no readable status_code") from None
     headers = {
         str(h.get("name")): str(h.get("value"))
@@ -115,9 +117,14 @@ def _serviced(item: Any) -> BatchResponse:
         except (binascii.Error, ValueError):
             raise BadResponse(f"batch item {item['id']} has a body that is not base64") from None
         try:
-            body = json.loads(decoded)
-        except (ValueError, UnicodeDecodeError):
+            body = loads(decoded, max_depth=16)
+        except ValueError:
             body = None
+        result = body.get("result") if isinstance(body, dict) else None
+        if isinstance(result, dict):
+            check_record(result, f"batch item {item['id']}")
+        elif isinstance(result, list):
+            check_records(result, f"batch item {item['id']}")
     return BatchResponse(
         id=item["id"],
         status=status,

@@ -23,9 +23,11 @@ from mtls_config.errors import (
     RecordNotFound,
     TableNotFound,
 )
+from mtls_config.jsontext import loads
 from mtls_config.redaction import redact
 
 ADMIN_TABLES = frozenset({"sys_certificate", "sys_protocol_profile", "sys_attachment", "sys_properties"})
+MAX_ANSWER_DEPTH = 16
 MESSAGE_TABLES = frozenset({"sys_rest_message", "sys_rest_message_fn", "sys_soap_message", "sys_soap_message_function"})
 _TABLE_PATH = re.compile(r"^/api/now/(?:v\d+/)?table/([^/?]+)")
 _ATTACHMENT_PATH = re.compile(r"^/api/now/(?:v\d+/)?attachment")
@@ -54,8 +56,8 @@ def roles_hint(table: str | None) -> str:
 def error_envelope(body: bytes) -> tuple[str, str]:
     """``(message, detail)`` from the instance's ``{"error": {"message", "detail"}}`` envelope, or ``("", "")``."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = loads(body, max_depth=MAX_ANSWER_DEPTH)
+    except ValueError:
         return "", ""
     if not isinstance(data, dict):
         return "", ""

@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from mtls_config import __version__
+from mtls_config.client.answers import check_path, check_record, check_records, parse_answer
 from mtls_config.client.auth import TOKEN_PATH, TokenReply, authenticator_for
 from mtls_config.client.batch import BATCH_PATH, BatchRequest, BatchResponse, parse_batch_reply, split_batches
 from mtls_config.client.failures import error_for_status, redirect_error
@@ -56,6 +57,7 @@ BATCH_MAX_BYTES = 4 * 1024 * 1024
 BATCH_MAX_ITEMS = 50
 BATCH_MAX_ROUNDS = 20
 ATTACHMENT_PAGE_SIZE = 1000
+MAX_FANOUT_PAGES = 100  # pages of one read asked for at once on the strength of X-Total-Count
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -320,6 +322,8 @@ class InstanceClient:
         ids = [r.id for r in requests]
         if len(set(ids)) != len(ids):
             raise ValueError("batch request ids must be unique")
+        for request in requests:
+            check_path(request.method, urlsplit(request.url).path)
         answers: dict[str, BatchResponse] = {}
         pending = list(requests)
         for _round in range(BATCH_MAX_ROUNDS):
@@ -377,8 +381,9 @@ class InstanceClient:
         rows = list(first)
         if len(first) < page_size or (total is not None and len(first) >= total):
             return rows
-        if total is not None:
-            # The count says how many pages are left: ask for them all at once, not one round trip each.
+        if total is not None and total <= page_size * MAX_FANOUT_PAGES:
+            # The count says how many pages are left: ask for them all at once, not one round trip each (a count
+            # beyond any real table's is not trusted with that: pages are then read one after another).
             offsets = range(page_size, total, page_size)
             for page, _total in await gather_all(self._page(op, path, params, page_size, o) for o in offsets):
                 if page is None:
@@ -415,7 +420,7 @@ class InstanceClient:
         page = _json(reply, op).get("result")
         if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
             raise BadResponse(f"{op}: the instance answered a result that is not a list of records")
-        return page, _int_header(reply.headers, "X-Total-Count")
+        return check_records(page, op), _int_header(reply.headers, "X-Total-Count")
 
     async def _delete(self, op: str, path: str, *, missing_ok: bool) -> None:
         reply = await self._call(op, "DELETE", path, safe=True, allow=frozenset({404}))
@@ -453,6 +458,7 @@ class InstanceClient:
     ) -> _Reply:
         """Send with retries. ``safe``: may be repeated after an ambiguous failure. ``reconcile``: for an unsafe
         request, finds out after an ambiguous failure whether it was carried out (its answer, or None)."""
+        check_path(method, path)
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             content_type = "application/json"
@@ -704,8 +710,10 @@ def _request_size(request: httpx.Request, content: bytes | None) -> int:
 
 def _json(reply: _Reply, op: str) -> dict[str, Any]:
     try:
-        data = json.loads(reply.body)
-    except (ValueError, UnicodeDecodeError):
+        data = parse_answer(reply.body, op)
+    except ValueError as exc:
+        if "nested" in str(exc):
+            raise BadResponse(f"{op}: the instance answered {reply.status} with {exc}") from None
         kind = reply.headers.get("Content-Type", "unknown type")
         raise BadResponse(
             f"{op}: the instance answered {reply.status} with a body that is not JSON ({kind})",
@@ -720,7 +728,7 @@ def _result_object(reply: _Reply, op: str) -> dict[str, Any]:
     result = _json(reply, op).get("result")
     if not isinstance(result, dict):
         raise BadResponse(f"{op}: the instance's answer has no result record")
-    return result
+    return check_record(result, op)
 
 
 def _synthetic(status: int, record: dict[str, Any]) -> _Reply:

@@ -103,9 +103,11 @@ def to_int(value: str | int | None) -> int | None:
     text = (value or "").strip()
     if not text:
         return None
+    if len(text) > 40:  # no count, size or port the instance keeps is that long
+        return None
     try:
         return int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # "1e999" is infinity, which has no integer
         return None
 
 

@@ -55,17 +55,21 @@ def test_batch_request_wire_form_encodes_the_body_in_base64() -> None:
 
 
 def test_batch_reply_parsing() -> None:
-    body = base64.b64encode(json.dumps({"result": {"sys_id": "abc"}}).encode()).decode()
+    body = base64.b64encode(json.dumps({"result": {"sys_id": "a" * 32}}).encode()).decode()
     serviced, unserviced = parse_batch_reply(
         {
             "serviced_requests": [{"id": "1", "status_code": 201, "body": body, "headers": []}],
             "unserviced_requests": ["2", {"id": "3"}],
         }
     )
-    assert serviced[0].status == 201 and serviced[0].body == {"result": {"sys_id": "abc"}}
+    assert serviced[0].status == 201 and serviced[0].body == {"result": {"sys_id": "a" * 32}}
     assert unserviced == ["2", "3"]
     with pytest.raises(BadResponse):
         parse_batch_reply(["not", "a", "reply"])
+    # An item's record is checked like any other answer: its sys_id could end up in a URL.
+    bad = base64.b64encode(json.dumps({"result": {"sys_id": "../sys_user/x"}}).encode()).decode()
+    with pytest.raises(BadResponse, match="not 32 hex characters"):
+        parse_batch_reply({"serviced_requests": [{"id": "1", "status_code": 201, "body": bad}]})
 
 
 def test_split_batches_by_count_and_size() -> None:

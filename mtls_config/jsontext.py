@@ -1,0 +1,44 @@
+"""Parsing JSON that came from outside (the instance's answers, the inventory and lock records it stores, a saved
+plan file) with its nesting bounded.
+
+``json.loads`` recurses once per level: an answer nested 100 000 levels deep ends in a ``RecursionError``, which
+no caller expects. ``loads`` raises ``ValueError`` instead, as for any other JSON that cannot be used, and also
+for nesting deeper than ``max_depth`` that Python could still parse but later stages would recurse through.
+
+Never imports anything of the project.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 64  # the deepest document the tool reads (a plan) is about 8 levels deep
+
+
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads(text)``; ``ValueError`` for text that is not JSON or is nested deeper than ``max_depth``."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested more than {max_depth} levels deep") from None
+    if nesting_exceeds(data, max_depth):
+        raise ValueError(f"JSON nested more than {max_depth} levels deep")
+    return data
+
+
+def nesting_exceeds(data: Any, max_depth: int) -> bool:
+    """Whether ``data`` (lists and dicts) is nested deeper than ``max_depth``; without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
