@@ -15,6 +15,7 @@ instance echoes back is masked before any text leaves the error.
     │   └── KeystoreRuleError     building would break a lint rule; ``rule`` names it (K06, K08, ...)
     ├── InstanceError             talking to the instance failed (raised by the client, mapped once)
     │   ├── InstanceUnreachable   DNS, refused, timeout, TLS failure, dropped connection after retries
+    │   │   └── InstanceTimeout   the command's time limit (--timeout) ran out while waiting for the instance
     │   ├── AuthenticationFailed  401 / OAuth token refused
     │   ├── PermissionDenied      403 (ACL); the hint names the roles needed
     │   ├── RecordNotFound        404 on a record
@@ -141,6 +142,10 @@ class InstanceError(MtlsConfigError):
 
 
 class InstanceUnreachable(InstanceError):
+    pass
+
+
+class InstanceTimeout(InstanceUnreachable):
     pass
 
 

@@ -24,6 +24,7 @@ from mtls_config.spec.project import AuthSettings
 
 LOCAL_INSTANCE = "local"
 INSTANCE_VARIABLE = "SN_INSTANCE"
+DEFAULT_COMMAND_TIMEOUT = 900.0  # --timeout: 15 minutes for all of a command's talk with the instance
 _INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -60,7 +61,8 @@ class InstanceSettings:
     auth: Auth | None
     verify: bool | str = True  # a CA bundle path, or whether to verify against the default CAs
     insecure: bool = False  # allow plain http:// to a host that is not loopback
-    timeout: float = 30.0
+    timeout: float = 30.0  # a read or write that moves no byte for this long fails (and is retried)
+    command_timeout: float | None = None  # seconds for all of a command's requests, retries and waits (--timeout)
     max_concurrency: int = 10
     max_retries: int = 5
 
@@ -73,6 +75,8 @@ class InstanceSettings:
             raise ProjectError("max_retries must not be negative")
         if self.timeout <= 0:
             raise ProjectError("timeout must be positive")
+        if self.command_timeout is not None and self.command_timeout <= 0:
+            raise ProjectError("the command's time limit must be positive")
 
     @property
     def is_local(self) -> bool:

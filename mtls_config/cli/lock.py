@@ -11,10 +11,11 @@ from typing import Annotated, TypeVar
 import typer
 
 from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stdout
-from mtls_config.cli.target import connect
+from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import LockError
 from mtls_config.lock import LockInfo, force_release, lock_name, read_lock
+from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.project import load_project
 
 T = TypeVar("T")
@@ -53,12 +54,15 @@ def _with_client(
     insecure: bool,
     ca_bundle: str | None,
     body: Callable[[InstanceClient, str], Awaitable[T]],
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
 ) -> T:
     project = load_project(Path.cwd())
     name = stack or project.project.stack
 
     async def main() -> T:
-        async with connect(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle) as client:
+        async with connect(
+            instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
+        ) as client:
             return await body(client, name)
 
     return asyncio.run(main())
@@ -84,6 +88,7 @@ def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print the lock as JSON.")] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Show who holds the stack's lock and until when. Exit 0 when free or expired, 2 when held.
 
@@ -93,7 +98,7 @@ def status(
     async def body(client: InstanceClient, name: str) -> tuple[str, LockInfo | None]:
         return name, await read_lock(client, name)
 
-    name, info = _with_client(instance, env, stack, insecure, ca_bundle, body)
+    name, info = _with_client(instance, env, stack, insecure, ca_bundle, body, timeout)
     now = dt.datetime.now(dt.UTC)
     if json_output:
         print_json({"stack": name, "lock": _as_dict(info, now) if info else None})
@@ -115,6 +120,7 @@ def release(
     ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Remove the stack's lock left behind by a run that died. A lock that has not expired needs --force:
     make sure its holder (user@host:pid) is really gone first.
@@ -132,7 +138,7 @@ def release(
             )
         return name, await force_release(client, name) if info is not None else None
 
-    name, removed = _with_client(instance, env, stack, insecure, ca_bundle, body)
+    name, removed = _with_client(instance, env, stack, insecure, ca_bundle, body, timeout)
     if removed is None:
         stdout().print(f"stack '{name}' is not locked; nothing to release", markup=False)
         raise typer.Exit(EXIT_OK)

@@ -14,9 +14,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
-from mtls_config.cli.target import LOCAL_STATE_DIR, connect
+from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private
+from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.stack import Stack, find_project, load_stack
 
 if TYPE_CHECKING:
@@ -71,14 +72,17 @@ PruneOpt = Annotated[
 ]
 
 
-def _connector(instance: str | None, insecure: bool, ca_bundle: str | None, stats: RequestLog | None) -> Connect:
-    """How a fleet run reaches each environment's instance; what each connection cost goes in ``stats``."""
+def _connector(
+    instance: str | None, insecure: bool, ca_bundle: str | None, stats: RequestLog | None, timeout: float
+) -> Connect:
+    """How a fleet run reaches each environment's instance (each within ``timeout`` seconds); what each connection
+    cost goes in ``stats``."""
     from mtls_config.fleet import Connection
 
     @asynccontextmanager
     async def connection(stack: Stack) -> AsyncIterator[Connection]:
         async with connect(
-            instance, env_name=stack.env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle
+            instance, env_name=stack.env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
             try:
                 yield Connection(client, client.settings.url)
@@ -96,10 +100,11 @@ def _run(
     insecure: bool,
     ca_bundle: str | None,
     body: Callable[[InstanceClient, str], Awaitable[T]],
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
 ) -> T:
     async def main() -> T:
         async with connect(
-            instance, env_name=env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle
+            instance, env_name=env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
             return await body(client, client.settings.url)
 
@@ -157,6 +162,7 @@ def plan(
     ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Show what apply would change on the instance. Read-only.
 
@@ -169,7 +175,7 @@ def plan(
 
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
-    connection = _connector(instance, insecure, ca_bundle, stats)
+    connection = _connector(instance, insecure, ca_bundle, stats, timeout)
     results = asyncio.run(
         plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [])
     )
@@ -236,6 +242,7 @@ def apply(
     ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Apply the specs (or a saved plan: 'apply plan.json') to the instance.
 
@@ -286,7 +293,8 @@ def apply(
         if not planned.plan.has_changes and not planned.plan.errors:
             return EXIT_OK
         if saved is None and not auto_approve:
-            answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
+            with client.deadline.paused():  # a person reading the plan is not the instance being slow
+                answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
             if answer.strip().lower() != "yes":
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
                 return EXIT_ERROR
@@ -304,7 +312,7 @@ def apply(
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
-    code = _run(stack, instance, env, insecure, ca_bundle, body)
+    code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
     raise typer.Exit(code)
 
 
@@ -357,6 +365,7 @@ def drift(
     ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Report how the instance differs from the specs. Read-only, no prompts: made for cron jobs.
 
@@ -372,7 +381,7 @@ def drift(
 
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
-    results = asyncio.run(plan_environments(paths, envs, _connector(instance, insecure, ca_bundle, stats)))
+    results = asyncio.run(plan_environments(paths, envs, _connector(instance, insecure, ca_bundle, stats, timeout)))
     if verbose:
         _print_stats(stats)
     reports: list[dict[str, object]] = []
@@ -431,6 +440,7 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist in --out.")] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Adopt an existing hand-made set-up: write specs for the instance's mTLS records and own them.
 
@@ -447,7 +457,9 @@ def import_(
     project = find_project(None)
 
     async def main() -> list[str]:
-        async with connect(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle) as client:
+        async with connect(
+            instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
+        ) as client:
             result = await import_to(client, project.project.stack, out, patterns=name_filter or [], force=force)
             return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
 

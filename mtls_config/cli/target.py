@@ -5,7 +5,8 @@ Resolution order for the URL: ``--instance``, then the project file's environmen
 ``$SN_INSTANCE``, else ``local``. ``local`` is the emulator stored at ``<project root>/.mtls-config/instance.db``
 and served in-process, so ``mtls-config apply`` works on a fresh machine with nothing running. This is the only
 module outside the emulator that imports it: the engine gets an ``InstanceClient`` and nothing else.
-Never imports the engine (observe, diff, plan, apply); prints nothing (its callers in ``cli/`` do).
+Never imports the engine (observe, diff, plan, apply); prints nothing but the ``--insecure`` warning, which every
+run that connects with it must show (its callers in ``cli/`` print the rest).
 """
 
 from __future__ import annotations
@@ -14,13 +15,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import httpx
+import typer
 
+from mtls_config.cli.console import stderr
 from mtls_config.errors import ProjectError
 from mtls_config.secrets import SecretValue
-from mtls_config.settings import LOCAL_INSTANCE, BasicAuth, InstanceSettings, settings_from_env
+from mtls_config.settings import (
+    DEFAULT_COMMAND_TIMEOUT,
+    LOCAL_INSTANCE,
+    BasicAuth,
+    InstanceSettings,
+    is_loopback_host,
+    settings_from_env,
+)
 from mtls_config.spec.project import AuthSettings, ProjectFile
 
 if TYPE_CHECKING:
@@ -36,16 +47,51 @@ def local_db_path(project: ProjectFile) -> Path:
     return project.root / LOCAL_STATE_DIR / LOCAL_DB_NAME
 
 
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help="Time allowed for all of the command's requests to the instance, retries and waits included; "
+        "a read that stalls fails sooner.",
+    ),
+]
+
+
 def connect(
-    instance: str | None, *, env_name: str | None, project: ProjectFile, insecure: bool, ca_bundle: str | None
+    instance: str | None,
+    *,
+    env_name: str | None,
+    project: ProjectFile,
+    insecure: bool,
+    ca_bundle: str | None,
+    timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
 ) -> InstanceClient:
-    """A client for the resolved target (``async with connect(...) as client``); its ``settings.url`` names it."""
+    """A client for the resolved target (``async with connect(...) as client``); its ``settings.url`` names it.
+    ``timeout``: seconds for all its requests (``--timeout``). With ``insecure``, says so on stderr: every run."""
     from mtls_config.client import InstanceClient
 
     settings, transport = open_instance(
         instance, env_name=env_name, project=project, insecure=insecure, ca_bundle=ca_bundle
     )
-    return InstanceClient(settings, transport=transport)
+    if insecure:
+        stderr().print(f"warning: {insecure_warning(settings)}", markup=False)
+    return InstanceClient(replace(settings, command_timeout=timeout), transport=transport)
+
+
+def insecure_warning(settings: InstanceSettings) -> str:
+    """What ``--insecure`` does on this run: it lets credentials and keystore passwords travel unencrypted."""
+    parts = urlsplit(settings.url)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+        return (
+            f"--insecure: the instance credentials and keystore passwords go to {parts.scheme}://{parts.netloc} "
+            "over plain http, unencrypted: anyone on the network path can read them"
+        )
+    return (
+        "--insecure: plain http:// to an instance on another machine is allowed on this run; credentials and "
+        "keystore passwords sent that way travel unencrypted"
+    )
 
 
 def open_instance(

@@ -104,7 +104,14 @@ def verify(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, max=300, metavar="SECONDS", help="Seconds allowed for each stage.")
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            max=300,
+            metavar="SECONDS",
+            help="Seconds allowed for each stage, and for reading the bindings' endpoints from the instance.",
+        ),
     ] = DEFAULT_TIMEOUT,
     tls: Annotated[
         list[TlsVersion] | None,
@@ -165,7 +172,13 @@ def verify(
         },
         concurrency=concurrency,
         json_output=json_output,
-        instance_options={"instance": instance, "env": env, "insecure": insecure, "ca_bundle": ca_bundle},
+        instance_options={
+            "instance": instance,
+            "env": env,
+            "insecure": insecure,
+            "ca_bundle": ca_bundle,
+            "timeout": timeout,
+        },
     )
 
 
@@ -235,6 +248,7 @@ async def _read_endpoints(
         project=find_project(specs.files[:1]),
         insecure=instance_options["insecure"],
         ca_bundle=instance_options["ca_bundle"],
+        timeout=instance_options["timeout"],
     ) as client:
         return await endpoints_of(client, bindings)
 

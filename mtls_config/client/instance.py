@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextvars
 import functools
 import json
 import logging
@@ -34,13 +35,21 @@ from mtls_config import __version__
 from mtls_config.client.answers import check_path, check_record, check_records, parse_answer
 from mtls_config.client.auth import TOKEN_PATH, TokenReply, authenticator_for
 from mtls_config.client.batch import BATCH_PATH, BatchRequest, BatchResponse, parse_batch_reply, split_batches
+from mtls_config.client.deadline import Deadline
 from mtls_config.client.failures import error_for_status, redirect_error
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
 from mtls_config.client.writes import write, write_batch
 from mtls_config.concurrency import gather_all
-from mtls_config.errors import AuthenticationFailed, BadResponse, InstanceError, InstanceUnreachable, ProjectError
+from mtls_config.errors import (
+    AuthenticationFailed,
+    BadResponse,
+    InstanceError,
+    InstanceTimeout,
+    InstanceUnreachable,
+    ProjectError,
+)
 from mtls_config.files import CERTIFICATE, read_file
 from mtls_config.operations import BatchableWrite, Operation, WriteResult
 from mtls_config.redaction import redact
@@ -60,6 +69,8 @@ ATTACHMENT_PAGE_SIZE = 1000
 MAX_FANOUT_PAGES = 100  # pages of one read asked for at once on the strength of X-Total-Count
 
 Sleep = Callable[[float], Awaitable[None]]
+# The client whose credentials gate the current task (and the tasks it starts) holds.
+_HOLDING_GATE: contextvars.ContextVar[InstanceClient | None] = contextvars.ContextVar("holding_gate", default=None)
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,9 @@ class InstanceClient:
         self._credentials_gate = asyncio.Lock()
         self._credentials_proven = False
         self._credentials_refused: AuthenticationFailed | None = None
+        self._unreachable: InstanceUnreachable | None = None  # what the first request met, before any answer
+        self._gate_holder: tuple[str, float] | None = None  # the request holding the gate, and since when
+        self.deadline = Deadline(settings.command_timeout)
         self._auth = authenticator_for(settings.auth, self._post_token, clock=clock)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -462,26 +476,35 @@ class InstanceClient:
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             content_type = "application/json"
+        send = functools.partial(
+            self._send, op, method, path, params, content, content_type, accept, safe, reconcile, allow, authenticate
+        )
+        if not authenticate or self._credentials_proven or _HOLDING_GATE.get() is self:
+            return await send()
+        return await self._gated(method, path, send)
+
+    async def _send(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        content_type: str | None,
+        accept: str,
+        safe: bool,
+        reconcile: Reconcile | None,
+        allow: frozenset[int],
+        authenticate: bool,
+    ) -> _Reply:
+        """One request with its retries, each wait within the command's time limit."""
         ambiguous_before = False
         retry = 0
         while True:
             try:
                 try:
-                    reply = await self._gated(
-                        authenticate,
-                        functools.partial(
-                            self._attempt,
-                            op,
-                            method,
-                            path,
-                            params,
-                            content,
-                            content_type,
-                            accept,
-                            authenticate,
-                            retry,
-                            allow,
-                        ),
+                    reply = await self._attempt(
+                        op, method, path, params, content, content_type, accept, authenticate, retry, allow
                     )
                 except InstanceError:
                     # A re-sent create refused as a duplicate: the earlier attempt landed after our look-up.
@@ -505,28 +528,71 @@ class InstanceClient:
                     raise failure.final from None
                 ambiguous_before = ambiguous_before or failure.ambiguous
                 delay = self._retry.delay(retry, self._rng, failure.retry_after)
+                self._check_time_to_wait(failure, delay, retry)
                 logger.info("%s %s: %s; retry %d in %.1f s", method, path, failure.final.message, retry + 1, delay)
                 await self._sleep(delay)
                 retry += 1
 
+    def _check_time_to_wait(self, failure: _Retryable, delay: float, retry: int) -> None:
+        """Raise the failure now when waiting to retry would end after the command's time limit: a
+        ``Retry-After`` is honoured only within what is left."""
+        left = self.deadline.remaining()
+        asked = failure.retry_after
+        if left is None or (delay < left and (asked is None or asked < left)):
+            return
+        final = failure.final
+        if asked is not None and asked >= left:
+            why = f"the instance asked to wait {asked:g} s (Retry-After) before trying again"
+        else:
+            why = f"the next try would wait {delay:.1f} s"
+        raise type(final)(
+            f"{final.message}; not retried: {why}, beyond the {max(left, 0):.1f} s left of the command's "
+            f"{self.deadline.seconds:g} s (--timeout)",
+            hint=final.hint,
+            status=final.status,
+        ) from None
+
     @staticmethod
     async def _reconciled(reconcile: Reconcile, failure: _Retryable) -> _Reply | None:
         """The reconciled answer; when the look-up itself fails, the failure that made it necessary is the
-        one worth reporting."""
+        one worth reporting (unless time ran out: that is the news)."""
         try:
             return await reconcile()
+        except InstanceTimeout:
+            raise
         except InstanceError:
             raise failure.final from None
 
-    async def _gated(self, authenticate: bool, send: Callable[[], Awaitable[_Reply]]) -> _Reply:
-        """Until the instance has accepted the credentials once, requests go one at a time: a wrong password
-        then costs one failed login, not one per concurrent request (instances lock accounts after a few)."""
-        if not authenticate or self._credentials_proven:
-            return await send()
-        async with self._credentials_gate:
+    async def _gated(self, method: str, path: str, send: Callable[[], Awaitable[_Reply]]) -> _Reply:
+        """Until the instance has accepted the credentials once, requests go one at a time, the first one with all
+        its retries: a wrong password then costs one failed login, not one per concurrent request (instances
+        lock accounts after a few), and an instance that does not answer costs one request's attempts, not
+        every waiting request's in turn. Waiting here counts against the command's time limit."""
+        waiting_since = time.monotonic()
+        try:
+            async with asyncio.timeout(self.deadline.remaining()):
+                await self._credentials_gate.acquire()
+        except TimeoutError:
+            holder = self._gate_holder
+            detail = "queued behind the first request, which checks the credentials"
+            if holder is not None:
+                detail = (
+                    f"queued behind {holder[0]}, the first request, which checks the credentials and had no complete answer "
+                    f"after {time.monotonic() - holder[1]:.1f} s"
+                )
+            raise self.deadline.exceeded(f"{method} {path}", time.monotonic() - waiting_since, detail=detail) from None
+        try:
             if self._credentials_refused is not None:
                 raise self._credentials_refused
+            if self._unreachable is not None:
+                first = self._unreachable
+                raise type(first)(
+                    f"{method} {path} was not sent: an earlier request found the instance unreachable ({first.message})",
+                    hint=first.hint,
+                )
             if not self._credentials_proven:
+                holding = _HOLDING_GATE.set(self)  # what this request sends meanwhile (look-ups) is not queued
+                self._gate_holder = (f"{method} {path}", time.monotonic())
                 try:
                     reply = await send()
                 except AuthenticationFailed as exc:
@@ -535,9 +601,16 @@ class InstanceClient:
                 except InstanceError as exc:
                     # Any answer but 401 means the credentials were accepted (a 403 is about roles, not logins).
                     self._credentials_proven = exc.status is not None
+                    if isinstance(exc, InstanceUnreachable) and exc.status is None:
+                        self._unreachable = exc
                     raise
+                finally:
+                    _HOLDING_GATE.reset(holding)
+                    self._gate_holder = None
                 self._credentials_proven = True
                 return reply
+        finally:
+            self._credentials_gate.release()
         return await send()  # proven while this one waited: no need to hold the gate
 
     async def _attempt(
@@ -602,14 +675,26 @@ class InstanceClient:
             headers = {**headers, "Authorization": authorization}
         request = self._http.build_request(method, path, params=params, content=content, headers=headers)
         sent = _request_size(request, content)
+        left = self.deadline.remaining()
+        if left is not None and left <= 0:
+            raise self.deadline.exceeded(f"{method} {path}", 0.0, detail="no time was left to send it")
         async with self._semaphore:
             started = time.perf_counter()
             try:
-                response = await self._http.send(request, stream=True)
-                try:
-                    body = await self._read_body(response, op)
-                finally:
-                    await response.aclose()
+                # The whole round trip, a slow drip of bytes included, within what is left of the time limit.
+                async with asyncio.timeout(self.deadline.remaining()):
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        body = await self._read_body(response, op)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                elapsed = time.perf_counter() - started
+                self.stats.record(op, bytes_sent=sent, bytes_received=0, retry=retry > 0, elapsed_ms=elapsed * 1000)
+                tries = f", attempt {retry + 1}" if retry else ""
+                raise self.deadline.exceeded(
+                    f"{method} {path}", elapsed, detail=f"the instance had not finished answering{tries}"
+                ) from None
             except httpx.TransportError as exc:
                 elapsed = (time.perf_counter() - started) * 1000
                 self.stats.record(op, bytes_sent=sent, bytes_received=0, retry=retry > 0, elapsed_ms=elapsed)
@@ -645,6 +730,11 @@ class InstanceClient:
             )
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
             return InstanceUnreachable(f"cannot send {where} to {self.base_url}: {reason}")
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            reason = (
+                f"the connection stalled: no byte {'from' if isinstance(exc, httpx.ReadTimeout) else 'to'} "
+                f"the instance for {self.settings.timeout:g} s"
+            )
         # Connection not made: the instance never saw the request. Anything later: it may have.
         not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         tries = f" after {retry + 1} attempts" if retry else ""
