@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,8 +146,10 @@ async def apply_planned(
     max_delete_fraction: float = 0.5,
     journal_path: Path | None = None,
     progress: ProgressFn | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> ApplyResult:
-    """Apply a fresh plan (``planned``), after checking a saved one still holds when given."""
+    """Apply a fresh plan (``planned``), after checking a saved one still holds when given. ``notify`` hears what
+    a person should know on the way (a dead run's lock taken over)."""
     plan = planned.plan
     if plan.errors:
         raise PlanError(
@@ -163,7 +165,7 @@ async def apply_planned(
         allow_delete_all=allow_delete_all,
         max_delete_fraction=max_delete_fraction,
     )
-    async with stack_lock(client, planned.live.stack):
+    async with stack_lock(client, planned.live.stack, notify=notify):
         return await apply_changes(
             client,
             planned.desired,

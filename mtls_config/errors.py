@@ -198,7 +198,10 @@ class ApplyError(MtlsConfigError):
 
 
 class LockError(MtlsConfigError):
-    pass
+    """``held``: the lock record (a ``mtls_config.lock.LockInfo``) when another run holds it, so that the CLI can
+    name the exact commands that clear it."""
+
+    held: object | None = None
 
 
 class VerifyError(MtlsConfigError):

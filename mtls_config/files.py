@@ -44,7 +44,8 @@ REFERENCED = FileKind("file", 8 * MIB)  # a keystore or certificate file a spec 
 KEYSTORE = FileKind("keystore file", 8 * MIB)
 CERTIFICATE = FileKind("certificate file", 8 * MIB)  # PEM/DER certificates, chains, CSRs, CA bundles
 PLAN = FileKind("plan file", 64 * MIB)
-KINDS = (SPEC, PROJECT, SECRET, KEY, REFERENCED, KEYSTORE, CERTIFICATE, PLAN)
+SYSTEM = FileKind("system file", 64 * KIB)  # /proc entries that say whether a lock's holder still runs
+KINDS = (SPEC, PROJECT, SECRET, KEY, REFERENCED, KEYSTORE, CERTIFICATE, PLAN, SYSTEM)
 
 
 def human_size(size: int) -> str:

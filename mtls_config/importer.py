@@ -13,7 +13,7 @@ Never imports the emulator or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,10 +94,17 @@ async def _fetch_files(client: Instance, ctx: ImportContext) -> None:
 
 
 async def import_to(
-    client: Instance, stack: str, out: Path, *, patterns: Sequence[str] = (), force: bool = False
+    client: Instance,
+    stack: str,
+    out: Path,
+    *,
+    patterns: Sequence[str] = (),
+    force: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> ImportResult:
     """Import, write the specs and files under ``out`` and take ownership: the whole 'import' command. Refuses to
-    overwrite files unless ``force``; keystore files are written owner-only."""
+    overwrite files unless ``force``; keystore files are written owner-only. ``notify`` hears what a person should
+    know on the way (a dead run's lock taken over)."""
     result = await import_live(client, stack, patterns=patterns)
     existing = [p for p in result.files if (out / p).exists()]
     if existing and not force:
@@ -114,6 +121,6 @@ async def import_to(
         else:
             path.write_bytes(data)
     if result.imported and result.inventory is not None:
-        async with stack_lock(client, stack):  # an apply rewriting the inventory meanwhile would lose it
+        async with stack_lock(client, stack, notify=notify):  # an apply rewriting the inventory would lose it
             await store_inventory(client, stack, result.inventory_record, result.inventory)
     return result

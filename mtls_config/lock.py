@@ -1,16 +1,20 @@
 """The stack lock: one apply at a time per stack, recorded on the instance itself.
 
 The lock is a ``sys_properties`` record named ``mtls_config.lock.<stack>`` whose value is JSON: who holds it
-(``user@host:pid``), a random token, when it was taken and when it expires. ``apply`` takes it before its
-first write and releases it afterwards, also when the apply fails; a killed run leaves it behind, and it
-stops counting once it has expired (or ``mtls-config lock release`` removes it). While an apply runs, the lock
-is renewed every third of its lifetime, so a long apply never outlives it.
+(``user@host:pid``, and the process's identity: host, boot, pid namespace, pid and start time), a random token,
+when it was taken and when it expires. ``apply`` takes it before its first write and releases it afterwards,
+also when the apply fails or is cancelled (``release_quietly`` is safe on a cancel path). It heals by itself:
+
+- its lease is short (two minutes) and renewed every third of it while the holder runs, so the lock of a run
+  that died frees itself within two minutes, and a long apply never outlives it;
+- a lock whose holder ran on this machine (same host, boot and pid namespace) and whose process is gone is
+  taken over at once, and the taker says so.
 
 The Table API has no compare-and-swap, so the lock is built from what it does have:
 
 - Taking a free lock is an insert with a sys_id derived from the stack name. The instance refuses a second
   insert of the same sys_id, so of two runs racing for a free lock exactly one insert succeeds.
-- Taking over an *expired* lock is a PATCH. A taker wins only if the instance answered its PATCH with
+- Taking over an *expired* lock (or one whose holder is gone) is a PATCH. A taker wins only if the instance answered its PATCH with
   ``sys_mod_count`` one above the count it read (nobody wrote in between) *and* a read-back shows its token
   (nobody wrote after). Every interleaving of two takers leaves at most one winner; a lost answer or retry
   makes a taker lose, never win twice: the lock fails closed.
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtls_config.errors import InstanceError, LockError, MtlsConfigError
+from mtls_config.files import SYSTEM, read_file
 from mtls_config.instance import Instance
 from mtls_config.inventory_store import RECORD_FLAGS
 from mtls_config.jsontext import loads
@@ -46,7 +51,8 @@ logger = logging.getLogger("mtls_config.lock")
 LOCK_PREFIX = "mtls_config.lock."
 TABLE = "sys_properties"
 FIELDS = ("sys_id", "name", "value", "sys_mod_count")
-DEFAULT_TTL = dt.timedelta(minutes=30)
+DEFAULT_TTL = dt.timedelta(minutes=2)
+RELEASE_TIMEOUT = 15.0  # seconds a release may take on the way out (a failure leaves it to the lease)
 TTL_VARIABLE = "MTLS_CONFIG_LOCK_TTL"  # seconds; for very long applies or tests
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -75,6 +81,100 @@ def default_holder() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """Enough to tell, on the holder's machine, whether the holder still runs. ``boot``, ``pidns`` and ``started``
+    are None where the system does not say (no /proc): the comparison then rests on host and pid."""
+
+    host: str
+    pid: int
+    boot: str | None = None  # /proc/sys/kernel/random/boot_id: a pid means nothing across a reboot
+    pidns: str | None = None  # /proc/self/ns/pid: a pid means nothing in another container's namespace
+    started: int | None = None  # the process's start time (clock ticks after boot): a reused pid differs
+
+    def as_json(self) -> dict[str, object]:
+        return {"host": self.host, "pid": self.pid, "boot": self.boot, "pidns": self.pidns, "started": self.started}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ProcessIdentity | None:
+        if not isinstance(data, dict):
+            return None
+        host, pid, started = data.get("host"), data.get("pid"), data.get("started")
+        if not isinstance(host, str) or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            return None
+        return cls(
+            host=host,
+            pid=pid,
+            boot=_text_or_none(data.get("boot")),
+            pidns=_text_or_none(data.get("pidns")),
+            started=started if isinstance(started, int) and not isinstance(started, bool) else None,
+        )
+
+    def same_machine(self, other: ProcessIdentity) -> bool:
+        return (self.host, self.boot, self.pidns) == (other.host, other.boot, other.pidns)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _system_text(path: str) -> str | None:
+    try:
+        return read_file(path, SYSTEM).decode("ascii", "replace").strip() or None
+    except MtlsConfigError:
+        return None
+
+
+def _stat_of(pid: int) -> tuple[str, int] | None:
+    """(state, start time) of a process from /proc, or None where there is no /proc (or no such process)."""
+    text = _system_text(f"/proc/{pid}/stat")
+    if text is None or ")" not in text:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def this_process() -> ProcessIdentity:
+    try:
+        pidns: str | None = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pidns = None
+    found = _stat_of(os.getpid())
+    return ProcessIdentity(
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        boot=_system_text("/proc/sys/kernel/random/boot_id"),
+        pidns=pidns,
+        started=found[1] if found else None,
+    )
+
+
+def process_gone(holder: ProcessIdentity, here: ProcessIdentity | None = None) -> bool:
+    """Whether ``holder`` ran on this machine and no longer runs. False whenever that cannot be known for sure
+    (another machine or container, or a lock written by an earlier version without the identity)."""
+    here = here or this_process()
+    if not holder.same_machine(here):
+        return False
+    if holder.pid == here.pid:
+        # This very process holds it (its start time agrees), or an earlier one with the same pid since reboot.
+        return holder.started is not None and here.started is not None and holder.started != here.started
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: a process of another user has that pid, so it runs
+        pass
+    found = _stat_of(holder.pid)
+    if found is None:
+        return False
+    state, started = found
+    # A zombie has finished (its parent has not collected it yet); a different start time: the pid was reused.
+    return state == "Z" or (holder.started is not None and started != holder.started)
+
+
 def lock_ttl(environ: dict[str, str] | None = None) -> dt.timedelta:
     raw = (os.environ if environ is None else environ).get(TTL_VARIABLE, "")
     if not raw:
@@ -99,6 +199,7 @@ class LockInfo:
     token: str
     acquired: dt.datetime | None
     expires: dt.datetime | None
+    process: ProcessIdentity | None = None
 
     def expired(self, now: dt.datetime) -> bool:
         # A record we cannot read (hand-edited, empty) has no valid expiry: treat it as expired, not as eternal.
@@ -113,6 +214,9 @@ class LockInfo:
             state = f"expires at {expires} (in {left // 60} min {left % 60} s)"
         return f"held by {self.holder or 'an unknown holder'} since {_fmt(self.acquired)}, {state}"
 
+    def holder_gone(self, here: ProcessIdentity | None = None) -> bool:
+        return self.process is not None and process_gone(self.process, here)
+
 
 @dataclass(frozen=True)
 class HeldLock:
@@ -124,6 +228,8 @@ class HeldLock:
     token: str
     expires: dt.datetime
     acquired: dt.datetime | None = None
+    process: ProcessIdentity | None = None
+    taken_from: LockInfo | None = None  # the lock of a dead holder that this one took over before it expired
 
 
 def _fmt(when: dt.datetime | None) -> str:
@@ -158,13 +264,17 @@ def _info(stack: str, row: dict[str, Any]) -> LockInfo:
         token=str(data.get("token") or ""),
         acquired=_parse_time(data.get("acquired")),
         expires=_parse_time(data.get("expires")),
+        process=ProcessIdentity.from_json(data.get("process")),
     )
 
 
-def _value(holder: str, token: str, acquired: dt.datetime, expires: dt.datetime) -> str:
-    return json.dumps(
-        {"holder": holder, "token": token, "acquired": _fmt(acquired), "expires": _fmt(expires)}, sort_keys=True
-    )
+def _value(
+    holder: str, token: str, acquired: dt.datetime, expires: dt.datetime, process: ProcessIdentity | None
+) -> str:
+    data: dict[str, object] = {"holder": holder, "token": token, "acquired": _fmt(acquired), "expires": _fmt(expires)}
+    if process is not None:
+        data["process"] = process.as_json()
+    return json.dumps(data, sort_keys=True)
 
 
 async def read_lock(client: Instance, stack: str) -> LockInfo | None:
@@ -175,12 +285,22 @@ async def read_lock(client: Instance, stack: str) -> LockInfo | None:
     return _info(stack, rows[0])
 
 
-def _held_by_other(info: LockInfo, now: dt.datetime) -> LockError:
-    return LockError(
-        f"stack '{info.stack}' is locked: another apply is running ({info.describe(now)})",
-        hint="wait for it to finish; if that run is dead, check with 'mtls-config lock status' and remove the "
-        "lock with 'mtls-config lock release' (or wait until it expires)",
+def release_hint(info: LockInfo, flags: str = "") -> str:
+    """What to do about a lock another run holds; ``flags``: how the command found the instance
+    (`` --env prod``), so that the commands given work as they are."""
+    frees = f"if it died, the lock frees itself at {_fmt(info.expires)}" if info.expires else "if it died"
+    return (
+        f"wait for it to finish ({frees}); if that run is dead and you cannot wait, check with "
+        f"'mtls-config lock status{flags}' and remove the lock with 'mtls-config lock release --force{flags}'"
     )
+
+
+def _held_by_other(info: LockInfo, now: dt.datetime) -> LockError:
+    error = LockError(
+        f"stack '{info.stack}' is locked: another apply is running ({info.describe(now)})", hint=release_hint(info)
+    )
+    error.held = info
+    return error
 
 
 async def acquire(
@@ -190,15 +310,20 @@ async def acquire(
     holder: str | None = None,
     ttl: dt.timedelta | None = None,
     now: dt.datetime | None = None,
+    process: ProcessIdentity | None = None,
 ) -> HeldLock:
-    """Take the stack's lock, or raise ``LockError`` naming the holder and the expiry."""
+    """Take the stack's lock, or raise ``LockError`` naming the holder and the expiry. A lock that has expired, or
+    whose holder ran on this machine and is gone, is taken over (``taken_from`` says from whom, for the latter).
+    ``process``: the identity recorded (default: this process's)."""
     holder = holder or default_holder()
+    process = process or this_process()
     now = now or dt.datetime.now(dt.UTC)
     expires = now + (ttl or lock_ttl())
     token = secrets.token_hex(16)
-    value = _value(holder, token, now, expires)
+    value = _value(holder, token, now, expires, process)
     sys_id = lock_sys_id(stack)
     current = await read_lock(client, stack)
+    taken_from: LockInfo | None = None
     if current is None:
         try:
             await client.create(
@@ -219,7 +344,9 @@ async def acquire(
                 raise
             if seen.token != token:
                 raise _held_by_other(seen, now) from None
-    elif current.expired(now):
+    elif current.expired(now) or current.holder_gone(process):
+        if not current.expired(now):
+            taken_from = current
         try:
             answer = await client.update(TABLE, current.sys_id, {"value": value})
         except InstanceError:
@@ -231,7 +358,16 @@ async def acquire(
         raise _held_by_other(current, now)
     await _confirm(client, stack, token, now)
     taken = sys_id if current is None else current.sys_id
-    return HeldLock(stack=stack, sys_id=taken, holder=holder, token=token, expires=expires, acquired=now)
+    return HeldLock(
+        stack=stack,
+        sys_id=taken,
+        holder=holder,
+        token=token,
+        expires=expires,
+        acquired=now,
+        process=process,
+        taken_from=taken_from,
+    )
 
 
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:
@@ -242,7 +378,7 @@ async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *
         # We wrote last but cannot prove nobody wrote in between: give the lock up rather than share it.
         await _delete_if_ours(client, seen, token)
         raise LockError(
-            f"could not take over the expired lock of stack '{stack}': another run was taking it at the same time",
+            f"could not take over the lock of stack '{stack}': another run was taking it at the same time",
             hint="run apply again",
         )
     if seen is None:
@@ -259,13 +395,27 @@ async def _delete_if_ours(client: Instance, info: LockInfo, token: str) -> None:
 
 
 async def release(client: Instance, held: HeldLock) -> bool:
-    """Give the lock back if it is still ours; True when a record was removed."""
+    """Give the lock back if it is still ours; True when a record was removed. Safe to call twice."""
     seen = await read_lock(client, held.stack)
     if seen is None or seen.token != held.token:
-        logger.warning("the lock of stack %s was no longer ours at release", held.stack)
+        if seen is not None:
+            logger.warning("the lock of stack %s was no longer ours at release", held.stack)
         return False
     await client.delete(TABLE, seen.sys_id, missing_ok=True)
     return True
+
+
+async def release_quietly(client: Instance, held: HeldLock, *, timeout: float = RELEASE_TIMEOUT) -> bool:
+    """``release``, bounded in time and never raising: for the way out of a run, a failed or a cancelled one
+    (Ctrl-C) included. A release that fails is logged; the lease frees the lock within its lifetime anyway."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(release(client, held))
+    except (MtlsConfigError, TimeoutError) as exc:
+        why = exc.message if isinstance(exc, MtlsConfigError) else f"no answer within {timeout:g} s"
+        logger.warning("could not release the lock of stack %s (%s); it expires at %s", held.stack, why,
+                       _fmt(held.expires))  # fmt: skip
+        return False
 
 
 async def force_release(client: Instance, stack: str) -> LockInfo | None:
@@ -282,7 +432,7 @@ async def renew(client: Instance, held: HeldLock, ttl: dt.timedelta, now: dt.dat
     if seen is None or seen.token != held.token:
         return False
     now = now or dt.datetime.now(dt.UTC)
-    value = _value(held.holder, held.token, held.acquired or now, now + ttl)
+    value = _value(held.holder, held.token, held.acquired or now, now + ttl, held.process)
     await client.update(TABLE, seen.sys_id, {"value": value})
     return True
 
@@ -307,11 +457,15 @@ async def stack_lock(
     ttl: dt.timedelta | None = None,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = _utcnow,
+    notify: Callable[[str], None] | None = None,
 ) -> AsyncIterator[HeldLock]:
     """``async with stack_lock(client, stack):`` -- held for the body (renewed while it runs), released after it
-    even when it fails."""
+    even when it fails or is cancelled. ``notify`` is told, in a sentence, when a dead holder's lock was taken
+    over (default: a log warning)."""
     ttl = ttl or lock_ttl()
     held = await acquire(client, stack, ttl=ttl, now=clock())
+    if held.taken_from is not None:
+        (notify or logger.warning)(took_over_message(held.taken_from))
     keeper = asyncio.ensure_future(_keep_alive(client, held, ttl, sleep, clock))
     try:
         yield held
@@ -319,10 +473,12 @@ async def stack_lock(
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-        try:
-            await release(client, held)
-        except MtlsConfigError as exc:
-            # Never hide the body's own error behind a failed release; the lock expires by itself.
-            logger.warning(
-                "could not release the lock of stack %s (%s); it expires at %s", stack, exc.message, _fmt(held.expires)
-            )
+        # Never hides the body's own error behind a failed release; the lease frees the lock by itself.
+        await release_quietly(client, held)
+
+
+def took_over_message(info: LockInfo) -> str:
+    return (
+        f"took over the lock of stack '{info.stack}' from {info.holder or 'an unknown holder'}: "
+        "that process ran on this machine and is no longer running"
+    )

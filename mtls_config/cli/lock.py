@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+import shlex
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
-from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stdout
+from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stderr, stdout
 from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import LockError
-from mtls_config.lock import LockInfo, force_release, lock_name, read_lock
+from mtls_config.lock import LockInfo, force_release, lock_name, read_lock, release_hint
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.project import load_project
 
@@ -68,6 +70,35 @@ def _with_client(
     return asyncio.run(main())
 
 
+def target_flags(instance: str | None, env: str | None, stack: str | None = None) -> str:
+    """The options that make a lock command reach the same instance and stack as the command that met the lock."""
+    flags = ""
+    if env is not None:
+        flags += f" --env {shlex.quote(env)}"
+    if instance is not None:
+        flags += f" --instance {shlex.quote(instance)}"
+    if stack is not None:
+        flags += f" --stack {shlex.quote(stack)}"
+    return flags
+
+
+@contextmanager
+def lock_hints(instance: str | None, env: str | None) -> Iterator[None]:
+    """A lock held by another run stops the command with the exact 'lock status'/'lock release' commands for its
+    target (the library cannot know which options found the instance)."""
+    try:
+        yield
+    except LockError as exc:
+        if not isinstance(exc.held, LockInfo):
+            raise
+        raise LockError(exc.message, hint=release_hint(exc.held, target_flags(instance, env))) from None
+
+
+def note(text: str) -> None:
+    """Something a person should know about the lock (a dead run's lock taken over), on stderr."""
+    stderr().print(f"note: {text}", markup=False)
+
+
 def _as_dict(info: LockInfo, now: dt.datetime) -> dict[str, object]:
     return {
         "stack": info.stack,
@@ -76,6 +107,7 @@ def _as_dict(info: LockInfo, now: dt.datetime) -> dict[str, object]:
         "acquired": info.acquired.isoformat() if info.acquired else None,
         "expires": info.expires.isoformat() if info.expires else None,
         "expired": info.expired(now),
+        "holder_gone": info.holder_gone(),
     }
 
 
@@ -105,7 +137,12 @@ def status(
     elif info is None:
         stdout().print(f"stack '{name}' is not locked", markup=False)
     else:
-        stdout().print(f"stack '{name}' lock: {info.describe(now)}", markup=False)
+        gone = (
+            "; its process ran on this machine and is gone: the next apply here takes the lock over"
+            if info.holder_gone()
+            else ""
+        )
+        stdout().print(f"stack '{name}' lock: {info.describe(now)}{gone}", markup=False)
     raise typer.Exit(2 if info is not None and not info.expired(now) else EXIT_OK)
 
 
@@ -122,8 +159,10 @@ def release(
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
-    """Remove the stack's lock left behind by a run that died. A lock that has not expired needs --force:
-    make sure its holder (user@host:pid) is really gone first.
+    """Remove the stack's lock left behind by a run that died. A lock that has not expired needs --force
+    (make sure its holder, user@host:pid, is really gone first), unless its holder ran on this machine and is
+    known to be gone. Rarely needed: a dead run's lock frees itself within two minutes, and an apply on the
+    dead run's machine takes it over at once.
 
     Example: mtls-config lock release --env prod --force
     """
@@ -131,10 +170,11 @@ def release(
     async def body(client: InstanceClient, name: str) -> tuple[str, LockInfo | None]:
         now = dt.datetime.now(dt.UTC)
         info = await read_lock(client, name)
-        if info is not None and not info.expired(now) and not force:
+        if info is not None and not info.expired(now) and not info.holder_gone() and not force:
             raise LockError(
                 f"stack '{name}' lock is {info.describe(now)}",
-                hint="if that run is really dead, run 'mtls-config lock release --force'",
+                hint="if that run is really dead, run "
+                f"'mtls-config lock release --force{target_flags(instance, env, stack)}'",
             )
         return name, await force_release(client, name) if info is not None else None
 

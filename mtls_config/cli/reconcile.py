@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
+from mtls_config.cli.lock import lock_hints, note
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private
@@ -308,11 +309,13 @@ def apply(
                 allow_delete_all=allow_delete_all,
                 journal_path=journal_file(state_dir, stack.name),
                 progress=advance,
+                notify=note,
             )
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
-    code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
+    with lock_hints(instance, env):
+        code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
     raise typer.Exit(code)
 
 
@@ -460,10 +463,13 @@ def import_(
         async with connect(
             instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
-            result = await import_to(client, project.project.stack, out, patterns=name_filter or [], force=force)
+            result = await import_to(
+                client, project.project.stack, out, patterns=name_filter or [], force=force, notify=note
+            )
             return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
 
-    lines = asyncio.run(main())
+    with lock_hints(instance, env):
+        lines = asyncio.run(main())
     for line in lines:
         stdout().print(line, markup=False)
     stdout().print(
