@@ -62,9 +62,10 @@ async def plan_environments(
     prune: bool = False,
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
+    catch: bool = False,
 ) -> list[Result]:
-    """Plan every environment concurrently. With one environment its error is raised; with several, each
-    environment's ``MtlsConfigError`` is its result and the others go on."""
+    """Plan every environment concurrently. With one environment its error is raised (returned as its result with
+    ``catch``); with several, each environment's ``MtlsConfigError`` is its result and the others go on."""
     project = find_project(paths)
 
     async def one(env: str | None) -> Planned:
@@ -81,7 +82,12 @@ async def plan_environments(
             )
 
     if len(envs) == 1:
-        return [(envs[0], await one(envs[0]))]
+        try:
+            return [(envs[0], await one(envs[0]))]
+        except MtlsConfigError as exc:
+            if not catch:
+                raise
+            return [(envs[0], exc)]
     results = await asyncio.gather(*(one(e) for e in envs), return_exceptions=True)
     out: list[Result] = []
     for env, result in zip(envs, results, strict=True):

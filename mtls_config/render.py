@@ -158,6 +158,22 @@ def drift_report(plan: Plan, *, fail_on_expiry: bool = False) -> dict[str, Any]:
     }
 
 
+def drift_error_report(message: str, *, stack: str, instance: str, hint: str = "") -> dict[str, Any]:
+    """The report of a drift run that failed before it could compare anything (a spec error, an unreachable
+    instance, a time limit): the same shape, no resources, and the error as its one failing case, so that a CI
+    publisher reading the file shows the failure instead of nothing."""
+    finding = {"address": "drift check", "severity": "error", "message": message, "hint": hint, "kind": "other"}
+    return {
+        "format_version": "1",
+        "instance": instance,
+        "stack": stack,
+        "drift": None,
+        "error": message,
+        "resources": [],
+        "findings": [finding],
+    }
+
+
 def drift_text(report: dict[str, Any]) -> Text:
     out = Text()
     out.append("Drift check for stack ", style="bold").append(visible(report["stack"]), style="bold cyan")

@@ -100,6 +100,18 @@ def fail(message: str, *, hint: str | None = None) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
+def print_error(exc: MtlsConfigError) -> None:
+    """A library error on stderr: a spec error's problems one per line, else the message and its hint."""
+    if isinstance(exc, SpecError):
+        err = stderr()
+        for problem in exc.problems:
+            err.print(visible(redact(str(problem))))
+        count = len(exc.problems)
+        err.print(f"{count} problem{'s' if count != 1 else ''} found", markup=False)
+    else:
+        fail(exc.message, hint=exc.hint)
+
+
 def report_errors(func: Callable[P, T]) -> Callable[P, T]:
     """Run a command; a library error becomes its message on stderr and exit code 1, never a traceback."""
 
@@ -107,15 +119,9 @@ def report_errors(func: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
-        except SpecError as exc:
-            err = stderr()
-            for problem in exc.problems:
-                err.print(visible(str(problem)))
-            count = len(exc.problems)
-            err.print(f"{count} problem{'s' if count != 1 else ''} found", markup=False)
-            raise typer.Exit(EXIT_ERROR) from None
         except MtlsConfigError as exc:
-            raise fail(exc.message, hint=exc.hint) from None
+            print_error(exc)
+            raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, report_errors, stderr, stdout
+from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, print_error, report_errors, stderr, stdout
 from mtls_config.cli.lock import lock_hints, note
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private
-from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
+from mtls_config.redaction import redact
+from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
 from mtls_config.spec.stack import Stack, find_project, load_stack
 
 if TYPE_CHECKING:
@@ -379,12 +381,17 @@ def drift(
       mtls-config drift specs/
       mtls-config drift --env prod --format junit --out drift.xml
     """
-    from mtls_config.fleet import environments, fleet_document, label, plan_environments
-    from mtls_config.render import drift_junit, drift_markdown, drift_report, drift_text
+    from mtls_config.fleet import Result, environments, fleet_document, label, plan_environments
+    from mtls_config.render import drift_error_report, drift_junit, drift_markdown, drift_report, drift_text
 
-    envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
-    results = asyncio.run(plan_environments(paths, envs, _connector(instance, insecure, ca_bundle, stats, timeout)))
+    results: list[Result]
+    try:
+        envs = environments(find_project(paths), env, instance)
+        connection = _connector(instance, insecure, ca_bundle, stats, timeout)
+        results = asyncio.run(plan_environments(paths, envs, connection, catch=True))
+    except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error
+        results = [(env, exc)]
     if verbose:
         _print_stats(stats)
     reports: list[dict[str, object]] = []
@@ -393,8 +400,21 @@ def drift(
     for env_name, result in results:
         name = label(env_name)
         if isinstance(result, MtlsConfigError):
+            # A failed run still writes its report, the error as a failing case: a CI publisher shows it.
             codes.append(EXIT_ERROR)
-            stderr().print(f"error: {name}: {result}", markup=False)
+            if len(results) > 1:
+                stderr().print(f"error: {name}: {redact(str(result))}", markup=False)
+            else:
+                print_error(result)
+            stack_name, target = _drift_target(paths, env_name, instance)
+            report = drift_error_report(result.message, stack=stack_name, instance=target, hint=result.hint or "")
+            if len(results) > 1:
+                report["environment"] = name
+            reports.append(report)
+            if output_format == "markdown":
+                texts.append(drift_markdown(report))
+            elif output_format == "text":
+                texts.append(_plain(drift_text(report)))
             continue
         report = drift_report(result.plan, fail_on_expiry=fail_on_expiry)
         if len(results) > 1:
@@ -416,6 +436,7 @@ def drift(
         text = drift_junit(*reports)
     else:
         text = "\n".join(texts)
+    text = redact(text)  # a message the instance echoed may be in it
     if out is not None:
         write_private(out, text)
     elif output_format != "text":
@@ -425,6 +446,17 @@ def drift(
 
 def _plain(text: object) -> str:
     return str(getattr(text, "plain", text)) + "\n"
+
+
+def _drift_target(paths: list[Path] | None, env: str | None, instance: str | None) -> tuple[str, str]:
+    """The stack and instance a failed drift run was about, as far as they can be told without it."""
+    try:
+        project = find_project(paths)
+    except MtlsConfigError:
+        return "unknown", instance or "unknown"
+    chosen = project.project.environments.get(env) if env is not None else None
+    target = instance or (chosen.instance if chosen is not None else None) or os.environ.get(INSTANCE_VARIABLE)
+    return project.project.stack, target or LOCAL_INSTANCE
 
 
 @report_errors
