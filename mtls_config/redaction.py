@@ -4,9 +4,11 @@ Every ``SecretValue`` registers its value here when it is made (keystore and key
 passwords, OAuth client secrets and tokens): whatever the value travels through afterwards (a request body, a
 Basic header, a batch item base64-encoded, an OAuth form), an instance or a proxy that echoes it back puts it into
 text that passes through ``redact`` before it becomes an error message, a log line, a journal line, a report or
-output. ``redact`` masks each secret in the forms an echo may take: as it is, JSON-escaped, URL-encoded (``%20``
-and ``+``), base64 (standard and URL-safe, at any of the three alignments inside a longer encoded body) and hex;
-a secret of several lines (a PEM key) also line by line, so that a truncated echo is masked too.
+output. ``redact`` masks each secret in every form it may come back in: each way a request carries it (as it is,
+JSON-escaped, URL-encoded, inside a batch item's base64 body), quoted each way an echo may quote a request (as it
+is, as a JSON string, URL-encoded with ``%20`` or ``+``, base64 standard or URL-safe at any of the three
+alignments inside a longer encoded text, hex); a secret of several lines (a PEM key) also line by line, so that a
+truncated echo is masked too.
 
 The registry lives as long as the process (one command run); nothing in it is ever written anywhere.
 Very short values are not registered: masking three letters everywhere would garble every message, and such
@@ -43,31 +45,53 @@ def _base64_cores(raw: bytes) -> set[str]:
     return cores
 
 
+def _carried(raw: bytes) -> set[str]:
+    """How a request carries the secret: as it is, inside a JSON body (escaped, ASCII or not), in a form or a
+    query (URL-encoded), and inside a batch item, whose body is the JSON base64-encoded."""
+    text = raw.decode("utf-8", "replace")
+    forms = {
+        text,
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
+        urllib.parse.quote(raw, safe=""),
+        urllib.parse.quote_plus(raw, safe=""),
+    }
+    for form in list(forms):
+        forms |= _base64_cores(form.encode("utf-8"))
+    return forms
+
+
+def _echoed(form: str) -> set[str]:
+    """How an echo may quote what it was sent: as it is, as a JSON string, URL-encoded, base64 or hex."""
+    raw = form.encode("utf-8")
+    hexed = raw.hex()
+    return {
+        form,
+        json.dumps(form)[1:-1],
+        urllib.parse.quote(raw, safe=""),
+        urllib.parse.quote_plus(raw, safe=""),
+        urllib.parse.quote(raw),
+        hexed,
+        hexed.upper(),
+        *_base64_cores(raw),
+    }
+
+
 def encoded_forms(value: bytes | str) -> set[str]:
-    """Every form of ``value`` that ``redact`` masks."""
+    """Every form of ``value`` that ``redact`` masks: each way a request carries it, quoted each way an echo may."""
     raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
     text = raw.decode("utf-8", "replace")
     forms: set[str] = set()
     if len(text) >= MIN_SECRET:
-        forms.update(
-            {
-                text,
-                json.dumps(text)[1:-1],
-                json.dumps(text, ensure_ascii=False)[1:-1],
-                urllib.parse.quote(raw, safe=""),
-                urllib.parse.quote_plus(raw, safe=""),
-                urllib.parse.quote(raw),
-            }
-        )
-        hexed = raw.hex()
-        forms.update({hexed, hexed.upper()})
-        forms.update(_base64_cores(raw))
+        forms.add(text)
+        for carried in _carried(raw):
+            forms |= {f for f in _echoed(carried) if len(f) >= MIN_ENCODED}
     lines = [line.strip() for line in text.splitlines()]
     if len(lines) > 1:
         for line in lines:
             if len(line) >= MIN_LINE:
-                forms.update(encoded_forms(line))
-    return {f for f in forms if len(f) >= MIN_SECRET}
+                forms |= encoded_forms(line)
+    return forms
 
 
 class SecretRegistry:

@@ -339,6 +339,10 @@ def pydantic_message(err: Any, model: type[BaseModel] | None = None) -> str:
         return "must be text" + got
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "must be a whole number" + got
+    if kind == "int_parsing_size":  # thousands of digits: far beyond any bound a spec field has
+        return "must be a whole number of a sensible size (this one has too many digits)"
+    if kind == "finite_number":
+        return "must be a whole number, not infinity or NaN"
     if kind in ("bool_parsing", "bool_type"):
         return "must be true or false" + got
     if kind == "greater_than_equal":

@@ -137,7 +137,8 @@ def find_project_file(start: Path) -> Path | None:
     for folder in (here, *here.parents):
         for name in PROJECT_FILE_NAMES:
             candidate = folder / name
-            if candidate.is_file():
+            # Anything by that name but a folder (a FIFO, a device) is the project file, for the reader to refuse.
+            if candidate.exists() and not candidate.is_dir():
                 return candidate
         if (folder / ".git").exists():
             return None
