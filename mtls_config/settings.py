@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mtls_config.errors import ProjectError, SecretError
+from mtls_config.files import CERTIFICATE, read_file
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.project import AuthSettings
 
@@ -150,6 +151,8 @@ def settings_from_env(
     if ca_bundle is not None:
         bundle = Path(ca_bundle)
         if not bundle.is_file():
+            if bundle.exists():  # a FIFO, a device, a folder: the reader says which
+                read_file(bundle, CERTIFICATE, shown=f"{bundle} (CA bundle)")
             raise ProjectError(f"CA bundle {bundle} does not exist or is not a file")
         verify = str(bundle)
     credentials = None if url == LOCAL_INSTANCE else _credentials(names, environ, explicit=auth is not None)

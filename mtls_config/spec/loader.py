@@ -112,7 +112,8 @@ def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
                 rel = candidate.relative_to(given)
                 if any(part.startswith(".") for part in rel.parts):
                     continue
-                if candidate.suffix in SPEC_SUFFIXES and candidate.is_file():
+                # Anything named *.yaml but a folder (a FIFO, a socket) is taken, for the reader to refuse by name.
+                if candidate.suffix in SPEC_SUFFIXES and not candidate.is_dir():
                     if candidate.name in PROJECT_FILE_NAMES:
                         continue
                     found.setdefault(candidate.resolve(), None)
