@@ -7,10 +7,14 @@ the full size documented in docs/security.md.
 
 from __future__ import annotations
 
+import base64
 import collections
+import contextlib
 import json
 import os
+import re
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,3 +155,38 @@ def project(root: Path, stack: str, specs: str = ".") -> None:
 
 def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _unescape_json(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("u"):
+            return chr(int(token[1:], 16))
+        return {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}.get(token, token)
+
+    return re.sub(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})', one, text)
+
+
+def _decoded(text: str) -> set[str]:
+    """``text`` and what it says once one layer of an encoding is undone: URL-encoding, JSON escapes, base64
+    (any run, any alignment, either alphabet), hex. The leak search decodes the output rather than encoding the
+    canaries, so it does not share the masking code's idea of which forms exist."""
+    out = {text, urllib.parse.unquote(text), urllib.parse.unquote_plus(text), _unescape_json(text)}
+    for run in re.findall(r"[A-Za-z0-9+/_-]{12,}={0,2}", text):
+        for offset in range(4):
+            chunk = run[offset:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4].replace("-", "+").replace("_", "/")
+            with contextlib.suppress(ValueError):
+                out.add(base64.b64decode(chunk).decode("utf-8", "replace"))
+    for run in re.findall(r"[0-9a-fA-F]{16,}", text):
+        for offset in range(2):
+            chunk = run[offset:]
+            with contextlib.suppress(ValueError):
+                out.add(bytes.fromhex(chunk[: len(chunk) - len(chunk) % 2]).decode("utf-8", "replace"))
+    return out
+
+
+def decoded_views(text: str) -> set[str]:
+    """``text`` with up to two layers of encoding undone, in every combination (a JSON body URL-encoded by an
+    echo; a batch item's base64 body quoted as a JSON string): a canary found in none of them did not leak."""
+    return {view for once in _decoded(text) for view in _decoded(once)}

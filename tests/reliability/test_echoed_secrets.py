@@ -12,10 +12,8 @@ status, in which encoding, and the command run.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
-import re
 import shutil
 import stat
 import traceback
@@ -35,7 +33,7 @@ from mtls_config.errors import InstanceError
 from mtls_config.redaction import MASK
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
-from tests.reliability.harness import count
+from tests.reliability.harness import count, decoded_views
 
 CASES = sorted((Path(__file__).parent / "cases" / "echo").glob("*.json"))
 EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
@@ -44,35 +42,6 @@ KEYSTORE_PASSWORD = 'CANARY-ks-"pw\\é-5d1f0c9a'
 INSTANCE_PASSWORD = "CANARY-instance-pw-0b7e44"
 OAUTH_SECRET = "CANARY-oauth-secret-91ac2e"
 USERS = {"admin": (INSTANCE_PASSWORD, ("admin",))}
-
-
-def _unescape_json(text: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        token = match.group(1)
-        if token.startswith("u"):
-            return chr(int(token[1:], 16))
-        return {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}.get(token, token)
-
-    return re.sub(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})', one, text)
-
-
-def _decoded(text: str) -> set[str]:
-    """``text`` and what it says once one layer of an encoding is undone: URL-encoding, JSON escapes, base64
-    (any run, any alignment, either alphabet), hex. The leak search decodes the output rather than encoding the
-    canaries, so it does not share the masking code's idea of which forms exist."""
-    out = {text, urllib.parse.unquote(text), urllib.parse.unquote_plus(text), _unescape_json(text)}
-    for run in re.findall(r"[A-Za-z0-9+/_-]{12,}={0,2}", text):
-        for offset in range(4):
-            chunk = run[offset:]
-            chunk = chunk[: len(chunk) - len(chunk) % 4].replace("-", "+").replace("_", "/")
-            with contextlib.suppress(ValueError):
-                out.add(base64.b64decode(chunk).decode("utf-8", "replace"))
-    for run in re.findall(r"[0-9a-fA-F]{16,}", text):
-        for offset in range(2):
-            chunk = run[offset:]
-            with contextlib.suppress(ValueError):
-                out.add(bytes.fromhex(chunk[: len(chunk) - len(chunk) % 2]).decode("utf-8", "replace"))
-    return out
 
 
 def _key_lines() -> set[str]:
@@ -91,7 +60,7 @@ CANARIES = {
 def leaks(text: str) -> list[str]:
     """The canaries ``text`` shows, as they are or under up to two layers of encoding (a JSON body, URL-encoded by
     an echo; a batch item's base64 body, quoted as a JSON string)."""
-    views = {v for once in _decoded(text) for v in _decoded(once)}
+    views = decoded_views(text)
     found = [label for label, values in CANARIES.items() if any(c in view for c in values for view in views)]
     count("secrets_found", len(found))
     return found
