@@ -24,7 +24,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -79,6 +79,25 @@ class _Reply:
     headers: httpx.Headers
     body: bytes
     after_ambiguous: bool = False  # an earlier attempt may have been carried out by the instance
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one request sends, however many attempts it takes."""
+
+    op: str  # the operation it counts under (table.list, attachment.upload, ...)
+    method: str
+    path: str
+    params: Mapping[str, str] | None
+    content: bytes | None = field(repr=False)  # may hold the keystore password
+    content_type: str | None
+    accept: str
+    allow: frozenset[int]  # error statuses the caller handles itself
+    authenticate: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 class _Retryable(Exception):
@@ -476,36 +495,20 @@ class InstanceClient:
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             content_type = "application/json"
-        send = functools.partial(
-            self._send, op, method, path, params, content, content_type, accept, safe, reconcile, allow, authenticate
-        )
+        request = _Request(op, method, path, params, content, content_type, accept, allow, authenticate)
+        send = functools.partial(self._send, request, safe, reconcile)
         if not authenticate or self._credentials_proven or _HOLDING_GATE.get() is self:
             return await send()
-        return await self._gated(method, path, send)
+        return await self._gated(request.where, send)
 
-    async def _send(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        content_type: str | None,
-        accept: str,
-        safe: bool,
-        reconcile: Reconcile | None,
-        allow: frozenset[int],
-        authenticate: bool,
-    ) -> _Reply:
+    async def _send(self, request: _Request, safe: bool, reconcile: Reconcile | None) -> _Reply:
         """One request with its retries, each wait within the command's time limit."""
         ambiguous_before = False
         retry = 0
         while True:
             try:
                 try:
-                    reply = await self._attempt(
-                        op, method, path, params, content, content_type, accept, authenticate, retry, allow
-                    )
+                    reply = await self._attempt(request, retry)
                 except InstanceError:
                     # A re-sent create refused as a duplicate: the earlier attempt landed after our look-up.
                     if ambiguous_before and reconcile is not None:
@@ -522,14 +525,14 @@ class InstanceClient:
                         raise failure.final from None
                     done = await self._reconciled(reconcile, failure)
                     if done is not None:
-                        logger.info("%s %s: the attempt had been carried out; not sending it again", method, path)
+                        logger.info("%s: the attempt had been carried out; not sending it again", request.where)
                         return done
                 if retry >= self._retry.max_retries:
                     raise failure.final from None
                 ambiguous_before = ambiguous_before or failure.ambiguous
                 delay = self._retry.delay(retry, self._rng, failure.retry_after)
                 self._check_time_to_wait(failure, delay, retry)
-                logger.info("%s %s: %s; retry %d in %.1f s", method, path, failure.final.message, retry + 1, delay)
+                logger.info("%s: %s; retry %d in %.1f s", request.where, failure.final.message, retry + 1, delay)
                 await self._sleep(delay)
                 retry += 1
 
@@ -563,7 +566,7 @@ class InstanceClient:
         except InstanceError:
             raise failure.final from None
 
-    async def _gated(self, method: str, path: str, send: Callable[[], Awaitable[_Reply]]) -> _Reply:
+    async def _gated(self, where: str, send: Callable[[], Awaitable[_Reply]]) -> _Reply:
         """Until the instance has accepted the credentials once, requests go one at a time, the first one with all
         its retries: a wrong password then costs one failed login, not one per concurrent request (instances
         lock accounts after a few), and an instance that does not answer costs one request's attempts, not
@@ -580,19 +583,19 @@ class InstanceClient:
                     f"queued behind {holder[0]}, the first request, which checks the credentials and had no complete answer "
                     f"after {time.monotonic() - holder[1]:.1f} s"
                 )
-            raise self.deadline.exceeded(f"{method} {path}", time.monotonic() - waiting_since, detail=detail) from None
+            raise self.deadline.exceeded(where, time.monotonic() - waiting_since, detail=detail) from None
         try:
             if self._credentials_refused is not None:
                 raise self._credentials_refused
             if self._unreachable is not None:
                 first = self._unreachable
                 raise type(first)(
-                    f"{method} {path} was not sent: an earlier request found the instance unreachable ({first.message})",
+                    f"{where} was not sent: an earlier request found the instance unreachable ({first.message})",
                     hint=first.hint,
                 )
             if not self._credentials_proven:
                 holding = _HOLDING_GATE.set(self)  # what this request sends meanwhile (look-ups) is not queued
-                self._gate_holder = (f"{method} {path}", time.monotonic())
+                self._gate_holder = (where, time.monotonic())
                 try:
                     reply = await send()
                 except AuthenticationFailed as exc:
@@ -613,32 +616,22 @@ class InstanceClient:
             self._credentials_gate.release()
         return await send()  # proven while this one waited: no need to hold the gate
 
-    async def _attempt(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        content_type: str | None,
-        accept: str,
-        authenticate: bool,
-        retry: int,
-        allow: frozenset[int],
-    ) -> _Reply:
-        headers = {"Accept": accept}
-        if content_type is not None:
-            headers["Content-Type"] = content_type
+    async def _attempt(self, request: _Request, retry: int) -> _Reply:
+        method, path = request.method, request.path
+        headers = {"Accept": request.accept}
+        if request.content_type is not None:
+            headers["Content-Type"] = request.content_type
+        authenticate = request.authenticate
         authorization = await self._auth.header() if authenticate else None
-        reply = await self._exchange(op, method, path, params, content, headers, authorization, retry)
+        reply = await self._exchange(request, headers, authorization, retry)
         if reply.status == 401 and authenticate and await self._auth.renew(authorization):
             authorization = await self._auth.header()
-            reply = await self._exchange(op, method, path, params, content, headers, authorization, retry)
+            reply = await self._exchange(request, headers, authorization, retry)
         if 300 <= reply.status < 400:
             raise redirect_error(
                 reply.status, reply.headers.get("Location", ""), method=method, path=path, instance=self.base_url
             )
-        if reply.status in allow:
+        if reply.status in request.allow:
             return reply
         if reply.status in RETRYABLE_STATUSES:
             final = error_for_status(
@@ -660,30 +653,23 @@ class InstanceClient:
         return reply
 
     async def _exchange(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        headers: dict[str, str],
-        authorization: str | None,
-        retry: int,
+        self, request: _Request, headers: dict[str, str], authorization: str | None, retry: int
     ) -> _Reply:
         """One HTTP round trip, under the concurrency limit; transport failures become ``_Retryable``."""
+        op, method, path, content = request.op, request.method, request.path, request.content
         if authorization is not None:
             headers = {**headers, "Authorization": authorization}
-        request = self._http.build_request(method, path, params=params, content=content, headers=headers)
-        sent = _request_size(request, content)
+        built = self._http.build_request(method, path, params=request.params, content=content, headers=headers)
+        sent = _request_size(built, content)
         left = self.deadline.remaining()
         if left is not None and left <= 0:
-            raise self.deadline.exceeded(f"{method} {path}", 0.0, detail="no time was left to send it")
+            raise self.deadline.exceeded(request.where, 0.0, detail="no time was left to send it")
         async with self._semaphore:
             started = time.perf_counter()
             try:
                 # The whole round trip, a slow drip of bytes included, within what is left of the time limit.
                 async with asyncio.timeout(self.deadline.remaining()):
-                    response = await self._http.send(request, stream=True)
+                    response = await self._http.send(built, stream=True)
                     try:
                         body = await self._read_body(response, op)
                     finally:
@@ -693,7 +679,7 @@ class InstanceClient:
                 self.stats.record(op, bytes_sent=sent, bytes_received=0, retry=retry > 0, elapsed_ms=elapsed * 1000)
                 tries = f", attempt {retry + 1}" if retry else ""
                 raise self.deadline.exceeded(
-                    f"{method} {path}", elapsed, detail=f"the instance had not finished answering{tries}"
+                    request.where, elapsed, detail=f"the instance had not finished answering{tries}"
                 ) from None
             except httpx.TransportError as exc:
                 elapsed = (time.perf_counter() - started) * 1000

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from mtls_config.client import InstanceClient
+from mtls_config.emulator import EmulatorConfig, create_app
+from tests.engine.conftest import local_settings
 from tests.reliability.harness import FIGURES, FULL
 
 RESULTS = (
@@ -21,6 +26,14 @@ REPORTED = ("faults_injected", "kills_survived", "inputs_tried", "secrets_found"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[InstanceClient]:
+    """A client of a fresh in-process emulator, as the embedded instance's user."""
+    app = create_app(EmulatorConfig())
+    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+        yield c
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

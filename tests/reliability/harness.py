@@ -13,11 +13,14 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mtls_config.engine import make_planned
 from mtls_config.instance import Instance
@@ -145,6 +148,50 @@ def fault_counts(log: list[dict[str, Any]]) -> dict[str, int]:
         "dropped_or_lost": statuses.get(0, 0),
         "requests": len(log),
     }
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
+
+
+def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, password: str = "admin") -> Path:
+    """A copy of the example stack as a spec repository and the working directory, for the CLI run in-process:
+    no colours, wide lines, the instance user ``admin`` with ``password``, no other instance settings."""
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mtls-config"))
+    (repo / ".git").mkdir()
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.setenv("SN_USERNAME", "admin")
+    monkeypatch.setenv("SN_PASSWORD", password)
+    for var in ("SN_INSTANCE", "SN_CLIENT_ID", "SN_CLIENT_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    return repo
+
+
+async def read_body(receive: Any) -> bytes:
+    """The whole body of an ASGI request."""
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+def replaying(body: bytes) -> Any:
+    """An ASGI ``receive`` that hands the app a body already read (by a wrapper that looked at it first)."""
+    replayed = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return {"type": "http.disconnect"}
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def project(root: Path, stack: str, specs: str = ".") -> None:

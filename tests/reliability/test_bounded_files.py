@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
 import tracemalloc
@@ -27,10 +26,9 @@ import pytest
 from mtls_config.cli.main import main
 from mtls_config.errors import UnreadableFile
 from mtls_config.files import KEYSTORE, KINDS, read_file
-from tests.reliability.harness import count
+from tests.reliability.harness import count, example_repo
 
 CASES = sorted((Path(__file__).parent / "cases" / "files").glob("*.json"))
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 HANG_SECONDS = 30
 
 
@@ -105,14 +103,7 @@ def test_a_file_that_is_not_a_regular_file_or_too_large_is_refused_clearly(
     path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = json.loads(path.read_text(encoding="utf-8"))
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mtls-config"))
-    (repo / ".git").mkdir()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "300")
-    for var in ("SN_INSTANCE", "SN_USERNAME", "SN_PASSWORD", "SN_CLIENT_ID", "SN_CLIENT_SECRET"):
-        monkeypatch.delenv(var, raising=False)
+    repo = example_repo(tmp_path, monkeypatch)
     with _made(repo, case["make"]) as made:
         named = case["make"].get("named", case["make"]["path"])
         for file, old, new in case.get("edit", []):

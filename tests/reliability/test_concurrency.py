@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import json
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +32,9 @@ from mtls_config.spec.loader import load_specs
 from tests.engine.conftest import local_settings
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Zygote, base_env
-from tests.reliability.harness import assert_converged, count, project
+from tests.reliability.harness import assert_converged, count, project, read_body, replaying
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[InstanceClient]:
-    app = create_app(EmulatorConfig())
-    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
-        yield c
 
 
 @pytest.mark.anyio
@@ -136,28 +128,14 @@ class LockGate:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/sys_properties"):
-            body = b""
-            more = True
-            while more:
-                message = await receive()
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
+            body = await read_body(receive)
             if json.loads(body or b"{}").get("name", "").startswith(LOCK_PREFIX):
                 with self.lock:
                     self.arrived += 1
                     if self.arrived >= 2:
                         self.both.set()
                 await asyncio.to_thread(self.both.wait, 10)
-            replayed = False
-
-            async def replay() -> dict[str, Any]:
-                nonlocal replayed
-                if replayed:
-                    return {"type": "http.disconnect"}
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await self.app(scope, replay, send)
+            await self.app(scope, replaying(body), send)
             return
         await self.app(scope, receive, send)
 

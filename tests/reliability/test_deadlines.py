@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -23,11 +22,10 @@ from mtls_config.client.deadline import Deadline
 from mtls_config.errors import InstanceTimeout, InstanceUnreachable
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
-from tests.reliability.harness import count
+from tests.reliability.harness import count, example_repo
 from tests.reliability.slow_servers import slow_server
 
 CASES = sorted((Path(__file__).parent / "cases" / "slow").glob("*.json"))
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 SLACK = 8.0  # seconds beyond the limit a loaded 2-CPU machine may take to start and wind the command down
 
 
@@ -36,16 +34,7 @@ def test_a_slow_instance_costs_no_more_than_the_time_limit(
     path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = json.loads(path.read_text(encoding="utf-8"))
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mtls-config"))
-    (repo / ".git").mkdir()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "300")
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "slow-instance-password")
-    for var in ("SN_INSTANCE", "SN_CLIENT_ID", "SN_CLIENT_SECRET"):
-        monkeypatch.delenv(var, raising=False)
+    example_repo(tmp_path, monkeypatch, password="slow-instance-password")
     with slow_server(case["server"], interval=case.get("interval", 1.0)) as (server, url):
         started = time.monotonic()
         code = main([*case["args"], "--instance", url])

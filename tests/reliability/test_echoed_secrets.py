@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import shutil
 import stat
 import traceback
 import urllib.parse
@@ -33,10 +32,9 @@ from mtls_config.errors import InstanceError
 from mtls_config.redaction import MASK
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
-from tests.reliability.harness import count, decoded_views
+from tests.reliability.harness import EXAMPLE, count, decoded_views, example_repo, read_body, replaying
 
 CASES = sorted((Path(__file__).parent / "cases" / "echo").glob("*.json"))
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 # A quote, a backslash and an accent: the JSON body carries them escaped (\", \\, \u00e9), a URL as %22, %5C, %C3%A9.
 KEYSTORE_PASSWORD = 'CANARY-ks-"pw\\é-5d1f0c9a'
 INSTANCE_PASSWORD = "CANARY-instance-pw-0b7e44"
@@ -105,12 +103,7 @@ class Echo:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         if (self.case["match"] == "" or _mentions(body, self.case["match"])) and scope["method"] != "DELETE":
             self.echoed += 1
@@ -129,23 +122,12 @@ class Echo:
             )
             await send({"type": "http.response.body", "body": raw})
             return
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return {"type": "http.disconnect"}
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body), send)
 
 
-def _repo(tmp_path: Path) -> Path:
+def _repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stack whose keystore is built from the example's key (a fromFile secret) with the canary password."""
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mtls-config"))
-    (repo / ".git").mkdir()
+    repo = example_repo(tmp_path, monkeypatch, password=INSTANCE_PASSWORD)
     (repo / "demo-secrets" / "canary-password.txt").write_text(KEYSTORE_PASSWORD + "\n", encoding="utf-8")
     (repo / "resources" / "globex-orders.yaml").unlink()
     spec = repo / "resources" / "acme-payments.yaml"
@@ -181,13 +163,7 @@ def test_an_echoed_secret_never_comes_out(
     echo = Echo(holder[0].app, case)
     holder[0] = echo
     caplog.set_level(logging.DEBUG)
-    repo = _repo(tmp_path)
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("NO_COLOR", "1")
-    for var in ("SN_INSTANCE", "SN_CLIENT_ID", "SN_CLIENT_SECRET"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", INSTANCE_PASSWORD)
+    repo = _repo(tmp_path, monkeypatch)
     if case.get("oauth"):
         monkeypatch.setenv("SN_CLIENT_ID", "mtls-cli")
         monkeypatch.setenv("SN_CLIENT_SECRET", OAUTH_SECRET)

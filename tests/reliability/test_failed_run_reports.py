@@ -11,7 +11,6 @@ One data file per case in ``cases/reports/``. Plans and reports written over an 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import stat
 import xml.etree.ElementTree as ET
@@ -25,11 +24,10 @@ import xmlschema
 from mtls_config.cli.main import main
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
-from tests.reliability.harness import count
+from tests.reliability.harness import count, example_repo
 from tests.reliability.slow_servers import slow_server
 
 CASES = sorted((Path(__file__).parent / "cases" / "reports").glob("*.json"))
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "junit-report.xsd"))
 SUFFIX = {"junit": "xml", "json": "json", "markdown": "md", "text": "txt"}
 
@@ -46,16 +44,7 @@ def _closed_port() -> Iterator[str]:
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".mtls-config"))
-    (target / ".git").mkdir()
-    monkeypatch.chdir(target)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "admin")
-    for var in ("SN_INSTANCE", "SN_CLIENT_ID", "SN_CLIENT_SECRET"):
-        monkeypatch.delenv(var, raising=False)
-    return target
+    return example_repo(tmp_path, monkeypatch)
 
 
 def _arguments(failure: str, repo: Path, stack: ExitStack) -> list[str]:

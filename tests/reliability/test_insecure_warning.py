@@ -4,7 +4,6 @@ without it does not."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from mtls_config.cli.target import insecure_warning
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.settings import InstanceSettings
+from tests.reliability.harness import example_repo
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 COMMANDS = {
     "plan": ["plan"],
     "apply": ["apply", "--auto-approve"],
@@ -42,13 +41,7 @@ def test_every_run_with_insecure_warns_on_stderr(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".mtls-config"))
-    (repo / ".git").mkdir()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "admin")
+    example_repo(tmp_path, monkeypatch)
     for flag, expect_warning in (([], False), (["--insecure"], True)):
         main([*COMMANDS[name], "--instance", served.url, *flag])
         out, err = capsys.readouterr()

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,9 @@ import pytest
 from mtls_config.cli.main import main
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
-from tests.reliability.harness import count
+from tests.reliability.harness import count, example_repo
 
 CASES = sorted((Path(__file__).parent / "cases" / "instance_values").glob("*.json"))
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 API_PATH = re.compile(
     r"^/(api/now/(v1/batch|(v\d+/)?(table/[a-z0-9_]+(/[0-9a-f]{32})?|attachment(/file|/[0-9a-f]{32}(/file)?)?))|oauth_token\.do)$"
 )
@@ -70,18 +67,8 @@ def _answer(case: dict[str, Any]) -> bytes:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    target = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".mtls-config"))
-    (target / ".git").mkdir()
-    monkeypatch.chdir(target)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "300")
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "admin")
-    for var in ("SN_INSTANCE", "SN_CLIENT_ID", "SN_CLIENT_SECRET"):
-        monkeypatch.delenv(var, raising=False)
-    yield target
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return example_repo(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,13 +46,6 @@ from tests.reliability.cli_runner import Zygote, base_env
 from tests.reliability.harness import assert_converged, count, project
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[InstanceClient]:
-    app = create_app(EmulatorConfig())
-    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
-        yield c
 
 
 def _dead_process() -> ProcessIdentity:
