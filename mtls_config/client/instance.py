@@ -147,7 +147,9 @@ class InstanceClient:
         self._credentials_gate = asyncio.Lock()
         self._credentials_proven = False
         self._credentials_refused: AuthenticationFailed | None = None
-        self._unreachable: InstanceUnreachable | None = None  # what the first request met, before any answer
+        # What the request holding the gate met when it found no instance, and how many had arrived by then.
+        self._unreachable: tuple[InstanceUnreachable, int] | None = None
+        self._gate_arrivals = 0
         self._gate_holder: tuple[str, float] | None = None  # the request holding the gate, and since when
         self.deadline = Deadline(settings.command_timeout)
         self._auth = authenticator_for(settings.auth, self._post_token, clock=clock)
@@ -570,8 +572,11 @@ class InstanceClient:
         """Until the instance has accepted the credentials once, requests go one at a time, the first one with all
         its retries: a wrong password then costs one failed login, not one per concurrent request (instances
         lock accounts after a few), and an instance that does not answer costs one request's attempts, not
-        every waiting request's in turn. Waiting here counts against the command's time limit."""
+        every waiting request's in turn: the requests queued while it failed so fail unsent (a later request tries
+        again). Waiting here counts against the command's time limit."""
         waiting_since = time.monotonic()
+        arrival = self._gate_arrivals
+        self._gate_arrivals += 1
         try:
             async with asyncio.timeout(self.deadline.remaining()):
                 await self._credentials_gate.acquire()
@@ -580,15 +585,15 @@ class InstanceClient:
             detail = "queued behind the first request, which checks the credentials"
             if holder is not None:
                 detail = (
-                    f"queued behind {holder[0]}, the first request, which checks the credentials and had no complete answer "
-                    f"after {time.monotonic() - holder[1]:.1f} s"
+                    f"queued behind {holder[0]}, the first request, which checks the credentials and had no "
+                    f"complete answer after {time.monotonic() - holder[1]:.1f} s"
                 )
             raise self.deadline.exceeded(where, time.monotonic() - waiting_since, detail=detail) from None
         try:
             if self._credentials_refused is not None:
                 raise self._credentials_refused
-            if self._unreachable is not None:
-                first = self._unreachable
+            if self._unreachable is not None and arrival < self._unreachable[1]:
+                first = self._unreachable[0]
                 raise type(first)(
                     f"{where} was not sent: an earlier request found the instance unreachable ({first.message})",
                     hint=first.hint,
@@ -605,7 +610,7 @@ class InstanceClient:
                     # Any answer but 401 means the credentials were accepted (a 403 is about roles, not logins).
                     self._credentials_proven = exc.status is not None
                     if isinstance(exc, InstanceUnreachable) and exc.status is None:
-                        self._unreachable = exc
+                        self._unreachable = (exc, self._gate_arrivals)  # for those queued until now
                     raise
                 finally:
                     _HOLDING_GATE.reset(holding)

@@ -136,7 +136,8 @@ def unreadable_reason(cert: x509.Certificate) -> str | None:
         certificate_public_key(cert) if is_dsa_certificate(cert) else cert.public_key()
         cert.signature_hash_algorithm  # noqa: B018
         cert.extensions  # noqa: B018
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        # the last two are not ValueErrors: a damaged certificate that repeats an extension raised them untouched
         return str(exc) or type(exc).__name__
     return None
 

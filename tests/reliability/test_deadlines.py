@@ -77,17 +77,22 @@ async def test_a_stalled_read_fails_as_a_stall() -> None:
 @pytest.mark.anyio
 async def test_the_credential_gate_costs_one_requests_attempts_not_every_requests() -> None:
     """Twenty reads queued behind the first, which checks the credentials, against an instance that never
-    answers: the first one's attempts are the only requests sent; the others fail at once, unsent, saying why."""
+    answers: the first one's attempts are the only requests sent; the others fail at once, unsent, saying why.
+    A request made after that is sent again: the client is not written off for good."""
     with slow_server("silent") as (server, url):
         async with InstanceClient(_settings(url, timeout=0.3, max_retries=2)) as client:
             started = time.monotonic()
             outcomes = await asyncio.gather(*(client.list(f"sys_table_{i}") for i in range(20)), return_exceptions=True)
             took = time.monotonic() - started
-        sent = server.requests
+            sent = server.requests
+            # Only those queued meanwhile fail unsent: a later request tries again (the instance may be back).
+            with pytest.raises(InstanceUnreachable, match="after 3 attempts"):
+                await client.list("later")
+            sent_later = server.requests - sent
     assert all(isinstance(o, InstanceUnreachable) for o in outcomes), outcomes
     unsent = [o for o in outcomes if "was not sent: an earlier request found the instance unreachable" in str(o)]
     assert len(unsent) == 19 and sent == 3, (sent, [str(o) for o in outcomes][:3])
-    assert took < 15
+    assert took < 15 and sent_later == 3
 
 
 @pytest.mark.anyio
