@@ -95,12 +95,16 @@ def encoded_forms(value: bytes | str) -> set[str]:
 
 
 class SecretRegistry:
-    """The secrets seen so far, in all their forms; thread-safe (desired state is built in a worker thread)."""
+    """The secrets seen so far, in all their forms; thread-safe (desired state is built in a worker thread).
+
+    Forms are indexed by their first ``MIN_SECRET`` characters, so masking a text costs one dictionary look-up per
+    character whatever the number of secrets (a stack of a thousand keystores each with its own password)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: set[bytes] = set()
-        self._forms: tuple[str, ...] = ()
+        self._forms: set[str] = set()
+        self._index: dict[str, tuple[str, ...]] | None = {}  # None: to be rebuilt from _forms
 
     def add(self, value: bytes | str | None) -> None:
         if not value:
@@ -110,24 +114,49 @@ class SecretRegistry:
             if raw in self._seen:
                 return
             self._seen.add(raw)
-            forms = set(self._forms) | encoded_forms(raw)
-            # Longest first: a form that holds a shorter one is masked whole.
-            self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
+            self._forms |= encoded_forms(raw)
+            self._index = None
 
     def clear(self) -> None:
         """Forget every secret (a test harness running several runs in one process)."""
         with self._lock:
             self._seen.clear()
-            self._forms = ()
+            self._forms = set()
+            self._index = {}
 
     def __len__(self) -> int:
         return len(self._seen)
 
+    def _current_index(self) -> dict[str, tuple[str, ...]]:
+        index = self._index
+        if index is None:
+            with self._lock:
+                grouped: dict[str, list[str]] = {}
+                for form in self._forms:
+                    grouped.setdefault(form[:MIN_SECRET], []).append(form)
+                # Longest first: a form that holds a shorter one is masked whole.
+                index = {key: tuple(sorted(forms, key=len, reverse=True)) for key, forms in grouped.items()}
+                self._index = index
+        return index
+
     def redact(self, text: str) -> str:
-        for form in self._forms:  # a snapshot: add() replaces the tuple, never changes it
-            if form in text:
-                text = text.replace(form, MASK)
-        return text
+        index = self._current_index()
+        if not index:
+            return text
+        pieces: list[str] = []
+        start = position = 0
+        last = len(text) - MIN_SECRET
+        while position <= last:
+            for form in index.get(text[position : position + MIN_SECRET], ()):
+                if text.startswith(form, position):
+                    pieces += (text[start:position], MASK)
+                    position += len(form)
+                    start = position
+                    break
+            else:
+                position += 1
+        pieces.append(text[start:])
+        return "".join(pieces)
 
 
 REVEALED = SecretRegistry()

@@ -62,3 +62,19 @@ def test_short_and_published_values_are_not_masked() -> None:
     SecretValue(b"admin", "local instance default", published=True)
     assert len(REVEALED) == before
     assert redact("the user needs the admin role") == "the user needs the admin role"
+
+
+def test_many_secrets_are_each_masked_and_other_text_is_left_alone() -> None:
+    """A stack of a thousand keystores, each with its own password: every one is masked, in clear and base64,
+    where it stands, and the text around them is kept."""
+    registry = SecretRegistry()
+    passwords = [f"keystore-password-{i:04d}-x9" for i in range(1000)]
+    for password in passwords:
+        registry.add(password)
+    text = " | ".join(f"{i}: {p} / {base64.b64encode(p.encode()).decode()}" for i, p in enumerate(passwords[::97]))
+    masked = registry.redact(text)
+    assert not any(p in masked for p in passwords)
+    assert masked.count(MASK) == 2 * len(passwords[::97])
+    # base64: the groups made of the password's bytes alone; the last, partial one (1-2 bytes) may stay
+    assert masked.startswith("0: ******** / ********") and " | 1: ******** / " in masked
+    assert registry.redact("nothing to mask: keystore-password-1234") == "nothing to mask: keystore-password-1234"
