@@ -30,6 +30,7 @@ from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import SpecSet
+from mtls_config.wording import plural
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ async def apply_planned(
     plan = planned.plan
     if plan.errors:
         raise PlanError(
-            f"the plan has {len(plan.errors)} error(s); nothing was applied:\n  "
+            f"the plan has {plural(len(plan.errors), 'error')}; nothing was applied:\n  "
             + "\n  ".join(f"{f.address}: {f.message}" for f in plan.errors),
             hint=plan.errors[0].hint or None,
         )

@@ -31,6 +31,7 @@ from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import ImportRead
 from mtls_config.resources.registry import KINDS
+from mtls_config.wording import plural
 
 HEADER = "# Written by 'mtls-config import'. Passwords are secret references: set the variables before planning.\n"
 
@@ -109,7 +110,7 @@ async def import_to(
     existing = [p for p in result.files if (out / p).exists()]
     if existing and not force:
         raise PlanError(
-            f"{len(existing)} file(s) exist in {out} already (e.g. {existing[0]})",
+            f"{out} already holds {plural(len(existing), 'file')} that import would write (e.g. {existing[0]})",
             hint="choose another --out, or pass --force to overwrite",
         )
     for rel, data in sorted(result.files.items()):

@@ -23,6 +23,7 @@ from rich.text import Text
 from mtls_config.changes import ApplyResult
 from mtls_config.literal import visible
 from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
+from mtls_config.wording import plural
 
 SYMBOLS = {
     "create": ("+", "green"),
@@ -98,7 +99,7 @@ def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text
         out.append(f"{title}: ", style="bold").append(summary_line(plan) + ".")
     else:
         out.append("No changes. ", style="bold green").append(
-            f"The instance matches the specs ({plan.summary.no_op} resources)."
+            f"The instance matches the specs ({plural(plan.summary.no_op, 'resource')})."
         )
     return out
 
@@ -202,13 +203,15 @@ def drift_text(report: dict[str, Any]) -> Text:
     if errors:
         # Exit 1: the resources above could not be checked, so "no drift" would be a claim we cannot make.
         out.append(
-            f"\nDrift check failed: {len(errors)} error(s); the resources named above were not checked.",
+            f"\nDrift check failed: {plural(len(errors), 'error')}; the resources named above were not checked.",
             style="bold red",
         )
     elif report["drift"]:
-        out.append(f"\nDrift detected ({in_sync} of {len(report['resources'])} resources in sync).", style="bold red")
+        out.append(
+            f"\nDrift detected ({in_sync} of {plural(len(report['resources']), 'resource')} in sync).", style="bold red"
+        )
     else:
-        out.append(f"\nNo drift ({in_sync} resources in sync).", style="bold green")
+        out.append(f"\nNo drift ({plural(in_sync, 'resource')} in sync).", style="bold green")
     return out
 
 
@@ -342,7 +345,7 @@ def drift_markdown(report: dict[str, Any]) -> str:
         f"{_md_code(report['instance'], in_table=False)}",
         "",
         ("**Drift check failed**" if failed else "**Drift detected**" if report["drift"] else "**No drift**")
-        + f": {len(report['resources']) - len(drifted)} of {len(report['resources'])} resources in sync.",
+        + f": {len(report['resources']) - len(drifted)} of {plural(len(report['resources']), 'resource')} in sync.",
         "",
     ]
     if drifted:

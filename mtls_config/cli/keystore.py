@@ -35,6 +35,7 @@ from mtls_config.keystore import (
 )
 from mtls_config.literal import visible
 from mtls_config.secrets import SecretRef, SecretValue
+from mtls_config.wording import plural
 
 keystore_app = typer.Typer(
     name="keystore",
@@ -308,7 +309,9 @@ def inspect(
         )
         return
     integrity = "verified" if contents.integrity_verified else "NOT verified"
-    _say(f"{file}: {contents.store_type.upper()}, integrity {integrity}, {len(contents.entries)} entries")
+    _say(
+        f"{file}: {contents.store_type.upper()}, integrity {integrity}, {plural(len(contents.entries), 'entry', 'entries')}"
+    )
     for entry in contents.entries:
         if entry.kind == "private_key":
             if entry.key_algorithm:

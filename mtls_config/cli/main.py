@@ -20,6 +20,7 @@ from mtls_config.keystore.speclint import lint_specs
 from mtls_config.runtime import tune_process
 from mtls_config.spec.schema import write_schemas
 from mtls_config.spec.stack import load_stack
+from mtls_config.wording import plural
 
 app = typer.Typer(
     name="mtls-config",
@@ -87,7 +88,10 @@ def validate(
     for resource in specs.resources:
         counts[resource.kind] = counts.get(resource.kind, 0) + 1
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no resources"
-    stdout().print(f"valid: {len(specs.resources)} resources in {len(specs.files)} files ({summary})", markup=False)
+    stdout().print(
+        f"valid: {plural(len(specs.resources), 'resource')} in {plural(len(specs.files), 'file')} ({summary})",
+        markup=False,
+    )
 
 
 @app.command()
@@ -111,13 +115,12 @@ def schema(
 
 def _register_commands() -> None:
     from mtls_config.cli import lock as lock_command
-    from mtls_config.cli import reconcile, reference
+    from mtls_config.cli import reconcile
     from mtls_config.cli import verify as verify_command
 
     reconcile.register(app)
     verify_command.register(app)
     lock_command.register(app)
-    reference.register(app)
 
 
 _register_commands()

@@ -22,6 +22,7 @@ from mtls_config.files import PLAN, read_text, write_private
 from mtls_config.redaction import redact
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
 from mtls_config.spec.stack import Stack, find_project, load_stack
+from mtls_config.wording import plural
 
 if TYPE_CHECKING:
     # The engine (deepdiff, numpy) and the HTTP client load only when a command runs: `--help` and
@@ -123,7 +124,7 @@ def _print_stats(stats: RequestLog) -> None:
         total = snapshot["total"]
         parts = ", ".join(f"{name} {op['requests']}" for name, op in snapshot.items() if name != "total")
         stderr().print(
-            f"{label}: {total['requests']} requests ({parts}), {total['retries']} retries, "
+            f"{label}: {plural(total['requests'], 'request')} ({parts}), {plural(total['retries'], 'retry', 'retries')}, "
             f"{total['bytes_sent'] / 1024:.1f} KB sent, {total['bytes_received'] / 1024:.1f} KB received",
             markup=False,
         )

@@ -137,7 +137,9 @@ def verify(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Parallel handshakes (--all).")
     ] = 8,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report(s) as JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report (one per binding with --all) as JSON.")
+    ] = False,
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     insecure: InsecureOpt = False,

@@ -85,7 +85,7 @@ def order_chain(
         names = ", ".join(short_name(c) for c in unused)
         raise KeystoreRuleError(
             "K08",
-            f"certificate(s) not in the chain of {short_name(leaf)}: {names}",
+            f"{'a certificate' if len(unused) == 1 else 'certificates'} not in the chain of {short_name(leaf)}: {names}",
             hint="pass only the CA certificates that issued this certificate (leaf -> intermediates -> root)",
         )
     last = chain[-1]

@@ -46,6 +46,7 @@ from mtls_config.verify.report import (
     Status,
     VerifyReport,
 )
+from mtls_config.wording import plural
 
 DEFAULT_TLS_VERSIONS = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
 DEFAULT_TIMEOUT = 10.0
@@ -536,7 +537,7 @@ def _judge_client_cert(
         status = Status.WARN if java_parity == "warn" else Status.FAIL
         run.stage(StageName.CLIENT_CERT, status, parity.message, started, code=parity.code, **details)
         return
-    names = f"; server accepts {len(ca_names)} CA name(s)" if ca_names else "; no CA names advertised"
+    names = f"; server accepts {plural(len(ca_names), 'CA name')}" if ca_names else "; no CA names advertised"
     if not tls_ok or run.stages.get(StageName.HTTP, None) is None or run.stages[StageName.HTTP].status is Status.FAIL:
         run.stage(StageName.CLIENT_CERT, Status.SKIPPED, f"requested{names}; outcome unknown", started, **details)
         return
