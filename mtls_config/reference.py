@@ -93,7 +93,7 @@ def spec_reference() -> str:
     lines = [
         "# Spec reference",
         "",
-        "Generated from the spec models by `mtls-config reference --out docs/reference`; do not edit by hand.",
+        "Generated from the spec models by `python tools/write_references.py`; do not edit by hand.",
         "",
         "Every spec document has the same envelope:",
         "",
@@ -151,7 +151,7 @@ def cli_reference(root: Any, prog: str = "mtls-config") -> str:
     lines = [
         "# CLI reference",
         "",
-        "Generated from the command line by `mtls-config reference --out docs/reference`; do not edit by hand.",
+        "Generated from the command line by `python tools/write_references.py`; do not edit by hand.",
         "Every command takes `-h`/`--help`. Exit codes: 0 ok / no changes, 1 error, 2 changes (plan) or drift (drift).",
         "",
     ]

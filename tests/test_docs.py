@@ -47,7 +47,7 @@ def _fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
 
 
 def test_generated_references_are_fresh() -> None:
-    assert (DOCS / "reference" / "specs.md").read_text() == spec_reference(), "run: mtls-config reference"
+    assert (DOCS / "reference" / "specs.md").read_text() == spec_reference(), "run: python tools/write_references.py"
     assert (DOCS / "reference" / "cli.md").read_text() == cli_reference(command_tree(app))
 
 
@@ -94,22 +94,45 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_quickstart_runs_word_for_word(tmp_path: Path) -> None:
-    """Every sh block of docs/quickstart.md, in order, from a checkout's root (the install block is skipped:
-    the tests run installed)."""
+def _readme_first_command() -> str:
+    """The README's first command (install, apply the example, plan again) without its install steps: the tests
+    run installed."""
+    block = _sh_blocks((ROOT / "README.md").read_text())[0]
+    steps = [s.strip() for s in block.split("&&")]
+    runs = [s.replace(".venv/bin/", "") for s in steps if "mtls-config " in s]
+    assert [s.split()[1] for s in runs] == ["apply", "plan"], block
+    assert all("venv" in s or "pip install" in s for s in steps if "mtls-config " not in s), block
+    return " && ".join(runs)
+
+
+def test_quickstart_runs_word_for_word_after_the_readme(tmp_path: Path) -> None:
+    """The README's first command, then every sh block of docs/quickstart.md, in order, from a checkout's root
+    (the install block is skipped: the tests run installed), as a new user runs them."""
     shutil.copytree(
         ROOT / "specs" / "examples", tmp_path / "specs" / "examples", ignore=shutil.ignore_patterns(".mtls-config")
     )
-    script = "set -euo pipefail\n" + "\n".join(_sh_blocks((DOCS / "quickstart.md").read_text()))
+    blocks = [_readme_first_command(), *_sh_blocks((DOCS / "quickstart.md").read_text())]
+    script = "set -euo pipefail\n" + "\necho '== next block'\n".join(blocks)
     result = subprocess.run(
         ["bash", "-c", script], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Warning" not in result.stderr, result.stderr  # no library warning reaches a user's terminal
-    assert "valid: 8 resources" in result.stdout
-    assert "8 applied" in result.stdout
-    assert "No changes" in result.stdout
+    readme, *steps = result.stdout.split("== next block\n")
+    assert "8 applied" in readme and "No changes" in readme
+    assert "valid: 8 resources" in steps[0]
+    # step 3 plans the copy against its own, empty instance: eight creates, then applies them
+    assert "8 to create" in steps[1] and "8 applied" in steps[1], steps[1]
+    assert "No changes" in steps[2]
     assert (tmp_path / "my-mtls" / "globex-client.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+    # the copy's editor comments point at schemas that are there
+    comments = 0
+    for spec in (tmp_path / "my-mtls").rglob("*.yaml"):
+        for target in re.findall(r"^# yaml-language-server: \$schema=(\S+)$", spec.read_text(), re.M):
+            comments += 1
+            schema = (spec.parent / target).resolve()
+            assert schema.is_file() and schema.is_relative_to(tmp_path / "my-mtls"), f"{spec}: {target}"
+    assert comments == 3
 
 
 def _recipe_commands(markdown: str) -> list[str]:
@@ -162,3 +185,52 @@ def test_kubernetes_cronjob_command_runs(tmp_path: Path) -> None:
     result = subprocess.run(container["command"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, shlex.join(container["command"]) + "\n" + result.stdout + result.stderr
     assert json.loads(result.stdout)["drift"] is False
+
+
+_CODE = re.compile(r"```[a-z]*\n(.*?)```|`([^`\n]+)`", re.S)
+_USE = re.compile(r"^(?:\$ |- |run: |.*&& |.*\|\| )*mtls-config ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
+# Names in code that read like a command and are not one: the REST message the contract tests create.
+_NOT_COMMANDS = {"mtls-config contract"}
+
+
+def test_every_command_the_docs_show_is_one_help_lists() -> None:
+    """A command line in the docs or the README (a code block's line or a code span that starts with
+    'mtls-config WORD') names a command that --help lists: not a hidden one, not one that is gone."""
+
+    def listed(command: object) -> dict[str, object]:
+        subs = getattr(command, "commands", {}) or {}
+        return {n: s for n, s in subs.items() if not getattr(s, "hidden", False)}
+
+    top = listed(command_tree(app))
+    seen, unknown = 0, []
+    for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        for code in _CODE.finditer(path.read_text()):
+            for line in (code.group(1) if code.group(1) is not None else code.group(2)).splitlines():
+                use = _USE.match(line.strip())
+                if use is None or use.group(0) in _NOT_COMMANDS:
+                    continue
+                seen += 1
+                command = top.get(use.group(1))
+                subs = listed(command) if command is not None else {}
+                if command is None or (use.group(2) is not None and subs and use.group(2) not in subs):
+                    unknown.append(f"{path.relative_to(ROOT)}: {use.group(0)}")
+    assert seen > 50
+    assert not unknown, unknown
+
+
+def test_every_file_the_docs_cite_is_in_the_repository() -> None:
+    """A file the docs name in a code span (`docs/x.md`, `mtls_config/emulator/tables.py`) is one a reader of the
+    repository can open; the facts the emulator follows are in docs/sources/, not in a folder outside it."""
+    cited = re.compile(r"`((?:\.\./)*[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+\.(?:md|py|txt|json|yaml|toml))`")
+    missing = []
+    for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        if path.parent == DOCS / "sources":
+            continue  # the fact sheets cite files of other repositories (the vendor's documentation)
+        for name in cited.findall(path.read_text()):
+            if name.startswith(".github/") or name.startswith(".vscode/"):
+                continue  # files of the user's repository that a recipe shows how to write
+            if not any((base / name).exists() for base in (ROOT, path.parent, DOCS, ROOT / "mtls_config")):
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not missing, missing
+    for name in ("servicenow-api.md", "servicenow-facts-2.md", "keystores-and-tls.md"):
+        assert (DOCS / "sources" / name).is_file()

@@ -56,6 +56,12 @@ def test_committed_schemas_are_what_the_command_writes(tmp_path: Path, capsys: p
     for name in written:
         fresh = (tmp_path / name).read_bytes()
         assert fresh == (SCHEMAS / name).read_bytes(), f"schemas/{name} is stale: run mtls-config schema --out schemas"
+    # Each example is a spec repository of its own, with the schemas its editor comments point at (docs/specs.md).
+    for example in sorted(p.parent for p in project_files()):
+        copied = sorted(p.name for p in (example / "schemas").iterdir())
+        assert copied == written, f"{example}/schemas is stale: run mtls-config schema --out {example}/schemas"
+        for name in written:
+            assert (example / "schemas" / name).read_bytes() == (tmp_path / name).read_bytes(), f"{example}: {name}"
 
 
 def test_one_schema_per_kind_plus_document_and_project() -> None:
@@ -98,8 +104,12 @@ def test_every_example_project_file_validates(path: Path, draft: str) -> None:
 def test_editor_schema_comment_points_at_a_schema(path: Path) -> None:
     found = SCHEMA_COMMENT.findall(path.read_text(encoding="utf-8"))
     assert found, f"{path} has no '# yaml-language-server: $schema=...' line"
+    example = next(p for p in path.parents if (p / "mtls-config.yaml").is_file())
     for target in found:
-        assert (path.parent / target).resolve().is_file(), f"{path}: {target} does not exist"
+        schema = (path.parent / target).resolve()
+        assert schema.is_file(), f"{path}: {target} does not exist"
+        # inside the example: the comment still holds in a copy of it (the quickstart starts from one)
+        assert schema.is_relative_to(example.resolve()), f"{path}: {target} points out of {example}"
 
 
 def keystore(**spec: Any) -> dict[str, Any]:
