@@ -331,7 +331,7 @@ def _identical(a: Any, b: Any) -> bool:
 _EXPIRY_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 
 
-def _expiry_time(text: str) -> dt.datetime | None:
+def expiry_time(text: str) -> dt.datetime | None:
     """``text`` ("YYYY-MM-DD HH:MM:SS", UTC) as a time, or None when it is not one. The exact form, which both
     the instance and the desired state write, is read without strptime (a third of a no-change diff); any other
     text goes to strptime, which decides as it always did."""
@@ -351,7 +351,7 @@ def _expiry(d: DesiredResource, current: LiveResource | None, now: dt.datetime) 
     expires = (current.info.get("expires") if current is not None else None) or d.info.get("expires")
     if not expires:
         return []
-    when = _expiry_time(str(expires))
+    when = expiry_time(str(expires))
     if when is None:
         return []
     days = (when - now).days

@@ -1,4 +1,4 @@
-"""The files a run reads and the private files it writes.
+"""The files a run reads and the files it writes.
 
 Reading: every file mtls-config reads (spec and project files, the files specs refer to, secret files, keystores,
 keys, certificates, CA bundles, saved plans, the paths given to ``keystore``/``cert`` commands) goes through
@@ -9,7 +9,8 @@ neither memory nor time before its clear error.
 
 Writing: ``write_private`` writes a file only its owner can read (reports, saved plans): the
 bytes go to a new file created ``0600`` beside the target, which then replaces it, so the file is never readable
-by others for a moment, and a reader never sees half of it.
+by others for a moment, and a reader never sees half of it. ``write_shared`` writes the same way a file others
+may read (drift's metrics, which node-exporter reads as another user; they hold no secret).
 
 Never imports the client, the emulator or the CLI.
 """
@@ -135,6 +136,17 @@ def read_text(path: str | os.PathLike[str], kind: FileKind, *, shown: str | None
 def write_private(path: Path, data: bytes | str) -> None:
     """Write ``path`` (replacing it) as a file only its owner can read: created ``0600``, never widened, never
     seen half-written. A path that exists and is not a regular file is refused."""
+    _replace(path, data, shared=False)
+
+
+def write_shared(path: Path, data: bytes | str) -> None:
+    """Write ``path`` as ``write_private`` does (whole or not at all, by a rename in its folder), readable as any
+    new file is (the umask decides): for what another user's process reads and that holds no secret, the metrics
+    node-exporter's textfile collector picks up."""
+    _replace(path, data, shared=True)
+
+
+def _replace(path: Path, data: bytes | str, *, shared: bool) -> None:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         existing = os.stat(path)
@@ -155,6 +167,10 @@ def write_private(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
+        if shared:
+            umask = os.umask(0o077)  # read, then put back at once: there is no call that only reads it
+            os.umask(umask)
+            os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
     except OSError as exc:
         Path(temp).unlink(missing_ok=True)

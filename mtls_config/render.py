@@ -1,10 +1,11 @@
-"""Renderings of plans, drift reports and apply results: rich ``Text`` for terminals, JSON, JUnit XML, Markdown.
+"""Renderings of plans, drift reports and apply results: rich ``Text`` for terminals, JSON, JUnit XML, Markdown,
+OpenMetrics (drift, for Prometheus).
 
 Returns values; never prints (the CLI does). Sensitive values are already masked in the plan; nothing
 here ever sees a secret. Every value that comes from a spec, a certificate or the instance (names, addresses,
 reasons, messages, field values) is rendered literally: escaped with ``literal.visible`` in text and XML (rich's
 Text would drop some control characters silently, XML 1.0 cannot hold them), as a code span or escaped text
-in Markdown, and as JSON strings by ``json``.
+in Markdown, as JSON strings by ``json``, and as escaped label values in OpenMetrics.
 
 Never imports the client, the emulator or the CLI.
 """
@@ -21,8 +22,10 @@ from xml.etree import ElementTree as ET
 from rich.text import Text
 
 from mtls_config.changes import ApplyResult
+from mtls_config.diff import expiry_time
 from mtls_config.literal import visible
 from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
+from mtls_config.resources.registry import NAMES as KIND_NAMES
 from mtls_config.wording import plural
 
 SYMBOLS = {
@@ -134,19 +137,32 @@ def drift_status(c: ResourceChange) -> str:
 
 
 def drift_report(plan: Plan, *, fail_on_expiry: bool = False) -> dict[str, Any]:
-    resources = []
+    resources: list[dict[str, Any]] = []
     for c in plan.resource_changes:
-        resources.append(
-            {
-                "address": c.address,
-                "status": drift_status(c),
-                "reason": c.reason,
-                "fields": [f.model_dump(mode="json") for f in c.changed_fields],
-            }
-        )
+        resource = {
+            "address": c.address,
+            "kind": c.kind,
+            "name": c.name,
+            "status": drift_status(c),
+            "reason": c.reason,
+            "fields": [f.model_dump(mode="json") for f in c.changed_fields],
+        }
+        # a certificate's, the instance's (or, when it is missing there, the spec's): what expiry alerts watch
+        resource.update({k: c.info[k] for k in ("subject", "expires") if c.info.get(k)})
+        resources.append(resource)
     for f in plan.findings:
         if f.kind == "orphan":
-            resources.append({"address": f.address, "status": "unexpected", "reason": f.message, "fields": []})
+            kind, _, name = f.address.partition("/")
+            resources.append(
+                {
+                    "address": f.address,
+                    "kind": kind,
+                    "name": name,
+                    "status": "unexpected",
+                    "reason": f.message,
+                    "fields": [],
+                }
+            )
     expiring = [f for f in plan.findings if f.kind == "expiry"]
     drifted = any(r["status"] != "in-sync" for r in resources) or (fail_on_expiry and bool(expiring))
     return {
@@ -271,6 +287,96 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
         ET.SubElement(suite, "system-err").text = ""
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# -- OpenMetrics (Prometheus, node-exporter's textfile collector, a Pushgateway) -------------------------------------
+
+DRIFT_STATUSES = ("in-sync", "changed", "missing", "unexpected")
+# (name, help, unit): every family this rendering can hold, in the order it writes them. docs/recipes/monitoring.md
+# and the Grafana dashboard beside it use these names.
+METRICS: tuple[tuple[str, str, str], ...] = (
+    (
+        "mtls_config_drift_last_run_timestamp_seconds",
+        "When the drift check ran, in seconds since the epoch.",
+        "seconds",
+    ),
+    (
+        "mtls_config_drift_last_run_success",
+        "1 when the drift check compared every resource, 0 when it failed (exit code 1: see the job's log).",
+        "",
+    ),
+    (
+        "mtls_config_drift_detected",
+        "1 when the drift check found drift (exit code 2), 0 when the instance matched the specs.",
+        "",
+    ),
+    (
+        "mtls_config_drift_resources",
+        "Resources by kind and status (in-sync, changed, missing, unexpected) at the drift check.",
+        "",
+    ),
+    (
+        "mtls_config_certificate_expiration_timestamp_seconds",
+        "When the certificate of a KeyStore or TrustStoreCert expires (notAfter), in seconds since the epoch.",
+        "seconds",
+    ),
+)
+
+
+def _label_value(value: object) -> str:
+    """A label value in the exposition format: shown literally (``visible``, which also leaves no line break),
+    then a backslash and a double quote escaped, so no name or subject can end the value or the line."""
+    return visible(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _sample(name: str, labels: dict[str, object], value: str) -> str:
+    pairs = ",".join(f'{key}="{_label_value(v)}"' for key, v in labels.items())
+    return f"{name}{{{pairs}}} {value}"
+
+
+def drift_openmetrics(*reports: dict[str, Any], timestamp: dt.datetime | None = None) -> str:
+    """The drift reports as OpenMetrics text: each run's time and outcome, drift counts per kind and status, and
+    each certificate's expiry. Gauges only, no sample timestamps: node-exporter's textfile collector reads it too
+    (``# UNIT`` and ``# EOF`` are comments to the Prometheus text format). A failed run says so (success 0) and
+    leaves out the counts it could not take; what it could tell (certificates' expiry) is still there.
+
+    The labels are ``stack`` and ``servicenow_instance`` (not ``instance``: Prometheus sets that to the scraped
+    target, and would rename ours), ``environment`` in a fleet run, and ``kind``, ``status``, ``name``, ``subject``."""
+    now = (timestamp or dt.datetime.now(dt.UTC)).timestamp()
+    samples: dict[str, list[tuple[tuple[str, ...], str]]] = {name: [] for name, _, _ in METRICS}
+
+    def add(name: str, labels: dict[str, object], value: str) -> None:
+        samples[name].append((tuple(_label_value(v) for v in labels.values()), _sample(name, labels, value)))
+
+    for report in reports:
+        target: dict[str, object] = {"stack": report["stack"], "servicenow_instance": report["instance"]}
+        if "environment" in report:
+            target["environment"] = report["environment"]
+        failed = "error" in report or any(f["severity"] == "error" for f in report["findings"])
+        add("mtls_config_drift_last_run_timestamp_seconds", target, f"{now:.3f}")
+        add("mtls_config_drift_last_run_success", target, "0" if failed else "1")
+        if not failed:
+            add("mtls_config_drift_detected", target, "1" if report["drift"] else "0")
+            counts = {(kind, status): 0 for kind in KIND_NAMES for status in DRIFT_STATUSES}
+            for r in report["resources"]:
+                key = (str(r["kind"]), str(r["status"]))
+                counts[key] = counts.get(key, 0) + 1
+            for (kind, status), count in counts.items():
+                add("mtls_config_drift_resources", target | {"kind": kind, "status": status}, str(count))
+        for r in report["resources"]:
+            when = expiry_time(str(r.get("expires") or ""))
+            if when is not None:
+                labels = target | {"kind": r["kind"], "name": r["name"], "subject": r.get("subject") or ""}
+                add("mtls_config_certificate_expiration_timestamp_seconds", labels, str(int(when.timestamp())))
+    lines: list[str] = []
+    for name, help_text, unit in METRICS:
+        if not samples[name]:
+            continue  # an empty family is valid OpenMetrics, but not every reader of the text format takes one
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        if unit:
+            lines.append(f"# UNIT {name} {unit}")
+        lines += [line for _, line in sorted(samples[name])]
+    return "\n".join([*lines, "# EOF"]) + "\n"
 
 
 # -- Markdown (pull-request comments) --------------------------------------------------------------

@@ -18,7 +18,7 @@ from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, print_err
 from mtls_config.cli.lock import lock_hints, note
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
-from mtls_config.files import PLAN, read_text, write_private
+from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
 from mtls_config.spec.stack import Stack, find_project, load_stack
@@ -354,15 +354,25 @@ def drift(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     output_format: Annotated[
-        Literal["text", "json", "junit", "markdown"],
+        Literal["text", "json", "junit", "markdown", "openmetrics"],
         typer.Option(
             "--format",
             "-f",
-            metavar="text|json|junit|markdown",
-            help="text, json, junit (one test case per resource) or markdown.",
+            metavar="text|json|junit|markdown|openmetrics",
+            help="text, json, junit (one test case per resource), markdown, or openmetrics (Prometheus metrics: "
+            "expiry per certificate, drift per kind, the run's time and outcome).",
         ),
     ] = "text",
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the report to a file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="Write the report to a file (openmetrics: replaced at once, as node-exporter's textfile collector "
+            "needs).",
+        ),
+    ] = None,
     fail_on_expiry: Annotated[
         bool, typer.Option("--fail-on-expiry", help="Count certificates expiring within warnDays as drift.")
     ] = False,
@@ -378,12 +388,22 @@ def drift(
     Reports changed, missing and unexpected (owned but no longer in the specs) records and certificates
     expiring within their warnDays. Exit 0 clean, 2 drift, 1 error.
 
+    A failed run still writes its report (the error as a failing case, or success 0 in the metrics).
+
     Examples:
       mtls-config drift specs/
       mtls-config drift --env prod --format junit --out drift.xml
+      mtls-config drift --env prod --format openmetrics --out /var/lib/node_exporter/textfile/mtls.prom
     """
     from mtls_config.fleet import Result, environments, fleet_document, label, plan_environments
-    from mtls_config.render import drift_error_report, drift_junit, drift_markdown, drift_report, drift_text
+    from mtls_config.render import (
+        drift_error_report,
+        drift_junit,
+        drift_markdown,
+        drift_openmetrics,
+        drift_report,
+        drift_text,
+    )
 
     stats: RequestLog = []
     results: list[Result]
@@ -435,10 +455,14 @@ def drift(
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     elif output_format == "junit":
         text = drift_junit(*reports)
+    elif output_format == "openmetrics":
+        text = drift_openmetrics(*reports)
     else:
         text = "\n".join(texts)
     text = redact(text)  # a message the instance echoed may be in it
-    if out is not None:
+    if out is not None and output_format == "openmetrics":
+        write_shared(out, text)  # node-exporter's textfile collector runs as another user
+    elif out is not None:
         write_private(out, text)
     elif output_format != "text":
         sys.stdout.write(text)
