@@ -8,11 +8,13 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -305,3 +307,49 @@ def test_out_replaces_the_file_whole_and_readable(stack_dir: Path, capsys: pytes
     assert one(parse(target.read_text()), "mtls_config_drift_last_run_success", **TARGET) == 1
     code, _, err = run(["drift", "--format", "openmetrics", "--out", str(stack_dir / "nowhere" / "m.prom")], capsys)
     assert code == 1 and "cannot write" in err and "nowhere" in err
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "recipes"
+
+
+def _queries(node: Any) -> list[str]:
+    """Every PromQL text of a Grafana dashboard: panel targets' ``expr`` and template variables' queries."""
+    if isinstance(node, dict):
+        found = [node["expr"]] if isinstance(node.get("expr"), str) else []
+        if isinstance(node.get("definition"), str):
+            found.append(node["definition"])
+        return found + [q for value in node.values() for q in _queries(value)]
+    if isinstance(node, list):
+        return [q for value in node for q in _queries(value)]
+    return []
+
+
+def _names_and_labels(query: str) -> tuple[set[str], set[str]]:
+    names = set(re.findall(r"\bmtls_config_[a-z_]+\b", query))
+    labels = {m for block in re.findall(r"\{([^}]*)\}", query) for m in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", block)}
+    labels |= {m.strip() for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", query) for m in group.split(",")}
+    labels |= {m for m in re.findall(r"label_values\(\w+,\s*(\w+)\)", query)}
+    return names, labels
+
+
+def test_the_dashboard_and_the_alert_rules_use_what_drift_writes(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["apply", "--auto-approve"], capsys)[0] == 0
+    samples = parse(run(["drift", "--format", "openmetrics"], capsys)[1])
+    written = set(samples)
+    label_names = {label for series in samples.values() for labels, _ in series for label in labels} | {"environment"}
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    rules_block = re.search(r"```yaml\n(groups:.*?)```", (DOCS / "monitoring.md").read_text(), re.S)
+    assert rules_block is not None
+    rules = yaml.safe_load(rules_block.group(1))["groups"][0]["rules"]
+    queries = _queries(dashboard) + [rule["expr"] for rule in rules]
+    assert len(queries) >= 12
+    used: set[str] = set()
+    for query in queries:
+        names, labels = _names_and_labels(query)
+        assert names, f"queries none of our metrics: {query}"
+        assert names <= written, f"{query}: {sorted(names - written)} is not in drift's output"
+        assert labels <= label_names, f"{query}: {sorted(labels - label_names)} is not a label drift writes"
+        used |= names
+    assert used == {name for name, _, _ in METRICS}  # and every metric is shown somewhere
