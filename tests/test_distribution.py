@@ -22,6 +22,8 @@ import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from mtls_config import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -62,7 +64,10 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_sdist_and_the_wheel_are_complete_and_their_metadata_valid(dist: Path) -> None:
-    assert sorted(p.name for p in dist.iterdir()) == ["mtls_config-0.1.0-py3-none-any.whl", "mtls_config-0.1.0.tar.gz"]
+    assert sorted(p.name for p in dist.iterdir()) == [
+        f"mtls_config-{__version__}-py3-none-any.whl",
+        f"mtls_config-{__version__}.tar.gz",
+    ]
     assert check_dist.problems(dist) == []
     with zipfile.ZipFile(next(dist.glob("*.whl"))) as wheel:
         names = wheel.namelist()
@@ -96,7 +101,10 @@ def test_the_check_finds_what_would_be_wrong(dist: Path, tmp_path: Path) -> None
     cases: dict[str, tuple[dict[str, bytes | None], str]] = {
         "tests": ({"tests/test_x.py": b""}, "outside the package"),
         "typed": ({"mtls_config/py.typed": None}, "py.typed"),
-        "version": ({metadata_name: metadata.replace(b"Version: 0.1.0", b"Version: 9.9.9")}, "Version is '9.9.9'"),
+        "version": (
+            {metadata_name: metadata.replace(f"Version: {__version__}".encode(), b"Version: 9.9.9")},
+            "Version is '9.9.9'",
+        ),
         "script": ({entry_points_name: b"[console_scripts]\nmtls=mtls_config.cli.main:run\n"}, "console scripts"),
         "deps": ({metadata_name: metadata.replace(b"Requires-Dist: httpx>=0.27.0\n", b"")}, "Requires-Dist"),
     }

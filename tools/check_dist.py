@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import email.parser
+import re
 import subprocess
 import sys
 import tarfile
@@ -51,12 +52,11 @@ def _metadata_problems(text: str, where: str) -> list[str]:
         details = getattr(exc, "exceptions", [exc])
         return [f"{where}: invalid metadata: {d}" for d in details]
     raw = email.parser.Parser().parsestr(text)
-    sys.path.insert(0, str(ROOT))
-    from mtls_config import __version__
-
+    version = re.search(r'^__version__ = "([^"]+)"', (ROOT / PACKAGE / "__init__.py").read_text(), re.M)
+    assert version is not None, "mtls_config/__init__.py has no __version__"
     expected = {
         "Name": (str(meta.name), project["name"]),
-        "Version": (str(meta.version), __version__),
+        "Version": (str(meta.version), version.group(1)),
         "Summary": (meta.summary, project["description"]),
         "Requires-Python": (str(meta.requires_python), project["requires-python"]),
         "License-Expression": (meta.license_expression, project["license"]),
