@@ -3,6 +3,7 @@ emulator in-process behind the real client."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
+from tests.pki import self_signed
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
 
@@ -52,3 +54,21 @@ def open_local(stack_dir: Path) -> InstanceClient:
     """A client on the stack's embedded local instance (the same SQLite file the CLI uses)."""
     app = create_app(EmulatorConfig(db_path=stack_dir / ".mtls-config" / "instance.db"))
     return InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app))
+
+
+async def rename_soap_message(stack_dir: Path) -> None:
+    """Rename the example's SOAP message on its local instance, behind the specs' back: its binding's plan then
+    has an error (the message it binds is gone)."""
+    async with open_local(stack_dir) as c:
+        msg = (await c.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
+        await c.update("sys_soap_message", msg["sys_id"], {"name": "Globex Orders (old)"})
+
+
+def short_lived_cert(days: int) -> str:
+    """A self-signed PEM certificate that expires in ``days`` days."""
+    now = dt.datetime.now(dt.UTC)
+    partner = self_signed(
+        "expiring.partner.example", serial=7, not_before=now - dt.timedelta(days=300),
+        not_after=now + dt.timedelta(days=days), extensions=False,
+    )  # fmt: skip
+    return partner.pem.decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mtls_config.cli.main import main
-from tests.engine.conftest import open_local
+from tests.engine.conftest import rename_soap_message
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -22,12 +22,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_drift_text_names_the_error_behind_exit_1(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["apply", "--auto-approve"], capsys)[0] == 0
 
-    async def rename_message() -> None:
-        async with open_local(stack_dir) as c:
-            msg = (await c.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
-            await c.update("sys_soap_message", msg["sys_id"], {"name": "Globex Orders (old)"})
-
-    asyncio.run(rename_message())
+    asyncio.run(rename_soap_message(stack_dir))
     code, out, err = run(["drift"], capsys)
     assert code == 1
     assert "No drift" not in out

@@ -16,16 +16,13 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text_format
 
 from mtls_config.cli.main import main
 from mtls_config.literal import visible
 from mtls_config.render import METRICS, drift_error_report, drift_openmetrics
-from tests.engine.conftest import open_local
+from tests.engine.conftest import open_local, rename_soap_message, short_lived_cert
 
 TARGET = {"stack": "two-partners-demo", "servicenow_instance": "local"}
 KINDS = ("KeyStore", "TrustStoreCert", "ProtocolProfile", "MessageBinding")
@@ -137,20 +134,8 @@ def test_an_unexpected_record_is_counted(stack_dir: Path, capsys: pytest.Capture
     assert one(samples, "mtls_config_drift_resources", kind="TrustStoreCert", status="in-sync") == 1
 
 
-def _short_lived_cert(days: int) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expiring.partner.example")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(7).not_valid_before(now - dt.timedelta(days=300)).not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 def test_an_expiring_certificate(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (stack_dir / "certs" / "expiring.pem").write_text(_short_lived_cert(10))
+    (stack_dir / "certs" / "expiring.pem").write_text(short_lived_cert(10))
     (stack_dir / "resources" / "expiring.yaml").write_text(
         "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: Expiring partner}\n"
         "spec: {file: ../certs/expiring.pem, warnDays: 30}\n"
@@ -196,12 +181,7 @@ def test_a_failed_run_still_writes_metrics_that_say_so(
 def test_a_run_whose_plan_has_errors_is_a_failed_run(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["apply", "--auto-approve"], capsys)[0] == 0
 
-    async def rename_message() -> None:
-        async with open_local(stack_dir) as c:
-            msg = (await c.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
-            await c.update("sys_soap_message", msg["sys_id"], {"name": "Globex Orders (old)"})
-
-    asyncio.run(rename_message())
+    asyncio.run(rename_soap_message(stack_dir))
     code, out, _ = run(["drift", "--format", "openmetrics"], capsys)
     assert code == 1
     samples = parse(out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mtls_config.cli.main import main
-from tests.pki import self_signed
+from tests.engine.conftest import short_lived_cert
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -20,17 +19,8 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
-def _short_lived_cert(days: int) -> str:
-    now = dt.datetime.now(dt.UTC)
-    partner = self_signed(
-        "expiring.partner.example", serial=7, not_before=now - dt.timedelta(days=300),
-        not_after=now + dt.timedelta(days=days), extensions=False,
-    )  # fmt: skip
-    return partner.pem.decode()
-
-
 def test_expiry_is_a_warning_unless_fail_on_expiry(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (stack_dir / "certs" / "expiring.pem").write_text(_short_lived_cert(10))
+    (stack_dir / "certs" / "expiring.pem").write_text(short_lived_cert(10))
     (stack_dir / "resources" / "expiring.yaml").write_text(
         "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: Expiring partner}\n"
         "spec: {file: ../certs/expiring.pem, warnDays: 30}\n"
@@ -104,7 +94,7 @@ def test_markdown_reports_are_tables(stack_dir: Path, capsys: pytest.CaptureFixt
 
 
 def test_lint_errors_in_the_specs_block_apply(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (stack_dir / "certs" / "expired.pem").write_text(_short_lived_cert(-3))
+    (stack_dir / "certs" / "expired.pem").write_text(short_lived_cert(-3))
     (stack_dir / "resources" / "expired.yaml").write_text(
         "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {name: Expired partner}\n"
         "spec: {file: ../certs/expired.pem}\n"
