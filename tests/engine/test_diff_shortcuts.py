@@ -10,7 +10,7 @@ from deepdiff import DeepDiff
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mtls_config.diff import FieldChange, _deep_field_changes, _expiry_time, _field_changes, _identical
+from mtls_config.diff import FieldChange, _deep_field_changes, _field_changes, _identical, expiry_time
 
 
 def _strptime(text: str) -> dt.datetime | None:
@@ -44,12 +44,12 @@ odd_text = st.one_of(
 
 @given(st.one_of(expiry_like, odd_text))
 def test_expiry_times_read_as_strptime_reads_them(text: str) -> None:
-    assert _expiry_time(text) == _strptime(text)
+    assert expiry_time(text) == _strptime(text)
 
 
 def test_the_usual_expiry_text() -> None:
-    assert _expiry_time("2027-01-31 23:59:59") == dt.datetime(2027, 1, 31, 23, 59, 59, tzinfo=dt.UTC)
-    assert _expiry_time("2027-02-30 00:00:00") is None
+    assert expiry_time("2027-01-31 23:59:59") == dt.datetime(2027, 1, 31, 23, 59, 59, tzinfo=dt.UTC)
+    assert expiry_time("2027-02-30 00:00:00") is None
 
 
 def _same(a: Any, b: Any) -> bool:
