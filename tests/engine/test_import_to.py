@@ -44,7 +44,9 @@ async def test_import_refuses_to_overwrite_and_then_owns_nothing(tmp_path: Path,
     out = tmp_path / "out"
     (out / "files").mkdir(parents=True)
     (out / "files" / "legacy-client.jks").write_bytes(b"someone's file")
-    with pytest.raises(PlanError, match=r"already holds 1 file that import would write \(e\.g\. .*legacy-client\.jks\)") as caught:
+    with pytest.raises(
+        PlanError, match=r"already holds 1 file that import would write \(e\.g\. .*legacy-client\.jks\)"
+    ) as caught:
         await import_to(client, "s", out)
     assert "--force" in str(caught.value)
     assert (out / "files" / "legacy-client.jks").read_bytes() == b"someone's file"
