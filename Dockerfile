@@ -7,21 +7,26 @@
 # CI tested) by the same scripts CI runs on it (.ci/dist); the image runs as a non-root user and has no Java:
 # plan, apply, drift, validate, import, verify and the keystore commands need none.
 
-# The Python constraints.txt was resolved and tested with.
+# The Python constraints.txt was resolved and tested with: a full image to build in (it has a compiler: twofish,
+# which pyjks needs, is published as source only), its slim sibling to run in.
+ARG BUILD_IMAGE=python:3.11
 ARG PYTHON_IMAGE=python:3.11-slim
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY constraints.txt pyproject.toml README.md LICENSE ./
 COPY mtls_config ./mtls_config
+# The wheel, with the locked build backend; then a wheel of every dependency at its locked version.
 RUN python -m pip install --no-cache-dir --disable-pip-version-check -c constraints.txt build flit_core \
- && python -m build --no-isolation --wheel --outdir /dist .
+ && python -m build --no-isolation --wheel --outdir /dist . \
+ && python -m pip wheel --no-cache-dir --disable-pip-version-check -c constraints.txt --wheel-dir /wheels /dist/*.whl
 
 FROM ${PYTHON_IMAGE}
-COPY --from=build /dist/ /tmp/dist/
+COPY --from=build /wheels/ /tmp/wheels/
 COPY constraints.txt tools/install.sh tools/check-quickstart.sh /opt/mtls-config-setup/
-RUN sh /opt/mtls-config-setup/install.sh /tmp/dist/*.whl /opt/mtls-config /opt/mtls-config-setup/constraints.txt \
- && rm -rf /tmp/dist \
+RUN sh /opt/mtls-config-setup/install.sh /tmp/wheels/mtls_config-*.whl /opt/mtls-config \
+      /opt/mtls-config-setup/constraints.txt /tmp/wheels \
+ && rm -rf /tmp/wheels \
  && groupadd --gid 10001 mtls \
  && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/mtls --shell /usr/sbin/nologin mtls
 ENV PATH=/opt/mtls-config/bin:$PATH \

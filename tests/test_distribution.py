@@ -164,6 +164,13 @@ def test_the_dockerfile_copies_what_exists_and_runs_what_ci_runs() -> None:
         assert script in copied_scripts and f"/opt/mtls-config-setup/{script}" in runs
         assert f"tools/{script}" in dist_script
     assert "python -m build --no-isolation" in runs and "-c constraints.txt" in runs
+    # the dependencies' wheels are built where a compiler is, and installed from them alone, as .ci/dist does
+    assert (
+        "pip wheel" in runs
+        and "--wheel-dir /wheels" in runs
+        and "/opt/mtls-config-setup/constraints.txt /tmp/wheels" in runs
+    )
+    assert "pip wheel" in dist_script and '"$work/wheels"' in dist_script
     users = [a for k, a in final if k == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert [a for k, a in final if k == "ENTRYPOINT"] == ['["mtls-config"]']
