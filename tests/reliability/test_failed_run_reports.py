@@ -1,8 +1,9 @@
-"""A failed run still writes its report: ``drift --format junit|json|markdown|text --out FILE`` against an
+"""A failed run still writes its report: ``drift --format junit|json|markdown|text|openmetrics --out FILE`` against an
 unreachable instance, one that never answers (cut by ``--timeout``), a spec error, an unknown environment, or a
 fleet where one environment fails. The file exists, is owner-only (0600, created so), says what failed, and the
 JUnit validates against ``tests/data/junit-report.xsd`` with the error as a failing test case, so a CI JUnit
-publisher shows the failure instead of nothing.
+publisher shows the failure instead of nothing. The OpenMetrics file parses with the Prometheus parser and says
+``mtls_config_drift_last_run_success 0``; it is readable as a new file is (node-exporter reads it as another user).
 
 One data file per case in ``cases/reports/``. Plans and reports written over an existing, readable file end up
 0600 too (the new file replaces it; it is never widened nor chmod-ed).
@@ -11,6 +12,7 @@ One data file per case in ``cases/reports/``. Plans and reports written over an 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import xml.etree.ElementTree as ET
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from mtls_config.cli.main import main
 from mtls_config.emulator import EmulatorConfig, create_app
@@ -29,7 +32,7 @@ from tests.reliability.slow_servers import slow_server
 
 CASES = sorted((Path(__file__).parent / "cases" / "reports").glob("*.json"))
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "junit-report.xsd"))
-SUFFIX = {"junit": "xml", "json": "json", "markdown": "md", "text": "txt"}
+SUFFIX = {"junit": "xml", "json": "json", "markdown": "md", "text": "txt", "openmetrics": "prom"}
 
 
 @contextmanager
@@ -83,7 +86,9 @@ def test_a_failed_run_writes_its_report(path: Path, repo: Path, capsys: pytest.C
     assert "Traceback" not in out + err
     assert code == case["exit"], (code, out, err)
     assert out_file.is_file(), f"no report written; stderr: {err}"
-    assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
+    umask = os.umask(0o077)
+    os.umask(umask)
+    assert stat.S_IMODE(out_file.stat().st_mode) == (0o666 & ~umask if fmt == "openmetrics" else 0o600)
     text = out_file.read_text(encoding="utf-8")
     for line in case["contains"]:
         assert line in text, f"missing from the report:\n{line}\n--- it was:\n{text}"
@@ -100,6 +105,9 @@ def test_a_failed_run_writes_its_report(path: Path, repo: Path, capsys: pytest.C
         reports = data.get("environments", [data])
         assert any(r.get("error") for r in reports), data
         assert all(r["format_version"] == "1" and "resources" in r for r in reports)
+    elif fmt == "openmetrics":
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        assert 0 in [s.value for s in families["mtls_config_drift_last_run_success"].samples], text
     count("failed_run_reports")
 
 
