@@ -400,7 +400,6 @@ def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_
                 Column("authentication_type", "choice", choices=AUTH_TYPES, default="no_authentication"),
                 *BASIC_AUTH_COLUMNS,
                 BASIC_AUTH_PROFILE,
-                *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
                 *SOAP_MUTUAL_AUTH_COLUMNS,
             ),
             "name",
@@ -420,7 +419,6 @@ def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_
                 Column("use_mid_server", "reference", reference="ecc_agent", label="Use MID server"),
                 Column("authentication_type", "choice", choices=METHOD_AUTH_TYPES, default="inherit_from_parent"),
                 *BASIC_AUTH_COLUMNS,
-                *MUTUAL_AUTH_COLUMNS,  # not on a real instance (facts-2 §1); served while the engine writes them
                 *SOAP_MUTUAL_AUTH_COLUMNS,
             ),
             "function_name",

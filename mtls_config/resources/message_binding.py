@@ -3,9 +3,12 @@ functions.
 
 A binding owns only two columns of each record it binds, by role: the mutual-auth tick (``enabled``) and the
 reference to the protocol profile (``profile``). Which columns those are is a property of the table, not of the
-binding: ``BindingTarget.columns`` maps each table of a target to its own ``ColumnMap``. The canonical fields
-keep one spelling whatever the table (``use_mutual_auth``, ``protocol_name``), nested by part:
-``{"message": {...}, "functions": {"<name>": {...}}}``, so plans read the same for every target. Removing a
+binding: ``BindingTarget.columns`` maps each table of a target to its own ``ColumnMap`` (REST: ``use_mutual_auth``,
+``protocol_name``; SOAP: ``enable_mutual_auth``, ``protocol_profile``). The canonical fields name the roles, not the
+columns, with one spelling whatever the table (``use_mutual_auth`` for the tick, ``protocol_name`` for the profile),
+nested by part: ``{"message": {...}, "functions": {"<name>": {...}}}``, so plans read the same for every target and
+the desired state never depends on what an instance calls its columns. Only reads, writes, restores and the
+read-back speak columns. Removing a
 binding restores the values found before it took ownership (kept in the inventory); it never deletes a record.
 
 A binding target is one entry of ``TARGETS``: the message table and how its records are named, the optional
@@ -73,9 +76,25 @@ class ColumnMap:
     def unbound(self) -> dict[str, str]:
         return {self.enabled: self.unbound_enabled, self.profile: self.unbound_profile}
 
+    def restore(self, original: Mapping[str, str] | None) -> dict[str, str]:
+        """The values to write back from what the inventory kept, in this table's columns only (a column the
+        inventory names that this table does not have is never written)."""
+        found = original or {}
+        return {
+            self.enabled: found.get(self.enabled, self.unbound_enabled),
+            self.profile: found.get(self.profile, self.unbound_profile),
+        }
 
-# REST's names; what ServiceNow's own code reads on the SOAP tables differs (reference/servicenow-facts-2.md §1).
+    def role_of(self, column: str) -> str:
+        """The canonical field a column holds (``ENABLED`` or ``PROFILE``), or the column itself."""
+        return {self.enabled: ENABLED, self.profile: PROFILE}.get(column, column)
+
+
+# REST's columns (reference/servicenow-facts-2.md §2; the Application Registry's too, §4).
 USE_MUTUAL_AUTH = ColumnMap("use_mutual_auth", "protocol_name")
+# What ServiceNow's own SOAPMessage and SOAPMessageGenerator read on both SOAP tables (facts-2 §1): the REST names
+# are not columns there, and a write of them is dropped silently.
+ENABLE_MUTUAL_AUTH = ColumnMap("enable_mutual_auth", "protocol_profile")
 
 
 @dataclass(frozen=True)
@@ -123,7 +142,7 @@ TARGETS: dict[str, BindingTarget] = {
     "soap": BindingTarget(
         "soap",
         "sys_soap_message",
-        {"sys_soap_message": USE_MUTUAL_AUTH, "sys_soap_message_function": USE_MUTUAL_AUTH},
+        {"sys_soap_message": ENABLE_MUTUAL_AUTH, "sys_soap_message_function": ENABLE_MUTUAL_AUTH},
         "sys_soap_message_function",
         "soap_message",
         "soap_endpoint",
@@ -321,8 +340,7 @@ class MessageBindingKind(Kind):
             columns = columns_of(rec.table)
             if part not in wanted:
                 # taken over earlier, no longer listed: give the fields back as they were found
-                original = originals.get(part) or columns.unbound()
-                ops.append(Update(rec.table, rec.sys_id, dict(original), what=f"release {part}"))
+                ops.append(Update(rec.table, rec.sys_id, columns.restore(originals.get(part)), what=f"release {part}"))
                 continue
             have = current.fields["message"] if part == "message" else current.fields["functions"].get(part[3:], {})
             want = d.fields["message"] if part == "message" else part_fields(d.fields["message"][PROFILE])
@@ -336,8 +354,8 @@ class MessageBindingKind(Kind):
         originals = _originals_of(owned)
         ops: list[Operation] = []
         for part, rec in sorted(current.records.items()):
-            original = originals.get(part) or columns_of(rec.table).unbound()
-            ops.append(Update(rec.table, rec.sys_id, dict(original), what=f"restore {part}"))
+            values = columns_of(rec.table).restore(originals.get(part))
+            ops.append(Update(rec.table, rec.sys_id, values, what=f"restore {part}"))
         return [ops]
 
     def originals(self, record: LiveRecord) -> dict[str, str] | None:

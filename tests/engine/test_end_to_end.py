@@ -47,7 +47,7 @@ async def _oob(stack_dir: Path, action: str) -> None:
             )  # fmt: skip
         elif action == "unbind":
             msg = (await c.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
-            await c.update("sys_soap_message", msg["sys_id"], {"use_mutual_auth": "false"})
+            await c.update("sys_soap_message", msg["sys_id"], {"enable_mutual_auth": "false"})
 
 
 def test_apply_example_then_noop_drift_and_restore(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,14 +116,14 @@ def test_prune_only_with_flag_and_binding_removal_restores(stack_dir: Path, caps
         async with open_local(stack_dir) as c:
             msg = (
                 await c.list(
-                    "sys_soap_message", query="name=Globex Orders", fields=["use_mutual_auth", "protocol_name"]
+                    "sys_soap_message", query="name=Globex Orders", fields=["enable_mutual_auth", "protocol_profile"]
                 )
             )[0]
-            assert msg == {"use_mutual_auth": "false", "protocol_name": ""}
+            assert msg == {"enable_mutual_auth": "false", "protocol_profile": ""}
             fns = await c.list(
-                "sys_soap_message_function", query="function_name=submitOrder", fields=["use_mutual_auth"]
+                "sys_soap_message_function", query="function_name=submitOrder", fields=["enable_mutual_auth"]
             )
-            assert fns == [{"use_mutual_auth": "false"}]
+            assert fns == [{"enable_mutual_auth": "false"}]
             names = {r["name"] for r in await c.list("sys_certificate", fields=["name"])}
             assert "Globex client" not in names and "Acme Payments client" in names
             assert await c.list("sys_protocol_profile", query="protocol=globexm") == []
@@ -447,8 +447,8 @@ def test_function_dropped_from_a_binding_is_released(stack_dir: Path, capsys: py
 
     async def bound() -> dict[str, str]:
         async with open_local(stack_dir) as c:
-            rows = await c.list("sys_soap_message_function", fields=["function_name", "use_mutual_auth"])
-            return {r["function_name"]: r["use_mutual_auth"] for r in rows}
+            rows = await c.list("sys_soap_message_function", fields=["function_name", "enable_mutual_auth"])
+            return {r["function_name"]: r["enable_mutual_auth"] for r in rows}
 
     assert asyncio.run(bound())["getStatus"] == "true"
     spec.write_text(text)  # back to [submitOrder]

@@ -99,7 +99,7 @@ async def _edit_by_hand(client: InstanceClient) -> None:
         input_display_value=True,
     )  # fmt: skip
     message = (await client.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
-    await client.update("sys_soap_message", message["sys_id"], {"use_mutual_auth": "false"})
+    await client.update("sys_soap_message", message["sys_id"], {"enable_mutual_auth": "false"})
     fn = (await client.list("sys_rest_message_fn", query="function_name=post_payment", fields=["sys_id"]))[0]
     await client.update("sys_rest_message_fn", fn["sys_id"], {"protocol_name": ""})
 
@@ -113,9 +113,9 @@ COLUMNS = {
     "sys_protocol_profile": ("sys_id", "sys_mod_count", "protocol", "default_port", "keystore"),
     "sys_rest_message": ("sys_id", "sys_mod_count", "name", "use_mutual_auth", "protocol_name"),
     "sys_rest_message_fn": ("sys_id", "sys_mod_count", "function_name", "rest_message", "use_mutual_auth", "protocol_name"),
-    "sys_soap_message": ("sys_id", "sys_mod_count", "name", "use_mutual_auth", "protocol_name"),
+    "sys_soap_message": ("sys_id", "sys_mod_count", "name", "enable_mutual_auth", "protocol_profile"),
     "sys_soap_message_function": (
-        "sys_id", "sys_mod_count", "function_name", "soap_message", "use_mutual_auth", "protocol_name",
+        "sys_id", "sys_mod_count", "function_name", "soap_message", "enable_mutual_auth", "protocol_profile",
     ),
 }  # fmt: skip
 
@@ -224,7 +224,9 @@ async def test_import_result_is_unchanged(client: InstanceClient) -> None:
             "sys_rest_message_fn", fn["sys_id"], {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
         )
     soap = (await client.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
-    await client.update("sys_soap_message", soap["sys_id"], {"use_mutual_auth": "true", "protocol_name": "0" * 32})
+    await client.update(
+        "sys_soap_message", soap["sys_id"], {"enable_mutual_auth": "true", "protocol_profile": "0" * 32}
+    )
 
     result = await import_live(client, "imported")
     assert result.inventory is not None

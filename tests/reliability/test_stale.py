@@ -66,7 +66,7 @@ async def _edit(client: InstanceClient, edit: str) -> None:
         await client.update("sys_properties", prop["sys_id"], {"description": "another run was here"})
     elif edit == "unbound":
         msg = (await client.list("sys_soap_message", query="name=Globex Orders", fields=["sys_id"]))[0]
-        await client.update("sys_soap_message", msg["sys_id"], {"use_mutual_auth": "false"})
+        await client.update("sys_soap_message", msg["sys_id"], {"enable_mutual_auth": "false"})
     else:
         raise AssertionError(edit)
 
