@@ -6,6 +6,11 @@ attach file -> set password and activate), the steps of independent resources ru
 ``parallelism``, and the writes of a phase go through the Batch API when there are several. A resource whose step
 fails is marked failed, its later steps and its dependants are skipped, and the rest carries on.
 
+Every create and update is read back: the record the instance returned (or, when a batch answer carries none,
+the record read after the batch) must hold each owned field as it was sent (``mtls_config.readback``). A field the
+instance did not keep fails the resource, naming the field, the value sent and the value kept; the inventory
+then vouches for nothing the failed resource wrote, so the next plan shows the change again.
+
 Crash safety: before the first write the inventory records every record about to be created (with the sys_id
 chosen for it) and every field about to be taken over (with its original value), so a re-run after a crash
 recognises its own half-made records and converges, never duplicating one (``mtls_config.inventory_books``).
@@ -20,7 +25,7 @@ import asyncio
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +33,19 @@ from mtls_config.changes import ApplyResult, Change, Outcome, Status
 from mtls_config.compile import Compiled, Task, compile_changes
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
-from mtls_config.errors import InstanceError, MtlsConfigError, StalePlan
+from mtls_config.errors import InstanceError, MtlsConfigError, StalePlan, WriteNotKept
 from mtls_config.files import open_private_append
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_books import final_inventory, owned_ids, pending_inventory, settled_inventory
 from mtls_config.inventory_store import store_inventory
 from mtls_config.live import Live
-from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Upload
+from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Update, Upload
+from mtls_config.readback import HINT, unkept, unkept_message
 from mtls_config.reads import attachments_by_record, read_in
 from mtls_config.redaction import redact
 from mtls_config.resources.common import LiveRecord
-from mtls_config.resources.registry import attachment_tables, opaque_columns
+from mtls_config.resources.registry import attachment_tables, kind_named, opaque_columns
 
 BATCH_SIZE = 50
 ProgressFn = Callable[[str, str], None]
@@ -113,13 +119,20 @@ class Runner:
                 if t.status is None:
                     self._finish(t, "applied")
         await self.write_inventory(await self._final_inventory(inventory, tasks))
-        outcomes = tuple(Outcome(t.change.address, t.change.action, t.status or "skipped", t.message) for t in tasks)
+        outcomes = tuple(
+            Outcome(t.change.address, t.change.action, t.status or "skipped", t.message, t.hint) for t in tasks
+        )
         return ApplyResult(outcomes, self.journal.path)
 
-    def _finish(self, task: Task, status: Status, message: str = "") -> None:
+    def _finish(
+        self, task: Task, status: Status, message: str = "", *, hint: str = "", journaled: str | None = None
+    ) -> None:
+        """``journaled``: the message as the journal keeps it, when ``message`` holds values (never journaled)."""
         task.status = status
         task.message = message
-        self.journal.write(address=task.change.address, action=task.change.action, status=status, message=message)
+        task.hint = hint
+        entry = message if journaled is None else journaled
+        self.journal.write(address=task.change.address, action=task.change.action, status=status, message=entry)
         if self.progress is not None:
             self.progress(task.change.address, status)
 
@@ -151,15 +164,78 @@ class Runner:
         except InstanceError:
             results = [None] * len(chunk)
         retry: list[tuple[Task, BatchableWrite]] = []
+        unread: list[tuple[Task, Create | Update]] = []
         for (task, op), result in zip(chunk, results, strict=True):
             if result is None:
                 retry.append((task, op))
                 continue
             if isinstance(op, Upload) and result.record is not None:
                 task.uploaded = {"sys_id": str(result.record["sys_id"]), "size": len(op.content)}
-            self._step(task, op, "ok")
+            if isinstance(op, Create | Update) and result.record is None:
+                unread.append((task, op))  # done, but the answer carries no record to compare: read it
+                continue
+            self._settle(task, op, result.record)
         # Anything the batch did not do is done one by one, with the client's idempotent retries.
-        await asyncio.gather(*(self._guarded(t, op, check_first=True) for t, op in retry))
+        await asyncio.gather(self._read_back(unread), *(self._guarded(t, op, check_first=True) for t, op in retry))
+
+    async def _read_back(self, written: list[tuple[Task, Create | Update]]) -> None:
+        """The records of writes whose answers carried none, read in one query per table, then compared."""
+        by_table: dict[str, list[tuple[Task, Create | Update]]] = {}
+        for task, op in written:
+            by_table.setdefault(op.table, []).append((task, op))
+        tables = sorted(by_table)
+        try:
+            found = await gather_all(
+                read_in(
+                    self.client,
+                    table,
+                    "sys_id",
+                    [op.sys_id for _, op in by_table[table]],
+                    sorted({"sys_id", *(c for _, op in by_table[table] for c in op.values)}),
+                )
+                for table in tables
+            )
+        except MtlsConfigError as exc:
+            for task, op in written:
+                self._fail(task, op, exc)
+            return
+        rows = {r.sys_id: r for listed in found for r in listed}
+        for task, op in written:
+            row = rows.get(op.sys_id)
+            if row is None:
+                gone = MtlsConfigError(
+                    f"the instance did not return {op.table}/{op.sys_id} when read after the write",
+                    hint="it was deleted meanwhile, or an ACL hides it from this user",
+                )
+                self._fail(task, op, gone)
+                continue
+            self._settle(task, op, row.values)
+
+    def _settle(self, task: Task, op: Operation, record: Mapping[str, Any] | None) -> None:
+        """A write the instance answered as done: the step is ok when the record holds what was sent."""
+        try:
+            self._check_kept(task, op, record)
+        except WriteNotKept as exc:
+            self._fail(task, op, exc)
+            return
+        self._step(task, op, "ok")
+
+    def _check_kept(self, task: Task, op: Operation, record: Mapping[str, Any] | None) -> None:
+        if not isinstance(op, Create | Update) or record is None:
+            return
+        kind = kind_named(task.change.kind)
+        found = unkept(op, record, write_only=kind.write_only(), form=kind.stored_form)
+        if found:
+            columns = tuple(f"{u.table}.{u.column}" for u in found)
+            raise WriteNotKept(unkept_message(found), columns=columns, hint=HINT)
+
+    def _fail(self, task: Task, op: Operation, exc: MtlsConfigError) -> None:
+        journaled = exc.message
+        if isinstance(exc, WriteNotKept):
+            journaled = "the instance did not keep " + ", ".join(exc.columns)  # the journal keeps no values
+        self._step(task, op, "failed", journaled)
+        if task.status is None:
+            self._finish(task, "failed", f"{op.what}: {exc.message}", hint=exc.hint or "", journaled=journaled)
 
     async def _guarded(self, task: Task, op: Operation, *, check_first: bool = False) -> None:
         if task.status is not None:
@@ -167,21 +243,18 @@ class Runner:
         async with self.semaphore:
             try:
                 # The batch may have created it before failing to answer: never create twice.
-                if (
-                    check_first
-                    and isinstance(op, Create)
-                    and await self.client.get(op.table, op.sys_id, fields=["sys_id"]) is not None
-                ):
-                    self._step(task, op, "ok")
-                    return
+                if check_first and isinstance(op, Create):
+                    made = await self.client.get(op.table, op.sys_id)
+                    if made is not None:
+                        self._check_kept(task, op, made)
+                        self._step(task, op, "ok")
+                        return
                 if check_first and isinstance(op, Upload) and await self._uploaded_already(task, op):
                     self._step(task, op, "ok")
                     return
                 await self.do(task, op)
             except MtlsConfigError as exc:
-                self._step(task, op, "failed", exc.message)
-                if task.status is None:
-                    self._finish(task, "failed", f"{op.what}: {exc.message}")
+                self._fail(task, op, exc)
                 return
         self._step(task, op, "ok")
 
@@ -211,6 +284,7 @@ class Runner:
         if isinstance(op, Upload):
             meta = result.record or {}
             task.uploaded = {"sys_id": str(meta.get("sys_id", "")), "size": len(op.content)}
+        self._check_kept(task, op, result.record)
 
     # -- safety ------------------------------------------------------------------------------------
 

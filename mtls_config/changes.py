@@ -94,6 +94,7 @@ class Outcome:
     action: str
     status: Status
     message: str = ""
+    hint: str = ""
 
 
 @dataclass(frozen=True)

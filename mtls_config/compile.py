@@ -38,6 +38,7 @@ class Task:
     phases: list[list[Operation]]
     status: Status | None = None
     message: str = ""
+    hint: str = ""
     uploaded: dict[str, Any] = field(default_factory=dict)
 
 

@@ -28,6 +28,7 @@ instance echoes back is masked before any text leaves the error.
     │   ├── UnsafePlan            the plan deletes more than allowed without an explicit flag
     │   └── UnknownKind           a resource kind this version does not know (e.g. in another version's inventory)
     ├── ApplyError                an apply finished with failed resources (the journal says which)
+    │   └── WriteNotKept          the instance answered a write as done but did not keep a field as sent
     ├── LockError                 another run holds the stack's lock
     └── VerifyError               a verify run could not be carried out (not: the handshake failed)
 """
@@ -195,6 +196,15 @@ class UnknownKind(PlanError):
 
 class ApplyError(MtlsConfigError):
     pass
+
+
+class WriteNotKept(ApplyError):
+    """A create or update answered 200/201, and the record the instance returned does not hold a field as sent.
+    ``columns`` names them ("table.column") without their values, for the journal."""
+
+    def __init__(self, message: str, *, columns: tuple[str, ...], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.columns = columns
 
 
 class LockError(MtlsConfigError):

@@ -115,6 +115,8 @@ def apply_text(result: ApplyResult) -> Text:
         if o.message:
             out.append(f"  {visible(o.message)}", style="dim")
         out.append("\n")
+        if o.hint:
+            out.append(f"    hint: {visible(o.hint)}\n", style="dim")
     out.append(
         f"\nApply finished: {result.count('applied')} applied, {result.count('failed')} failed, "
         f"{result.count('skipped')} skipped.",

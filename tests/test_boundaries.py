@@ -45,6 +45,7 @@ PURE = (
     "mtls_config.operations",
     "mtls_config.inventory",
     "mtls_config.inventory_books",
+    "mtls_config.readback",
     *(f"mtls_config.resources.{m.name}" for m in pkgutil.iter_modules(mtls_config.resources.__path__)),
 )
 

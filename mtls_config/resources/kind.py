@@ -272,6 +272,15 @@ class Kind:
         assert primary is not None
         return [[Delete(primary.table, primary.sys_id, what="delete")]]
 
+    def write_only(self) -> tuple[str, ...]:
+        """Columns written but never compared with what the instance kept: it does not give them back as written."""
+        return (self.password_field,) if self.password_field is not None else ()
+
+    def stored_form(self, column: str, value: str) -> str:
+        """A column's value in the form the instance keeps it, to compare a write with what the instance kept (a
+        certificate's PEM text, re-wrapped by the instance, compares by fingerprint)."""
+        return value
+
     def originals(self, record: LiveRecord) -> dict[str, str] | None:
         """What the inventory keeps of a record before the stack takes fields of it over (restored on removal)."""
         return None

@@ -145,6 +145,11 @@ class TrustStoreCertKind(CertificateKind):
     content_field = CERT_FIELD
     import_group = "trust-store-certs"
 
+    def stored_form(self, column: str, value: str) -> str:
+        if column == "pem_certificate" and value:
+            return fingerprint_pem(value) or normalise_pem(value)
+        return value
+
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, TrustStoreCert)
         spec = resource.spec

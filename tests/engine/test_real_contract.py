@@ -4,6 +4,7 @@ case, reads filtered by role) and read back the way ServiceNow's own client, PyS
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,37 @@ def test_the_soap_partner_binds_the_columns_servicenow_reads(
     assert functions["submitOrder"]["protocol_profile"] == {"display_value": "globexm", "value": profile_id}
     assert functions["getStatus"]["enable_mutual_auth"]["value"] == "false"  # not listed in the spec
     assert run(["plan", "--instance", served.url], capsys)[0] == 0
+
+
+@pytest.fixture
+def served_dropping(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
+    """``emulator serve --ignore-field sys_rest_message.use_mutual_auth``: the REST message's tick never sticks."""
+    monkeypatch.setenv("SN_USERNAME", "admin")
+    monkeypatch.setenv("SN_PASSWORD", "admin")
+    with ThreadedServer(create_app(EmulatorConfig(ignore_fields=("sys_rest_message.use_mutual_auth",)))) as server:
+        yield server
+
+
+def test_a_field_that_does_not_stick_fails_apply_and_stays_in_the_plan(
+    stack_dir: Path, served_dropping: ThreadedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = served_dropping.url
+    code, out, err = run(["apply", "--instance", url, "--auto-approve"], capsys)
+    assert code == 1, out + err
+    failed = [line for line in out.splitlines() if line.strip().startswith("failed")]
+    assert len(failed) == 1 and "MessageBinding/acme-payments-api" in failed[0], out
+    assert "sys_rest_message.use_mutual_auth: sent 'true', kept 'false'" in failed[0]
+    assert "hint: the instance answered the write as done" in out
+    assert "7 applied, 1 failed, 0 skipped" in out
+    # The inventory vouches for nothing that did not stick: the next plan still shows the change, and only it.
+    code, out, err = run(["plan", "--instance", url, "--format", "json"], capsys)
+    assert code == 2, out + err
+    changes = [c for c in json.loads(out)["resource_changes"] if c["action"] != "no-op"]
+    assert [(c["address"], c["action"]) for c in changes] == [("MessageBinding/acme-payments-api", "update")]
+    assert [f["field"] for f in changes[0]["changed_fields"]] == ["message.use_mutual_auth"]
+    # The functions' ticks stuck (they are not ignored) and stay bound.
+    rows = pysnc_get(served_dropping, "sys_rest_message_fn", "rest_message.name=Acme Payments API")
+    assert {r["use_mutual_auth"]["value"] for r in rows} == {"true"}
+    # Again: the same error, never a success.
+    code, out, _ = run(["apply", "--instance", url, "--auto-approve"], capsys)
+    assert code == 1 and "sys_rest_message.use_mutual_auth: sent 'true', kept 'false'" in out
