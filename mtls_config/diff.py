@@ -141,14 +141,14 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
         return _take_over(d, current, after, kind.take_over_reason()), notes
     if not is_owned:
         if not d.adopt:
+            found = primary.get(kind.natural_key) if primary is not None else ""
+            where = "exists on the instance"
+            hint = "set 'metadata.adopt: true' on the resource, or run 'mtls-config import', to take it over"
+            if found and found != d.name:
+                where += f" as '{found}' (the instance compares names ignoring case: it is the same name)"
+                hint += ", or give the spec a name that differs from it by more than case"
             notes.append(
-                Finding(
-                    d.address,
-                    "error",
-                    f"exists on the instance but stack '{live.stack}' does not own it",
-                    "set 'metadata.adopt: true' on the resource, or run 'mtls-config import', to take it over",
-                    "conflict",
-                )
+                Finding(d.address, "error", f"{where} but stack '{live.stack}' does not own it", hint, "conflict")
             )
         importing = True
 

@@ -17,7 +17,7 @@ from mtls_config.inventory import OwnedResource
 from mtls_config.operations import Create, Delete, DeleteAttachment, Operation, Update, Upload
 from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, to_bool, to_int, wire
 from mtls_config.resources.importing import ImportContext
-from mtls_config.resources.kind import Ambiguous, CompileContext, ImportRead, Index, Kind, Match, Phases
+from mtls_config.resources.kind import CompileContext, ImportRead, Kind, Phases
 
 TABLE = "sys_certificate"
 COLUMNS = (
@@ -33,24 +33,13 @@ IMPORT_READ = ImportRead(TABLE, "typeINkey_store,pkcs12_key_store,trust_store", 
 class CertificateKind(Kind):
     table: ClassVar[str] = TABLE
     columns: ClassVar[tuple[str, ...]] = COLUMNS
+    records_noun: ClassVar[str] = "certificate records"  # both kinds: one name namespace, one table
     stage: ClassVar[int] = 0
     opaque_column: ClassVar[str | None] = PASSWORD_COLUMN
     attachment_table: ClassVar[str | None] = TABLE
     has_expiry: ClassVar[bool] = True
     record_types: ClassVar[tuple[str, ...]]  # the values of ``type`` its records have
     holds_key: ClassVar[bool] = False  # a keystore: kept inactive while its file and password change
-
-    def match(self, d: DesiredResource, index: Index, owned: OwnedResource | None) -> Match:
-        same = index.group(TABLE, "name").get(d.name, [])
-        if len(same) == 1:
-            return self.live(d.address, d.name, {"": same[0]}, index)
-        if not same:
-            return None
-        owned_ids = {o.sys_id for o in owned.records} if owned else set()
-        ours = [c for c in same if c.sys_id in owned_ids]
-        if len(ours) == 1:
-            return self.live(d.address, d.name, {"": ours[0]}, index)  # ours is unambiguous; the others are not
-        return Ambiguous(f"{len(same)} certificate records are named '{d.name}'")
 
     def replace_reason(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
         if _family(before.get("type")) != _family(after.get("type")):

@@ -116,6 +116,12 @@ class BuildContext:
 # -- reading the instance ----------------------------------------------------------------------------------
 
 
+def folded(name: str) -> str:
+    """A name as the instance compares it: its text matching ignores case (``reference/servicenow-facts-2.md`` §7),
+    so ``acme client`` is found by a query for ``Acme client`` and is, to the instance, the same name."""
+    return name.casefold()
+
+
 @dataclass
 class Index:
     """The instance's answers to one plan's reads, indexed for the kinds: the rows the first round found by
@@ -125,6 +131,7 @@ class Index:
     names: Mapping[str, Mapping[str, str]]  # referenced table -> sys_id -> the record's natural key
     attachments: Mapping[str, Sequence[Attachment]]  # record sys_id -> its attachments, by sys_id
     _groups: dict[tuple[str, str], dict[str, list[LiveRecord]]] = field(default_factory=dict, repr=False)
+    _folded: dict[tuple[str, str], dict[str, list[LiveRecord]]] = field(default_factory=dict, repr=False)
 
     def group(self, table: str, column: str) -> dict[str, list[LiveRecord]]:
         """The first round's rows of ``table`` by the value of ``column``, each list in the instance's order."""
@@ -136,11 +143,39 @@ class Index:
             self._groups[key] = groups
         return self._groups[key]
 
+    def named(self, table: str, column: str, name: str) -> list[LiveRecord]:
+        """The first round's rows of ``table`` whose ``column`` is ``name`` as the instance compares names (ignoring
+        case), in the instance's order."""
+        key = (table, column)
+        if key not in self._folded:
+            groups: dict[str, list[LiveRecord]] = {}
+            for record in self.first.get(table, ()):
+                groups.setdefault(folded(record.get(column)), []).append(record)
+            self._folded[key] = groups
+        return self._folded[key].get(folded(name), [])
+
     def names_of(self, table: str) -> Mapping[str, str]:
         return self.names.get(table, {})
 
     def attachments_of(self, sys_id: str) -> tuple[Attachment, ...]:
         return tuple(self.attachments.get(sys_id, ()))
+
+
+def ambiguous(what: str, name: str, records: Sequence[LiveRecord], column: str) -> Ambiguous:
+    """Several records answer to one name as the instance compares names: each named by sys_id and spelling."""
+    listed = ", ".join(f"{r.sys_id} ('{r.get(column)}')" for r in sorted(records, key=lambda r: r.sys_id))
+    return Ambiguous(
+        f"{len(records)} {what} are named '{name}' (ignoring case, as the instance compares names): {listed}"
+    )
+
+
+def one_of(records: Sequence[LiveRecord], owned: OwnedResource | None) -> LiveRecord | None:
+    """The record among several that answer to a name: the only one, or the only one the stack owns."""
+    if len(records) == 1:
+        return records[0]
+    owned_ids = {o.sys_id for o in owned.records} if owned else set()
+    ours = [r for r in records if r.sys_id in owned_ids]
+    return ours[0] if len(ours) == 1 else None
 
 
 def referenced_name(record: LiveRecord, column: str, names: Mapping[str, str]) -> str:
@@ -177,6 +212,7 @@ class Kind:
     intro: ClassVar[str]  # one paragraph for the spec reference
     table: ClassVar[str]  # where its records live (a kind spanning tables names its main one here)
     natural_key: ClassVar[str] = "name"  # the column its records are looked up by
+    records_noun: ClassVar[str] = "records"  # what its records are called in messages ("certificate records")
     columns: ClassVar[tuple[str, ...]] = ()  # what it reads of ``table``
     primary_part: ClassVar[str] = ""  # the part of a live view whose record is the resource's own
     stage: ClassVar[int]  # apply stage of its creates and updates: lower stages go first
@@ -219,9 +255,15 @@ class Kind:
     # -- the live view -------------------------------------------------------------------------------------
 
     def match(self, d: DesiredResource, index: Index, owned: OwnedResource | None) -> Match:
-        """The live view of ``d`` from the first round's rows: the first record with its natural key."""
-        found = index.group(self.table, self.natural_key).get(d.name)
-        return self.live(d.address, d.name, {"": found[0]}, index) if found else None
+        """The live view of ``d`` from the first round's rows: the record with its natural key as the instance
+        compares names (ignoring case). Several such records are ambiguous unless exactly one is the stack's."""
+        found = index.named(self.table, self.natural_key, d.name)
+        if not found:
+            return None
+        record = one_of(found, owned)
+        if record is None:
+            return ambiguous(self.records_noun, d.name, found, self.natural_key)
+        return self.live(d.address, d.name, {"": record}, index)
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
         """The canonical view of a resource's records (by part: "" for a single record)."""

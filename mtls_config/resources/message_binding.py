@@ -41,6 +41,9 @@ from mtls_config.resources.kind import (
     Phases,
     Reference,
     Unresolved,
+    ambiguous,
+    folded,
+    one_of,
     referenced_name,
 )
 from mtls_config.spec.models import MessageBinding
@@ -267,12 +270,15 @@ class MessageBindingKind(Kind):
         target = TARGETS[str(d.target["type"])]
         message_name = str(d.target["message"])
         label = target.label
-        found = index.group(target.message, "name").get(message_name, [])
+        # Names as the instance compares them, ignoring case: 'acme api' is the message 'Acme API' names.
+        found = index.named(target.message, "name", message_name)
         if not found:
             return Unresolved(f"{label} '{message_name}' does not exist on the instance")
-        if len(found) > 1:
-            return Unresolved(f"{len(found)} {label}s are named '{message_name}'")
-        msg = found[0]
+        msg = one_of(found, owned)
+        if msg is None:
+            return ambiguous(f"{label}s", message_name, found, "name")
+        # The message's functions by their own spelling; those the spec lists are found ignoring case and go by
+        # the spec's spelling (the part a spec names is the part the inventory and the plan know).
         fn_records: dict[str, LiveRecord] = {}
         if target.function is not None and target.parent_field is not None:
             by_parent = index.group(target.function, target.parent_field)
@@ -282,11 +288,21 @@ class MessageBindingKind(Kind):
             names = sorted(fn_records)
         elif isinstance(wanted, list):
             names = list(wanted)
-            missing = [n for n in names if n not in fn_records]
+            by_folded: dict[str, list[LiveRecord]] = {}
+            for rec in fn_records.values():
+                by_folded.setdefault(folded(rec.get("function_name")), []).append(rec)
+            missing = [n for n in names if not by_folded.get(folded(n))]
             if missing:
                 return Unresolved(
                     f"{label} '{message_name}' has no function named " + ", ".join(f"'{n}'" for n in missing)
                 )
+            for n in names:
+                twins = by_folded[folded(n)]
+                if len(twins) > 1:
+                    return ambiguous(f"functions of {label} '{message_name}'", n, twins, "function_name")
+            listed = {n: by_folded[folded(n)][0] for n in names}
+            taken = {rec.sys_id for rec in listed.values()}
+            fn_records = {**{k: r for k, r in fn_records.items() if r.sys_id not in taken}, **listed}
         else:
             names = []
         # Functions this binding took over earlier but no longer lists: seen, so that diff releases them.

@@ -64,6 +64,7 @@ class ProtocolProfileKind(Kind):
     intro = "A `sys_protocol_profile`: the URL scheme bound to the keystore the instance presents (step C)."
     table = TABLE
     natural_key = "protocol"
+    records_noun = "protocol profiles"
     columns = COLUMNS
     stage = 1
     references = (Reference(TABLE, "keystore", CERTIFICATES, "name"),)

@@ -421,8 +421,10 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
     reported again: its own problems say what to fix."""
     name_loc: Loc = ("metadata", "name")
     seen: dict[str, SourceDocument] = {}
+    # The instance compares names ignoring case (facts-2 §7): 'Acme' and 'acme' would name one record.
+    seen_folded: dict[tuple[str, str], tuple[str, SourceDocument]] = {}
     certificate_names: dict[str, tuple[str, SourceDocument]] = {}
-    bound_messages: dict[tuple[str, str], tuple[str, SourceDocument]] = {}
+    bound_messages: dict[tuple[str, str], tuple[str, str]] = {}  # (type, folded name) -> (address, name)
     for resource, doc in pairs:
         if resource.address in seen:
             first = seen[resource.address]
@@ -435,8 +437,19 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
             )
             continue
         seen[resource.address] = doc
+        twin = seen_folded.setdefault((resource.kind, resource.name.casefold()), (resource.address, doc))
+        if twin[0] != resource.address:
+            problems.append(
+                doc.problem(
+                    name_loc,
+                    f"differs from {twin[0]} at {twin[1].display}:{twin[1].start.line} only in case; the instance "
+                    "compares names ignoring case, so both would name one record",
+                    address=resource.address,
+                )
+            )
+            continue
         if isinstance(resource, KeyStore | TrustStoreCert):
-            other = certificate_names.get(resource.name)
+            other = certificate_names.get(resource.name.casefold())
             if other is not None:
                 problems.append(
                     doc.problem(
@@ -447,20 +460,21 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
                     )
                 )
             else:
-                certificate_names[resource.name] = (resource.address, doc)
+                certificate_names[resource.name.casefold()] = (resource.address, doc)
         if isinstance(resource, MessageBinding):
             target = (resource.spec.message.type, resource.spec.message.name)
-            other = bound_messages.get(target)
-            if other is not None:
+            bound = bound_messages.get((target[0], target[1].casefold()))
+            if bound is not None:
                 problems.append(
                     doc.problem(
                         ("spec", "message"),
-                        f"{target[0]} message '{target[1]}' is already bound by {other[0]}",
+                        f"{target[0]} message '{target[1]}' is already bound by {bound[0]}"
+                        + (f" (as '{bound[1]}': names are compared ignoring case)" if bound[1] != target[1] else ""),
                         address=resource.address,
                     )
                 )
             else:
-                bound_messages[target] = (resource.address, doc)
+                bound_messages[(target[0], target[1].casefold())] = (resource.address, target[1])
 
     names: dict[str, set[str]] = {}
     for r, _ in pairs:

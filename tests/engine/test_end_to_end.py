@@ -495,13 +495,21 @@ async def test_duplicate_certificate_names_stop_the_plan_unless_one_is_ours(
     specs = load_specs([stack_dir / "resources"], root=stack_dir)
     pem = (stack_dir / "certs" / "acme-server-ca.pem").read_text()
     twin = {"type": "trust_store", "format": "pem", "pem_certificate": pem, "active": "true"}
-    await client.create("sys_certificate", {"name": "Acme Payments server CA", **twin})
-    await client.create("sys_certificate", {"name": "Acme Payments server CA", **twin})
+    one = await client.create("sys_certificate", {"name": "Acme Payments server CA", **twin})
+    # differing only in case is the same name to the instance (its queries return both)
+    two = await client.create("sys_certificate", {"name": "ACME payments server ca", **twin})
     planned = await make_planned(client, specs, instance_name="local", stack="s")
     errors = [f for f in planned.plan.findings if f.severity == "error"]
+    both = sorted([(one["sys_id"], "Acme Payments server CA"), (two["sys_id"], "ACME payments server ca")])
     assert [(f.address, f.message) for f in errors] == [
-        ("TrustStoreCert/Acme Payments server CA", "2 certificate records are named 'Acme Payments server CA'")
+        (
+            "TrustStoreCert/Acme Payments server CA",
+            "2 certificate records are named 'Acme Payments server CA' (ignoring case, as the instance compares "
+            "names): " + ", ".join(f"{sys_id} ('{name}')" for sys_id, name in both),
+        )
     ]
+    # never a third record
+    assert "TrustStoreCert/Acme Payments server CA" not in {c.address for c in planned.plan.resource_changes}
     # one of them owned by the stack: that one is used, the plan goes on
     for row in await client.list("sys_certificate", query="name=Acme Payments server CA", fields=["sys_id"]):
         await client.delete("sys_certificate", row["sys_id"])

@@ -106,3 +106,26 @@ def test_a_field_that_does_not_stick_fails_apply_and_stays_in_the_plan(
     # Again: the same error, never a success.
     code, out, _ = run(["apply", "--instance", url, "--auto-approve"], capsys)
     assert code == 1 and "sys_rest_message.use_mutual_auth: sent 'true', kept 'false'" in out
+
+
+def test_an_unowned_record_named_in_another_case_blocks_the_spec(
+    stack_dir: Path, served: ThreadedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = httpx.post(
+        f"{served.url}/api/now/table/sys_certificate",
+        json={"name": "acme payments client", "type": "key_store", "active": "false"},
+        auth=("admin", "admin"),
+    )
+    assert r.status_code == 201, r.text
+    code, out, err = run(["plan", "--instance", served.url], capsys)
+    assert code == 1, out + err
+    assert (
+        "KeyStore/Acme Payments client: exists on the instance as 'acme payments client' (the instance compares "
+        "names ignoring case: it is the same name) but stack 'two-partners-demo' does not own it"
+    ) in out
+    assert "run 'mtls-config import', to take it over" in out
+    assert "+ KeyStore/Acme Payments client" not in out  # never planned as a create
+    code, out, err = run(["apply", "--instance", served.url, "--auto-approve"], capsys)
+    assert code == 1 and "nothing was applied" in out + err
+    names = [c["name"]["value"] for c in pysnc_get(served, "sys_certificate", "nameLIKEacme payments client")]
+    assert names == ["acme payments client"]  # no near-duplicate was made
