@@ -69,14 +69,14 @@ def compile_changes(
     for c in pending:
         if c.action in ("create", "replace") and not kind_named(c.kind).takes_over:
             new_ids[c.address] = sys_ids[c.address] = new_id()
-    ctx = CompileContext(sys_ids, new_ids)
+    ctx = CompileContext(sys_ids, new_ids, live.dictionary)
     tasks = []
     for c in pending:
         kind = kind_named(c.kind)
         current = live.resources.get(c.address)
         owned = live.owned(c.address)
         if c.action == "delete":
-            phases = kind.compile_delete(c, current, owned) if current is not None else []
+            phases = kind.compile_delete(c, current, owned, ctx) if current is not None else []
             tasks.append(Task(c, delete_stage(c.kind), phases))
             continue
         d = by_address.get(c.address)

@@ -37,7 +37,12 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
     now = now or dt.datetime.now(dt.UTC)
     changes: list[Change] = []
     findings: list[Finding] = []
+    findings.extend(_dictionary_unread(desired, live))
     for d in desired.resources:
+        lacking = _lacking_columns(d, live)
+        if lacking:
+            findings.append(lacking)
+            continue
         current = live.resources.get(d.address)
         owned = live.owned(d.address)
         if current is not None and owned is None and not d.adopt:
@@ -88,6 +93,40 @@ def diff(desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime 
     changes.sort(key=lambda c: sort_key(c.address, c.action))
     findings.sort(key=lambda f: (f.address, f.severity, f.message))
     return DiffResult(tuple(changes), tuple(findings))
+
+
+def _lacking_columns(d: DesiredResource, live: Live) -> Finding | None:
+    """An error when the instance's dictionary lacks a column applying ``d`` would write: a real instance would
+    drop it from the write silently and answer 200."""
+    dictionary = live.dictionary
+    if dictionary is None:
+        return None
+    written = kind_named(d.kind).written_columns(d, dictionary)
+    lacking = [f"{t}.{c}" for t, columns in sorted(written.items()) for c in columns if dictionary.lacks(t, c)]
+    if not lacking:
+        return None
+    return Finding(
+        d.address,
+        "error",
+        "the instance has no column " + ", ".join(lacking) + ", which applying this resource writes "
+        "(its data dictionary lists none, on the table or a table it extends)",
+        "a write of a column the instance lacks is dropped silently; check the instance's release and plugins "
+        "('mtls-config doctor' lists the columns the specs need)",
+        "conflict",
+    )
+
+
+def _dictionary_unread(desired: Desired, live: Live) -> list[Finding]:
+    if live.dictionary is None or live.dictionary.readable or not desired.resources:
+        return []
+    return [
+        Finding(
+            "sys_dictionary",
+            "warning",
+            "the instance's data dictionary returned nothing to this user: the columns the specs need were not checked",
+            "let the user read sys_dictionary and sys_db_object (admin can); every write is still read back",
+        )
+    ]
 
 
 def _repoint_dependants(changes: list[Change]) -> list[Change]:

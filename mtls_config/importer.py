@@ -19,13 +19,15 @@ from pathlib import Path
 
 import yaml
 
-from mtls_config.concurrency import gather_all
+from mtls_config.access import check_roles, needs, read_grants
+from mtls_config.concurrency import gather, gather_all
 from mtls_config.errors import PlanError
 from mtls_config.files import write_private
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_inventory, store_inventory
 from mtls_config.lock import stack_lock
+from mtls_config.observe import read_dictionary
 from mtls_config.reads import attachments_by_record, live_record
 from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.importing import ImportContext
@@ -46,14 +48,21 @@ class ImportResult:
 
 
 async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] = ()) -> ImportResult:
-    inventory, inv_record, _ = await read_inventory(client, stack)
+    # First the account's roles (a user without them would list empty tables and import nothing, silently), the
+    # inventory and the columns of every table import lists: which column says "mutual auth is on" is the
+    # instance's (a query on a column it lacks would return every record).
+    tables = sorted({table for kind in KINDS for table in kind.reads()})
+    grants, (inventory, inv_record, _), dictionary = await gather(
+        read_grants(client), read_inventory(client, stack), read_dictionary(client, tables)
+    )
+    check_roles(grants, needs(tables))
     owned_ids = {r.sys_id for entry in inventory.resources.values() for r in entry.records}
-    reads: list[ImportRead] = list(dict.fromkeys(read for kind in KINDS for read in kind.import_reads()))
+    reads: list[ImportRead] = list(dict.fromkeys(read for kind in KINDS for read in kind.import_reads(dictionary)))
     listed = await gather_all(
         client.list(read.table, query=read.query, fields=list(read.columns), page_size=10000) for read in reads
     )
     listings = {read: [live_record(read.table, row) for row in rows] for read, rows in zip(reads, listed, strict=True)}
-    ctx = ImportContext(patterns, owned_ids, listings)
+    ctx = ImportContext(patterns, owned_ids, listings, dictionary=dictionary)
 
     chosen: list[tuple[int, LiveRecord]] = []
     for position, kind in enumerate(KINDS):

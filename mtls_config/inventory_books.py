@@ -45,7 +45,9 @@ def pending_inventory(live: Live, compiled: Compiled) -> Inventory:
         elif c.importing or (kind.takes_over and c.action == "create"):
             current = live.resources[c.address]
             entry.records = [
-                OwnedRecord(table=rec.table, sys_id=rec.sys_id, part=part, original=kind.originals(rec))
+                OwnedRecord(
+                    table=rec.table, sys_id=rec.sys_id, part=part, original=kind.originals(rec, live.dictionary)
+                )
                 for part, rec in sorted(current.records.items())
             ]
         elif kind.takes_over:
@@ -54,7 +56,9 @@ def pending_inventory(live: Live, compiled: Compiled) -> Inventory:
             for part, rec in sorted(current.records.items()):
                 if part not in known:
                     entry.records.append(
-                        OwnedRecord(table=rec.table, sys_id=rec.sys_id, part=part, original=kind.originals(rec))
+                        OwnedRecord(
+                            table=rec.table, sys_id=rec.sys_id, part=part, original=kind.originals(rec, live.dictionary)
+                        )
                     )
         inv.resources[c.address] = entry
     return inv

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mtls_config.dictionary import Dictionary
 from mtls_config.inventory import Inventory, OwnedResource
 from mtls_config.resources.common import Attachment, LiveRecord, LiveResource
 
@@ -26,6 +27,7 @@ class Live:
     unresolved: dict[str, str] = field(default_factory=dict)  # address -> why its records cannot be found as named
     opaque_passwords: dict[str, str] = field(default_factory=dict, repr=False)  # address -> sha256 of the opaque value
     duplicates: dict[str, str] = field(default_factory=dict)  # address -> several records, none clearly ours
+    dictionary: Dictionary | None = None  # the columns of the tables the stack touches; None: not read
 
     def owned(self, address: str) -> OwnedResource | None:
         return self.inventory.resources.get(address)

@@ -1,6 +1,9 @@
 """Read the instance's live state for a stack, in one round trip when nothing was deleted from the specs.
 
-Reading. Round 1 (concurrent, ``read_first``): the stack's inventory; per table, one query for every natural key
+Reading. Round 1 (concurrent, ``read_first``): the account's roles (``mtls_config.access``: a user without them
+reads empty tables, so missing roles stop the run before anything is compared); the data dictionary of the tables
+the stack touches and of the tables they are known to extend (``mtls_config.dictionary``; a parent it did not
+expect is read in a follow-up); the stack's inventory; per table, one query for every natural key
 the kinds look up (``nameIN…``, chunked by the client for URL length, paginated with large pages, only the columns
 the kinds read); the metadata of every attachment on the tables whose records carry files. It needs only the
 specs' names, so a plan starts it before building the desired state. Round 2, only when needed: records the
@@ -20,13 +23,27 @@ Only reads. Never imports the emulator or the CLI; talks to the instance only th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from mtls_config.access import Grants, check_roles, needs, read_grants
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
+from mtls_config.dictionary import (
+    DICTIONARY_FIELDS,
+    DICTIONARY_QUERY,
+    DICTIONARY_TABLE,
+    MAX_DEPTH,
+    OBJECT_FIELDS,
+    OBJECTS_TABLE,
+    Dictionary,
+    dictionary_of,
+    tables_to_read,
+)
+from mtls_config.errors import PermissionDenied
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_inventory
@@ -36,6 +53,8 @@ from mtls_config.resources import registry
 from mtls_config.resources.common import Attachment, LiveRecord, LiveResource, ref_value
 from mtls_config.resources.kind import Ambiguous, Index, Lookup, Unresolved
 from mtls_config.spec.loader import SpecSet
+
+T = TypeVar("T")
 
 # Columns read of a table no kind reads (an owned record's table, known from an inventory only).
 BARE_COLUMNS = ("sys_id", "sys_mod_count")
@@ -60,6 +79,10 @@ class NaturalKeys:
     def of_desired(cls, desired: Desired) -> NaturalKeys:
         return cls.of(lookup for r in desired.resources for lookup in registry.kind_named(r.kind).desired_lookups(r))
 
+    def tables(self) -> tuple[str, ...]:
+        """The tables the stack's specs touch."""
+        return tuple(sorted({lookup.table for lookup in self.lookups}))
+
     def by_column(self) -> dict[tuple[str, str], list[str]]:
         grouped: dict[tuple[str, str], list[str]] = {}
         for lookup in self.lookups:
@@ -78,24 +101,74 @@ class FirstRead:
     inventory_attachment: Attachment | None
     rows: dict[str, list[LiveRecord]]  # table -> records found by natural key, in the instance's order
     attachments: list[dict[str, Any]]
+    grants: Grants | None = None
+    dictionary: Dictionary | None = None
 
 
 async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRead:
     """Round 1, all at once. Attachments are listed for the whole table: listing them by record would have to
-    wait for the records' sys_ids, one more round trip on every plan."""
+    wait for the records' sys_ids, one more round trip on every plan. The roles are checked as soon as they
+    arrive: missing ones stop the run with ``MissingRoles`` (also when another read was refused for them)."""
     groups = keys.by_column()
-    (inventory, record, attachment), found, attachments = await gather(
-        read_inventory(client, stack),
-        gather_all(
-            read_in(client, table, column, values, registry.columns(table))
-            for (table, column), values in groups.items()
+    wanted = needs(keys.tables())
+
+    async def checked_roles() -> Grants:
+        grants = await read_grants(client)
+        check_roles(grants, wanted)
+        return grants
+
+    roles = asyncio.ensure_future(checked_roles())
+
+    async def or_roles(read: Awaitable[T]) -> T:
+        """A read refused for want of a role: the roles' error says which, and how to grant it."""
+        try:
+            return await read
+        except PermissionDenied:
+            await roles
+            raise
+
+    grants, (inventory, record, attachment), found, attachments, dictionary = await gather(
+        roles,
+        or_roles(read_inventory(client, stack)),
+        or_roles(
+            gather_all(
+                read_in(client, table, column, values, registry.columns(table))
+                for (table, column), values in groups.items()
+            )
         ),
-        gather_all(client.list_table_attachments(table) for table in registry.attachment_tables()),
+        or_roles(gather_all(client.list_table_attachments(table) for table in registry.attachment_tables())),
+        or_roles(read_dictionary(client, keys.tables())),
     )
     rows: dict[str, list[LiveRecord]] = {}
     for (table, _), records in zip(groups, found, strict=True):
         rows.setdefault(table, []).extend(records)
-    return FirstRead(keys, inventory, record, attachment, rows, [a for listed in attachments for a in listed])
+    return FirstRead(
+        keys, inventory, record, attachment, rows, [a for listed in attachments for a in listed], grants, dictionary
+    )
+
+
+async def read_dictionary(client: Instance, tables: Sequence[str]) -> Dictionary:
+    """The columns of ``tables`` and of the tables they extend: one query of ``sys_dictionary`` and one of
+    ``sys_db_object`` for them and their known parents, then one more pair per level of parents no one expected."""
+    wanted = tables_to_read(tables)
+    if not wanted:
+        return Dictionary()
+    dictionary = await _dictionary_round(client, wanted, None)
+    for _ in range(MAX_DEPTH):
+        more = sorted(dictionary.unread_parents())
+        if not more:
+            break
+        dictionary = await _dictionary_round(client, more, dictionary)
+    return dictionary
+
+
+async def _dictionary_round(client: Instance, tables: Sequence[str], base: Dictionary | None) -> Dictionary:
+    names = ",".join(tables)
+    column_rows, object_rows = await gather(
+        client.list(DICTIONARY_TABLE, query=DICTIONARY_QUERY + names, fields=list(DICTIONARY_FIELDS), page_size=10000),
+        client.list(OBJECTS_TABLE, query=f"nameIN{names}", fields=list(OBJECT_FIELDS), page_size=1000),
+    )
+    return dictionary_of(column_rows, object_rows, base)
 
 
 async def observe(client: Instance, desired: Desired, stack: str, *, first: FirstRead | None = None) -> Live:
@@ -142,7 +215,7 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         ref.target: {r.sys_id: r.get(ref.target_key) for r in every.get(ref.target, [])}
         for ref in registry.references()
     }
-    index = Index(first.rows, names, attachments_by_record(first.attachments))
+    index = Index(first.rows, names, attachments_by_record(first.attachments), first.dictionary)
 
     live: dict[str, LiveResource] = {}
     unresolved: dict[str, str] = {}
@@ -175,5 +248,13 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         live[address] = kind.live(address, address.partition("/")[2], records, index)
 
     return Live(
-        stack, inventory, first.inventory_record, first.inventory_attachment, live, unresolved, opaque, duplicates
+        stack,
+        inventory,
+        first.inventory_record,
+        first.inventory_attachment,
+        live,
+        unresolved,
+        opaque,
+        duplicates,
+        first.dictionary,
     )

@@ -87,7 +87,8 @@ class EmulatorConfig:
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     enforce_keystore_reference_type: bool = True  # profile.keystore must be a key_store/pkcs12_key_store
     over_max_length: Literal["truncate", "reject"] = "truncate"  # a string longer than its column: cut silently
-    user_roles_read: Literal["own", "all"] = "own"  # sys_user_has_role rows a user without admin reads
+    # sys_user_has_role rows a user without admin reads: its own, everyone's, or none (facts-2 §10: unconfirmed)
+    user_roles_read: Literal["own", "all", "none"] = "own"
     user_password_needs_input_display_value: bool = True  # else a plain user_password write is hashed too
     # http_connection's "Mutual authentication" and "Protocol profile" columns: names unconfirmed (facts-2 §3)
     connection_mutual_auth_columns: tuple[str, str] = ("mutual_auth", "protocol_profile")

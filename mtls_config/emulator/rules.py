@@ -83,8 +83,8 @@ class Rules:
         if table.name == "sys_attachment":
             target = self.schema.get(record.get("table_name", ""))
             return target is not None and can_read(user, target)
-        if table.name == "sys_user_has_role" and self.config.user_roles_read == "own" and "admin" not in user.roles:
-            return record.get("user") == user.sys_id
+        if table.name == "sys_user_has_role" and self.config.user_roles_read != "all" and "admin" not in user.roles:
+            return self.config.user_roles_read == "own" and record.get("user") == user.sys_id
         return True
 
     def check(self, table: Table, record: Record, old: Record | None) -> None:

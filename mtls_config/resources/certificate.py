@@ -10,7 +10,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mtls_config.changes import Change
 from mtls_config.inventory import OwnedResource
@@ -18,6 +18,9 @@ from mtls_config.operations import Create, Delete, DeleteAttachment, Operation, 
 from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, to_bool, to_int, wire
 from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import CompileContext, ImportRead, Kind, Phases
+
+if TYPE_CHECKING:
+    from mtls_config.dictionary import Dictionary
 
 TABLE = "sys_certificate"
 COLUMNS = (
@@ -58,7 +61,7 @@ class CertificateKind(Kind):
 
     # -- import ---------------------------------------------------------------------------------------------
 
-    def import_reads(self) -> Iterable[ImportRead]:
+    def import_reads(self, dictionary: Dictionary | None = None) -> Iterable[ImportRead]:
         return (IMPORT_READ,)
 
     def import_select(self, ctx: ImportContext) -> Iterable[LiveRecord]:

@@ -19,6 +19,7 @@ from mtls_config.inventory import OwnedResource
 from mtls_config.resources.common import Attachment, LiveRecord
 
 if TYPE_CHECKING:
+    from mtls_config.dictionary import Dictionary
     from mtls_config.resources.kind import ImportRead, Kind
 
 API_VERSION = "mtls-config/v1"
@@ -50,6 +51,7 @@ class ImportContext:
     entries: dict[str, OwnedResource] = field(default_factory=dict)  # address -> what the inventory will own
     skips: list[tuple[tuple[int, tuple[str, ...]], str]] = field(default_factory=list)
     variables: set[str] = field(default_factory=set)
+    dictionary: Dictionary | None = None  # the instance's columns, read before the listings
 
     # -- reading --------------------------------------------------------------------------------------------
 

@@ -93,6 +93,7 @@ class KeyStoreKind(CertificateKind):
     password_field = PASSWORD_FIELD
     content_field = FILE_FIELD
     import_group = "keystores"
+    writes = ("name", *RECORD_FIELDS, PASSWORD_FIELD)
 
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, KeyStore)

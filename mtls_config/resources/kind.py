@@ -30,6 +30,7 @@ from mtls_config.secrets import SecretRef, SecretValue
 from mtls_config.spec.inputs import RunInputs
 
 if TYPE_CHECKING:
+    from mtls_config.dictionary import Dictionary
     from mtls_config.resources.importing import ImportContext
     from mtls_config.spec.loader import Origin
     from mtls_config.spec.models import AnyResource
@@ -130,6 +131,7 @@ class Index:
     first: Mapping[str, Sequence[LiveRecord]]  # table -> rows found by natural key
     names: Mapping[str, Mapping[str, str]]  # referenced table -> sys_id -> the record's natural key
     attachments: Mapping[str, Sequence[Attachment]]  # record sys_id -> its attachments, by sys_id
+    dictionary: Dictionary | None = None  # the instance's columns, when read (a column found by label)
     _groups: dict[tuple[str, str], dict[str, list[LiveRecord]]] = field(default_factory=dict, repr=False)
     _folded: dict[tuple[str, str], dict[str, list[LiveRecord]]] = field(default_factory=dict, repr=False)
 
@@ -193,6 +195,7 @@ class CompileContext:
 
     sys_ids: Mapping[str, str]  # address -> primary sys_id
     new_ids: Mapping[str, str]  # address -> the sys_id chosen for its new record
+    dictionary: Dictionary | None = None  # the instance's columns, when read
 
     def sys_id(self, address: str) -> str:
         return self.sys_ids.get(address, "")
@@ -225,6 +228,8 @@ class Kind:
     content_field: ClassVar[str | None] = None  # the canonical field a file's digest goes in
     has_expiry: ClassVar[bool] = False  # expiry findings from its certificate
     takes_over: ClassVar[bool] = False  # owns fields of records that exist already: never creates or deletes one
+    roles: ClassVar[tuple[str, ...]] = ("admin",)  # one of them lets the account read and write its tables
+    writes: ClassVar[tuple[str, ...]] = ()  # the columns of ``table`` its creates and updates write
     unresolved_hint: ClassVar[str] = ""  # the hint of an ``Unresolved`` finding
     import_group: ClassVar[str] = ""  # the file 'import' writes its specs to, without .yaml
 
@@ -236,6 +241,10 @@ class Kind:
     def reads(self) -> Mapping[str, tuple[str, ...]]:
         """Columns to read, per table."""
         return {self.table: self.columns}
+
+    def table_roles(self) -> Mapping[str, tuple[str, ...]]:
+        """The roles (any one of them) the account needs for each table this kind reads and writes."""
+        return {table: self.roles for table in self.reads()}
 
     def depends_on(self, resource: AnyResource) -> tuple[str, ...]:
         """Addresses of the resources this one needs on the instance first: those its spec names."""
@@ -309,7 +318,9 @@ class Kind:
         """A create, update or replace as ordered phases of operations."""
         raise NotImplementedError
 
-    def compile_delete(self, change: Change, current: LiveResource, owned: OwnedResource | None) -> Phases:
+    def compile_delete(
+        self, change: Change, current: LiveResource, owned: OwnedResource | None, ctx: CompileContext
+    ) -> Phases:
         primary = current.primary
         assert primary is not None
         return [[Delete(primary.table, primary.sys_id, what="delete")]]
@@ -323,9 +334,13 @@ class Kind:
         certificate's PEM text, re-wrapped by the instance, compares by fingerprint)."""
         return value
 
-    def originals(self, record: LiveRecord) -> dict[str, str] | None:
+    def originals(self, record: LiveRecord, dictionary: Dictionary | None = None) -> dict[str, str] | None:
         """What the inventory keeps of a record before the stack takes fields of it over (restored on removal)."""
         return None
+
+    def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
+        """The columns applying ``d`` writes, per table: each must be a column the instance has."""
+        return {self.table: self.writes}
 
     def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:
         """The parts the inventory keeps owning after an apply (None: all of them)."""
@@ -333,7 +348,7 @@ class Kind:
 
     # -- importing -----------------------------------------------------------------------------------------
 
-    def import_reads(self) -> Iterable[ImportRead]:
+    def import_reads(self, dictionary: Dictionary | None = None) -> Iterable[ImportRead]:
         """What 'import' lists to find this kind's records."""
         return ()
 

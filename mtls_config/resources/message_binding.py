@@ -21,7 +21,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mtls_config.changes import Change
@@ -49,6 +49,7 @@ from mtls_config.resources.kind import (
 from mtls_config.spec.models import MessageBinding
 
 if TYPE_CHECKING:
+    from mtls_config.dictionary import Dictionary
     from mtls_config.spec.loader import Origin
     from mtls_config.spec.models import AnyResource
 
@@ -62,12 +63,30 @@ PRIMARY_PART = "message"  # a binding's live view: the message, and "fn:<name>" 
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """The columns of one table that a binding owns, by role, and the values that mean "not bound"."""
+    """The columns of one table that a binding owns, by role, and the values that mean "not bound".
+
+    A column no source names can be given by its form label too (``enabled_label``, ``profile_label``): the
+    instance's dictionary, read each run, then says its name (``resolved``); ``enabled``/``profile`` are the
+    names used when it does not."""
 
     enabled: str  # the mutual-auth tick (a boolean)
     profile: str  # the reference to the protocol profile
     unbound_enabled: str = "false"
     unbound_profile: str = ""
+    enabled_label: str = ""
+    profile_label: str = ""
+
+    def resolved(self, table: str, dictionary: Dictionary | None) -> ColumnMap:
+        """The map with each column it names by label as ``table`` on this instance calls it."""
+        if dictionary is None or not (self.enabled_label or self.profile_label):
+            return self
+        enabled = dictionary.by_label(table, self.enabled_label) if self.enabled_label else None
+        profile = dictionary.by_label(table, self.profile_label) if self.profile_label else None
+        return replace(
+            self,
+            enabled=enabled.name if enabled is not None else self.enabled,
+            profile=profile.name if profile is not None else self.profile,
+        )
 
     @property
     def owned(self) -> tuple[str, str]:
@@ -112,6 +131,7 @@ class BindingTarget:
     endpoint_field: str | None = None  # the column holding the URL the record calls (read on both tables)
     message_endpoint: bool = True  # False: the message has no endpoint column of its own, only its functions
     noun: str = "message"  # what a record of ``message`` is called in messages
+    roles: tuple[str, ...] = ("web_service_admin", "admin")  # any one of them reads and binds its records
 
     @property
     def label(self) -> str:
@@ -120,14 +140,16 @@ class BindingTarget:
     def column_map(self, table: str) -> ColumnMap:
         return self.columns[table]
 
-    def message_columns(self, *, endpoint: bool = True) -> tuple[str, ...]:
+    def message_columns(self, *, endpoint: bool = True, dictionary: Dictionary | None = None) -> tuple[str, ...]:
         end = (self.endpoint_field,) if endpoint and self.endpoint_field else ()
-        return ("sys_id", "name", *self.columns[self.message].owned, *end, "sys_mod_count")
+        owned = self.columns[self.message].resolved(self.message, dictionary).owned
+        return ("sys_id", "name", *owned, *end, "sys_mod_count")
 
-    def function_columns(self, *, endpoint: bool = True) -> tuple[str, ...]:
+    def function_columns(self, *, endpoint: bool = True, dictionary: Dictionary | None = None) -> tuple[str, ...]:
         assert self.function is not None and self.parent_field is not None
         end = (self.endpoint_field,) if endpoint and self.endpoint_field else ()
-        return ("sys_id", "function_name", self.parent_field, *self.columns[self.function].owned, *end, "sys_mod_count")
+        owned = self.columns[self.function].resolved(self.function, dictionary).owned
+        return ("sys_id", "function_name", self.parent_field, *owned, *end, "sys_mod_count")
 
     def tables(self) -> tuple[str, ...]:
         return (self.message,) if self.function is None else (self.message, self.function)
@@ -156,8 +178,10 @@ TARGETS: dict[str, BindingTarget] = {
 TARGET_OF_TABLE = {table: target for target in TARGETS.values() for table in target.tables()}
 
 
-def columns_of(table: str) -> ColumnMap:
-    return TARGET_OF_TABLE[table].column_map(table)
+def columns_of(table: str, dictionary: Dictionary | None = None) -> ColumnMap:
+    """The binding columns of ``table``: the one lookup of them, given the run's dictionary when it was read (a
+    column named by label is found there)."""
+    return TARGET_OF_TABLE[table].column_map(table).resolved(table, dictionary)
 
 
 def part_fields(protocol: str) -> dict[str, Any]:
@@ -171,8 +195,10 @@ def canonical_fields(protocol: str, function_names: list[str]) -> dict[str, Any]
     }
 
 
-def record_fields(record: LiveRecord, profile_names: Mapping[str, str]) -> dict[str, Any]:
-    columns = columns_of(record.table)
+def record_fields(
+    record: LiveRecord, profile_names: Mapping[str, str], dictionary: Dictionary | None = None
+) -> dict[str, Any]:
+    columns = columns_of(record.table, dictionary)
     return {
         ENABLED: to_bool(record.get(columns.enabled)),
         PROFILE: referenced_name(record, columns.profile, profile_names),
@@ -186,6 +212,7 @@ def live(
     functions: Mapping[str, LiveRecord],
     wanted_functions: Sequence[str],
     profile_names: Mapping[str, str],
+    dictionary: Dictionary | None = None,
 ) -> LiveResource:
     records: dict[str, LiveRecord] = {"message": message}
     fn_fields: dict[str, Any] = {}
@@ -193,14 +220,14 @@ def live(
         rec = functions.get(fn)
         if rec is not None:
             records[f"fn:{fn}"] = rec
-            fn_fields[fn] = record_fields(rec, profile_names)
-    fields = {"message": record_fields(message, profile_names), "functions": fn_fields}
+            fn_fields[fn] = record_fields(rec, profile_names, dictionary)
+    fields = {"message": record_fields(message, profile_names, dictionary), "functions": fn_fields}
     return LiveResource(address, NAME, name, message.table, records, fields, primary_part=PRIMARY_PART)
 
 
-def originals(record: LiveRecord) -> dict[str, str]:
+def originals(record: LiveRecord, dictionary: Dictionary | None = None) -> dict[str, str]:
     """The owned fields' raw values before a binding takes them over (restored on removal)."""
-    columns = columns_of(record.table)
+    columns = columns_of(record.table, dictionary)
     return {
         columns.enabled: record.get(columns.enabled) or columns.unbound_enabled,
         columns.profile: ref_value(record.values.get(columns.profile)),
@@ -234,8 +261,12 @@ class MessageBindingKind(Kind):
         for table, columns in target.columns.items()
     )
     takes_over = True
+    roles = ("web_service_admin", "admin")  # per target: BindingTarget.roles
     unresolved_hint = "a MessageBinding binds an existing message; create the message (or fix its name) first"
     import_group = "message-bindings"
+
+    def table_roles(self) -> Mapping[str, tuple[str, ...]]:
+        return {table: target.roles for target in TARGETS.values() for table in target.tables()}
 
     def reads(self) -> Mapping[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
@@ -308,11 +339,14 @@ class MessageBindingKind(Kind):
         # Functions this binding took over earlier but no longer lists: seen, so that diff releases them.
         held = {r.part.removeprefix("fn:") for r in owned.records if r.part.startswith("fn:")} if owned else set()
         names = sorted(set(names) | (held & set(fn_records)))
-        return live(d.address, d.name, msg, fn_records, names, index.names_of(PROFILES))
+        return live(d.address, d.name, msg, fn_records, names, index.names_of(PROFILES), index.dictionary)
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
         fn_records = {p.removeprefix("fn:"): rec for p, rec in records.items() if p.startswith("fn:")}
-        return live(address, name, records["message"], fn_records, sorted(fn_records), index.names_of(PROFILES))
+        return live(
+            address, name, records["message"], fn_records, sorted(fn_records), index.names_of(PROFILES),
+            index.dictionary,
+        )  # fmt: skip
 
     # -- comparing ------------------------------------------------------------------------------------------
 
@@ -353,7 +387,7 @@ class MessageBindingKind(Kind):
         wanted = _wanted_parts(d, current)
         originals = _originals_of(owned)
         for part, rec in sorted(current.records.items()):
-            columns = columns_of(rec.table)
+            columns = columns_of(rec.table, ctx.dictionary)
             if part not in wanted:
                 # taken over earlier, no longer listed: give the fields back as they were found
                 ops.append(Update(rec.table, rec.sys_id, columns.restore(originals.get(part)), what=f"release {part}"))
@@ -366,34 +400,46 @@ class MessageBindingKind(Kind):
                 )
         return [ops] if ops else []
 
-    def compile_delete(self, change: Change, current: LiveResource, owned: OwnedResource | None) -> Phases:
+    def compile_delete(
+        self, change: Change, current: LiveResource, owned: OwnedResource | None, ctx: CompileContext
+    ) -> Phases:
         originals = _originals_of(owned)
         ops: list[Operation] = []
         for part, rec in sorted(current.records.items()):
-            values = columns_of(rec.table).restore(originals.get(part))
+            values = columns_of(rec.table, ctx.dictionary).restore(originals.get(part))
             ops.append(Update(rec.table, rec.sys_id, values, what=f"restore {part}"))
         return [ops]
 
-    def originals(self, record: LiveRecord) -> dict[str, str] | None:
-        return originals(record)
+    def originals(self, record: LiveRecord, dictionary: Dictionary | None = None) -> dict[str, str] | None:
+        return originals(record, dictionary)
+
+    def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
+        target = TARGETS[str(d.target["type"])]
+        out = {target.message: columns_of(target.message, dictionary).owned}
+        if target.function is not None:  # bound, or released when a function is no longer listed
+            out[target.function] = columns_of(target.function, dictionary).owned
+        return out
 
     def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:
         return _wanted_parts(d, current)
 
     # -- import ---------------------------------------------------------------------------------------------
 
-    def import_reads(self) -> Iterable[ImportRead]:
+    def import_reads(self, dictionary: Dictionary | None = None) -> Iterable[ImportRead]:
         for target in TARGETS.values():
-            yield _bound_read(target, target.message)
-            if target.function is not None:
-                yield _bound_read(target, target.function)
+            for table in target.tables():
+                read = _bound_read(target, table, dictionary)
+                if read is not None:
+                    yield read
 
     def import_records(self, ctx: ImportContext) -> None:
         profiles = ctx.by_id(PROFILES)
         for position, target in enumerate(TARGETS.values()):
-            messages = ctx.listed(_bound_read(target, target.message))
-            functions = ctx.listed(_bound_read(target, target.function)) if target.function is not None else []
-            message_columns = target.column_map(target.message)
+            read = _bound_read(target, target.message, ctx.dictionary)
+            messages = ctx.listed(read) if read is not None else []
+            fn_read = _bound_read(target, target.function, ctx.dictionary) if target.function is not None else None
+            functions = ctx.listed(fn_read) if fn_read is not None else []
+            message_columns = columns_of(target.message, ctx.dictionary)
             for msg in sorted(messages, key=lambda r: r.get("name")):
                 if ctx.owned(msg) or not ctx.matches(msg.get("name")):
                     continue
@@ -410,7 +456,7 @@ class MessageBindingKind(Kind):
                         f for f in functions
                         if target.parent_field is not None
                         and ref_value(f.values.get(target.parent_field)) == msg.sys_id
-                        and ref_value(f.values.get(columns_of(f.table).profile)) == profile.sys_id
+                        and ref_value(f.values.get(columns_of(f.table, ctx.dictionary).profile)) == profile.sys_id
                     ),
                     key=lambda f: f.get("function_name"),
                 )  # fmt: skip
@@ -428,7 +474,7 @@ class MessageBindingKind(Kind):
                     *(
                         OwnedRecord(
                             table=f.table, sys_id=f.sys_id, part=f"fn:{f.get('function_name')}",
-                            mod_count=f.mod_count, original=columns_of(f.table).unbound(),
+                            mod_count=f.mod_count, original=columns_of(f.table, ctx.dictionary).unbound(),
                         )
                         for f in fns
                     ),
@@ -444,11 +490,16 @@ def _lookups(target: BindingTarget, message: str) -> tuple[Lookup, ...]:
     return tuple(out)
 
 
-def _bound_read(target: BindingTarget, table: str) -> ImportRead:
-    """The records of a target's table with mutual auth ticked."""
-    columns = target.column_map(table)
+def _bound_read(target: BindingTarget, table: str, dictionary: Dictionary | None) -> ImportRead | None:
+    """The records of a target's table with mutual auth ticked; None when the instance lacks the tick's column (a
+    query term on a column it lacks is dropped, and the query would return every record, facts-2 §1)."""
+    columns = columns_of(table, dictionary)
+    if dictionary is not None and dictionary.lacks(table, columns.enabled):
+        return None
     wanted = (
-        target.message_columns(endpoint=False) if table == target.message else target.function_columns(endpoint=False)
+        target.message_columns(endpoint=False, dictionary=dictionary)
+        if table == target.message
+        else target.function_columns(endpoint=False, dictionary=dictionary)
     )
     return ImportRead(table, f"{columns.enabled}=true", wanted)
 

@@ -28,6 +28,7 @@ from mtls_config.resources.kind import (
 from mtls_config.spec.models import ProtocolProfile
 
 if TYPE_CHECKING:
+    from mtls_config.dictionary import Dictionary
     from mtls_config.spec.loader import Origin
     from mtls_config.spec.models import AnyResource
 
@@ -65,6 +66,7 @@ class ProtocolProfileKind(Kind):
     table = TABLE
     natural_key = "protocol"
     records_noun = "protocol profiles"
+    writes = RECORD_FIELDS
     columns = COLUMNS
     stage = 1
     references = (Reference(TABLE, "keystore", CERTIFICATES, "name"),)
@@ -94,7 +96,7 @@ class ProtocolProfileKind(Kind):
 
     # -- import ---------------------------------------------------------------------------------------------
 
-    def import_reads(self) -> Iterable[ImportRead]:
+    def import_reads(self, dictionary: Dictionary | None = None) -> Iterable[ImportRead]:
         return (IMPORT_READ,)
 
     def import_select(self, ctx: ImportContext) -> Iterable[LiveRecord]:

@@ -56,6 +56,20 @@ def read_tables() -> Mapping[str, tuple[str, ...]]:
     return {table: columns(table) for table in tables}
 
 
+def roles_of_table(table: str) -> tuple[str, ...]:
+    """The roles (any one of them) a kind's table needs; admin for a table no kind declares."""
+    for kind in KINDS:
+        found = kind.table_roles().get(table)
+        if found is not None:
+            return found
+    return ("admin",)
+
+
+def kinds_of_table(table: str) -> tuple[str, ...]:
+    """The names of the kinds whose records live in ``table``."""
+    return tuple(kind.name for kind in KINDS if table in kind.reads())
+
+
 def references() -> tuple[Reference, ...]:
     return tuple(ref for kind in KINDS for ref in kind.references)
 

@@ -144,6 +144,7 @@ class TrustStoreCertKind(CertificateKind):
     record_types = ("trust_store",)
     content_field = CERT_FIELD
     import_group = "trust-store-certs"
+    writes = ("name", *RECORD_FIELDS, "pem_certificate")
 
     def stored_form(self, column: str, value: str) -> str:
         if column == "pem_certificate" and value:

@@ -229,13 +229,16 @@ async def test_deleting_a_user_deletes_its_grants(app: Starlette, client: httpx.
     assert not any(g["user"] == wsa["sys_id"] for g in backend.records("sys_user_has_role"))
 
 
-@pytest.mark.parametrize(("mode", "count"), [("own", 1), ("all", 3)])
+@pytest.mark.parametrize(("mode", "count"), [("own", 1), ("all", 3), ("none", 0)])
 async def test_who_reads_role_grants(mode: str, count: int) -> None:
     app = create_app(emulator_config(user_roles_read=mode))
     async with asgi_client(app, auth=("itil", "itil-pass")) as client:
         r = await client.get("/api/now/table/sys_user_has_role", params={"sysparm_fields": "user.user_name,role.name"})
         assert len(r.json()["result"]) == count
-        assert {"user.user_name": "itil", "role.name": "itil"} in r.json()["result"]
+        assert ({"user.user_name": "itil", "role.name": "itil"} in r.json()["result"]) is (count > 0)
+    async with asgi_client(app) as client:  # admin reads every grant whatever the switch
+        r = await client.get("/api/now/table/sys_user_has_role", params={"sysparm_fields": "sys_id"})
+        assert len(r.json()["result"]) == 3
 
 
 @pytest.mark.parametrize("needs_flag", [True, False])

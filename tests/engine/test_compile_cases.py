@@ -93,3 +93,20 @@ def test_every_kind_and_action_has_a_case() -> None:
         for action in ("create", "update", "delete")
     } | {("KeyStore", "replace"), ("TrustStoreCert", "replace")}
     assert wanted <= seen, sorted(wanted - seen)
+
+
+@pytest.mark.parametrize("path", sorted(CASES.glob("*.json")), ids=lambda p: p.stem)
+def test_a_kind_declares_every_column_it_writes(path: Path) -> None:
+    """``Kind.written_columns`` is what a plan checks against the instance's dictionary: every column a compiled
+    create or update writes must be in it (a column missing there would go unchecked)."""
+    from mtls_config.resources.registry import kind_named
+
+    desired, live, result = run_diff(load_case(path))
+    by_address = {d.address: d for d in desired.resources}
+    for task in compile_changes(result.changes, desired, live).tasks:
+        d = by_address.get(task.change.address)
+        if d is None:
+            continue  # a delete of a resource no longer in the specs
+        declared = kind_named(d.kind).written_columns(d, None)
+        for op in (op for phase in task.phases for op in phase if isinstance(op, Create | Update)):
+            assert set(op.values) <= set(declared.get(op.table, ())), (task.change.address, op.table, op.values)

@@ -129,3 +129,90 @@ def test_an_unowned_record_named_in_another_case_blocks_the_spec(
     assert code == 1 and "nothing was applied" in out + err
     names = [c["name"]["value"] for c in pysnc_get(served, "sys_certificate", "nameLIKEacme payments client")]
     assert names == ["acme payments client"]  # no near-duplicate was made
+
+
+USERS = {
+    "admin": ("admin", ("admin",)),
+    "itil": ("itil-pass", ("itil",)),
+    "wsa": ("wsa-pass", ("web_service_admin",)),
+}
+
+
+@pytest.fixture
+def served_users(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
+    """An instance where the example stack is applied (by admin), with users of fewer roles."""
+    with ThreadedServer(create_app(EmulatorConfig(users=USERS))) as server:
+        yield server
+
+
+def as_user(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    monkeypatch.setenv("SN_USERNAME", user)
+    monkeypatch.setenv("SN_PASSWORD", USERS[user][0])
+
+
+@pytest.mark.parametrize("command", ["plan", "drift", "apply", "import"])
+def test_a_user_with_only_itil_is_stopped_naming_the_missing_role(
+    stack_dir: Path,
+    served_users: ThreadedServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    as_user(monkeypatch, "admin")
+    assert run(["apply", "--instance", served_users.url, "--auto-approve"], capsys)[0] == 0
+    as_user(monkeypatch, "itil")
+    extra = {"apply": ["--auto-approve"], "import": ["--out", "imported"]}.get(command, [])
+    code, out, err = run([command, "--instance", served_users.url, *extra], capsys)
+    assert code == 1, out + err
+    assert (
+        "instance user 'itil' lacks the roles this needs: admin, for KeyStore and TrustStoreCert (sys_certificate), "
+        "the stack's inventory and lock (sys_properties) and ProtocolProfile (sys_protocol_profile); "
+        "web_service_admin or admin, for MessageBinding (sys_rest_message, sys_rest_message_fn, sys_soap_message, "
+        "sys_soap_message_function)"
+    ) in err
+    assert "It holds: itil." in err
+    assert "hint: grant them to the user in User Administration > Users" in err
+    assert "to create" not in out + err and "missing" not in out
+    assert not (stack_dir / "imported").exists()
+
+
+def test_a_web_service_admin_is_told_it_lacks_admin_only(
+    stack_dir: Path, served_users: ThreadedServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_user(monkeypatch, "wsa")
+    code, out, err = run(["plan", "--instance", served_users.url], capsys)
+    assert code == 1, out + err
+    assert "lacks the roles this needs: admin, for KeyStore and TrustStoreCert (sys_certificate)" in err
+    assert "web_service_admin or admin" not in err  # the messages' role it holds
+    assert "It holds: web_service_admin." in err
+
+
+def test_a_user_that_cannot_read_its_own_grants_is_told_so(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_user(monkeypatch, "itil")
+    with ThreadedServer(create_app(EmulatorConfig(users=USERS, user_roles_read="none"))) as server:
+        code, out, err = run(["plan", "--instance", server.url], capsys)
+    assert code == 1, out + err
+    assert "has no role grants this user can read (sys_user_has_role, user=javascript:gs.getUserID(), returned " in err
+    assert "it holds no role, or it may not read its own grants" in err
+    assert "let it read its own sys_user_has_role records" in err
+
+
+def test_a_column_the_instance_lacks_is_a_plan_error_naming_it(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``emulator serve --absent-column sys_soap_message_function.protocol_profile``: a release without it."""
+    as_user(monkeypatch, "admin")
+    config = EmulatorConfig(users=USERS, absent_columns=("sys_soap_message_function.protocol_profile",))
+    with ThreadedServer(create_app(config)) as server:
+        code, out, err = run(["plan", "--instance", server.url], capsys)
+        assert code == 1, out + err
+        assert (
+            "MessageBinding/globex-orders: the instance has no column sys_soap_message_function.protocol_profile, "
+            "which applying this resource writes"
+        ) in out
+        assert "+ MessageBinding/globex-orders" not in out and "+ MessageBinding/acme-payments-api" in out
+        code, out, err = run(["apply", "--instance", server.url, "--auto-approve"], capsys)
+        assert code == 1 and "nothing was applied" in out + err
+        assert pysnc_get(server, "sys_certificate", "") == []

@@ -114,7 +114,8 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ("result-string", "not a list"),
         ("json-array", "not an object"),
         ("wrong-types", ""),
-        ("no-sys-id", "without a sys_id"),
+        # records without a sys_id (or, for the roles read first, a role grant without its role's name)
+        ("no-sys-id", "without a "),
         ("truncated-json", "not JSON"),
         ("huge-declared", "more than"),
         ("huge-streamed", "exceeds"),

@@ -1,0 +1,114 @@
+"""Columns discovered, not assumed: the data dictionary read for the tables a stack touches (``read_dictionary``),
+walked up the tables they extend, and what the engine makes of it (``Dictionary``, ``columns_of``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from mtls_config.client import InstanceClient
+from mtls_config.dictionary import Dictionary, dictionary_of, tables_to_read
+from mtls_config.emulator import EmulatorConfig, create_app
+from mtls_config.observe import read_dictionary
+from mtls_config.resources.message_binding import ColumnMap, columns_of
+from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth
+from tests.engine.conftest import local_settings
+
+pytestmark = pytest.mark.anyio
+
+
+class Log(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path.rsplit("/", 1)[-1])
+        return await self.inner.handle_async_request(request)
+
+
+async def _read(tables: list[str], **config: object) -> tuple[Dictionary, list[str]]:
+    log = Log(httpx.ASGITransport(app=create_app(EmulatorConfig(**config))))  # type: ignore[arg-type]
+    async with InstanceClient(local_settings(), transport=log) as client:
+        return await read_dictionary(client, tables), log.paths
+
+
+async def test_the_stack_tables_and_their_known_parent_in_one_pair_of_reads() -> None:
+    found, paths = await _read(["sys_certificate", "sys_rest_message", "sys_soap_message_function"])
+    assert sorted(paths) == ["sys_db_object", "sys_dictionary"]
+    assert found.readable and found.parents["sys_rest_message"] == "sys_metadata"
+    assert found.parents["sys_certificate"] == "" and found.parents["sys_metadata"] == ""
+    scope = found.column("sys_rest_message", "sys_scope")
+    assert scope is not None and scope.table == "sys_metadata" and scope.type == "reference"
+    tick = found.column("sys_soap_message_function", "enable_mutual_auth")
+    assert tick is not None and (tick.type, tick.label) == ("boolean", "Enable mutual authentication")
+    profile = found.column("sys_soap_message_function", "protocol_profile")
+    assert profile is not None and profile.reference == "sys_protocol_profile"
+    assert found.lacks("sys_soap_message_function", "use_mutual_auth")  # REST's name: not a SOAP column
+    assert not found.lacks("sys_certificate", "key_store_password")
+
+
+async def test_a_parent_no_one_expected_is_read_in_a_follow_up() -> None:
+    found, paths = await _read(["http_connection"])  # extends sys_connection, which is not a known parent
+    assert paths.count("sys_dictionary") == 2 and paths.count("sys_db_object") == 2
+    assert found.lineage("http_connection") == ("http_connection", "sys_connection")
+    alias = found.column("http_connection", "connection_alias")
+    assert alias is not None and alias.table == "sys_connection"
+
+
+async def test_a_column_the_instance_lacks() -> None:
+    found, _ = await _read(["sys_soap_message"], absent_columns=("sys_soap_message.enable_mutual_auth",))
+    assert found.lacks("sys_soap_message", "enable_mutual_auth")
+    assert not found.lacks("sys_soap_message", "protocol_profile")
+
+
+async def test_a_user_without_admin_reads_no_dictionary_and_nothing_is_said_to_be_lacking() -> None:
+    users = {"wsa": ("wsa-pass", ("web_service_admin",))}
+    app = create_app(EmulatorConfig(users=users))
+    settings = replace(local_settings(), auth=BasicAuth("wsa", SecretValue(b"wsa-pass", "test")))
+    async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+        found = await read_dictionary(client, ["sys_rest_message"])
+    assert not found.readable
+    assert not found.lacks("sys_rest_message", "anything")
+
+
+def test_nothing_to_read_for_no_tables() -> None:
+    assert tables_to_read([]) == ()
+    assert tables_to_read(["sys_certificate"]) == ("sys_certificate", "sys_metadata")
+
+
+def test_references_keyed_by_name_as_links_or_values() -> None:
+    rows = [
+        {
+            "name": "t",
+            "element": "p",
+            "column_label": "Protocol profile",
+            "internal_type": {"link": "https://x/api/now/table/sys_glide_object?name=reference", "value": "reference"},
+            "reference": {"link": "https://x/api/now/table/sys_db_object?name=sys_protocol_profile"},
+            "read_only": "false",
+        },
+        {"name": "t", "element": "", "internal_type": "collection"},  # a collection row: not a column
+    ]
+    found = dictionary_of(rows, [{"name": "t", "super_class.name": ""}])
+    column = found.column("t", "p")
+    assert column is not None and (column.type, column.reference) == ("reference", "sys_protocol_profile")
+    assert list(found.columns["t"]) == ["p"]
+
+
+async def test_a_column_map_can_name_columns_by_label() -> None:
+    """Issue 16's path: a column no source names is found in the dictionary by its form label."""
+    found, _ = await _read(["http_connection"], connection_mutual_auth_columns=("u_mtls", "u_mtls_profile"))
+    by_label = ColumnMap("mutual_auth", "protocol_profile", enabled_label="Mutual authentication",
+                         profile_label="Protocol profile")  # fmt: skip
+    resolved = by_label.resolved("http_connection", found)
+    assert resolved.owned == ("u_mtls", "u_mtls_profile")
+    assert by_label.resolved("http_connection", None) == by_label  # no dictionary: the names given
+    assert by_label.resolved("http_connection", Dictionary()).owned == ("mutual_auth", "protocol_profile")
+
+
+def test_the_message_tables_need_no_dictionary_to_name_their_columns() -> None:
+    assert columns_of("sys_soap_message").owned == ("enable_mutual_auth", "protocol_profile")
+    assert columns_of("sys_rest_message_fn", Dictionary()).owned == ("use_mutual_auth", "protocol_name")
