@@ -35,8 +35,9 @@ ADMIN = "admin"
 INVENTORY_ROLES = (ADMIN,)
 HOW_TO_GRANT = (
     "grant them to the user in User Administration > Users > (the user) > Roles, or create sys_user_has_role "
-    "records for it as an admin; or run with a user that holds them. 'mtls-config doctor' shows what the user can do"
+    "records for it as an admin; or run with a user that holds them"
 )
+DOCTOR = "'mtls-config doctor' shows what the user can do"
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def check_roles(grants: Grants, wanted: Sequence[Need]) -> None:
             "creating records that exist",
             missing=wanted,
             hint=HOW_TO_GRANT.replace("grant them", "grant the roles", 1)
-            + "; if it holds them, let it read its own sys_user_has_role records",
+            + "; if it holds them, let it read its own sys_user_has_role records. "
+            + DOCTOR,
         )
     lacking = missing_roles(grants, wanted)
     if lacking:
@@ -153,7 +155,7 @@ def check_roles(grants: Grants, wanted: Sequence[Need]) -> None:
             f"{who} lacks the roles this needs: "
             + "; ".join(n.describe() for n in lacking)
             + f". It holds: {held}. Without them the instance filters reads to empty lists, and a plan from those "
-            "would propose creating records that exist; nothing was planned",
+            "would propose creating records that exist",
             missing=lacking,
-            hint=HOW_TO_GRANT,
+            hint=f"{HOW_TO_GRANT}. {DOCTOR}",
         )

@@ -121,6 +121,7 @@ def _register_commands() -> None:
     reconcile.register(app)
     verify_command.register(app)
     lock_command.register(app)
+    __import__("mtls_config.cli.doctor", fromlist=["register"]).register(app)
 
 
 _register_commands()

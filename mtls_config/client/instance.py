@@ -217,6 +217,30 @@ class InstanceClient:
         pages = await gather_all(self.list(table, query=q, fields=fields, page_size=page_size) for q in queries)
         return [row for rows in pages for row in rows]
 
+    async def sample(
+        self, table: str, *, query: str = "", fields: Sequence[str] | None = None, limit: int = 1
+    ) -> builtins.list[dict[str, Any]]:
+        """At most ``limit`` records of ``table``: one request, never more pages (whether a table answers)."""
+        params: dict[str, str] = {"sysparm_query": _stable_order(query), "sysparm_exclude_reference_link": "true"}
+        if fields is not None:
+            params["sysparm_fields"] = ",".join(fields)
+        page, _ = await self._page("table.list", f"{TABLE_PATH}/{table}", params, limit, 0)
+        return page or []
+
+    async def sample_attachments(self, table: str, *, limit: int = 1) -> builtins.list[dict[str, Any]]:
+        """At most ``limit`` attachment records of ``table``'s records, through the Attachment API: one request."""
+        params = {"sysparm_query": _stable_order(f"table_name={table}")}
+        page, _ = await self._page("attachment.list", ATTACHMENT_PATH, params, limit, 0)
+        return page or []
+
+    async def probe_batch(self) -> BatchResponse:
+        """One harmless read (the caller's own role grants, one record) through the Batch API: whether it serves."""
+        query = urlencode(
+            {"sysparm_query": "user=javascript:gs.getUserID()", "sysparm_fields": "sys_id", "sysparm_limit": "1"}
+        )
+        (answer,) = await self.batch([BatchRequest("probe", "GET", f"{TABLE_PATH}/sys_user_has_role?{query}")])
+        return answer
+
     async def get(self, table: str, sys_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
         """One record, or None when the instance says 404."""
         params = {"sysparm_exclude_reference_link": "true"}

@@ -92,6 +92,12 @@ class EmulatorConfig:
     user_password_needs_input_display_value: bool = True  # else a plain user_password write is hashed too
     # http_connection's "Mutual authentication" and "Protocol profile" columns: names unconfirmed (facts-2 §3)
     connection_mutual_auth_columns: tuple[str, str] = ("mutual_auth", "protocol_profile")
+    # The instance's build, as stock sys_properties records (the names are those clients read, the values ours) [I]
+    build_properties: tuple[tuple[str, str], ...] = (
+        ("glide.buildtag", "glide-mtls-config-emulator"),
+        ("glide.war", "glide-mtls-config-emulator.zip"),
+        ("glide.buildname", "mtls-config emulator"),
+    )
 
     def faults(self) -> Faults:
         return Faults(

@@ -62,6 +62,13 @@ STOCK_ROLES = (
     "security_admin",
 )
 ELEVATED_ROLES = frozenset({"security_admin"})
+# The update set a user's changes go to when it has chosen none [I] (facts-2 §9).
+DEFAULT_UPDATE_SET = {
+    "name": "Default",
+    "state": "in progress",
+    "application": "global",
+    "description": "Default update set",
+}
 # A seed record is found again by its key within its parent: table -> the field naming the parent.
 _SEED_PARENT_FIELDS = {
     "sys_rest_message_fn": "rest_message",
@@ -134,8 +141,12 @@ class Backend:
 
     def ensure_accounts(self) -> None:
         """The stock roles, and the configured users with their roles: an instance always has its accounts,
-        seeded or not."""
+        seeded or not. Also the stock records every instance has: the "Default" update set and the properties that
+        name its build [I]."""
         with self._lock:
+            self._seed("sys_update_set", DEFAULT_UPDATE_SET, "name")
+            for name, value in self.config.build_properties:
+                self._seed("sys_properties", {"name": name, "value": value, "is_private": "false"}, "name")
             configured = {role for _, roles in self.config.users.values() for role in roles}
             for role in [*STOCK_ROLES, *sorted(configured - set(STOCK_ROLES))]:
                 self._seed(

@@ -85,6 +85,8 @@ class Rules:
             return target is not None and can_read(user, target)
         if table.name == "sys_user_has_role" and self.config.user_roles_read != "all" and "admin" not in user.roles:
             return self.config.user_roles_read == "own" and record.get("user") == user.sys_id
+        if table.name == "sys_user_preference" and "admin" not in user.roles:
+            return record.get("user") in ("", user.sys_id)
         return True
 
     def check(self, table: Table, record: Record, old: Record | None) -> None:

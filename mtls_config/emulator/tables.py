@@ -249,6 +249,7 @@ MID_SELECTIONS = {"auto_select": "Auto-select MID server", "specific_mid_server"
 MID_STATUSES = {"Up": "Up", "Down": "Down", "Upgrading": "Upgrading", "Paused": "Paused"}
 MID_VALIDATED = {"true": "Validated", "false": "Not validated", "rejected": "Rejected"}
 HTTP_METHODS = {m: m.upper() for m in ("get", "post", "put", "patch", "delete", "head")}
+UPDATE_SET_STATES = {"in progress": "In progress", "complete": "Complete", "ignore": "Ignore"}
 
 # The roles of each table's ACL (facts-2 §3, §4, §10): any one of them grants access, admin always does.
 ADMIN = frozenset({"admin"})
@@ -603,6 +604,35 @@ def definitions(connection_columns: tuple[str, str] = ("mutual_auth", "protocol_
             ),
             "name",
             ANYONE,
+            ADMIN,
+        ),
+        # Update sets (facts-2 §9): a user's current set is its sys_user_preference 'sys_update_set' (likely); the
+        # columns of both tables and the stock "Default" set are [I].
+        _root(
+            "sys_user_preference",
+            "User Preference",
+            (
+                Column("user", "reference", reference="sys_user"),
+                Column("name", mandatory=True),
+                Column("value"),
+                Column("type", default="string"),
+                Column("description"),
+            ),
+            "name",
+            ANYONE,  # rows: a user reads its own and the system-wide ones (no user), an admin all [I]
+            ADMIN,
+        ),
+        _root(
+            "sys_update_set",
+            "Update Set",
+            (
+                Column("name", mandatory=True),
+                Column("description"),
+                Column("state", "choice", choices=UPDATE_SET_STATES, default="in progress"),
+                Column("application", "reference", reference="sys_scope", default="global"),
+            ),
+            "name",
+            ADMIN,
             ADMIN,
         ),
         # The data dictionary (facts-2 §8), served from these definitions.

@@ -340,6 +340,10 @@ class Kind:
 
     def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
         """The columns applying ``d`` writes, per table: each must be a column the instance has."""
+        return self.all_written_columns(dictionary)
+
+    def all_written_columns(self, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
+        """Every column a resource of this kind may write, per table, whatever its spec says."""
         return {self.table: self.writes}
 
     def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:

@@ -413,6 +413,9 @@ class MessageBindingKind(Kind):
     def originals(self, record: LiveRecord, dictionary: Dictionary | None = None) -> dict[str, str] | None:
         return originals(record, dictionary)
 
+    def all_written_columns(self, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
+        return {t: columns_of(t, dictionary).owned for target in TARGETS.values() for t in target.tables()}
+
     def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
         target = TARGETS[str(d.target["type"])]
         out = {target.message: columns_of(target.message, dictionary).owned}

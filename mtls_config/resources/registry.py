@@ -9,11 +9,15 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from mtls_config.errors import UnknownKind
 from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.kind import Kind, Reference
+
+if TYPE_CHECKING:
+    from mtls_config.dictionary import Dictionary
 
 KINDS: tuple[Kind, ...] = (key_store.KIND, trust_store_cert.KIND, protocol_profile.KIND, message_binding.KIND)
 _BY_NAME = {k.name: k for k in KINDS}
@@ -68,6 +72,17 @@ def roles_of_table(table: str) -> tuple[str, ...]:
 def kinds_of_table(table: str) -> tuple[str, ...]:
     """The names of the kinds whose records live in ``table``."""
     return tuple(kind.name for kind in KINDS if table in kind.reads())
+
+
+def written_columns(tables: Iterable[str], dictionary: Dictionary | None = None) -> dict[str, tuple[str, ...]]:
+    """Every column the kinds may write to ``tables``, per table (what 'doctor' checks an instance has)."""
+    wanted = set(tables)
+    out: dict[str, dict[str, None]] = {}
+    for kind in KINDS:
+        for table, columns in kind.all_written_columns(dictionary).items():
+            if table in wanted:
+                out.setdefault(table, {}).update(dict.fromkeys(columns))
+    return {table: tuple(columns) for table, columns in sorted(out.items())}
 
 
 def references() -> tuple[Reference, ...]:

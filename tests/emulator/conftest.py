@@ -36,7 +36,13 @@ REAL_INSTANCE = os.environ.get("MTLS_CONFIG_TEST_INSTANCE", "")
 
 
 def emulator_config(**changes: Any) -> EmulatorConfig:
+    """The tests' instance: three users, an OAuth client, and (unless asked for) none of the stock build properties,
+    so that a test of what a write did to sys_properties sees only its own records."""
+    changes.setdefault("build_properties", ())
     return EmulatorConfig(users=USERS, oauth_clients={"cli-id": "cli-secret"}, **changes)
+
+
+STOCK = EmulatorConfig()  # every stock record a default instance has (the dual-target tests see them)
 
 
 @pytest.fixture
@@ -88,7 +94,7 @@ class Target:
 )
 async def sn(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     if request.param == "emulator":
-        app = create_app(emulator_config())
+        app = create_app(emulator_config(build_properties=STOCK.build_properties))
         async with asgi_client(app) as c:
             yield Target(c, app)
         return
