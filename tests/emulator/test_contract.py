@@ -249,8 +249,14 @@ async def test_a_parent_table_reads_its_children_rows(sn: Target) -> None:
 
 
 async def test_the_current_users_roles(sn: Target) -> None:
-    found = await rows(sn.client, "sys_user_has_role", "user=javascript:gs.getUserID()", "role.name,inherited,state")
+    """What every plan reads first (mtls_config.access): the caller's grants, the role's and the user's names
+    dot-walked."""
+    found = await rows(
+        sn.client, "sys_user_has_role", "user=javascript:gs.getUserID()", "role.name,inherited,state,user.user_name"
+    )
     assert "admin" in {r["role.name"] for r in found}
+    assert {r["user.user_name"] for r in found} == {user_name(sn)}
+    assert {r["state"] for r in found} <= {"active", "requested", "pending", "revoked", ""}
 
 
 async def test_the_current_user(sn: Target, me: dict[str, Any]) -> None:
@@ -260,9 +266,7 @@ async def test_the_current_user(sn: Target, me: dict[str, Any]) -> None:
     assert result["user_sys_id"] == me["sys_id"] and result["user_name"] == me["user_name"]
 
 
-@pytest.fixture
-async def itil_user(sn: Target) -> AsyncIterator[tuple[str, str]]:
-    """A user made by the admin through the Table API: the password written as a display value, the role itil."""
+async def _user_with_role(sn: Target, role: str) -> AsyncIterator[tuple[str, str]]:
     name, password = f"mtls_config_contract_{secrets.token_hex(4)}", f"Ct-{secrets.token_urlsafe(18)}-9a"
     c = sn.client
     r = await c.post(
@@ -274,8 +278,8 @@ async def itil_user(sn: Target) -> AsyncIterator[tuple[str, str]]:
     user_id = r.json()["result"]["sys_id"]
     grants: list[str] = []
     try:
-        itil = await rows(c, "sys_user_role", "name=itil", "sys_id")
-        r = await c.post("/api/now/table/sys_user_has_role", json={"user": user_id, "role": itil[0]["sys_id"]})
+        found = await rows(c, "sys_user_role", f"name={role}", "sys_id")
+        r = await c.post("/api/now/table/sys_user_has_role", json={"user": user_id, "role": found[0]["sys_id"]})
         assert r.status_code == 201, r.text
         grants.append(r.json()["result"]["sys_id"])
         yield name, password
@@ -283,6 +287,20 @@ async def itil_user(sn: Target) -> AsyncIterator[tuple[str, str]]:
         for grant in grants:
             await c.delete(f"/api/now/table/sys_user_has_role/{grant}")
         await c.delete(f"/api/now/table/sys_user/{user_id}")
+
+
+@pytest.fixture
+async def itil_user(sn: Target) -> AsyncIterator[tuple[str, str]]:
+    """A user made by the admin through the Table API: the password written as a display value, the role itil."""
+    async for user in _user_with_role(sn, "itil"):
+        yield user
+
+
+@pytest.fixture
+async def wsa_user(sn: Target) -> AsyncIterator[tuple[str, str]]:
+    """The same, with the role web_service_admin."""
+    async for user in _user_with_role(sn, "web_service_admin"):
+        yield user
 
 
 @pytest.fixture
@@ -342,6 +360,69 @@ async def test_a_password_written_as_plain_value_does_not_log_in(sn: Target) -> 
         assert r.status_code == 401
     finally:
         await sn.client.delete(f"/api/now/table/sys_user/{user_id}")
+
+
+# ---------------------------------------------------------------------- SOAP bindings (facts-2 §1)
+
+PYSNC_PARAMS = {"sysparm_display_value": "all", "sysparm_exclude_reference_link": "true"}
+
+
+def _letters(n: int) -> str:
+    return "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
+
+
+async def test_soap_mutual_auth_columns_as_pysnc_reads_them(sn: Target, cleanup: list[str]) -> None:
+    """The SOAP tables' mutual-auth columns are enable_mutual_auth and protocol_profile (ServiceNow's SOAPMessage
+    reads them); REST's names written to them are dropped silently, and a query term on them is dropped too."""
+    cert = await create(
+        sn,
+        cleanup,
+        "sys_certificate",
+        {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "key_store", "active": "false"},
+    )
+    protocol = "mtlscfgs" + _letters(6)
+    profile = await create(sn, cleanup, "sys_protocol_profile", {"protocol": protocol, "keystore": cert["sys_id"]})
+    name = f"mtls-config contract {secrets.token_hex(4)}"
+    message = await create(sn, cleanup, "sys_soap_message", {"name": name})
+    function = await create(
+        sn, cleanup, "sys_soap_message_function", {"soap_message": message["sys_id"], "function_name": "contractOp"}
+    )
+    assert await rows(sn.client, "sys_soap_message", f"enable_mutual_auth=true^name={name}", "sys_id") == []
+    bound = {"enable_mutual_auth": "true", "protocol_profile": profile["sys_id"]}
+    for table, record in (("sys_soap_message", message), ("sys_soap_message_function", function)):
+        r = await sn.client.patch(
+            f"/api/now/table/{table}/{record['sys_id']}",
+            json={**bound, "use_mutual_auth": "true", "protocol_name": profile["sys_id"]},
+        )
+        assert r.status_code == 200, r.text
+        read = await rows(sn.client, table, f"sys_id={record['sys_id']}", "", **PYSNC_PARAMS)
+        assert read[0]["enable_mutual_auth"] == {"display_value": "true", "value": "true"}
+        assert read[0]["protocol_profile"] == {"display_value": protocol, "value": profile["sys_id"]}
+        assert "use_mutual_auth" not in read[0] and "protocol_name" not in read[0]
+    # A term on REST's name is dropped: the query still finds the message by its other term.
+    assert [
+        r["sys_id"] for r in await rows(sn.client, "sys_soap_message", f"use_mutual_auth=false^name={name}", "sys_id")
+    ] == [message["sys_id"]]
+    assert len(await rows(sn.client, "sys_soap_message", f"enable_mutual_auth=true^name={name}", "sys_id")) == 1
+
+
+# ---------------------------------------------------------------------- update sets and the build (facts-2 §9)
+
+
+async def test_the_update_set_a_message_change_goes_to(sn: Target) -> None:
+    """doctor's update-set check: the caller's sys_user_preference 'sys_update_set' names its current set (none:
+    the instance's 'Default' set), and sys_update_set has that record with a state."""
+    prefs = await rows(sn.client, "sys_user_preference", "user=javascript:gs.getUserID()^name=sys_update_set", "value")
+    chosen = prefs[0]["value"] if prefs and prefs[0]["value"] else ""
+    current = await rows(sn.client, "sys_update_set", f"sys_id={chosen}" if chosen else "name=Default", "name,state")
+    assert len(current) == 1 and current[0]["name"] and current[0]["state"], current
+    assert await rows(sn.client, "sys_update_set", "name=Default", "name")
+
+
+async def test_the_build_properties(sn: Target) -> None:
+    """doctor's build check: glide.buildtag and glide.war name the release."""
+    found = await rows(sn.client, "sys_properties", "nameINglide.buildtag,glide.war", "name,value")
+    assert {r["name"] for r in found if r["value"]} & {"glide.buildtag", "glide.war"}, found
 
 
 # ---------------------------------------------------------------------- behaviours the reference leaves open ([I])
@@ -435,3 +516,94 @@ async def test_a_value_longer_than_its_column_is_cut(sn: Target, cleanup: list[s
     )
     stored = (await sn.client.get(f"/api/now/table/sys_properties/{prop['sys_id']}")).json()["result"]
     assert stored["value"] == "x" * 4000
+
+
+# ---------------------------------------------------------------------- the tables' details marked [I]
+
+
+async def test_soap_records_authenticate_as_their_rest_counterparts_by_default(sn: Target, cleanup: list[str]) -> None:
+    """[I] A SOAP message defaults to no_authentication and its functions to inherit_from_parent, as REST's do."""
+    message = await create(sn, cleanup, "sys_soap_message", {"name": f"mtls-config contract {secrets.token_hex(4)}"})
+    function = await create(
+        sn, cleanup, "sys_soap_message_function", {"soap_message": message["sys_id"], "function_name": "contractOp"}
+    )
+    assert message["authentication_type"] == "no_authentication"
+    assert function["authentication_type"] == "inherit_from_parent"
+
+
+# [I] columns of http_connection the reference does not name: (column, internal_type, referenced table)
+CONNECTION_COLUMNS = [
+    ("url_builder", "boolean", ""),
+    ("protocol", "string", ""),
+    ("port", "integer", ""),
+    ("base_path", "string", ""),
+    ("mid_server", "reference", "ecc_agent"),
+]
+
+
+@pytest.mark.parametrize(
+    ("element", "internal_type", "reference"), CONNECTION_COLUMNS, ids=[c[0] for c in CONNECTION_COLUMNS]
+)
+async def test_http_connection_columns(sn: Target, element: str, internal_type: str, reference: str) -> None:
+    row = await column(sn, "http_connection", element)
+    assert row is not None, f"http_connection.{element} is not in sys_dictionary"
+    keyed_by_name(row["internal_type"], internal_type)
+    if reference:
+        keyed_by_name(row["reference"], reference)
+
+
+async def test_default_max_lengths(sn: Target) -> None:
+    """[I] max_length where the reference gives none: 255 for a string column, 32 for a reference."""
+    name = await column(sn, "sys_certificate", "short_description")
+    keystore = await column(sn, "sys_protocol_profile", "keystore")
+    assert name is not None and keystore is not None
+    assert (name["max_length"], keystore["max_length"]) == ("255", "32")
+
+
+# [I] choice values the reference does not give: (table, element, values the emulator serves)
+CHOICES = [
+    ("ecc_agent", "status", {"Up", "Down", "Upgrading", "Paused"}),
+    ("ecc_agent", "validated", {"true", "false", "rejected"}),
+    ("oauth_entity", "type", {"oauth_provider", "client"}),
+    ("oauth_entity", "send_client_credentials_as", {"form_data", "basic_auth"}),
+    ("sys_certificate", "frequency", {"once", "daily", "weekly"}),
+]
+
+
+@pytest.mark.parametrize(("table", "element", "values"), CHOICES, ids=[f"{c[0]}.{c[1]}" for c in CHOICES])
+async def test_choice_values(sn: Target, table: str, element: str, values: set[str]) -> None:
+    """The emulator's choices are its table definitions; a real instance's are sys_choice records (the emulator
+    serves no sys_choice, so only the real run compares them)."""
+    if not sn.is_real:
+        from mtls_config.emulator.tables import definitions
+
+        served = {c.name: c for d in definitions() if d.name == table for c in d.columns}[element]
+        assert set(served.choices) == values
+        return
+    found = await rows(sn.client, "sys_choice", f"name={table}^element={element}^inactive=false", "value")
+    assert {r["value"] for r in found} >= values, found
+
+
+async def test_a_web_service_admin_reads_the_mid_servers(
+    sn: Target, wsa_user: tuple[str, str], cleanup: list[str]
+) -> None:
+    """[I] Who picks a MID Server on a method (web_service_admin) can read ecc_agent."""
+    if not sn.is_real:  # a stock emulator has none; a real instance's are its own (never made by a test)
+        await create(sn, cleanup, "ecc_agent", {"name": "mtls-config-contract-mid", "status": "Up"})
+    every = await rows(sn.client, "ecc_agent", "", "sys_id")
+    if not every:
+        pytest.skip("the instance has no MID Server: nothing to compare")
+    seen = await rows(sn.client, "ecc_agent", "", "sys_id", auth=httpx.BasicAuth(*wsa_user))
+    assert {r["sys_id"] for r in seen} == {r["sys_id"] for r in every}
+
+
+async def test_a_user_reads_only_its_own_preferences_and_no_password_hash(
+    sn: Target, itil_user: tuple[str, str]
+) -> None:
+    """[I] sys_user_preference rows: a user without admin reads its own and the system-wide ones; user_password: only
+    admin reads what is stored."""
+    auth = httpx.BasicAuth(*itil_user)
+    mine = await rows(sn.client, "sys_user", f"user_name={itil_user[0]}", "sys_id,user_password", auth=auth)
+    assert len(mine) == 1 and mine[0].get("user_password", "") == ""
+    prefs = await rows(sn.client, "sys_user_preference", "", "user", auth=auth, sysparm_limit="200")
+    assert {p["user"] if isinstance(p["user"], str) else p["user"]["value"] for p in prefs} <= {"", mine[0]["sys_id"]}
