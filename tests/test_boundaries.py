@@ -33,6 +33,8 @@ TALKING = (
     "mtls_config.reads",
     "mtls_config.inventory_store",
     "mtls_config.lock",
+    "mtls_config.access",
+    "mtls_config.doctor",
 )
 PURE = (
     "mtls_config.desired",
@@ -46,6 +48,7 @@ PURE = (
     "mtls_config.inventory",
     "mtls_config.inventory_books",
     "mtls_config.readback",
+    "mtls_config.dictionary",
     *(f"mtls_config.resources.{m.name}" for m in pkgutil.iter_modules(mtls_config.resources.__path__)),
 )
 
