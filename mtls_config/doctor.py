@@ -18,6 +18,7 @@ import builtins
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from mtls_config.access import DOCTOR, HOW_TO_GRANT, Grants, Need, check_roles, needs, read_grants
 from mtls_config.concurrency import gather_all
@@ -31,6 +32,7 @@ from mtls_config.errors import (
 from mtls_config.instance import Instance
 from mtls_config.observe import NaturalKeys, read_dictionary
 from mtls_config.resources import registry
+from mtls_config.settings import is_loopback_host
 from mtls_config.spec.project import ProjectFile
 from mtls_config.spec.stack import load_stack
 
@@ -159,6 +161,11 @@ def _skipped() -> list[Check]:
     ]
 
 
+def _host(url: str) -> str:
+    """The host of an instance URL (``http://[::1]:8080/x`` -> ``::1``)."""
+    return urlsplit(url).hostname or ""
+
+
 def _reached(url: str) -> Check:
     return Check("reachability", "ok", f"{url} answered")
 
@@ -168,8 +175,8 @@ def _tls(url: str, local: bool) -> Check:
         return Check("tls", "ok", "the embedded local instance: no network")
     if url.startswith("https://"):
         return Check("tls", "ok", "https, certificate verified")
-    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127."):
+    host = _host(url)
+    if is_loopback_host(host):
         return Check("tls", "ok", "plain http to a loopback address (a local emulator); a real instance is https")
     return Check(
         "tls",

@@ -10,8 +10,9 @@ import typer
 from rich.text import Text
 
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
-from mtls_config.cli.target import connect
+from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.literal import visible
+from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.stack import find_project
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def doctor(
     ca_bundle: Annotated[
         str | None, typer.Option("--ca-bundle", metavar="FILE", help="PEM bundle to verify the instance's TLS.")
     ] = None,
+    timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Check the instance and its account: reachability, TLS, credentials, the user and its roles, read access to
     each table the specs use (every table mtls-config uses, without specs), the columns they need, the Batch and
@@ -62,7 +64,9 @@ def doctor(
 
     async def main() -> Report:
         try:
-            opened = connect(instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle)
+            opened = connect(
+                instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
+            )
         except MtlsConfigError as exc:
             return unusable(instance or (f"environment {env}" if env else "the default instance"), exc, [specs_check])
         async with opened as client:
