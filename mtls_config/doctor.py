@@ -198,7 +198,8 @@ async def _user(client: DoctorInstance) -> Check:
     if not rows:
         return Check("user", "warn", "the user cannot read its own sys_user record", "")
     row = rows[0]
-    return Check("user", "ok", f"{row.get('user_name', '')} ({row.get('name', '')})")
+    name = str(row.get("name") or "")
+    return Check("user", "ok", str(row.get("user_name", "")) + (f" ({name})" if name else ""))
 
 
 async def _roles(grants: Grants | None, error: MtlsConfigError | None, wanted: Sequence[Need]) -> Check:
