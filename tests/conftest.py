@@ -131,3 +131,23 @@ def spec_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (repo / ".git").mkdir(parents=True)
     monkeypatch.chdir(repo)
     return repo
+
+
+# Tests that run twice: against the emulator always, and against a real instance when MTLS_CONFIG_TEST_INSTANCE is
+# set (marked real_instance; docs/contract-tests.md). ``@pytest.fixture(params=BOTH_TARGETS)``.
+REAL_INSTANCE = os.environ.get("MTLS_CONFIG_TEST_INSTANCE", "")
+BOTH_TARGETS = [
+    "emulator",
+    pytest.param(
+        "real",
+        marks=[
+            pytest.mark.real_instance,
+            pytest.mark.skipif(not REAL_INSTANCE, reason="MTLS_CONFIG_TEST_INSTANCE is not set"),
+        ],
+    ),
+]
+
+
+def real_instance_credentials() -> tuple[str, str]:
+    """The real instance's user and password (MTLS_CONFIG_TEST_USERNAME / MTLS_CONFIG_TEST_PASSWORD)."""
+    return os.environ.get("MTLS_CONFIG_TEST_USERNAME", "admin"), os.environ.get("MTLS_CONFIG_TEST_PASSWORD", "")

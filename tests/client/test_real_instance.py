@@ -4,7 +4,6 @@ Nothing here writes, so it is safe to point at a shared development instance."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,35 +11,21 @@ import pytest
 from mtls_config.client import BatchRequest, InstanceClient
 from mtls_config.errors import TableNotFound
 from mtls_config.settings import settings_from_env
+from tests.conftest import BOTH_TARGETS, REAL_INSTANCE, real_instance_credentials
 
 from .conftest import SleepRecorder, connect, make_app
-
-REAL_INSTANCE = os.environ.get("MTLS_CONFIG_TEST_INSTANCE", "")
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(
-    params=[
-        "emulator",
-        pytest.param(
-            "real",
-            marks=[
-                pytest.mark.real_instance,
-                pytest.mark.skipif(not REAL_INSTANCE, reason="MTLS_CONFIG_TEST_INSTANCE is not set"),
-            ],
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_TARGETS)
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[InstanceClient]:
     if request.param == "emulator":
         async with connect(make_app()) as client:
             yield client
         return
-    env = {
-        "SN_USERNAME": os.environ.get("MTLS_CONFIG_TEST_USERNAME", "admin"),
-        "SN_PASSWORD": os.environ.get("MTLS_CONFIG_TEST_PASSWORD", ""),
-    }
+    user, password = real_instance_credentials()
+    env = {"SN_USERNAME": user, "SN_PASSWORD": password}
     async with InstanceClient(settings_from_env(REAL_INSTANCE, env=env), sleep=SleepRecorder()) as client:
         yield client
 

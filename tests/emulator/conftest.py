@@ -8,7 +8,6 @@ Tests that take the ``sn`` fixture also run against a real instance when ``MTLS_
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from starlette.applications import Starlette
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.models import Backend
 from mtls_config.emulator.server import ThreadedServer
+from tests.conftest import BOTH_TARGETS, REAL_INSTANCE, real_instance_credentials
 from tests.pki import CA
 
 BASE_URL = "https://emulator.test"
@@ -32,7 +32,6 @@ USERS = {
     "wsa": ("wsa-pass", ("web_service_admin",)),
     "itil": ("itil-pass", ("itil",)),
 }
-REAL_INSTANCE = os.environ.get("MTLS_CONFIG_TEST_INSTANCE", "")
 
 
 def emulator_config(**changes: Any) -> EmulatorConfig:
@@ -80,25 +79,14 @@ class Target:
         return self.app is None
 
 
-@pytest.fixture(
-    params=[
-        "emulator",
-        pytest.param(
-            "real",
-            marks=[
-                pytest.mark.real_instance,
-                pytest.mark.skipif(not REAL_INSTANCE, reason="MTLS_CONFIG_TEST_INSTANCE is not set"),
-            ],
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_TARGETS)
 async def sn(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     if request.param == "emulator":
         app = create_app(emulator_config(build_properties=STOCK.build_properties))
         async with asgi_client(app) as c:
             yield Target(c, app)
         return
-    auth = (os.environ.get("MTLS_CONFIG_TEST_USERNAME", "admin"), os.environ.get("MTLS_CONFIG_TEST_PASSWORD", ""))
+    auth = real_instance_credentials()
     async with httpx.AsyncClient(
         base_url=REAL_INSTANCE.rstrip("/"), auth=auth, headers={"Accept": "application/json"}, timeout=60
     ) as c:

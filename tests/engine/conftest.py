@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
+from mtls_config.emulator.server import ThreadedServer
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
 from tests.pki import self_signed
@@ -72,3 +75,36 @@ def short_lived_cert(days: int) -> str:
         not_after=now + dt.timedelta(days=days), extensions=False,
     )  # fmt: skip
     return partner.pem.decode()
+
+
+# The accounts of an emulator served for the CLI: name -> (password, roles). No password is a word the output uses
+# (a role's name): the CLI masks the instance password wherever it appears.
+ACCOUNTS = {
+    "admin": ("Adm1n-pass", ("admin",)),
+    "itil": ("itil-pass", ("itil",)),
+    "wsa": ("wsa-pass", ("web_service_admin",)),
+}
+
+
+def as_user(monkeypatch: pytest.MonkeyPatch, user: str, password: str | None = None) -> None:
+    """The CLI's credentials (SN_USERNAME / SN_PASSWORD) for one of ``ACCOUNTS``, or a wrong ``password``."""
+    monkeypatch.setenv("SN_USERNAME", user)
+    monkeypatch.setenv("SN_PASSWORD", password or ACCOUNTS[user][0])
+
+
+ADMIN = ("admin", ACCOUNTS["admin"][0])  # httpx auth of the served emulator's admin
+
+
+@contextmanager
+def serve(**config: Any) -> Iterator[ThreadedServer]:
+    """An emulator with ``ACCOUNTS`` (and ``config``) on a free port of 127.0.0.1, as 'emulator serve' runs it."""
+    with ThreadedServer(create_app(EmulatorConfig(users=ACCOUNTS, **config))) as server:
+        yield server
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
+    """A served emulator, the CLI signed in as admin."""
+    as_user(monkeypatch, "admin")
+    with serve() as server:
+        yield server

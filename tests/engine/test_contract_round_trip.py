@@ -7,7 +7,6 @@ property, and deletes them all again."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator
@@ -21,34 +20,21 @@ from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.engine import apply_planned, make_planned
 from mtls_config.settings import settings_from_env
 from mtls_config.spec.loader import load_specs
+from tests.conftest import BOTH_TARGETS, REAL_INSTANCE, real_instance_credentials
 from tests.engine.conftest import EXAMPLE, local_settings
 
 pytestmark = pytest.mark.anyio
-REAL_INSTANCE = os.environ.get("MTLS_CONFIG_TEST_INSTANCE", "")
 
 
-@pytest.fixture(
-    params=[
-        "emulator",
-        pytest.param(
-            "real",
-            marks=[
-                pytest.mark.real_instance,
-                pytest.mark.skipif(not REAL_INSTANCE, reason="MTLS_CONFIG_TEST_INSTANCE is not set"),
-            ],
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_TARGETS)
 async def instance(request: pytest.FixtureRequest) -> AsyncIterator[InstanceClient]:
     if request.param == "emulator":
         transport = httpx.ASGITransport(app=create_app(EmulatorConfig()))
         async with InstanceClient(local_settings(), transport=transport) as client:
             yield client
         return
-    env = {
-        "SN_USERNAME": os.environ.get("MTLS_CONFIG_TEST_USERNAME", "admin"),
-        "SN_PASSWORD": os.environ.get("MTLS_CONFIG_TEST_PASSWORD", ""),
-    }
+    user, password = real_instance_credentials()
+    env = {"SN_USERNAME": user, "SN_PASSWORD": password}
     async with InstanceClient(settings_from_env(REAL_INSTANCE, env=env)) as client:
         yield client
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +12,15 @@ import httpx
 import pytest
 
 from mtls_config.cli.main import main
-from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
+from tests.engine.conftest import ADMIN, as_user, serve
 
-USERS = {"admin": ("admin", ("admin",)), "itil": ("itil-pass", ("itil",))}
 CHECKS = [
     "specs", "reachability", "tls", "credentials", "user", "roles",
     "read sys_certificate", "read sys_protocol_profile", "read sys_rest_message", "read sys_rest_message_fn",
     "read sys_soap_message", "read sys_soap_message_function",
     "columns", "batch api", "attachment api", "update set", "build",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
-    as_user(monkeypatch, "admin")
-    with ThreadedServer(create_app(EmulatorConfig(users=USERS))) as server:
-        yield server
-
-
-def as_user(monkeypatch: pytest.MonkeyPatch, user: str, password: str | None = None) -> None:
-    monkeypatch.setenv("SN_USERNAME", user)
-    monkeypatch.setenv("SN_PASSWORD", password or USERS[user][0])
 
 
 def doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], dict[str, dict[str, str]]]:
@@ -88,8 +74,7 @@ def test_a_column_the_instance_lacks(
     stack_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_user(monkeypatch, "admin")
-    config = EmulatorConfig(users=USERS, absent_columns=("sys_soap_message.enable_mutual_auth",))
-    with ThreadedServer(create_app(config)) as server:
+    with serve(absent_columns=("sys_soap_message.enable_mutual_auth",)) as server:
         code, _, checks = doctor(capsys, "--instance", server.url)
     assert code == 1
     assert checks["columns"]["status"] == "fail"
@@ -99,7 +84,7 @@ def test_a_column_the_instance_lacks(
 def test_a_current_update_set_other_than_default_is_a_warning(
     stack_dir: Path, served: ThreadedServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with httpx.Client(base_url=served.url, auth=("admin", "admin")) as c:
+    with httpx.Client(base_url=served.url, auth=ADMIN) as c:
         me = c.get("/api/now/table/sys_user", params={"sysparm_query": "user_name=admin"}).json()["result"][0]
         sprint = c.post("/api/now/table/sys_update_set", json={"name": "Sprint 12"}).json()["result"]
         r = c.post(

@@ -5,7 +5,6 @@ case, reads filtered by role) and read back the way ServiceNow's own client, PyS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ import httpx
 import pytest
 
 from mtls_config.cli.main import main
-from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
+from tests.engine.conftest import ADMIN, as_user, serve
 
 # What PySNC sends on every Table API read (pysnc/client.py: TableAPI, GlideRecord._parameters).
 PYSNC_PARAMS = {
@@ -22,14 +21,6 @@ PYSNC_PARAMS = {
     "sysparm_exclude_reference_link": "true",
     "sysparm_suppress_pagination_header": "true",
 }
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "admin")
-    with ThreadedServer(create_app(EmulatorConfig())) as server:
-        yield server
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -44,7 +35,7 @@ def pysnc_get(server: ThreadedServer, table: str, query: str) -> list[dict[str, 
     r = httpx.get(
         f"{server.url}/api/now/table/{table}",
         params={**PYSNC_PARAMS, "sysparm_query": query, "sysparm_limit": "100", "sysparm_offset": "0"},
-        auth=("admin", "admin"),
+        auth=ADMIN,
         headers={"Accept": "application/json"},
     )
     assert r.status_code == 200, r.text
@@ -74,18 +65,16 @@ def test_the_soap_partner_binds_the_columns_servicenow_reads(
     assert run(["plan", "--instance", served.url], capsys)[0] == 0
 
 
-@pytest.fixture
-def served_dropping(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
-    """``emulator serve --ignore-field sys_rest_message.use_mutual_auth``: the REST message's tick never sticks."""
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "admin")
-    with ThreadedServer(create_app(EmulatorConfig(ignore_fields=("sys_rest_message.use_mutual_auth",)))) as server:
-        yield server
-
-
 def test_a_field_that_does_not_stick_fails_apply_and_stays_in_the_plan(
-    stack_dir: Path, served_dropping: ThreadedServer, capsys: pytest.CaptureFixture[str]
+    stack_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``emulator serve --ignore-field sys_rest_message.use_mutual_auth``: the REST message's tick never sticks."""
+    as_user(monkeypatch, "admin")
+    with serve(ignore_fields=("sys_rest_message.use_mutual_auth",)) as server:
+        check_a_field_that_does_not_stick(server, capsys)
+
+
+def check_a_field_that_does_not_stick(served_dropping: ThreadedServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = served_dropping.url
     code, out, err = run(["apply", "--instance", url, "--auto-approve"], capsys)
     assert code == 1, out + err
@@ -114,7 +103,7 @@ def test_an_unowned_record_named_in_another_case_blocks_the_spec(
     r = httpx.post(
         f"{served.url}/api/now/table/sys_certificate",
         json={"name": "acme payments client", "type": "key_store", "active": "false"},
-        auth=("admin", "admin"),
+        auth=ADMIN,
     )
     assert r.status_code == 201, r.text
     code, out, err = run(["plan", "--instance", served.url], capsys)
@@ -131,38 +120,19 @@ def test_an_unowned_record_named_in_another_case_blocks_the_spec(
     assert names == ["acme payments client"]  # no near-duplicate was made
 
 
-USERS = {
-    "admin": ("admin", ("admin",)),
-    "itil": ("itil-pass", ("itil",)),
-    "wsa": ("wsa-pass", ("web_service_admin",)),
-}
-
-
-@pytest.fixture
-def served_users(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedServer]:
-    """An instance where the example stack is applied (by admin), with users of fewer roles."""
-    with ThreadedServer(create_app(EmulatorConfig(users=USERS))) as server:
-        yield server
-
-
-def as_user(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
-    monkeypatch.setenv("SN_USERNAME", user)
-    monkeypatch.setenv("SN_PASSWORD", USERS[user][0])
-
-
 @pytest.mark.parametrize("command", ["plan", "drift", "apply", "import"])
 def test_a_user_with_only_itil_is_stopped_naming_the_missing_role(
     stack_dir: Path,
-    served_users: ThreadedServer,
+    served: ThreadedServer,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     command: str,
 ) -> None:
     as_user(monkeypatch, "admin")
-    assert run(["apply", "--instance", served_users.url, "--auto-approve"], capsys)[0] == 0
+    assert run(["apply", "--instance", served.url, "--auto-approve"], capsys)[0] == 0
     as_user(monkeypatch, "itil")
     extra = {"apply": ["--auto-approve"], "import": ["--out", "imported"]}.get(command, [])
-    code, out, err = run([command, "--instance", served_users.url, *extra], capsys)
+    code, out, err = run([command, "--instance", served.url, *extra], capsys)
     assert code == 1, out + err
     assert (
         "instance user 'itil' lacks the roles this needs: admin, for KeyStore and TrustStoreCert (sys_certificate), "
@@ -177,10 +147,10 @@ def test_a_user_with_only_itil_is_stopped_naming_the_missing_role(
 
 
 def test_a_web_service_admin_is_told_it_lacks_admin_only(
-    stack_dir: Path, served_users: ThreadedServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    stack_dir: Path, served: ThreadedServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_user(monkeypatch, "wsa")
-    code, out, err = run(["plan", "--instance", served_users.url], capsys)
+    code, out, err = run(["plan", "--instance", served.url], capsys)
     assert code == 1, out + err
     assert "lacks the roles this needs: admin, for KeyStore and TrustStoreCert (sys_certificate)" in err
     assert "web_service_admin or admin" not in err  # the messages' role it holds
@@ -191,7 +161,7 @@ def test_a_user_that_cannot_read_its_own_grants_is_told_so(
     stack_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_user(monkeypatch, "itil")
-    with ThreadedServer(create_app(EmulatorConfig(users=USERS, user_roles_read="none"))) as server:
+    with serve(user_roles_read="none") as server:
         code, out, err = run(["plan", "--instance", server.url], capsys)
     assert code == 1, out + err
     assert "has no role grants this user can read (sys_user_has_role, user=javascript:gs.getUserID(), returned " in err
@@ -204,8 +174,7 @@ def test_a_column_the_instance_lacks_is_a_plan_error_naming_it(
 ) -> None:
     """``emulator serve --absent-column sys_soap_message_function.protocol_profile``: a release without it."""
     as_user(monkeypatch, "admin")
-    config = EmulatorConfig(users=USERS, absent_columns=("sys_soap_message_function.protocol_profile",))
-    with ThreadedServer(create_app(config)) as server:
+    with serve(absent_columns=("sys_soap_message_function.protocol_profile",)) as server:
         code, out, err = run(["plan", "--instance", server.url], capsys)
         assert code == 1, out + err
         assert (
