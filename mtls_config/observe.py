@@ -137,7 +137,7 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
             )
         ),
         or_roles(gather_all(client.list_table_attachments(table) for table in registry.attachment_tables())),
-        or_roles(read_dictionary(client, keys.tables())),
+        read_dictionary(client, keys.tables()),
     )
     rows: dict[str, list[LiveRecord]] = {}
     for (table, _), records in zip(groups, found, strict=True):
@@ -149,16 +149,20 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
 
 async def read_dictionary(client: Instance, tables: Sequence[str]) -> Dictionary:
     """The columns of ``tables`` and of the tables they extend: one query of ``sys_dictionary`` and one of
-    ``sys_db_object`` for them and their known parents, then one more pair per level of parents no one expected."""
+    ``sys_db_object`` for them and their known parents, then one more pair per level of parents no one expected.
+    A dictionary the user may not read (filtered, or refused with 403) is an unread one: nothing is said lacking."""
     wanted = tables_to_read(tables)
     if not wanted:
         return Dictionary()
-    dictionary = await _dictionary_round(client, wanted, None)
-    for _ in range(MAX_DEPTH):
-        more = sorted(dictionary.unread_parents())
-        if not more:
-            break
-        dictionary = await _dictionary_round(client, more, dictionary)
+    try:
+        dictionary = await _dictionary_round(client, wanted, None)
+        for _ in range(MAX_DEPTH):
+            more = sorted(dictionary.unread_parents())
+            if not more:
+                break
+            dictionary = await _dictionary_round(client, more, dictionary)
+    except PermissionDenied:
+        return Dictionary()
     return dictionary
 
 

@@ -112,3 +112,16 @@ async def test_a_column_map_can_name_columns_by_label() -> None:
 def test_the_message_tables_need_no_dictionary_to_name_their_columns() -> None:
     assert columns_of("sys_soap_message").owned == ("enable_mutual_auth", "protocol_profile")
     assert columns_of("sys_rest_message_fn", Dictionary()).owned == ("use_mutual_auth", "protocol_name")
+
+
+async def test_a_dictionary_refused_with_403_is_an_unread_one() -> None:
+    """An instance guarding its dictionary with an elevated role answers 403: the plan goes on, columns unchecked."""
+    found, _ = await _read(["sys_rest_message"], users={"admin": ("admin", ("admin",))}, list_without_read_role="403")
+    assert found.readable  # admin reads it
+
+    users = {"wsa": ("wsa-pass", ("web_service_admin",))}
+    app = create_app(EmulatorConfig(users=users, list_without_read_role="403"))
+    settings = replace(local_settings(), auth=BasicAuth("wsa", SecretValue(b"wsa-pass", "test")))
+    async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+        refused = await read_dictionary(client, ["sys_rest_message"])
+    assert not refused.readable and not refused.lacks("sys_rest_message", "use_mutual_auth")
