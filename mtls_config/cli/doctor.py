@@ -14,6 +14,7 @@ from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.literal import visible
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.stack import find_project
+from mtls_config.wording import plural
 
 if TYPE_CHECKING:
     from mtls_config.doctor import Report
@@ -94,9 +95,9 @@ def render(report: Report) -> Text:
     warned = sum(1 for c in report.checks if c.status == "warn")
     out.append("\n")
     if failed:
-        out.append(f"{failed} check(s) failed, {warned} warning(s).", style="bold red")
+        out.append(f"{plural(failed, 'check')} failed, {plural(warned, 'warning')}.", style="bold red")
     else:
-        out.append(f"All checks passed ({warned} warning(s)).", style="bold green")
+        out.append(f"All checks passed ({plural(warned, 'warning')}).", style="bold green")
     return out
 
 

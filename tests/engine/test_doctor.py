@@ -46,7 +46,7 @@ def test_a_healthy_account_passes_every_check(
     # the text form: one line per check, then the verdict
     assert main(["doctor", "--instance", served.url]) == 0
     out = capsys.readouterr().out
-    assert "ok   batch api" in out and "All checks passed (0 warning(s))." in out
+    assert "ok   batch api" in out and "All checks passed (0 warnings)." in out
 
 
 def test_a_user_with_only_itil_fails_naming_the_missing_role(
