@@ -171,3 +171,7 @@ def reset_command(
     finally:
         backend.close()
     stdout().print(f"reset {db}{' and seeded it' if seed else ''}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(emulator_app)

@@ -17,14 +17,26 @@ from typing import Any
 import typer
 import typer.main
 
+from mtls_config.cli.lazy import LazyCommands
+
 
 def command_tree(app: typer.Typer) -> Any:
     """``typer.main.get_command(app)`` with flags that show no value type (a click command; typer >= 0.29
     vendors click, so the type is not named here)."""
     root = typer.main.get_command(app)
-    for _path, command in walk(root):
-        _blank_flags(command)
+    _blank_flags(root)
+    commands = getattr(root, "commands", None) or {}
+    if isinstance(commands, LazyCommands):
+        commands.prepare = _blank_tree  # a lazily listed command gets the same when it is built, if ever
+        commands = commands.built()
+    for command in commands.values():
+        _blank_tree(command)
     return root
+
+
+def _blank_tree(command: Any) -> None:
+    for _path, each in walk(command):
+        _blank_flags(each)
 
 
 def walk(command: Any, path: str = "mtls-config") -> Iterator[tuple[str, Any]]:

@@ -441,3 +441,8 @@ def cert_inspect(
     for index, info in enumerate(infos):
         _say(f"[{index}]")
         _print_cert(info, "  ")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keystore_app)
+    app.add_typer(cert_app)

@@ -8,19 +8,66 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import typer.rich_utils
 
 from mtls_config import __version__
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, report_errors, stderr, stdout
-from mtls_config.cli.emulator import emulator_app
 from mtls_config.cli.helptext import command_tree
-from mtls_config.cli.keystore import cert_app, keystore_app, print_findings_summary
-from mtls_config.keystore.lint import has_errors
-from mtls_config.keystore.speclint import lint_specs
+from mtls_config.cli.lazy import LazyCommand, lazy_group
 from mtls_config.runtime import tune_process
-from mtls_config.spec.schema import write_schemas
-from mtls_config.spec.stack import load_stack
 from mtls_config.wording import plural
+
+# The commands whose modules load only when one of them runs (mtls_config.cli.lazy): `--version`, `--help`
+# and `validate` import neither the engine, the HTTP client, pyjks nor the emulator. `help` is what
+# `mtls-config --help` lists, the first paragraph of the command's own help (tests/test_cli_lazy.py holds them
+# equal).
+LAZY_COMMANDS = (
+    LazyCommand("plan", "mtls_config.cli.reconcile", "Show what apply would change on the instance. Read-only."),
+    LazyCommand(
+        "apply", "mtls_config.cli.reconcile", "Apply the specs (or a saved plan: 'apply plan.json') to the instance."
+    ),
+    LazyCommand(
+        "drift",
+        "mtls_config.cli.reconcile",
+        "Report how the instance differs from the specs. Read-only, no prompts: made for cron jobs.",
+    ),
+    LazyCommand(
+        "import",
+        "mtls_config.cli.reconcile",
+        "Adopt an existing hand-made set-up: write specs for the instance's mTLS records and own them.",
+    ),
+    LazyCommand(
+        "verify",
+        "mtls_config.cli.verify",
+        "Prove the mutual-TLS set-up works: a real TLS handshake with the keystore's key against the partner\n"
+        "endpoint, then one real HTTP request; reports each stage (dns, connect, tls, client-cert, http) and, when\n"
+        "it fails, why and how to fix it. Checks what the instance (Java) would do differently: it sends no\n"
+        "certificate when none of our chain's issuers is in the server's CA list.",
+    ),
+    LazyCommand(
+        "doctor",
+        "mtls_config.cli.doctor",
+        "Check the instance and its account: reachability, TLS, credentials, the user and its roles, read access to\n"
+        "each table the specs use (every table mtls-config uses, without specs), the columns they need, the Batch and\n"
+        "Attachment APIs, the update set that would capture message changes, the instance's build. Each check is ok,\n"
+        "warn or fail, with what was found and how to fix it. Read-only. Exit 0 when no check fails, 1 otherwise.",
+    ),
+    LazyCommand(
+        "keystore",
+        "mtls_config.cli.keystore",
+        "Keystore chores of the mutual-TLS procedure: new key + CSR, assemble, inspect, export, lint.",
+    ),
+    LazyCommand("cert", "mtls_config.cli.keystore", "Certificates (PEM/DER, bundles): inspect."),
+    LazyCommand(
+        "emulator",
+        "mtls_config.cli.emulator",
+        "A local emulated ServiceNow instance (Table, Attachment and Batch APIs) for trying mtls-config and for tests.",
+    ),
+    LazyCommand(
+        "lock",
+        "mtls_config.cli.lock",
+        "The stack lock that apply takes on the instance: show it, or remove one left by a dead run.",
+    ),
+)
 
 app = typer.Typer(
     name="mtls-config",
@@ -30,10 +77,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=lazy_group(LAZY_COMMANDS),
 )
-app.add_typer(keystore_app)
-app.add_typer(cert_app)
-app.add_typer(emulator_app)
 
 PathsArg = Annotated[
     list[Path] | None,
@@ -77,6 +122,11 @@ def validate(
 
     Example: mtls-config validate specs/
     """
+    from mtls_config.cli.keystore import print_findings_summary
+    from mtls_config.keystore.lint import has_errors
+    from mtls_config.keystore.speclint import lint_specs
+    from mtls_config.spec.stack import load_stack
+
     specs = load_stack(paths, env).specs
     if not no_lint:
         findings = lint_specs(specs)
@@ -108,31 +158,23 @@ def schema(
 
     Example: mtls-config schema --out schemas
     """
+    from mtls_config.spec.schema import write_schemas
+
     written = write_schemas(out)
     for path in written:
         stdout().print(str(path), markup=False)
 
 
-def _register_commands() -> None:
-    from mtls_config.cli import lock as lock_command
-    from mtls_config.cli import reconcile
-    from mtls_config.cli import verify as verify_command
-
-    reconcile.register(app)
-    verify_command.register(app)
-    lock_command.register(app)
-    __import__("mtls_config.cli.doctor", fromlist=["register"]).register(app)
-
-
-_register_commands()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors are 1, not click's 2: 2 means 'changes')."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # typer renders help with its own rich console; this is its switch. Set on every call, not only when
-    # NO_COLOR is set, so that a process calling main() more than once (tests) does not keep a stale value.
-    typer.rich_utils.COLOR_SYSTEM = None if no_color() else "auto"
+    # typer renders help with its own rich console; this is its switch. Set on every call once typer's help
+    # module is loaded, not only when NO_COLOR is set, so that a process calling main() more than once (tests)
+    # does not keep a stale value; loaded for it only when NO_COLOR asks (its import is most of --help's cost).
+    if no_color() or "typer.rich_utils" in sys.modules:
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None if no_color() else "auto"
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
         returned = command_tree(app).main(args=args, prog_name="mtls-config", standalone_mode=False)
