@@ -1,4 +1,5 @@
-"""Structured concurrency for the engine's fan-out reads: all succeed, or the rest are cancelled.
+"""Structured concurrency for the engine's fan-out reads: all succeed, or the rest are cancelled. And
+``run_coroutine``, the way a synchronous caller (the CLI, the benchmark) runs a coroutine to its result.
 
 ``asyncio.gather`` raises the first failure and leaves its siblings running until the loop shuts down (a
 read still waiting to connect is then destroyed unawaited). ``gather`` here cancels and awaits them before
@@ -10,7 +11,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, overload
 
 A = TypeVar("A")
@@ -43,3 +44,21 @@ async def gather_all(aws: Any) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def run_coroutine(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, returning ``main``'s result without the main task ever holding it.
+
+    Python 3.11's ``asyncio.run`` formats the ``repr()`` of its main task twice as it puts the SIGINT handler
+    back (the handler it installed is a partial holding the task; ``signal`` turns handlers into its enum and
+    builds a ValueError message for one that is not a member). A finished task's repr includes its result's:
+    for a plan, the whole tree of desired and live state, diff and plan, 14% of a plan's CPU and 23% of a
+    drift's at 5000 resources. The task here returns None and the result travels beside it.
+    """
+    box: list[T] = []
+
+    async def main_task() -> None:
+        box.append(await main)
+
+    asyncio.run(main_task())
+    return box[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import shlex
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,6 +14,7 @@ import typer
 from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stderr, stdout
 from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.client import InstanceClient
+from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import LockError
 from mtls_config.lock import LockInfo, force_release, lock_name, read_lock, release_hint
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
@@ -67,7 +67,7 @@ def _with_client(
         ) as client:
             return await body(client, name)
 
-    return asyncio.run(main())
+    return run_coroutine(main())
 
 
 def target_flags(instance: str | None, env: str | None, stack: str | None = None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, print_error, report_errors, stderr, stdout
 from mtls_config.cli.lock import lock_hints, note
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
+from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
@@ -112,7 +112,7 @@ def _run(
         ) as client:
             return await body(client, client.settings.url)
 
-    return asyncio.run(main())
+    return run_coroutine(main())
 
 
 RequestLog = list[tuple[str, dict[str, dict[str, int]]]]
@@ -180,7 +180,7 @@ def plan(
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
     connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-    results = asyncio.run(
+    results = run_coroutine(
         plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [])
     )
     if verbose:
@@ -410,7 +410,7 @@ def drift(
     try:
         envs = environments(find_project(paths), env, instance)
         connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-        results = asyncio.run(plan_environments(paths, envs, connection, catch=True))
+        results = run_coroutine(plan_environments(paths, envs, connection, catch=True))
     except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error
         results = [(env, exc)]
     if verbose:
@@ -526,7 +526,7 @@ def import_(
             return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
 
     with lock_hints(instance, env):
-        lines = asyncio.run(main())
+        lines = run_coroutine(main())
     for line in lines:
         stdout().print(line, markup=False)
     stdout().print(

@@ -6,7 +6,6 @@ Thin: parse the options, resolve the targets (``mtls_config.verify.resolve``), r
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -20,6 +19,7 @@ from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_erro
 from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
 from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
 from mtls_config.cli.target import connect
+from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import MtlsConfigError, VerifyError
 from mtls_config.literal import visible
 from mtls_config.spec.loader import SpecSet
@@ -216,7 +216,7 @@ def _verify(
     trust_items = trust_set(trust, specs)
 
     def read_endpoints(bindings: Sequence[MessageBinding]) -> Mapping[str, Endpoint]:
-        return asyncio.run(_read_endpoints(bindings, specs.get(), instance_options))
+        return run_coroutine(_read_endpoints(bindings, specs.get(), instance_options))
 
     items: list[VerifyTarget | Unresolved]
     if all_bindings:
@@ -233,7 +233,7 @@ def _verify(
     else:
         items = [endpoint_target(endpoint or "", keystore, trust_items, password, specs)]
     resolved = [i for i in items if isinstance(i, VerifyTarget)]
-    reports = iter(asyncio.run(run_targets(resolved, concurrency=concurrency, **options)))
+    reports = iter(run_coroutine(run_targets(resolved, concurrency=concurrency, **options)))
     results = [next(reports) if isinstance(i, VerifyTarget) else i.error for i in items]
     _render(results, items, json_output, all_bindings)
     if not all(isinstance(r, VerifyReport) and r.ok for r in results):
