@@ -159,3 +159,17 @@ def test_a_module_that_registers_other_commands_than_listed_is_an_error() -> Non
     wrong = LazyCommands({}, [type(LAZY_COMMANDS[0])("plan", "mtls_config.cli.reconcile", "x")], {})
     with pytest.raises(RuntimeError, match=r"registers \['apply', 'drift', 'import', 'plan'\].*says \['plan'\]"):
         wrong["plan"]
+
+
+def test_the_engine_imports_deepdiff_only_to_compare_nested_fields() -> None:
+    # deepdiff (with numpy) costs more CPU to import than a plan of 1000 unchanged resources spends diffing
+    code = (
+        "import sys, mtls_config.cli.reconcile, mtls_config.engine\n"
+        "from mtls_config.diff import _field_changes\n"
+        "assert _field_changes({'a': 1}, {'a': 2})\n"
+        "print('deepdiff' in sys.modules)\n"
+        "_field_changes({'m': {'x': [1]}}, {'m': {'x': [2]}})\n"
+        "print('deepdiff' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
