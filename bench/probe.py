@@ -9,7 +9,6 @@ this is the figure the memory target is judged on.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import rss_bytes
+from mtls_config.concurrency import run_coroutine
 from mtls_config.runtime import tune_process
 
 
@@ -67,7 +67,7 @@ def main() -> None:
             )
 
     started = time.perf_counter()
-    resources, changes = asyncio.run(plan())
+    resources, changes = run_coroutine(plan())
     peak_kb = high_water_kb()
     print(
         json.dumps(

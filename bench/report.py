@@ -1,4 +1,6 @@
-"""Turn benchmark results into a table (text), the targets of issue 8 checked, and a plot (PNG, matplotlib).
+"""Turn benchmark results into tables (text), the targets checked, and plots (PNG, matplotlib): the engine
+benchmark's (issue 8: ``table``, ``targets``, ``plot``) and the commands benchmark's (issue 18:
+``commands_table``, ``commands_targets``, ``commands_plot``).
 
 matplotlib is an optional extra (``pip install -e '.[bench]'``); without it the plot is skipped and said so.
 """
@@ -200,6 +202,178 @@ def plot(results: dict[str, Any], path: Path) -> str:
         ax.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     fig.suptitle("mtls-config against the emulator over a socket")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"plot written to {path}"
+
+
+# --- the commands benchmark (bench.commands) -------------------------------------------------------------------
+
+COMMAND_SCENARIOS = (
+    "validate",
+    "plan (all create)",
+    "apply (all create)",
+    "plan (no changes)",
+    "plan (10% changed)",
+    "apply (10% update)",
+    "drift (10% drifted)",
+)
+STARTUP_LIMIT = 1.5  # --version and --help: at most this many times the CPU of importing the core libraries
+
+
+def _startup(results: dict[str, Any], scenario: str) -> dict[str, Any] | None:
+    for m in results.get("startup", []):
+        if m["scenario"] == scenario:
+            return dict(m)
+    return None
+
+
+def _ratio(value: float, floor: float | None) -> str:
+    return "-" if not floor else f"{value / floor:.1f}x"
+
+
+def commands_table(results: dict[str, Any]) -> str:
+    """Start-up against the import floor, then every command per latency and size with its ratio to the floor
+    process of the same size and latency (wall and CPU)."""
+    lines = []
+    floor = _startup(results, "import floor")
+    if floor:
+        lines.append(f"Start-up, CPU s (user + system, best of {len(floor['notes'].get('cpus_s', [1]))}):")
+        lines.append(f"  {floor['command']:<48} {floor['cpu_s']:.3f}   RSS {floor['peak_rss_mb']:.0f} MB")
+        for m in results.get("startup", []):
+            if m is not None and m["scenario"] != "import floor":
+                lines.append(
+                    f"  {m['command']:<48} {m['cpu_s']:.3f}   {_ratio(m['cpu_s'], floor['cpu_s']):>5} the import floor"
+                    f"   RSS {m['peak_rss_mb']:.0f} MB"
+                )
+        lines.append("")
+    head = (
+        f"{'ms':>4} {'N':>6}  {'scenario':<20} {'variant':<9} {'wall s':>8} {'/floor':>7} {'CPU s':>7} "
+        f"{'/floor':>7} {'requests':>8} {'RSS MB':>7}"
+    )
+    lines += [head, "-" * len(head)]
+    for run in results["runs"]:
+        by_variant = {(m["scenario"], m["variant"]): m for m in run["measurements"]}
+        floor_m = by_variant.get(("plan read", "floor"))
+        for m in run["measurements"]:
+            reads = m["requests"] > 0 and floor_m is not None
+            lines.append(
+                f"{run['latency_ms']:>4g} {run['n']:>6}  {m['scenario']:<20} {m['variant']:<9} {m['wall_s']:>8.2f} "
+                f"{_ratio(m['wall_s'], floor_m['wall_s'] if reads and floor_m else None):>7} {m['cpu_s']:>7.2f} "
+                f"{_ratio(m['cpu_s'], floor_m['cpu_s'] if reads and floor_m else None):>7} {m['requests']:>8} "
+                f"{m['peak_rss_mb']:>7.0f}"
+            )
+    lines.append(
+        f"(peak RSS from {results['meta'].get('rss_source', '?')}; /floor: the floor process of the same N and latency)"
+    )
+    return "\n".join(lines)
+
+
+def commands_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets of issue 18 this run measures, each with its figure and whether it is met (None: info)."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: str, met: bool | None) -> None:
+        out.append({"target": name, "measured": value, "met": met})
+
+    floor = _startup(results, "import floor")
+    for scenario in ("--version", "--help", "validate (example)"):
+        m = _startup(results, scenario)
+        if m and floor:
+            ratio = m["cpu_s"] / floor["cpu_s"]
+            judged = scenario != "validate (example)"
+            add(
+                f"start-up: {scenario} CPU" + (f" under {STARTUP_LIMIT}x the import floor" if judged else ""),
+                f"{m['cpu_s']:.3f} s vs {floor['cpu_s']:.3f} s = {ratio:.2f}x",
+                ratio < STARTUP_LIMIT if judged else None,
+            )
+    runs = {(r["latency_ms"], r["n"]): r for r in results["runs"]}
+    for (latency, n), limit in (((100.0, 1000), 2.0), ((100.0, 20000), 3.0)):
+        run = runs.get((latency, n))
+        if run is None:
+            continue
+        ours, floor_m = _by(run, "plan (no changes)"), _by(run, "plan read", "floor")
+        if ours and floor_m:
+            ratio = ours["wall_s"] / floor_m["wall_s"]
+            add(
+                f"plan (no changes) at N={n}, {latency:g} ms: within {limit:g}x of the floor process",
+                f"{ours['wall_s']:.2f} s vs {floor_m['wall_s']:.2f} s = {ratio:.1f}x",
+                ratio <= limit,
+            )
+    for latency in sorted({lat for lat, _ in runs}):
+        sizes = sorted(n for lat, n in runs if lat == latency)
+        plans = [(n, _by(runs[(latency, n)], "plan (no changes)")) for n in sizes]
+        points = [(n, m["cpu_s"]) for n, m in plans if m]
+        if len(points) >= 2:
+            (n0, c0), (n1, c1) = points[0], points[-1]
+            per = (c1 - c0) / (n1 - n0) * 1000
+            add(
+                f"plan (no changes) local CPU per resource under 0.1 ms ({latency:g} ms; N={n0} to {n1})",
+                f"{per:.3f} ms per resource ({c0:.2f} s at {n0}, {c1:.2f} s at {n1})",
+                per < 0.1 if n1 >= 5000 else None,
+            )
+        for n, limit_mb in ((5000, 150), (20000, 400)):
+            run = runs.get((latency, n))
+            if run is None:
+                continue
+            commands = [m for m in run["measurements"] if m["variant"] == "ours"]
+            worst = max(commands, key=lambda m: m["peak_rss_mb"])
+            add(
+                f"peak RSS of a command at N={n} under {limit_mb} MB ({latency:g} ms)",
+                f"{worst['peak_rss_mb']:.0f} MB ({worst['scenario']}); plan (no changes) "
+                f"{(_by(run, 'plan (no changes)') or {}).get('peak_rss_mb', 0):.0f} MB",
+                worst["peak_rss_mb"] < limit_mb,
+            )
+        for n in sizes:
+            run = runs[(latency, n)]
+            ours, base = _by(run, "plan (no changes)"), _by(run, "plan read", "baseline")
+            if ours and base:
+                add(
+                    f"plan (no changes) against the per-record baseline at N={n}, {latency:g} ms",
+                    f"{base['wall_s']:.2f} s / {ours['wall_s']:.2f} s = {base['wall_s'] / ours['wall_s']:.1f}x faster",
+                    None,
+                )
+    return out
+
+
+def commands_plot(results: dict[str, Any], path: Path) -> str:
+    """Wall time against N, one panel per latency: plan, apply, drift, the floor and the baseline."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
+    except ImportError:
+        return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
+    latencies = sorted({r["latency_ms"] for r in results["runs"]})
+    series = [
+        ("plan (no changes)", "ours", "mtls-config plan (no changes)", "-o"),
+        ("apply (all create)", "ours", "mtls-config apply (all create)", "-s"),
+        ("drift (10% drifted)", "ours", "mtls-config drift", "-d"),
+        ("plan read", "floor", "floor process: the plan's GETs at once", ":v"),
+        ("plan read", "baseline", "baseline process: a GET per record, 10 in flight", "--^"),
+    ]
+    fig, axes = plt.subplots(1, len(latencies), figsize=(6 * len(latencies), 4.8), squeeze=False)
+    for ax, latency in zip(axes[0], latencies, strict=True):
+        runs = sorted((r for r in results["runs"] if r["latency_ms"] == latency), key=lambda r: r["n"])
+        sizes = [r["n"] for r in runs]
+        for scenario, variant, label, style in series:
+            points = [(r["n"], _by(r, scenario, variant)) for r in runs]
+            xs = [n for n, m in points if m]
+            ax.plot(xs, [m["wall_s"] for _, m in points if m], style, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([str(n) for n in sizes])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("resources (N)")
+        ax.set_ylabel("seconds")
+        ax.set_title(f"wall time of the process ({latency:g} ms per request)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("mtls-config commands as processes, against the emulator over a socket")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

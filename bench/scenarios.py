@@ -16,7 +16,6 @@ Never imports the emulator (it runs in its own process, see ``bench.server``).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 from collections.abc import Awaitable, Callable
@@ -24,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from rich.console import Console
 
+from bench.floor import ADMIN, CONCURRENCY, RawReader, Request, read_each, read_together
 from bench.measure import Measurement, measure
 from bench.probe import probe
 from bench.server import EmulatorProcess
@@ -47,8 +46,6 @@ from mtls_config.spec.loader import SpecSet, load_specs
 
 T = TypeVar("T")
 STACK = "bench"
-CONCURRENCY = 10  # ours (the client's default) and the baseline's
-ADMIN = ("admin", "admin")  # the emulator's default user
 
 
 @dataclass
@@ -66,62 +63,40 @@ def settings(url: str) -> InstanceSettings:
     )
 
 
-class RawReader:
-    """A bare httpx client for the baseline and the floor: it counts its own bytes the way ours does."""
-
-    def __init__(self, url: str) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=url, auth=ADMIN, timeout=120, limits=httpx.Limits(max_connections=CONCURRENCY)
+def baseline_requests(records: list[tuple[str, str]]) -> list[Request]:
+    """One GET per owned record, as per-resource providers read."""
+    return [
+        (
+            f"/api/now/table/{table}/{sys_id}",
+            {"sysparm_exclude_reference_link": "true", "sysparm_fields": ",".join(_fields(table))},
         )
-        self.sent = 0
-        self.received = 0
+        for table, sys_id in records
+    ]
 
-    async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        response = await self.http.get(path, params=params, headers={"Accept": "application/json"})
-        request = response.request
-        self.sent += (
-            len(request.method) + len(request.url.raw_path) + sum(len(k) + len(v) + 4 for k, v in request.headers.raw)
-        )
-        self.received += len(response.content) + sum(len(k) + len(v) + 4 for k, v in response.headers.raw)
-        response.raise_for_status()
-        return response.json()["result"]
 
-    def counter(self) -> tuple[int, int]:
-        return self.sent, self.received
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+def floor_requests(stack: str) -> list[Request]:
+    """One request per table the plan reads (inventory, certificates, profiles, certificate attachments),
+    each returning every row in one page."""
+    big = {"sysparm_limit": "100000", "sysparm_exclude_reference_link": "true"}
+    return [
+        (
+            "/api/now/table/sys_properties",
+            {**big, "sysparm_query": stack_query(stack), "sysparm_fields": ",".join(PROPERTY_FIELDS)},
+        ),
+        ("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
+        ("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),
+        ("/api/now/attachment", {"sysparm_limit": "100000", "sysparm_query": "table_name=sys_certificate"}),
+    ]
 
 
 async def baseline_read(reader: RawReader, records: list[tuple[str, str]]) -> int:
     """One GET per record, at most 10 in flight."""
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(table: str, sys_id: str) -> None:
-        async with gate:
-            await reader.get(
-                f"/api/now/table/{table}/{sys_id}",
-                {"sysparm_exclude_reference_link": "true", "sysparm_fields": ",".join(_fields(table))},
-            )
-
-    await asyncio.gather(*(one(t, s) for t, s in records))
-    return len(records)
+    return await read_each(reader, baseline_requests(records), CONCURRENCY)
 
 
 async def floor_read(reader: RawReader, stack: str) -> int:
-    """One request per table the plan reads (inventory, certificates, profiles, certificate attachments),
-    all at once, each returning every row in one page."""
-    big = {"sysparm_limit": "100000", "sysparm_exclude_reference_link": "true"}
-    results = await asyncio.gather(
-        reader.get(
-            "/api/now/table/sys_properties",
-            {**big, "sysparm_query": stack_query(stack), "sysparm_fields": ",".join(PROPERTY_FIELDS)},
-        ),
-        reader.get("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
-        reader.get("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),
-        reader.get("/api/now/attachment", {"sysparm_limit": "100000", "sysparm_query": "table_name=sys_certificate"}),
-    )
-    return sum(len(r) for r in results)
+    """The plan's reads, all at once, each returning every row in one page."""
+    return await read_together(reader, floor_requests(stack))
 
 
 def _fields(table: str) -> tuple[str, ...]:

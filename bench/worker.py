@@ -10,7 +10,6 @@ Writes one JSON document to ``--out``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 from dataclasses import asdict
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from bench.scenarios import SizeRun, run_size
 from bench.stacks import counts, mint_pems
+from mtls_config.concurrency import run_coroutine
 from mtls_config.runtime import tune_process
 
 
@@ -30,7 +30,7 @@ def measure_size(
 
     pems = mint_pems(counts(n)[2])
     with tempfile.TemporaryDirectory(prefix="mtls-bench-") as tmp:
-        timed: SizeRun = asyncio.run(
+        timed: SizeRun = run_coroutine(
             run_size(
                 n,
                 workdir=Path(tmp) / "timed",
@@ -43,7 +43,7 @@ def measure_size(
             )
         )
         if memory:
-            traced = asyncio.run(
+            traced = run_coroutine(
                 run_size(
                     n,
                     workdir=Path(tmp) / "traced",

@@ -1,5 +1,7 @@
-"""The benchmark's smoke run (``python -m bench --quick``): it runs end to end against the emulator over a
-socket, writes its JSON, and the request counts are the engine's promises. Never asserts on timings."""
+"""The benchmarks' smoke runs: the engine's (``python -m bench --engine --quick``) and the commands'
+(``python -m bench --quick``, every command a process of its own). Each runs end to end against the emulator
+over a socket and writes its JSON; the request counts are the engine's promises, the exit codes and summaries
+the commands'. Never asserts on timings."""
 
 from __future__ import annotations
 
@@ -10,15 +12,26 @@ from typing import Any
 
 import pytest
 
-from bench.__main__ import QUICK_SIZES, main
+from bench.__main__ import QUICK_COMMAND_SIZES, QUICK_SIZES, main
 from bench.stacks import counts
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
-    assert main(["--quick", "--no-plot", "--quiet", "--repeat", "1", "--out-dir", str(out), "--name", "smoke"]) == 0
+    argv = ["--engine", "--quick", "--no-plot", "--quiet", "--repeat", "1", "--out-dir", str(out), "--name", "smoke"]
+    assert main(argv) == 0
     data: dict[str, Any] = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--quick", "--quiet", "--repeat", "1", "--startup-repeat", "1", "--out-dir", str(out), "--name", "smoke"]
+    assert main(argv) == 0
+    data: dict[str, Any] = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    data["plot_png"] = (out / "smoke.png").read_bytes()[:8] if (out / "smoke.png").exists() else None
     return data
 
 
@@ -107,3 +120,82 @@ def test_plot_is_drawn_when_matplotlib_is_there(quick: dict[str, Any], tmp_path:
     target = tmp_path / "plot.png"
     plot(quick, target)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the commands as processes -----------------------------------------------------------------------------
+
+
+def test_every_command_ran_as_a_process_and_did_what_it_says(commands: dict[str, Any]) -> None:
+    assert [(r["n"], r["latency_ms"]) for r in commands["runs"]] == [(n, 5) for n in QUICK_COMMAND_SIZES]
+    for run in commands["runs"]:
+        n, checks = run["n"], run["checks"]
+        edited = checks["edited"]
+        assert edited == math.ceil(n / 10)
+        assert checks["validate"].startswith(f"valid: {n} resources")
+        assert (
+            checks["plan (all create)"] == f"Plan: {n} to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."
+        )
+        assert checks["apply (all create)"] == f"Apply finished: {n} applied, 0 failed, 0 skipped."
+        assert checks["plan (no changes)"] == f"No changes. The instance matches the specs ({n} resources)."
+        assert checks["plan (10% changed)"].startswith(f"Plan: 0 to create, {edited} to update")
+        assert checks["apply (10% update)"] == f"Apply finished: {edited} applied, 0 failed, 0 skipped."
+        assert checks["drift (10% drifted)"] == f"Drift detected ({n - edited} of {n} resources in sync)."
+        assert checks["baseline records"] == n
+        scenarios = [(m["scenario"], m["variant"], m["exit_code"]) for m in run["measurements"]]
+        assert scenarios == [
+            ("validate", "ours", 0),
+            ("plan (all create)", "ours", 2),
+            ("apply (all create)", "ours", 0),
+            ("plan (no changes)", "ours", 0),
+            ("plan (10% changed)", "ours", 2),
+            ("apply (10% update)", "ours", 0),
+            ("drift (10% drifted)", "ours", 2),
+            ("plan read", "floor", 0),
+            ("plan read", "baseline", 0),
+        ]
+        for m in run["measurements"]:
+            assert m["wall_s"] > 0 and m["cpu_s"] > 0 and m["peak_rss_mb"] > 5  # a Python process's, not a wrapper's
+
+
+def test_a_plan_process_makes_the_floors_requests_and_the_baseline_one_per_record(commands: dict[str, Any]) -> None:
+    for run in commands["runs"]:
+        keystores, profiles, certs = counts(run["n"])
+        floor = measurement(run, "plan read", "floor")
+        assert floor["requests_by_kind"] == {
+            "GET attachment": 1,
+            "GET sys_certificate": 1,
+            "GET sys_properties": 1,
+            "GET sys_protocol_profile": 1,
+        }
+        for scenario in ("plan (no changes)", "plan (10% changed)", "drift (10% drifted)"):
+            assert measurement(run, scenario)["requests_by_kind"] == floor["requests_by_kind"], scenario
+        assert measurement(run, "validate")["requests"] == 0
+        assert measurement(run, "plan read", "baseline")["requests_by_kind"] == {
+            "GET sys_certificate/<id>": keystores + certs,
+            "GET sys_protocol_profile/<id>": profiles,
+        }
+
+
+def test_startup_is_measured_beside_the_import_floor_and_judged(commands: dict[str, Any]) -> None:
+    startup = {m["scenario"]: m for m in commands["startup"]}
+    assert list(startup) == ["import floor", "--version", "--help", "validate (example)"]
+    assert all(m["exit_code"] == 0 and m["cpu_s"] > 0 for m in startup.values())
+    meta = commands["meta"]
+    assert meta["rss_source"] in ("/usr/bin/time %M", "wait4 ru_maxrss")
+    assert len(meta["load_average_before"]) == 3 and len(commands["runs"][0]["load_average_at_start"]) == 3
+    judged = {t["target"]: t["met"] for t in commands["targets"]}
+    assert judged["start-up: --version CPU under 1.5x the import floor"] in (True, False)
+    assert judged["start-up: --help CPU under 1.5x the import floor"] in (True, False)
+
+
+def test_the_commands_table_prints_ratios_to_the_floor(commands: dict[str, Any]) -> None:
+    from bench.report import commands_table
+
+    text = commands_table(commands)
+    floor_line = next(line for line in text.splitlines() if " floor " in line and "plan read" in line)
+    assert "1.0x" in floor_line
+    plan_line = next(line for line in text.splitlines() if "plan (no changes)" in line)
+    assert plan_line.count("x ") >= 2  # wall and CPU, each against the floor process
+    assert "the import floor" in text
+    if commands["plot_png"] is not None:
+        assert commands["plot_png"] == b"\x89PNG\r\n\x1a\n"
