@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -124,18 +125,15 @@ def commands_main(args: argparse.Namespace, command: str) -> int:
             print(f"  {text}", flush=True)
 
     started = time.perf_counter()
-    meta: dict[str, Any] = {
-        "kind": "commands",
-        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "latencies_ms": list(latencies),
-        "sizes": list(sizes),
-        "repeat": repeat,
-        "startup_repeat": startup_repeat,
-        "rss_source": rss_source(),
-        "machine": machine(),
-        "load_average_before": os.getloadavg(),
-        "command": command,
-    }
+    meta = _meta(
+        "commands",
+        command,
+        latencies_ms=list(latencies),
+        sizes=list(sizes),
+        repeat=repeat,
+        startup_repeat=startup_repeat,
+        rss_source=rss_source(),
+    )
     startup = measure_startup(startup_repeat, say)
     pems = mint_pems(counts(max(sizes))[2])
     runs = []
@@ -152,19 +150,8 @@ def commands_main(args: argparse.Namespace, command: str) -> int:
                 run["load_average_at_start"] = load
                 run["duration_s"] = round(time.perf_counter() - run_started, 1)
                 runs.append(run)
-    meta["load_average_after"] = os.getloadavg()
-    meta["duration_s"] = round(time.perf_counter() - started, 1)
     results: dict[str, Any] = {"meta": meta, "startup": [asdict(m) for m in startup], "runs": runs}
-    results["targets"] = commands_targets(results)
-    out = args.out_dir / f"{name}.json"
-    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(commands_table(results))
-    print()
-    print(targets_text(results["targets"]))
-    print(f"\nresults written to {out} ({meta['duration_s']} s in all)")
-    if not args.no_plot:
-        print(commands_plot(results, args.out_dir / f"{name}.png"))
-    return 0
+    return _finish(results, started, args, name, commands_table, commands_targets, commands_plot)
 
 
 def engine_main(args: argparse.Namespace, command: str) -> int:
@@ -176,16 +163,7 @@ def engine_main(args: argparse.Namespace, command: str) -> int:
     name = args.name or f"{'quick' if args.quick else 'full'}-{args.latency_ms:g}ms"
 
     started = time.perf_counter()
-    meta: dict[str, Any] = {
-        "kind": "engine",
-        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "latency_ms": args.latency_ms,
-        "repeat": args.repeat,
-        "sizes": list(sizes),
-        "machine": machine(),
-        "load_average_before": os.getloadavg(),
-        "command": command,
-    }
+    meta = _meta("engine", command, latency_ms=args.latency_ms, repeat=args.repeat, sizes=list(sizes))
     runs = []
     with tempfile.TemporaryDirectory(prefix="mtls-bench-") as tmp:
         for n in sizes:
@@ -195,18 +173,42 @@ def engine_main(args: argparse.Namespace, command: str) -> int:
     results: dict[str, Any] = {"meta": meta, "runs": runs}
     if not args.no_keystore:
         results["keystore"] = measure_keystore()
+    return _finish(results, started, args, name, table, targets, plot)
+
+
+def _meta(kind: str, command: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **fields,
+        "machine": machine(),
+        "load_average_before": os.getloadavg(),
+        "command": command,
+    }
+
+
+def _finish(
+    results: dict[str, Any],
+    started: float,
+    args: argparse.Namespace,
+    name: str,
+    table_of: Callable[[dict[str, Any]], str],
+    targets_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    plot_of: Callable[[dict[str, Any], Path], str],
+) -> int:
+    """Close the run's figures (load after, duration, targets), write the JSON, print the table and plot."""
+    meta = results["meta"]
     meta["load_average_after"] = os.getloadavg()
     meta["duration_s"] = round(time.perf_counter() - started, 1)
-    results["targets"] = targets(results)
-
+    results["targets"] = targets_of(results)
     out = args.out_dir / f"{name}.json"
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(table(results))
+    print(table_of(results))
     print()
     print(targets_text(results["targets"]))
     print(f"\nresults written to {out} ({meta['duration_s']} s in all)")
     if not args.no_plot:
-        print(plot(results, args.out_dir / f"{name}.png"))
+        print(plot_of(results, args.out_dir / f"{name}.png"))
     return 0
 
 

@@ -162,16 +162,48 @@ def targets_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(f"[{mark[r['met']]:>7}] {r['target']}: {r['measured']}" for r in rows)
 
 
-def plot(results: dict[str, Any], path: Path) -> str:
-    """Wall time and requests against N for ours (plan, apply), the baseline and the floor. Returns a note."""
+PLOT_SKIPPED = "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot drawing to files, or None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import NullFormatter
     except ImportError:
-        return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
+        return None
+    return plt
+
+
+def _log_axes(ax: Any, sizes: list[int], unit: str, title: str) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(n) for n in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("resources (N)")
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _save(plt: Any, fig: Any, title: str, path: Path) -> str:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"plot written to {path}"
+
+
+def plot(results: dict[str, Any], path: Path) -> str:
+    """Wall time and requests against N for ours (plan, apply), the baseline and the floor. Returns a note."""
+    plt = _pyplot()
+    if plt is None:
+        return PLOT_SKIPPED
     runs = sorted(results["runs"], key=lambda r: r["n"])
     sizes = [r["n"] for r in runs]
     series = [
@@ -191,34 +223,13 @@ def plot(results: dict[str, Any], path: Path) -> str:
         (left, f"wall time ({latency:g} ms per request)", "seconds"),
         (right, "requests", "requests"),
     ):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([str(n) for n in sizes])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("resources (N)")
-        ax.set_ylabel(unit)
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
+        _log_axes(ax, sizes, unit, title)
     left.legend(fontsize=8)
-    fig.suptitle("mtls-config against the emulator over a socket")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"plot written to {path}"
+    return _save(plt, fig, "mtls-config against the emulator over a socket", path)
 
 
 # --- the commands benchmark (bench.commands) -------------------------------------------------------------------
 
-COMMAND_SCENARIOS = (
-    "validate",
-    "plan (all create)",
-    "apply (all create)",
-    "plan (no changes)",
-    "plan (10% changed)",
-    "apply (10% update)",
-    "drift (10% drifted)",
-)
 STARTUP_LIMIT = 1.5  # --version and --help: at most this many times the CPU of importing the core libraries
 
 
@@ -339,14 +350,9 @@ def commands_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def commands_plot(results: dict[str, Any], path: Path) -> str:
     """Wall time against N, one panel per latency: plan, apply, drift, the floor and the baseline."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import NullFormatter
-    except ImportError:
-        return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
+    plt = _pyplot()
+    if plt is None:
+        return PLOT_SKIPPED
     latencies = sorted({r["latency_ms"] for r in results["runs"]})
     series = [
         ("plan (no changes)", "ours", "mtls-config plan (no changes)", "-o"),
@@ -363,18 +369,6 @@ def commands_plot(results: dict[str, Any], path: Path) -> str:
             points = [(r["n"], _by(r, scenario, variant)) for r in runs]
             xs = [n for n, m in points if m]
             ax.plot(xs, [m["wall_s"] for _, m in points if m], style, label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([str(n) for n in sizes])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("resources (N)")
-        ax.set_ylabel("seconds")
-        ax.set_title(f"wall time of the process ({latency:g} ms per request)")
-        ax.grid(True, which="both", alpha=0.3)
+        _log_axes(ax, sizes, "seconds", f"wall time of the process ({latency:g} ms per request)")
         ax.legend(fontsize=8)
-    fig.suptitle("mtls-config commands as processes, against the emulator over a socket")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"plot written to {path}"
+    return _save(plt, fig, "mtls-config commands as processes, against the emulator over a socket", path)

@@ -16,23 +16,22 @@ from bench.__main__ import QUICK_COMMAND_SIZES, QUICK_SIZES, main
 from bench.stacks import counts
 
 
+def run_bench(out: Path, *argv: str) -> dict[str, Any]:
+    """``python -m bench --quick ARGV`` with one run of each scenario; its JSON, and the plot's first bytes."""
+    assert main(["--quick", "--quiet", "--repeat", "1", "--out-dir", str(out), "--name", "smoke", *argv]) == 0
+    data: dict[str, Any] = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    data["plot_png"] = (out / "smoke.png").read_bytes()[:8] if (out / "smoke.png").exists() else None
+    return data
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("bench")
-    argv = ["--engine", "--quick", "--no-plot", "--quiet", "--repeat", "1", "--out-dir", str(out), "--name", "smoke"]
-    assert main(argv) == 0
-    data: dict[str, Any] = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
-    return data
+    return run_bench(tmp_path_factory.mktemp("bench"), "--engine", "--no-plot")
 
 
 @pytest.fixture(scope="module")
 def commands(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("bench")
-    argv = ["--quick", "--quiet", "--repeat", "1", "--startup-repeat", "1", "--out-dir", str(out), "--name", "smoke"]
-    assert main(argv) == 0
-    data: dict[str, Any] = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
-    data["plot_png"] = (out / "smoke.png").read_bytes()[:8] if (out / "smoke.png").exists() else None
-    return data
+    return run_bench(tmp_path_factory.mktemp("bench"), "--startup-repeat", "1")
 
 
 def measurement(run: dict[str, Any], scenario: str, variant: str = "ours") -> dict[str, Any]:
