@@ -21,6 +21,9 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+# The request log counts a benchmark's requests, the baseline's one per record among them (20000 at N = 20000):
+# it must hold them all, where the emulator's default keeps the latest 10000.
+REQUEST_LOG_SIZE = 1_000_000
 
 
 class EmulatorProcess:
@@ -81,6 +84,8 @@ class EmulatorProcess:
 
     def log(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = self.control.get("/_emulator/requests").json()
+        if len(entries) >= REQUEST_LOG_SIZE:
+            raise RuntimeError(f"the emulator's request log is full ({len(entries)} entries): requests went uncounted")
         return entries
 
 
@@ -92,7 +97,7 @@ def main() -> None:
     from mtls_config.emulator import EmulatorConfig, create_app
     from mtls_config.emulator.server import ThreadedServer
 
-    app = create_app(EmulatorConfig(latency_ms=args.latency_ms))
+    app = create_app(EmulatorConfig(latency_ms=args.latency_ms, request_log_size=REQUEST_LOG_SIZE))
     with ThreadedServer(app) as server:
         print(server.url, flush=True)
         sys.stdin.read()  # returns at EOF: the parent closed our stdin or died
