@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
@@ -11,6 +10,7 @@ from rich.text import Text
 
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
 from mtls_config.cli.target import TimeoutOpt, connect
+from mtls_config.concurrency import run_coroutine
 from mtls_config.literal import visible
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.stack import find_project
@@ -74,7 +74,7 @@ def doctor(
             settings = client.settings
             return await diagnose(client, scope, url=settings.url, local=settings.is_local, prelude=[specs_check])
 
-    report = asyncio.run(main())
+    report = run_coroutine(main())
     if output_format == "json":
         print_json(report.as_dict())
     else:

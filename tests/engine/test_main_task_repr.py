@@ -54,3 +54,15 @@ def test_commands_never_format_the_planned_tree(
     assert main(argv) in (0, 2)
     assert "Traceback" not in capsys.readouterr().err
     assert formatted == []
+
+
+def test_every_coroutine_the_package_runs_goes_through_run_coroutine() -> None:
+    package = Path(__file__).resolve().parents[2] / "mtls_config"
+    callers = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "concurrency.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "asyncio.run(" in line
+    ]
+    assert callers == [], "run coroutines with mtls_config.concurrency.run_coroutine"
