@@ -275,7 +275,7 @@ def measure_size(
         reader = [sys.executable, "-m", "bench.floor", emu.url]
         out = step(
             "plan read", "floor", [*reader, str(floor_job)], cwd=REPO, expect=0, times=repeat,
-            shown="python -m bench.floor (4 GETs at once)",
+            shown="python -m bench.floor (the plan's GETs at once)",
         )  # fmt: skip
         checks["floor rows"] = json.loads(out)["rows"]
         if baseline:

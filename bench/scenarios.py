@@ -30,8 +30,17 @@ from bench.measure import Measurement, measure
 from bench.probe import probe
 from bench.server import EmulatorProcess
 from bench.stacks import counts, write_stack
+from mtls_config.access import GRANTS_FIELDS, GRANTS_QUERY, GRANTS_TABLE
 from mtls_config.client import InstanceClient
 from mtls_config.compile import compile_changes
+from mtls_config.dictionary import (
+    DICTIONARY_FIELDS,
+    DICTIONARY_QUERY,
+    DICTIONARY_TABLE,
+    OBJECT_FIELDS,
+    OBJECTS_TABLE,
+    tables_to_read,
+)
 from mtls_config.diff import diff
 from mtls_config.engine import Planned, apply_planned, make_planned
 from mtls_config.inventory import PartsPointer, parse_head
@@ -75,9 +84,11 @@ def baseline_requests(records: list[tuple[str, str]]) -> list[Request]:
 
 
 def floor_requests(stack: str) -> list[Request]:
-    """One request per table the plan reads (inventory, certificates, profiles, certificate attachments),
-    each returning every row in one page."""
+    """One request per table the plan reads, each returning every row in one page: the inventory, certificates,
+    profiles and certificate attachments, and the checks made before anything is compared (the account's role
+    grants; the data dictionary of the stack's tables and of those they are known to extend)."""
     big = {"sysparm_limit": "100000", "sysparm_exclude_reference_link": "true"}
+    tables = ",".join(tables_to_read(("sys_certificate", "sys_protocol_profile")))
     return [
         (
             "/api/now/table/sys_properties",
@@ -86,6 +97,18 @@ def floor_requests(stack: str) -> list[Request]:
         ("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
         ("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),
         ("/api/now/attachment", {"sysparm_limit": "100000", "sysparm_query": "table_name=sys_certificate"}),
+        (
+            f"/api/now/table/{GRANTS_TABLE}",
+            {**big, "sysparm_query": GRANTS_QUERY, "sysparm_fields": ",".join(GRANTS_FIELDS)},
+        ),
+        (
+            f"/api/now/table/{DICTIONARY_TABLE}",
+            {**big, "sysparm_query": DICTIONARY_QUERY + tables, "sysparm_fields": ",".join(DICTIONARY_FIELDS)},
+        ),
+        (
+            f"/api/now/table/{OBJECTS_TABLE}",
+            {**big, "sysparm_query": f"nameIN{tables}", "sysparm_fields": ",".join(OBJECT_FIELDS)},
+        ),
     ]
 
 
