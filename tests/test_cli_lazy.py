@@ -116,6 +116,31 @@ def test_a_command_imports_its_module_when_it_runs(tmp_path: Path) -> None:
     assert loaded(modules, ["mtls_config.cli.reconcile", "mtls_config.cli.emulator", "starlette", "jks"]) == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["plan", "--no-such-option"], "--no-such-option"),  # a usage error, raised by click's parser
+        (["validate", "no-such-folder"], "no-such-folder"),  # a command that fails (typer.Exit with 1)
+        (["no-such-command"], "no-such-command"),
+    ],
+)
+def test_errors_in_a_fresh_process_exit_1_without_a_traceback(argv: list[str], said: str, tmp_path: Path) -> None:
+    # In a fresh process typer's help module is not loaded, unlike in a test process that rendered help before:
+    # the error paths of main() must work without it.
+    env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR"}}
+    done = subprocess.run(
+        [sys.executable, "-c", "from mtls_config.cli.main import run; run()", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert said in done.stderr
+
+
 def test_the_listing_is_true_to_each_command() -> None:
     root = typer.main.get_command(app)
     commands = root.commands  # type: ignore[attr-defined]

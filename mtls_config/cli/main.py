@@ -172,9 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # module is loaded, not only when NO_COLOR is set, so that a process calling main() more than once (tests)
     # does not keep a stale value; loaded for it only when NO_COLOR asks (its import is most of --help's cost).
     if no_color() or "typer.rich_utils" in sys.modules:
-        import typer.rich_utils
+        # bound to its own name: a bare ``import typer.rich_utils`` here would make ``typer`` a local of this
+        # function, unbound in the handlers below whenever this branch is not taken
+        import typer.rich_utils as typer_help
 
-        typer.rich_utils.COLOR_SYSTEM = None if no_color() else "auto"
+        typer_help.COLOR_SYSTEM = None if no_color() else "auto"
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
         returned = command_tree(app).main(args=args, prog_name="mtls-config", standalone_mode=False)
