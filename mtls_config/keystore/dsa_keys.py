@@ -6,8 +6,8 @@ remove them. Keystores with DSA keys still exist (``keytool -genkeypair -keyalg 
 and lint must go on saying what they hold (K12: "DSA key: the peer may not support it") and ordering their
 chains. So a DSA key never reaches cryptography: it is recognised by its algorithm identifier (the certificate's
 ``public_key_algorithm_oid``, a PKCS#8 key's AlgorithmIdentifier), its numbers are read from the DER here, and a
-DSA signature is checked with the FIPS 186-4 arithmetic below. Nothing here signs, so nothing here is secret
-beyond the private value ``x``, which is only used to derive the public key and never leaves this module.
+DSA signature is checked by PyCryptodome's DSS verifier. Nothing here signs, so nothing here is secret beyond the
+private value ``x``, which is only used to derive the public key and never leaves this module.
 
 Pure: bytes in, values out. Never imports the client, the emulator, the CLI or anything that prints.
 """
@@ -15,7 +15,11 @@ Pure: bytes in, values out. Never imports the client, the emulator, the CLI or a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
+from Cryptodome.Hash import SHA1, SHA224, SHA256, SHA384, SHA512
+from Cryptodome.PublicKey import DSA
+from Cryptodome.Signature import DSS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -23,6 +27,14 @@ from mtls_config.keystore import der
 
 DSA_OID = "1.2.840.10040.4.1"  # id-dsa (RFC 3279): the SubjectPublicKeyInfo and PKCS#8 algorithm of a DSA key
 _DSA_OID_DER = der.oid(DSA_OID)
+# the digests a DSA certificate signature names (RFC 3279, RFC 5758), by cryptography's hash name
+_HASHES: dict[str, ModuleType] = {
+    "sha1": SHA1,
+    "sha224": SHA224,
+    "sha256": SHA256,
+    "sha384": SHA384,
+    "sha512": SHA512,
+}
 
 
 @dataclass(frozen=True)
@@ -45,23 +57,21 @@ class DsaPublicKey:
         return der.seq(der.seq(_DSA_OID_DER, parameters), der.bit_string(der.integer(self.y)))
 
     def verify(self, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm) -> bool:
-        """FIPS 186-4 section 4.7: does ``signature`` (DER Dss-Sig-Value) sign ``data`` hashed with ``algorithm``?"""
-        p, q, g, y = self.p, self.q, self.g, self.y
+        """Does ``signature`` (DER Dss-Sig-Value) sign ``data`` hashed with ``algorithm``? (FIPS 186-4 section 4.7.)
+
+        The arithmetic is PyCryptodome's (``Cryptodome``, which pyjks already brings for the JKS ciphers): its
+        DSS verifier in FIPS 186-3 mode, the key's numbers taken as they are (no primality check: the chain
+        verification only asks whether the issuer's key made the signature). A hash it does not know, sizes
+        outside FIPS 186's (L, N) pairs or a malformed signature is "not signed by this key"."""
+        hash_module = _HASHES.get(algorithm.name)
+        if hash_module is None:
+            return False
         try:
-            r_item, s_item = der.expect(der.expect(signature, 0x30)[0][1], 0x02, 0x02)
-            r, s = der.read_integer(r_item[1]), der.read_integer(s_item[1])
-        except der.Unreadable:
+            key = DSA.construct((self.y, self.g, self.p, self.q), consistency_check=False)
+            DSS.new(key, "fips-186-3", encoding="der").verify(hash_module.new(data), signature)
+        except (ValueError, TypeError):
             return False
-        if not (1 < g < p and 1 < y < p and 0 < r < q and 0 < s < q) or pow(g, q, p) != 1:
-            return False
-        digest = hashes.Hash(algorithm)
-        digest.update(data)
-        hashed = digest.finalize()
-        # the leftmost min(N, outlen) bits of the hash, N being q's size
-        z = int.from_bytes(hashed, "big") >> max(0, 8 * len(hashed) - q.bit_length())
-        w = pow(s, -1, q)
-        v = (pow(g, z * w % q, p) * pow(y, r * w % q, p)) % p % q
-        return v == r
+        return True
 
 
 def is_dsa_certificate(cert: x509.Certificate) -> bool:
