@@ -27,7 +27,7 @@ from mtls_config.cli.main import main
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
-from mtls_config.errors import LockError
+from mtls_config.errors import InstanceError, LockError
 from mtls_config.lock import (
     DEFAULT_TTL,
     ProcessIdentity,
@@ -245,3 +245,57 @@ def test_a_killed_apply_is_followed_at_once_by_one_that_succeeds(tmp_path: Path)
 
         asyncio.run(check())
     count("dead_locks_taken_over")
+
+
+class AfterTheLockInsert(httpx.AsyncBaseTransport):
+    """Lets the instance carry out the lock's insert, then misbehaves as a case says: ``lose`` its answer (the
+    connection drops after the write) and fail the two reads that would find it (the client's look-up, the lock's
+    own), fail the ``read`` that confirms it (403, not retried), or ``cancel`` the run right then (Ctrl-C)."""
+
+    def __init__(self, app: Any, fault: str, stack: str) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.fault = fault
+        self.lock_name = f"mtls_config.lock.{stack}"
+        self.inserted = False
+        self.failing_reads = {"lose": 2, "read": 1}.get(fault, 0)
+        self.task: asyncio.Task[Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.inserted and self.failing_reads == 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.inserted and request.method == "POST" and self.lock_name.encode() in request.content:
+            response = await self.inner.handle_async_request(request)
+            self.inserted = True
+            if self.fault == "lose":
+                raise httpx.ReadError("connection dropped after the write", request=request)
+            if self.fault == "cancel":
+                assert self.task is not None
+                self.task.cancel()
+            return response
+        if self.inserted and self.failing_reads and request.method == "GET":
+            self.failing_reads -= 1
+            return httpx.Response(403, json={"error": {"message": "Operation Failed", "detail": "ACL"}})
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("fault", ["read", "lose", "cancel"])
+def test_a_failed_acquire_leaves_no_lock_of_its_own(fault: str) -> None:
+    """Regression (a faults-suite flake, seed 12 at full size): acquire raised after its insert had landed (the
+    answer lost, then the read after it failed), and the lock stayed, held by no one, until it expired. The lock
+    record carries a token chosen before sending: a failed acquire removes the record that has it."""
+    app = create_app(EmulatorConfig())
+
+    async def main() -> None:
+        transport = AfterTheLockInsert(app, fault, "leaky")
+        async with InstanceClient(replace(local_settings(), max_retries=0), transport=transport) as c:
+            transport.task = asyncio.ensure_future(acquire(c, "leaky"))
+            with pytest.raises((LockError, asyncio.CancelledError, InstanceError)):
+                await transport.task
+            assert transport.inserted and transport.done
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+            assert await read_lock(c, "leaky") is None, f"{fault}: the failed acquire left its lock"
+            assert (await acquire(c, "leaky")).stack == "leaky"  # and the next run takes it at once
+
+    asyncio.run(main())
