@@ -11,21 +11,34 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mtls_config.apply import ProgressFn, apply_changes
 from mtls_config.changes import ApplyResult, DiffResult, Finding
+from mtls_config.claims import (
+    Claims,
+    claimed_elsewhere,
+    conflict,
+    give_up_claims,
+    read_claims,
+    take_claims,
+    without_claimed,
+)
+from mtls_config.concurrency import gather
 from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import diff
 from mtls_config.errors import PlanError
+from mtls_config.housekeeping import Housekeeping, housekeeping
 from mtls_config.instance import Instance
+from mtls_config.inventory_store import remove_leftover_parts
 from mtls_config.keystore.certs import parsed_once
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.live import Live
 from mtls_config.lock import stack_lock
-from mtls_config.observe import FirstRead, NaturalKeys, observe, read_first
+from mtls_config.observe import NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
@@ -39,6 +52,8 @@ class Planned:
     live: Live
     result: DiffResult
     plan: Plan
+    claims: Claims | None = None  # the claims of the specs' names and the stack's own (None: not read)
+    housekeeping: Housekeeping = field(default_factory=Housekeeping)  # what apply tidies, changes or not
 
 
 def scope_addresses(specs: SpecSet, targets: Sequence[str], excludes: Sequence[str]) -> set[str] | None:
@@ -89,16 +104,22 @@ async def make_planned(
     the plan so that applying it later covers the same resources."""
     scope = scope_addresses(specs, targets, excludes)
     # The first round of reads needs only the specs' names: it goes out now, and the local work (files read,
-    # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers.
-    reads = asyncio.ensure_future(read_first(client, NaturalKeys.of_specs(specs), stack))
+    # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers. The instance's claims
+    # of names are read alongside.
+    # One structured group: a read that fails cancels the others before they are sent.
+    reads = asyncio.ensure_future(
+        gather(read_first(client, NaturalKeys.of_specs(specs), stack), read_claims(client, stack))
+    )
     try:
         desired, linted = await asyncio.to_thread(_local_work, specs, environ, now)
-        first = await reads
+        first, claims = await reads
     finally:
         await _settle(reads)
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
     result = diff(desired, live, prune=prune, now=now)
-    result = _scoped(DiffResult(result.changes, result.findings + linted), scope)
+    blocked = claimed_elsewhere(((r.address, r.kind, r.name) for r in desired.resources), claims)
+    result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
+    tidy = housekeeping(live.inventory, {r.address for r in desired.resources}, claims, live.leftover_parts)
     record = live.inventory_record
     plan = make_plan(
         result,
@@ -113,7 +134,7 @@ async def make_planned(
         excludes=excludes,
         now=now,
     )
-    return Planned(desired, live, result, plan)
+    return Planned(desired, live, result, plan, claims, tidy)
 
 
 def _local_work(
@@ -129,7 +150,7 @@ def _local_work(
         raise RuntimeError("StopIteration escaped while building the desired state") from exc
 
 
-async def _settle(task: asyncio.Future[FirstRead]) -> None:
+async def _settle(task: asyncio.Future[Any]) -> None:
     """Leave nothing in flight when planning stops early (a spec error raised while the reads were out)."""
     if not task.done():
         task.cancel()
@@ -175,7 +196,31 @@ async def apply_planned(
             parallelism=parallelism,
             journal_path=journal_path,
             progress=progress,
+            claims=planned.claims,
+            housekeeping=planned.housekeeping,
         )
+
+
+async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str], None] | None = None) -> list[str]:
+    """The housekeeping of a plan with no change (``Planned.housekeeping``), under the stack's lock; what was done,
+    one sentence each. Refused (ConflictError) when another run moved the stack's inventory since the plan."""
+    tidy = planned.housekeeping
+    stack = planned.live.stack
+    done = []
+    async with stack_lock(client, stack, notify=notify):
+        # First, and always: the check that the inventory is as planned makes the claims below safe to change.
+        removed = await remove_leftover_parts(client, stack, planned.live.inventory_record)
+        if removed:
+            done.append(f"removed {removed} inventory part record(s) a stopped write left behind")
+        refused = await take_claims(client, stack, tidy.claims_to_make)
+        if len(tidy.claims_to_make) > len(refused):
+            done.append(f"claimed {len(tidy.claims_to_make) - len(refused)} name(s) the stack owns")
+        for key, other in sorted(refused.items()):
+            done.append(f"could not claim '{key.name}': {conflict(key, other, stack)[0]}")
+        await give_up_claims(client, {c.sys_id for c in tidy.claims_to_drop})
+        if tidy.claims_to_drop:
+            done.append(f"gave up {len(tidy.claims_to_drop)} claim(s) of names the stack no longer owns")
+    return done
 
 
 def lint_findings(

@@ -21,8 +21,9 @@ from xml.etree import ElementTree as ET
 
 from rich.text import Text
 
-from mtls_config.changes import ApplyResult
+from mtls_config.changes import ApplyResult, Status
 from mtls_config.diff import expiry_time
+from mtls_config.errors import Interrupted
 from mtls_config.literal import visible
 from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
 from mtls_config.resources.registry import NAMES as KIND_NAMES
@@ -107,16 +108,31 @@ def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text
     return out
 
 
-def apply_text(result: ApplyResult) -> Text:
+OUTCOME_STYLES: dict[Status, str] = {
+    "applied": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "interrupted": "bold yellow",
+    "not applied": "yellow",
+}
+
+
+def _outcomes(result: ApplyResult) -> Text:
     out = Text()
+    width = max((len(o.status) for o in result.outcomes), default=8)
     for o in result.outcomes:
-        style = {"applied": "green", "failed": "bold red", "skipped": "yellow"}[o.status]
-        out.append(f"  {o.status:8} ", style=style).append(f"{o.action:8} {visible(o.address)}")
+        out.append(f"  {o.status:{max(width, 8)}} ", style=OUTCOME_STYLES[o.status])
+        out.append(f"{o.action:8} {visible(o.address)}")
         if o.message:
             out.append(f"  {visible(o.message)}", style="dim")
         out.append("\n")
         if o.hint:
             out.append(f"    hint: {visible(o.hint)}\n", style="dim")
+    return out
+
+
+def apply_text(result: ApplyResult) -> Text:
+    out = _outcomes(result)
     out.append(
         f"\nApply finished: {result.count('applied')} applied, {result.count('failed')} failed, "
         f"{result.count('skipped')} skipped.",
@@ -124,6 +140,30 @@ def apply_text(result: ApplyResult) -> Text:
     )
     if result.journal is not None:
         out.append(f"\nJournal: {visible(result.journal)}", style="dim")
+    return out
+
+
+def interrupted_text(error: Interrupted, *, signal_name: str, stack: str, rerun: str) -> Text:
+    """What a run a signal stopped did: for an apply, each resource applied, interrupted while being written, or
+    not applied, and the journal; whether the stack's lock was given back; that ``rerun`` converges."""
+    result = error.result if isinstance(error.result, ApplyResult) else None
+    out = Text()
+    out.append(f"interrupted ({signal_name}): {visible(error.message)}\n", style="bold red")
+    if result is not None:
+        out.append_text(_outcomes(result))
+        counts = ", ".join(f"{result.count(status)} {status}" for status in OUTCOME_STYLES if result.count(status))
+        out.append(f"\nApply interrupted: {counts or 'nothing to do'}.\n", style="bold")
+        if result.journal is not None and result.journal.exists():
+            out.append(f"Journal: {visible(result.journal)}\n", style="dim")
+    if error.lock_released is True:
+        out.append(f"The lock of stack '{stack}' was given back.\n")
+    elif error.lock_released is False or (error.lock_released is None and error.stage):
+        why = "interrupted again before it was given back" if error.signals > 1 else "it could not be given back"
+        out.append(
+            f"The lock of stack '{stack}' may still be held ({why}): it frees itself within its lease, and the next "
+            "apply on this machine takes it over at once.\n"
+        )
+    out.append(rerun)
     return out
 
 

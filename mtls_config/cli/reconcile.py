@@ -14,10 +14,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, print_error, report_errors, stderr, stdout
-from mtls_config.cli.lock import lock_hints, note
+from mtls_config.cli.interrupt import exit_code, prompting, run_command, signal_name
+from mtls_config.cli.lock import lock_hints, note, target_flags
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
-from mtls_config.concurrency import run_coroutine
-from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
+from mtls_config.errors import Interrupted, MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
@@ -112,7 +112,7 @@ def _run(
         ) as client:
             return await body(client, client.settings.url)
 
-    return run_coroutine(main())
+    return run_command(main())
 
 
 RequestLog = list[tuple[str, dict[str, dict[str, int]]]]
@@ -180,7 +180,7 @@ def plan(
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
     connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-    results = run_coroutine(
+    results = run_command(
         plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [])
     )
     if verbose:
@@ -207,6 +207,8 @@ def plan(
             if len(results) > 1:
                 stdout().print(f"== environment {name} ==", markup=False)
             stdout().print(plan_text(plan_, verbose=verbose))
+            for line in result.housekeeping.lines():
+                stdout().print(f"Housekeeping: apply will {line}.", markup=False)
             if out is not None and len(results) == 1:
                 stdout().print(f"\nSaved the plan to {out}; apply it with: mtls-config apply {out}", markup=False)
             if len(results) > 1:
@@ -258,10 +260,10 @@ def apply(
       mtls-config apply specs/ --auto-approve
       mtls-config apply plan.json
     """
-    from mtls_config.engine import apply_planned, journal_file, make_planned
+    from mtls_config.engine import apply_planned, journal_file, make_planned, tidy_up
     from mtls_config.fleet import is_pattern
     from mtls_config.plan import Plan
-    from mtls_config.render import apply_text, plan_text
+    from mtls_config.render import apply_text, interrupted_text, plan_text
 
     if is_pattern(env):
         raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
@@ -295,9 +297,13 @@ def apply(
         if saved is None or interactive:
             stdout().print(plan_text(planned.plan))
         if not planned.plan.has_changes and not planned.plan.errors:
+            if planned.housekeeping:  # what a stopped run left: tidied under the lock, with nothing to confirm
+                for line in await tidy_up(client, planned, notify=note):
+                    stdout().print(f"Housekeeping: {line}.", markup=False)
             return EXIT_OK
         if saved is None and not auto_approve:
-            with client.deadline.paused():  # a person reading the plan is not the instance being slow
+            # a person reading the plan is not the instance being slow; Ctrl-C ends the wait at once
+            with client.deadline.paused(), prompting():
                 answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
             if answer.strip().lower() != "yes":
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
@@ -317,8 +323,20 @@ def apply(
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
-    with lock_hints(instance, env):
-        code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
+    try:
+        with lock_hints(instance, env):
+            code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
+    except Interrupted as exc:
+        command = "mtls-config apply" + target_flags(instance, env)
+        if exc.result is None:
+            rerun = f"Nothing was applied. Run '{command}' again when you are ready."
+        else:
+            rerun = (
+                f"Run '{command}' again: it recognises what this run wrote and finishes the rest, never making a "
+                "record twice."
+            )
+        stderr().print(interrupted_text(exc, signal_name=signal_name(exc), stack=stack.name, rerun=rerun))
+        raise typer.Exit(exit_code(exc)) from None
     raise typer.Exit(code)
 
 
@@ -410,7 +428,7 @@ def drift(
     try:
         envs = environments(find_project(paths), env, instance)
         connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-        results = run_coroutine(plan_environments(paths, envs, connection, catch=True))
+        results = run_command(plan_environments(paths, envs, connection, catch=True))
     except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error
         results = [(env, exc)]
     if verbose:
@@ -525,8 +543,20 @@ def import_(
             )
             return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
 
-    with lock_hints(instance, env):
-        lines = run_coroutine(main())
+    from mtls_config.render import interrupted_text
+
+    try:
+        with lock_hints(instance, env):
+            lines = run_command(main())
+    except Interrupted as exc:
+        rerun = (
+            "Run the same 'mtls-config import' again to finish (with --force once its files exist): it converges."
+            if exc.stage
+            else "Nothing was written. Run 'mtls-config import' again when you are ready."
+        )
+        text = interrupted_text(exc, signal_name=signal_name(exc), stack=project.project.stack, rerun=rerun)
+        stderr().print(text)
+        raise typer.Exit(exit_code(exc)) from None
     for line in lines:
         stdout().print(line, markup=False)
     stdout().print(

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from mtls_config.claims import inventory_keys, read_claims
 from mtls_config.engine import make_planned
 from mtls_config.instance import Instance
 from mtls_config.inventory import PROPERTY_PREFIX, parse_part_name
@@ -118,6 +119,12 @@ async def assert_converged(
     inventory, _record, _att = await read_inventory(client, stack)
     assert not [a for a, r in inventory.resources.items() if r.pending], "pending inventory entries left"
     assert set(inventory.resources) == desired, "the inventory does not list exactly the desired resources"
+    # The stack claims exactly the names its inventory owns: none missing, none left over.
+    owned_claims = {key.sys_id for key in inventory_keys(inventory)}
+    own = (await read_claims(client, stack)).own_ids()
+    assert own == owned_claims, (
+        f"claims of stack {stack}: {len(own - owned_claims)} stale, {len(owned_claims - own)} missing"
+    )
 
     if seeded is not None:
         now = await seed_counts(client)
@@ -178,6 +185,21 @@ async def read_body(receive: Any) -> bytes:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     return body
+
+
+def request_text(body: bytes) -> str:
+    """A request body as text, with the bodies of a Batch API call's items decoded (they travel base64-encoded)."""
+    text = body.decode("utf-8", "replace")
+    try:
+        items = json.loads(text).get("rest_requests", [])
+    except (ValueError, AttributeError):
+        return text
+    for item in items if isinstance(items, list) else []:
+        text += " " + str(item.get("url", ""))
+        raw = item.get("body")
+        if isinstance(raw, str):
+            text += " " + base64.b64decode(raw).decode("utf-8", "replace")
+    return text
 
 
 def replaying(body: bytes) -> Any:
