@@ -177,27 +177,36 @@ class Runner:
         return ApplyResult(outcomes, self.journal.path)
 
     async def _claim(self, tasks: list[Task]) -> None:
-        """Claim the names of the records about to be created (and those the inventory owns without a claim). A
-        name another stack holds fails its resource before anything of it is written; its dependants are skipped."""
+        """Claim the names of the records about to be created or adopted (and those the inventory owns without a
+        claim). A name another stack holds fails its resource before anything of it is written; its dependants are
+        skipped."""
         own = self.claims.own_ids()
-        wanted = {key: address for key, address in self.housekeeping.claims_to_make.items() if key.sys_id not in own}
+        wanted: dict[ClaimKey, str] = {}
         needing: dict[ClaimKey, list[Task]] = {}
         for t in tasks:
-            key = claim_key(t.change.kind, t.change.name) if t.change.action in ("create", "replace") else None
+            # a record made, re-made or adopted (importing) becomes the stack's: its name is claimed first
+            makes = t.change.action in ("create", "replace") or t.change.importing
+            key = claim_key(t.change.kind, t.change.name) if makes else None
             if key is not None and key.sys_id not in own:
                 wanted.setdefault(key, t.change.address)
                 needing.setdefault(key, []).append(t)
         refused = await take_claims(self.client, self.live.stack, wanted)
-        self.claimed = {key.sys_id for key in wanted if key not in refused}
+        # Names the inventory owns without a claim: each on its own (one another stack holds blocks nothing here).
+        owned = {k: a for k, a in self.housekeeping.claims_to_make.items() if k.sys_id not in own and k not in wanted}
+        kept_out = await take_claims(self.client, self.live.stack, owned, all_or_none=False)
+        self.claimed = {key.sys_id for key in [*wanted, *owned] if key not in refused and key not in kept_out}
         for key, other in refused.items():
-            if other.stack and other.stack != self.live.stack and other.sys_id == key.sys_id:
+            if other.stack == self.live.stack:
+                why = f"the claim of its name '{key.name}' was written by two runs at once: it is left to neither"
+            elif other.stack and other.sys_id == key.sys_id:
                 why = f"its name '{key.name}' was claimed meanwhile by stack '{other.stack}', which is creating it"
-            elif other.stack and other.stack != self.live.stack:
+            elif other.stack:
                 why = f"stack '{other.stack}' claimed meanwhile a name this run was creating too, so it claimed none"
             else:
                 why = conflict(key, other, self.live.stack)[0]
             for t in needing.get(key, []):
-                self._finish(t, "failed", f"not created: {why}; nothing of it was written")
+                verb = "adopted" if t.change.importing else "created"
+                self._finish(t, "failed", f"not {verb}: {why}; nothing of it was written")
 
     def _finish(
         self, task: Task, status: Status, message: str = "", *, hint: str = "", journaled: str | None = None

@@ -191,18 +191,24 @@ def _values(stack: str, key: ClaimKey, address: str) -> dict[str, str]:
     }
 
 
-async def take_claims(client: Instance, stack: str, wanted: Mapping[ClaimKey, str]) -> dict[ClaimKey, Claim]:
+async def take_claims(
+    client: Instance, stack: str, wanted: Mapping[ClaimKey, str], *, all_or_none: bool = True
+) -> dict[ClaimKey, Claim]:
     """Claim the names ``wanted`` (key -> the address that needs it) for ``stack``; returns those that are not its,
     each with the claim that stands in the way.
 
-    The first name (in sys_id order, the same for every run) is claimed alone. When it is not this stack's,
-    nothing more is claimed and every name is refused in that claim's name: of two runs racing for the same names
-    one takes them all and the other none (claimed in one batch, the two would split them). Then the rest, in
-    one batch. A claim is this stack's when the record, read back, is named for it and was written once (a claim
-    is never updated: a ``sys_mod_count`` above 0 means two runs wrote it, and the name is left to neither)."""
+    ``all_or_none`` (the names a run is about to create): the first name (in sys_id order, the same for every run)
+    is claimed alone. When it is not this stack's, nothing more is claimed and every name is refused in that
+    claim's name: of two runs racing for the same names one takes them all and the other none (claimed in one
+    batch, the two would split them). Then the rest, in one batch. A claim is this stack's when the record, read
+    back, is named for it and was written once (a claim is never updated: a ``sys_mod_count`` above 0 means two
+    runs wrote it, and the name is left to neither)."""
     keys = sorted(wanted)
     if not keys:
         return {}
+    if not all_or_none:
+        every = await _claim_all(client, stack, wanted)
+        return {k: claim for k, claim in every.items() if not _ours(claim, stack)}
     first = (await _claim_all(client, stack, {keys[0]: wanted[keys[0]]}))[keys[0]]
     if not _ours(first, stack):
         return dict.fromkeys(keys, first)

@@ -212,7 +212,7 @@ async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str],
         removed = await remove_leftover_parts(client, stack, planned.live.inventory_record)
         if removed:
             done.append(f"removed {removed} inventory part record(s) a stopped write left behind")
-        refused = await take_claims(client, stack, tidy.claims_to_make)
+        refused = await take_claims(client, stack, tidy.claims_to_make, all_or_none=False)
         if len(tidy.claims_to_make) > len(refused):
             done.append(f"claimed {len(tidy.claims_to_make) - len(refused)} name(s) the stack owns")
         for key, other in sorted(refused.items()):

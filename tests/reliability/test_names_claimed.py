@@ -333,3 +333,37 @@ def test_racing_claims_and_locks_never_have_two_winners(duplicate_sys_id: str) -
                 count("claim_races")
 
     asyncio.run(main())
+
+
+def test_adopting_a_record_claims_its_name(tmp_path: Path) -> None:
+    """A record made by hand and adopted (adopt: true) becomes the stack's: its name is claimed in the same apply,
+    so another stack's plan names the owner at once."""
+    pems = mint_pems(counts(SIZE)[2])
+    _stack(tmp_path / "a", "stack-a", pems)
+    _stack(tmp_path / "b", "stack-b", pems)
+    _edit(tmp_path / "a", [["metadata: {name: tc-00000}", "metadata: {name: tc-00000, adopt: true}"]])
+    app = create_app(EmulatorConfig())
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+            a = load_specs([tmp_path / "a" / "specs"], root=tmp_path / "a")
+            cert = next(r for r in a.resources if r.name == "tc-00000")  # made by hand with the spec's certificate
+            pem = cert.spec.pem  # type: ignore[union-attr]
+            values = {"name": "tc-00000", "type": "trust_store", "format": "pem", "pem_certificate": pem}
+            await client.create("sys_certificate", values)
+            planned = await make_planned(client, a, instance_name="i", stack="stack-a")
+            adopted = [c.action for c in planned.plan.resource_changes if c.address == "TrustStoreCert/tc-00000"]
+            assert adopted == ["update"]
+            assert (await apply_planned(client, planned)).ok
+            claims = await read_claims(client, "stack-a")
+            holder = claims.holder(ClaimKey("sys_certificate", "tc-00000"))
+            assert holder is not None and holder.stack == "stack-a"
+            again = await make_planned(client, a, instance_name="i", stack="stack-a")
+            assert not again.plan.has_changes and not again.housekeeping
+            b = load_specs([tmp_path / "b" / "specs"], root=tmp_path / "b")
+            blocked = await make_planned(client, b, instance_name="i", stack="stack-b")
+            assert "belongs to stack 'stack-a'" in next(
+                f.message for f in blocked.plan.errors if f.address == "TrustStoreCert/tc-00000"
+            )
+
+    asyncio.run(main())
