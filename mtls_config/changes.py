@@ -103,6 +103,7 @@ class Outcome:
 class ApplyResult:
     outcomes: tuple[Outcome, ...]
     journal: Path | None
+    tidied: tuple[str, ...] = ()  # what a run with no change tidied (housekeeping), one sentence each
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)

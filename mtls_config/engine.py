@@ -31,7 +31,7 @@ from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import diff
 from mtls_config.errors import PlanError
-from mtls_config.housekeeping import Housekeeping, housekeeping
+from mtls_config.housekeeping import Housekeeping, counted, housekeeping
 from mtls_config.instance import Instance
 from mtls_config.inventory_store import remove_leftover_parts
 from mtls_config.keystore.certs import parsed_once
@@ -171,7 +171,8 @@ async def apply_planned(
     notify: Callable[[str], None] | None = None,
 ) -> ApplyResult:
     """Apply a fresh plan (``planned``), after checking a saved one still holds when given. ``notify`` hears what
-    a person should know on the way (a dead run's lock taken over)."""
+    a person should know on the way (a dead run's lock taken over). A plan with no change writes nothing but its
+    housekeeping (``ApplyResult.tidied``)."""
     plan = planned.plan
     if plan.errors:
         raise PlanError(
@@ -187,6 +188,10 @@ async def apply_planned(
         allow_delete_all=allow_delete_all,
         max_delete_fraction=max_delete_fraction,
     )
+    if not plan.has_changes:
+        # Nothing to change: at most what a stopped run left to tidy (under the lock); the inventory is not written.
+        tidied = tuple(await tidy_up(client, planned, notify=notify)) if planned.housekeeping else ()
+        return ApplyResult((), None, tidied)
     async with stack_lock(client, planned.live.stack, notify=notify):
         return await apply_changes(
             client,
@@ -211,15 +216,15 @@ async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str],
         # First, and always: the check that the inventory is as planned makes the claims below safe to change.
         removed = await remove_leftover_parts(client, stack, planned.live.inventory_record)
         if removed:
-            done.append(f"removed {removed} inventory part record(s) a stopped write left behind")
+            done.append(f"removed {counted(removed, 'inventory part record')} a stopped write left behind")
         refused = await take_claims(client, stack, tidy.claims_to_make, all_or_none=False)
         if len(tidy.claims_to_make) > len(refused):
-            done.append(f"claimed {len(tidy.claims_to_make) - len(refused)} name(s) the stack owns")
+            done.append(f"claimed {counted(len(tidy.claims_to_make) - len(refused), 'name')} the stack owns")
         for key, other in sorted(refused.items()):
             done.append(f"could not claim '{key.name}': {conflict(key, other, stack)[0]}")
         await give_up_claims(client, {c.sys_id for c in tidy.claims_to_drop})
         if tidy.claims_to_drop:
-            done.append(f"gave up {len(tidy.claims_to_drop)} claim(s) of names the stack no longer owns")
+            done.append(f"gave up {counted(len(tidy.claims_to_drop), 'claim')} of names the stack no longer owns")
     return done
 
 

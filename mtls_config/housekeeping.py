@@ -30,15 +30,18 @@ class Housekeeping:
         """What there is to tidy, one sentence each."""
         out = []
         if self.leftover_parts:
-            out.append(f"remove {_n(len(self.leftover_parts), 'inventory part record')} a stopped write left behind")
+            out.append(
+                f"remove {counted(len(self.leftover_parts), 'inventory part record')} a stopped write left behind"
+            )
         if self.claims_to_make:
-            out.append(f"claim {_n(len(self.claims_to_make), 'name')} the stack owns without a claim")
+            out.append(f"claim {counted(len(self.claims_to_make), 'name')} the stack owns without a claim")
         if self.claims_to_drop:
-            out.append(f"give up {_n(len(self.claims_to_drop), 'claim')} of names the stack no longer owns")
+            out.append(f"give up {counted(len(self.claims_to_drop), 'claim')} of names the stack no longer owns")
         return out
 
 
-def _n(count: int, noun: str) -> str:
+def counted(count: int, noun: str) -> str:
+    """'1 name', '3 names'."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

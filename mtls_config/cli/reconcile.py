@@ -260,7 +260,7 @@ def apply(
       mtls-config apply specs/ --auto-approve
       mtls-config apply plan.json
     """
-    from mtls_config.engine import apply_planned, journal_file, make_planned, tidy_up
+    from mtls_config.engine import apply_planned, journal_file, make_planned
     from mtls_config.fleet import is_pattern
     from mtls_config.plan import Plan
     from mtls_config.render import apply_text, interrupted_text, plan_text
@@ -298,7 +298,8 @@ def apply(
             stdout().print(plan_text(planned.plan))
         if not planned.plan.has_changes and not planned.plan.errors:
             if planned.housekeeping:  # what a stopped run left: tidied under the lock, with nothing to confirm
-                for line in await tidy_up(client, planned, notify=note):
+                tidied = await apply_planned(client, planned, saved=saved, notify=note)
+                for line in tidied.tidied:
                     stdout().print(f"Housekeeping: {line}.", markup=False)
             return EXIT_OK
         if saved is None and not auto_approve:

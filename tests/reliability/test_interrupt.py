@@ -172,6 +172,8 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
     rerun_argv = argv if case["command"] == "apply" else [*argv, "--force"]
     rerun = zygote.run(rerun_argv, cwd=root, env=env, logs=logs)
     assert rerun.status == 0 and "Traceback" not in rerun.out + rerun.err, rerun
+    for line in case.get("rerun_output", []):
+        assert line in rerun.out, f"missing from the re-run's output:\n{line}\n--- it was:\n{rerun.out}"
     if lock != "free":
         assert "took over the lock" in rerun.err and f":{pid}" in rerun.err, rerun.err
 

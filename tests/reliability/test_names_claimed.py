@@ -172,10 +172,12 @@ def test_claims_follow_the_inventory_after_any_apply(tmp_path: Path) -> None:
             assert not planned.plan.has_changes
             assert planned.housekeeping.lines() == ["claim 3 names the stack owns without a claim",
                                                     "give up 1 claim of names the stack no longer owns"]  # fmt: skip
-            from mtls_config.engine import tidy_up
-
-            done = await tidy_up(client, planned)
-            assert done == ["claimed 3 name(s) the stack owns", "gave up 1 claim(s) of names the stack no longer owns"]
+            done = await apply_planned(client, planned)  # nothing else to do: the housekeeping alone
+            assert done.tidied == (
+                "claimed 3 names the stack owns",
+                "gave up 1 claim of names the stack no longer owns",
+            )
+            assert not done.outcomes
             again = await make_planned(client, a, instance_name="i", stack="stack-a")
             assert not again.housekeeping and len((await read_claims(client, "stack-a")).own) == SIZE
 
