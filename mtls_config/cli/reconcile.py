@@ -430,6 +430,8 @@ def drift(
         envs = environments(find_project(paths), env, instance)
         connection = _connector(instance, insecure, ca_bundle, stats, timeout)
         results = run_command(plan_environments(paths, envs, connection, catch=True))
+    except Interrupted:
+        raise  # stopped by a signal: no report of a run that did not finish, the exit code says it
     except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error
         results = [(env, exc)]
     if verbose:

@@ -142,7 +142,11 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
     env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
     logs = tmp_path / "logs"
     root = tmp_path / "stack"
-    if case["command"] == "apply":
+    if case["command"] in ("plan", "drift"):  # read-only: stopped cleanly, nothing to converge
+        write_stack(root / "specs", 12)
+        project(root, "interrupted", "specs")
+        argv = [case["command"], *case.get("args", []), "--instance", url]
+    elif case["command"] == "apply":
         write_stack(root / "specs", 12)
         project(root, "interrupted", "specs")
         argv = ["apply", "--auto-approve", "--instance", url]
@@ -168,6 +172,10 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
 
     lock = _lock_state(zygote, url, root, env, logs, pid)
     assert lock in case["lock_after"], (lock, stopped.err)
+    if case["command"] in ("plan", "drift"):
+        assert not (root / "report.xml").exists(), "an interrupted drift wrote a report"
+        count("interrupted_runs")
+        return
 
     rerun_argv = argv if case["command"] == "apply" else [*argv, "--force"]
     rerun = zygote.run(rerun_argv, cwd=root, env=env, logs=logs)
