@@ -52,6 +52,7 @@ TABLE = "sys_properties"
 FIELDS = ("sys_id", "name", "value", "sys_mod_count")
 DEFAULT_TTL = dt.timedelta(minutes=2)
 RELEASE_TIMEOUT = 15.0  # seconds a release may take on the way out (a failure leaves it to the lease)
+RELEASE_ATTEMPTS = 3  # a release whose requests fail (each after the client's own retries) is tried again
 TTL_VARIABLE = "MTLS_CONFIG_LOCK_TTL"  # seconds; for very long applies or tests
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -432,12 +433,25 @@ async def release_quietly(
     Cancelled itself (a second Ctrl-C), it stops waiting and raises ``CancelledError``."""
     try:
         async with asyncio.timeout(timeout):
-            return await asyncio.shield(release(client, held, warn=warn))
+            return await asyncio.shield(_release_persistently(client, held, warn))
     except (MtlsConfigError, TimeoutError) as exc:
         why = exc.message if isinstance(exc, MtlsConfigError) else f"no answer within {timeout:g} s"
         logger.warning("could not release the lock of stack %s (%s); it expires at %s", held.stack, why,
                        _fmt(held.expires))  # fmt: skip
         return False
+
+
+async def _release_persistently(client: Instance, held: HeldLock, warn: bool) -> bool:
+    """``release``, tried again when it fails: a lock left behind stops every other run for its lease, so one
+    unlucky request (the client's retries spent) must not leave it. The caller bounds the time it may take."""
+    for attempt in range(1, RELEASE_ATTEMPTS + 1):
+        try:
+            return await release(client, held, warn=warn)
+        except MtlsConfigError:
+            if attempt == RELEASE_ATTEMPTS:
+                raise
+            logger.info("releasing the lock of stack %s failed; trying again", held.stack)
+    raise AssertionError("not reached")
 
 
 async def force_release(client: Instance, stack: str) -> LockInfo | None:

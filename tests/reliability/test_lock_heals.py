@@ -299,3 +299,36 @@ def test_a_failed_acquire_leaves_no_lock_of_its_own(fault: str) -> None:
             assert (await acquire(c, "leaky")).stack == "leaky"  # and the next run takes it at once
 
     asyncio.run(main())
+
+
+def test_a_release_outlasts_one_request_that_fails_every_retry() -> None:
+    """Regression (the full-size faults suite, seeds 3 and 11): the release's read of the lock failed all its
+    retries (504 six times in a row), the lock stayed for its lease, and the next run stopped at it. The release
+    is tried again within its time bound."""
+    app = create_app(EmulatorConfig())
+
+    class FailingReads(httpx.AsyncBaseTransport):
+        def __init__(self, failures: int) -> None:
+            self.inner = httpx.ASGITransport(app=app)
+            self.failures = failures
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and self.failures:
+                self.failures -= 1
+                return httpx.Response(504, json={"error": {"message": "Server error", "detail": "injected fault"}})
+            return await self.inner.handle_async_request(request)
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+            held = await acquire(c, "s")
+        settings = replace(local_settings(), max_retries=2)
+        async with InstanceClient(settings, transport=FailingReads(3), sleep=_no_wait) as c:  # one whole request
+            assert await release_quietly(c, held) is True
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+            assert await read_lock(c, "s") is None
+
+    asyncio.run(main())
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
