@@ -19,6 +19,7 @@ B = TypeVar("B")
 C = TypeVar("C")
 D = TypeVar("D")
 E = TypeVar("E")
+F = TypeVar("F")
 T = TypeVar("T")
 
 
@@ -32,6 +33,10 @@ async def gather(a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable
 async def gather(
     a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], e: Awaitable[E], /
 ) -> tuple[A, B, C, D, E]: ...
+@overload
+async def gather(
+    a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], e: Awaitable[E], f: Awaitable[F], /
+) -> tuple[A, B, C, D, E, F]: ...
 async def gather(*aws: Awaitable[Any]) -> tuple[Any, ...]:
     return tuple(await gather_all(aws))
 

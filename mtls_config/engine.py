@@ -26,12 +26,11 @@ from mtls_config.claims import (
     take_claims,
     without_claimed,
 )
-from mtls_config.concurrency import gather
 from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import diff
 from mtls_config.errors import PlanError
-from mtls_config.housekeeping import Housekeeping, counted, housekeeping
+from mtls_config.housekeeping import Housekeeping, housekeeping
 from mtls_config.instance import Instance
 from mtls_config.inventory_store import remove_leftover_parts
 from mtls_config.keystore.certs import parsed_once
@@ -104,18 +103,15 @@ async def make_planned(
     the plan so that applying it later covers the same resources."""
     scope = scope_addresses(specs, targets, excludes)
     # The first round of reads needs only the specs' names: it goes out now, and the local work (files read,
-    # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers. The instance's claims
-    # of names are read alongside.
-    # One structured group: a read that fails cancels the others before they are sent.
-    reads = asyncio.ensure_future(
-        gather(read_first(client, NaturalKeys.of_specs(specs), stack), read_claims(client, stack))
-    )
+    # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers.
+    reads = asyncio.ensure_future(read_first(client, NaturalKeys.of_specs(specs), stack))
     try:
         desired, linted = await asyncio.to_thread(_local_work, specs, environ, now)
-        first, claims = await reads
+        first = await reads
     finally:
         await _settle(reads)
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
+    claims = first.claims if first.claims is not None else await read_claims(client, stack)
     result = diff(desired, live, prune=prune, now=now)
     blocked = claimed_elsewhere(((r.address, r.kind, r.name) for r in desired.resources), claims)
     result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
@@ -216,15 +212,15 @@ async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str],
         # First, and always: the check that the inventory is as planned makes the claims below safe to change.
         removed = await remove_leftover_parts(client, stack, planned.live.inventory_record)
         if removed:
-            done.append(f"removed {counted(removed, 'inventory part record')} a stopped write left behind")
+            done.append(f"removed {plural(removed, 'inventory part record')} a stopped write left behind")
         refused = await take_claims(client, stack, tidy.claims_to_make, all_or_none=False)
         if len(tidy.claims_to_make) > len(refused):
-            done.append(f"claimed {counted(len(tidy.claims_to_make) - len(refused), 'name')} the stack owns")
+            done.append(f"claimed {plural(len(tidy.claims_to_make) - len(refused), 'name')} the stack owns")
         for key, other in sorted(refused.items()):
             done.append(f"could not claim '{key.name}': {conflict(key, other, stack)[0]}")
         await give_up_claims(client, {c.sys_id for c in tidy.claims_to_drop})
         if tidy.claims_to_drop:
-            done.append(f"gave up {counted(len(tidy.claims_to_drop), 'claim')} of names the stack no longer owns")
+            done.append(f"gave up {plural(len(tidy.claims_to_drop), 'claim')} of names the stack no longer owns")
     return done
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from mtls_config.claims import Claim, ClaimKey, Claims, address_key, inventory_keys
 from mtls_config.inventory import Inventory
+from mtls_config.wording import plural
 
 
 @dataclass(frozen=True)
@@ -31,18 +32,13 @@ class Housekeeping:
         out = []
         if self.leftover_parts:
             out.append(
-                f"remove {counted(len(self.leftover_parts), 'inventory part record')} a stopped write left behind"
+                f"remove {plural(len(self.leftover_parts), 'inventory part record')} a stopped write left behind"
             )
         if self.claims_to_make:
-            out.append(f"claim {counted(len(self.claims_to_make), 'name')} the stack owns without a claim")
+            out.append(f"claim {plural(len(self.claims_to_make), 'name')} the stack owns without a claim")
         if self.claims_to_drop:
-            out.append(f"give up {counted(len(self.claims_to_drop), 'claim')} of names the stack no longer owns")
+            out.append(f"give up {plural(len(self.claims_to_drop), 'claim')} of names the stack no longer owns")
         return out
-
-
-def counted(count: int, noun: str) -> str:
-    """'1 name', '3 names'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def housekeeping(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mtls_config.access import Grants, check_roles, needs, read_grants
+from mtls_config.claims import Claims, read_claims
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
 from mtls_config.dictionary import (
@@ -104,6 +105,7 @@ class FirstRead:
     grants: Grants | None = None
     dictionary: Dictionary | None = None
     leftover_parts: tuple[str, ...] = ()  # inventory part records the head does not name (a stopped write's)
+    claims: Claims | None = None  # every claim of a name on the instance (mtls_config.claims)
 
 
 async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRead:
@@ -128,7 +130,7 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
             await roles
             raise
 
-    grants, stored, found, attachments, dictionary = await gather(
+    grants, stored, found, attachments, dictionary, claims = await gather(
         roles,
         or_roles(read_stored(client, stack)),
         or_roles(
@@ -139,6 +141,7 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
         ),
         or_roles(gather_all(client.list_table_attachments(table) for table in registry.attachment_tables())),
         read_dictionary(client, keys.tables()),
+        or_roles(read_claims(client, stack)),
     )
     rows: dict[str, list[LiveRecord]] = {}
     for (table, _), records in zip(groups, found, strict=True):
@@ -153,6 +156,7 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
         grants,
         dictionary,
         stored.leftover_parts,
+        claims,
     )
 
 
