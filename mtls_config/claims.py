@@ -172,8 +172,8 @@ def conflict(key: ClaimKey, other: Claim, stack: str) -> tuple[str, str]:
     return (
         f"the name '{key.name}' belongs to stack '{other.stack}' on this instance: a {key.table} name belongs to "
         f"one stack only",
-        f"remove it from the specs of one of the two stacks, or rename it; to hand it over, remove it from stack "
-        f"'{other.stack}''s specs and apply there with --prune (which deletes its record)",
+        f"remove it from the specs of one of the two stacks, or rename it; to hand it over, remove it from the specs "
+        f"of stack '{other.stack}' and apply there with --prune (which deletes its record)",
     )
 
 

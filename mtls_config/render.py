@@ -101,6 +101,10 @@ def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text
     out.append("\n")
     if plan.has_changes:
         out.append(f"{title}: ", style="bold").append(summary_line(plan) + ".")
+    elif plan.errors:  # "no changes" would say the instance matches: it cannot be known where the plan failed
+        out.append("Nothing can be applied: ", style="bold red").append(
+            f"the plan has {plural(len(plan.errors), 'error')} (above)."
+        )
     else:
         out.append("No changes. ", style="bold green").append(
             f"The instance matches the specs ({plural(plan.summary.no_op, 'resource')})."
@@ -472,6 +476,8 @@ def plan_markdown(plan: Plan) -> str:
             label = "adopt" if c.importing and c.action == "update" else c.action
             lines.append(f"| `{symbol}` | {_md_code(c.address)} | {label} | {fields or _md(c.reason)} |")
         lines.append("")
+    elif plan.errors:
+        lines += [f"Nothing can be applied: the plan has {plural(len(plan.errors), 'error')} (below).", ""]
     else:
         lines += ["No changes: the instance matches the specs.", ""]
     if plan.findings:

@@ -75,7 +75,7 @@ def _edit(root: Path, edits: list[list[str]]) -> None:
 
 
 @pytest.mark.parametrize("path", CLAIM_CASES, ids=[p.stem for p in CLAIM_CASES])
-def test_a_name_another_stack_owns_is_a_plan_error_naming_it(path: Path, tmp_path: Path) -> None:
+def test_a_name_another_stack_owns_is_a_plan_error_naming_it(path: Path, zygote: Zygote, tmp_path: Path) -> None:
     case = json.loads(path.read_text(encoding="utf-8"))
     pems = mint_pems(counts(SIZE)[2])
     _stack(tmp_path / "a", "stack-a", pems)
@@ -106,6 +106,16 @@ def test_a_name_another_stack_owns_is_a_plan_error_naming_it(path: Path, tmp_pat
             assert await _names(client) == before
 
     asyncio.run(main())
+    # What a person sees: 'mtls-config plan' of stack B, as its own process, names stack A and exits 1.
+    with ThreadedServer(app) as server:
+        env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
+        planned = zygote.run(["plan", "--instance", server.url], cwd=tmp_path / "b", env=env, logs=tmp_path / "logs")
+    assert planned.status == 1 and "Traceback" not in planned.out + planned.err, planned
+    for address, message in case["errors"].items():
+        assert f"{address}: {message}" in planned.out, (address, planned.out)
+    assert planned.out.count("remove it from the specs of stack 'stack-a' and apply there") == case["error_count"]
+    assert f"Nothing can be applied: the plan has {case['error_count']} errors" in planned.out, planned.out
+    assert "No changes" not in planned.out, planned.out
     count("claim_conflicts_planned")
 
 
