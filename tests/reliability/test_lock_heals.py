@@ -40,7 +40,7 @@ from mtls_config.lock import (
     this_process,
 )
 from mtls_config.spec.loader import load_specs
-from tests.engine.conftest import local_settings
+from tests.engine.conftest import local_settings, open_local
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Zygote, base_env
 from tests.reliability.harness import assert_converged, count, project
@@ -220,31 +220,65 @@ class KillWhileLocked:
             return await c.get("sys_properties", self.lock_id, fields=["sys_id"]) is not None
 
 
-def test_a_killed_apply_is_followed_at_once_by_one_that_succeeds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("instance", ["served", "local"])
+def test_a_killed_apply_is_followed_at_once_by_one_that_succeeds(instance: str, tmp_path: Path) -> None:
+    """The done-when of issue 17, on a socket-served emulator and on the embedded local instance (whose SQLite
+    file the killed process was writing itself): SIGKILL while the apply holds the lock, then at once, with no
+    'lock release', another apply on this machine takes the lock over, says so, and converges."""
     root = tmp_path / "stack"
     write_stack(root / "specs", 12)
     project(root, "healing", "specs")
-    switch = KillWhileLocked(create_app(EmulatorConfig()), "healing")
     env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
-    argv = ["apply", "--auto-approve", "--instance"]
-    with ThreadedServer(switch) as server, Zygote() as zygote:  # type: ignore[arg-type]
-        pid = zygote.start([*argv, server.url], cwd=root, env=env, logs=tmp_path / "logs")
-        switch.pid = pid
-        switch.pid_known.set()
-        killed = zygote.wait(pid)
-        assert killed.status == -signal.SIGKILL and switch.fired, killed
-        rerun = zygote.run([*argv, server.url], cwd=root, env=env, logs=tmp_path / "logs")
+    logs = tmp_path / "logs"
+    with Zygote() as zygote:
+        if instance == "served":
+            switch = KillWhileLocked(create_app(EmulatorConfig()), "healing")
+            with ThreadedServer(switch) as server:  # type: ignore[arg-type]
+                argv = ["apply", "--auto-approve", "--instance", server.url]
+                pid = zygote.start(argv, cwd=root, env=env, logs=logs)
+                switch.pid = pid
+                switch.pid_known.set()
+                killed = zygote.wait(pid)
+                assert killed.status == -signal.SIGKILL and switch.fired, killed
+                rerun = zygote.run(argv, cwd=root, env=env, logs=logs)
+
+                async def converged() -> None:
+                    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=switch.app)) as c:
+                        await assert_converged(c, specs, "healing", journal_dirs=[root / ".mtls-config" / "journal"])
+        else:
+            argv = ["apply", "--auto-approve"]
+            made = zygote.run(["plan"], cwd=root, env=env, logs=logs)  # makes the local instance, takes no lock
+            assert made.status == 2 and "Plan: 12 to create" in made.out, made  # 2: changes to apply
+            pid = zygote.start(argv, cwd=root, env=env, logs=logs)
+            holder = asyncio.run(_kill_once_locked(root, "healing", pid))
+            killed = zygote.wait(pid)
+            assert killed.status == -signal.SIGKILL and holder.endswith(f":{pid}"), (killed, holder)
+            rerun = zygote.run(argv, cwd=root, env=env, logs=logs)
+
+            async def converged() -> None:
+                async with open_local(root) as c:
+                    await assert_converged(c, specs, "healing", journal_dirs=[root / ".mtls-config" / "journal"])
+
         assert rerun.status == 0, rerun
         assert "note: took over the lock of stack 'healing' from" in rerun.err and f":{pid}: " in rerun.err
-        assert "Traceback" not in rerun.out + rerun.err
+        assert "no longer running" in rerun.err and "Traceback" not in rerun.out + rerun.err
         specs = load_specs([root / "specs"], root=root)
-
-        async def check() -> None:
-            async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=switch.app)) as c:
-                await assert_converged(c, specs, "healing", journal_dirs=[root / ".mtls-config" / "journal"])
-
-        asyncio.run(check())
+        asyncio.run(converged())
     count("dead_locks_taken_over")
+
+
+async def _kill_once_locked(root: Path, stack: str, pid: int) -> str:
+    """Watch the local instance (as another client of its file) until the apply holds the lock, then SIGKILL it;
+    the holder the lock names."""
+    deadline = time.monotonic() + 120
+    async with open_local(root) as c:
+        while time.monotonic() < deadline:
+            info = await read_lock(c, stack)
+            if info is not None:
+                os.kill(pid, signal.SIGKILL)
+                return info.holder
+            await asyncio.sleep(0.01)
+    raise AssertionError("the apply never took the lock")
 
 
 class AfterTheLockInsert(httpx.AsyncBaseTransport):
