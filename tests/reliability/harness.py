@@ -7,6 +7,7 @@ the full size documented in docs/security.md.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import contextlib
@@ -214,6 +215,38 @@ def replaying(body: bytes) -> Any:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+class Meeting:
+    """ASGI wrapper: holds each POST whose body (batch items decoded) holds ``marker`` until a second one has
+    arrived (or ``wait`` seconds pass), so two runs reach that write at the same moment whatever their start-up
+    times; ``both`` is set once they met. Open (``closed=False``), it lets everything through."""
+
+    def __init__(self, app: Any, marker: str, *, wait: float, closed: bool = True) -> None:
+        self.app = app
+        self.state = app.state
+        self.marker = marker
+        self.wait = wait
+        self.closed = closed
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.arrived = 0
+        self.both = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.closed or scope["type"] != "http" or scope["method"] != "POST" or "/_emulator" in scope["path"]:
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive)
+        if self.marker in request_text(body):
+            with self.lock:
+                self.arrived += 1
+                if self.arrived >= 2:
+                    self.both.set()
+            await asyncio.to_thread(self.both.wait, self.wait)
+        await self.app(scope, replaying(body), send)
 
 
 def project(root: Path, stack: str, specs: str = ".") -> None:

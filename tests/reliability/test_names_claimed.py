@@ -20,7 +20,6 @@ import collections
 import json
 import os
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from mtls_config.spec.loader import load_specs
 from tests.engine.conftest import local_settings, open_local
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Finished, Zygote, base_env
-from tests.reliability.harness import FULL, assert_converged, count, project, read_body, replaying, request_text
+from tests.reliability.harness import FULL, Meeting, assert_converged, count, project
 
 CLAIM_CASES = sorted((Path(__file__).parent / "cases" / "claims").glob("*.json"))
 RACE_CASES = sorted((Path(__file__).parent / "cases" / "races").glob("*.json"))
@@ -197,36 +196,6 @@ def test_claims_follow_the_inventory_after_any_apply(tmp_path: Path) -> None:
 # -- races ---------------------------------------------------------------------------------------------------
 
 
-class ClaimGate:
-    """ASGI wrapper: holds each run's first claim insert until the other run's arrives (or 15 s pass), so the two
-    runs race for the names at the instance itself, both having planned them as new."""
-
-    def __init__(self, app: Any, *, closed: bool) -> None:
-        self.app = app
-        self.state = app.state
-        self.closed = closed
-        self.lock = threading.Lock()
-        self.arrived = 0
-        self.both = threading.Event()
-
-    def reset(self) -> None:
-        self.arrived = 0
-        self.both = threading.Event()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if not self.closed or scope["type"] != "http" or scope["method"] != "POST" or "/_emulator" in scope["path"]:
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive)
-        if CLAIM_PREFIX in request_text(body):
-            with self.lock:
-                self.arrived += 1
-                if self.arrived >= 2:
-                    self.both.set()
-            await asyncio.to_thread(self.both.wait, 15)
-        await self.app(scope, replaying(body), send)
-
-
 def _outcome(case: dict[str, Any], results: list[Finished]) -> str:
     """Which accepted outcome the two runs came to; fails the test on any other."""
     for r in results:
@@ -249,7 +218,10 @@ def test_racing_applies_make_one_record_per_name(path: Path, zygote: Zygote, tmp
     trials = case["full_trials"] if FULL else case["trials"]
     pems = mint_pems(counts(SIZE)[2])
     served = case["instance"] == "served"
-    gate = ClaimGate(create_app(EmulatorConfig(latency_ms=case.get("latency_ms", 0))), closed=case.get("gate", False))
+    # A closed gate holds each run's first claim insert until the other run's arrives (or 15 s pass), so the two
+    # runs race for the names at the instance itself, both having planned them as new.
+    app = create_app(EmulatorConfig(latency_ms=case.get("latency_ms", 0)))
+    gate = Meeting(app, CLAIM_PREFIX, wait=15, closed=case.get("gate", False))
     outcomes: collections.Counter[str] = collections.Counter()
     env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
     with ThreadedServer(gate) if served else _nothing() as server:  # type: ignore[attr-defined]
