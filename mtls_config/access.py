@@ -54,7 +54,8 @@ class Grants:
         return self.rows == 0
 
     def holds(self, any_of: Sequence[str]) -> bool:
-        return ADMIN in self.roles or any(role in self.roles for role in any_of)
+        """Whether one of ``any_of`` (or admin) is held; no role at all is needed when ``any_of`` is empty."""
+        return not any_of or ADMIN in self.roles or any(role in self.roles for role in any_of)
 
 
 def grants_of(rows: Iterable[Mapping[str, object]]) -> Grants:
@@ -115,7 +116,9 @@ def needs(tables: Iterable[str], *, inventory: bool = True) -> list[Need]:
     """The roles the given tables need, grouped by role, tables sorted; the inventory's with ``inventory``."""
     by_roles: dict[tuple[str, ...], set[str]] = {}
     for table in tables:
-        by_roles.setdefault(registry.roles_of_table(table), set()).add(table)
+        roles = registry.roles_of_table(table)
+        if roles:  # a table every user reads (the users and groups a certificate notifies) needs none
+            by_roles.setdefault(roles, set()).add(table)
     if inventory:
         by_roles.setdefault(INVENTORY_ROLES, set()).add(INVENTORY_TABLE)
     return [Need(roles, tuple(sorted(found))) for roles, found in sorted(by_roles.items())]

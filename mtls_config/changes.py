@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 Action = Literal["create", "update", "replace", "delete", "no-op"]
 # What a finding is about, for reports that sort them (drift's "unexpected", expiry alerts).
-FindingKind = Literal["orphan", "expiry", "conflict", "lint", "other"]
+FindingKind = Literal["orphan", "expiry", "conflict", "lint", "mutual-auth", "other"]
 # "interrupted": a signal stopped the run while the resource was being written (a re-run finishes it);
 # "not applied": a signal stopped the run before it began on the resource.
 Status = Literal["applied", "failed", "skipped", "interrupted", "not applied"]

@@ -70,7 +70,7 @@ def compile_changes(
     for c in pending:
         if c.action in ("create", "replace") and not kind_named(c.kind).takes_over:
             new_ids[c.address] = sys_ids[c.address] = new_id()
-    ctx = CompileContext(sys_ids, new_ids, live.dictionary)
+    ctx = CompileContext(sys_ids, new_ids, live.dictionary, live.names)
     tasks = []
     for c in pending:
         kind = kind_named(c.kind)

@@ -20,6 +20,7 @@ C = TypeVar("C")
 D = TypeVar("D")
 E = TypeVar("E")
 F = TypeVar("F")
+G = TypeVar("G")
 T = TypeVar("T")
 
 
@@ -37,6 +38,17 @@ async def gather(
 async def gather(
     a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], e: Awaitable[E], f: Awaitable[F], /
 ) -> tuple[A, B, C, D, E, F]: ...
+@overload
+async def gather(
+    a: Awaitable[A],
+    b: Awaitable[B],
+    c: Awaitable[C],
+    d: Awaitable[D],
+    e: Awaitable[E],
+    f: Awaitable[F],
+    g: Awaitable[G],
+    /,
+) -> tuple[A, B, C, D, E, F, G]: ...
 async def gather(*aws: Awaitable[Any]) -> tuple[Any, ...]:
     return tuple(await gather_all(aws))
 

@@ -245,7 +245,7 @@ async def _columns(client: DoctorInstance, scope: Scope) -> Check:
             "let the user read sys_dictionary and sys_db_object (admin can)",
         )
     wanted = registry.written_columns(scope.tables, dictionary)
-    lacking = [f"{t}.{c}" for t, columns in wanted.items() for c in columns if dictionary.lacks(t, c)]
+    lacking = registry.lacking_columns(scope.tables, dictionary)
     unknown = [t for t in wanted if not dictionary.knows(t)]
     count = sum(len(c) for c in wanted.values())
     if lacking:

@@ -8,11 +8,13 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mtls_config.dictionary import Dictionary
 from mtls_config.inventory import Inventory, OwnedResource
 from mtls_config.resources.common import Attachment, LiveRecord, LiveResource
+from mtls_config.resources.kind import ImportRead
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Live:
     duplicates: dict[str, str] = field(default_factory=dict)  # address -> several records, none clearly ours
     dictionary: Dictionary | None = None  # the columns of the tables the stack touches; None: not read
     leftover_parts: tuple[str, ...] = ()  # inventory part records its head does not name (a stopped write's)
+    names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # referenced table -> sys_id -> its name
+    listed: Mapping[ImportRead, tuple[LiveRecord, ...]] = field(default_factory=dict)  # Kind.listings, as read
 
     def owned(self, address: str) -> OwnedResource | None:
         return self.inventory.resources.get(address)

@@ -5,9 +5,12 @@ reads empty tables, so missing roles stop the run before anything is compared); 
 the stack touches and of the tables they are known to extend (``mtls_config.dictionary``; a parent it did not
 expect is read in a follow-up); the stack's inventory; per table, one query for every natural key
 the kinds look up (``nameIN…``, chunked by the client for URL length, paginated with large pages, only the columns
-the kinds read); the metadata of every attachment on the tables whose records carry files. It needs only the
-specs' names, so a plan starts it before building the desired state. Round 2, only when needed: records the
-inventory owns that the specs no longer name, and records that references point to outside what was read.
+the kinds read, or every column of a table whose columns are known only by label until the dictionary names them:
+an HTTP connection's); what the kinds of the specs list (``Kind.listings``: the ``glide.httpclient.protocol.*``
+properties of protocol profiles); the metadata of every attachment on the tables whose records carry files. It
+needs only the specs' names, so a plan starts it before building the desired state. Round 2, only when needed:
+records the inventory owns that the specs no longer name, and records that references point to outside what was
+read (those of an ``on_demand`` reference only when the specs look records of its table up themselves).
 The number of requests does not grow with the number of resources except by pagination and chunking (and by one
 query per name holding a comma, which an IN list cannot carry).
 
@@ -49,10 +52,10 @@ from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_stored
 from mtls_config.live import Live
-from mtls_config.reads import attachments_by_record, read_in
+from mtls_config.reads import attachments_by_record, live_record, read_in
 from mtls_config.resources import registry
-from mtls_config.resources.common import Attachment, LiveRecord, LiveResource, ref_value
-from mtls_config.resources.kind import Ambiguous, Index, Lookup, Unresolved
+from mtls_config.resources.common import Attachment, LiveRecord, LiveResource
+from mtls_config.resources.kind import Ambiguous, ImportRead, Index, Lookup, Unresolved
 from mtls_config.spec.loader import SpecSet
 
 T = TypeVar("T")
@@ -68,17 +71,29 @@ class NaturalKeys:
 
     lookups: tuple[Lookup, ...]  # sorted, without repeats
 
+    kinds: tuple[str, ...] = ()  # the kinds of the specs, sorted
+
     @classmethod
-    def of(cls, lookups: Iterable[Lookup]) -> NaturalKeys:
-        return cls(tuple(sorted(set(lookups))))
+    def of(cls, lookups: Iterable[Lookup], kinds: Iterable[str] = ()) -> NaturalKeys:
+        return cls(tuple(sorted(set(lookups))), tuple(sorted(set(kinds))))
 
     @classmethod
     def of_specs(cls, specs: SpecSet) -> NaturalKeys:
-        return cls.of(lookup for r in specs.resources for lookup in registry.kind_named(r.kind).lookups(r))
+        return cls.of(
+            (lookup for r in specs.resources for lookup in registry.kind_named(r.kind).lookups(r)),
+            (r.kind for r in specs.resources),
+        )
 
     @classmethod
     def of_desired(cls, desired: Desired) -> NaturalKeys:
-        return cls.of(lookup for r in desired.resources for lookup in registry.kind_named(r.kind).desired_lookups(r))
+        return cls.of(
+            (lookup for r in desired.resources for lookup in registry.kind_named(r.kind).desired_lookups(r)),
+            (r.kind for r in desired.resources),
+        )
+
+    def listings(self) -> tuple[ImportRead, ...]:
+        """What the kinds of the specs list in the first round."""
+        return tuple(dict.fromkeys(read for kind in self.kinds for read in registry.kind_named(kind).listings))
 
     def tables(self) -> tuple[str, ...]:
         """The tables the stack's specs touch."""
@@ -106,6 +121,7 @@ class FirstRead:
     dictionary: Dictionary | None = None
     leftover_parts: tuple[str, ...] = ()  # inventory part records the head does not name (a stopped write's)
     claims: Claims | None = None  # every claim of a name on the instance (mtls_config.claims)
+    listed: dict[ImportRead, list[LiveRecord]] | None = None  # what the kinds of the specs list (Kind.listings)
 
 
 async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRead:
@@ -130,33 +146,42 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
             await roles
             raise
 
-    grants, stored, found, attachments, dictionary, claims = await gather(
+    listings = keys.listings()
+    grants, stored, found, attachments, dictionary, claims, listed = await gather(
         roles,
         or_roles(read_stored(client, stack)),
         or_roles(
             gather_all(
-                read_in(client, table, column, values, registry.columns(table))
+                read_in(client, table, column, values, registry.fields_to_read(table))
                 for (table, column), values in groups.items()
             )
         ),
         or_roles(gather_all(client.list_table_attachments(table) for table in registry.attachment_tables())),
         read_dictionary(client, keys.tables()),
         or_roles(read_claims(client, stack)),
+        or_roles(
+            gather_all(
+                client.list(read.table, query=read.query, fields=list(read.columns), page_size=10000)
+                for read in listings
+            )
+        ),
     )
     rows: dict[str, list[LiveRecord]] = {}
     for (table, _), records in zip(groups, found, strict=True):
         rows.setdefault(table, []).extend(records)
+    lists = {read: [live_record(read.table, row) for row in got] for read, got in zip(listings, listed, strict=True)}
     return FirstRead(
         keys,
         stored.inventory,
         stored.record,
         stored.attachment,
         rows,
-        [a for listed in attachments for a in listed],
+        [a for got in attachments for a in got],
         grants,
         dictionary,
         stored.leftover_parts,
         claims,
+        lists,
     )
 
 
@@ -209,17 +234,25 @@ async def _read_second(client: Instance, first: FirstRead, desired: set[str]) ->
         for owned_rec in owned.records:
             wanted.setdefault(owned_rec.table, set()).add(owned_rec.sys_id)
     known = {r.sys_id for group in first.rows.values() for r in group}
-    for ref in registry.references():
+    looked_up = set(first.keys.tables())
+    for ref in registry.references(first.dictionary):
+        if ref.on_demand and ref.target not in looked_up:
+            continue
         targets = {r.sys_id for r in first.rows.get(ref.target, [])}
         for rec in first.rows.get(ref.table, []):
-            sys_id = ref_value(rec.values.get(ref.column))
-            if sys_id and sys_id not in targets:
-                wanted.setdefault(ref.target, set()).add(sys_id)
+            for sys_id in ref.sys_ids(rec):
+                if sys_id not in targets:
+                    wanted.setdefault(ref.target, set()).add(sys_id)
     tables = sorted(t for t, ids in wanted.items() if ids - known)
-    found = await gather_all(
-        read_in(client, t, "sys_id", sorted(wanted[t] - known), registry.columns(t) or BARE_COLUMNS) for t in tables
-    )
+    found = await gather_all(read_in(client, t, "sys_id", sorted(wanted[t] - known), _fields(t)) for t in tables)
     return dict(zip(tables, found, strict=True))
+
+
+def _fields(table: str) -> list[str] | None:
+    """What round 2 reads of ``table``: what the kinds read, or only the identity of a table no kind reads."""
+    if registry.kinds_of_table(table):
+        return registry.fields_to_read(table)
+    return list(BARE_COLUMNS)
 
 
 def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: Desired, stack: str) -> Live:
@@ -230,7 +263,7 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         every.setdefault(table, []).extend(rows)
     names = {
         ref.target: {r.sys_id: r.get(ref.target_key) for r in every.get(ref.target, [])}
-        for ref in registry.references()
+        for ref in registry.references(first.dictionary)
     }
     index = Index(first.rows, names, attachments_by_record(first.attachments), first.dictionary)
 
@@ -275,4 +308,6 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         duplicates,
         first.dictionary,
         first.leftover_parts,
+        names,
+        {read: tuple(rows) for read, rows in (first.listed or {}).items()},
     )

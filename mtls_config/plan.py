@@ -70,7 +70,7 @@ class PlanFinding(_Model):
     severity: Literal["error", "warning", "info"]
     message: str
     hint: str = ""
-    kind: Literal["orphan", "expiry", "conflict", "lint", "other"] = "other"
+    kind: Literal["orphan", "expiry", "conflict", "lint", "mutual-auth", "other"] = "other"
 
 
 class InventoryFingerprint(_Model):

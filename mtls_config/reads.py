@@ -42,10 +42,11 @@ def attachments_by_record(rows: Iterable[dict[str, Any]]) -> dict[str, list[Atta
 
 
 async def read_in(
-    client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str]
+    client: Instance, table: str, field_name: str, values: Iterable[str], fields: Sequence[str] | None
 ) -> list[LiveRecord]:
-    """Records whose ``field_name`` is one of ``values``: the client sends one query per URL-sized chunk, all at
-    once, with large pages. A ``^`` cannot be put in an encoded query at all: such a value is a plan error."""
+    """Records whose ``field_name`` is one of ``values`` (with ``fields``, or every column when None): the client
+    sends one query per URL-sized chunk, all at once, with large pages. A ``^`` cannot be put in an encoded query at
+    all: such a value is a plan error."""
     wanted = sorted(set(values))
     if not wanted:
         return []
@@ -56,5 +57,7 @@ async def read_in(
             "the Table API's encoded queries cannot hold a '^'",
             hint="rename the record (and the spec) without '^'",
         )
-    rows = await client.list_in(table, field_name, wanted, fields=list(fields), page_size=10000)
+    rows = await client.list_in(
+        table, field_name, wanted, fields=None if fields is None else list(fields), page_size=10000
+    )
     return [live_record(table, row) for row in rows]

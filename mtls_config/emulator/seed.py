@@ -21,7 +21,9 @@ SEED_REST_MESSAGES: list[dict[str, Any]] = [
             "name": "Acme Payments API",
             "description": "Card payments and refunds with Acme Payments",
             "rest_endpoint": "https://api.acme-payments.example/v2",
-            "authentication_type": "no_authentication",
+            # The way ServiceNow's docs set up a REST message for mutual auth: "Outbound REST: Create a REST message
+            # using basic authentication" (facts-2 §2). The demo binds it.
+            "authentication_type": "basic",
         },
         "functions": [
             {

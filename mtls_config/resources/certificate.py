@@ -2,6 +2,12 @@
 both kinds), duplicate names, the file attached to a record, the record type that cannot change in place, expiry,
 the write-only password column, and the steps that write a certificate record (file first, then activate).
 
+Expiry notices (facts-2 §6): ``expiration_notification`` (the tick), ``notify_on_expiration`` (a glide_list of
+users), ``notify_groups`` (a glide_list of groups; newer releases) and ``frequency``. A spec that names users or groups
+owns the list it names: the names are looked up in the first round (``sys_user`` by ``user_name``, ``sys_user_group``
+by ``name``, ignoring case as the instance does), an unknown one is a plan error, the lists are compared as sets of
+names and written as comma-separated sys_ids. A list the spec leaves out is the instance's.
+
 ``KeyStore`` and ``TrustStoreCert`` are ``CertificateKind``s; what differs between them is in their own modules.
 
 Never imports the client, the emulator or the CLI.
@@ -9,26 +15,51 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mtls_config.changes import Change
+from mtls_config.changes import Change, Finding
 from mtls_config.inventory import OwnedResource
+from mtls_config.names import folded
 from mtls_config.operations import Create, Delete, DeleteAttachment, Operation, Update, Upload
 from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, to_bool, to_int, wire
 from mtls_config.resources.importing import ImportContext
-from mtls_config.resources.kind import CompileContext, ImportRead, Kind, Phases
+from mtls_config.resources.kind import (
+    CompileContext,
+    ImportRead,
+    Index,
+    Kind,
+    Lookup,
+    Match,
+    Phases,
+    Reference,
+    Unresolved,
+    ambiguous,
+)
+from mtls_config.spec.models import ExpirationNotification, KeyStore, TrustStoreCert
 
 if TYPE_CHECKING:
     from mtls_config.dictionary import Dictionary
+    from mtls_config.live import Live
+    from mtls_config.spec.models import AnyResource
 
 TABLE = "sys_certificate"
 COLUMNS = (
     "sys_id", "name", "type", "format", "active", "short_description", "warn_in_days_to_expire",
     "expiration_notification", "pem_certificate", "key_store_password", "expires", "valid_from",
-    "expires_in_days", "subject", "issuer", "sys_mod_count",
+    "expires_in_days", "subject", "issuer", "notify_on_expiration", "notify_groups", "frequency", "sys_mod_count",
 )  # fmt: skip
 PASSWORD_COLUMN = "key_store_password"
+NOTIFY = "expiration_notification"
+NOTIFY_USERS = "notify_on_expiration"  # a glide_list of sys_user
+NOTIFY_GROUPS = "notify_groups"  # a glide_list of sys_user_group
+FREQUENCY = "frequency"
+USERS = "sys_user"
+GROUPS = "sys_user_group"
+# The lists a spec may name, by canonical field: (the table of their records, the column their names are in).
+NAMED_LISTS = {NOTIFY_USERS: (USERS, "user_name"), NOTIFY_GROUPS: (GROUPS, "name")}
+NOUNS = {NOTIFY_USERS: "user", NOTIFY_GROUPS: "group"}
 # 'import' lists the records of every certificate kind in one query.
 IMPORT_READ = ImportRead(TABLE, "typeINkey_store,pkcs12_key_store,trust_store", COLUMNS)
 
@@ -43,6 +74,74 @@ class CertificateKind(Kind):
     has_expiry: ClassVar[bool] = True
     record_types: ClassVar[tuple[str, ...]]  # the values of ``type`` its records have
     holds_key: ClassVar[bool] = False  # a keystore: kept inactive while its file and password change
+    references: ClassVar[tuple[Reference, ...]] = tuple(
+        Reference(TABLE, column, table, key, many=True, on_demand=True) for column, (table, key) in NAMED_LISTS.items()
+    )
+    unresolved_hint: ClassVar[str] = (
+        "expirationNotification names users by their User ID (sys_user.user_name) and groups by their name "
+        "(sys_user_group.name): fix the name, or create the user or group on the instance first"
+    )
+
+    def reads(self) -> Mapping[str, tuple[str, ...]]:
+        return {TABLE: COLUMNS, USERS: ("sys_id", "user_name"), GROUPS: ("sys_id", "name")}
+
+    def table_roles(self) -> Mapping[str, tuple[str, ...]]:
+        # any user reads users and groups (servicenow-api.md §6): no role is needed for them
+        return {TABLE: self.roles, USERS: (), GROUPS: ()}
+
+    def lookups(self, resource: AnyResource) -> tuple[Lookup, ...]:
+        assert isinstance(resource, KeyStore | TrustStoreCert)
+        notification = resource.spec.expiration_notification
+        named = {NOTIFY_USERS: notification.users, NOTIFY_GROUPS: notification.groups}
+        return (*super().lookups(resource), *_name_lookups(named))
+
+    def desired_lookups(self, d: DesiredResource) -> tuple[Lookup, ...]:
+        return (*super().desired_lookups(d), *_name_lookups(d.fields))
+
+    def match(self, d: DesiredResource, index: Index, owned: OwnedResource | None) -> Match:
+        """As any kind's, after the users and groups the spec names are each found once; the lists it owns are
+        then part of the live view, by name."""
+        for field_name, (table, column) in NAMED_LISTS.items():
+            for name in d.fields.get(field_name) or ():
+                found = index.named(table, column, name)
+                if not found:
+                    return Unresolved(
+                        f"expirationNotification names {NOUNS[field_name]} '{name}', which does not exist on the "
+                        f"instance ({table}.{column}, compared ignoring case)"
+                    )
+                if len(found) > 1:
+                    return ambiguous(f"{NOUNS[field_name]}s ({table})", name, found, column)
+        found_match = super().match(d, index, owned)
+        if not isinstance(found_match, LiveResource):
+            return found_match
+        return with_notification(found_match, d, index.names)
+
+    def findings(self, d: DesiredResource, current: LiveResource | None, live: Live) -> list[Finding]:
+        """Expiry notices that are on but go to no one: the tick alone notifies nobody."""
+        if not d.fields.get(NOTIFY):
+            return []
+        record = current.records.get("") if current is not None else None
+        for field_name in (NOTIFY_USERS, NOTIFY_GROUPS):
+            names = d.fields.get(field_name)
+            if names or (names is None and record is not None and record.get(field_name).strip()):
+                return []
+        return [
+            Finding(
+                d.address,
+                "warning",
+                "expiration notification is on but names no one: notify_on_expiration and notify_groups are empty, "
+                "so the instance sends the notice to nobody",
+                "name who is notified: expirationNotification: {users: [user IDs], groups: [group names]}",
+            )
+        ]
+
+    def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
+        return {TABLE: (*self.writes, *_managed(d.fields))}
+
+    def stored_form(self, column: str, value: str) -> str:
+        if column in NAMED_LISTS:  # a glide_list: the same sys_ids in any order
+            return ",".join(sorted(part.strip() for part in value.split(",") if part.strip()))
+        return value
 
     def replace_reason(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
         if _family(before.get("type")) != _family(after.get("type")):
@@ -77,14 +176,91 @@ class CertificateKind(Kind):
         return sorted((c for c in ctx.chosen(TABLE) if self.claims(c)), key=lambda c: c.get("name"))
 
 
-def canonical_record(*, active: bool, description: str, warn_days: int, notify: bool) -> dict[str, Any]:
-    """The canonical fields every certificate record has, from a spec."""
+def canonical_record(
+    *, active: bool, description: str, warn_days: int, notify: bool, notification: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The canonical fields every certificate record has, from a spec; ``notification``: the expiry notice's fields
+    the spec manages (``notification_fields``)."""
     return {
         "active": active,
         "short_description": description,
         "warn_in_days_to_expire": warn_days,
-        "expiration_notification": notify,
+        NOTIFY: notify,
+        **(notification or {}),
     }
+
+
+def notification_fields(notification: ExpirationNotification) -> dict[str, Any]:
+    """The canonical fields of the lists and frequency a spec names (those it leaves out are not managed): the
+    names sorted as the instance compares them, so that a list compares as a set."""
+    out: dict[str, Any] = {}
+    if notification.users is not None:
+        out[NOTIFY_USERS] = _sorted_names(notification.users)
+    if notification.groups is not None:
+        out[NOTIFY_GROUPS] = _sorted_names(notification.groups)
+    if notification.frequency is not None:
+        out[FREQUENCY] = notification.frequency
+    return out
+
+
+def with_notification(
+    current: LiveResource, d: DesiredResource, names: Mapping[str, Mapping[str, str]]
+) -> LiveResource:
+    """The live view with the notification fields ``d`` manages, as the record holds them: a glide_list as the
+    names of its records (``names``: table -> sys_id -> name, as read)."""
+    managed = _managed(d.fields)
+    if not managed:
+        return current
+    record = current.records[""]
+    fields = dict(current.fields)
+    for field_name in managed:
+        if field_name == FREQUENCY:
+            fields[FREQUENCY] = record.get(FREQUENCY)
+        else:
+            table = NAMED_LISTS[field_name][0]
+            fields[field_name] = _listed_names(record.get(field_name), names.get(table, {}), d.fields[field_name])
+    return replace(current, fields=fields)
+
+
+def notification_values(d: DesiredResource, ctx: CompileContext) -> dict[str, str]:
+    """The Table API values of the notification fields ``d`` manages: a glide_list as its records' sys_ids,
+    separated by commas."""
+    out: dict[str, str] = {}
+    for field_name in _managed(d.fields):
+        if field_name == FREQUENCY:
+            out[FREQUENCY] = str(d.fields[FREQUENCY])
+        else:
+            out[field_name] = ",".join(ctx.sys_ids_named(NAMED_LISTS[field_name][0], d.fields[field_name]))
+    return out
+
+
+def _managed(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(f for f in (NOTIFY_USERS, NOTIFY_GROUPS, FREQUENCY) if f in fields)
+
+
+def _sorted_names(names: Sequence[str]) -> list[str]:
+    return sorted(names, key=lambda n: (folded(n), n))
+
+
+def _name_lookups(named: Mapping[str, Any]) -> tuple[Lookup, ...]:
+    return tuple(
+        Lookup(table, column, name)
+        for field_name, (table, column) in NAMED_LISTS.items()
+        for name in named.get(field_name) or ()
+    )
+
+
+def _listed_names(value: str, names: Mapping[str, str], wanted: Sequence[str]) -> list[str]:
+    """A glide_list's sys_ids as the names of their records, each spelt as the spec spells it when it names it
+    (names compare ignoring case), "(sys_id X)" for one that was not found; sorted as the spec's are."""
+    spelling = {folded(n): n for n in wanted}
+    out = []
+    for sys_id in (part.strip() for part in value.split(",")):
+        if not sys_id:
+            continue
+        name = names.get(sys_id)
+        out.append(spelling.get(folded(name), name) if name is not None else f"(sys_id {sys_id})")
+    return _sorted_names(out)
 
 
 def live_record_fields(record: LiveRecord) -> dict[str, Any]:
@@ -131,6 +307,7 @@ def certificate_ops(
 
     def record_values(active: bool) -> dict[str, str]:
         base = payload(d, d.fields)
+        base.update(notification_values(d, ctx))
         base["active"] = wire(active)
         return base
 

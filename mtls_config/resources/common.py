@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mtls_config.resources.sending import Sender
 from mtls_config.secrets import SecretValue
 
 
@@ -85,6 +86,9 @@ class LiveResource:
     attachments: tuple[Attachment, ...] = ()
     problems: tuple[str, ...] = ()  # facts that make the record unusable as-is (e.g. two attachments)
     primary_part: str = ""  # the part whose record is the resource's own (a binding's message)
+    # The records a bound call goes through, owned or not (a binding's message and all its functions), as the
+    # checks of ``resources.sending`` see them: never compared, never shown.
+    senders: tuple[Sender, ...] = ()
 
     @property
     def primary(self) -> LiveRecord | None:

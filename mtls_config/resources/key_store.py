@@ -21,6 +21,7 @@ from mtls_config.resources.certificate import (
     CertificateKind,
     canonical_record,
     live_record_fields,
+    notification_fields,
     record_spec,
 )
 from mtls_config.resources.common import (
@@ -50,11 +51,20 @@ INFO_FIELDS = ("expires", "valid_from", "subject", "issuer")
 
 
 def canonical_fields(
-    *, format: str, active: bool, description: str, warn_days: int, notify: bool, digest: str
+    *,
+    format: str,
+    active: bool,
+    description: str,
+    warn_days: int,
+    notify: bool,
+    digest: str,
+    notification: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": TYPES[format],
-        **canonical_record(active=active, description=description, warn_days=warn_days, notify=notify),
+        **canonical_record(
+            active=active, description=description, warn_days=warn_days, notify=notify, notification=notification
+        ),
         FILE_FIELD: digest,
     }
 
@@ -139,7 +149,8 @@ class KeyStoreKind(CertificateKind):
             active=spec.active,
             description=spec.description,
             warn_days=spec.warn_days,
-            notify=spec.expiration_notification,
+            notify=spec.expiration_notification.enabled,
+            notification=notification_fields(spec.expiration_notification),
             digest=content.digest,
         )
         return DesiredResource(

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from mtls_config.changes import Change
+from mtls_config.changes import Change, Finding
 from mtls_config.errors import MtlsConfigError, UnreadableFile
 from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.names import folded
@@ -32,6 +32,7 @@ from mtls_config.spec.inputs import RunInputs
 
 if TYPE_CHECKING:
     from mtls_config.dictionary import Dictionary
+    from mtls_config.live import Live
     from mtls_config.resources.importing import ImportContext
     from mtls_config.spec.loader import Origin
     from mtls_config.spec.models import AnyResource
@@ -48,12 +49,25 @@ class Lookup(NamedTuple):
 
 @dataclass(frozen=True)
 class Reference:
-    """A reference column of ``table`` naming a record of ``target``, known by that record's ``target_key``."""
+    """A reference column of ``table`` naming a record of ``target``, known by that record's ``target_key``.
+
+    ``many``: a glide_list, the sys_ids of several records separated by commas. ``on_demand``: the records it names
+    are read (when the first round did not) only if the specs look records of ``target`` up themselves: a stack
+    whose specs name no users does not read the users its certificates notify."""
 
     table: str
     column: str
     target: str
     target_key: str
+    many: bool = False
+    on_demand: bool = False
+
+    def sys_ids(self, record: LiveRecord) -> list[str]:
+        """The sys_ids ``record`` names in this column."""
+        value = ref_value(record.values.get(self.column))
+        if not self.many:
+            return [value] if value else []
+        return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -191,9 +205,16 @@ class CompileContext:
     sys_ids: Mapping[str, str]  # address -> primary sys_id
     new_ids: Mapping[str, str]  # address -> the sys_id chosen for its new record
     dictionary: Dictionary | None = None  # the instance's columns, when read
+    names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # table -> sys_id -> natural key, as read
 
     def sys_id(self, address: str) -> str:
         return self.sys_ids.get(address, "")
+
+    def sys_ids_named(self, table: str, names: Iterable[str]) -> list[str]:
+        """The sys_ids of the ``table`` records with these natural keys (compared as the instance compares names),
+        sorted; the plan made sure each name was found once."""
+        wanted = {folded(n) for n in names}
+        return sorted(sys_id for sys_id, name in self.names.get(table, {}).items() if folded(name) in wanted)
 
 
 Phases = list[list[Operation]]
@@ -227,6 +248,7 @@ class Kind:
     writes: ClassVar[tuple[str, ...]] = ()  # the columns of ``table`` its creates and updates write
     unresolved_hint: ClassVar[str] = ""  # the hint of an ``Unresolved`` finding
     import_group: ClassVar[str] = ""  # the file 'import' writes its specs to, without .yaml
+    listings: ClassVar[tuple[ImportRead, ...]] = ()  # what the first round lists when the specs hold this kind
 
     # -- identity and the specs ----------------------------------------------------------------------------
 
@@ -240,6 +262,15 @@ class Kind:
     def table_roles(self) -> Mapping[str, tuple[str, ...]]:
         """The roles (any one of them) the account needs for each table this kind reads and writes."""
         return {table: self.roles for table in self.reads()}
+
+    def every_column(self) -> tuple[str, ...]:
+        """Tables whose records are read with all their columns: some of their columns are known only by label
+        until the dictionary, read in the same round, names them."""
+        return ()
+
+    def references_of(self, dictionary: Dictionary | None) -> tuple[Reference, ...]:
+        """Its reference columns as this instance names them."""
+        return self.references
 
     def depends_on(self, resource: AnyResource) -> tuple[str, ...]:
         """Addresses of the resources this one needs on the instance first: those its spec names."""
@@ -293,11 +324,16 @@ class Kind:
         """Why a live resource the stack does not own cannot be taken (message, hint); empty when it can."""
         return "", ""
 
+    def findings(self, d: DesiredResource, current: LiveResource | None, live: Live) -> list[Finding]:
+        """What the instance would do with the resource as the specs want it that the comparison does not show (a
+        binding the instance would not use: a MID Server, OAuth 2.0, a method of its own mind)."""
+        return []
+
     def replace_reason(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
         """Why the record must be re-made rather than updated; empty when it can be updated."""
         return ""
 
-    def take_over_reason(self) -> str:
+    def take_over_reason(self, d: DesiredResource) -> str:
         return ""
 
     def removal(self, current: LiveResource, owned: Sequence[OwnedRecord]) -> tuple[str, dict[str, Any] | None]:
@@ -338,8 +374,15 @@ class Kind:
         return self.all_written_columns(dictionary)
 
     def all_written_columns(self, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
-        """Every column a resource of this kind may write, per table, whatever its spec says."""
+        """Every column a resource of this kind always writes, per table, whatever its spec says (columns only some
+        specs write are in ``written_columns``)."""
         return {self.table: self.writes}
+
+    def lacking_columns(self, dictionary: Dictionary, d: DesiredResource | None = None) -> list[tuple[str, str]]:
+        """What applying ``d`` (or, without one, any resource of this kind) writes that the instance's dictionary
+        lacks: (table, what follows "the instance has no column"), e.g. ``sys_certificate.notify_groups``."""
+        written = self.written_columns(d, dictionary) if d is not None else self.all_written_columns(dictionary)
+        return [(t, f"{t}.{c}") for t, columns in sorted(written.items()) for c in columns if dictionary.lacks(t, c)]
 
     def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:
         """The parts the inventory keeps owning after an apply (None: all of them)."""
@@ -365,7 +408,8 @@ class Kind:
 
 @dataclass(frozen=True)
 class ImportRead:
-    """One listing 'import' makes: ``table`` rows matching ``query``, with ``columns``."""
+    """One listing: ``table`` rows matching ``query``, with ``columns``. What 'import' lists to find a kind's
+    records, and what a plan's first round lists for a kind (``Kind.listings``)."""
 
     table: str
     query: str

@@ -1,5 +1,5 @@
-"""MessageBinding: mutual auth on a record that exists already (a REST or SOAP message) and, optionally, its
-functions.
+"""MessageBinding: mutual auth on a record that exists already (a REST or SOAP message, an OAuth provider in the
+Application Registry, an HTTP connection) and, optionally, a message's functions.
 
 A binding owns only two columns of each record it binds, by role: the mutual-auth tick (``enabled``) and the
 reference to the protocol profile (``profile``). Which columns those are is a property of the table, not of the
@@ -12,8 +12,13 @@ read-back speak columns. Removing a
 binding restores the values found before it took ownership (kept in the inventory); it never deletes a record.
 
 A binding target is one entry of ``TARGETS``: the message table and how its records are named, the optional
-function table and its reference to the message, the endpoint column, and the column map of each table.
-Another target (an OAuth provider, an HTTP connection) is another entry.
+function table and its reference to the message, the endpoint column, the column map of each table, and the rules
+by which its records decide whether the instance sends with mutual auth at all (``sending.SendingRules``: a MID
+Server, OAuth 2.0, a method's own tick; checked by ``resources.sending``). REST and SOAP messages, OAuth providers
+(``oauth_entity``: the token and revocation requests, facts-2 §4) and HTTP connections (``http_connection``, used
+by Flow Designer and IntegrationHub, facts-2 §3) are its entries. The connection's columns have no confirmed names:
+they are found in the instance's dictionary by their form labels, and its records are read with every column so
+that the first round of reads holds them whatever they are called.
 
 Never imports the client, the emulator or the CLI.
 """
@@ -24,7 +29,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from mtls_config.changes import Change
+from mtls_config.changes import Change, Finding
 from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.names import folded
 from mtls_config.operations import Operation, Update
@@ -46,10 +51,12 @@ from mtls_config.resources.kind import (
     one_of,
     referenced_name,
 )
+from mtls_config.resources.sending import Bound, Sender, SendingRules, binding_issues
 from mtls_config.spec.models import MessageBinding
 
 if TYPE_CHECKING:
     from mtls_config.dictionary import Dictionary
+    from mtls_config.live import Live
     from mtls_config.spec.loader import Origin
     from mtls_config.spec.models import AnyResource
 
@@ -111,12 +118,46 @@ class ColumnMap:
         """The canonical field a column holds (``ENABLED`` or ``PROFILE``), or the column itself."""
         return {self.enabled: ENABLED, self.profile: PROFILE}.get(column, column)
 
+    @property
+    def by_label(self) -> bool:
+        return bool(self.enabled_label or self.profile_label)
+
+    def missing_labels(self, table: str, dictionary: Dictionary) -> list[str]:
+        """The columns named by label that ``table`` has not on this instance, each said as "the instance has no
+        column" would complete it (an unread dictionary finds none)."""
+        lineage = dictionary.lineage(table)
+        where = table + (f" (nor on {', '.join(lineage[1:])}, which it extends)" if len(lineage) > 1 else "")
+        if not dictionary.knows(table):
+            where = f"{table} (the instance's data dictionary, where it is found by label, gave nothing for {table})"
+        return [
+            f"labelled '{label}' on {where}"
+            for label in (self.enabled_label, self.profile_label)
+            if label and dictionary.by_label(table, label) is None
+        ]
+
 
 # REST's columns (reference/servicenow-facts-2.md §2; the Application Registry's too, §4).
 USE_MUTUAL_AUTH = ColumnMap("use_mutual_auth", "protocol_name")
 # What ServiceNow's own SOAPMessage and SOAPMessageGenerator read on both SOAP tables (facts-2 §1): the REST names
 # are not columns there, and a write of them is dropped silently.
 ENABLE_MUTUAL_AUTH = ColumnMap("enable_mutual_auth", "protocol_profile")
+# An HTTP connection's "Mutual authentication" and "Protocol profile" (facts-2 §3: the labels are confirmed, the
+# names are not): found by label in the dictionary; the names here are only what the emulator calls them.
+BY_LABEL = ColumnMap(
+    "mutual_auth", "protocol_profile", enabled_label="Mutual authentication", profile_label="Protocol profile"
+)
+# facts-2 §2: a method's authentication_type may inherit its message's; use_mid_server is the method's reference to
+# the MID Server its calls go through; a method ticked without a profile uses its message's (legacy RESTMessage).
+REST_RULES = SendingRules(
+    "authentication_type", mid_server="use_mid_server", basic_only=True, profile_from_parent=True,
+    function_noun="HTTP method",
+)  # fmt: skip
+# facts-2 §1: the same columns on the SOAP tables; SOAPMessage reads the function's own fields alone.
+SOAP_RULES = SendingRules("authentication_type", mid_server="use_mid_server", function_noun="SOAP function")
+# An OAuth provider: its token request is not a REST call; nothing here decides against it (facts-2 §4).
+NO_RULES = SendingRules()
+# facts-2 §3: a connection's "Use MID server" (use_mid, likely); the platform's rule for MID Servers holds for it too.
+CONNECTION_RULES = SendingRules(mid_flag="use_mid")
 
 
 @dataclass(frozen=True)
@@ -132,24 +173,40 @@ class BindingTarget:
     message_endpoint: bool = True  # False: the message has no endpoint column of its own, only its functions
     noun: str = "message"  # what a record of ``message`` is called in messages
     roles: tuple[str, ...] = ("web_service_admin", "admin")  # any one of them reads and binds its records
+    rules: SendingRules = NO_RULES  # how its records decide whether the instance sends with mutual auth
+    host_field: str | None = None  # the host the record calls, when its endpoint column is empty
+    title: str = ""  # what a record of ``message`` is called, when not "<TYPE> <noun>"
 
     @property
     def label(self) -> str:
-        return f"{self.type.upper()} {self.noun}"
+        return self.title or f"{self.type.upper()} {self.noun}"
 
     def column_map(self, table: str) -> ColumnMap:
         return self.columns[table]
 
     def message_columns(self, *, endpoint: bool = True, dictionary: Dictionary | None = None) -> tuple[str, ...]:
-        end = (self.endpoint_field,) if endpoint and self.endpoint_field else ()
+        end = tuple(f for f in (self.endpoint_field, self.host_field) if f) if endpoint else ()
         owned = self.columns[self.message].resolved(self.message, dictionary).owned
-        return ("sys_id", "name", *owned, *end, "sys_mod_count")
+        return ("sys_id", "name", *owned, *end, *self.rules.message_columns, "sys_mod_count")
 
     def function_columns(self, *, endpoint: bool = True, dictionary: Dictionary | None = None) -> tuple[str, ...]:
         assert self.function is not None and self.parent_field is not None
         end = (self.endpoint_field,) if endpoint and self.endpoint_field else ()
         owned = self.columns[self.function].resolved(self.function, dictionary).owned
-        return ("sys_id", "function_name", self.parent_field, *owned, *end, "sys_mod_count")
+        return (
+            "sys_id",
+            "function_name",
+            self.parent_field,
+            *owned,
+            *end,
+            *self.rules.function_columns,
+            "sys_mod_count",
+        )
+
+    @property
+    def by_label(self) -> bool:
+        """Whether some of its columns are known only by label until the dictionary names them."""
+        return any(columns.by_label for columns in self.columns.values())
 
     def tables(self) -> tuple[str, ...]:
         return (self.message,) if self.function is None else (self.message, self.function)
@@ -163,6 +220,7 @@ TARGETS: dict[str, BindingTarget] = {
         "sys_rest_message_fn",
         "rest_message",
         "rest_endpoint",
+        rules=REST_RULES,
     ),
     "soap": BindingTarget(
         "soap",
@@ -172,6 +230,29 @@ TARGETS: dict[str, BindingTarget] = {
         "soap_message",
         "soap_endpoint",
         message_endpoint=False,
+        rules=SOAP_RULES,
+    ),
+    # The Application Registry's OAuth provider: mutual auth "for token request and revocation" (facts-2 §4).
+    "oauth": BindingTarget(
+        "oauth",
+        "oauth_entity",
+        {"oauth_entity": USE_MUTUAL_AUTH},
+        endpoint_field="token_url",
+        noun="OAuth provider",
+        roles=("oauth_admin", "admin"),
+        title="OAuth provider",
+    ),
+    # An HTTP connection of a Connection & Credential alias (facts-2 §3).
+    "connection": BindingTarget(
+        "connection",
+        "http_connection",
+        {"http_connection": BY_LABEL},
+        endpoint_field="connection_url",
+        noun="HTTP connection",
+        roles=("connection_admin", "admin"),
+        rules=CONNECTION_RULES,
+        host_field="host",
+        title="HTTP connection",
     ),
 }
 # Which target each table belongs to (a record's own table says which columns it has).
@@ -205,6 +286,33 @@ def record_fields(
     }
 
 
+def sender(
+    part: str, record: LiveRecord, profile_names: Mapping[str, str], dictionary: Dictionary | None = None
+) -> Sender:
+    """A record as the checks of ``resources.sending`` see it: its tick and profile, how it authenticates, and the
+    MID Server its calls go through, by its table's columns."""
+    target = TARGET_OF_TABLE[record.table]
+    rules = target.rules
+    fields = record_fields(record, profile_names, dictionary)
+    is_message = record.table == target.message
+    mid = ""
+    if is_message and rules.mid_flag:
+        mid = "a MID Server" if to_bool(record.get(rules.mid_flag)) else ""
+    elif not is_message and rules.mid_server:
+        sys_id = ref_value(record.values.get(rules.mid_server))
+        named = record.get(f"{rules.mid_server}.name")
+        mid = f"MID Server '{named}'" if sys_id and named else (f"MID Server (sys_id {sys_id})" if sys_id else "")
+    return Sender(
+        part,
+        record.table,
+        record.get("name") if is_message else part.removeprefix("fn:"),
+        bool(fields[ENABLED]),
+        str(fields[PROFILE]),
+        record.get(rules.authentication) if rules.authentication else "",
+        mid,
+    )
+
+
 def live(
     address: str,
     name: str,
@@ -214,6 +322,8 @@ def live(
     profile_names: Mapping[str, str],
     dictionary: Dictionary | None = None,
 ) -> LiveResource:
+    """The view of a binding: the message and the ``wanted_functions`` it owns (of ``functions``, all the message's
+    by name), and every one of them as a ``Sender``."""
     records: dict[str, LiveRecord] = {"message": message}
     fn_fields: dict[str, Any] = {}
     for fn in wanted_functions:
@@ -222,7 +332,17 @@ def live(
             records[f"fn:{fn}"] = rec
             fn_fields[fn] = record_fields(rec, profile_names, dictionary)
     fields = {"message": record_fields(message, profile_names, dictionary), "functions": fn_fields}
-    return LiveResource(address, NAME, name, message.table, records, fields, primary_part=PRIMARY_PART)
+    senders = (
+        sender("message", message, profile_names, dictionary),
+        *(sender(f"fn:{fn}", rec, profile_names, dictionary) for fn, rec in sorted(functions.items())),
+    )
+    return LiveResource(address, NAME, name, message.table, records, fields, primary_part=PRIMARY_PART, senders=senders)
+
+
+def bound(d: DesiredResource) -> Bound:
+    """A desired binding as the checks of ``resources.sending`` need it."""
+    target = TARGETS[str(d.target["type"])]
+    return Bound(target.label, target.rules, d.target.get("functions"), str(d.fields["message"][PROFILE]))
 
 
 def originals(record: LiveRecord, dictionary: Dictionary | None = None) -> dict[str, str]:
@@ -262,11 +382,24 @@ class MessageBindingKind(Kind):
     )
     takes_over = True
     roles = ("web_service_admin", "admin")  # per target: BindingTarget.roles
-    unresolved_hint = "a MessageBinding binds an existing message; create the message (or fix its name) first"
+    unresolved_hint = (
+        "a MessageBinding binds an existing record (a message, an OAuth provider, a connection); create it (or fix "
+        "its name) first"
+    )
     import_group = "message-bindings"
 
     def table_roles(self) -> Mapping[str, tuple[str, ...]]:
         return {table: target.roles for target in TARGETS.values() for table in target.tables()}
+
+    def every_column(self) -> tuple[str, ...]:
+        return tuple(t for target in TARGETS.values() if target.by_label for t in target.tables())
+
+    def references_of(self, dictionary: Dictionary | None) -> tuple[Reference, ...]:
+        return tuple(
+            Reference(table, columns_of(table, dictionary).profile, PROFILES, "protocol")
+            for target in TARGETS.values()
+            for table in target.tables()
+        )
 
     def reads(self) -> Mapping[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
@@ -368,8 +501,17 @@ class MessageBindingKind(Kind):
                 return message, "set 'metadata.adopt: true' to take the message over"
         return "", ""
 
-    def take_over_reason(self) -> str:
-        return "enable mutual authentication on the existing message"
+    def findings(self, d: DesiredResource, current: LiveResource | None, live: Live) -> list[Finding]:
+        """Why the instance would not use the binding's mutual auth for its calls (``resources.sending``)."""
+        if current is None or not current.senders:
+            return []
+        return [
+            Finding(d.address, i.severity, f"{i.record}: {i.message}", i.fix, "mutual-auth")
+            for i in binding_issues(bound(d), current.senders)
+        ]
+
+    def take_over_reason(self, d: DesiredResource) -> str:
+        return f"enable mutual authentication on the existing {TARGETS[str(d.target['type'])].noun}"
 
     def removal(self, current: LiveResource, owned: Sequence[OwnedRecord]) -> tuple[str, dict[str, Any] | None]:
         originals = {r.part: r.original for r in owned if r.original is not None}
@@ -416,6 +558,19 @@ class MessageBindingKind(Kind):
     def all_written_columns(self, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
         return {t: columns_of(t, dictionary).owned for target in TARGETS.values() for t in target.tables()}
 
+    def lacking_columns(self, dictionary: Dictionary, d: DesiredResource | None = None) -> list[tuple[str, str]]:
+        """A column named by label is lacking when the dictionary shows no column with that label (or could not be
+        read): its stand-in name is never written."""
+        written = self.written_columns(d, dictionary) if d is not None else self.all_written_columns(dictionary)
+        out: list[tuple[str, str]] = []
+        for table in sorted(written):
+            declared = TARGET_OF_TABLE[table].column_map(table)
+            if declared.by_label:
+                out += [(table, what) for what in declared.missing_labels(table, dictionary)]
+            else:
+                out += [(table, f"{table}.{c}") for c in written[table] if dictionary.lacks(table, c)]
+        return out
+
     def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
         target = TARGETS[str(d.target["type"])]
         out = {target.message: columns_of(target.message, dictionary).owned}
@@ -451,7 +606,7 @@ class MessageBindingKind(Kind):
                     ctx.skip(
                         self,
                         (f"{position:04d}", msg.get("name")),
-                        f"{target.type} {target.noun} '{msg.get('name')}': its protocol profile is not imported",
+                        f"{target.label} '{msg.get('name')}': its protocol profile is not imported",
                     )
                     continue
                 fns = sorted(
@@ -495,10 +650,14 @@ def _lookups(target: BindingTarget, message: str) -> tuple[Lookup, ...]:
 
 def _bound_read(target: BindingTarget, table: str, dictionary: Dictionary | None) -> ImportRead | None:
     """The records of a target's table with mutual auth ticked; None when the instance lacks the tick's column (a
-    query term on a column it lacks is dropped, and the query would return every record, facts-2 §1)."""
+    query term on a column it lacks is dropped, and the query would return every record, facts-2 §1), or when the
+    dictionary does not name a column known only by its label."""
     columns = columns_of(table, dictionary)
     if dictionary is not None and dictionary.lacks(table, columns.enabled):
         return None
+    declared = TARGET_OF_TABLE[table].column_map(table)
+    if declared.by_label and (dictionary is None or declared.missing_labels(table, dictionary)):
+        return None  # its columns cannot be told apart: import leaves its records alone
     wanted = (
         target.message_columns(endpoint=False, dictionary=dictionary)
         if table == target.message

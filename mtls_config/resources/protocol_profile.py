@@ -1,5 +1,10 @@
 """ProtocolProfile: a ``sys_protocol_profile`` (protocol = the scheme, default_port, keystore reference).
 
+A profile's scheme can also be registered by hand with the ``glide.httpclient.protocol.<protocol>.class`` and
+``.port`` system properties (KB0696599); stale ones break mutual auth (KB0824494, KB0683345). The first round lists
+them, and a pair that exists and does not match the profile is a warning, never changed by the tool
+(``resources.sending.property_issues``).
+
 Never imports the client, the emulator or the CLI.
 """
 
@@ -8,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mtls_config.changes import Change
+from mtls_config.changes import Change, Finding
 from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.operations import Create, Update
 from mtls_config.resources import key_store
@@ -25,10 +30,12 @@ from mtls_config.resources.kind import (
     Reference,
     referenced_name,
 )
+from mtls_config.resources.sending import PROPERTY_PREFIX, property_issues
 from mtls_config.spec.models import ProtocolProfile
 
 if TYPE_CHECKING:
     from mtls_config.dictionary import Dictionary
+    from mtls_config.live import Live
     from mtls_config.spec.loader import Origin
     from mtls_config.spec.models import AnyResource
 
@@ -37,6 +44,8 @@ TABLE = "sys_protocol_profile"
 COLUMNS = ("sys_id", "protocol", "default_port", "keystore", "sys_mod_count")
 RECORD_FIELDS = ("protocol", "default_port", "keystore")
 IMPORT_READ = ImportRead(TABLE, "", COLUMNS)
+# Every glide.httpclient.protocol.* property (facts-2 §5): a handful on any instance, one request.
+PROPERTIES_READ = ImportRead("sys_properties", f"nameSTARTSWITH{PROPERTY_PREFIX}", ("sys_id", "name", "value"))
 
 
 def canonical_fields(*, port: int, key_store: str) -> dict[str, Any]:
@@ -72,6 +81,7 @@ class ProtocolProfileKind(Kind):
     references = (Reference(TABLE, "keystore", CERTIFICATES, "name"),)
     field_references: ClassVar[Mapping[str, str]] = {"keystore": key_store.NAME}
     import_group = "protocol-profiles"
+    listings = (PROPERTIES_READ,)
 
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, ProtocolProfile)
@@ -83,6 +93,14 @@ class ProtocolProfileKind(Kind):
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
         return live(address, name, records[""], index.names_of(CERTIFICATES))
+
+    def findings(self, d: DesiredResource, current: LiveResource | None, live: Live) -> list[Finding]:
+        """The protocol properties of this profile that exist and do not match it (the port it will have)."""
+        properties = {r.get("name"): r.get("value") for r in live.listed.get(PROPERTIES_READ, ())}
+        return [
+            Finding(d.address, i.severity, f"{i.record}: {i.message}", i.fix, "mutual-auth")
+            for i in property_issues(d.name, d.fields["default_port"], properties)
+        ]
 
     def compile(
         self, change: Change, d: DesiredResource, current: LiveResource | None, owned: OwnedResource | None,

@@ -52,6 +52,14 @@ def columns(table: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def fields_to_read(table: str) -> list[str] | None:
+    """``sysparm_fields`` for reading ``table``'s records: what the kinds read, or None (every column) for a table
+    some of whose columns are known only by label until the dictionary names them."""
+    if any(table in kind.every_column() for kind in KINDS):
+        return None
+    return list(columns(table))
+
+
 def read_tables() -> Mapping[str, tuple[str, ...]]:
     tables: dict[str, None] = {}
     for kind in KINDS:
@@ -85,8 +93,19 @@ def written_columns(tables: Iterable[str], dictionary: Dictionary | None = None)
     return {table: tuple(columns) for table, columns in sorted(out.items())}
 
 
-def references() -> tuple[Reference, ...]:
-    return tuple(ref for kind in KINDS for ref in kind.references)
+def references(dictionary: Dictionary | None = None) -> tuple[Reference, ...]:
+    """Every reference column of the kinds' tables, as the instance (its dictionary, when read) names them."""
+    return tuple(ref for kind in KINDS for ref in kind.references_of(dictionary))
+
+
+def lacking_columns(tables: Iterable[str], dictionary: Dictionary) -> list[str]:
+    """What the kinds always write to ``tables`` that the instance's dictionary lacks (what 'doctor' reports)."""
+    wanted = set(tables)
+    out: dict[str, None] = {}
+    for kind in KINDS:
+        if wanted & set(kind.all_written_columns(dictionary)):
+            out.update(dict.fromkeys(what for table, what in kind.lacking_columns(dictionary) if table in wanted))
+    return list(out)
 
 
 def attachment_tables() -> tuple[str, ...]:

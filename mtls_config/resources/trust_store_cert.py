@@ -25,6 +25,7 @@ from mtls_config.resources.certificate import (
     CertificateKind,
     canonical_record,
     live_record_fields,
+    notification_fields,
     record_spec,
 )
 from mtls_config.resources.common import (
@@ -90,12 +91,21 @@ def normalise_pem(text: str) -> str:
 
 
 def canonical_fields(
-    *, format: str, active: bool, description: str, warn_days: int, notify: bool, fingerprint: str
+    *,
+    format: str,
+    active: bool,
+    description: str,
+    warn_days: int,
+    notify: bool,
+    fingerprint: str,
+    notification: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "trust_store",
         "format": format,
-        **canonical_record(active=active, description=description, warn_days=warn_days, notify=notify),
+        **canonical_record(
+            active=active, description=description, warn_days=warn_days, notify=notify, notification=notification
+        ),
         CERT_FIELD: fingerprint,
     }
 
@@ -149,7 +159,7 @@ class TrustStoreCertKind(CertificateKind):
     def stored_form(self, column: str, value: str) -> str:
         if column == "pem_certificate" and value:
             return fingerprint_pem(value) or normalise_pem(value)
-        return value
+        return super().stored_form(column, value)
 
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, TrustStoreCert)
@@ -177,7 +187,8 @@ class TrustStoreCertKind(CertificateKind):
             active=spec.active,
             description=spec.description,
             warn_days=spec.warn_days,
-            notify=spec.expiration_notification,
+            notify=spec.expiration_notification.enabled,
+            notification=notification_fields(spec.expiration_notification),
             fingerprint=fingerprint,
         )
         info = {

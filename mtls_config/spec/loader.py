@@ -297,6 +297,7 @@ PATTERN_WORDS = {
     ENV_NAME_PATTERN: "must be an environment variable name: letters, digits and '_', not starting with a digit",
     r"^[a-z0-9][a-z0-9-]{0,62}$": "must be lower-case letters, digits and '-' (at most 63), e.g. payments-prod",
     r"^[a-z0-9][a-z0-9._-]*$": "must be lower-case letters, digits, '.', '_' and '-', e.g. partner-client",
+    r"^[a-z_]+$": "must be one of the instance's choice values: lower-case letters and '_', e.g. daily",
 }
 
 

@@ -181,6 +181,82 @@ class KeyStoreBuild(_Model):
     )
 
 
+def _names(what: str, value: Any) -> Any:
+    """A list of names to look up on the instance: each a non-empty string without '^', none twice (ignoring case,
+    as the instance compares names)."""
+    if not isinstance(value, list):
+        raise PydanticCustomError("names_shape", "must be a list of {what}, e.g. [{example}]", _EXAMPLES[what])
+    seen: set[str] = set()
+    for position, item in enumerate(value, start=1):
+        if not isinstance(item, str) or not item.strip():
+            raise PydanticCustomError(
+                "names_item", "item {position} of the list is not a {one}", {"position": position, **_EXAMPLES[what]}
+            )
+        if "^" in item:
+            raise PydanticCustomError(
+                "names_caret",
+                "item {position}: '^' cannot be used in a name (encoded queries use it as a separator)",
+                {"position": position},
+            )
+        if item.casefold() in seen:
+            raise PydanticCustomError(
+                "names_twice", "'{name}' is listed twice (the instance compares names ignoring case)", {"name": item}
+            )
+        seen.add(item.casefold())
+    return value
+
+
+_EXAMPLES = {
+    "users": {"what": "user IDs", "one": "user ID", "example": "jdoe, asmith"},
+    "groups": {"what": "group names", "one": "group name", "example": "PKI Operations"},
+}
+
+
+class ExpirationNotification(_Model):
+    """Expiry notices for a certificate record. ``true``/``false`` stand for ``{enabled: true}``/``{enabled: false}``:
+    the tick alone. Each list given is owned: the record's list is made exactly it (``[]`` empties it); a list left
+    out is not managed and stays as the instance has it."""
+
+    enabled: bool = Field(
+        default=True, description="expiration_notification on the record: the instance sends expiry notices."
+    )
+    users: list[str] | None = Field(
+        default=None,
+        description="Users to notify, by User ID (sys_user.user_name): notify_on_expiration on the record. "
+        "Omitted: not managed.",
+    )
+    groups: list[str] | None = Field(
+        default=None,
+        description="Groups to notify, by name (sys_user_group.name): notify_groups on the record (newer "
+        "releases: an instance without the column is a plan error). Omitted: not managed.",
+    )
+    frequency: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[a-z_]+$",
+        description="How often the instance sends the notice: frequency on the record, one of the instance's "
+        "choice values (e.g. daily; newer releases). Omitted: not managed.",
+    )
+
+    @field_validator("users", mode="before")
+    @classmethod
+    def _users(cls, value: Any) -> Any:
+        return value if value is None else _names("users", value)
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _groups(cls, value: Any) -> Any:
+        return value if value is None else _names("groups", value)
+
+
+def _flag_or_mapping(schema: dict[str, Any]) -> None:
+    """expirationNotification in the JSON Schema: true/false, or the mapping; false when omitted."""
+    ref = schema.pop("$ref", None) or schema.pop("allOf")[0]["$ref"]
+    schema.pop("default", None)
+    schema["oneOf"] = [{"type": "boolean"}, {"$ref": ref}]
+    schema["default"] = False
+
+
 class _CertificateRecordSpec(_Model):
     """The fields every ``sys_certificate`` record has, whatever it holds."""
 
@@ -192,9 +268,24 @@ class _CertificateRecordSpec(_Model):
         le=3650,
         description="Days before expiry to warn (drift, lint) and warn_in_days_to_expire on the record.",
     )
-    expiration_notification: bool = Field(
-        default=False, description="expiration_notification on the record: the instance sends expiry notices."
+    expiration_notification: ExpirationNotification = Field(
+        default=ExpirationNotification(enabled=False),
+        description="Expiry notices: true or false sets expiration_notification on the record alone (who is "
+        "notified stays as the instance has it); a mapping {enabled, users, groups, frequency} also says who is "
+        "notified and how often.",
+        json_schema_extra=_flag_or_mapping,
     )
+
+    @field_validator("expiration_notification", mode="before")
+    @classmethod
+    def _notification_shape(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if isinstance(value, dict | ExpirationNotification):
+            return value
+        raise PydanticCustomError(
+            "notification_shape", "must be true, false or a mapping {users: [...], groups: [...], frequency: ...}"
+        )
 
 
 class KeyStoreSpec(_CertificateRecordSpec):
@@ -269,23 +360,36 @@ class ProtocolProfileSpec(_Model):
     key_store: str = Field(min_length=1, description="Name of the KeyStore (in these specs) the profile uses.")
 
 
-class MessageRef(_Model):
-    """An existing REST or SOAP message on the instance."""
+# What each message.type binds, for messages: the table, and whether its records have functions.
+MESSAGE_TYPES = {
+    "rest": ("REST message", "sys_rest_message", True),
+    "soap": ("SOAP message", "sys_soap_message", True),
+    "oauth": ("OAuth provider", "oauth_entity", False),
+    "connection": ("HTTP connection", "http_connection", False),
+}
 
-    type: Literal["rest", "soap"] = Field(
-        description="rest (sys_rest_message) or soap (sys_soap_message).",
+
+class MessageRef(_Model):
+    """An existing record on the instance that calls out: a REST or SOAP message, an OAuth provider, an HTTP
+    connection."""
+
+    type: Literal["rest", "soap", "oauth", "connection"] = Field(
+        description="rest (sys_rest_message), soap (sys_soap_message), oauth (an OAuth provider of the "
+        "Application Registry, oauth_entity: its token and revocation requests) or connection (an HTTP connection "
+        "of a Connection & Credential alias, http_connection).",
     )
-    name: InstanceName = Field(min_length=1, description="The message's name on the instance.")
+    name: InstanceName = Field(min_length=1, description="The record's name on the instance.")
 
 
 class MessageBindingSpec(_Model):
-    """Turns on mutual authentication for an existing message (and optionally its functions)."""
+    """Turns on mutual authentication for an existing record (and optionally a message's functions)."""
 
-    message: MessageRef = Field(description="The message to bind; it must exist already.")
+    message: MessageRef = Field(description="The record to bind; it must exist already.")
     functions: Literal["all"] | list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None,
         description="Also bind the message's functions (HTTP methods / SOAP functions): 'all', or a list "
-        "of function names. Omitted: only the message itself.",
+        "of function names. Omitted: only the message itself, which its functions' own ticks then contradict. "
+        "rest and soap only.",
     )
     protocol_profile: str = Field(
         min_length=1, description="Name (protocol) of the ProtocolProfile (in these specs) to use."
@@ -314,6 +418,19 @@ class MessageBindingSpec(_Model):
                     {"position": position},
                 )
             seen.add(item)
+        return value
+
+    @field_validator("functions")
+    @classmethod
+    def _functions_of_messages(cls, value: Any, info: ValidationInfo) -> Any:
+        message = info.data.get("message")
+        if value is not None and isinstance(message, MessageRef) and not MESSAGE_TYPES[message.type][2]:
+            what, table, _ = MESSAGE_TYPES[message.type]
+            raise PydanticCustomError(
+                "functions_not_here",
+                "an {what} ({table}) has no functions: remove 'functions' (only rest and soap messages have them)",
+                {"what": what, "table": table},
+            )
         return value
 
 

@@ -115,4 +115,4 @@ async def test_a_large_inventory_costs_the_plan_one_request(tmp_path: Path) -> N
     reads = [r for r in app.state.request_log.snapshot() if r["path"] == "/api/now/table/sys_properties"]
     inventory = [r for r in reads if "mtls_config.inventory" in r["query"]]
     assert len(inventory) == 1  # the head and its parts together
-    assert len(reads) == 2  # and the claims of names, in a query of their own
+    assert len(reads) == 3  # and the claims of names, and the profiles' protocol properties, in queries of their own

@@ -8,6 +8,12 @@ ones, so the cases also pin the normalisation rules. Placeholders: @PEM1 / @PEM2
 
 The certificates are Ed25519 with fixed keys and dates, so that a case gives the same plan every run (the golden
 plans of tests/golden/ hold it).
+
+Beyond the records: a live MessageBinding's ``functions`` are those it owns and ``other_functions`` the message's
+others (its ``type``: rest, soap, oauth or connection); a desired certificate's ``spec.notification`` holds the
+notification fields it manages (``certificate.notification_fields``); ``names`` (table -> sys_id -> name) are the
+referenced records the instance holds (users, groups); ``properties`` (name -> value) are the
+``glide.httpclient.protocol.*`` system properties.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from mtls_config.desired import Desired
 from mtls_config.diff import DiffResult, diff
 from mtls_config.inventory import Inventory
 from mtls_config.observe import Live
-from mtls_config.resources import key_store, message_binding, protocol_profile, trust_store_cert
+from mtls_config.resources import certificate, key_store, message_binding, protocol_profile, trust_store_cert
 from mtls_config.resources.common import Attachment, Content, DesiredResource, LiveRecord
 from mtls_config.secrets import SecretValue
 from tests.pki import self_signed
@@ -115,11 +121,10 @@ def _live(item: dict[str, Any]) -> Any:
     if kind == "MessageBinding":
         target = message_binding.TARGETS[item.get("type", "rest")]
         msg = LiveRecord(target.message, item["message"]["sys_id"], item["message"]["mod"], item["message"]["values"])
-        fns = {
-            fn: LiveRecord(str(target.function), r["sys_id"], r["mod"], r["values"])
-            for fn, r in item["functions"].items()
-        }
-        return message_binding.live(address, name, msg, fns, sorted(fns), item["profile_names"])
+        every = {**item.get("functions", {}), **item.get("other_functions", {})}
+        fns = {fn: LiveRecord(str(target.function), r["sys_id"], r["mod"], r["values"]) for fn, r in every.items()}
+        owned = sorted(item.get("functions", {}))
+        return message_binding.live(address, name, msg, fns, owned, item["profile_names"])
     table = protocol_profile.TABLE if kind == "ProtocolProfile" else "sys_certificate"
     record = LiveRecord(table, item["sys_id"], item["mod"], {k: v for k, v in item["record"].items()})
     if kind == "ProtocolProfile":
@@ -132,19 +137,27 @@ def _live(item: dict[str, Any]) -> Any:
 def states(case: dict[str, Any]) -> tuple[Desired, Live]:
     desired = Desired(tuple(_desired(d) for d in case["desired"]), "sha256:test")
     lives = [_live(item) for item in case["live"]]
+    names = case.get("names", {})
     # a desired KeyStore may meet a TrustStoreCert record of the same name: key the live view by desired address
     by_address = {}
     for item, res in zip(case["live"], lives, strict=True):
-        wanted = [d.address for d in desired.resources if d.name == item["name"]]
-        by_address[wanted[0] if wanted else res.address] = res
+        wanted = [d for d in desired.resources if d.name == item["name"]]
+        if wanted and wanted[0].table == certificate.TABLE:
+            res = certificate.with_notification(res, wanted[0], names)
+        by_address[wanted[0].address if wanted else res.address] = res
     opaque = {
         f"{i['kind']}/{i['name']}": hashlib.sha256(i["record"]["key_store_password"].encode()).hexdigest()
         for i in case["live"]
         if i.get("record", {}).get("key_store_password")
     }
-    live = Live(
-        "t", Inventory.model_validate(case["inventory"]), None, None, by_address, case.get("binding_errors", {}), opaque
+    properties = tuple(
+        LiveRecord("sys_properties", f"p{i}", 0, {"name": k, "value": v})
+        for i, (k, v) in enumerate(sorted(case.get("properties", {}).items()))
     )
+    live = Live(
+        "t", Inventory.model_validate(case["inventory"]), None, None, by_address, case.get("binding_errors", {}), opaque,
+        names=names, listed={protocol_profile.PROPERTIES_READ: properties},
+    )  # fmt: skip
     return desired, live
 
 

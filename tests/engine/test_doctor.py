@@ -18,7 +18,7 @@ from tests.engine.conftest import ADMIN, as_user, serve
 CHECKS = [
     "specs", "reachability", "tls", "credentials", "user", "roles",
     "read sys_certificate", "read sys_protocol_profile", "read sys_rest_message", "read sys_rest_message_fn",
-    "read sys_soap_message", "read sys_soap_message_function",
+    "read sys_soap_message", "read sys_soap_message_function", "read sys_user_group",
     "columns", "batch api", "attachment api", "update set", "build",
 ]  # fmt: skip
 

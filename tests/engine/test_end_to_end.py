@@ -218,7 +218,18 @@ async def test_import_of_hand_made_setup_plans_noop(tmp_path: Path, client: Inst
     env = {"MTLS_KEYSTORE_PASSWORD_HAND_MADE_KEYSTORE": "demo-keystore-password"}
     planned = await make_planned(client, specs, instance_name="local", stack="imported", environ=env)
     assert [c.action for c in planned.plan.resource_changes] == ["no-op"] * 4, planned.plan.to_json()
-    assert not planned.plan.findings
+    # The admin ticked the message alone: its methods' own boxes are off, and for a call through a method the
+    # method's box decides. Import adopts the set-up as found; the plan says why it would not use mutual auth.
+    assert [(f.address, f.severity, f.kind, f.message.split(":")[0]) for f in planned.plan.findings] == [
+        (
+            "MessageBinding/rest-acme-payments-api",
+            "error",
+            "mutual-auth",
+            f"HTTP method '{method}' of REST message 'Acme Payments API' (sys_rest_message_fn)",
+        )
+        for method in ("Default GET", "post_payment")
+    ]
+    assert all("own mutual-auth tick off" in f.message for f in planned.plan.findings)
 
 
 async def test_crash_after_inventory_prewrite_converges_without_duplicates(
