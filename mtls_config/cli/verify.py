@@ -27,8 +27,8 @@ from mtls_config.spec.models import MessageBinding
 from mtls_config.spec.stack import find_project
 from mtls_config.verify import DEFAULT_TIMEOUT, Severity, Status, VerifyReport
 from mtls_config.verify.resolve import (
-    Endpoint,
     LazySpecs,
+    OnInstance,
     Unresolved,
     binding_targets,
     endpoint_target,
@@ -215,7 +215,7 @@ def _verify(
     specs = LazySpecs(paths, instance_options.get("env"))
     trust_items = trust_set(trust, specs)
 
-    def read_endpoints(bindings: Sequence[MessageBinding]) -> Mapping[str, Endpoint]:
+    def read_endpoints(bindings: Sequence[MessageBinding]) -> Mapping[str, OnInstance]:
         return run_command(_read_endpoints(bindings, specs.get(), instance_options))
 
     items: list[VerifyTarget | Unresolved]
@@ -243,7 +243,7 @@ def _verify(
 
 async def _read_endpoints(
     bindings: Sequence[MessageBinding], specs: SpecSet, instance_options: dict[str, Any]
-) -> Mapping[str, Endpoint]:
+) -> Mapping[str, OnInstance]:
     async with connect(
         instance_options["instance"],
         env_name=instance_options["env"],
@@ -252,7 +252,7 @@ async def _read_endpoints(
         ca_bundle=instance_options["ca_bundle"],
         timeout=instance_options["timeout"],
     ) as client:
-        return await endpoints_of(client, bindings)
+        return await endpoints_of(client, bindings, {p.name: p.spec.port for p in specs.protocol_profiles})
 
 
 # --- rendering --------------------------------------------------------------------------------------------------

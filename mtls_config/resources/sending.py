@@ -168,13 +168,14 @@ def _bound_to(sender: Sender, profile: str) -> bool:
 
 
 def _not_written(bound: Bound, sender: Sender, message: Sender) -> Issue:
+    # A warning: verifying a keystore against the partner before applying the binding is a fair order of work.
     state = "its mutual-auth tick is off" if not sender.enabled else f"it uses profile '{sender.profile or '(none)'}'"
     return Issue(
         "not-bound",
-        "error",
+        "warning",
         describe(bound, sender, message),
-        f"{state}, not profile '{bound.profile}' as the binding says: the instance sends its calls without the "
-        "binding's client certificate",
+        f"{state}, not profile '{bound.profile}' as the binding says: until the binding is applied, the instance "
+        "sends these calls without the binding's client certificate",
         "run 'mtls-config plan' to see the change and 'mtls-config apply' to make it",
     )
 

@@ -38,6 +38,7 @@ from mtls_config.verify.javaparity import java_would_send
 from mtls_config.verify.keymaterial import KeyTransport, load_client_identity
 from mtls_config.verify.observer import HandshakeObserver, display_name
 from mtls_config.verify.report import (
+    HANDSHAKE_STAGES,
     ClientCertObservation,
     Finding,
     Severity,
@@ -146,7 +147,9 @@ class _Run:
         self.stage(name, Status.FAIL, finding.message, started, code=finding.code, **details)
 
     def ordered(self) -> tuple[StageResult, ...]:
-        return tuple(self.stages.get(name, StageResult(name, Status.SKIPPED, "not reached")) for name in StageName)
+        return tuple(
+            self.stages.get(name, StageResult(name, Status.SKIPPED, "not reached")) for name in HANDSHAKE_STAGES
+        )
 
 
 def verify_endpoint(

@@ -15,13 +15,19 @@ from typing import Any
 
 class StageName(StrEnum):
     """The stages of one verify run, in the order they happen (client-cert is judged after http because
-    TLS 1.3 servers report a rejected certificate only on the first read)."""
+    TLS 1.3 servers report a rejected certificate only on the first read). ``instance`` comes first, for a binding
+    whose records were read from the instance: would the instance use mutual auth for it at all?"""
 
+    INSTANCE = "instance"
     DNS = "dns"
     CONNECT = "connect"
     TLS = "tls"
     CLIENT_CERT = "client-cert"
     HTTP = "http"
+
+
+# The stages of the handshake itself, which every run reports (``instance`` only when it was checked).
+HANDSHAKE_STAGES = (StageName.DNS, StageName.CONNECT, StageName.TLS, StageName.CLIENT_CERT, StageName.HTTP)
 
 
 class Status(StrEnum):

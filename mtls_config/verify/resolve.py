@@ -1,7 +1,8 @@
 """What ``verify`` is asked to check, resolved into targets: one binding, every binding, or one endpoint.
 
 A binding is resolved binding -> protocol profile -> keystore (its key and chain, ``targets``), its endpoint read
-from the instance (``endpoints_of``) unless one is given, and the trust from the specs' TrustStoreCerts or files.
+from the instance (``endpoints_of``) unless one is given, with what the instance's records say about whether it
+would use mutual auth at all, and the trust from the specs' TrustStoreCerts or files.
 Specs are loaded only when something names them. With ``keep_going`` (every binding) a binding that cannot be
 resolved becomes ``Unresolved`` and the others go on.
 
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtls_config.concurrency import gather_all
-from mtls_config.errors import MtlsConfigError, VerifyError
+from mtls_config.errors import MtlsConfigError, PermissionDenied, VerifyError
 from mtls_config.instance import Instance
+from mtls_config.resources.sending import Issue
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.loader import SpecSet
 from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile
@@ -27,6 +29,7 @@ from mtls_config.verify.targets import (
     TrustSet,
     VerifyTarget,
     binding_endpoint,
+    binding_on_instance,
     binding_parts,
     https_url,
     identity_from_file,
@@ -36,7 +39,18 @@ from mtls_config.verify.targets import (
 )
 
 Endpoint = tuple[str, str] | MtlsConfigError  # (URL, where it was found), or why it could not be read
-ReadEndpoints = Callable[[Sequence[MessageBinding]], Mapping[str, Endpoint]]
+
+
+@dataclass(frozen=True)
+class OnInstance:
+    """A binding as the instance holds it: its endpoint, and what would stop the instance from using mutual auth
+    for it (or why that could not be read)."""
+
+    endpoint: Endpoint
+    issues: tuple[Issue, ...] | str | None = None  # None: not checked
+
+
+ReadEndpoints = Callable[[Sequence[MessageBinding]], Mapping[str, OnInstance]]
 
 
 @dataclass(frozen=True)
@@ -137,8 +151,8 @@ def binding_targets(
                 raise
             prepared.append(Unresolved(name, exc))
     ready = [p for p in prepared if not isinstance(p, Unresolved)]
-    if endpoint is not None:
-        urls: Mapping[str, Endpoint] = {b.name: (endpoint, "--endpoint") for b, _p, _i in ready}
+    if endpoint is not None:  # the instance is not asked at all
+        urls: Mapping[str, OnInstance] = {b.name: OnInstance((endpoint, "--endpoint")) for b, _p, _i in ready}
     else:
         urls = read_endpoints([b for b, _p, _i in ready]) if ready else {}
     out: list[VerifyTarget | Unresolved] = []
@@ -147,7 +161,7 @@ def binding_targets(
             out.append(item)
             continue
         binding, profile, client = item
-        url_found = urls[binding.name]
+        url_found = urls[binding.name].endpoint
         try:
             if isinstance(url_found, MtlsConfigError):
                 raise url_found
@@ -157,19 +171,27 @@ def binding_targets(
                 raise
             out.append(Unresolved(binding.name, exc))
             continue
-        out.append(VerifyTarget(binding.name, url, client, trust, url_found[1]))
+        out.append(VerifyTarget(binding.name, url, client, trust, url_found[1], urls[binding.name].issues))
     return out
 
 
-async def endpoints_of(client: Instance, bindings: Sequence[MessageBinding]) -> dict[str, Endpoint]:
-    """Each binding's endpoint as the instance holds it; a binding whose message cannot give one gets the reason
-    (failures of the instance as a whole stop the run)."""
+async def endpoints_of(
+    client: Instance, bindings: Sequence[MessageBinding], ports: Mapping[str, int] | None = None
+) -> dict[str, OnInstance]:
+    """Each binding's endpoint as the instance holds it, and what its records say about mutual auth (``ports``: the
+    port of each profile by name, for its protocol properties); a binding whose record cannot give them gets the
+    reason (failures of the instance as a whole stop the run)."""
 
-    async def one(binding: MessageBinding) -> Endpoint:
+    async def one(binding: MessageBinding) -> OnInstance:
         try:
-            return await binding_endpoint(client, binding)
+            endpoint: Endpoint = await binding_endpoint(client, binding)
         except VerifyError as exc:
-            return exc
+            return OnInstance(exc, exc.message)
+        port = (ports or {}).get(binding.spec.protocol_profile, 443)
+        try:
+            return OnInstance(endpoint, await binding_on_instance(client, binding, port))
+        except (VerifyError, PermissionDenied) as exc:  # the handshake can still be tried
+            return OnInstance(endpoint, exc.message)
 
     found = await gather_all(one(b) for b in bindings)
     return {b.name: f for b, f in zip(bindings, found, strict=True)}

@@ -1,5 +1,8 @@
 """What to verify, resolved from specs: binding -> protocol profile -> key store -> key and chain; the trust
-store from the specs' TrustStoreCerts; the endpoint from the instance (``rest_endpoint`` / ``soap_endpoint``).
+store from the specs' TrustStoreCerts; the endpoint from the instance (``rest_endpoint`` / ``soap_endpoint``, an
+OAuth provider's ``token_url``, an HTTP connection's ``connection_url`` or ``host``); and, from the records the
+binding touches on the instance, whether the instance would use mutual auth for it at all (``resources.sending``:
+a MID Server, OAuth 2.0, a method of its own mind, the protocol properties; and whether the binding is applied).
 
 The key and chain are the ones the instance will use: a ``file`` keystore is read with its password (the key
 must decrypt with the store password, as on the instance); a ``build`` keystore is assembled in memory exactly
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,12 +29,17 @@ from mtls_config.errors import KeystoreError, SecretError, UnreadableFile, Verif
 from mtls_config.files import CERTIFICATE, KEYSTORE, read_file
 from mtls_config.instance import Instance
 from mtls_config.keystore import assemble_keystore, detect_store_type, load_certificates, load_key_entry
-from mtls_config.resources.message_binding import TARGETS, BindingTarget
+from mtls_config.observe import read_dictionary
+from mtls_config.reads import live_record
+from mtls_config.resources.message_binding import PROFILES, TARGETS, BindingTarget, sender
+from mtls_config.resources.protocol_profile import PROPERTIES_READ
+from mtls_config.resources.sending import Bound, Issue, binding_issues, property_issues
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.loader import SpecSet
 from mtls_config.spec.models import AnyResource, KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
 from mtls_config.verify.endpoint import verify_endpoint
-from mtls_config.verify.report import VerifyReport
+from mtls_config.verify.report import Finding, Severity, StageName, StageResult, Status, VerifyReport
+from mtls_config.wording import plural
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class VerifyTarget:
     identity: ClientIdentity
     trust: TrustSet
     endpoint_source: str = ""  # where the URL came from, e.g. "sys_rest_message 'Acme'.rest_endpoint"
+    # What would stop the instance from using mutual auth for the binding (its records as read); a str: why they
+    # could not be read; None: not checked (no binding, or --endpoint given).
+    instance: tuple[Issue, ...] | str | None = None
 
 
 # --- client identity --------------------------------------------------------------------------------------------
@@ -192,7 +203,7 @@ def _quote(value: str) -> str:
 
 
 async def binding_endpoint(client: Instance, binding: MessageBinding) -> tuple[str, str]:
-    """The endpoint the bound message calls, read from the instance, and where it was found."""
+    """The endpoint the bound record calls, read from the instance, and where it was found."""
     target = TARGETS[binding.spec.message.type]
     name = binding.spec.message.name
     messages = await client.list(
@@ -204,6 +215,9 @@ async def binding_endpoint(client: Instance, binding: MessageBinding) -> tuple[s
     endpoint = target.endpoint_field
     if endpoint is not None and endpoint in message and str(message.get(endpoint) or "").strip():
         return str(message[endpoint]), f"{target.message} '{name}'.{endpoint}"
+    host = target.host_field
+    if host is not None and str(message.get(host) or "").strip():
+        return f"https://{str(message[host]).strip()}/", f"{target.message} '{name}'.{host}"
     functions: list[dict[str, Any]] = []
     if target.function is not None and target.parent_field is not None and endpoint is not None:
         functions = await client.list(
@@ -226,15 +240,87 @@ async def binding_endpoint(client: Instance, binding: MessageBinding) -> tuple[s
 
 def _message_endpoint(target: BindingTarget) -> list[str]:
     # sys_soap_message has no endpoint column: SOAP endpoints live on the functions.
-    return [target.endpoint_field] if target.message_endpoint and target.endpoint_field else []
+    fields = (target.endpoint_field, target.host_field) if target.message_endpoint else ()
+    return [f for f in fields if f]
+
+
+async def binding_on_instance(client: Instance, binding: MessageBinding, port: int) -> tuple[Issue, ...]:
+    """What would stop the instance from using mutual auth for ``binding`` (whose profile has ``port``), from its
+    records as the instance holds them now: the checks of a plan, and whether the binding is applied yet."""
+    target = TARGETS[binding.spec.message.type]
+    name = binding.spec.message.name
+    # An HTTP connection's columns are known by their labels: the dictionary names them, its records are read whole.
+    dictionary = await read_dictionary(client, target.tables()) if target.by_label else None
+    everything = target.by_label
+    rows = await client.list(
+        target.message,
+        query=f"name={_quote(name)}",
+        fields=None if everything else list(target.message_columns(endpoint=False)),
+    )
+    if not rows:
+        raise VerifyError(f"the {target.label} '{name}' does not exist on the instance")
+    message = live_record(target.message, rows[0])
+    functions: list[dict[str, Any]] = []
+    if target.function is not None and target.parent_field is not None:
+        functions = await client.list(
+            target.function,
+            query=f"{target.parent_field}={message.sys_id}",
+            fields=list(target.function_columns(endpoint=False)),
+        )
+    profiles = await client.list(PROFILES, fields=["sys_id", "protocol"])
+    names = {str(p.get("sys_id")): str(p.get("protocol") or "") for p in profiles}
+    properties = await client.list(
+        PROPERTIES_READ.table, query=PROPERTIES_READ.query, fields=list(PROPERTIES_READ.columns)
+    )
+    senders = [sender("message", message, names, dictionary)]
+    for row in sorted(functions, key=lambda f: str(f.get("function_name", ""))):
+        record = live_record(target.function or "", row)
+        senders.append(sender(f"fn:{record.get('function_name')}", record, names, dictionary))
+    bound = Bound(target.label, target.rules, binding.spec.functions, binding.spec.protocol_profile)
+    shown = {str(p.get("name") or ""): str(p.get("value") or "") for p in properties}
+    return (
+        *binding_issues(bound, senders, check_written=True),
+        *property_issues(binding.spec.protocol_profile, port, shown),
+    )
+
+
+def with_instance(report: VerifyReport, target: VerifyTarget) -> VerifyReport:
+    """The report with the instance's stage first, when the binding's records were checked."""
+    found = target.instance
+    if found is None:
+        return report
+    if isinstance(found, str):
+        stage = StageResult(StageName.INSTANCE, Status.UNKNOWN, f"not checked: {found}")
+        return replace(report, stages=(stage, *report.stages))
+    findings = tuple(
+        Finding(
+            f"instance-{issue.code}",
+            Severity.FAIL if issue.severity == "error" else Severity.WARN,
+            f"{issue.record}: {issue.message}",
+            issue.fix,
+            StageName.INSTANCE,
+        )
+        for issue in found
+    )
+    errors = [f for f in findings if f.severity is Severity.FAIL]
+    if errors:
+        status, summary = Status.FAIL, f"the instance would not use mutual auth: {errors[0].message}"
+    elif findings:
+        status, summary = Status.WARN, f"the instance would use mutual auth, with {plural(len(findings), 'warning')}"
+    else:
+        status, summary = Status.OK, "the instance would use mutual auth for this binding"
+    stage = StageResult(StageName.INSTANCE, status, summary)
+    return replace(report, stages=(stage, *report.stages), findings=(*findings, *report.findings))
 
 
 # --- running ------------------------------------------------------------------------------------------------------
 
 
 def run_target(target: VerifyTarget, **options: Any) -> VerifyReport:
-    """``verify_endpoint`` for a resolved target; ``options`` are its keyword options (timeout, ...)."""
-    return verify_endpoint(
+    """``verify_endpoint`` for a resolved target, after what the instance's records say about it; ``options`` are
+    its keyword options (timeout, ...). The handshake runs even when the instance would not use mutual auth: it
+    still tells whether the partner accepts the keystore, so that the instance's fix is the only one left."""
+    report = verify_endpoint(
         target.url,
         key=target.identity.key,
         chain=target.identity.chain,
@@ -242,6 +328,7 @@ def run_target(target: VerifyTarget, **options: Any) -> VerifyReport:
         target=target.name,
         **options,
     )
+    return with_instance(report, target)
 
 
 async def run_targets(

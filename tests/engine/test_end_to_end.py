@@ -198,14 +198,31 @@ async def test_import_of_hand_made_setup_plans_noop(tmp_path: Path, client: Inst
     await client.update(
         "sys_rest_message", msg["sys_id"], {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
     )
+    # the same profile on the OAuth provider's token requests, and on an HTTP connection (its columns by label)
+    oauth = (await client.list("oauth_entity", query="name=Acme Payments OAuth", fields=["sys_id"]))[0]
+    await client.update(
+        "oauth_entity", oauth["sys_id"], {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
+    )
+    connection = (await client.list("http_connection", query="name=Globex Orders Connection", fields=["sys_id"]))[0]
+    await client.update(
+        "http_connection", connection["sys_id"], {"mutual_auth": "true", "protocol_profile": profile["sys_id"]}
+    )
 
     result = await import_live(client, "imported")
     assert result.imported == [
         "KeyStore/Hand made keystore",
+        "MessageBinding/connection-globex-orders-connection",
+        "MessageBinding/oauth-acme-payments-oauth",
         "MessageBinding/rest-acme-payments-api",
         "ProtocolProfile/handmade",
         "TrustStoreCert/Partner CA",
     ]
+    bindings = result.files["message-bindings.yaml"].decode()
+    assert "  message:\n    type: oauth\n    name: Acme Payments OAuth\n  protocolProfile: handmade\n" in bindings
+    assert (
+        "  message:\n    type: connection\n    name: Globex Orders Connection\n  protocolProfile: handmade\n"
+        in bindings
+    )
     out = tmp_path / "imported"
     for rel, data in result.files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +234,7 @@ async def test_import_of_hand_made_setup_plans_noop(tmp_path: Path, client: Inst
     specs = load_specs([out], root=out)
     env = {"MTLS_KEYSTORE_PASSWORD_HAND_MADE_KEYSTORE": "demo-keystore-password"}
     planned = await make_planned(client, specs, instance_name="local", stack="imported", environ=env)
-    assert [c.action for c in planned.plan.resource_changes] == ["no-op"] * 4, planned.plan.to_json()
+    assert [c.action for c in planned.plan.resource_changes] == ["no-op"] * 6, planned.plan.to_json()
     # The admin ticked the message alone: its methods' own boxes are off, and for a call through a method the
     # method's box decides. Import adopts the set-up as found; the plan says why it would not use mutual auth.
     assert [(f.address, f.severity, f.kind, f.message.split(":")[0]) for f in planned.plan.findings] == [

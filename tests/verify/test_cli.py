@@ -75,16 +75,27 @@ spec:
     )
 
 
-def seed_messages(repo: Path, endpoints: dict[str, str]) -> None:
-    """Create the REST messages in the repository's embedded local instance (where the CLI will look)."""
+def seed_messages(repo: Path, endpoints: dict[str, str], method: dict[str, str] | None = None) -> None:
+    """Create the REST messages in the repository's embedded local instance (where the CLI will look), with basic
+    authentication as ServiceNow's docs set one up for mutual auth, and no method unless ``method`` gives one's
+    fields (the specs bind the message alone, and a method's own box would decide for it)."""
     (repo / ".mtls-config").mkdir(exist_ok=True)
-    app = create_app(EmulatorConfig(db_path=repo / ".mtls-config" / "instance.db", seed_data=True))
+    app = create_app(
+        EmulatorConfig(db_path=repo / ".mtls-config" / "instance.db", seed_data=True, auto_create_get_method=False)
+    )
     settings = InstanceSettings(url="local", auth=BasicAuth("admin", SecretValue(b"admin", "test")))
 
     async def create() -> None:
         async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+            if method and method.get("use_mid_server"):  # a MID Server of that name, picked by its name
+                await client.create("ecc_agent", {"name": method["use_mid_server"], "status": "Up"})
             for name, url in endpoints.items():
-                await client.create("sys_rest_message", {"name": name, "rest_endpoint": url})
+                made = await client.create(
+                    "sys_rest_message", {"name": name, "rest_endpoint": url, "authentication_type": "basic"}
+                )
+                if method is not None:
+                    fields = {"rest_message": made["sys_id"], "function_name": "get", "rest_endpoint": url, **method}
+                    await client.create("sys_rest_message_fn", fields)
 
     asyncio.run(create())
 
@@ -137,8 +148,39 @@ def test_verify_all_as_json(
     assert by_name["partner-api"]["ok"] is True
     assert by_name["partner-api"]["client_cert"]["certificates_sent"] == 3
     assert by_name["closed-api"]["diagnosis"]["code"] == "connection_refused"
-    assert [s["status"] for s in by_name["closed-api"]["stages"]] == ["ok", "fail", "skipped", "skipped", "skipped"]
+    # the instance holds the message, not yet bound (a warning), then the handshake's stages
+    assert [s["status"] for s in by_name["closed-api"]["stages"]] == [
+        "warn", "ok", "fail", "skipped", "skipped", "skipped"
+    ]  # fmt: skip
     assert CANARY not in out + err
+
+
+def test_verify_says_first_that_the_instance_would_not_use_mutual_auth(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = python_server(server_context(pki))
+    url = f"https://localhost:{server.port}/api"
+    # the method is ticked without a profile (it uses its message's: it agrees), and goes through a MID Server
+    seed_messages(repo, {"Partner API": url}, {"use_mutual_auth": "true", "use_mid_server": "mid-east"})
+    code = main(["verify", "partner-api"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    lines = out.splitlines()
+    assert lines[2].startswith(
+        "  FAIL instance    the instance would not use mutual auth: HTTP method 'get' of REST message 'Partner API' "
+        "(sys_rest_message_fn): goes through MID Server 'mid-east' (use_mid_server)"
+    ), out
+    assert all(f"ok   {stage}" in out for stage in ("dns", "connect", "tls", "client-cert", "http"))  # tried anyway
+    assert "error instance-mid-server:" in out and "fix: clear use_mid_server" in out
+
+    assert main(["verify", "partner-api", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["diagnosis"]["code"] == "instance-mid-server" and report["diagnosis"]["stage"] == "instance"
+    assert [(s["name"], s["status"]) for s in report["stages"]][:2] == [("instance", "fail"), ("dns", "ok")]
+    # with --endpoint the instance is not asked, and says nothing
+    assert main(["verify", "partner-api", "--endpoint", url, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in report["stages"]] == ["dns", "connect", "tls", "client-cert", "http"]
 
 
 def test_verify_an_endpoint_with_a_keystore_file(

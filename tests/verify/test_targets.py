@@ -20,6 +20,7 @@ from mtls_config.spec.loader import load_specs
 from mtls_config.spec.models import MessageBinding, ProtocolProfile
 from mtls_config.verify.targets import (
     binding_endpoint,
+    binding_on_instance,
     https_url,
     identity_from_file,
     identity_from_key_store,
@@ -73,6 +74,42 @@ async def test_soap_endpoint_comes_from_a_bound_function(client: InstanceClient)
     assert source == "sys_soap_message_function 'Globex Orders/submitOrder'.soap_endpoint"
     _url, source = await binding_endpoint(client, binding("soap", "Globex Orders", "all"))
     assert "'Globex Orders/getStatus'" in source  # the first by name
+
+
+@pytest.mark.anyio
+async def test_an_oauth_provider_is_verified_at_its_token_url(client: InstanceClient) -> None:
+    url, source = await binding_endpoint(client, binding("oauth", "Acme Payments OAuth"))
+    assert url == "https://auth.acme-payments.example/oauth2/token"
+    assert source == "oauth_entity 'Acme Payments OAuth'.token_url"
+
+
+@pytest.mark.anyio
+async def test_an_http_connection_at_its_url_or_else_its_host(client: InstanceClient) -> None:
+    url, source = await binding_endpoint(client, binding("connection", "Globex Orders Connection"))
+    assert (url, source) == (
+        "https://orders.globex.example",
+        "http_connection 'Globex Orders Connection'.connection_url",
+    )
+    (row,) = await client.list("http_connection", query="name=Globex Orders Connection", fields=["sys_id"])
+    await client.update("http_connection", row["sys_id"], {"connection_url": ""})
+    url, source = await binding_endpoint(client, binding("connection", "Globex Orders Connection"))
+    assert (url, source) == ("https://orders.globex.example/", "http_connection 'Globex Orders Connection'.host")
+
+
+@pytest.mark.anyio
+async def test_what_the_instance_would_do_with_a_binding(client: InstanceClient) -> None:
+    """Read from the records as they are: the seeded REST message is not bound yet, and basic authentication is
+    what the docs want; an OAuth 2.0 method would stop it."""
+    issues = await binding_on_instance(client, binding("rest", "Acme Payments API", "all"), 443)
+    assert [(i.code, i.severity) for i in issues] == [("not-bound", "warning")] * 3  # the message and its 2 methods
+    (method,) = await client.list("sys_rest_message_fn", query="function_name=post_payment", fields=["sys_id"])
+    await client.update("sys_rest_message_fn", method["sys_id"], {"authentication_type": "oauth2"})
+    await client.create("sys_properties", {"name": "glide.httpclient.protocol.mauth.port", "value": "8443"})
+    issues = await binding_on_instance(client, binding("rest", "Acme Payments API", "all"), 443)
+    assert [(i.code, i.severity) for i in issues if i.code != "not-bound"] == [
+        ("oauth2", "error"),
+        ("protocol-property", "warning"),
+    ]
 
 
 @pytest.mark.anyio
