@@ -30,6 +30,9 @@ OBJECT_FIELDS = ("name", "super_class.name")
 # Tables the engine's tables are known to extend (facts-2 §9): asked for with them, so that the usual hierarchy
 # costs no second round. A parent that is not here is read in a follow-up.
 KNOWN_PARENTS = ("sys_metadata",)
+# Parents known for one table only: asked for when that table is (an HTTP connection's columns may be its parent's,
+# facts-2 §3).
+PARENT_OF = {"http_connection": "sys_connection"}
 MAX_DEPTH = 8  # tables extending tables: a loop or an absurd depth stops the walk
 
 
@@ -133,4 +136,5 @@ def _name(value: Any) -> str:
 def tables_to_read(tables: Iterable[str]) -> tuple[str, ...]:
     """The tables a first round asks the dictionary about: the stack's, and the parents they are known to have."""
     wanted = set(tables)
-    return tuple(sorted(wanted | set(KNOWN_PARENTS))) if wanted else ()
+    parents = {PARENT_OF[t] for t in wanted if t in PARENT_OF}
+    return tuple(sorted(wanted | parents | set(KNOWN_PARENTS))) if wanted else ()

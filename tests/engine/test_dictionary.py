@@ -8,6 +8,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from mtls_config import dictionary as dictionary_module
 from mtls_config.client import InstanceClient
 from mtls_config.dictionary import Dictionary, dictionary_of, tables_to_read
 from mtls_config.emulator import EmulatorConfig, create_app
@@ -51,8 +52,15 @@ async def test_the_stack_tables_and_their_known_parent_in_one_pair_of_reads() ->
     assert not found.lacks("sys_certificate", "key_store_password")
 
 
-async def test_a_parent_no_one_expected_is_read_in_a_follow_up() -> None:
-    found, paths = await _read(["http_connection"])  # extends sys_connection, which is not a known parent
+async def test_a_connection_and_the_table_it_extends_in_one_pair_of_reads() -> None:
+    found, paths = await _read(["http_connection"])  # extends sys_connection, asked for with it
+    assert sorted(paths) == ["sys_db_object", "sys_dictionary"]
+    assert found.lineage("http_connection") == ("http_connection", "sys_connection")
+
+
+async def test_a_parent_no_one_expected_is_read_in_a_follow_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dictionary_module, "PARENT_OF", {})  # as if sys_connection were not known to be its parent
+    found, paths = await _read(["http_connection"])
     assert paths.count("sys_dictionary") == 2 and paths.count("sys_db_object") == 2
     assert found.lineage("http_connection") == ("http_connection", "sys_connection")
     alias = found.column("http_connection", "connection_alias")

@@ -168,6 +168,8 @@ def test_an_http_connection_is_bound_by_the_columns_its_labels_name_in_one_round
     reads = [r for r in renamed.app.state.request_log.snapshot() if r["path"] == "/api/now/table/http_connection"]
     assert len(reads) == 1  # read once, with every column, in the first round: the labels' names came with it
     assert "sysparm_fields" not in parse_qs(reads[0]["query"])
+    dictionary = [r for r in renamed.app.state.request_log.snapshot() if r["path"] == "/api/now/table/sys_dictionary"]
+    assert len(dictionary) == 1  # sys_connection, the table it extends, was asked for with it
 
     _patch(renamed, "http_connection", "name=Globex Orders Connection", {"use_mid": "true"})
     code, out, err = run(["plan", "--instance", renamed.url], capsys)
@@ -243,3 +245,30 @@ def test_an_older_release_without_notify_groups_fails_only_a_spec_that_uses_it(
     assert got == code, out + err
     lacking = "KeyStore/Acme Payments client: the instance has no column sys_certificate.notify_groups"
     assert (lacking in " ".join(out.split())) == (code == 1), out
+
+
+def test_protocol_properties_the_platform_writes_for_its_profiles_give_no_warning(
+    stack_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """If saving a profile does write its glide.httpclient.protocol.* pair (facts-2 §5: unconfirmed; the emulator's
+    switch), the pair matches the profile: the plan has nothing to say about it."""
+    as_user(monkeypatch, "admin")
+    with serve(create_protocol_properties=True) as server:
+        code, out, err = run(["apply", "--instance", server.url, "--auto-approve"], capsys)
+        assert code == 0, out + err
+        made = {p["name"]["value"] for p in pysnc_get(server, "sys_properties", "nameSTARTSWITHglide.httpclient.")}
+        assert "glide.httpclient.protocol.acmemtls.port" in made and "glide.httpclient.protocol.globexm.class" in made
+        code, out, err = run(["plan", "--instance", server.url], capsys)
+    assert code == 0 and "system property" not in out, out + err
+
+
+def test_binding_an_oauth_provider_needs_oauth_admin(
+    stack_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = stack_dir / "resources" / "acme-payments.yaml"
+    spec.write_text(spec.read_text() + OAUTH_BINDING)
+    with serve() as server:
+        as_user(monkeypatch, "wsa")
+        code, out, err = run(["plan", "--instance", server.url], capsys)
+    assert code == 1, out + err
+    assert "oauth_admin or admin, for MessageBinding (oauth_entity)" in err, err
