@@ -272,3 +272,46 @@ def test_binding_an_oauth_provider_needs_oauth_admin(
         code, out, err = run(["plan", "--instance", server.url], capsys)
     assert code == 1, out + err
     assert "oauth_admin or admin, for MessageBinding (oauth_entity)" in err, err
+
+
+def _notify_trust(stack_dir: Path, text: str) -> None:
+    spec = stack_dir / "resources" / "acme-payments.yaml"
+    anchor = "  description: CA that issued Acme's API server certificate\n"
+    spec.write_text(spec.read_text().replace(anchor, anchor + text))
+
+
+def test_a_partner_certificate_notifies_by_name_too_and_an_unknown_group_stops_the_plan(
+    stack_dir: Path, served: ThreadedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue asks for names in the TrustStoreCert spec as in the KeyStore's: a partner's CA expiring breaks the
+    calls as surely as our own certificate."""
+    _notify_trust(stack_dir, "  expirationNotification: {users: [admin], groups: [PKI Operations]}\n")
+    code, out, err = run(["apply", "--instance", served.url, "--auto-approve"], capsys)
+    assert code == 0, out + err
+    (admin,) = pysnc_get(served, "sys_user", "user_name=admin")
+    (group,) = pysnc_get(served, "sys_user_group", "name=PKI Operations")
+    (cert,) = pysnc_get(served, "sys_certificate", "name=Acme Payments server CA")
+    assert cert["notify_on_expiration"]["value"] == admin["sys_id"]["value"]
+    assert cert["notify_groups"] == {"display_value": "PKI Operations", "value": group["sys_id"]["value"]}
+    assert cert["expiration_notification"]["value"] == "true"
+
+    spec = stack_dir / "resources" / "acme-payments.yaml"
+    spec.write_text(spec.read_text().replace("groups: [PKI Operations]}", "groups: [PKI Operatoins]}"))
+    code, out, err = run(["plan", "--instance", served.url], capsys)
+    assert code == 1, out + err
+    assert (
+        "TrustStoreCert/Acme Payments server CA: expirationNotification names group 'PKI Operatoins', which does not "
+        "exist on the instance (sys_user_group.name, compared ignoring case)"
+    ) in " ".join(out.split()), out
+
+
+def test_two_groups_of_one_name_are_an_error_naming_both(
+    stack_dir: Path, served: ThreadedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (first,) = pysnc_get(served, "sys_user_group", "name=PKI Operations")
+    second = _create(served, "sys_user_group", {"name": "pki operations"})
+    code, out, err = run(["plan", "--instance", served.url], capsys)
+    assert code == 1, out + err
+    text = " ".join(out.split())
+    assert "KeyStore/Acme Payments client" in text and "'PKI Operations'" in text, out
+    assert first["sys_id"]["value"] in text and second in text, out
