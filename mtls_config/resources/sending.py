@@ -174,8 +174,8 @@ def _not_written(bound: Bound, sender: Sender, message: Sender) -> Issue:
         "not-bound",
         "warning",
         describe(bound, sender, message),
-        f"{state}, not profile '{bound.profile}' as the binding says: until the binding is applied, the instance "
-        "sends these calls without the binding's client certificate",
+        f"{state}, where the binding wants it on with profile '{bound.profile}': until the binding is applied, the "
+        "instance sends these calls without the binding's client certificate",
         "run 'mtls-config plan' to see the change and 'mtls-config apply' to make it",
     )
 

@@ -292,3 +292,50 @@ def test_text_from_the_server_cannot_drive_the_terminal(
     assert code == 0, out + err
     assert "owned" in out  # the line is shown ...
     assert "\x1b" not in out + err and "\x07" not in out + err and "\x9b" not in out + err  # ... defused
+
+
+def test_verify_an_oauth_provider_and_an_http_connection(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other binding targets are verified as a REST message is: the endpoint read from the instance (the
+    provider's token_url, the connection's connection_url), the instance's stage first, then the handshake."""
+    server = python_server(server_context(pki))
+    url = f"https://localhost:{server.port}/oauth/token"
+    with (repo / "resources.yaml").open("a") as specs:
+        specs.write(
+            "---\napiVersion: mtls-config/v1\nkind: MessageBinding\nmetadata: {name: partner-token}\n"
+            "spec:\n  message: {type: oauth, name: Partner OAuth}\n  protocolProfile: mauth\n"
+            "---\napiVersion: mtls-config/v1\nkind: MessageBinding\nmetadata: {name: partner-flows}\n"
+            "spec:\n  message: {type: connection, name: Partner Connection}\n  protocolProfile: mauth\n"
+        )
+    app = create_app(EmulatorConfig(db_path=repo / ".mtls-config" / "instance.db", seed_data=True))
+    settings = InstanceSettings(url="local", auth=BasicAuth("admin", SecretValue(b"admin", "test")))
+
+    async def create() -> None:
+        async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+            profile = await client.create("sys_protocol_profile", {"protocol": "mauth", "default_port": "443"})
+            bound = {"use_mutual_auth": "true", "protocol_name": profile["sys_id"]}
+            await client.create("oauth_entity", {"name": "Partner OAuth", "token_url": url, **bound})
+            await client.create(
+                "http_connection", {"name": "Partner Connection", "connection_url": url.replace("/oauth/token", "")}
+            )
+
+    (repo / ".mtls-config").mkdir(exist_ok=True)
+    asyncio.run(create())
+
+    assert main(["verify", "partner-token", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["url"] == url
+    assert [(s["name"], s["status"]) for s in report["stages"]][:2] == [("instance", "ok"), ("dns", "ok")]
+    assert report["client_cert"]["certificates_sent"] == 3
+
+    code = main(["verify", "partner-flows"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err  # not bound yet: a warning, and the handshake passes
+    assert "endpoint from http_connection 'Partner Connection'.connection_url" in out
+    assert "warn instance" in out, out
+    assert (
+        "instance-not-bound: HTTP connection 'Partner Connection' (http_connection): its mutual-auth tick is off, where "
+        "the binding wants it on with profile 'mauth'"
+    ) in out, out
+    assert CANARY not in out + err
