@@ -315,3 +315,22 @@ def test_two_groups_of_one_name_are_an_error_naming_both(
     text = " ".join(out.split())
     assert "KeyStore/Acme Payments client" in text and "'PKI Operations'" in text, out
     assert first["sys_id"]["value"] in text and second in text, out
+
+
+def test_the_old_boolean_still_ticks_the_box_and_leaves_the_lists_to_the_instance(
+    stack_dir: Path, served: ThreadedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Existing specs stay valid: ``expirationNotification: true`` ticks the box alone. With no one on the record the
+    plan says so; once someone is named there by hand, the spec has nothing to change and nothing to say."""
+    _notify(stack_dir, "  expirationNotification: true\n")
+    code, out, err = run(["apply", "--instance", served.url, "--auto-approve"], capsys)
+    assert code == 0, out + err
+    (cert,) = pysnc_get(served, "sys_certificate", "name=Acme Payments client")
+    assert cert["expiration_notification"]["value"] == "true" and cert["notify_groups"]["value"] == ""
+    code, out, err = run(["plan", "--instance", served.url], capsys)
+    assert code == 0 and "expiration notification is on but names no one" in out, out + err
+
+    (group,) = pysnc_get(served, "sys_user_group", "name=PKI Operations")
+    _patch(served, "sys_certificate", "name=Acme Payments client", {"notify_groups": group["sys_id"]["value"]})
+    code, out, err = run(["plan", "--instance", served.url], capsys)
+    assert code == 0 and "names no one" not in out and "notify" not in out, out + err
