@@ -171,6 +171,13 @@ def test_an_http_connection_is_bound_by_the_columns_its_labels_name_in_one_round
     dictionary = [r for r in renamed.app.state.request_log.snapshot() if r["path"] == "/api/now/table/sys_dictionary"]
     assert len(dictionary) == 1  # sys_connection, the table it extends, was asked for with it
 
+    _patch(renamed, "http_connection", "name=Globex Orders Connection", {"u_mtls_on": "false"})
+    code, out, err = run(["drift", "--instance", renamed.url], capsys)
+    assert code == 2 and "MessageBinding/globex-flows" in out and "message.use_mutual_auth" in out, out + err
+    assert run(["apply", "--instance", renamed.url, "--auto-approve"], capsys)[0] == 0
+    (connection,) = pysnc_get(renamed, "http_connection", "name=Globex Orders Connection")
+    assert connection["u_mtls_on"]["value"] == "true"
+
     _patch(renamed, "http_connection", "name=Globex Orders Connection", {"use_mid": "true"})
     code, out, err = run(["plan", "--instance", renamed.url], capsys)
     assert (
