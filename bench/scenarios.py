@@ -51,6 +51,7 @@ from mtls_config.plan import make_plan
 from mtls_config.render import drift_report, drift_text, plan_text
 from mtls_config.resources.certificate import COLUMNS as CERT_FIELDS
 from mtls_config.resources.protocol_profile import COLUMNS as PROFILE_FIELDS
+from mtls_config.resources.protocol_profile import PROPERTIES_READ
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings
 from mtls_config.spec.loader import SpecSet, load_specs
@@ -87,9 +88,9 @@ def baseline_requests(records: list[tuple[str, str]]) -> list[Request]:
 
 def floor_requests(stack: str) -> list[Request]:
     """One request per table the plan reads, each returning every row in one page: the inventory, the names'
-    claims, certificates, profiles and certificate attachments, and the checks made before anything is compared
-    (the account's role grants; the data dictionary of the stack's tables and of those they are known to
-    extend)."""
+    claims, certificates, profiles and certificate attachments, the profiles' ``glide.httpclient.protocol.*``
+    properties (one listing, whatever the number of profiles), and the checks made before anything is compared (the
+    account's role grants; the data dictionary of the stack's tables and of those they are known to extend)."""
     big = {"sysparm_limit": "100000", "sysparm_exclude_reference_link": "true"}
     tables = ",".join(tables_to_read(("sys_certificate", "sys_protocol_profile")))
     return [
@@ -103,6 +104,10 @@ def floor_requests(stack: str) -> list[Request]:
         ),
         ("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
         ("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),
+        (
+            f"/api/now/table/{PROPERTIES_READ.table}",
+            {**big, "sysparm_query": PROPERTIES_READ.query, "sysparm_fields": ",".join(PROPERTIES_READ.columns)},
+        ),
         ("/api/now/attachment", {"sysparm_limit": "100000", "sysparm_query": "table_name=sys_certificate"}),
         (
             f"/api/now/table/{GRANTS_TABLE}",
