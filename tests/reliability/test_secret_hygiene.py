@@ -200,7 +200,7 @@ def test_no_command_leaks_a_secret(
         "apiVersion: mtls-config/v1\nkind: ProtocolProfile\nmetadata: {name: hygienem}\n"
         "spec: {keyStore: hygiene client}\n---\n"
         "apiVersion: mtls-config/v1\nkind: MessageBinding\nmetadata: {name: globex-orders}\n"
-        "spec: {message: {type: soap, name: Globex Orders}, protocolProfile: hygienem}\n"
+        "spec: {message: {type: soap, name: Globex Orders}, functions: all, protocolProfile: hygienem}\n"
     )
     run("validate")
     run("schema", "--out", "schemas")
