@@ -61,10 +61,27 @@ def profile(port: int = 443) -> ProtocolProfile:
 
 
 @pytest.mark.anyio
-async def test_rest_endpoint_comes_from_the_message(client: InstanceClient) -> None:
-    url, source = await binding_endpoint(client, binding("rest", "Acme Payments API"))
-    assert url == "https://api.acme-payments.example/v2"
-    assert source == "sys_rest_message 'Acme Payments API'.rest_endpoint"
+@pytest.mark.parametrize(
+    ("kind", "name", "url", "source"),
+    [
+        (
+            "rest",
+            "Acme Payments API",
+            "https://api.acme-payments.example/v2",
+            "sys_rest_message 'Acme Payments API'.rest_endpoint",
+        ),
+        (  # an OAuth provider's mutual auth is for its token requests: verified at its token_url
+            "oauth",
+            "Acme Payments OAuth",
+            "https://auth.acme-payments.example/oauth2/token",
+            "oauth_entity 'Acme Payments OAuth'.token_url",
+        ),
+    ],
+)
+async def test_the_endpoint_comes_from_the_record(
+    client: InstanceClient, kind: str, name: str, url: str, source: str
+) -> None:
+    assert await binding_endpoint(client, binding(kind, name)) == (url, source)
 
 
 @pytest.mark.anyio
@@ -74,13 +91,6 @@ async def test_soap_endpoint_comes_from_a_bound_function(client: InstanceClient)
     assert source == "sys_soap_message_function 'Globex Orders/submitOrder'.soap_endpoint"
     _url, source = await binding_endpoint(client, binding("soap", "Globex Orders", "all"))
     assert "'Globex Orders/getStatus'" in source  # the first by name
-
-
-@pytest.mark.anyio
-async def test_an_oauth_provider_is_verified_at_its_token_url(client: InstanceClient) -> None:
-    url, source = await binding_endpoint(client, binding("oauth", "Acme Payments OAuth"))
-    assert url == "https://auth.acme-payments.example/oauth2/token"
-    assert source == "oauth_entity 'Acme Payments OAuth'.token_url"
 
 
 @pytest.mark.anyio
