@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from mtls_config import __version__
 from mtls_config.changes import Change, DiffResult, FieldChange, Finding
@@ -33,11 +33,43 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The keys of a changed field that name its sides (``instance``, ``spec``): derived from before/after, so they are
+# not covered by the checksum (a plan saved before they existed still verifies) and are checked on load.
+SIDE_KEYS = ("instance", "spec")
+
+
 class PlannedField(_Model):
+    """One changed field. ``before`` is the value on the instance and ``after`` the value the specs give;
+    ``instance`` and ``spec`` repeat them under names that say which side is which."""
+
     field: str
     before: Any = None
     after: Any = None
     sensitive: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def instance(self) -> Any:
+        """The value on the instance now (what ``before`` holds); ``None`` where the instance has none."""
+        return self.before
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def spec(self) -> Any:
+        """The value the specs give (what ``after`` holds): what apply writes; ``None`` on a delete."""
+        return self.after
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sides_agree(cls, data: Any) -> Any:
+        """A plan file's ``instance``/``spec`` are read as what they repeat; one that says otherwise was edited."""
+        if not isinstance(data, dict) or not any(key in data for key in SIDE_KEYS):
+            return data
+        data = dict(data)
+        for key, twin in zip(SIDE_KEYS, ("before", "after"), strict=True):
+            if key in data and data.pop(key) != data.get(twin):
+                raise ValueError(f"{key} differs from {twin} (edited after the plan was made?)")
+        return data
 
 
 class LiveFingerprint(_Model):
@@ -131,7 +163,7 @@ class Plan(_Model):
             for index, change in enumerate(self.resource_changes):
                 if index:
                     digest.update(b",")
-                digest.update(_compact(change.model_dump(mode="json", by_alias=True)).encode())
+                digest.update(_compact(change.model_dump(mode="json", by_alias=True, exclude=_SIDES)).encode())
             digest.update(b"]")
         digest.update(b"}")
         return "sha256:" + digest.hexdigest()
@@ -149,14 +181,21 @@ class Plan(_Model):
             raise PlanError(f"unsupported plan format (expected format_version {FORMAT_VERSION!r})")
         try:
             plan = cls.model_validate(data)
-        except ValueError as exc:
-            raise PlanError(f"the plan file is malformed: {str(exc).splitlines()[0]}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            said = first["msg"].removeprefix("Value error, ")
+            raise PlanError(f"the plan file is malformed: {where}: {said}") from None
         if plan.checksum != plan.body_checksum():
             raise PlanError("the plan file's checksum does not match its content (edited after it was made?)")
         return plan
 
     def address_changes(self) -> dict[str, ResourceChange]:
         return {c.address: c for c in self.resource_changes}
+
+
+# What the checksum leaves out of each resource change: the sides' names, which repeat before/after.
+_SIDES: Any = {"changed_fields": {"__all__": set(SIDE_KEYS)}}
 
 
 def _jsonable(value: Any) -> Any:
