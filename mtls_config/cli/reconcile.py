@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,10 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, print_error, report_errors, stderr, stdout
-from mtls_config.cli.lock import lock_hints, note
+from mtls_config.cli.console import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    print_error,
+    print_json,
+    report_errors,
+    stderr,
+    stdout,
+)
+from mtls_config.cli.lock import lock_hints, note, target_flags
+from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
+from mtls_config.cli.progress import ApplyProgress
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
@@ -105,12 +116,20 @@ def _run(
     ca_bundle: str | None,
     body: Callable[[InstanceClient, str], Awaitable[T]],
     timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    *,
+    stats: RequestLog | None = None,
 ) -> T:
+    """``body`` with a client for the target; what the run cost goes in ``stats`` (also when it fails)."""
+
     async def main() -> T:
         async with connect(
             instance, env_name=env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
-            return await body(client, client.settings.url)
+            try:
+                return await body(client, client.settings.url)
+            finally:
+                if stats is not None:
+                    stats.append((env or client.settings.url, client.stats.snapshot()))
 
     return run_coroutine(main())
 
@@ -142,9 +161,7 @@ def plan(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", metavar="FILE", help="Save the plan (JSON) for 'apply PLAN'.")
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the plan as JSON (same as --format json).")
-    ] = False,
+    json_alias: JsonAlias = False,
     output_format: Annotated[
         Literal["text", "json", "markdown"],
         typer.Option(
@@ -185,7 +202,7 @@ def plan(
     )
     if verbose:
         _print_stats(stats)
-    fmt = "json" if json_output else output_format
+    fmt = chosen_format(output_format, json_alias)
     codes: list[int] = []
     sections: dict[str, object] = {}
     for env_name, result in results:
@@ -244,6 +261,12 @@ def apply(
     allow_delete_all: Annotated[
         bool, typer.Option("--allow-delete-all", help="Allow a plan that deletes all or most owned records.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also list unchanged resources, and what the run cost in requests (on stderr)."
+        ),
+    ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
@@ -282,7 +305,10 @@ def apply(
             hint="review 'mtls-config plan' and run apply with --auto-approve, or apply a saved plan file",
         )
 
+    progress = ApplyProgress(terminal=sys.stderr.isatty(), console=stderr())
+
     async def body(client: InstanceClient, name: str) -> int:
+        progress.reading(len(stack.specs.resources))
         planned = await make_planned(
             client,
             stack.specs,
@@ -293,8 +319,15 @@ def apply(
             excludes=exclude or [],
         )
         if saved is None or interactive:
-            stdout().print(plan_text(planned.plan))
+            stdout().print(plan_text(planned.plan, verbose=verbose))
         if not planned.plan.has_changes and not planned.plan.errors:
+            if saved is not None and not interactive:
+                left = "left " if saved.has_changes else ""
+                stdout().print(
+                    f"No changes {left}to apply: the instance matches the specs "
+                    f"({plural(planned.plan.summary.no_op, 'resource')}); nothing was written.",
+                    markup=False,
+                )
             return EXIT_OK
         if saved is None and not auto_approve:
             with client.deadline.paused():  # a person reading the plan is not the instance being slow
@@ -303,7 +336,8 @@ def apply(
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
                 return EXIT_ERROR
         state_dir = stack.project.root / LOCAL_STATE_DIR
-        with _progress(len([c for c in planned.plan.resource_changes if c.action != "no-op"])) as advance:
+        progress.writing(planned.plan.resource_changes)
+        async with progress.ticking() as advance:
             result = await apply_planned(
                 client,
                 planned,
@@ -317,35 +351,14 @@ def apply(
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
+    stats: RequestLog = []
     with lock_hints(instance, env):
-        code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
+        try:
+            code = _run(stack, instance, env, insecure, ca_bundle, body, timeout, stats=stats)
+        finally:
+            if verbose:
+                _print_stats(stats)
     raise typer.Exit(code)
-
-
-class _progress:
-    """A progress bar on a terminal for applies of more than a handful of resources; silent otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.bar: Progress | None = None
-        if sys.stderr.isatty() and total > 5:
-            self.bar = Progress(
-                TextColumn("applying"), BarColumn(), MofNCompleteColumn(), console=stderr(), transient=True
-            )
-            self.task = self.bar.add_task("apply", total=total)
-
-    def __enter__(self) -> Callable[[str, str], None]:
-        if self.bar is not None:
-            self.bar.start()
-
-        def advance(address: str, status: str) -> None:
-            if self.bar is not None:
-                self.bar.advance(self.task)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @report_errors
@@ -363,6 +376,7 @@ def drift(
             "expiry per certificate, drift per kind, the run's time and outcome).",
         ),
     ] = "text",
+    json_alias: JsonAlias = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -405,6 +419,7 @@ def drift(
         drift_text,
     )
 
+    output_format = chosen_format(output_format, json_alias)
     stats: RequestLog = []
     results: list[Result]
     try:
@@ -498,6 +513,8 @@ def import_(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist in --out.")] = False,
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
@@ -507,31 +524,62 @@ def import_(
     Writes keystores, trust-store certificates, protocol profiles and bindings of messages that use mutual
     auth, downloads keystore/DER files next to them, uses secret references (environment variables) for
     passwords, and records the records in the stack's inventory, so the written specs plan as no-op.
+    When the instance holds none of these records (or none that --filter matches), nothing is written.
 
     Examples:
-      mtls-config import --out specs/imported
+      mtls-config import --instance https://acme.service-now.com --out specs/imported
       mtls-config import --env prod --filter 'acme*' --out specs/acme
     """
-    from mtls_config.importer import import_to
+    from mtls_config.importer import ImportResult, import_to
 
+    fmt = chosen_format(output_format, json_alias)
     project = find_project(None)
 
-    async def main() -> list[str]:
+    async def main() -> tuple[str, ImportResult]:
         async with connect(
             instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
             result = await import_to(
                 client, project.project.stack, out, patterns=name_filter or [], force=force, notify=note
             )
-            return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
+            return client.settings.url, result
 
     with lock_hints(instance, env):
-        lines = run_coroutine(main())
-    for line in lines:
+        url, result = run_coroutine(main())
+    written = sorted(str(out / rel) for rel in result.files) if result.imported else []
+    if fmt == "json":
+        print_json(
+            {
+                "instance": url,
+                "stack": project.project.stack,
+                "out": str(out),
+                "imported": result.imported,
+                "skipped": result.skipped,
+                "files": written,
+                "variables": result.variables,
+            }
+        )
+        return
+    for line in [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]:
         stdout().print(line, markup=False)
+    if not result.imported:
+        matching = f" matching --filter {' '.join(name_filter)}" if name_filter else ""
+        stdout().print(
+            f"Nothing to import: {url} holds no keystores, trust-store certificates, protocol profiles or "
+            f"mutual-auth message bindings{matching} that the stack does not own already. Nothing was written.",
+            markup=False,
+        )
+        return
+    # The next step reaches the same instance as this one: the options that found it, said again.
+    flags = target_flags(instance, env)
+    secrets = (
+        f"Set {', '.join(result.variables)} (the keystore passwords they reference), then run"
+        if result.variables
+        else "Run"
+    )
     stdout().print(
-        f"Wrote the specs to {out}/. Set the MTLS_KEYSTORE_PASSWORD_* variables they reference, then run "
-        f"'mtls-config plan {out}'.",
+        f"Wrote the specs to {out}/ ({plural(len(written), 'file')}). {secrets} "
+        f"'mtls-config plan {shlex.quote(str(out))}{flags}': it should show no changes.",
         markup=False,
     )
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
 from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
+from mtls_config.cli.options import JsonAlias, TextOrJson, chosen_format
 from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
 from mtls_config.cli.target import connect
 from mtls_config.concurrency import run_coroutine
@@ -137,9 +138,11 @@ def verify(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Parallel handshakes (--all).")
     ] = 8,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report (one per binding with --all) as JSON.")
-    ] = False,
+    output_format: Annotated[
+        TextOrJson,
+        typer.Option("--format", "-f", metavar="text|json", help="text, or json (one report per binding with --all)."),
+    ] = "text",
+    json_alias: JsonAlias = False,
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     insecure: InsecureOpt = False,
@@ -173,7 +176,7 @@ def verify(
             "system_trust": system_trust,
         },
         concurrency=concurrency,
-        json_output=json_output,
+        json_output=chosen_format(output_format, json_alias) == "json",
         instance_options={
             "instance": instance,
             "env": env,
