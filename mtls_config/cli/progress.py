@@ -2,7 +2,7 @@
 pipe) one line per phase and, while a phase runs, a line at least every few seconds, with counts:
 
     apply: reading the instance (8 resources in the specs)
-    apply: writing 8 changes: 4 certificates, 2 protocol profiles, 2 message bindings
+    apply: writing 8 changes (certificates 4, protocol profiles 2, message bindings 2)
     apply: certificates 3/4 done, 0 failed (5 s)
     apply: certificates 4/4 done, 0 failed (6 s)
     apply: protocol profiles 2/2 done, 0 failed (7 s)
@@ -79,6 +79,7 @@ class ApplyProgress:
         self.phase_by_address: dict[str, Phase] = {}
         self.bar: Progress | None = None
         self.task: object = None
+        self.writing_started = False
 
     # -- what the CLI calls ----------------------------------------------------------------------------------------
 
@@ -89,6 +90,7 @@ class ApplyProgress:
 
     def writing(self, changes: Sequence[ResourceChange]) -> None:
         """About to write ``changes`` (the plan's, no-ops included: they are left out here)."""
+        self.writing_started = True
         for change in changes:
             if change.action == "no-op":
                 continue
@@ -110,8 +112,8 @@ class ApplyProgress:
                 self.task = self.bar.add_task(self.label, total=total)
                 self.bar.start()
             return
-        parts = ", ".join(f"{p.total} {p.name}" for p in self.phases)
-        self.say(f"{self.label}: writing {plural(total, 'change')}: {parts}")
+        parts = ", ".join(f"{p.name} {p.total}" for p in self.phases)  # a phase's name is its plural: no '1 xs'
+        self.say(f"{self.label}: writing {plural(total, 'change')} ({parts})")
 
     def advance(self, address: str, status: str) -> None:
         """The runner's progress callback: ``address`` finished with ``status`` (applied, failed, skipped)."""
@@ -127,9 +129,14 @@ class ApplyProgress:
             self._line(phase)
 
     def tick(self) -> None:
-        """A line for the phase under way (the first unfinished one): called every ``every`` seconds."""
+        """A line for what is under way (the reading, or the first unfinished phase): every ``every`` seconds."""
+        if self.terminal:
+            return
+        if not self.writing_started:
+            self.say(f"{self.label}: reading the instance ({self._elapsed()})")
+            return
         current = next((p for p in self.phases if not p.finished), None)
-        if current is not None and not self.terminal:
+        if current is not None:
             self._line(current)
 
     def stop(self) -> None:
@@ -138,8 +145,9 @@ class ApplyProgress:
             self.bar = None
 
     @contextlib.asynccontextmanager
-    async def ticking(self) -> AsyncIterator[Callable[[str, str], None]]:
-        """While the writes run: ``tick`` every ``every`` seconds (without a terminal); yields ``advance``."""
+    async def ticking(self) -> AsyncIterator[None]:
+        """While the apply runs (reading, then writing): ``tick`` every ``every`` seconds (without a terminal).
+        Leaving it stops the bar."""
 
         async def ticker() -> None:
             while True:
@@ -148,7 +156,7 @@ class ApplyProgress:
 
         task = None if self.terminal else asyncio.create_task(ticker())
         try:
-            yield self.advance
+            yield
         finally:
             if task is not None:
                 task.cancel()
@@ -159,7 +167,10 @@ class ApplyProgress:
     # -- inside ----------------------------------------------------------------------------------------------------
 
     def _line(self, phase: Phase) -> None:
-        self.say(f"{self.label}: {phase.counts()} ({self.clock() - self.started:.0f} s)")
+        self.say(f"{self.label}: {phase.counts()} ({self._elapsed()})")
+
+    def _elapsed(self) -> str:
+        return f"{self.clock() - self.started:.0f} s"
 
     @staticmethod
     def _stage(phase: Phase) -> int:

@@ -308,6 +308,10 @@ def apply(
     progress = ApplyProgress(terminal=sys.stderr.isatty(), console=stderr())
 
     async def body(client: InstanceClient, name: str) -> int:
+        async with progress.ticking():
+            return await apply_body(client, name)
+
+    async def apply_body(client: InstanceClient, name: str) -> int:
         progress.reading(len(stack.specs.resources))
         planned = await make_planned(
             client,
@@ -337,17 +341,17 @@ def apply(
                 return EXIT_ERROR
         state_dir = stack.project.root / LOCAL_STATE_DIR
         progress.writing(planned.plan.resource_changes)
-        async with progress.ticking() as advance:
-            result = await apply_planned(
-                client,
-                planned,
-                saved=saved,
-                parallelism=parallelism,
-                allow_delete_all=allow_delete_all,
-                journal_path=journal_file(state_dir, stack.name),
-                progress=advance,
-                notify=note,
-            )
+        result = await apply_planned(
+            client,
+            planned,
+            saved=saved,
+            parallelism=parallelism,
+            allow_delete_all=allow_delete_all,
+            journal_path=journal_file(state_dir, stack.name),
+            progress=progress.advance,
+            notify=note,
+        )
+        progress.stop()
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
