@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,6 @@ import pytest
 
 from mtls_config.cli.helptext import command_tree, walk
 from mtls_config.cli.main import app, main
-
-from .conftest import EXAMPLE_STACK
 
 LEAVES = {
     path.removeprefix("mtls-config "): command
@@ -76,13 +73,9 @@ def test_verbose_where_there_is_more_to_say() -> None:
 
 
 @pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "two-partners"
-    shutil.copytree(EXAMPLE_STACK, target, ignore=shutil.ignore_patterns(".mtls-config"))
-    (target / ".git").mkdir()
-    monkeypatch.chdir(target)
+def example(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MTLS_PW", "demo-keystore-password")
-    return target
+    return example_repo
 
 
 def _json_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:

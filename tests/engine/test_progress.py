@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from mtls_config.cli.progress import ApplyProgress
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.plan import ResourceChange
-from tests.engine.conftest import EXAMPLE
+from tests.conftest import copy_example
 
 
 def change(kind: str, name: str, action: str = "create") -> ResourceChange:
@@ -149,8 +148,7 @@ def _console_script() -> list[str]:
 
 
 def test_an_apply_in_a_pipe_says_each_phase_while_it_runs(tmp_path: Path, slow_instance: str) -> None:
-    stack = tmp_path / "two-partners"
-    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".mtls-config"))
+    stack = copy_example(tmp_path / "two-partners")
     env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}}
     env.update(SN_USERNAME="admin", SN_PASSWORD="admin", NO_COLOR="1")
     process = subprocess.Popen(
