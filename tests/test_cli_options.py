@@ -106,6 +106,7 @@ def _timeless(data: Any) -> Any:
         ["keystore", "inspect", "keystores/globex-client.jks", "--password-env", "MTLS_PW"],
         ["keystore", "lint", "keystores/globex-client.jks", "--password-env", "MTLS_PW"],
         ["verify", "--endpoint", "https://127.0.0.1:9/x", "--keystore", "Globex client"],
+        ["doctor"],
     ],
     ids=lambda argv: " ".join(argv[:2]),
 )

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mtls_config.cli.main import main
 from mtls_config.client import InstanceClient
-from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth, InstanceSettings, settings_from_env
-from tests.engine.conftest import EXAMPLE
+from tests.engine.conftest import ADMIN, EXAMPLE, hand_made_keystore
 
 REPO = EXAMPLE.parents[2]
 
@@ -39,12 +37,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An emulated instance on a real socket (loopback), with the credentials of its admin in the environment."""
-    monkeypatch.setenv("SN_USERNAME", "admin")
-    monkeypatch.setenv("SN_PASSWORD", "admin")
-    with ThreadedServer(create_app(EmulatorConfig())) as server:
-        yield server.url
+def url(served: ThreadedServer) -> str:
+    """The address of an emulated instance on a real socket (loopback); the CLI signed in as its admin."""
+    return served.url
 
 
 # --- the instance URL ---------------------------------------------------------------------------------------------
@@ -76,14 +71,14 @@ def test_what_is_not_an_instance_name_gets_an_example(stack_dir: Path, capsys: p
 
 @pytest.mark.parametrize("path", ["/api/now", "/api/now/table/sys_certificate", "/now/nav/ui/classic/params"])
 def test_an_instance_url_with_a_path_names_the_base_url_which_works(
-    path: str, stack_dir: Path, served: str, capsys: pytest.CaptureFixture[str]
+    path: str, stack_dir: Path, url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["plan", "--instance", served + path], capsys)
+    code, _, err = run(["plan", "--instance", url + path], capsys)
     assert code == 1
-    assert f"error: instance URL '{served}{path}' has a path ('{path}'); mtls-config needs the instance's base" in err
+    assert f"error: instance URL '{url}{path}' has a path ('{path}'); mtls-config needs the instance's base" in err
     assert "Requested URI does not represent any resource" not in err
     hint = err.split("hint: give ", 1)[1].split(" ", 1)[0]
-    assert hint == served
+    assert hint == url
     code, out, _ = run(["plan", "--instance", hint], capsys)
     assert code == 2 and "8 to create" in out
 
@@ -116,15 +111,9 @@ def test_target_gets_did_you_mean(given: str, meant: str, stack_dir: Path, capsy
 
 
 async def _hand_made_keystore(url: str) -> None:
-    settings = InstanceSettings(url=url, auth=BasicAuth("admin", SecretValue(b"admin", "test", published=True)))
+    settings = InstanceSettings(url=url, auth=BasicAuth(ADMIN[0], SecretValue(ADMIN[1].encode(), "test")))
     async with InstanceClient(settings) as client:
-        record = await client.create(
-            "sys_certificate",
-            {"name": "Legacy client", "type": "key_store", "key_store_password": "demo-keystore-password"},
-            input_display_value=True,
-        )
-        jks = (EXAMPLE / "keystores" / "globex-client.jks").read_bytes()
-        await client.upload_attachment("sys_certificate", record["sys_id"], "legacy.jks", jks)
+        await hand_made_keystore(client)
 
 
 @pytest.fixture
@@ -137,31 +126,31 @@ def empty_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_import_that_finds_nothing_says_so_and_writes_nothing(
-    empty_project: Path, served: str, capsys: pytest.CaptureFixture[str]
+    empty_project: Path, url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(["import", "--instance", served, "--out", "imported"], capsys)
+    code, out, _ = run(["import", "--instance", url, "--out", "imported"], capsys)
     assert code == 0
-    assert f"Nothing to import: {served} holds no keystores" in out
+    assert f"Nothing to import: {url} holds no keystores" in out
     assert "Nothing was written." in out and "Wrote" not in out
     assert not (empty_project / "imported").exists()
-    code, out, _ = run(["import", "--instance", served, "--filter", "acme*"], capsys)
+    code, out, _ = run(["import", "--instance", url, "--filter", "acme*"], capsys)
     assert "mutual-auth message bindings matching --filter acme* that the stack does not own already" in out
 
 
 def test_import_says_the_next_command_for_the_same_instance_and_it_plans_no_changes(
-    empty_project: Path, served: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    empty_project: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asyncio.run(_hand_made_keystore(served))
-    code, out, _ = run(["import", "--instance", served, "--out", "imported"], capsys)
+    asyncio.run(_hand_made_keystore(url))
+    code, out, _ = run(["import", "--instance", url, "--out", "imported"], capsys)
     assert code == 0
     last = out.splitlines()[-1]
     assert last.startswith("Wrote the specs to imported/ (2 files). Set MTLS_KEYSTORE_PASSWORD_LEGACY_CLIENT (the ")
     command = last.split("then run '", 1)[1].split("'", 1)[0]
-    assert command == f"mtls-config plan imported --instance {served}"
+    assert command == f"mtls-config plan imported --instance {url}"
     # Following it, with the variable set, plans the instance the records came from: no changes.
     monkeypatch.setenv("MTLS_KEYSTORE_PASSWORD_LEGACY_CLIENT", "demo-keystore-password")
     code, out, _ = run(shlex.split(command)[1:], capsys)
-    assert code == 0 and "No changes." in out and served in out
+    assert code == 0 and "No changes." in out and url in out
 
 
 # --- validate's lint of a password it cannot resolve ---------------------------------------------------------------
@@ -210,7 +199,7 @@ def test_assemble_without_the_intermediate_names_the_missing_issuing_ca(
 
 
 def test_an_empty_folder_points_at_the_quickstart_and_import(
-    empty_project: Path, served: str, capsys: pytest.CaptureFixture[str]
+    empty_project: Path, url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for command in (["validate"], ["plan"], ["drift"]):
         code, out, err = run(command, capsys)
@@ -222,7 +211,7 @@ def test_an_empty_folder_points_at_the_quickstart_and_import(
         ], command
         assert ":1:1:" not in err
     assert (REPO / "docs" / "quickstart.md").is_file() and (REPO / "specs" / "examples" / "two-partners").is_dir()
-    code, out, _ = run(["import", "--instance", served, "--out", "specs"], capsys)  # the hint's command runs
+    code, out, _ = run(["import", "--instance", url, "--out", "specs"], capsys)  # the hint's command runs
     assert code == 0 and "Nothing to import" in out
     code, _, err = run(["validate", "nothing-here/"], capsys)
     assert "nothing-here:1:1: no such file or directory" in err  # a path given that is not there: its own message

@@ -19,10 +19,9 @@ import pytest
 from rich.console import Console
 
 from mtls_config.cli.progress import ApplyProgress
-from mtls_config.emulator import EmulatorConfig, create_app
-from mtls_config.emulator.server import ThreadedServer
 from mtls_config.plan import ResourceChange
 from tests.conftest import copy_example
+from tests.engine.conftest import ADMIN, serve
 
 
 def change(kind: str, name: str, action: str = "create") -> ResourceChange:
@@ -138,7 +137,7 @@ def test_on_a_terminal_a_bar_and_no_lines() -> None:
 
 @pytest.fixture
 def slow_instance() -> Iterator[str]:
-    with ThreadedServer(create_app(EmulatorConfig(latency_ms=150))) as server:
+    with serve(latency_ms=150) as server:
         yield server.url
 
 
@@ -150,7 +149,7 @@ def _console_script() -> list[str]:
 def test_an_apply_in_a_pipe_says_each_phase_while_it_runs(tmp_path: Path, slow_instance: str) -> None:
     stack = copy_example(tmp_path / "two-partners")
     env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}}
-    env.update(SN_USERNAME="admin", SN_PASSWORD="admin", NO_COLOR="1")
+    env.update(SN_USERNAME=ADMIN[0], SN_PASSWORD=ADMIN[1], NO_COLOR="1")
     process = subprocess.Popen(
         [*_console_script(), "apply", "--auto-approve", "--instance", slow_instance],
         cwd=stack,
