@@ -186,3 +186,17 @@ def test_usage_errors_in_our_words(argv: list[str], error: str, hint: str, capsy
     assert err.startswith(f"error: {error}"), err
     assert err.endswith(f"\n  hint: {hint}\n"), err
     assert "Usage:" not in err and "Error:" not in err and "Invalid value" not in err
+
+
+def test_apply_verbose_lists_the_unchanged_and_what_the_run_cost(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", "--auto-approve"]) == 0
+    capsys.readouterr()
+    assert main(["apply", "--auto-approve", "--verbose"]) == 0
+    out, err = capsys.readouterr()
+    assert "    KeyStore/Acme Payments client  (no-op)" in out
+    assert re.search(r"^local: \d+ requests \(.*\), 0 retries, [\d.]+ KB sent, [\d.]+ KB received$", err, re.M), err
+    assert main(["apply", "--auto-approve"]) == 0
+    out, err = capsys.readouterr()
+    assert "(no-op)" not in out and "requests (" not in err
