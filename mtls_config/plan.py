@@ -24,6 +24,7 @@ from mtls_config.changes import Change, DiffResult, FieldChange, Finding
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
 from mtls_config.jsontext import loads
 from mtls_config.resources.registry import kind_named
+from mtls_config.wording import plural
 
 FORMAT_VERSION = "1"
 ActionName = Literal["create", "update", "replace", "delete", "no-op"]
@@ -319,12 +320,12 @@ def raise_if_unsafe(plan: Plan, owned_count: int, *, allow_delete_all: bool, max
         return
     if len(deletes) >= owned_count:
         raise UnsafePlan(
-            f"the plan deletes all {owned_count} records this stack owns",
+            f"the plan deletes all {plural(owned_count, 'record')} this stack owns",
             hint="if that is intended, run again with --allow-delete-all",
         )
     if owned_count and len(deletes) / owned_count > max_delete_fraction:
         raise UnsafePlan(
-            f"the plan deletes {len(deletes)} of {owned_count} owned records (more than {max_delete_fraction:.0%})",
+            f"the plan deletes {len(deletes)} of {plural(owned_count, 'owned record')} (more than {max_delete_fraction:.0%})",
             hint="if that is intended, run again with --allow-delete-all",
         )
 

@@ -239,7 +239,8 @@ def plan(
             changed = sum(1 for c in codes if c == EXIT_CHANGES)
             failed = sum(1 for c in codes if c == EXIT_ERROR)
             stdout().print(
-                f"Fleet: {len(results)} environments, {changed} with changes, {failed} with errors.", markup=False
+                f"Fleet: {plural(len(results), 'environment')}, {changed} with changes, {failed} with errors.",
+                markup=False,
             )
     elif fmt == "json":
         sys.stdout.write(json.dumps(next(iter(sections.values())), indent=2, sort_keys=True) + "\n")
