@@ -5,7 +5,10 @@ least), keeps ``--json`` as a hidden alias that still works, and usage errors of
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +190,34 @@ def test_usage_errors_in_our_words(argv: list[str], error: str, hint: str, capsy
     err = err.replace("{FILE}", "FILE")  # typer 0.28's usage line (its --help's too) braces an argument
     assert err.endswith(f"\n  hint: {hint}\n"), err
     assert "Usage:" not in err and "Error:" not in err and "Invalid value" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plna"],
+        ["plan", "--prun"],
+        ["keystore", "inspect"],
+        ["drift", "--format", "yaml"],
+        ["validate", "--json", "-f", "x"],
+    ],
+    ids=" ".join,
+)
+def test_usage_errors_in_our_words_in_a_fresh_process(argv: list[str], tmp_path: Path) -> None:
+    """As a user's shell runs it: a new process, no colour switch set, typer's help renderer not yet imported
+    (in-process tests import it early, which once hid a traceback here)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR"}}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mtls-config"), *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("  hint: "), done.stderr
 
 
 def test_apply_verbose_lists_the_unchanged_and_what_the_run_cost(
