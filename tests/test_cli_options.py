@@ -67,7 +67,9 @@ def test_a_bad_format_is_a_usage_error_in_our_words(path: str, capsys: pytest.Ca
 
 
 def test_verbose_where_there_is_more_to_say() -> None:
-    for path in ("plan", "apply", "drift", "validate"):
+    # Each says more with it (tests: plan and drift test_reports, apply below, validate test_hints, import
+    # test_hints, verify tests/verify/test_cli); the other reports print all they know already.
+    for path in ("plan", "apply", "drift", "validate", "import", "verify"):
         verbose = _option(LEAVES[path], "--verbose")
         assert verbose is not None and "-v" in verbose.opts, path
 

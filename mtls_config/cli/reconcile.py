@@ -520,6 +520,9 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist in --out.")] = False,
     output_format: FormatOpt = "text",
     json_alias: JsonAlias = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also list every file written (specs, keystores, certificates).")
+    ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
@@ -575,6 +578,9 @@ def import_(
             markup=False,
         )
         return
+    if verbose:
+        for path in written:
+            stdout().print(f"  wrote {path}", markup=False)
     # The next step reaches the same instance as this one: the options that found it, said again.
     flags = target_flags(instance, env)
     secrets = (

@@ -110,10 +110,10 @@ def test_target_gets_did_you_mean(given: str, meant: str, stack_dir: Path, capsy
 # --- import ----------------------------------------------------------------------------------------------------------
 
 
-async def _hand_made_keystore(url: str) -> None:
+async def _hand_made_keystore(url: str, name: str = "Legacy client") -> None:
     settings = InstanceSettings(url=url, auth=BasicAuth(ADMIN[0], SecretValue(ADMIN[1].encode(), "test")))
     async with InstanceClient(settings) as client:
-        await hand_made_keystore(client)
+        await hand_made_keystore(client, name)
 
 
 @pytest.fixture
@@ -151,6 +151,14 @@ def test_import_says_the_next_command_for_the_same_instance_and_it_plans_no_chan
     monkeypatch.setenv("MTLS_KEYSTORE_PASSWORD_LEGACY_CLIENT", "demo-keystore-password")
     code, out, _ = run(shlex.split(command)[1:], capsys)
     assert code == 0 and "No changes." in out and url in out
+    # -v lists what was written: each file is there.
+    code, out, _ = run(["import", "--instance", url, "--out", "again", "-v"], capsys)
+    assert code == 0 and "Nothing to import" in out  # the first import owns the records now
+    asyncio.run(_hand_made_keystore(url, "Second client"))
+    code, out, _ = run(["import", "--instance", url, "--out", "again", "-v"], capsys)
+    wrote = [line.removeprefix("  wrote ") for line in out.splitlines() if line.startswith("  wrote ")]
+    assert len(wrote) == 2 and all((empty_project / path).is_file() for path in wrote), out
+    assert "(2 files)" in out.splitlines()[-1]
 
 
 # --- validate's lint of a password it cannot resolve ---------------------------------------------------------------
