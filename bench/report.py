@@ -114,6 +114,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             parts = apply["notes"].get("inventory_parts", 0) if apply.get("notes") else 0
             if limit is not None and parts:
                 limit += 3 * math.ceil(parts / BATCH_SIZE)
+            if limit is not None:
+                # The claims of the names created (docs/architecture.md, "Names belong to one stack"): the first
+                # alone, then the rest in batches.
+                limit += 1 + math.ceil((at - 1) / BATCH_SIZE)
             add(
                 f"apply of {at} creates: at most ceil(ops/{BATCH_SIZE}) write round trips per stage phase",
                 f"{batches} batch requests for phases of {phases} writes (limit {limit}); {apply['requests']} requests in all",

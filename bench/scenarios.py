@@ -31,6 +31,8 @@ from bench.probe import probe
 from bench.server import EmulatorProcess
 from bench.stacks import counts, write_stack
 from mtls_config.access import GRANTS_FIELDS, GRANTS_QUERY, GRANTS_TABLE
+from mtls_config.claims import CLAIMS_QUERY, CLAIMS_READ_FIELDS
+from mtls_config.claims import TABLE as CLAIMS_TABLE
 from mtls_config.client import InstanceClient
 from mtls_config.compile import compile_changes
 from mtls_config.dictionary import (
@@ -84,15 +86,20 @@ def baseline_requests(records: list[tuple[str, str]]) -> list[Request]:
 
 
 def floor_requests(stack: str) -> list[Request]:
-    """One request per table the plan reads, each returning every row in one page: the inventory, certificates,
-    profiles and certificate attachments, and the checks made before anything is compared (the account's role
-    grants; the data dictionary of the stack's tables and of those they are known to extend)."""
+    """One request per table the plan reads, each returning every row in one page: the inventory, the names'
+    claims, certificates, profiles and certificate attachments, and the checks made before anything is compared
+    (the account's role grants; the data dictionary of the stack's tables and of those they are known to
+    extend)."""
     big = {"sysparm_limit": "100000", "sysparm_exclude_reference_link": "true"}
     tables = ",".join(tables_to_read(("sys_certificate", "sys_protocol_profile")))
     return [
         (
             "/api/now/table/sys_properties",
             {**big, "sysparm_query": stack_query(stack), "sysparm_fields": ",".join(PROPERTY_FIELDS)},
+        ),
+        (
+            f"/api/now/table/{CLAIMS_TABLE}",
+            {**big, "sysparm_query": CLAIMS_QUERY, "sysparm_fields": ",".join(CLAIMS_READ_FIELDS)},
         ),
         ("/api/now/table/sys_certificate", {**big, "sysparm_fields": ",".join(CERT_FIELDS)}),
         ("/api/now/table/sys_protocol_profile", {**big, "sysparm_fields": ",".join(PROFILE_FIELDS)}),

@@ -24,17 +24,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mtls_config.changes import ApplyResult, Change, Outcome, Status
+from mtls_config.claims import ClaimKey, Claims, claim_key, conflict, give_up_claims, inventory_keys, take_claims
 from mtls_config.compile import Compiled, Task, compile_changes
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
-from mtls_config.errors import InstanceError, MtlsConfigError, StalePlan, WriteNotKept
+from mtls_config.errors import InstanceError, Interrupted, MtlsConfigError, StalePlan, WriteNotKept
 from mtls_config.files import open_private_append
+from mtls_config.housekeeping import Housekeeping
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_books import final_inventory, owned_ids, pending_inventory, settled_inventory
@@ -47,7 +50,10 @@ from mtls_config.redaction import redact
 from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.registry import attachment_tables, kind_named, opaque_columns
 
+logger = logging.getLogger("mtls_config.apply")
+
 BATCH_SIZE = 50
+IN_FLIGHT = "was being written when the run stopped: a re-run recognises what was written and finishes it"
 ProgressFn = Callable[[str, str], None]
 
 
@@ -83,6 +89,8 @@ class Runner:
         parallelism: int = 10,
         journal: Journal | None = None,
         progress: ProgressFn | None = None,
+        claims: Claims | None = None,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self.client = client
         self.desired = desired
@@ -94,11 +102,46 @@ class Runner:
         self.journal = journal or Journal(None)
         self.progress = progress
         self.inventory_record = live.inventory_record
+        self.doing = "starting"  # what the run is doing, for the report of an interrupted one
+        self.claims = claims or Claims(live.stack)
+        self.housekeeping = housekeeping or Housekeeping()
+        self.claimed: set[str] = set()  # sys_ids of the claims this run made
 
     async def run(self) -> ApplyResult:
+        """Carry the changes out. Cancelled (a signal the CLI caught), it raises ``Interrupted`` saying what was done:
+        the writes in flight are abandoned, which is safe for the reason a crash is (the pending inventory)."""
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # handled here: the caller sees Interrupted, not a cancellation
+            raise self._interrupted() from None
+
+    def _interrupted(self) -> Interrupted:
+        outcomes = []
+        for t in self.compiled.tasks:
+            if t.status is not None:
+                outcomes.append(Outcome(t.change.address, t.change.action, t.status, t.message, t.hint))
+            elif t.started:
+                outcomes.append(Outcome(t.change.address, t.change.action, "interrupted", IN_FLIGHT))
+            else:
+                outcomes.append(Outcome(t.change.address, t.change.action, "not applied", "not started"))
+        self.journal.write(address="apply", step=f"interrupted while {self.doing}", status="interrupted")
+        error = Interrupted(f"apply stopped while {self.doing}")
+        error.stage = self.doing
+        error.result = ApplyResult(tuple(outcomes), self.journal.path)
+        return error
+
+    async def _run(self) -> ApplyResult:
         tasks = self.compiled.tasks
+        self.doing = "checking the records about to change"
         await self._preflight()
+        self.doing = "recording the changes about to be made in the stack's inventory"
         inventory = await self.write_inventory(pending_inventory(self.live, self.compiled))
+        self.doing = "claiming the names of the records about to be created"
+        await self._claim(tasks)
+        self.doing = "writing the changes"
         by_address: dict[str, list[Task]] = {}
         for t in tasks:
             by_address.setdefault(t.change.address, []).append(t)
@@ -118,11 +161,52 @@ class Runner:
             for t in stage_tasks:
                 if t.status is None:
                     self._finish(t, "applied")
-        await self.write_inventory(await self._final_inventory(inventory, tasks))
+        self.doing = "recording what was done in the stack's inventory"
+        final = await self.write_inventory(await self._final_inventory(inventory, tasks))
+        self.doing = "giving up the claims of names the stack no longer owns"
+        owned = {key.sys_id for key in inventory_keys(final)}
+        try:
+            await give_up_claims(self.client, (self.claims.own_ids() | self.claimed) - owned)
+        except MtlsConfigError as exc:  # every change is made and recorded: the next apply gives them up
+            self.journal.write(address="claims", step="give up claims", status="failed", message=exc.message)
+            logger.warning("could not give up the claims of names stack %s no longer owns (%s)", self.live.stack,
+                           exc.message)  # fmt: skip
         outcomes = tuple(
             Outcome(t.change.address, t.change.action, t.status or "skipped", t.message, t.hint) for t in tasks
         )
         return ApplyResult(outcomes, self.journal.path)
+
+    async def _claim(self, tasks: list[Task]) -> None:
+        """Claim the names of the records about to be created or adopted (and those the inventory owns without a
+        claim). A name another stack holds fails its resource before anything of it is written; its dependants are
+        skipped."""
+        own = self.claims.own_ids()
+        wanted: dict[ClaimKey, str] = {}
+        needing: dict[ClaimKey, list[Task]] = {}
+        for t in tasks:
+            # a record made, re-made or adopted (importing) becomes the stack's: its name is claimed first
+            makes = t.change.action in ("create", "replace") or t.change.importing
+            key = claim_key(t.change.kind, t.change.name) if makes else None
+            if key is not None and key.sys_id not in own:
+                wanted.setdefault(key, t.change.address)
+                needing.setdefault(key, []).append(t)
+        refused = await take_claims(self.client, self.live.stack, wanted)
+        # Names the inventory owns without a claim: each on its own (one another stack holds blocks nothing here).
+        owned = {k: a for k, a in self.housekeeping.claims_to_make.items() if k.sys_id not in own and k not in wanted}
+        kept_out = await take_claims(self.client, self.live.stack, owned, all_or_none=False)
+        self.claimed = {key.sys_id for key in [*wanted, *owned] if key not in refused and key not in kept_out}
+        for key, other in refused.items():
+            if other.stack == self.live.stack:
+                why = f"the claim of its name '{key.name}' was written by two runs at once: it is left to neither"
+            elif other.stack and other.sys_id == key.sys_id:
+                why = f"its name '{key.name}' was claimed meanwhile by stack '{other.stack}', which is creating it"
+            elif other.stack:
+                why = f"stack '{other.stack}' claimed meanwhile a name this run was creating too, so it claimed none"
+            else:
+                why = conflict(key, other, self.live.stack)[0]
+            for t in needing.get(key, []):
+                verb = "adopted" if t.change.importing else "created"
+                self._finish(t, "failed", f"not {verb}: {why}; nothing of it was written")
 
     def _finish(
         self, task: Task, status: Status, message: str = "", *, hint: str = "", journaled: str | None = None
@@ -160,6 +244,8 @@ class Runner:
     async def _batch_chunk(self, chunk: list[tuple[Task, BatchableWrite]]) -> None:
         try:
             async with self.semaphore:
+                for task, _ in chunk:
+                    task.started = True
                 results = await self.client.write_batch([op for _, op in chunk])
         except InstanceError:
             results = [None] * len(chunk)
@@ -252,6 +338,7 @@ class Runner:
                 if check_first and isinstance(op, Upload) and await self._uploaded_already(task, op):
                     self._step(task, op, "ok")
                     return
+                task.started = True
                 await self.do(task, op)
             except MtlsConfigError as exc:
                 self._fail(task, op, exc)
@@ -354,10 +441,14 @@ async def apply_changes(
     parallelism: int = 10,
     journal_path: Path | None = None,
     progress: ProgressFn | None = None,
+    claims: Claims | None = None,
+    housekeeping: Housekeeping | None = None,
 ) -> ApplyResult:
+    """``claims``: what the plan read of the names' claims (None: none read; every name is claimed as new);
+    ``housekeeping``: what to tidy on the way."""
     compiled = compile_changes(changes, desired, live)
     runner = Runner(
         client, desired, live, changes, compiled, parallelism=parallelism, journal=Journal(journal_path),
-        progress=progress,
+        progress=progress, claims=claims, housekeeping=housekeeping,
     )  # fmt: skip
     return await runner.run()

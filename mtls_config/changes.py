@@ -17,7 +17,9 @@ from typing import Any, Literal
 Action = Literal["create", "update", "replace", "delete", "no-op"]
 # What a finding is about, for reports that sort them (drift's "unexpected", expiry alerts).
 FindingKind = Literal["orphan", "expiry", "conflict", "lint", "other"]
-Status = Literal["applied", "failed", "skipped"]
+# "interrupted": a signal stopped the run while the resource was being written (a re-run finishes it);
+# "not applied": a signal stopped the run before it began on the resource.
+Status = Literal["applied", "failed", "skipped", "interrupted", "not applied"]
 SENSITIVE = "(sensitive value)"
 
 
@@ -101,10 +103,11 @@ class Outcome:
 class ApplyResult:
     outcomes: tuple[Outcome, ...]
     journal: Path | None
+    tidied: tuple[str, ...] = ()  # what a run with no change tidied (housekeeping), one sentence each
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
     def ok(self) -> bool:
-        return self.count("failed") == 0 and self.count("skipped") == 0
+        return all(o.status == "applied" for o in self.outcomes)

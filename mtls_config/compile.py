@@ -40,6 +40,7 @@ class Task:
     message: str = ""
     hint: str = ""
     uploaded: dict[str, Any] = field(default_factory=dict)
+    started: bool = False  # a write of it was sent (an interrupted run says which resources were in flight)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, overload
 
 A = TypeVar("A")
@@ -19,6 +19,7 @@ B = TypeVar("B")
 C = TypeVar("C")
 D = TypeVar("D")
 E = TypeVar("E")
+F = TypeVar("F")
 T = TypeVar("T")
 
 
@@ -27,9 +28,15 @@ async def gather(a: Awaitable[A], b: Awaitable[B], /) -> tuple[A, B]: ...
 @overload
 async def gather(a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], /) -> tuple[A, B, C]: ...
 @overload
+async def gather(a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], /) -> tuple[A, B, C, D]: ...
+@overload
 async def gather(
     a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], e: Awaitable[E], /
 ) -> tuple[A, B, C, D, E]: ...
+@overload
+async def gather(
+    a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], d: Awaitable[D], e: Awaitable[E], f: Awaitable[F], /
+) -> tuple[A, B, C, D, E, F]: ...
 async def gather(*aws: Awaitable[Any]) -> tuple[Any, ...]:
     return tuple(await gather_all(aws))
 
@@ -46,7 +53,9 @@ async def gather_all(aws: Any) -> list[Any]:
         raise
 
 
-def run_coroutine(main: Coroutine[Any, Any, T]) -> T:
+def run_coroutine(
+    main: Coroutine[Any, Any, T], *, runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
+) -> T:
     """``asyncio.run(main)``, returning ``main``'s result without the main task ever holding it.
 
     Python 3.11's ``asyncio.run`` formats the ``repr()`` of its main task twice as it puts the SIGINT handler
@@ -54,11 +63,14 @@ def run_coroutine(main: Coroutine[Any, Any, T]) -> T:
     builds a ValueError message for one that is not a member). A finished task's repr includes its result's:
     for a plan, the whole tree of desired and live state, diff and plan, 14% of a plan's CPU and 23% of a
     drift's at 5000 resources. The task here returns None and the result travels beside it.
+
+    ``runner`` runs the main task's coroutine to its end (``asyncio.run`` unless the caller needs its own loop
+    set-up, as the CLI does to stop a command cleanly on Ctrl-C: cli/interrupt.py).
     """
     box: list[T] = []
 
     async def main_task() -> None:
         box.append(await main)
 
-    asyncio.run(main_task())
+    runner(main_task())
     return box[0]

@@ -11,21 +11,33 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mtls_config.apply import ProgressFn, apply_changes
 from mtls_config.changes import ApplyResult, DiffResult, Finding
+from mtls_config.claims import (
+    Claims,
+    claimed_elsewhere,
+    conflict,
+    give_up_claims,
+    read_claims,
+    take_claims,
+    without_claimed,
+)
 from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import diff
 from mtls_config.errors import PlanError
+from mtls_config.housekeeping import Housekeeping, housekeeping
 from mtls_config.instance import Instance
+from mtls_config.inventory_store import remove_leftover_parts
 from mtls_config.keystore.certs import parsed_once
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.live import Live
 from mtls_config.lock import stack_lock
-from mtls_config.observe import FirstRead, NaturalKeys, observe, read_first
+from mtls_config.observe import NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
@@ -39,6 +51,8 @@ class Planned:
     live: Live
     result: DiffResult
     plan: Plan
+    claims: Claims | None = None  # the claims of the specs' names and the stack's own (None: not read)
+    housekeeping: Housekeeping = field(default_factory=Housekeeping)  # what apply tidies, changes or not
 
 
 def scope_addresses(specs: SpecSet, targets: Sequence[str], excludes: Sequence[str]) -> set[str] | None:
@@ -99,8 +113,11 @@ async def make_planned(
     finally:
         await _settle(reads)
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
+    claims = first.claims if first.claims is not None else await read_claims(client, stack)
     result = diff(desired, live, prune=prune, now=now)
-    result = _scoped(DiffResult(result.changes, result.findings + linted), scope)
+    blocked = claimed_elsewhere(((r.address, r.kind, r.name) for r in desired.resources), claims)
+    result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
+    tidy = housekeeping(live.inventory, {r.address for r in desired.resources}, claims, live.leftover_parts)
     record = live.inventory_record
     plan = make_plan(
         result,
@@ -115,7 +132,7 @@ async def make_planned(
         excludes=excludes,
         now=now,
     )
-    return Planned(desired, live, result, plan)
+    return Planned(desired, live, result, plan, claims, tidy)
 
 
 def _local_work(
@@ -131,7 +148,7 @@ def _local_work(
         raise RuntimeError("StopIteration escaped while building the desired state") from exc
 
 
-async def _settle(task: asyncio.Future[FirstRead]) -> None:
+async def _settle(task: asyncio.Future[Any]) -> None:
     """Leave nothing in flight when planning stops early (a spec error raised while the reads were out)."""
     if not task.done():
         task.cancel()
@@ -152,7 +169,8 @@ async def apply_planned(
     notify: Callable[[str], None] | None = None,
 ) -> ApplyResult:
     """Apply a fresh plan (``planned``), after checking a saved one still holds when given. ``notify`` hears what
-    a person should know on the way (a dead run's lock taken over)."""
+    a person should know on the way (a dead run's lock taken over). A plan with no change writes nothing but its
+    housekeeping (``ApplyResult.tidied``)."""
     plan = planned.plan
     if plan.errors:
         raise PlanError(
@@ -168,6 +186,10 @@ async def apply_planned(
         allow_delete_all=allow_delete_all,
         max_delete_fraction=max_delete_fraction,
     )
+    if not plan.has_changes:
+        # Nothing to change: at most what a stopped run left to tidy (under the lock); the inventory is not written.
+        tidied = tuple(await tidy_up(client, planned, notify=notify)) if planned.housekeeping else ()
+        return ApplyResult((), None, tidied)
     async with stack_lock(client, planned.live.stack, notify=notify):
         return await apply_changes(
             client,
@@ -177,7 +199,31 @@ async def apply_planned(
             parallelism=parallelism,
             journal_path=journal_path,
             progress=progress,
+            claims=planned.claims,
+            housekeeping=planned.housekeeping,
         )
+
+
+async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str], None] | None = None) -> list[str]:
+    """The housekeeping of a plan with no change (``Planned.housekeeping``), under the stack's lock; what was done,
+    one sentence each. Refused (ConflictError) when another run moved the stack's inventory since the plan."""
+    tidy = planned.housekeeping
+    stack = planned.live.stack
+    done = []
+    async with stack_lock(client, stack, notify=notify):
+        # First, and always: the check that the inventory is as planned makes the claims below safe to change.
+        removed = await remove_leftover_parts(client, stack, planned.live.inventory_record)
+        if removed:
+            done.append(f"removed {plural(removed, 'inventory part record')} a stopped write left behind")
+        refused = await take_claims(client, stack, tidy.claims_to_make, all_or_none=False)
+        if len(tidy.claims_to_make) > len(refused):
+            done.append(f"claimed {plural(len(tidy.claims_to_make) - len(refused), 'name')} the stack owns")
+        for key, other in sorted(refused.items()):
+            done.append(f"could not claim '{key.name}': {conflict(key, other, stack)[0]}")
+        await give_up_claims(client, {c.sys_id for c in tidy.claims_to_drop})
+        if tidy.claims_to_drop:
+            done.append(f"gave up {plural(len(tidy.claims_to_drop), 'claim')} of names the stack no longer owns")
+    return done
 
 
 def lint_findings(

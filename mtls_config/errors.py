@@ -30,6 +30,7 @@ instance echoes back is masked before any text leaves the error.
     ├── ApplyError                an apply finished with failed resources (the journal says which)
     │   └── WriteNotKept          the instance answered a write as done but did not keep a field as sent
     ├── LockError                 another run holds the stack's lock
+    ├── Interrupted               a signal (Ctrl-C, SIGTERM) stopped the run; says what was done before it
     └── VerifyError               a verify run could not be carried out (not: the handshake failed)
 """
 
@@ -212,6 +213,19 @@ class LockError(MtlsConfigError):
     name the exact commands that clear it."""
 
     held: object | None = None
+
+
+class Interrupted(MtlsConfigError):
+    """A signal (Ctrl-C, SIGTERM) stopped the run. ``result``: what an interrupted apply did, resource by resource
+    (a ``mtls_config.changes.ApplyResult``), when it had begun writing; ``stage``: what it was doing;
+    ``lock_released``: whether the stack's lock was given back (None: no lock was held, or it is not known);
+    ``signal``: the signal's number, set by the CLI that caught it."""
+
+    result: object | None = None
+    stage: str = ""
+    lock_released: bool | None = None
+    signal: int = 2  # SIGINT
+    signals: int = 1  # how many it received: a second one cut the clean-up short
 
 
 class VerifyError(MtlsConfigError):

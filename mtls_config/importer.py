@@ -13,6 +13,7 @@ Never imports the emulator or the CLI.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,9 @@ from pathlib import Path
 import yaml
 
 from mtls_config.access import check_roles, needs, read_grants
+from mtls_config.claims import address_key, claim_key, conflict, give_up_claims, read_claims, take_claims
 from mtls_config.concurrency import gather, gather_all
-from mtls_config.errors import PlanError
+from mtls_config.errors import Interrupted, PlanError
 from mtls_config.files import write_private
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
@@ -31,7 +33,7 @@ from mtls_config.observe import read_dictionary
 from mtls_config.reads import attachments_by_record, live_record
 from mtls_config.resources.common import LiveRecord
 from mtls_config.resources.importing import ImportContext
-from mtls_config.resources.kind import ImportRead
+from mtls_config.resources.kind import ImportRead, Kind
 from mtls_config.resources.registry import KINDS
 from mtls_config.wording import plural
 
@@ -51,10 +53,10 @@ class ImportResult:
 async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] = ()) -> ImportResult:
     # First the account's roles (a user without them would list empty tables and import nothing, silently), the
     # inventory and the columns of every table import lists: which column says "mutual auth is on" is the
-    # instance's (a query on a column it lacks would return every record).
+    # instance's (a query on a column it lacks would return every record). And whose each name is (claims).
     tables = sorted({table for kind in KINDS for table in kind.reads()})
-    grants, (inventory, inv_record, _), dictionary = await gather(
-        read_grants(client), read_inventory(client, stack), read_dictionary(client, tables)
+    grants, (inventory, inv_record, _), dictionary, claims = await gather(
+        read_grants(client), read_inventory(client, stack), read_dictionary(client, tables), read_claims(client, stack)
     )
     check_roles(grants, needs(tables))
     owned_ids = {r.sys_id for entry in inventory.resources.values() for r in entry.records}
@@ -65,14 +67,24 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
     listings = {read: [live_record(read.table, row) for row in rows] for read, rows in zip(reads, listed, strict=True)}
     ctx = ImportContext(patterns, owned_ids, listings, dictionary=dictionary)
 
+    def take(kind: Kind, record: LiveRecord) -> bool:
+        """Select a record, unless its name belongs to another stack: that one is never adopted here."""
+        key = claim_key(kind.name, record.get(kind.natural_key)) if not kind.takes_over else None
+        other = claims.held_by_others(key) if key is not None else None
+        if key is not None and other is not None:
+            ctx.skip(kind, (key.name,), f"{kind.address(key.name)}: {conflict(key, other, stack)[0]}")
+            return False
+        ctx.select(record)
+        return True
+
     chosen: list[tuple[int, LiveRecord]] = []
     for position, kind in enumerate(KINDS):
         for record in kind.import_select(ctx):
-            ctx.select(record)
-            chosen.append((position, record))
+            if take(kind, record):
+                chosen.append((position, record))
     for position, record in chosen:
         for pulled in KINDS[position].import_pulls(record, ctx):
-            ctx.select(pulled)
+            take(_kind_of_table(pulled.table), pulled)
 
     await _fetch_files(client, ctx)
     for kind in KINDS:
@@ -124,6 +136,35 @@ async def import_to(
             f"{out} already holds {plural(len(existing), 'file')} that import would write (e.g. {existing[0]})",
             hint="choose another --out, or pass --force to overwrite",
         )
+    if not result.imported or result.inventory is None:
+        _write_files(out, result)
+        return result
+    wanted = {key: address for address in result.imported if (key := address_key(address)) is not None}
+    doing = "before claiming the names of the imported records"
+    try:
+        async with stack_lock(client, stack, notify=notify):  # an apply rewriting the inventory would lose it
+            try:
+                doing = "while claiming the names of the imported records"
+                refused = await take_claims(client, stack, wanted)
+                if refused:  # another stack took names meanwhile: adopt nothing rather than part of a set-up
+                    await give_up_claims(client, {k.sys_id for k in wanted if k not in refused})
+                    key, other = min(refused.items())
+                    raise PlanError(
+                        f"could not import: {len(refused)} of the names are claimed by another stack meanwhile "
+                        f"(e.g. {conflict(key, other, stack)[0]}); nothing was written",
+                        hint="run 'mtls-config plan' to see whose they are, then import again",
+                    )
+                _write_files(out, result)
+                doing = "while recording the imported records in the stack's inventory"
+                await store_inventory(client, stack, result.inventory_record, result.inventory)
+            except asyncio.CancelledError:
+                raise _interrupted(out, doing) from None
+    except asyncio.CancelledError:
+        raise _interrupted(out, doing) from None
+    return result
+
+
+def _write_files(out: Path, result: ImportResult) -> None:
     for rel, data in sorted(result.files.items()):
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +173,19 @@ async def import_to(
             write_private(path, data)
         else:
             path.write_bytes(data)
-    if result.imported and result.inventory is not None:
-        async with stack_lock(client, stack, notify=notify):  # an apply rewriting the inventory would lose it
-            await store_inventory(client, stack, result.inventory_record, result.inventory)
-    return result
+
+
+def _kind_of_table(table: str) -> Kind:
+    return next(k for k in KINDS if k.table == table)
+
+
+def _interrupted(out: Path, when: str) -> Interrupted:
+    """A signal stopped the import once its files were written (``Interrupted`` says so; the cancellation is
+    handled here)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    written = "the specs and files were written to" if "recording" in when else "nothing was written to"
+    error = Interrupted(f"import stopped {when}; {written} {out}")
+    error.stage = when
+    return error

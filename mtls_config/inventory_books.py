@@ -109,7 +109,8 @@ def final_inventory(
             seen = rows.get(owned_rec.sys_id)
             owned_rec.mod_count = seen.mod_count if seen is not None else None
         if all(rows.get(r.sys_id) is None for r in entry.records):
-            if task is None or task.status == "applied" or not entry.pending:
+            # Pending and never begun (its name claimed by another stack, or skipped): nothing of it to recover.
+            if task is None or task.status == "applied" or not entry.pending or not task.started:
                 inv.resources.pop(address)
             continue
         ok = task is None or task.status == "applied"

@@ -90,24 +90,43 @@ def _split(stack: str, rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, A
 # -- reading --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A stack's inventory as read: the inventory (a fresh, empty one when the stack owns nothing yet), its head
+    record, the attachment it was read from when an earlier version's format still holds it, and the part records
+    the head does not name (a write that was stopped before it removed them)."""
+
+    inventory: Inventory
+    record: LiveRecord | None = None
+    attachment: Attachment | None = None
+    leftover_parts: tuple[str, ...] = ()  # sys_ids
+
+
 async def read_inventory(client: Instance, stack: str) -> tuple[Inventory, LiveRecord | None, Attachment | None]:
-    """The stack's inventory (a fresh, empty one when the stack owns nothing yet), its head record, and the
-    attachment it was read from when an earlier version's format still holds it (else None)."""
+    """The stack's inventory, its head record and the attachment it was read from (see ``Stored``)."""
+    stored = await read_stored(client, stack)
+    return stored.inventory, stored.record, stored.attachment
+
+
+async def read_stored(client: Instance, stack: str) -> Stored:
+    """The stack's inventory and what a tidy-up would remove: one query."""
     rows = await client.list(TABLE, query=stack_query(stack), fields=list(PROPERTY_FIELDS), page_size=READ_PAGE_SIZE)
     heads, parts = _split(stack, rows)
     if not heads:
         # Parts without a head: a first write that died before its head existed. Nothing is owned yet.
-        return Inventory(stack=stack), None, None
+        return Stored(Inventory(stack=stack), leftover_parts=tuple(p.sys_id for p in parts))
     record = live_record(TABLE, heads[0])
     try:
         head = parse_head(record.get("value"))
     except ValueError as exc:
         raise BadResponse(f"the inventory property {property_name(stack)} is not valid JSON ({exc})") from None
+    leftover = tuple(p.sys_id for p in parts if not isinstance(head, PartsPointer) or p.token != head.parts.id)
     if isinstance(head, Inventory):
-        return head, record, None
+        return Stored(head, record, leftover_parts=leftover)
     if isinstance(head, PartsPointer):
-        return _assemble(stack, head, parts), record, None
-    return await _read_attachment(client, stack, record, head)
+        return Stored(_assemble(stack, head, parts), record, leftover_parts=leftover)
+    inventory, record, attachment = await _read_attachment(client, stack, record, head)
+    return Stored(inventory, record, attachment, leftover)
 
 
 def _assemble(stack: str, pointer: PartsPointer, parts: Sequence[_Part]) -> Inventory:
@@ -188,6 +207,24 @@ async def store_inventory(client: Instance, stack: str, record: LiveRecord | Non
         gather_all(client.delete_attachment(a.sys_id, missing_ok=True) for a in legacy),
     )
     return record
+
+
+async def remove_leftover_parts(client: Instance, stack: str, record: LiveRecord | None) -> int:
+    """Delete the part records the head does not name (a write stopped before it removed them), checking first
+    that the head is as ``record`` was read (not moved by another run meanwhile). How many were removed."""
+    rows = await client.list(
+        TABLE, query=stack_query(stack), fields=["sys_id", "name", "value", "sys_mod_count"], page_size=READ_PAGE_SIZE
+    )
+    heads, parts = _split(stack, rows)
+    _check_unmoved(stack, record, heads)
+    try:
+        head = parse_head(live_record(TABLE, heads[0]).get("value")) if heads else None
+    except ValueError:
+        return 0  # a damaged head: which parts it names cannot be told, so none is removed
+    named = head.parts.id if isinstance(head, PartsPointer) else None
+    leftover = [p.sys_id for p in parts if p.token != named]
+    await _delete_parts(client, leftover)
+    return len(leftover)
 
 
 def _check_unmoved(stack: str, record: LiveRecord | None, heads: Sequence[dict[str, Any]]) -> None:

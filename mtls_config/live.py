@@ -28,6 +28,7 @@ class Live:
     opaque_passwords: dict[str, str] = field(default_factory=dict, repr=False)  # address -> sha256 of the opaque value
     duplicates: dict[str, str] = field(default_factory=dict)  # address -> several records, none clearly ours
     dictionary: Dictionary | None = None  # the columns of the tables the stack touches; None: not read
+    leftover_parts: tuple[str, ...] = ()  # inventory part records its head does not name (a stopped write's)
 
     def owned(self, address: str) -> OwnedResource | None:
         return self.inventory.resources.get(address)

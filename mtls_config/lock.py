@@ -26,7 +26,6 @@ Never imports the client's transport, the emulator or the CLI; talks to the inst
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import getpass
 import hashlib
@@ -40,7 +39,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from mtls_config.errors import InstanceError, LockError, MtlsConfigError
+from mtls_config.errors import InstanceError, Interrupted, LockError, MtlsConfigError
 from mtls_config.files import SYSTEM, read_file
 from mtls_config.instance import Instance
 from mtls_config.inventory_store import RECORD_FLAGS
@@ -53,6 +52,7 @@ TABLE = "sys_properties"
 FIELDS = ("sys_id", "name", "value", "sys_mod_count")
 DEFAULT_TTL = dt.timedelta(minutes=2)
 RELEASE_TIMEOUT = 15.0  # seconds a release may take on the way out (a failure leaves it to the lease)
+RELEASE_ATTEMPTS = 3  # a release whose requests fail (each after the client's own retries) is tried again
 TTL_VARIABLE = "MTLS_CONFIG_LOCK_TTL"  # seconds; for very long applies or tests
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -319,48 +319,17 @@ async def acquire(
     process = process or this_process()
     now = now or dt.datetime.now(dt.UTC)
     expires = now + (ttl or lock_ttl())
-    token = secrets.token_hex(16)
+    token = secrets.token_hex(16)  # chosen before anything is sent: a record carrying it can only be ours
     value = _value(holder, token, now, expires, process)
-    sys_id = lock_sys_id(stack)
     current = await read_lock(client, stack)
     taken_from: LockInfo | None = None
-    if current is None:
-        try:
-            await client.create(
-                TABLE,
-                {
-                    "name": lock_name(stack),
-                    "value": value,
-                    "type": "string",
-                    "description": "mtls-config apply lock",
-                    **RECORD_FLAGS,  # written on every apply: must not flush the instance's caches
-                },
-                sys_id=sys_id,
-            )
-        except InstanceError:
-            # Most likely another run inserted the same sys_id first: name it. Otherwise the error is ours.
-            seen = await read_lock(client, stack)
-            if seen is None:
-                raise
-            if seen.token != token:
-                raise _held_by_other(seen, now) from None
-    elif current.expired(now) or current.holder_gone(process):
-        if not current.expired(now):
-            taken_from = current
-        try:
-            answer = await client.update(TABLE, current.sys_id, {"value": value})
-        except InstanceError:
-            answer = {}
-        if str(answer.get("sys_mod_count", "")) != str(current.mod_count + 1):
-            # Someone else wrote between our read and our write (or a retry doubled ours): do not trust it.
-            await _confirm(client, stack, token, now, taken_over=True)
-    else:
+    if current is not None and not (current.expired(now) or current.holder_gone(process)):
         raise _held_by_other(current, now)
-    await _confirm(client, stack, token, now)
-    taken = sys_id if current is None else current.sys_id
-    return HeldLock(
+    if current is not None and not current.expired(now):
+        taken_from = current
+    mine = HeldLock(
         stack=stack,
-        sys_id=taken,
+        sys_id=lock_sys_id(stack) if current is None else current.sys_id,
         holder=holder,
         token=token,
         expires=expires,
@@ -368,6 +337,56 @@ async def acquire(
         process=process,
         taken_from=taken_from,
     )
+    try:
+        if current is None:
+            await _insert(client, stack, value, token, now)
+        else:
+            try:
+                answer = await client.update(TABLE, current.sys_id, {"value": value})
+            except InstanceError:
+                answer = {}
+            if str(answer.get("sys_mod_count", "")) != str(current.mod_count + 1):
+                # Someone else wrote between our read and our write (or a retry doubled ours): do not trust it.
+                await _confirm(client, stack, token, now, taken_over=True)
+        await _confirm(client, stack, token, now)
+    except BaseException:
+        # Our write may have landed though this run will not hold the lock (its answer lost and the read after it
+        # failed, a refused take-over, the run cancelled): a record with our token must not outlive the failure.
+        # The release reads first and deletes only our token; it is bounded and never raises.
+        await release_quietly(client, mine, warn=False)
+        raise
+    return mine
+
+
+async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.datetime) -> None:
+    try:
+        answer = await client.create(
+            TABLE,
+            {
+                "name": lock_name(stack),
+                "value": value,
+                "type": "string",
+                "description": "mtls-config apply lock",
+                **RECORD_FLAGS,  # written on every apply: must not flush the instance's caches
+            },
+            sys_id=lock_sys_id(stack),
+        )
+    except InstanceError:
+        # Most likely another run inserted the same sys_id first: name it. Otherwise the error is ours.
+        seen = await read_lock(client, stack)
+        if seen is None:
+            raise
+        if seen.token != token:
+            raise _held_by_other(seen, now) from None
+        return
+    if _info(stack, answer).token == token and str(answer.get("sys_mod_count", "0")) != "0":
+        # The instance took our insert for an update of a lock record that existed (it should refuse a duplicate
+        # sys_id): someone else's lock may have been overwritten. Fail closed: the caller removes our record.
+        raise LockError(
+            f"could not take the lock of stack '{stack}': the instance overwrote an existing lock record instead of "
+            "refusing a second insert of its sys_id",
+            hint="mtls-config's lock needs an instance that refuses duplicate sys_ids; run apply again",
+        )
 
 
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:
@@ -394,28 +413,45 @@ async def _delete_if_ours(client: Instance, info: LockInfo, token: str) -> None:
         await client.delete(TABLE, info.sys_id, missing_ok=True)
 
 
-async def release(client: Instance, held: HeldLock) -> bool:
-    """Give the lock back if it is still ours; True when a record was removed. Safe to call twice."""
+async def release(client: Instance, held: HeldLock, *, warn: bool = True) -> bool:
+    """Give the lock back if it is still ours; True when a record was removed. Safe to call twice. ``warn``: log
+    it when the lock is another run's by now."""
     seen = await read_lock(client, held.stack)
     if seen is None or seen.token != held.token:
-        if seen is not None:
+        if seen is not None and warn:
             logger.warning("the lock of stack %s was no longer ours at release", held.stack)
         return False
     await client.delete(TABLE, seen.sys_id, missing_ok=True)
     return True
 
 
-async def release_quietly(client: Instance, held: HeldLock, *, timeout: float = RELEASE_TIMEOUT) -> bool:
+async def release_quietly(
+    client: Instance, held: HeldLock, *, timeout: float = RELEASE_TIMEOUT, warn: bool = True
+) -> bool:
     """``release``, bounded in time and never raising: for the way out of a run, a failed or a cancelled one
-    (Ctrl-C) included. A release that fails is logged; the lease frees the lock within its lifetime anyway."""
+    (Ctrl-C) included. A release that fails is logged; the lease frees the lock within its lifetime anyway.
+    Cancelled itself (a second Ctrl-C), it stops waiting and raises ``CancelledError``."""
     try:
         async with asyncio.timeout(timeout):
-            return await asyncio.shield(release(client, held))
+            return await asyncio.shield(_release_persistently(client, held, warn))
     except (MtlsConfigError, TimeoutError) as exc:
         why = exc.message if isinstance(exc, MtlsConfigError) else f"no answer within {timeout:g} s"
         logger.warning("could not release the lock of stack %s (%s); it expires at %s", held.stack, why,
                        _fmt(held.expires))  # fmt: skip
         return False
+
+
+async def _release_persistently(client: Instance, held: HeldLock, warn: bool) -> bool:
+    """``release``, tried again when it fails: a lock left behind stops every other run for its lease, so one
+    unlucky request (the client's retries spent) must not leave it. The caller bounds the time it may take."""
+    for attempt in range(1, RELEASE_ATTEMPTS + 1):
+        try:
+            return await release(client, held, warn=warn)
+        except MtlsConfigError:
+            if attempt == RELEASE_ATTEMPTS:
+                raise
+            logger.info("releasing the lock of stack %s failed; trying again", held.stack)
+    raise AssertionError("not reached")
 
 
 async def force_release(client: Instance, stack: str) -> LockInfo | None:
@@ -467,14 +503,23 @@ async def stack_lock(
     if held.taken_from is not None:
         (notify or logger.warning)(took_over_message(held.taken_from))
     keeper = asyncio.ensure_future(_keep_alive(client, held, ttl, sleep, clock))
+    failure: BaseException | None = None
     try:
         yield held
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        # Waits for the keeper without taking its cancellation for ours: cancelled again meanwhile (a second
+        # Ctrl-C), this run stops waiting and the lease frees the lock.
+        await asyncio.wait([keeper])
+        if not keeper.cancelled() and keeper.exception() is not None:
+            logger.warning("the lock keeper of stack %s stopped: %r", held.stack, keeper.exception())
         # Never hides the body's own error behind a failed release; the lease frees the lock by itself.
-        await release_quietly(client, held)
+        released = await release_quietly(client, held)
+        if isinstance(failure, Interrupted):
+            failure.lock_released = released
 
 
 def took_over_message(info: LockInfo) -> str:

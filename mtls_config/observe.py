@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mtls_config.access import Grants, check_roles, needs, read_grants
+from mtls_config.claims import Claims, read_claims
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
 from mtls_config.dictionary import (
@@ -46,7 +47,7 @@ from mtls_config.dictionary import (
 from mtls_config.errors import PermissionDenied
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
-from mtls_config.inventory_store import read_inventory
+from mtls_config.inventory_store import read_stored
 from mtls_config.live import Live
 from mtls_config.reads import attachments_by_record, read_in
 from mtls_config.resources import registry
@@ -103,6 +104,8 @@ class FirstRead:
     attachments: list[dict[str, Any]]
     grants: Grants | None = None
     dictionary: Dictionary | None = None
+    leftover_parts: tuple[str, ...] = ()  # inventory part records the head does not name (a stopped write's)
+    claims: Claims | None = None  # every claim of a name on the instance (mtls_config.claims)
 
 
 async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRead:
@@ -127,9 +130,9 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
             await roles
             raise
 
-    grants, (inventory, record, attachment), found, attachments, dictionary = await gather(
+    grants, stored, found, attachments, dictionary, claims = await gather(
         roles,
-        or_roles(read_inventory(client, stack)),
+        or_roles(read_stored(client, stack)),
         or_roles(
             gather_all(
                 read_in(client, table, column, values, registry.columns(table))
@@ -138,12 +141,22 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
         ),
         or_roles(gather_all(client.list_table_attachments(table) for table in registry.attachment_tables())),
         read_dictionary(client, keys.tables()),
+        or_roles(read_claims(client, stack)),
     )
     rows: dict[str, list[LiveRecord]] = {}
     for (table, _), records in zip(groups, found, strict=True):
         rows.setdefault(table, []).extend(records)
     return FirstRead(
-        keys, inventory, record, attachment, rows, [a for listed in attachments for a in listed], grants, dictionary
+        keys,
+        stored.inventory,
+        stored.record,
+        stored.attachment,
+        rows,
+        [a for listed in attachments for a in listed],
+        grants,
+        dictionary,
+        stored.leftover_parts,
+        claims,
     )
 
 
@@ -261,4 +274,5 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         opaque,
         duplicates,
         first.dictionary,
+        first.leftover_parts,
     )

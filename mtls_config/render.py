@@ -22,8 +22,9 @@ from xml.etree import ElementTree as ET
 
 from rich.text import Text
 
-from mtls_config.changes import ApplyResult
+from mtls_config.changes import ApplyResult, Status
 from mtls_config.diff import expiry_time
+from mtls_config.errors import Interrupted
 from mtls_config.literal import visible
 from mtls_config.plan import Plan, PlannedField, ResourceChange, summary_line
 from mtls_config.resources.registry import NAMES as KIND_NAMES
@@ -123,6 +124,10 @@ def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text
     out.append("\n")
     if plan.has_changes:
         out.append(f"{title}: ", style="bold").append(summary_line(plan) + ".")
+    elif plan.errors:  # "no changes" would say the instance matches: it cannot be known where the plan failed
+        out.append("Nothing can be applied: ", style="bold red").append(
+            f"the plan has {plural(len(plan.errors), 'error')} (above)."
+        )
     else:
         out.append("No changes. ", style="bold green").append(
             f"The instance matches the specs ({plural(plan.summary.no_op, 'resource')})."
@@ -130,16 +135,31 @@ def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text
     return out
 
 
-def apply_text(result: ApplyResult) -> Text:
+OUTCOME_STYLES: dict[Status, str] = {
+    "applied": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "interrupted": "bold yellow",
+    "not applied": "yellow",
+}
+
+
+def _outcomes(result: ApplyResult) -> Text:
     out = Text()
+    width = max((len(o.status) for o in result.outcomes), default=8)
     for o in result.outcomes:
-        style = {"applied": "green", "failed": "bold red", "skipped": "yellow"}[o.status]
-        out.append(f"  {o.status:8} ", style=style).append(f"{o.action:8} {visible(o.address)}")
+        out.append(f"  {o.status:{max(width, 8)}} ", style=OUTCOME_STYLES[o.status])
+        out.append(f"{o.action:8} {visible(o.address)}")
         if o.message:
             out.append(f"  {visible(o.message)}", style="dim")
         out.append("\n")
         if o.hint:
             out.append(f"    hint: {visible(o.hint)}\n", style="dim")
+    return out
+
+
+def apply_text(result: ApplyResult) -> Text:
+    out = _outcomes(result)
     out.append(
         f"\nApply finished: {result.count('applied')} applied, {result.count('failed')} failed, "
         f"{result.count('skipped')} skipped.",
@@ -147,6 +167,30 @@ def apply_text(result: ApplyResult) -> Text:
     )
     if result.journal is not None:
         out.append(f"\nJournal: {visible(result.journal)}", style="dim")
+    return out
+
+
+def interrupted_text(error: Interrupted, *, signal_name: str, stack: str, rerun: str) -> Text:
+    """What a run a signal stopped did: for an apply, each resource applied, interrupted while being written, or
+    not applied, and the journal; whether the stack's lock was given back; that ``rerun`` converges."""
+    result = error.result if isinstance(error.result, ApplyResult) else None
+    out = Text()
+    out.append(f"interrupted ({signal_name}): {visible(error.message)}\n", style="bold red")
+    if result is not None:
+        out.append_text(_outcomes(result))
+        counts = ", ".join(f"{result.count(status)} {status}" for status in OUTCOME_STYLES if result.count(status))
+        out.append(f"\nApply interrupted: {counts or 'nothing to do'}.\n", style="bold")
+        if result.journal is not None and result.journal.exists():
+            out.append(f"Journal: {visible(result.journal)}\n", style="dim")
+    if error.lock_released is True:
+        out.append(f"The lock of stack '{stack}' was given back.\n")
+    elif error.lock_released is False or (error.lock_released is None and error.stage):
+        why = "interrupted again before it was given back" if error.signals > 1 else "it could not be given back"
+        out.append(
+            f"The lock of stack '{stack}' may still be held ({why}): it frees itself within its lease, and the next "
+            "apply on this machine takes it over at once.\n"
+        )
+    out.append(rerun)
     return out
 
 
@@ -462,6 +506,8 @@ def plan_markdown(plan: Plan) -> str:
             label = "adopt" if c.importing and c.action == "update" else c.action
             lines.append(f"| `{symbol}` | {_md_code(c.address)} | {label} | {fields or _md(c.reason)} |")
         lines.append("")
+    elif plan.errors:
+        lines += [f"Nothing can be applied: the plan has {plural(len(plan.errors), 'error')} (below).", ""]
     else:
         lines += ["No changes: the instance matches the specs.", ""]
     if plan.findings:

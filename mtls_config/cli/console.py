@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from mtls_config.errors import MtlsConfigError, SpecError
+from mtls_config.errors import Interrupted, MtlsConfigError, SpecError
 from mtls_config.literal import visible, visible_lines
 from mtls_config.redaction import redact
 
@@ -113,12 +113,18 @@ def print_error(exc: MtlsConfigError) -> None:
 
 
 def report_errors(func: Callable[P, T]) -> Callable[P, T]:
-    """Run a command; a library error becomes its message on stderr and exit code 1, never a traceback."""
+    """Run a command; a library error becomes its message on stderr and exit code 1, never a traceback. A command
+    a signal stopped says so and exits with 128 + the signal's number (130 for Ctrl-C)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
+        except Interrupted as exc:
+            from mtls_config.cli.interrupt import exit_code, signal_name
+
+            stderr().print(f"interrupted ({signal_name(exc)}): {redact(exc.message)}", markup=False)
+            raise typer.Exit(exit_code(exc)) from None
         except MtlsConfigError as exc:
             print_error(exc)
             raise typer.Exit(EXIT_ERROR) from None

@@ -9,9 +9,9 @@ import typer
 from rich.text import Text
 
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
+from mtls_config.cli.interrupt import run_command
 from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.target import TimeoutOpt, connect
-from mtls_config.concurrency import run_coroutine
 from mtls_config.literal import visible
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.stack import find_project
@@ -74,7 +74,7 @@ def doctor(
             settings = client.settings
             return await diagnose(client, scope, url=settings.url, local=settings.is_local, prelude=[specs_check])
 
-    report = run_coroutine(main())
+    report = run_command(main())
     if chosen_format(output_format, json_alias) == "json":
         print_json(report.as_dict())
     else:

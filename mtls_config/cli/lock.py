@@ -12,10 +12,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stderr, stdout
+from mtls_config.cli.interrupt import run_command
 from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.client import InstanceClient
-from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import LockError
 from mtls_config.lock import LockInfo, force_release, lock_name, read_lock, release_hint
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
@@ -68,7 +68,7 @@ def _with_client(
         ) as client:
             return await body(client, name)
 
-    return run_coroutine(main())
+    return run_command(main())
 
 
 def target_flags(instance: str | None, env: str | None, stack: str | None = None) -> str:

@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
         returned = tree.main(args=args, prog_name="mtls-config", standalone_mode=False)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's way of saying Ctrl-C outside a command's run
+            stderr().print("interrupted", markup=False)
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         if type(exc).__name__ == "NoArgsIsHelpError":  # a group run without a command: its help says what to run

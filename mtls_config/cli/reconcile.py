@@ -23,12 +23,12 @@ from mtls_config.cli.console import (
     stderr,
     stdout,
 )
+from mtls_config.cli.interrupt import exit_code, prompting, run_command, signal_name
 from mtls_config.cli.lock import lock_hints, note, target_flags
 from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.progress import ApplyProgress
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
-from mtls_config.concurrency import run_coroutine
-from mtls_config.errors import MtlsConfigError, PlanError, ProjectError
+from mtls_config.errors import Interrupted, MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
@@ -108,6 +108,20 @@ def _connector(
     return connection
 
 
+def rerun_arguments(
+    paths: list[Path] | None, instance: str | None, env: str | None, insecure: bool, ca_bundle: str | None
+) -> str:
+    """The arguments that make a re-run read the same specs and reach the same instance as this run: the spec paths
+    given (not a saved plan: it no longer matches what the run wrote), the target, and its TLS options."""
+    given = "".join(f" {shlex.quote(str(path))}" for path in paths or [])
+    flags = target_flags(instance, env)
+    if insecure:
+        flags += " --insecure"
+    if ca_bundle is not None:
+        flags += f" --ca-bundle {shlex.quote(ca_bundle)}"
+    return given + flags
+
+
 def _run(
     stack: Stack,
     instance: str | None,
@@ -131,7 +145,7 @@ def _run(
                 if stats is not None:
                     stats.append((env or client.settings.url, client.stats.snapshot()))
 
-    return run_coroutine(main())
+    return run_command(main())
 
 
 RequestLog = list[tuple[str, dict[str, dict[str, int]]]]
@@ -197,7 +211,7 @@ def plan(
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
     connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-    results = run_coroutine(
+    results = run_command(
         plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [])
     )
     if verbose:
@@ -224,6 +238,8 @@ def plan(
             if len(results) > 1:
                 stdout().print(f"== environment {name} ==", markup=False)
             stdout().print(plan_text(plan_, verbose=verbose))
+            for line in result.housekeeping.lines():
+                stdout().print(f"Housekeeping: apply will {line}.", markup=False)
             if out is not None and len(results) == 1:
                 stdout().print(f"\nSaved the plan to {out}; apply it with: mtls-config apply {out}", markup=False)
             if len(results) > 1:
@@ -285,7 +301,7 @@ def apply(
     from mtls_config.engine import apply_planned, journal_file, make_planned
     from mtls_config.fleet import is_pattern
     from mtls_config.plan import Plan
-    from mtls_config.render import apply_text, plan_text
+    from mtls_config.render import apply_text, interrupted_text, plan_text
 
     if is_pattern(env):
         raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
@@ -326,16 +342,23 @@ def apply(
         if saved is None or interactive:
             stdout().print(plan_text(planned.plan, verbose=verbose))
         if not planned.plan.has_changes and not planned.plan.errors:
+            tidied: list[str] = []
+            if planned.housekeeping:  # what a stopped run left: tidied under the lock, with nothing to confirm
+                tidied = list((await apply_planned(client, planned, saved=saved, notify=note)).tidied)
+                for line in tidied:
+                    stdout().print(f"Housekeeping: {line}.", markup=False)
             if saved is not None and not interactive:
                 left = "left " if saved.has_changes else ""
+                written = "" if tidied else "; nothing was written"
                 stdout().print(
                     f"No changes {left}to apply: the instance matches the specs "
-                    f"({plural(planned.plan.summary.no_op, 'resource')}); nothing was written.",
+                    f"({plural(planned.plan.summary.no_op, 'resource')}){written}.",
                     markup=False,
                 )
             return EXIT_OK
         if saved is None and not auto_approve:
-            with client.deadline.paused():  # a person reading the plan is not the instance being slow
+            # a person reading the plan is not the instance being slow; Ctrl-C ends the wait at once
+            with client.deadline.paused(), prompting():
                 answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
             if answer.strip().lower() != "yes":
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
@@ -357,12 +380,24 @@ def apply(
         return EXIT_OK if result.ok else EXIT_ERROR
 
     stats: RequestLog = []
-    with lock_hints(instance, env):
-        try:
-            code = _run(stack, instance, env, insecure, ca_bundle, body, timeout, stats=stats)
-        finally:
-            if verbose:
-                _print_stats(stats)
+    try:
+        with lock_hints(instance, env):
+            try:
+                code = _run(stack, instance, env, insecure, ca_bundle, body, timeout, stats=stats)
+            finally:
+                if verbose:
+                    _print_stats(stats)
+    except Interrupted as exc:
+        command = "mtls-config apply" + rerun_arguments(spec_paths, instance, env, insecure, ca_bundle)
+        if exc.result is None:
+            rerun = f"Nothing was applied. Run '{command}' again when you are ready."
+        else:
+            rerun = (
+                f"Run '{command}' again: it recognises what this run wrote and finishes the rest, never making a "
+                "record twice."
+            )
+        stderr().print(interrupted_text(exc, signal_name=signal_name(exc), stack=stack.name, rerun=rerun))
+        raise typer.Exit(exit_code(exc)) from None
     raise typer.Exit(code)
 
 
@@ -430,7 +465,9 @@ def drift(
     try:
         envs = environments(find_project(paths), env, instance)
         connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-        results = run_coroutine(plan_environments(paths, envs, connection, catch=True))
+        results = run_command(plan_environments(paths, envs, connection, catch=True))
+    except Interrupted:
+        raise  # stopped by a signal: no report of a run that did not finish, the exit code says it
     except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error
         results = [(env, exc)]
     if verbose:
@@ -552,8 +589,20 @@ def import_(
             )
             return client.settings.url, result
 
-    with lock_hints(instance, env):
-        url, result = run_coroutine(main())
+    from mtls_config.render import interrupted_text
+
+    try:
+        with lock_hints(instance, env):
+            url, result = run_command(main())
+    except Interrupted as exc:
+        rerun = (
+            "Run the same 'mtls-config import' again to finish (with --force once its files exist): it converges."
+            if exc.stage
+            else "Nothing was written. Run 'mtls-config import' again when you are ready."
+        )
+        text = interrupted_text(exc, signal_name=signal_name(exc), stack=project.project.stack, rerun=rerun)
+        stderr().print(text)
+        raise typer.Exit(exit_code(exc)) from None
     written = sorted(str(out / rel) for rel in result.files) if result.imported else []
     if fmt == "json":
         print_json(

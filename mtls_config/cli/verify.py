@@ -16,11 +16,11 @@ import typer
 from rich.text import Text
 
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
+from mtls_config.cli.interrupt import run_command
 from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
 from mtls_config.cli.options import JsonAlias, TextOrJson, chosen_format
 from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
 from mtls_config.cli.target import connect
-from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import MtlsConfigError, VerifyError
 from mtls_config.literal import visible
 from mtls_config.spec.loader import SpecSet
@@ -230,7 +230,7 @@ def _verify(
     trust_items = trust_set(trust, specs)
 
     def read_endpoints(bindings: Sequence[MessageBinding]) -> Mapping[str, Endpoint]:
-        return run_coroutine(_read_endpoints(bindings, specs.get(), instance_options))
+        return run_command(_read_endpoints(bindings, specs.get(), instance_options))
 
     items: list[VerifyTarget | Unresolved]
     if all_bindings:
@@ -247,7 +247,7 @@ def _verify(
     else:
         items = [endpoint_target(endpoint or "", keystore, trust_items, password, specs)]
     resolved = [i for i in items if isinstance(i, VerifyTarget)]
-    reports = iter(run_coroutine(run_targets(resolved, concurrency=concurrency, **options)))
+    reports = iter(run_command(run_targets(resolved, concurrency=concurrency, **options)))
     results = [next(reports) if isinstance(i, VerifyTarget) else i.error for i in items]
     _render(results, items, json_output, all_bindings, verbose=verbose)
     if not all(isinstance(r, VerifyReport) and r.ok for r in results):

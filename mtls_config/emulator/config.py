@@ -87,6 +87,8 @@ class EmulatorConfig:
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     enforce_keystore_reference_type: bool = True  # profile.keystore must be a key_store/pkcs12_key_store
     over_max_length: Literal["truncate", "reject"] = "truncate"  # a string longer than its column: cut silently
+    # an insert carrying the sys_id of an existing record: refused (400), or taken as an update of that record
+    duplicate_sys_id: Literal["reject", "overwrite"] = "reject"
     # sys_user_has_role rows a user without admin reads: its own, everyone's, or none (facts-2 §10: unconfirmed)
     user_roles_read: Literal["own", "all", "none"] = "own"
     user_password_needs_input_display_value: bool = True  # else a plain user_password write is hashed too

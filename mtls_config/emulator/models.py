@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +41,7 @@ from mtls_config.emulator.seed import (
     SEED_SOAP_MESSAGES,
     seed_sys_id,
 )
-from mtls_config.emulator.store import Record, Store, Vault
+from mtls_config.emulator.store import InstanceLock, Record, Store, Vault
 from mtls_config.emulator.tables import CATALOG_TABLES, Column, Schema, Table, definitions
 
 __all__ = ["Backend", "ListResult", "Record", "User", "new_sys_id"]
@@ -97,10 +96,15 @@ class Backend:
     def __init__(self, config: EmulatorConfig, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.config = config
         self.clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._lock = threading.RLock()
         self.schema = Schema(definitions(config.connection_mutual_auth_columns), config.absent_columns)
         self.ignored_fields = self._field_names(config.ignore_fields)  # checked before any file is opened
         self._query_limits = encoded.QueryLimits(config.max_query_terms, config.max_query_groups, config.max_in_members)
+        # Other processes may use the same database: creating and seeding it happens under its file lock too.
+        self._lock = InstanceLock(config.db_path)
+        with self._lock:
+            self._open(config)
+
+    def _open(self, config: EmulatorConfig) -> None:
         self.store = Store(
             config.db_path, (t for t in self.schema if t not in CATALOG_TABLES), seed_data=config.seed_data
         )
@@ -114,15 +118,22 @@ class Backend:
         self.fields = Fields(config, self.schema, self._rows, self._vault, lambda: self.clock())
         self.accounts = Accounts(config, self.store, lambda: self.clock().timestamp())
         self.rules = Rules(config, self.schema, self.store, self, lambda: self.clock())
-        with self._lock:
+        self.store.begin()
+        try:
             self.ensure_accounts()
-        if config.seed_data and (self.store.fresh or self.store.meta("seed") == "pending"):
-            # Also when a process died while seeding a new state file: the seed is idempotent, its marker last.
-            self.seed()
+            if config.seed_data and (self.store.fresh or self.store.meta("seed") == "pending"):
+                # Also when a process died while seeding a new state file: the seed is idempotent, its marker last.
+                self.seed()
+        finally:
+            self.store.commit()
+        self._lock.on_acquire = self.store.begin
+        self._lock.on_release = self.store.commit
 
     def close(self) -> None:
         with self._lock:
+            self._lock.on_acquire = self._lock.on_release = None
             self.store.close()
+        self._lock.close()
 
     def _rows(self, table: str) -> dict[str, Record]:
         return self._catalog[table] if table in self._catalog else self.store.tables[table]
@@ -450,6 +461,8 @@ class Backend:
         if sys_id and not _SYS_ID.fullmatch(sys_id):
             raise BadRequest("Operation Failed", f"Invalid sys_id '{sys_id}': 32 lowercase hexadecimal characters")
         if sys_id and sys_id in self.store.tables[table.name]:
+            if as_client and self.config.duplicate_sys_id == "overwrite":
+                return self._overwrite(table, self.store.tables[table.name][sys_id], values, user_name)
             raise BadRequest("Operation Failed", f"Error during insert of {table.name} ({sys_id}): duplicate sys_id")
         record: Record = {c.name: c.default for c in table.columns}
         for name, raw in values.items():
@@ -473,6 +486,19 @@ class Backend:
         self.store.save(table.name, record)
         self.rules.after_insert(table, record, user_name, seeding=trusted)
         return record
+
+    def _overwrite(self, table: Table, old: Record, values: Mapping[str, Any], user_name: str) -> Record:
+        """``duplicate_sys_id="overwrite"``: an insert of an existing sys_id taken as an update of that record."""
+        new = dict(old)
+        for name, raw in values.items():
+            column = table.column(name)
+            if column is not None and not column.read_only:
+                self.fields.assign(table, new, column, raw, False)
+        new["sys_updated_on"] = self._timestamp()
+        new["sys_updated_by"] = user_name
+        new["sys_mod_count"] = str(int(old.get("sys_mod_count", "0") or 0) + 1)
+        self.store.save(table.name, new)
+        return new
 
     # ------------------------------------------------------------------ attachments
 

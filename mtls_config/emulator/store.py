@@ -5,25 +5,93 @@ The store knows rows and bytes, nothing of tables' rules, users or HTTP. Stored 
 place: a write saves a new dict, so a reader that took a record (or a list of them) under the instance lock can
 keep using it after releasing the lock.
 
+Several processes may open one database (two CLI runs on the embedded local instance, or servers on one file):
+``InstanceLock`` makes them take turns, one operation at a time, as one instance serves its clients. It holds a
+file lock (``fcntl.flock`` on ``<database>.lock`` beside it) for each operation, reloads what another process
+committed since this one last looked, and commits the operation's writes as one transaction, so an operation is
+whole or absent even when its process is killed half-way.
+
 Must never import: starlette or any HTTP library, the client, the engine, ``mtls_config.keystore``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import TracebackType
 
 from cryptography.fernet import Fernet, InvalidToken
 
 Record = dict[str, str]
 
 
+def lock_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".lock")
+
+
+class InstanceLock:
+    """The instance lock, held around every operation of the backend (re-entrant within a thread). Without a
+    database it is a thread lock. With one it also holds the database's file lock, so that every process using
+    the file takes turns: at the outermost acquisition it runs ``on_acquire`` (the store reloads what others
+    committed and opens a transaction), at the outermost release ``on_release`` (the store commits).
+
+    The file lock is held per operation, not per command: two CLI runs interleave their requests as two
+    clients of one instance do, and one that is killed frees the lock with its process (the kernel drops it)."""
+
+    def __init__(self, db_path: Path | None) -> None:
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        if db_path is not None:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.on_acquire: Callable[[], None] | None = None
+        self.on_release: Callable[[], None] | None = None
+
+    def __enter__(self) -> InstanceLock:
+        self._thread.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                if self.on_acquire is not None:
+                    self.on_acquire()
+            except BaseException:
+                self._leave()
+                raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._depth == 1 and self._fd is not None and self.on_release is not None:
+                self.on_release()
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        if self._depth == 1 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._depth -= 1
+        self._thread.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Store:
     """Records by table and sys_id (insertion order kept, also across restarts) and attachment bytes by sys_id.
 
-    Not thread-safe on its own: the backend holds its lock around every call.
+    Not thread-safe on its own: the backend holds its lock around every call. With a database, ``begin`` and
+    ``commit`` bracket each operation (``InstanceLock`` calls them) so that other processes' writes are seen.
     """
 
     def __init__(self, db_path: Path | None, tables: Iterable[str], *, seed_data: bool) -> None:
@@ -54,6 +122,30 @@ class Store:
         if self.fresh:
             self.set_meta("seed", "pending" if seed_data else "none")
         self._load()
+        self._version = self._data_version()
+
+    def _data_version(self) -> int:
+        assert self._db is not None
+        # Changes whenever another connection (another process) has committed to the file since the last call.
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def begin(self) -> None:
+        """Start an operation: see what other processes committed meanwhile, and open its transaction."""
+        if self._db is None:
+            return
+        version = self._data_version()
+        if version != self._version:
+            for table in self.tables.values():
+                table.clear()
+            self.blobs.clear()
+            self._load()
+            self._version = version
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """End an operation: its writes become visible to other processes together."""
+        if self._db is not None and self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     @property
     def persistent(self) -> bool:

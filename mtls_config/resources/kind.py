@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from mtls_config.changes import Change
 from mtls_config.errors import MtlsConfigError, UnreadableFile
 from mtls_config.inventory import OwnedRecord, OwnedResource
+from mtls_config.names import folded
 from mtls_config.operations import Delete, Operation
 from mtls_config.resources.common import Attachment, DesiredResource, LiveRecord, LiveResource, ref_value
 from mtls_config.secrets import SecretRef, SecretValue
@@ -115,12 +116,6 @@ class BuildContext:
 
 
 # -- reading the instance ----------------------------------------------------------------------------------
-
-
-def folded(name: str) -> str:
-    """A name as the instance compares it: its text matching ignores case (``reference/servicenow-facts-2.md`` §7),
-    so ``acme client`` is found by a query for ``Acme client`` and is, to the instance, the same name."""
-    return name.casefold()
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from mtls_config.changes import Change
 from mtls_config.inventory import OwnedRecord, OwnedResource
+from mtls_config.names import folded
 from mtls_config.operations import Operation, Update
 from mtls_config.resources import protocol_profile
 from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, ref_value, to_bool
@@ -42,7 +43,6 @@ from mtls_config.resources.kind import (
     Reference,
     Unresolved,
     ambiguous,
-    folded,
     one_of,
     referenced_name,
 )

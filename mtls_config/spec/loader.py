@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from mtls_config.errors import Problem, ProjectError, SpecError
+from mtls_config.names import folded
 from mtls_config.spec.models import (
     API_VERSION,
     KINDS,
@@ -437,7 +438,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
             )
             continue
         seen[resource.address] = doc
-        twin = seen_folded.setdefault((resource.kind, resource.name.casefold()), (resource.address, doc))
+        twin = seen_folded.setdefault((resource.kind, folded(resource.name)), (resource.address, doc))
         if twin[0] != resource.address:
             problems.append(
                 doc.problem(
@@ -449,7 +450,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
             )
             continue
         if isinstance(resource, KeyStore | TrustStoreCert):
-            other = certificate_names.get(resource.name.casefold())
+            other = certificate_names.get(folded(resource.name))
             if other is not None:
                 problems.append(
                     doc.problem(
@@ -460,10 +461,10 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
                     )
                 )
             else:
-                certificate_names[resource.name.casefold()] = (resource.address, doc)
+                certificate_names[folded(resource.name)] = (resource.address, doc)
         if isinstance(resource, MessageBinding):
             target = (resource.spec.message.type, resource.spec.message.name)
-            bound = bound_messages.get((target[0], target[1].casefold()))
+            bound = bound_messages.get((target[0], folded(target[1])))
             if bound is not None:
                 problems.append(
                     doc.problem(
@@ -474,7 +475,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
                     )
                 )
             else:
-                bound_messages[(target[0], target[1].casefold())] = (resource.address, target[1])
+                bound_messages[(target[0], folded(target[1]))] = (resource.address, target[1])
 
     names: dict[str, set[str]] = {}
     for r, _ in pairs:

@@ -113,4 +113,6 @@ async def test_a_large_inventory_costs_the_plan_one_request(tmp_path: Path) -> N
         again = await make_planned(client, specs, instance_name="l", stack=STACK)
         assert not again.plan.has_changes and len(again.live.inventory.resources) == 400
     reads = [r for r in app.state.request_log.snapshot() if r["path"] == "/api/now/table/sys_properties"]
-    assert len(reads) == 1  # the head and its parts together
+    inventory = [r for r in reads if "mtls_config.inventory" in r["query"]]
+    assert len(inventory) == 1  # the head and its parts together
+    assert len(reads) == 2  # and the claims of names, in a query of their own

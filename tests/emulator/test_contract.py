@@ -509,6 +509,22 @@ async def test_a_profile_keystore_must_be_a_keystore(sn: Target, cleanup: list[s
     assert r.status_code == 400 and r.json()["error"]["message"] == "Operation Failed"
 
 
+async def test_a_second_insert_of_a_sys_id_is_refused(sn: Target, cleanup: list[str]) -> None:
+    """duplicate_sys_id ("reject"): an insert carrying the sys_id of a record that exists fails and leaves that
+    record as it was (the primary key holds). The stack lock and the claims of names rely on it: of two runs
+    inserting one sys_id, one gets it (docs/architecture.md, "Names belong to one stack")."""
+    sys_id = secrets.token_hex(16)
+    name = f"mtls_config.contract.{secrets.token_hex(4)}"
+    first = await create(sn, cleanup, "sys_properties", {"name": name, "value": "first", "sys_id": sys_id})
+    assert first["sys_id"] == sys_id
+    r = await sn.client.post("/api/now/table/sys_properties", json={"name": name, "value": "second", "sys_id": sys_id})
+    if r.status_code == 201:  # not refused: remove what it made before failing
+        cleanup.append(f"/api/now/table/sys_properties/{r.json()['result']['sys_id']}")
+    assert r.status_code >= 400, r.text
+    stored = (await sn.client.get(f"/api/now/table/sys_properties/{sys_id}")).json()["result"]
+    assert stored["value"] == "first" and stored["sys_mod_count"] == "0", stored
+
+
 async def test_a_value_longer_than_its_column_is_cut(sn: Target, cleanup: list[str]) -> None:
     """over_max_length ("truncate"): sys_properties.value holds 4000 characters, and a longer value is cut."""
     prop = await create(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ import pytest
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from tests.engine.conftest import local_settings
+from tests.reliability.cli_runner import Zygote
 from tests.reliability.harness import FIGURES, FULL
 
 RESULTS = (
@@ -26,6 +27,13 @@ REPORTED = ("faults_injected", "kills_survived", "inputs_tried", "secrets_found"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    """A pre-imported CLI process that forks a child per command (``cli_runner.Zygote``), shared by a module."""
+    with Zygote() as z:
+        yield z
 
 
 @pytest.fixture

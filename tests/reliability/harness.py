@@ -7,6 +7,7 @@ the full size documented in docs/security.md.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import contextlib
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from mtls_config.claims import inventory_keys, read_claims
 from mtls_config.engine import make_planned
 from mtls_config.instance import Instance
 from mtls_config.inventory import PROPERTY_PREFIX, parse_part_name
@@ -118,6 +120,12 @@ async def assert_converged(
     inventory, _record, _att = await read_inventory(client, stack)
     assert not [a for a, r in inventory.resources.items() if r.pending], "pending inventory entries left"
     assert set(inventory.resources) == desired, "the inventory does not list exactly the desired resources"
+    # The stack claims exactly the names its inventory owns: none missing, none left over.
+    owned_claims = {key.sys_id for key in inventory_keys(inventory)}
+    own = (await read_claims(client, stack)).own_ids()
+    assert own == owned_claims, (
+        f"claims of stack {stack}: {len(own - owned_claims)} stale, {len(owned_claims - own)} missing"
+    )
 
     if seeded is not None:
         now = await seed_counts(client)
@@ -180,6 +188,21 @@ async def read_body(receive: Any) -> bytes:
     return body
 
 
+def request_text(body: bytes) -> str:
+    """A request body as text, with the bodies of a Batch API call's items decoded (they travel base64-encoded)."""
+    text = body.decode("utf-8", "replace")
+    try:
+        items = json.loads(text).get("rest_requests", [])
+    except (ValueError, AttributeError):
+        return text
+    for item in items if isinstance(items, list) else []:
+        text += " " + str(item.get("url", ""))
+        raw = item.get("body")
+        if isinstance(raw, str):
+            text += " " + base64.b64decode(raw).decode("utf-8", "replace")
+    return text
+
+
 def replaying(body: bytes) -> Any:
     """An ASGI ``receive`` that hands the app a body already read (by a wrapper that looked at it first)."""
     replayed = False
@@ -192,6 +215,38 @@ def replaying(body: bytes) -> Any:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+class Meeting:
+    """ASGI wrapper: holds each POST whose body (batch items decoded) holds ``marker`` until a second one has
+    arrived (or ``wait`` seconds pass), so two runs reach that write at the same moment whatever their start-up
+    times; ``both`` is set once they met. Open (``closed=False``), it lets everything through."""
+
+    def __init__(self, app: Any, marker: str, *, wait: float, closed: bool = True) -> None:
+        self.app = app
+        self.state = app.state
+        self.marker = marker
+        self.wait = wait
+        self.closed = closed
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.arrived = 0
+        self.both = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.closed or scope["type"] != "http" or scope["method"] != "POST" or "/_emulator" in scope["path"]:
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive)
+        if self.marker in request_text(body):
+            with self.lock:
+                self.arrived += 1
+                if self.arrived >= 2:
+                    self.both.set()
+            await asyncio.to_thread(self.both.wait, self.wait)
+        await self.app(scope, replaying(body), send)
 
 
 def project(root: Path, stack: str, specs: str = ".") -> None:

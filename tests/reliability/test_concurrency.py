@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from mtls_config.spec.loader import load_specs
 from tests.engine.conftest import local_settings
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Zygote, base_env
-from tests.reliability.harness import assert_converged, count, project, read_body, replaying
+from tests.reliability.harness import Meeting, assert_converged, count, project
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
@@ -115,36 +113,13 @@ def test_lock_ttl_comes_from_the_environment() -> None:
             lock_ttl({"MTLS_CONFIG_LOCK_TTL": bad})
 
 
-class LockGate:
-    """ASGI wrapper: holds the first insert of a lock record until a second one arrives (or 10 s pass), so two
-    applies reach the lock at the same moment whatever their start-up times."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.state = app.state
-        self.arrived = 0
-        self.lock = threading.Lock()
-        self.both = threading.Event()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/sys_properties"):
-            body = await read_body(receive)
-            if json.loads(body or b"{}").get("name", "").startswith(LOCK_PREFIX):
-                with self.lock:
-                    self.arrived += 1
-                    if self.arrived >= 2:
-                        self.both.set()
-                await asyncio.to_thread(self.both.wait, 10)
-            await self.app(scope, replaying(body), send)
-            return
-        await self.app(scope, receive, send)
-
-
 def test_two_applies_at_once_one_wins_the_other_stops_clearly(tmp_path: Path) -> None:
     root = tmp_path / "stack"
     write_stack(root / "specs", 12)
     project(root, "concurrent", "specs")
-    gate = LockGate(create_app(EmulatorConfig()))
+    # The first insert of a lock record is held until the second arrives (or 10 s pass): the two applies reach
+    # the lock at the same moment whatever their start-up times.
+    gate = Meeting(create_app(EmulatorConfig()), LOCK_PREFIX, wait=10)
     env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
     with ThreadedServer(gate) as server, Zygote() as zygote:  # type: ignore[arg-type]
         argv = ["apply", "--auto-approve", "--instance", server.url]

@@ -93,12 +93,6 @@ def served() -> Iterator[tuple[KillSwitch, str]]:
         yield switch, server.url
 
 
-@pytest.fixture(scope="module")
-def zygote() -> Iterator[Zygote]:
-    with Zygote() as z:
-        yield z
-
-
 def _stack(tmp: Path, which: str) -> tuple[Path, str]:
     if which == "example":
         root = tmp / "example"

@@ -27,7 +27,7 @@ from mtls_config.cli.main import main
 from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
-from mtls_config.errors import LockError
+from mtls_config.errors import InstanceError, LockError
 from mtls_config.lock import (
     DEFAULT_TTL,
     ProcessIdentity,
@@ -40,7 +40,7 @@ from mtls_config.lock import (
     this_process,
 )
 from mtls_config.spec.loader import load_specs
-from tests.engine.conftest import local_settings
+from tests.engine.conftest import local_settings, open_local
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Zygote, base_env
 from tests.reliability.harness import assert_converged, count, project
@@ -220,28 +220,149 @@ class KillWhileLocked:
             return await c.get("sys_properties", self.lock_id, fields=["sys_id"]) is not None
 
 
-def test_a_killed_apply_is_followed_at_once_by_one_that_succeeds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("instance", ["served", "local"])
+def test_a_killed_apply_is_followed_at_once_by_one_that_succeeds(instance: str, tmp_path: Path) -> None:
+    """The done-when of issue 17, on a socket-served emulator and on the embedded local instance (whose SQLite
+    file the killed process was writing itself): SIGKILL while the apply holds the lock, then at once, with no
+    'lock release', another apply on this machine takes the lock over, says so, and converges."""
     root = tmp_path / "stack"
     write_stack(root / "specs", 12)
     project(root, "healing", "specs")
-    switch = KillWhileLocked(create_app(EmulatorConfig()), "healing")
     env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
-    argv = ["apply", "--auto-approve", "--instance"]
-    with ThreadedServer(switch) as server, Zygote() as zygote:  # type: ignore[arg-type]
-        pid = zygote.start([*argv, server.url], cwd=root, env=env, logs=tmp_path / "logs")
-        switch.pid = pid
-        switch.pid_known.set()
-        killed = zygote.wait(pid)
-        assert killed.status == -signal.SIGKILL and switch.fired, killed
-        rerun = zygote.run([*argv, server.url], cwd=root, env=env, logs=tmp_path / "logs")
+    logs = tmp_path / "logs"
+    with Zygote() as zygote:
+        if instance == "served":
+            switch = KillWhileLocked(create_app(EmulatorConfig()), "healing")
+            with ThreadedServer(switch) as server:  # type: ignore[arg-type]
+                argv = ["apply", "--auto-approve", "--instance", server.url]
+                pid = zygote.start(argv, cwd=root, env=env, logs=logs)
+                switch.pid = pid
+                switch.pid_known.set()
+                killed = zygote.wait(pid)
+                assert killed.status == -signal.SIGKILL and switch.fired, killed
+                rerun = zygote.run(argv, cwd=root, env=env, logs=logs)
+
+                async def converged() -> None:
+                    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=switch.app)) as c:
+                        await assert_converged(c, specs, "healing", journal_dirs=[root / ".mtls-config" / "journal"])
+        else:
+            argv = ["apply", "--auto-approve"]
+            made = zygote.run(["plan"], cwd=root, env=env, logs=logs)  # makes the local instance, takes no lock
+            assert made.status == 2 and "Plan: 12 to create" in made.out, made  # 2: changes to apply
+            pid = zygote.start(argv, cwd=root, env=env, logs=logs)
+            holder = asyncio.run(_kill_once_locked(root, "healing", pid))
+            killed = zygote.wait(pid)
+            assert killed.status == -signal.SIGKILL and holder.endswith(f":{pid}"), (killed, holder)
+            rerun = zygote.run(argv, cwd=root, env=env, logs=logs)
+
+            async def converged() -> None:
+                async with open_local(root) as c:
+                    await assert_converged(c, specs, "healing", journal_dirs=[root / ".mtls-config" / "journal"])
+
         assert rerun.status == 0, rerun
         assert "note: took over the lock of stack 'healing' from" in rerun.err and f":{pid}: " in rerun.err
-        assert "Traceback" not in rerun.out + rerun.err
+        assert "no longer running" in rerun.err and "Traceback" not in rerun.out + rerun.err
         specs = load_specs([root / "specs"], root=root)
-
-        async def check() -> None:
-            async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=switch.app)) as c:
-                await assert_converged(c, specs, "healing", journal_dirs=[root / ".mtls-config" / "journal"])
-
-        asyncio.run(check())
+        asyncio.run(converged())
     count("dead_locks_taken_over")
+
+
+async def _kill_once_locked(root: Path, stack: str, pid: int) -> str:
+    """Watch the local instance (as another client of its file) until the apply holds the lock, then SIGKILL it;
+    the holder the lock names."""
+    deadline = time.monotonic() + 120
+    async with open_local(root) as c:
+        while time.monotonic() < deadline:
+            info = await read_lock(c, stack)
+            if info is not None:
+                os.kill(pid, signal.SIGKILL)
+                return info.holder
+            await asyncio.sleep(0.01)
+    raise AssertionError("the apply never took the lock")
+
+
+class AfterTheLockInsert(httpx.AsyncBaseTransport):
+    """Lets the instance carry out the lock's insert, then misbehaves as a case says: ``lose`` its answer (the
+    connection drops after the write) and fail the two reads that would find it (the client's look-up, the lock's
+    own), fail the ``read`` that confirms it (403, not retried), or ``cancel`` the run right then (Ctrl-C)."""
+
+    def __init__(self, app: Any, fault: str, stack: str) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.fault = fault
+        self.lock_name = f"mtls_config.lock.{stack}"
+        self.inserted = False
+        self.failing_reads = {"lose": 2, "read": 1}.get(fault, 0)
+        self.task: asyncio.Task[Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.inserted and self.failing_reads == 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.inserted and request.method == "POST" and self.lock_name.encode() in request.content:
+            response = await self.inner.handle_async_request(request)
+            self.inserted = True
+            if self.fault == "lose":
+                raise httpx.ReadError("connection dropped after the write", request=request)
+            if self.fault == "cancel":
+                assert self.task is not None
+                self.task.cancel()
+            return response
+        if self.inserted and self.failing_reads and request.method == "GET":
+            self.failing_reads -= 1
+            return httpx.Response(403, json={"error": {"message": "Operation Failed", "detail": "ACL"}})
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("fault", ["read", "lose", "cancel"])
+def test_a_failed_acquire_leaves_no_lock_of_its_own(fault: str) -> None:
+    """Regression (a faults-suite flake, seed 12 at full size): acquire raised after its insert had landed (the
+    answer lost, then the read after it failed), and the lock stayed, held by no one, until it expired. The lock
+    record carries a token chosen before sending: a failed acquire removes the record that has it."""
+    app = create_app(EmulatorConfig())
+
+    async def main() -> None:
+        transport = AfterTheLockInsert(app, fault, "leaky")
+        async with InstanceClient(replace(local_settings(), max_retries=0), transport=transport) as c:
+            transport.task = asyncio.ensure_future(acquire(c, "leaky"))
+            with pytest.raises((LockError, asyncio.CancelledError, InstanceError)):
+                await transport.task
+            assert transport.inserted and transport.done
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+            assert await read_lock(c, "leaky") is None, f"{fault}: the failed acquire left its lock"
+            assert (await acquire(c, "leaky")).stack == "leaky"  # and the next run takes it at once
+
+    asyncio.run(main())
+
+
+def test_a_release_outlasts_one_request_that_fails_every_retry() -> None:
+    """Regression (the full-size faults suite, seeds 3 and 11): the release's read of the lock failed all its
+    retries (504 six times in a row), the lock stayed for its lease, and the next run stopped at it. The release
+    is tried again within its time bound."""
+    app = create_app(EmulatorConfig())
+
+    class FailingReads(httpx.AsyncBaseTransport):
+        def __init__(self, failures: int) -> None:
+            self.inner = httpx.ASGITransport(app=app)
+            self.failures = failures
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and self.failures:
+                self.failures -= 1
+                return httpx.Response(504, json={"error": {"message": "Server error", "detail": "injected fault"}})
+            return await self.inner.handle_async_request(request)
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+            held = await acquire(c, "s")
+        settings = replace(local_settings(), max_retries=2)
+        async with InstanceClient(settings, transport=FailingReads(3), sleep=_no_wait) as c:  # one whole request
+            assert await release_quietly(c, held) is True
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as c:
+            assert await read_lock(c, "s") is None
+
+    asyncio.run(main())
+
+
+async def _no_wait(seconds: float) -> None:
+    return None

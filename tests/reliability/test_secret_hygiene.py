@@ -12,6 +12,7 @@ instance password, wrong OAuth secret, wrong keystore password).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import stat
@@ -24,10 +25,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from mtls_config.cli.main import main
+from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.keystore import load_key_entry
 from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth, InstanceSettings
 from tests.client.servers import make_tls_files, serve
 from tests.keystore.conftest import Pki, pem, pki  # noqa: F401 - the session CA fixture
 from tests.reliability.harness import count
@@ -222,11 +225,25 @@ def test_no_command_leaks_a_secret(
     for fmt in ("text", "json", "junit", "markdown"):
         run("drift", "--format", fmt, "--out", f"drift.{fmt}", instance=True, expect=None)
     monkeypatch.setenv("MTLS_KEYSTORE_PASSWORD_HYGIENE_CLIENT", KEYSTORE_PASSWORD)
-    # import, from another stack (this one owns everything already): downloads the keystore file.
+
+    # import, by another stack, of a keystore made by hand (the names of this stack's records are its own, and
+    # import leaves them, saying whose they are): downloads the keystore file.
+    async def hand_made() -> None:
+        settings = InstanceSettings(
+            url=served.url, auth=BasicAuth("admin", SecretValue(INSTANCE_PASSWORD.encode(), "t"))
+        )
+        async with InstanceClient(settings) as c:
+            values = {"name": "hand-made client", "type": "key_store", "key_store_password": KEYSTORE_PASSWORD}
+            ks = await c.create("sys_certificate", values, input_display_value=True)
+            jks = (repo / "specs" / "client.jks").read_bytes()
+            await c.upload_attachment("sys_certificate", ks["sys_id"], "hand-made.jks", jks)
+
+    asyncio.run(hand_made())
     (repo / "other").mkdir()
     (repo / "other" / "mtls-config.yaml").write_text("stack: other\nspecs: [imported]\n")
     monkeypatch.chdir(repo / "other")
-    run("import", "--out", "imported", instance=True)
+    _, text = run("import", "--out", "imported", instance=True)
+    assert "imported KeyStore/hand-made client" in text and "belongs to stack 'hygiene'" in text, text
     run("import", "--out", "imported-again", "--format", "json", instance=True)
     monkeypatch.chdir(repo)
     run("lock", "status", instance=True)

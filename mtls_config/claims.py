@@ -1,0 +1,272 @@
+"""Names claimed across stacks: which stack a record's name belongs to on an instance, kept on the instance.
+
+Two spec repositories (stacks) may declare a record of the same name, a keystore 'Acme client' in both. The
+instance does not keep names unique, so two applies racing to create it would make two records of one name. A
+*claim* says whose a name is: one ``sys_properties`` record per (table, name as the instance compares names),
+named ``mtls_config.claim.<stack>.<digest>``, whose value names the stack and the resource, and whose sys_id is
+derived from the table and the folded name alone, the same for every stack.
+
+- A plan reads every claim on the instance in its first round (one query, names only, which does not grow
+  with the specs); a name its specs hold that another stack claims is a plan error naming that stack.
+- apply claims the names it is about to create once its pending inventory lists them, before the first create:
+  an insert with the derived sys_id. The instance refuses a second insert of one sys_id (as for the stack lock),
+  so of two applies racing for a name exactly one claim is made; the other run's resource fails, naming the stack
+  that has the name, before anything of it is written.
+- A claim lasts as long as its stack's inventory lists the name: apply gives up the claims of names its
+  inventory no longer lists once it has written it, and claims names its inventory lists without a claim (a
+  stack an earlier version applied, a run killed between the two writes).
+
+A run killed anywhere leaves at most claims its own stack's next apply recognises: the pending inventory lists a
+name before it is claimed, and a claim is given up only after the inventory stopped listing the name.
+
+Never imports the client, the emulator or the CLI; talks to the instance only through ``Instance``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtls_config.changes import DiffResult, Finding
+from mtls_config.errors import InstanceError, UnknownKind
+from mtls_config.instance import Instance
+from mtls_config.inventory import STACK_NAME, Inventory
+from mtls_config.inventory_store import RECORD_FLAGS
+from mtls_config.names import folded
+from mtls_config.operations import BatchableWrite, Create, Delete, WriteResult
+from mtls_config.reads import live_record, read_in
+from mtls_config.resources.registry import kind_named
+
+CLAIM_PREFIX = "mtls_config.claim."
+TABLE = "sys_properties"
+FIELDS = ("sys_id", "name", "value", "sys_mod_count")
+# The plan's one read of every claim (the benchmark's floor makes the same request).
+CLAIMS_QUERY = f"nameSTARTSWITH{CLAIM_PREFIX}"
+CLAIMS_READ_FIELDS = ("sys_id", "name", "sys_mod_count")
+# The record's name: prefix (18) + the longest stack name (63) + "." + 16 hex = 98 characters, within 100.
+NAME_DIGEST_HEX = 16
+
+
+@dataclass(frozen=True, order=True)
+class ClaimKey:
+    """A name of a table's records, compared as the instance compares names."""
+
+    table: str
+    name: str  # as a spec declares it; compared folded
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{CLAIM_PREFIX}\0{self.table}\0{folded(self.name)}".encode()).hexdigest()
+
+    @property
+    def sys_id(self) -> str:
+        """The claim record's sys_id: the same for every stack, so that two inserts of it collide."""
+        return self.digest[:32]
+
+    def record_name(self, stack: str) -> str:
+        return f"{CLAIM_PREFIX}{stack}.{self.digest[:NAME_DIGEST_HEX]}"
+
+
+def claim_key(kind_name: str, name: str) -> ClaimKey | None:
+    """The claim a resource of ``kind_name`` needs: every kind whose records the stack creates, by its natural key
+    (a kind that takes fields of existing records over creates no name, and claims none)."""
+    kind = kind_named(kind_name)
+    return None if kind.takes_over else ClaimKey(kind.table, name)
+
+
+def address_key(address: str) -> ClaimKey | None:
+    kind_name, _, name = address.partition("/")
+    try:
+        return claim_key(kind_name, name)
+    except UnknownKind:
+        return None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim record as read. ``stack`` is "" when its name is not a claim's as this version writes it (the
+    record still holds the name: the instance refuses another insert of its sys_id)."""
+
+    sys_id: str
+    record_name: str
+    stack: str
+    mod_count: int = 0
+
+
+def _claim(row: Mapping[str, Any]) -> Claim:
+    """The stack is read from the record's name (``mtls_config.claim.<stack>.<digest>``), whose digest must be the
+    start of the sys_id's: a plan reads every claim of the instance, so it reads names and no values."""
+    record = live_record(TABLE, dict(row))
+    name = record.get("name")
+    stack, _, digest = name[len(CLAIM_PREFIX) :].rpartition(".") if name.startswith(CLAIM_PREFIX) else ("", "", "")
+    if not STACK_NAME.fullmatch(stack) or digest != record.sys_id[:NAME_DIGEST_HEX]:
+        stack = ""
+    return Claim(sys_id=record.sys_id, record_name=name, stack=stack, mod_count=record.mod_count)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Every claim on the instance, as a plan read them, for ``stack``."""
+
+    stack: str
+    found: Mapping[str, Claim] = field(default_factory=dict)  # sys_id -> claim
+
+    def holder(self, key: ClaimKey) -> Claim | None:
+        return self.found.get(key.sys_id)
+
+    def held_by_others(self, key: ClaimKey) -> Claim | None:
+        found = self.holder(key)
+        return found if found is not None and found.stack != self.stack else None
+
+    @property
+    def own(self) -> tuple[Claim, ...]:
+        return tuple(c for c in self.found.values() if c.stack == self.stack)
+
+    def own_ids(self) -> set[str]:
+        return {c.sys_id for c in self.own}
+
+
+async def read_claims(client: Instance, stack: str) -> Claims:
+    """Every claim on the instance: one query (paginated past 10 000), which does not grow with the specs. Names
+    are checked exactly here: the instance's STARTSWITH ignores case and may take '_' for any character."""
+    rows = await client.list(TABLE, query=CLAIMS_QUERY, fields=list(CLAIMS_READ_FIELDS), page_size=10000)
+    claims = (_claim(row) for row in rows if str(row.get("name", "")).startswith(CLAIM_PREFIX))
+    return Claims(stack, {c.sys_id: c for c in claims})
+
+
+# -- the plan ----------------------------------------------------------------------------------------------
+
+
+def claimed_elsewhere(resources: Iterable[tuple[str, str, str]], claims: Claims) -> dict[str, Finding]:
+    """Plan errors for the resources (address, kind, name) whose names another stack claims, by address."""
+    out: dict[str, Finding] = {}
+    for address, kind_name, name in resources:
+        key = claim_key(kind_name, name)
+        other = claims.held_by_others(key) if key is not None else None
+        if key is None or other is None:
+            continue
+        out[address] = Finding(address, "error", *conflict(key, other, claims.stack), kind="conflict")
+    return out
+
+
+def without_claimed(result: DiffResult, blocked: Mapping[str, Finding]) -> DiffResult:
+    """``result`` without a change for the resources whose names another stack claims, each with its finding in
+    place of the diff's own conflicts (which could not name the other stack)."""
+    if not blocked:
+        return result
+    kept = [f for f in result.findings if not (f.address in blocked and f.kind == "conflict")]
+    findings = sorted([*kept, *blocked.values()], key=lambda f: (f.address, f.severity, f.message))
+    return DiffResult(tuple(c for c in result.changes if c.address not in blocked), tuple(findings))
+
+
+def conflict(key: ClaimKey, other: Claim, stack: str) -> tuple[str, str]:
+    """The message and hint of a name that another stack claims."""
+    if not other.stack:
+        return (
+            f"the name '{key.name}' is claimed on this instance by the record {TABLE} {other.record_name}, "
+            "which cannot be read",
+            f"if no stack owns that name, delete that {TABLE} record; then plan again",
+        )
+    return (
+        f"the name '{key.name}' belongs to stack '{other.stack}' on this instance: a {key.table} name belongs to "
+        f"one stack only",
+        f"remove it from the specs of one of the two stacks, or rename it; to hand it over, remove it from the specs "
+        f"of stack '{other.stack}' and apply there with --prune (which deletes its record)",
+    )
+
+
+# -- apply: taking and giving up claims ---------------------------------------------------------------------
+
+
+def _values(stack: str, key: ClaimKey, address: str) -> dict[str, str]:
+    value = json.dumps({"stack": stack, "address": address, "table": key.table, "name": key.name}, sort_keys=True)
+    return {
+        "name": key.record_name(stack),
+        "value": value,
+        "type": "string",
+        "description": f"mtls-config: the name of {address} belongs to stack {stack}",
+        **RECORD_FLAGS,
+    }
+
+
+async def take_claims(
+    client: Instance, stack: str, wanted: Mapping[ClaimKey, str], *, all_or_none: bool = True
+) -> dict[ClaimKey, Claim]:
+    """Claim the names ``wanted`` (key -> the address that needs it) for ``stack``; returns those that are not its,
+    each with the claim that stands in the way.
+
+    ``all_or_none`` (the names a run is about to create): the first name (in sys_id order, the same for every run)
+    is claimed alone. When it is not this stack's, nothing more is claimed and every name is refused in that
+    claim's name: of two runs racing for the same names one takes them all and the other none (claimed in one
+    batch, the two would split them). Then the rest, in one batch. A claim is this stack's when the record, read
+    back, is named for it and was written once (a claim is never updated: a ``sys_mod_count`` above 0 means two
+    runs wrote it, and the name is left to neither)."""
+    keys = sorted(wanted)
+    if not keys:
+        return {}
+    if not all_or_none:
+        every = await _claim_all(client, stack, wanted)
+        return {k: claim for k, claim in every.items() if not _ours(claim, stack)}
+    first = (await _claim_all(client, stack, {keys[0]: wanted[keys[0]]}))[keys[0]]
+    if not _ours(first, stack):
+        return dict.fromkeys(keys, first)
+    rest = await _claim_all(client, stack, {k: wanted[k] for k in keys[1:]})
+    return {k: claim for k, claim in rest.items() if not _ours(claim, stack)}
+
+
+def _ours(claim: Claim, stack: str) -> bool:
+    return claim.stack == stack and claim.mod_count == 0
+
+
+async def _claim_all(client: Instance, stack: str, wanted: Mapping[ClaimKey, str]) -> dict[ClaimKey, Claim]:
+    """Insert the claims (one batch) and read back what each name's record says now, whatever each insert was
+    answered (made, refused as a duplicate, answer lost)."""
+    if not wanted:
+        return {}
+    keys = sorted(wanted)
+    await _batch(client, [Create(TABLE, k.sys_id, _values(stack, k, wanted[k]), fields=FIELDS) for k in keys])
+    seen = {
+        r.sys_id: _claim(r.values) for r in await read_in(client, TABLE, "sys_id", [k.sys_id for k in keys], FIELDS)
+    }
+    for key in keys:
+        if key.sys_id not in seen:  # the batch failed before this insert: once more, on its own (idempotent)
+            try:
+                row = await client.create(TABLE, _values(stack, key, wanted[key]), sys_id=key.sys_id)
+            except InstanceError:
+                found = await client.get(TABLE, key.sys_id, fields=list(FIELDS))
+                if found is None:
+                    raise
+                row = found
+            seen[key.sys_id] = _claim(row)
+    return {k: seen[k.sys_id] for k in keys}
+
+
+async def give_up_claims(client: Instance, sys_ids: Collection[str]) -> None:
+    """Delete claim records (one gone already counts as done): one batch, and one by one what it did not confirm."""
+    if not sys_ids:
+        return
+    deletes = [Delete(TABLE, s) for s in sorted(sys_ids)]
+    done = {op.sys_id for op, result in zip(deletes, await _batch(client, deletes), strict=True) if result is not None}
+    for op in deletes:
+        if op.sys_id not in done:
+            await client.delete(TABLE, op.sys_id, missing_ok=True)
+
+
+async def _batch(client: Instance, ops: Sequence[BatchableWrite]) -> list[WriteResult | None]:
+    try:
+        return list(await client.write_batch(ops))
+    except InstanceError:
+        return [None] * len(ops)
+
+
+def inventory_keys(inventory: Inventory) -> dict[ClaimKey, str]:
+    """The claim of every name an inventory lists (key -> address)."""
+    out: dict[ClaimKey, str] = {}
+    for address in inventory.resources:
+        key = address_key(address)
+        if key is not None:
+            out.setdefault(key, address)
+    return out

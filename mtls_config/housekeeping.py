@@ -1,0 +1,54 @@
+"""What an apply tidies on its way, even when the specs ask for no change: inventory part records a stopped write
+left behind, and claims that do not match the stack's inventory (``mtls_config.claims``).
+
+A run stopped at the wrong moment (killed, interrupted, its time limit spent) can leave such records, and the next
+run may have nothing else to do: the plan says what it will tidy, and ``apply`` does it under the stack's lock.
+Pure: computed from what a plan read; the engine writes.
+
+Never imports the client, the emulator or the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from mtls_config.claims import Claim, ClaimKey, Claims, address_key, inventory_keys
+from mtls_config.inventory import Inventory
+from mtls_config.wording import plural
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    leftover_parts: tuple[str, ...] = ()  # sys_ids of inventory part records the head does not name
+    claims_to_make: Mapping[ClaimKey, str] = field(default_factory=dict)  # names owned without the stack's claim
+    claims_to_drop: tuple[Claim, ...] = ()  # the stack's claims of names neither its inventory nor its specs hold
+
+    def __bool__(self) -> bool:
+        return bool(self.leftover_parts or self.claims_to_make or self.claims_to_drop)
+
+    def lines(self) -> list[str]:
+        """What there is to tidy, one sentence each."""
+        out = []
+        if self.leftover_parts:
+            out.append(
+                f"remove {plural(len(self.leftover_parts), 'inventory part record')} a stopped write left behind"
+            )
+        if self.claims_to_make:
+            out.append(f"claim {plural(len(self.claims_to_make), 'name')} the stack owns without a claim")
+        if self.claims_to_drop:
+            out.append(f"give up {plural(len(self.claims_to_drop), 'claim')} of names the stack no longer owns")
+        return out
+
+
+def housekeeping(
+    inventory: Inventory, desired: Collection[str], claims: Claims, leftover_parts: tuple[str, ...]
+) -> Housekeeping:
+    """``desired``: the addresses the specs name (a claim of one of their names is kept: the apply needs it)."""
+    owned = inventory_keys(inventory)
+    own = claims.own_ids()
+    # A name another stack claims is a conflict the plan reports (for a name the specs hold), not ours to take.
+    to_make = {k: address for k, address in owned.items() if k.sys_id not in own and claims.holder(k) is None}
+    wanted = {k.sys_id for k in owned} | {k.sys_id for a in desired if (k := address_key(a)) is not None}
+    to_drop = tuple(c for c in claims.own if c.sys_id not in wanted)
+    return Housekeeping(leftover_parts, to_make, to_drop)
