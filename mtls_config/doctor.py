@@ -35,6 +35,7 @@ from mtls_config.resources import registry
 from mtls_config.settings import is_loopback_host
 from mtls_config.spec.project import ProjectFile
 from mtls_config.spec.stack import load_stack
+from mtls_config.wording import plural
 
 Status = Literal["ok", "warn", "fail", "skip"]
 UPDATE_SET_PREFERENCE = "sys_update_set"  # the user preference naming its current update set (facts-2 §9)
@@ -257,7 +258,7 @@ async def _columns(client: DoctorInstance, scope: Scope) -> Check:
         )
     if unknown:
         return Check("columns", "warn", f"no dictionary entry for {', '.join(unknown)}", "")
-    return Check("columns", "ok", f"all {count} columns mtls-config writes are present ({scope.source})")
+    return Check("columns", "ok", f"all {plural(count, 'column')} mtls-config writes are present ({scope.source})")
 
 
 async def _batch(client: DoctorInstance) -> Check:
@@ -343,4 +344,4 @@ def scope_for(project: ProjectFile, env: str | None) -> tuple[Scope, Check]:
     if not tables:
         return Scope.everything(), Check("specs", "ok", f"stack '{stack.name}' has no resources: checking every table")
     source = f"the specs of stack '{stack.name}'"
-    return Scope(tables, source), Check("specs", "ok", f"{len(stack.specs.resources)} resources in {source}")
+    return Scope(tables, source), Check("specs", "ok", f"{plural(len(stack.specs.resources), 'resource')} in {source}")

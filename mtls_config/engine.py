@@ -42,7 +42,7 @@ from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import SpecSet
-from mtls_config.wording import plural
+from mtls_config.wording import did_you_mean, plural
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,11 @@ def scope_addresses(specs: SpecSet, targets: Sequence[str], excludes: Sequence[s
     deps = {r.address: kind_named(r.kind).depends_on(r) for r in specs.resources}
     unknown = [t for t in [*targets, *excludes] if t not in known]
     if unknown:
+        example = f", e.g. '{min(known)}'" if known else ""
         raise PlanError(
-            "unknown address " + ", ".join(repr(u) for u in unknown),
-            hint="addresses look like KIND/NAME, e.g. ProtocolProfile/mauth; see 'mtls-config validate'",
+            f"unknown address {', '.join(f'{u!r}{did_you_mean(u, known)}' for u in unknown)}",
+            hint=f"an address is KIND/NAME as the specs name the resource{example}; "
+            "'mtls-config validate --verbose' lists them all",
         )
     chosen: set[str] = set()
     todo = list(targets) if targets else sorted(known)

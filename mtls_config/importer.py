@@ -47,6 +47,7 @@ class ImportResult:
     inventory_record: LiveRecord | None = None
     imported: list[str] = field(default_factory=list)  # addresses
     skipped: list[str] = field(default_factory=list)  # why some records were left out
+    variables: list[str] = field(default_factory=list)  # environment variables the written specs read secrets from
 
 
 async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] = ()) -> ImportResult:
@@ -99,6 +100,7 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
     updated.resources.update(ctx.entries)
     result.inventory = updated
     result.imported = sorted(ctx.entries)
+    result.variables = sorted(ctx.variables)
     return result
 
 

@@ -32,6 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mtls_config.jsontext import loads
+from mtls_config.wording import plural
 
 PROPERTY_PREFIX = "mtls_config.inventory."
 FORMAT_VERSION = 1
@@ -165,7 +166,7 @@ def encode_parts(inventory: Inventory, token: str) -> tuple[PartsPointer, list[s
     blob = base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
     chunks = [blob[start : start + VALUE_LIMIT] for start in range(0, len(blob), VALUE_LIMIT)]
     if len(chunks) > MAX_PARTS:
-        raise ValueError(f"the inventory needs {len(chunks)} parts, more than {MAX_PARTS}")
+        raise ValueError(f"the inventory needs {plural(len(chunks), 'part')}, more than {MAX_PARTS}")
     ref = PartsRef(id=token, count=len(chunks), encoding=PARTS_ENCODING, sha256=hashlib.sha256(data).hexdigest())
     return PartsPointer(generation=inventory.generation, parts=ref), chunks
 

@@ -42,6 +42,7 @@ from mtls_config.inventory import (
 from mtls_config.operations import BatchableWrite, Create, Delete, WriteResult
 from mtls_config.reads import attachment_of, live_record, read_in
 from mtls_config.resources.common import Attachment, LiveRecord
+from mtls_config.wording import plural
 
 TABLE = "sys_properties"
 PROPERTY_FIELDS = ("sys_id", "name", "value", "sys_mod_count")
@@ -142,7 +143,7 @@ def _assemble(stack: str, pointer: PartsPointer, parts: Sequence[_Part]) -> Inve
         return decode_parts(ref, [mine[i] for i in range(ref.count)])
     except ValueError as exc:
         raise MtlsConfigError(
-            f"the inventory of stack '{stack}' is damaged: {exc} (token {ref.id}, {ref.count} parts)",
+            f"the inventory of stack '{stack}' is damaged: {exc} (token {ref.id}, {plural(ref.count, 'part')})",
             hint=DAMAGED_HINT,
         ) from None
 
@@ -274,7 +275,7 @@ def _check_stored(stack: str, stored: Any, sent: str) -> None:
     before anything points at a cut value."""
     if isinstance(stored, str) and stored != sent:
         raise MtlsConfigError(
-            f"the instance stored {len(stored)} of the {len(sent)} characters written to an inventory record "
+            f"the instance stored {len(stored)} of the {plural(len(sent), 'character')} written to an inventory record "
             f"of stack '{stack}'",
             hint=f"sys_properties.value must hold at least {VALUE_LIMIT} characters on this instance",
         )

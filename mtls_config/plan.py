@@ -17,13 +17,14 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from mtls_config import __version__
 from mtls_config.changes import Change, DiffResult, FieldChange, Finding
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
 from mtls_config.jsontext import loads
 from mtls_config.resources.registry import kind_named
+from mtls_config.wording import plural
 
 FORMAT_VERSION = "1"
 ActionName = Literal["create", "update", "replace", "delete", "no-op"]
@@ -33,11 +34,43 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The keys of a changed field that name its sides (``instance``, ``spec``): derived from before/after, so they are
+# not covered by the checksum (a plan saved before they existed still verifies) and are checked on load.
+SIDE_KEYS = ("instance", "spec")
+
+
 class PlannedField(_Model):
+    """One changed field. ``before`` is the value on the instance and ``after`` the value the specs give;
+    ``instance`` and ``spec`` repeat them under names that say which side is which."""
+
     field: str
     before: Any = None
     after: Any = None
     sensitive: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def instance(self) -> Any:
+        """The value on the instance now (what ``before`` holds); ``None`` where the instance has none."""
+        return self.before
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def spec(self) -> Any:
+        """The value the specs give (what ``after`` holds): what apply writes; ``None`` on a delete."""
+        return self.after
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sides_agree(cls, data: Any) -> Any:
+        """A plan file's ``instance``/``spec`` are read as what they repeat; one that says otherwise was edited."""
+        if not isinstance(data, dict) or not any(key in data for key in SIDE_KEYS):
+            return data
+        data = dict(data)
+        for key, twin in zip(SIDE_KEYS, ("before", "after"), strict=True):
+            if key in data and data.pop(key) != data.get(twin):
+                raise ValueError(f"{key} differs from {twin} (edited after the plan was made?)")
+        return data
 
 
 class LiveFingerprint(_Model):
@@ -131,7 +164,7 @@ class Plan(_Model):
             for index, change in enumerate(self.resource_changes):
                 if index:
                     digest.update(b",")
-                digest.update(_compact(change.model_dump(mode="json", by_alias=True)).encode())
+                digest.update(_compact(change.model_dump(mode="json", by_alias=True, exclude=_SIDES)).encode())
             digest.update(b"]")
         digest.update(b"}")
         return "sha256:" + digest.hexdigest()
@@ -149,14 +182,21 @@ class Plan(_Model):
             raise PlanError(f"unsupported plan format (expected format_version {FORMAT_VERSION!r})")
         try:
             plan = cls.model_validate(data)
-        except ValueError as exc:
-            raise PlanError(f"the plan file is malformed: {str(exc).splitlines()[0]}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            said = first["msg"].removeprefix("Value error, ")
+            raise PlanError(f"the plan file is malformed: {where}: {said}") from None
         if plan.checksum != plan.body_checksum():
             raise PlanError("the plan file's checksum does not match its content (edited after it was made?)")
         return plan
 
     def address_changes(self) -> dict[str, ResourceChange]:
         return {c.address: c for c in self.resource_changes}
+
+
+# What the checksum leaves out of each resource change: the sides' names, which repeat before/after.
+_SIDES: Any = {"changed_fields": {"__all__": set(SIDE_KEYS)}}
 
 
 def _jsonable(value: Any) -> Any:
@@ -280,12 +320,12 @@ def raise_if_unsafe(plan: Plan, owned_count: int, *, allow_delete_all: bool, max
         return
     if len(deletes) >= owned_count:
         raise UnsafePlan(
-            f"the plan deletes all {owned_count} records this stack owns",
+            f"the plan deletes all {plural(owned_count, 'record')} this stack owns",
             hint="if that is intended, run again with --allow-delete-all",
         )
     if owned_count and len(deletes) / owned_count > max_delete_fraction:
         raise UnsafePlan(
-            f"the plan deletes {len(deletes)} of {owned_count} owned records (more than {max_delete_fraction:.0%})",
+            f"the plan deletes {len(deletes)} of {plural(owned_count, 'owned record')} (more than {max_delete_fraction:.0%})",
             hint="if that is intended, run again with --allow-delete-all",
         )
 

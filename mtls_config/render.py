@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -48,18 +49,40 @@ def _value(value: Any) -> str:
     return visible(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
-def _field_line(f: PlannedField, action: str) -> Text:
-    line = Text("      ")
+# How a changed field names its sides: the instance's value and the spec's. A plan reads "instance X -> spec Y"
+# (apply makes the instance's value the spec's); a drift report "instance X, spec Y" (the instance drifted from
+# the spec). A create has only the spec's side, a delete only the instance's.
+PLAN_SIDES = " -> "
+DRIFT_SIDES = ", "
+SENSITIVE = "(sensitive: not shown)"
+
+
+def field_sides(
+    f: PlannedField, action: str, *, between: str = PLAN_SIDES, value: Callable[[Any], str] | None = None
+) -> str:
+    """The field's values with their sides named: ``instance 443 -> spec 8443`` (``between`` joins them;
+    ``value`` renders one, by default as JSON, escaped)."""
+    shown = value or _value
     if f.sensitive:
-        what = "(sensitive value changed)" if action != "create" else "(sensitive value)"
-        line.append(f"~ {visible(f.field)}", "yellow").append(f"  {what}")
-        return line
-    if f.before is None and f.after is not None:
-        line.append(f"+ {visible(f.field)}", "green").append(f" = {_value(f.after)}")
-    elif f.after is None and f.before is not None:
-        line.append(f"- {visible(f.field)}", "red").append(f" = {_value(f.before)}")
-    else:
-        line.append(f"~ {visible(f.field)}", "yellow").append(f": {_value(f.before)} -> {_value(f.after)}")
+        if action == "create":
+            return f"spec {SENSITIVE}"
+        if action == "delete":
+            return f"instance {SENSITIVE}"
+        return f"instance and spec differ {SENSITIVE}"
+    if action == "create":
+        return f"spec {shown(f.after)}"
+    if action == "delete":
+        return f"instance {shown(f.before)}"
+    return f"instance {shown(f.before)}{between}spec {shown(f.after)}"
+
+
+FIELD_SYMBOLS = {"create": ("+", "green"), "delete": ("-", "red")}
+
+
+def _field_line(f: PlannedField, action: str, *, between: str = PLAN_SIDES) -> Text:
+    symbol, style = FIELD_SYMBOLS.get(action, ("~", "yellow"))
+    line = Text("      ")
+    line.append(f"{symbol} {visible(f.field)}", style).append(f": {field_sides(f, action, between=between)}")
     return line
 
 
@@ -182,6 +205,11 @@ def drift_status(c: ResourceChange) -> str:
     return "changed"
 
 
+def _drift_action(status: str) -> str:
+    """The plan action a drift status came from: what says which sides a field has."""
+    return {"missing": "create", "unexpected": "delete"}.get(status, "update")
+
+
 def drift_report(plan: Plan, *, fail_on_expiry: bool = False) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for c in plan.resource_changes:
@@ -250,7 +278,8 @@ def drift_text(report: dict[str, Any]) -> Text:
             out.append(f"  ({visible(r['reason'])})", style="dim")
         out.append("\n")
         for f in r["fields"]:
-            out.append_text(_field_line(PlannedField.model_validate(f), "update")).append("\n")
+            field = PlannedField.model_validate(f)
+            out.append_text(_field_line(field, _drift_action(r["status"]), between=DRIFT_SIDES)).append("\n")
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     for f in report["findings"]:
         if f["kind"] == "expiry":
@@ -319,8 +348,11 @@ def drift_junit(*reports: dict[str, Any], timestamp: dt.datetime | None = None, 
             if r is not None and r["status"] != "in-sync":
                 message = visible(f"{r['status']}: {r['reason']}")
                 failure = ET.SubElement(case, "failure", message=message, type=str(r["status"]))
+                action = _drift_action(str(r["status"]))
                 failure.text = "\n".join(
-                    f"{visible(f['field'])}: {_value(f['before'])} -> {_value(f['after'])}" for f in r["fields"]
+                    f"{visible(f['field'])}: "
+                    + field_sides(PlannedField.model_validate(f), action, between=DRIFT_SIDES)
+                    for f in r["fields"]
                 )
                 counts["failures"] += 1
             elif address in errors:
@@ -468,9 +500,7 @@ def plan_markdown(plan: Plan) -> str:
         for c in changed:
             symbol = SYMBOLS[c.action][0]
             fields = "<br>".join(
-                f"{_md_code(f.field)}: (sensitive value changed)"
-                if f.sensitive
-                else f"{_md_code(f.field)}: {_md_value(f.before)} → {_md_value(f.after)}"
+                f"{_md_code(f.field)}: {field_sides(f, c.action, between=' → ', value=_md_value)}"
                 for f in c.changed_fields
             )
             label = "adopt" if c.importing and c.action == "update" else c.action
@@ -505,8 +535,11 @@ def drift_markdown(report: dict[str, Any]) -> str:
     if drifted:
         lines += ["| resource | status | details |", "|---|---|---|"]
         for r in drifted:
+            action = _drift_action(str(r["status"]))
             fields = "<br>".join(
-                f"{_md_code(f['field'])}: {_md_value(f['before'])} → {_md_value(f['after'])}" for f in r["fields"]
+                f"{_md_code(f['field'])}: "
+                + field_sides(PlannedField.model_validate(f), action, between=DRIFT_SIDES, value=_md_value)
+                for f in r["fields"]
             )
             lines.append(f"| {_md_code(r['address'])} | {r['status']} | {fields or _md(r['reason'])} |")
         lines.append("")

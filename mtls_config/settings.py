@@ -99,7 +99,8 @@ def check_instance_url(url: str, *, insecure: bool = False) -> None:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ProjectError(
             f"instance URL {url!r} is not an http(s) URL",
-            hint="give https://<name>.service-now.com, a bare instance name, or 'local'",
+            hint="give https://<name>.service-now.com, a bare instance name (acme for "
+            "https://acme.service-now.com: letters, digits and '-'), or 'local'",
         )
     if parts.username is not None or parts.password is not None:
         # Credentials in a URL end up in logs and shell history; refuse without echoing them.
@@ -107,8 +108,18 @@ def check_instance_url(url: str, *, insecure: bool = False) -> None:
             "the instance URL must not contain credentials",
             hint="set SN_USERNAME and SN_PASSWORD (or OAuth variables) in the environment instead",
         )
+    base = f"{parts.scheme}://{parts.netloc}"
+    if parts.path not in ("", "/"):
+        # An instance serves its APIs at its root: a path (a copied API or browser address) would be put in front
+        # of every request path, and the instance answers "Requested URI does not represent any resource".
+        raise ProjectError(
+            f"instance URL {url!r} has a path ({parts.path!r}); mtls-config needs the instance's base URL",
+            hint=f"give {base} (mtls-config adds the API paths itself)",
+        )
     if parts.query or parts.fragment:
-        raise ProjectError(f"instance URL {parts.scheme}://{parts.netloc} must not carry a query or fragment")
+        raise ProjectError(
+            f"instance URL {base} must not carry a query or fragment", hint=f"give the instance's base URL, {base}"
+        )
     if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
         raise ProjectError(
             f"refusing plain http:// to {parts.hostname}: credentials would travel unencrypted",
@@ -117,12 +128,13 @@ def check_instance_url(url: str, *, insecure: bool = False) -> None:
 
 
 def normalize_instance_url(instance: str) -> str:
-    """``acme`` -> ``https://acme.service-now.com``; a URL loses its trailing slash; ``local`` stays."""
+    """``acme`` (or ``Acme``: host names ignore case) -> ``https://acme.service-now.com``; a URL loses its trailing
+    slash; ``local`` (in any case) stays."""
     value = instance.strip()
-    if value == LOCAL_INSTANCE:
-        return value
-    if _INSTANCE_NAME.match(value):
-        return f"https://{value}.service-now.com"
+    if value.lower() == LOCAL_INSTANCE:
+        return LOCAL_INSTANCE
+    if _INSTANCE_NAME.match(value.lower()):
+        return f"https://{value.lower()}.service-now.com"
     return value.rstrip("/")
 
 

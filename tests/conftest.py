@@ -13,6 +13,7 @@ be what it was at the start, or the run fails, naming what appeared. Python writ
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,23 @@ def cert_authority() -> CA:
     from tests.pki import CA, dn  # imported here: after the bytecode prefix above is set
 
     return CA.root(dn("mtls-config Test CA", organization="mtls-config tests"))
+
+
+def copy_example(target: Path) -> Path:
+    """A private copy of the example spec repository at ``target``, without its embedded instance
+    (``.mtls-config/``), as the quickstart makes one."""
+    shutil.copytree(EXAMPLE_STACK, target, ignore=shutil.ignore_patterns(".mtls-config"))
+    return target
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example spec repository (``copy_example``), a repository root (``.git``), as the working
+    directory."""
+    repo = copy_example(tmp_path / "two-partners")
+    (repo / ".git").mkdir()
+    monkeypatch.chdir(repo)
+    return repo
 
 
 @pytest.fixture

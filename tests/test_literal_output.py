@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -34,7 +33,6 @@ HOSTILE = "A :cd: :ab: [bold]b[/bold] [/] [red]x[/red] \x1b[31mred\x1b[2J \x07be
 SUBJECT = ":cd: :ab: [bold]b[/] [red]x[/red] \x1b[31mred \x07\rZ"  # a CN holds 64 characters at most
 RAW = ("\x1b", "\x07", "\r", "\u202e")
 EMOJI = ("\U0001f4bf", "\U0001f18e")  # what rich makes of :cd: and :ab:
-EXAMPLE = Path(__file__).resolve().parent.parent / "specs" / "examples" / "two-partners"
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -143,12 +141,9 @@ def test_a_hostile_subject_is_shown_literally(
 
 
 @pytest.fixture
-def hostile_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hostile_stack(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The example stack with a TrustStoreCert named and described with hostile text (YAML escapes)."""
-    target = tmp_path / "two-partners"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".mtls-config"))
-    (target / ".git").mkdir()
-    monkeypatch.chdir(target)
+    target = example_repo
     monkeypatch.setenv("NO_COLOR", "1")
     quoted = json.dumps(HOSTILE)  # a JSON string is a YAML double-quoted scalar
     spec = target / "resources" / "acme-payments.yaml"

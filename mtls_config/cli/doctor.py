@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
 from mtls_config.cli.interrupt import run_command
+from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.literal import visible
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
@@ -37,9 +38,8 @@ def doctor(
     env: Annotated[
         str | None, typer.Option("--env", "-e", metavar="NAME", help="A named environment of the project file.")
     ] = None,
-    output_format: Annotated[
-        Literal["text", "json"], typer.Option("--format", "-f", metavar="text|json", help="text or json.")
-    ] = "text",
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow plain http:// to a non-loopback instance (never for production).")
     ] = False,
@@ -75,7 +75,7 @@ def doctor(
             return await diagnose(client, scope, url=settings.url, local=settings.is_local, prelude=[specs_check])
 
     report = run_command(main())
-    if output_format == "json":
+    if chosen_format(output_format, json_alias) == "json":
         print_json(report.as_dict())
     else:
         stdout().print(render(report))

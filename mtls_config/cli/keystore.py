@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from mtls_config.cli.console import EXIT_ERROR, print_json, report_errors, stdout
+from mtls_config.cli.console import EXIT_ERROR, print_json, report_errors, stderr, stdout
+from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.errors import MtlsConfigError
 from mtls_config.files import CERTIFICATE, KEY, KEYSTORE, FileKind, read_file
 from mtls_config.keystore import (
@@ -79,7 +80,6 @@ KeyPasswordFile = Annotated[
     Path | None,
     typer.Option("--key-password-file", metavar="PATH", help="File that holds the key's password (one line)."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 
 
@@ -287,7 +287,8 @@ def inspect(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The keystore (JKS, PKCS12, JCEKS).")],
     password_env: PasswordEnv = None,
     password_file: PasswordFile = None,
-    as_json: JsonOption = False,
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
 ) -> None:
     """Show a keystore's type, entries and chains. Without a password, JKS still lists everything; what could
     not be checked is said.
@@ -296,7 +297,7 @@ def inspect(
     """
     password = resolve_secret(password_env, password_file, "keystore password")
     contents = read_keystore(read_input(file, KEYSTORE), password)
-    if as_json:
+    if chosen_format(output_format, json_alias) == "json":
         print_json(
             {
                 "file": str(file),
@@ -377,25 +378,53 @@ def print_findings_summary(findings: list[Finding]) -> None:
     _say(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
 
 
+def _lint_format(given: str) -> str:
+    """``--format`` of 'keystore lint': text or json. It used to name the declared keystore type, which is
+    ``--store-type`` now; ``--format jks|pkcs12`` is still taken for that (with a note, in the command), so that
+    old scripts keep working. Checked as the option is parsed, like any other choice."""
+    if given not in ("text", "json", *StoreFormat.__members__):
+        raise typer.BadParameter(f"'{given}' is not one of text, json", param_hint="--format")
+    return given
+
+
 @keystore_app.command("lint")
 @report_errors
 def lint(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Keystore files.")],
     password_env: PasswordEnv = None,
     password_file: PasswordFile = None,
-    fmt: Annotated[
+    store_type: Annotated[
         StoreFormat | None,
-        typer.Option("--format", metavar="|".join(StoreFormat), help="The declared type (K01 flags a mismatch)."),
+        typer.Option("--store-type", metavar="|".join(StoreFormat), help="The declared type (K01 flags a mismatch)."),
     ] = None,
     warn_days: Annotated[
         int, typer.Option("--warn-days", metavar="DAYS", help="Warn when a certificate expires sooner.")
     ] = 30,
-    as_json: JsonOption = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="text|json",
+            help="text, or json (for scripts). (The declared keystore type, once --format jks|pkcs12, is "
+            "--store-type.)",
+            callback=_lint_format,
+        ),
+    ] = "text",
+    json_alias: JsonAlias = False,
 ) -> None:
     """Check keystores for the mistakes of the keytool procedure (rules K01-K16). Exit 1 on any error.
 
-    Example: mtls-config keystore lint client.jks --format jks --password-env KS_PASSWORD
+    Example: mtls-config keystore lint client.jks --store-type jks --password-env KS_PASSWORD
     """
+    fmt = output_format
+    if fmt in StoreFormat.__members__:
+        if store_type is not None:
+            raise typer.BadParameter(
+                f"give the keystore type once, as --store-type {store_type}", param_hint="--format"
+            )
+        stderr().print(f"note: --format {fmt} is --store-type {fmt} now (--format is text or json)", markup=False)
+        store_type, fmt = StoreFormat(fmt), "text"
     password = resolve_secret(password_env, password_file, "keystore password")
     findings: list[Finding] = []
     for file in files:
@@ -403,13 +432,13 @@ def lint(
             lint_keystore(
                 read_input(file, KEYSTORE),
                 password,
-                declared_format=fmt.value if fmt is not None else None,
+                declared_format=store_type.value if store_type is not None else None,
                 warn_days=warn_days,
                 source=str(file),
             )
         )
     findings = sort_findings(findings)
-    if as_json:
+    if chosen_format(fmt, json_alias) == "json":
         print_json(
             {
                 "findings": [f.to_json() for f in findings],
@@ -427,14 +456,15 @@ def lint(
 @report_errors
 def cert_inspect(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A certificate or bundle, PEM or DER.")],
-    as_json: JsonOption = False,
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
 ) -> None:
     """Show the certificates in a PEM/DER file (a partner's certificate or bundle, step E).
 
     Example: mtls-config cert inspect partner.pem
     """
     infos = [certificate_info(c) for c in load_certificates(read_input(file, CERTIFICATE))]
-    if as_json:
+    if chosen_format(output_format, json_alias) == "json":
         print_json({"file": str(file), "certificates": [i.to_json() for i in infos]})
         return
     _say(f"{file}: {len(infos)} certificate{'s' if len(infos) != 1 else ''}")

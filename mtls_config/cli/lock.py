@@ -13,6 +13,7 @@ import typer
 
 from mtls_config.cli.console import EXIT_OK, print_json, report_errors, stderr, stdout
 from mtls_config.cli.interrupt import run_command
+from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import LockError
@@ -117,7 +118,8 @@ def status(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     stack: StackOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the lock as JSON.")] = False,
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
@@ -132,7 +134,7 @@ def status(
 
     name, info = _with_client(instance, env, stack, insecure, ca_bundle, body, timeout)
     now = dt.datetime.now(dt.UTC)
-    if json_output:
+    if chosen_format(output_format, json_alias) == "json":
         print_json({"stack": name, "lock": _as_dict(info, now) if info else None})
     elif info is None:
         stdout().print(f"stack '{name}' is not locked", markup=False)

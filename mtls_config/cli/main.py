@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from mtls_config import __version__
-from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, report_errors, stderr, stdout
+from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, print_json, report_errors, stderr, stdout
 from mtls_config.cli.helptext import command_tree
 from mtls_config.cli.lazy import LazyCommand, lazy_group
+from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.runtime import tune_process
 from mtls_config.wording import plural
 
@@ -115,6 +116,12 @@ def validate(
         str | None,
         typer.Option("--env", "-e", metavar="NAME", help="Validate with this environment's spec paths and variables."),
     ] = None,
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also list every resource: its address (KIND/NAME) and where it is."),
+    ] = False,
 ) -> None:
     """Check spec files: YAML, fields, references and files. Reports every problem, each as
     path:line:col: kind/name: field: message. Then lints every KeyStore and TrustStoreCert (rules K01-K16,
@@ -122,18 +129,43 @@ def validate(
 
     Example: mtls-config validate specs/
     """
+    from dataclasses import asdict
+
     from mtls_config.cli.keystore import print_findings_summary
+    from mtls_config.errors import SpecError
     from mtls_config.keystore.lint import has_errors
     from mtls_config.keystore.speclint import lint_specs
+    from mtls_config.literal import visible
+    from mtls_config.spec.loader import display_path
     from mtls_config.spec.stack import load_stack
 
-    specs = load_stack(paths, env).specs
-    if not no_lint:
-        findings = lint_specs(specs)
-        if findings:
-            print_findings_summary(findings)
-        if has_errors(findings):
-            raise typer.Exit(EXIT_ERROR)
+    fmt = chosen_format(output_format, json_alias)
+    try:
+        specs = load_stack(paths, env).specs
+    except SpecError as exc:
+        if fmt != "json":
+            raise
+        print_json({"valid": False, "problems": [asdict(p) for p in exc.problems], "findings": [], "resources": []})
+        raise typer.Exit(EXIT_ERROR) from None
+    findings = [] if no_lint else lint_specs(specs)
+    if fmt == "json":
+        print_json(
+            {
+                "valid": not has_errors(findings),
+                "problems": [],
+                "findings": [f.to_json() for f in findings],
+                "files": [display_path(f) for f in specs.files],
+                "resources": [
+                    {"address": r.address, "kind": r.kind, "name": r.name, "at": specs.origins[r.address].at()}
+                    for r in specs.resources
+                ],
+            }
+        )
+        raise typer.Exit(EXIT_ERROR if has_errors(findings) else EXIT_OK)
+    if findings:
+        print_findings_summary(findings)
+    if has_errors(findings):
+        raise typer.Exit(EXIT_ERROR)
     counts: dict[str, int] = {}
     for resource in specs.resources:
         counts[resource.kind] = counts.get(resource.kind, 0) + 1
@@ -142,6 +174,9 @@ def validate(
         f"valid: {plural(len(specs.resources), 'resource')} in {plural(len(specs.files), 'file')} ({summary})",
         markup=False,
     )
+    if verbose:
+        for resource in specs.resources:
+            stdout().print(f"  {visible(resource.address)}  ({specs.origins[resource.address].at()})", markup=False)
 
 
 @app.command()
@@ -177,19 +212,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         import typer.rich_utils as typer_help
 
         typer_help.COLOR_SYSTEM = None if no_color() else "auto"
+    tree = command_tree(app)
     try:
         # Without standalone mode click *returns* the code of a typer.Exit raised inside a command.
-        returned = command_tree(app).main(args=args, prog_name="mtls-config", standalone_mode=False)
+        returned = tree.main(args=args, prog_name="mtls-config", standalone_mode=False)
     except typer.Exit as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's way of saying Ctrl-C outside a command's run
             stderr().print("interrupted", markup=False)
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show(file=sys.stderr)
-        else:
-            stderr().print(f"error: {exc.format_message()}", markup=False)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group run without a command: its help says what to run
+            exc.show(file=sys.stderr)  # type: ignore[attr-defined]
+            return EXIT_ERROR
+        from mtls_config.cli.usage import describe
+
+        message, hint = describe(exc, tree, args)
+        fail(message, hint=hint)
         return EXIT_ERROR
     except typer.Abort:
         stderr().print("aborted", markup=False)

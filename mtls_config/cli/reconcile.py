@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,11 +12,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from mtls_config.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, print_error, report_errors, stderr, stdout
+from mtls_config.cli.console import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    print_error,
+    print_json,
+    report_errors,
+    stderr,
+    stdout,
+)
 from mtls_config.cli.interrupt import exit_code, prompting, run_command, signal_name
 from mtls_config.cli.lock import lock_hints, note, target_flags
+from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
+from mtls_config.cli.progress import ApplyProgress
 from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.errors import Interrupted, MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private, write_shared
@@ -97,6 +108,20 @@ def _connector(
     return connection
 
 
+def rerun_arguments(
+    paths: list[Path] | None, instance: str | None, env: str | None, insecure: bool, ca_bundle: str | None
+) -> str:
+    """The arguments that make a re-run read the same specs and reach the same instance as this run: the spec paths
+    given (not a saved plan: it no longer matches what the run wrote), the target, and its TLS options."""
+    given = "".join(f" {shlex.quote(str(path))}" for path in paths or [])
+    flags = target_flags(instance, env)
+    if insecure:
+        flags += " --insecure"
+    if ca_bundle is not None:
+        flags += f" --ca-bundle {shlex.quote(ca_bundle)}"
+    return given + flags
+
+
 def _run(
     stack: Stack,
     instance: str | None,
@@ -105,12 +130,20 @@ def _run(
     ca_bundle: str | None,
     body: Callable[[InstanceClient, str], Awaitable[T]],
     timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    *,
+    stats: RequestLog | None = None,
 ) -> T:
+    """``body`` with a client for the target; what the run cost goes in ``stats`` (also when it fails)."""
+
     async def main() -> T:
         async with connect(
             instance, env_name=env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
-            return await body(client, client.settings.url)
+            try:
+                return await body(client, client.settings.url)
+            finally:
+                if stats is not None:
+                    stats.append((env or client.settings.url, client.stats.snapshot()))
 
     return run_command(main())
 
@@ -142,9 +175,7 @@ def plan(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", metavar="FILE", help="Save the plan (JSON) for 'apply PLAN'.")
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the plan as JSON (same as --format json).")
-    ] = False,
+    json_alias: JsonAlias = False,
     output_format: Annotated[
         Literal["text", "json", "markdown"],
         typer.Option(
@@ -185,7 +216,7 @@ def plan(
     )
     if verbose:
         _print_stats(stats)
-    fmt = "json" if json_output else output_format
+    fmt = chosen_format(output_format, json_alias)
     codes: list[int] = []
     sections: dict[str, object] = {}
     for env_name, result in results:
@@ -224,7 +255,8 @@ def plan(
             changed = sum(1 for c in codes if c == EXIT_CHANGES)
             failed = sum(1 for c in codes if c == EXIT_ERROR)
             stdout().print(
-                f"Fleet: {len(results)} environments, {changed} with changes, {failed} with errors.", markup=False
+                f"Fleet: {plural(len(results), 'environment')}, {changed} with changes, {failed} with errors.",
+                markup=False,
             )
     elif fmt == "json":
         sys.stdout.write(json.dumps(next(iter(sections.values())), indent=2, sort_keys=True) + "\n")
@@ -245,6 +277,12 @@ def apply(
     prune: PruneOpt = False,
     allow_delete_all: Annotated[
         bool, typer.Option("--allow-delete-all", help="Allow a plan that deletes all or most owned records.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also list unchanged resources, and what the run cost in requests (on stderr)."
+        ),
     ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
@@ -284,7 +322,14 @@ def apply(
             hint="review 'mtls-config plan' and run apply with --auto-approve, or apply a saved plan file",
         )
 
+    progress = ApplyProgress(terminal=sys.stderr.isatty(), console=stderr())
+
     async def body(client: InstanceClient, name: str) -> int:
+        async with progress.ticking():
+            return await apply_body(client, name)
+
+    async def apply_body(client: InstanceClient, name: str) -> int:
+        progress.reading(len(stack.specs.resources))
         planned = await make_planned(
             client,
             stack.specs,
@@ -295,12 +340,21 @@ def apply(
             excludes=exclude or [],
         )
         if saved is None or interactive:
-            stdout().print(plan_text(planned.plan))
+            stdout().print(plan_text(planned.plan, verbose=verbose))
         if not planned.plan.has_changes and not planned.plan.errors:
+            tidied: list[str] = []
             if planned.housekeeping:  # what a stopped run left: tidied under the lock, with nothing to confirm
-                tidied = await apply_planned(client, planned, saved=saved, notify=note)
-                for line in tidied.tidied:
+                tidied = list((await apply_planned(client, planned, saved=saved, notify=note)).tidied)
+                for line in tidied:
                     stdout().print(f"Housekeeping: {line}.", markup=False)
+            if saved is not None and not interactive:
+                left = "left " if saved.has_changes else ""
+                written = "" if tidied else "; nothing was written"
+                stdout().print(
+                    f"No changes {left}to apply: the instance matches the specs "
+                    f"({plural(planned.plan.summary.no_op, 'resource')}){written}.",
+                    markup=False,
+                )
             return EXIT_OK
         if saved is None and not auto_approve:
             # a person reading the plan is not the instance being slow; Ctrl-C ends the wait at once
@@ -310,25 +364,31 @@ def apply(
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
                 return EXIT_ERROR
         state_dir = stack.project.root / LOCAL_STATE_DIR
-        with _progress(len([c for c in planned.plan.resource_changes if c.action != "no-op"])) as advance:
-            result = await apply_planned(
-                client,
-                planned,
-                saved=saved,
-                parallelism=parallelism,
-                allow_delete_all=allow_delete_all,
-                journal_path=journal_file(state_dir, stack.name),
-                progress=advance,
-                notify=note,
-            )
+        progress.writing(planned.plan.resource_changes)
+        result = await apply_planned(
+            client,
+            planned,
+            saved=saved,
+            parallelism=parallelism,
+            allow_delete_all=allow_delete_all,
+            journal_path=journal_file(state_dir, stack.name),
+            progress=progress.advance,
+            notify=note,
+        )
+        progress.stop()
         stdout().print(apply_text(result))
         return EXIT_OK if result.ok else EXIT_ERROR
 
+    stats: RequestLog = []
     try:
         with lock_hints(instance, env):
-            code = _run(stack, instance, env, insecure, ca_bundle, body, timeout)
+            try:
+                code = _run(stack, instance, env, insecure, ca_bundle, body, timeout, stats=stats)
+            finally:
+                if verbose:
+                    _print_stats(stats)
     except Interrupted as exc:
-        command = "mtls-config apply" + target_flags(instance, env)
+        command = "mtls-config apply" + rerun_arguments(spec_paths, instance, env, insecure, ca_bundle)
         if exc.result is None:
             rerun = f"Nothing was applied. Run '{command}' again when you are ready."
         else:
@@ -339,32 +399,6 @@ def apply(
         stderr().print(interrupted_text(exc, signal_name=signal_name(exc), stack=stack.name, rerun=rerun))
         raise typer.Exit(exit_code(exc)) from None
     raise typer.Exit(code)
-
-
-class _progress:
-    """A progress bar on a terminal for applies of more than a handful of resources; silent otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.bar: Progress | None = None
-        if sys.stderr.isatty() and total > 5:
-            self.bar = Progress(
-                TextColumn("applying"), BarColumn(), MofNCompleteColumn(), console=stderr(), transient=True
-            )
-            self.task = self.bar.add_task("apply", total=total)
-
-    def __enter__(self) -> Callable[[str, str], None]:
-        if self.bar is not None:
-            self.bar.start()
-
-        def advance(address: str, status: str) -> None:
-            if self.bar is not None:
-                self.bar.advance(self.task)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @report_errors
@@ -382,6 +416,7 @@ def drift(
             "expiry per certificate, drift per kind, the run's time and outcome).",
         ),
     ] = "text",
+    json_alias: JsonAlias = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -424,6 +459,7 @@ def drift(
         drift_text,
     )
 
+    output_format = chosen_format(output_format, json_alias)
     stats: RequestLog = []
     results: list[Result]
     try:
@@ -519,6 +555,11 @@ def import_(
     instance: InstanceOpt = None,
     env: EnvOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist in --out.")] = False,
+    output_format: FormatOpt = "text",
+    json_alias: JsonAlias = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also list every file written (specs, keystores, certificates).")
+    ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
@@ -528,29 +569,31 @@ def import_(
     Writes keystores, trust-store certificates, protocol profiles and bindings of messages that use mutual
     auth, downloads keystore/DER files next to them, uses secret references (environment variables) for
     passwords, and records the records in the stack's inventory, so the written specs plan as no-op.
+    When the instance holds none of these records (or none that --filter matches), nothing is written.
 
     Examples:
-      mtls-config import --out specs/imported
+      mtls-config import --instance https://acme.service-now.com --out specs/imported
       mtls-config import --env prod --filter 'acme*' --out specs/acme
     """
-    from mtls_config.importer import import_to
+    from mtls_config.importer import ImportResult, import_to
 
+    fmt = chosen_format(output_format, json_alias)
     project = find_project(None)
 
-    async def main() -> list[str]:
+    async def main() -> tuple[str, ImportResult]:
         async with connect(
             instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
             result = await import_to(
                 client, project.project.stack, out, patterns=name_filter or [], force=force, notify=note
             )
-            return [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]
+            return client.settings.url, result
 
     from mtls_config.render import interrupted_text
 
     try:
         with lock_hints(instance, env):
-            lines = run_command(main())
+            url, result = run_command(main())
     except Interrupted as exc:
         rerun = (
             "Run the same 'mtls-config import' again to finish (with --force once its files exist): it converges."
@@ -560,11 +603,43 @@ def import_(
         text = interrupted_text(exc, signal_name=signal_name(exc), stack=project.project.stack, rerun=rerun)
         stderr().print(text)
         raise typer.Exit(exit_code(exc)) from None
-    for line in lines:
+    written = sorted(str(out / rel) for rel in result.files) if result.imported else []
+    if fmt == "json":
+        print_json(
+            {
+                "instance": url,
+                "stack": project.project.stack,
+                "out": str(out),
+                "imported": result.imported,
+                "skipped": result.skipped,
+                "files": written,
+                "variables": result.variables,
+            }
+        )
+        return
+    for line in [*(f"imported {a}" for a in result.imported), *(f"skipped {s}" for s in result.skipped)]:
         stdout().print(line, markup=False)
+    if not result.imported:
+        matching = f" matching --filter {' '.join(name_filter)}" if name_filter else ""
+        stdout().print(
+            f"Nothing to import: {url} holds no keystores, trust-store certificates, protocol profiles or "
+            f"mutual-auth message bindings{matching} that the stack does not own already. Nothing was written.",
+            markup=False,
+        )
+        return
+    if verbose:
+        for path in written:
+            stdout().print(f"  wrote {path}", markup=False)
+    # The next step reaches the same instance as this one: the options that found it, said again.
+    flags = target_flags(instance, env)
+    secrets = (
+        f"Set {', '.join(result.variables)} (the keystore passwords they reference), then run"
+        if result.variables
+        else "Run"
+    )
     stdout().print(
-        f"Wrote the specs to {out}/. Set the MTLS_KEYSTORE_PASSWORD_* variables they reference, then run "
-        f"'mtls-config plan {out}'.",
+        f"Wrote the specs to {out}/ ({plural(len(written), 'file')}). {secrets} "
+        f"'mtls-config plan {shlex.quote(str(out))}{flags}': it should show no changes.",
         markup=False,
     )
 

@@ -108,15 +108,7 @@ def open_instance(
     auth: AuthSettings | None = None
     url = instance
     if env_name is not None:
-        environments = project.project.environments
-        chosen = environments.get(env_name)
-        if chosen is None:
-            known = ", ".join(sorted(environments)) or "none defined"
-            where = project.path or "no project file found"
-            raise ProjectError(
-                f"unknown environment {env_name!r} (known: {known})",
-                hint=f"environments are defined under 'environments:' in the project file ({where})",
-            )
+        chosen = project.environment(env_name)
         auth = chosen.auth
         url = url or chosen.instance
         if ca_bundle is None and chosen.ca_bundle is not None:

@@ -18,6 +18,7 @@ from rich.text import Text
 from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, print_json, report_errors, stdout
 from mtls_config.cli.interrupt import run_command
 from mtls_config.cli.keystore import PasswordEnv, PasswordFile, resolve_secret
+from mtls_config.cli.options import JsonAlias, TextOrJson, chosen_format
 from mtls_config.cli.reconcile import CaBundleOpt, EnvOpt, InsecureOpt, InstanceOpt
 from mtls_config.cli.target import connect
 from mtls_config.errors import MtlsConfigError, VerifyError
@@ -36,6 +37,7 @@ from mtls_config.verify.resolve import (
     trust_set,
 )
 from mtls_config.verify.targets import VerifyTarget, run_targets
+from mtls_config.wording import plural
 
 
 class TlsVersion(StrEnum):
@@ -137,8 +139,18 @@ def verify(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Parallel handshakes (--all).")
     ] = 8,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report (one per binding with --all) as JSON.")
+    output_format: Annotated[
+        TextOrJson,
+        typer.Option("--format", "-f", metavar="text|json", help="text, or json (one report per binding with --all)."),
+    ] = "text",
+    json_alias: JsonAlias = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show the certificates the server presented (subject, issuer, expiry, SHA-256).",
+        ),
     ] = False,
     instance: InstanceOpt = None,
     env: EnvOpt = None,
@@ -173,7 +185,8 @@ def verify(
             "system_trust": system_trust,
         },
         concurrency=concurrency,
-        json_output=json_output,
+        json_output=chosen_format(output_format, json_alias) == "json",
+        verbose=verbose,
         instance_options={
             "instance": instance,
             "env": env,
@@ -197,6 +210,7 @@ def _verify(
     concurrency: int,
     json_output: bool,
     instance_options: dict[str, Any],
+    verbose: bool = False,
 ) -> None:
     password = resolve_secret(password_env, password_file, "keystore password")
     binding: str | None = None
@@ -235,7 +249,7 @@ def _verify(
     resolved = [i for i in items if isinstance(i, VerifyTarget)]
     reports = iter(run_command(run_targets(resolved, concurrency=concurrency, **options)))
     results = [next(reports) if isinstance(i, VerifyTarget) else i.error for i in items]
-    _render(results, items, json_output, all_bindings)
+    _render(results, items, json_output, all_bindings, verbose=verbose)
     if not all(isinstance(r, VerifyReport) and r.ok for r in results):
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_OK)
@@ -263,6 +277,8 @@ def _render(
     targets: Sequence[VerifyTarget | Unresolved],
     json_output: bool,
     many: bool,
+    *,
+    verbose: bool = False,
 ) -> None:
     if json_output:
         items = [_json_item(r, t) for r, t in zip(results, targets, strict=True)]
@@ -276,7 +292,7 @@ def _render(
         if not isinstance(result, VerifyReport) or not isinstance(target, VerifyTarget):
             out.print(Text.assemble(("FAIL", "bold red"), _shown(f"  {target.name}: {result}")))
             continue
-        _render_report(result, target)
+        _render_report(result, target, verbose=verbose)
     if many:
         passed = sum(1 for r in results if isinstance(r, VerifyReport) and r.ok)
         out.print(f"{passed}/{len(results)} passed", markup=False)
@@ -299,7 +315,7 @@ def _shown(text: object) -> str:
     return visible(text)
 
 
-def _render_report(report: VerifyReport, target: VerifyTarget) -> None:
+def _render_report(report: VerifyReport, target: VerifyTarget, *, verbose: bool = False) -> None:
     out = stdout()
     dialled = f" (as {report.server_name})" if report.server_name != report.host else ""
     head = "PASS" if report.ok else "FAIL"
@@ -320,6 +336,12 @@ def _render_report(report: VerifyReport, target: VerifyTarget) -> None:
         mark, style = MARKS[stage.status]
         took = f"  {stage.duration_ms:.0f} ms" if stage.duration_ms is not None else ""
         out.print(Text.assemble("  ", (f"{mark:<5}", style), _shown(f"{stage.name.value:<12}{stage.summary}{took}")))
+    if verbose and report.server_chain:
+        out.print(f"  the server presented {plural(len(report.server_chain), 'certificate')}:", markup=False)
+        for index, cert in enumerate(report.server_chain):
+            out.print(_shown(f"    [{index}] {cert.subject}"), markup=False)
+            out.print(_shown(f"        issuer {cert.issuer}; until {cert.not_after}"), markup=False)
+            out.print(f"        sha256 {cert.sha256}", markup=False)
     if report.client_cert.ca_names:
         out.print("  server accepts client certificates from:", markup=False)
         for name in report.client_cert.ca_names:

@@ -54,6 +54,7 @@ from mtls_config.files import CERTIFICATE, read_file
 from mtls_config.operations import BatchableWrite, Operation, WriteResult
 from mtls_config.redaction import redact
 from mtls_config.settings import InstanceSettings
+from mtls_config.wording import plural
 
 logger = logging.getLogger("mtls_config.client")
 
@@ -409,12 +410,14 @@ class InstanceClient:
                         )
                     still.append(request)
             if len(still) == len(pending):
-                raise BadResponse(f"the Batch API serviced none of {len(pending)} requests; giving up")
+                raise BadResponse(f"the Batch API serviced none of {plural(len(pending), 'request')}; giving up")
             if still:
                 logger.info("batch: re-sending %d unserviced requests", len(still))
             pending = still
         if pending:
-            raise BadResponse(f"the Batch API left {len(pending)} requests unserviced after {BATCH_MAX_ROUNDS} rounds")
+            raise BadResponse(
+                f"the Batch API left {plural(len(pending), 'request')} unserviced after {BATCH_MAX_ROUNDS} rounds"
+            )
         return [answers[i] for i in ids]
 
     async def _send_batch(self, group: builtins.list[BatchRequest]) -> tuple[builtins.list[BatchResponse], set[str]]:

@@ -29,6 +29,7 @@ from mtls_config.keystore.certs import (
     is_self_signed,
     load_certificates,
     not_before,
+    short_dn,
     short_name,
     spki_sha256,
 )
@@ -81,19 +82,24 @@ def order_chain(
     others = [c for c in leaf_candidates if c is not leaf] + list(pool)
     chain, unused = build_chain(leaf, others)
     unused = [c for c in unused if cert_sha256(c) not in {cert_sha256(x) for x in chain}]
+    names = ", ".join(short_name(c) for c in unused)
+    last = chain[-1]
+    if not is_self_signed(last) and (unused or len(chain) > 1):
+        # A gap, not strays: certificates given that cannot link without the one missing (the root given, the
+        # intermediate forgotten) are not "not in the chain", they are behind the gap.
+        missing = short_dn(last.issuer)
+        behind = f"; {names} {'was' if len(unused) == 1 else 'were'} given but cannot link without it" if unused else ""
+        raise KeystoreRuleError(
+            "K09",
+            f"the chain stops at {short_name(last)}: its issuing CA ({missing}) is missing{behind}",
+            hint=f"add the certificate of {missing} to the chain (--chain FILE, or build.chain in a spec), "
+            "and its issuers up to the root",
+        )
     if unused:
-        names = ", ".join(short_name(c) for c in unused)
         raise KeystoreRuleError(
             "K08",
             f"{'a certificate' if len(unused) == 1 else 'certificates'} not in the chain of {short_name(leaf)}: {names}",
             hint="pass only the CA certificates that issued this certificate (leaf -> intermediates -> root)",
-        )
-    last = chain[-1]
-    if len(chain) > 1 and not is_self_signed(last):
-        raise KeystoreRuleError(
-            "K09",
-            f"the chain stops at {short_name(last)}: its issuer ({last.issuer.rfc4514_string()}) is missing",
-            hint="add the issuing CA certificate (up to the root) with --chain",
         )
     if len(chain) == 1 and not is_self_signed(leaf):
         raise KeystoreRuleError(

@@ -428,8 +428,13 @@ def chain_break(chain: Sequence[x509.Certificate]) -> int | None:
 
 def short_name(cert: x509.Certificate) -> str:
     """The subject's CN when there is one, else the whole subject: short enough for a one-line message."""
-    cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    return short_dn(cert.subject)
+
+
+def short_dn(name: x509.Name) -> str:
+    """A distinguished name's CN when it has one, else the whole name (a certificate's issuer, say)."""
+    cns = name.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
     if cns:
         value = cns[0].value
         return f"CN={value if isinstance(value, str) else value.decode('utf-8', 'replace')}"
-    return cert.subject.rfc4514_string() or "(empty subject)"
+    return name.rfc4514_string() or "(empty subject)"

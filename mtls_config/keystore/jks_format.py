@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from mtls_config.errors import KeystoreError
 from mtls_config.secrets import SecretValue
+from mtls_config.wording import plural
 
 JKS_MAGIC = b"\xfe\xed\xfe\xed"
 JCEKS_MAGIC = b"\xce\xce\xce\xce"
@@ -42,7 +43,7 @@ class JksPrivateKeyEntry:
     encrypted: bytes | None = None  # an EncryptedPrivateKeyInfo to write verbatim (re-use of an existing entry)
 
     def __repr__(self) -> str:
-        return f"JksPrivateKeyEntry(alias={self.alias!r}, chain={len(self.chain_der)} certs)"
+        return f"JksPrivateKeyEntry(alias={self.alias!r}, chain={plural(len(self.chain_der), 'cert')})"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from mtls_config.keystore.store import (
     read_keystore,
 )
 from mtls_config.secrets import SecretValue
+from mtls_config.wording import plural
 
 Severity = Literal["error", "warning", "info"]
 TrustFormat = Literal["pem", "der"]
@@ -227,7 +228,7 @@ def _lint_contents(contents: KeystoreContents, out: _Collector, *, warn_days: in
                 "assemble the keystore from your key and its signed certificate")  # fmt: skip
     elif len(keys) > 1:
         names = ", ".join(e.alias for e in keys)
-        out.add("K03", "error", f"{len(keys)} private-key entries ({names}); the instance may present any of them",
+        out.add("K03", "error", f"{plural(len(keys), 'private-key entry', 'private-key entries')} ({names}); the instance may present any of them",
                 "keep one key entry per keystore (keytool -delete -alias NAME)")  # fmt: skip
     for entry in keys:
         _lint_key_entry(entry, contents, out, warn_days=warn_days, now=now)
@@ -482,7 +483,7 @@ def lint_trust_certs(
             findings.extend(out.findings)
             continue
         if len(certs) > 1:
-            out.add("T01", "error", f"{len(certs)} certificates in one record; a Trust Store Cert holds one",
+            out.add("T01", "error", f"{plural(len(certs), 'certificate')} in one record; a Trust Store Cert holds one",
                     "split them: one TrustStoreCert per certificate")  # fmt: skip
         for cert in certs:
             fp = fingerprint(cert)

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from mtls_config.errors import KeystoreError
 from mtls_config.keystore import der
 from mtls_config.secrets import SecretValue
+from mtls_config.wording import plural
 
 PKCS12_ITERATIONS = 10_000  # PBKDF2 and MAC rounds; what keytool 17 writes
 _SALT_BYTES = 16
@@ -70,7 +71,7 @@ class Pkcs12KeyEntry:
     chain_der: tuple[bytes, ...]  # leaf first
 
     def __repr__(self) -> str:
-        return f"Pkcs12KeyEntry(alias={self.alias!r}, chain={len(self.chain_der)} certs)"
+        return f"Pkcs12KeyEntry(alias={self.alias!r}, chain={plural(len(self.chain_der), 'cert')})"
 
 
 @dataclass(frozen=True)

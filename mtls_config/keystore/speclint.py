@@ -120,8 +120,6 @@ def _lint_key_store(
             data, digest = seen.inputs.file(spec.file)
         except UnreadableFile as exc:
             return [Finding("K01", "error", source, None, exc.message, "")]
-        if password is None:
-            findings.append(_unresolved("store password", why, origin.at("spec", "password")))
         linted = seen.key(digest, password, spec.format, spec.warn_days)
         if linted in seen.findings:
             found = [replace(f, source=source) for f in seen.findings[linted]]
@@ -130,6 +128,13 @@ def _lint_key_store(
                 data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source
             )
             seen.findings[linted] = found
+        if password is None:
+            # The file's lint says what it could not check and how a command line gives the password; here the
+            # spec's reference gives it, so that is said once, at the reference, with how to resolve it.
+            unchecked = [f for f in found if f.rule == "K02" and f.severity == "info"]
+            found = [f for f in found if f not in unchecked]
+            said = "; ".join(f.message for f in unchecked)
+            findings.append(_unresolved("store password", why, origin.at("spec", "password"), unchecked=said))
         findings.extend(_without_password_rule(found))
         return findings
 
@@ -187,18 +192,21 @@ def _without_password_rule(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.rule != PASSWORD_RULE]
 
 
-def _unresolved(what: str, why: MtlsConfigError | None, source: str) -> Finding:
+def _unresolved(what: str, why: MtlsConfigError | None, source: str, *, unchecked: str = "") -> Finding:
+    """The finding for a secret reference that did not resolve: what was checked without it (``unchecked``, when
+    the lint of the keystore file said it, replaces the general words)."""
     if isinstance(why, UnreadableFile):
         # Not a secret missing here (a CI job without the secrets), but a reference no run can ever read.
         return Finding("K02", "error", source, None, f"{what} cannot be read: {why.message}",
                        "point the reference at a regular file (a FIFO, device or socket is never read)")  # fmt: skip
     checks = {
         "password": "the keystore was built with a placeholder password: all but the password itself was checked",
-        "store password": "only the checks that need no password were run on the keystore file",
+        "store password": unchecked or "only the checks that need no password were run on the keystore file",
     }.get(what, "only the certificates were checked (K08-K14), not the key (K06) nor the assembly")
     said = why.message if why is not None else "unknown reason"
+    how = why.hint if why is not None and why.hint else "make the secret available"
     return Finding("K02", "info", source, None, f"{what} not resolved ({said}); {checks}",
-                   "make the secret available (e.g. export the variable) to run every check")  # fmt: skip
+                   f"{how}, to run every check")  # fmt: skip
 
 
 def _lint_certificates_only(

@@ -69,6 +69,7 @@ class CertificateKind(Kind):
     columns: ClassVar[tuple[str, ...]] = COLUMNS
     records_noun: ClassVar[str] = "certificate records"  # both kinds: one name namespace, one table
     stage: ClassVar[int] = 0
+    stage_name: ClassVar[str] = "certificates"
     opaque_column: ClassVar[str | None] = PASSWORD_COLUMN
     attachment_table: ClassVar[str | None] = TABLE
     has_expiry: ClassVar[bool] = True

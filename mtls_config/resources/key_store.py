@@ -36,6 +36,7 @@ from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import BuildContext, FieldError, Index, file_stem
 from mtls_config.secrets import SecretValue
 from mtls_config.spec.models import KeyStore
+from mtls_config.wording import plural
 
 if TYPE_CHECKING:
     from mtls_config.spec.loader import Origin
@@ -77,7 +78,7 @@ def live(
     if not attachments:
         problems.append("no keystore file is attached")
     elif len(attachments) > 1:
-        problems.append(f"{len(attachments)} files are attached; the instance may load any of them")
+        problems.append(f"{plural(len(attachments), 'file')} are attached; the instance may load any of them")
     info = {k: record.get(k) for k in INFO_FIELDS if record.get(k)}
     return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
 

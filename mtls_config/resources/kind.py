@@ -235,6 +235,7 @@ class Kind:
     columns: ClassVar[tuple[str, ...]] = ()  # what it reads of ``table``
     primary_part: ClassVar[str] = ""  # the part of a live view whose record is the resource's own
     stage: ClassVar[int]  # apply stage of its creates and updates: lower stages go first
+    stage_name: ClassVar[str]  # what that stage writes, as progress lines name it ("certificates")
     references: ClassVar[tuple[Reference, ...]] = ()  # columns naming other kinds' records
     field_references: ClassVar[Mapping[str, str]] = {}  # canonical field -> the kind whose name it holds
     sensitive: ClassVar[tuple[str, ...]] = ()  # fields a plan always masks

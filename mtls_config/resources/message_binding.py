@@ -375,6 +375,7 @@ class MessageBindingKind(Kind):
     table = "sys_rest_message"
     primary_part = PRIMARY_PART
     stage = 2
+    stage_name = "message bindings"
     references = tuple(
         Reference(table, columns.profile, PROFILES, "protocol")
         for target in TARGETS.values()

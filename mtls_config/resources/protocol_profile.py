@@ -78,6 +78,7 @@ class ProtocolProfileKind(Kind):
     writes = RECORD_FIELDS
     columns = COLUMNS
     stage = 1
+    stage_name = "protocol profiles"
     references = (Reference(TABLE, "keystore", CERTIFICATES, "name"),)
     field_references: ClassVar[Mapping[str, str]] = {"keystore": key_store.NAME}
     import_group = "protocol-profiles"

@@ -39,6 +39,7 @@ from mtls_config.resources.common import (
 from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import BuildContext, FieldError, Index, file_stem
 from mtls_config.spec.models import TrustStoreCert
+from mtls_config.wording import plural
 
 if TYPE_CHECKING:
     from mtls_config.spec.loader import Origin
@@ -126,7 +127,7 @@ def live(
     }
     problems: list[str] = []
     if fmt == "der" and len(attachments) > 1:
-        problems.append(f"{len(attachments)} files are attached to a DER certificate record")
+        problems.append(f"{plural(len(attachments), 'file')} are attached to a DER certificate record")
     info = {k: record.get(k) for k in INFO_FIELDS if record.get(k)}
     return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
 
@@ -171,7 +172,7 @@ class TrustStoreCertKind(CertificateKind):
         except MtlsConfigError as exc:
             raise FieldError(loc, exc.message) from None
         if len(certs) != 1:
-            raise FieldError(loc, f"holds {len(certs)} certificates; a trust store record takes exactly one")
+            raise FieldError(loc, f"holds {plural(len(certs), 'certificate')}; a trust store record takes exactly one")
         der = certs[0].public_bytes(Encoding.DER)
         fingerprint = fingerprint_der(der)
         content = None

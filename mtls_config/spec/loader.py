@@ -9,7 +9,6 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from mtls_config.errors import Problem, SpecError
+from mtls_config.errors import Problem, ProjectError, SpecError
 from mtls_config.names import folded
 from mtls_config.spec.models import (
     API_VERSION,
@@ -33,6 +32,7 @@ from mtls_config.spec.models import (
     TrustStoreCert,
 )
 from mtls_config.spec.yamlsource import Loc, SourceDocument, read_documents
+from mtls_config.wording import did_you_mean
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 PROJECT_FILE_NAMES = ("mtls-config.yaml", "mtls-config.yml")
@@ -149,8 +149,13 @@ def load_specs(
             elif isinstance(doc.data, dict):
                 invalid.add(_address_of(doc.data))
     if not files and not problems:
-        shown = ", ".join(display_path(p) for p in paths) or "."
-        problems.append(Problem(shown, 1, 1, "", "", "no spec files (*.yaml, *.yml) found"))
+        # Not a problem at a place in a file (there is none): the folder holds no specs yet.
+        shown = ", ".join(display_path(p) for p in paths)
+        raise ProjectError(
+            f"no spec files (*.yaml, *.yml) in {shown if shown not in ('', '.') else 'the current folder'}",
+            hint="start from the example stack (docs/quickstart.md: cp -r specs/examples/two-partners my-mtls), "
+            "or write specs for an existing set-up with 'mtls-config import --instance URL --out specs'",
+        )
     _check_set(resources, problems, invalid)
     if problems:
         raise SpecError(problems)
@@ -191,7 +196,7 @@ def _substitute(doc: SourceDocument, variables: Mapping[str, str], problems: lis
                 problems.append(
                     doc.problem(
                         loc,
-                        f"undefined variable '{name}' ({known}){_did_you_mean(name, variables)}; define it under "
+                        f"undefined variable '{name}' ({known}){did_you_mean(name, variables)}; define it under "
                         "'variables:' in the project file or its environment",
                         address=address,
                     )
@@ -275,7 +280,7 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
         problems.append(doc.problem((), "missing kind; expected one of " + ", ".join(KINDS)))
         return None
     if not isinstance(kind, str) or kind not in MODELS:
-        hint = _did_you_mean(str(kind), KINDS)
+        hint = did_you_mean(str(kind), KINDS)
         problems.append(doc.problem(("kind",), f"unknown kind '{kind}'; expected one of " + ", ".join(KINDS) + hint))
         return None
     context = {"spec": SpecContext(base_dir=doc.path.parent, root=root)}
@@ -367,7 +372,7 @@ def _unknown_field_message(model: type[BaseModel] | None, loc: tuple[Any, ...]) 
     allowed = _fields_at(model, loc[:-1]) if model is not None else []
     if not allowed:
         return "unknown field"
-    hint = _did_you_mean(str(loc[-1]), allowed)
+    hint = did_you_mean(str(loc[-1]), allowed)
     return f"unknown field{hint}; allowed here: " + ", ".join(allowed)
 
 
@@ -411,11 +416,6 @@ def _step(annotation: Any, part: Any) -> Any:
             if part in (name, info.alias):
                 return info.annotation
     return None
-
-
-def _did_you_mean(value: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[Problem], invalid: set[str]) -> None:
@@ -491,7 +491,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
             if mistaken:
                 why = f"{field} '{ref.name}' is a {mistaken[0]}; {ref.needed_by} needs a {kind}"
             else:
-                why = f"{field} '{ref.name}' names no {kind} in the specs" + _did_you_mean(
+                why = f"{field} '{ref.name}' names no {kind} in the specs" + did_you_mean(
                     ref.name, names.get(kind, set())
                 )
             problems.append(doc.problem(ref.loc, why, address=resource.address))

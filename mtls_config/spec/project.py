@@ -10,7 +10,6 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from mtls_config.errors import Problem, ProjectError, SpecError
 from mtls_config.files import PROJECT
 from mtls_config.spec.loader import PROJECT_FILE_NAMES, default_spec_root, display_path, pydantic_message
 from mtls_config.spec.yamlsource import read_documents
+from mtls_config.wording import closest
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DEFAULT_STACK = "default"
@@ -100,8 +100,8 @@ class ProjectFile:
         env = self.project.environments.get(name)
         if env is None:
             known = ", ".join(sorted(self.project.environments)) or "none defined"
-            close = difflib.get_close_matches(name, list(self.project.environments), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            close = closest(name, self.project.environments)
+            hint = f"did you mean '{close}'? " if close is not None else ""
             where = display_path(self.path) if self.path is not None else "no project file (mtls-config.yaml) found"
             raise ProjectError(
                 f"unknown environment '{name}' (known: {known})",

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from mtls_config.keystore.certs import cert_sha256, describe_certificate_key
 from mtls_config.verify.observer import ALERT_NAMES, canonical_name_of
 from mtls_config.verify.report import CertificateSummary, Finding, Severity, StageName
+from mtls_config.wording import plural
 
 ALERT_CODES = {name: code for code, name in ALERT_NAMES.items()}
 # Alerts a server sends about the certificate we presented.
@@ -517,7 +518,7 @@ def openssl_completed_chain(sent: int, ours: int) -> Finding:
     return _f(
         "openssl_completed_chain",
         StageName.CLIENT_CERT,
-        f"We sent {sent} certificates but the key entry's chain has {ours}: OpenSSL completed the chain from the "
+        f"We sent {plural(sent, 'certificate')} but the key entry's chain has {ours}: OpenSSL completed the chain from the "
         "trust store. The instance sends only the key entry's chain, so this success may not carry over.",
         "Put the full chain (leaf, intermediates) in the key entry so the instance sends what was tested.",
         warn=True,

@@ -67,6 +67,17 @@ async def rename_soap_message(stack_dir: Path) -> None:
         await c.update("sys_soap_message", msg["sys_id"], {"name": "Globex Orders (old)"})
 
 
+async def hand_made_keystore(client: InstanceClient, name: str = "Legacy client") -> None:
+    """A keystore record made by hand on the instance (the example's Globex JKS attached): what 'import' adopts."""
+    record = await client.create(
+        "sys_certificate",
+        {"name": name, "type": "key_store", "key_store_password": "demo-keystore-password"},
+        input_display_value=True,
+    )
+    jks = (EXAMPLE / "keystores" / "globex-client.jks").read_bytes()
+    await client.upload_attachment("sys_certificate", record["sys_id"], "legacy.jks", jks)
+
+
 def short_lived_cert(days: int) -> str:
     """A self-signed PEM certificate that expires in ``days`` days."""
     now = dt.datetime.now(dt.UTC)

@@ -78,7 +78,8 @@ def test_apply_example_then_noop_drift_and_restore(stack_dir: Path, capsys: pyte
     assert [f["field"] for f in changed["KeyStore/Globex client"]["fields"]] == ["keystore_file"]
     pw = changed["KeyStore/Acme Payments client"]
     assert pw["fields"] == [
-        {"field": "key_store_password", "before": "(sensitive)", "after": "(sensitive)", "sensitive": True}
+        {"field": "key_store_password", "sensitive": True}
+        | {side: "(sensitive)" for side in ("before", "after", "instance", "spec")}
     ]
     assert "password changed on the instance" in pw["reason"]
     assert [f["field"] for f in changed["MessageBinding/globex-orders"]["fields"]] == ["message.use_mutual_auth"]
@@ -139,7 +140,7 @@ def test_stale_saved_plan_is_refused_naming_the_record(stack_dir: Path, capsys: 
     spec = stack_dir / "resources" / "acme-payments.yaml"
     spec.write_text(spec.read_text().replace("port: 443", "port: 8443"))
     code, out, _ = run(["plan", "--out", "plan.json"], capsys)
-    assert code == 2 and "default_port: 443 -> 8443" in out
+    assert code == 2 and "default_port: instance 443 -> spec 8443" in out
     asyncio.run(_oob(stack_dir, "record"))  # someone edits a certificate meanwhile
     code, out, err = run(["apply", "plan.json"], capsys)
     assert code == 1

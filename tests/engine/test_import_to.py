@@ -12,24 +12,13 @@ from mtls_config.client import InstanceClient
 from mtls_config.errors import PlanError
 from mtls_config.importer import import_to
 from mtls_config.inventory_store import read_inventory
+from tests.engine.conftest import hand_made_keystore
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
-
-
-async def _hand_made_keystore(client: InstanceClient) -> None:
-    record = await client.create(
-        "sys_certificate",
-        {"name": "Legacy client", "type": "key_store", "key_store_password": "demo-keystore-password"},
-        input_display_value=True,
-    )
-    jks = (EXAMPLE / "keystores" / "globex-client.jks").read_bytes()
-    await client.upload_attachment("sys_certificate", record["sys_id"], "legacy.jks", jks)
-
 
 async def test_import_writes_the_files_and_owns_the_records(tmp_path: Path, client: InstanceClient) -> None:
-    await _hand_made_keystore(client)
+    await hand_made_keystore(client)
     result = await import_to(client, "s", tmp_path / "out")
     assert result.imported == ["KeyStore/Legacy client"]
     keystore = tmp_path / "out" / "files" / "legacy-client.jks"
@@ -40,7 +29,7 @@ async def test_import_writes_the_files_and_owns_the_records(tmp_path: Path, clie
 
 
 async def test_import_refuses_to_overwrite_and_then_owns_nothing(tmp_path: Path, client: InstanceClient) -> None:
-    await _hand_made_keystore(client)
+    await hand_made_keystore(client)
     out = tmp_path / "out"
     (out / "files").mkdir(parents=True)
     (out / "files" / "legacy-client.jks").write_bytes(b"someone's file")

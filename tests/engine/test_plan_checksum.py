@@ -19,7 +19,11 @@ pytestmark = pytest.mark.anyio
 
 
 def _whole_text_checksum(plan: Plan) -> str:
+    # docs/plan-format.md: every key but created_at, checksum, findings and the changed fields' instance/spec
     data = plan.model_dump(mode="json", by_alias=True, exclude={"created_at", "checksum", "findings"})
+    for change in data["resource_changes"]:
+        for field in change["changed_fields"]:
+            del field["instance"], field["spec"]
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 

@@ -53,7 +53,7 @@ def test_junit_report_one_case_per_resource_and_failures_for_drift(
     failed = [c for c in cases if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["ProtocolProfile/acmemtls"]
     failure = failed[0].find("failure")
-    assert failure is not None and "default_port: 443 -> 8443" in (failure.text or "")
+    assert failure is not None and "default_port: instance 443, spec 8443" in (failure.text or "")
     xmlschema = pytest.importorskip("xmlschema")
     schema = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "junit-report.xsd"))
     schema.validate(str(stack_dir / "drift.xml"))  # raises with the first violation
@@ -87,7 +87,7 @@ def test_markdown_reports_are_tables(stack_dir: Path, capsys: pytest.CaptureFixt
     assert lines[header + 1] == "|---|---|---|---|"
     rows = [line for line in lines[header + 2 :] if line.startswith("| `")]
     assert len(rows) == 8 and all(row.count(" | ") == 3 for row in rows)  # pipes in values are escaped
-    assert "(sensitive value changed)" in out and "demo-keystore-password" not in out
+    assert "spec (sensitive: not shown)" in out and "demo-keystore-password" not in out
     assert run(["apply", "--auto-approve"], capsys)[0] == 0
     code, out, _ = run(["drift", "--format", "markdown"], capsys)
     assert code == 0 and "**No drift**: 8 of 8 resources in sync." in out

@@ -153,3 +153,20 @@ def test_a_saved_plan_must_still_be_true(fresh: Plan, message: str) -> None:
     check_still_true(saved, _plan(_change("ProtocolProfile/a")))
     with pytest.raises(StalePlan, match=message):
         check_still_true(saved, fresh)
+
+
+def test_a_plan_saved_before_the_sides_were_named_still_applies(
+    stack_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Format 1 only ever gains keys: a plan file without changed_fields[].instance/.spec (made by an earlier
+    # version) has the same checksum and applies.
+    assert run(["plan", "--out", "plan.json"], capsys)[0] == 2
+    saved = json.loads((stack_dir / "plan.json").read_text())
+    fields = [f for c in saved["resource_changes"] for f in c["changed_fields"]]
+    assert fields and all({"instance", "spec"} <= set(f) for f in fields)
+    for f in fields:
+        del f["instance"], f["spec"]
+    (stack_dir / "older.json").write_text(json.dumps(saved, indent=2, sort_keys=True))
+    code, out, err = run(["apply", "older.json"], capsys)
+    assert code == 0, out + err
+    assert "8 applied, 0 failed" in out

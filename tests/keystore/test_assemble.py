@@ -110,6 +110,8 @@ def test_encrypted_key_needs_its_password(pki: Pki) -> None:
         ("mismatch", "K06", "does not match"),
         ("stray", "K08", "not in the chain"),
         ("no_root", "K09", "chain stops at"),
+        # The root given, the intermediate forgotten: the gap is named, not the root as a stray.
+        ("no_intermediate", "K09", r"its issuing CA \(CN=Test Issuing CA\) is missing; CN=Test Root CA was given"),
         ("no_chain", "K09", "no CA certificates"),
         ("upper_alias", "K05", "lower-case"),
     ],
@@ -127,6 +129,8 @@ def test_assemble_refuses_broken_parts(pki: Pki, case: str, rule: str, message: 
         chain.append(pem(stray.cert))
     elif case == "no_root":
         chain = [pem(pki.ica)]
+    elif case == "no_intermediate":
+        chain = [pem(pki.root)]
     elif case == "no_chain":
         chain = []
     elif case == "upper_alias":

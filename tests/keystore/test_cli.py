@@ -93,7 +93,9 @@ def test_full_procedure_without_leaking_secrets(
     assert code == 0 and "integrity NOT verified" in out and "not checked:" in out
 
     # lint: clean, then with the wrong password
-    code, out, _ = cli("keystore", "lint", "client.jks", "--password-env", "KS_PASSWORD", "--format", "jks", "--json")
+    code, out, _ = cli(
+        "keystore", "lint", "client.jks", "--password-env", "KS_PASSWORD", "--store-type", "jks", "--format", "json"
+    )
     assert code == 0 and json.loads(out)["errors"] == 0
     code, out, _ = cli("keystore", "lint", "client.jks", "--password-env", "WRONG_PASSWORD")
     assert code == 1 and "K02" in out and "env:WRONG_PASSWORD" in out
@@ -121,7 +123,7 @@ def test_full_procedure_without_leaking_secrets(
 def test_passwords_never_come_from_argv(tmp_path: Path, cli: Cli) -> None:
     code, _, err = cli("keystore", "inspect", str(tmp_path / "x.jks"), "--password", STORE_CANARY)
     assert code == 1
-    assert "No such option" in err
+    assert "unknown option --password" in err and STORE_CANARY not in err
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path: Path, cli: Cli, pki: Pki) -> None:
@@ -172,7 +174,7 @@ def test_password_file_and_plain_key(tmp_path: Path, cli: Cli, pki: Pki) -> None
     assert code == 0, err
     assert (tmp_path / "again.p12").read_bytes() == (tmp_path / "c.p12").read_bytes()  # PKCS12 is deterministic too
     code, out, _ = cli(
-        "keystore", "lint", str(tmp_path / "c.p12"), "--password-file", str(tmp_path / "pw.txt"), "--format", "jks"
+        "keystore", "lint", str(tmp_path / "c.p12"), "--password-file", str(tmp_path / "pw.txt"), "--store-type", "jks"
     )
     assert code == 1 and "K01" in out and "PKCS12, not JKS" in out
     code, _, err = cli("keystore", "inspect", str(tmp_path / "c.p12"), "--password-file", str(tmp_path / "pw.txt"),

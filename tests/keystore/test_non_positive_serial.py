@@ -129,7 +129,7 @@ def test_keystore_inspect_and_lint_of_a_jks_holding_one_as_trusted(
             cwd=tmp_path)  # fmt: skip
     env = user_env(KS_PASSWORD=STORE_PASSWORD)
 
-    run = fresh(["keystore", "lint", "client.jks", "--format", "jks", "--password-env", "KS_PASSWORD"], cwd=tmp_path,
+    run = fresh(["keystore", "lint", "client.jks", "--store-type", "jks", "--password-env", "KS_PASSWORD"], cwd=tmp_path,
                 env=env)  # fmt: skip
     assert run.status == 0, run.out + run.err  # a warning does not fail the lint
     assert "client.jks: warning K14 [old-ca]: trusted certificate CN=Old CA negative has serial number -5" in run.out

@@ -149,7 +149,7 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
     elif case["command"] == "apply":
         write_stack(root / "specs", 12)
         project(root, "interrupted", "specs")
-        argv = ["apply", "--auto-approve", "--instance", url]
+        argv = ["apply", "--auto-approve", *case.get("args", []), "--instance", url]
     else:
         root.mkdir()
         project(root, "adopter", "specs")

@@ -4,7 +4,7 @@ log records (captured at DEBUG), plan files, journals, reports, imported specs, 
 exception, in clear or in the encodings a leak would take (base64, hex, URL-encoding, Basic auth header).
 Files that hold key material are written 0600.
 
-Commands covered: validate, schema, keystore new|assemble|inspect|export-cert|lint, cert inspect, plan (text,
+Commands covered: validate (text and json), schema, keystore new|assemble|inspect|export-cert|lint, cert inspect, plan (text,
 json, markdown, --out), apply (specs and saved plan), drift (text, json, junit, markdown, --out), import,
 verify, lock status|release, emulator seed|reset|serve, each on its success path and on failure paths (wrong
 instance password, wrong OAuth secret, wrong keystore password).
@@ -186,6 +186,7 @@ def test_no_command_leaks_a_secret(
     run("keystore", "inspect", "specs/client.jks", "--password-env", "KS_PASSWORD")
     run("keystore", "inspect", "specs/client.jks", "--password-env", "WRONG_PASSWORD", expect=None)
     run("keystore", "lint", "specs/client.jks", "--password-env", "KS_PASSWORD", expect=None)
+    run("keystore", "lint", "specs/client.jks", "--password-env", "KS_PASSWORD", "--format", "json", expect=None)
     run("keystore", "export-cert", "specs/client.jks", "--out", "keys/public.pem", "--password-env", "KS_PASSWORD")
     (repo / "specs" / "partner-ca.pem").write_bytes(pem(pki.root))
     run("cert", "inspect", "specs/partner-ca.pem")
@@ -203,12 +204,13 @@ def test_no_command_leaks_a_secret(
         "spec: {message: {type: soap, name: Globex Orders}, functions: all, protocolProfile: hygienem}\n"
     )
     run("validate")
+    run("validate", "--format", "json", "--verbose")
     run("schema", "--out", "schemas")
     run("plan", instance=True, expect=2)
     run("plan", "--json", instance=True, expect=2)
     run("plan", "--format", "markdown", instance=True, expect=2)
     run("plan", "--out", "plan.json", instance=True, expect=2)
-    run("apply", "plan.json", instance=True)
+    run("apply", "plan.json", "--verbose", instance=True)
     run("drift", instance=True)
     # A rotated keystore password (the store re-assembled with it): plan, saved plan, apply.
     rotated = KEYSTORE_PASSWORD + "-rotated"
@@ -242,6 +244,7 @@ def test_no_command_leaks_a_secret(
     monkeypatch.chdir(repo / "other")
     _, text = run("import", "--out", "imported", instance=True)
     assert "imported KeyStore/hand-made client" in text and "belongs to stack 'hygiene'" in text, text
+    run("import", "--out", "imported-again", "--format", "json", instance=True)
     monkeypatch.chdir(repo)
     run("lock", "status", instance=True)
     run("lock", "release", instance=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from mtls_config.cli.main import main
 from mtls_config.client import InstanceClient
@@ -125,6 +126,27 @@ def test_verify_a_binding_reads_the_endpoint_from_the_instance(
     assert out.startswith("PASS  partner-api  https://localhost:")
     assert "endpoint from sys_rest_message 'Partner API'.rest_endpoint" in out
     assert "key from KeyStore/partner client (alias partner-client)" in out
+    assert CANARY not in out + err
+
+
+def test_verbose_shows_the_certificates_the_server_presented(
+    repo: Path, pki: PKI, python_server: Callable[..., PythonTLSServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = python_server(server_context(pki))
+    seed_messages(repo, {"Partner API": f"mauth://localhost:{server.port}/api/ping"})
+    assert main(["verify", "partner-api"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["verify", "partner-api", "-v"]) == 0
+    out, err = capsys.readouterr()
+    assert "presented" not in plain
+    leaf = pki.server.cert
+    sha256 = leaf.fingerprint(hashes.SHA256()).hex()
+    assert "  the server presented 2 certificates:\n" in out
+    assert f"    [0] {leaf.subject.rfc4514_string()}\n" in out
+    assert f"        issuer {leaf.issuer.rfc4514_string()}; until " in out and f"        sha256 {sha256}\n" in out
+    assert f"    [1] {pki.server_ica.cert.subject.rfc4514_string()}\n" in out
+    for line in plain.splitlines():  # and all the plain report says (but the timings, which differ)
+        assert re.sub(r"  \d+ ms$", "", line) in out, line
     assert CANARY not in out + err
 
 
