@@ -238,18 +238,21 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
                 seen += os.read(main_fd, 65536)
         assert b"Only 'yes' is accepted" in seen, seen.decode(errors="replace")
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=60)
-        while True:
-            ready, _, _ = select.select([main_fd], [], [], 1)
-            if not ready:
+        # read while waiting: a child writing into a terminal nobody reads blocks once the buffer is full
+        deadline = time.monotonic() + 60
+        code = None
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main_fd], [], [], 0.2)
+            chunk = b""
+            if ready:
+                try:
+                    chunk = os.read(main_fd, 65536)
+                except OSError:  # the other side closed
+                    chunk = b""
+                seen += chunk
+            if not chunk and (code := proc.poll()) is not None:
                 break
-            try:
-                chunk = os.read(main_fd, 65536)
-            except OSError:  # the other side closed
-                break
-            if not chunk:
-                break
-            seen += chunk
+        assert code is not None, "still running 60 s after SIGINT:\n" + seen.decode(errors="replace")
     finally:
         os.close(main_fd)
         if proc.poll() is None:
