@@ -86,14 +86,14 @@ def _field_line(f: PlannedField, action: str, *, between: str = PLAN_SIDES) -> T
     return line
 
 
-def _change(c: ResourceChange, verbose: bool) -> Text:
+def _change(c: ResourceChange, verbose: bool, values: bool = True) -> Text:
     symbol, style = SYMBOLS[c.action]
     out = Text("  ")
     out.append(f"{symbol} {visible(c.address)}", style=f"bold {style}" if c.action != "no-op" else style)
     label = "adopt" if c.importing and c.action == "update" else c.action
     if c.action != "no-op" or verbose:
         out.append(f"  ({label}" + (f": {visible(c.reason)}" if c.reason else "") + ")", style="dim")
-    if c.action == "no-op":
+    if c.action == "no-op" or not values:
         return out
     for f in c.changed_fields:
         out.append("\n").append_text(_field_line(f, c.action))
@@ -104,15 +104,49 @@ def _change(c: ResourceChange, verbose: bool) -> Text:
     return out
 
 
+# A plan of more changes than this lists its creates and deletes by name, one line each: their values are the
+# specs (or the record going away), and thousands of them are pages nobody reads. Updates and replaces always
+# show their changed fields; --verbose (``verbose=True``) lists everything, unchanged resources included.
+LISTING_LIMIT = 50
+
+
 def plan_text(plan: Plan, *, verbose: bool = False, title: str = "Plan") -> Text:
-    out = Text()
-    out.append(f"{title} for stack ", style="bold").append(visible(plan.stack), style="bold cyan")
-    out.append(" on ", style="bold").append(visible(plan.instance), style="bold cyan").append("\n")
-    shown = [c for c in plan.resource_changes if verbose or c.action != "no-op"]
+    """What a person reads: the changes and a summary. Unchanged resources are counted, not listed, and in a
+    plan of more than ``LISTING_LIMIT`` changes creates and deletes are listed by name; ``verbose`` is the full
+    listing (every resource, every field)."""
+    out = _plan_head(plan, title)
+    changes = [c for c in plan.resource_changes if c.action != "no-op"]
+    by_name = not verbose and len(changes) > LISTING_LIMIT
+    shown = plan.resource_changes if verbose else changes
     if shown:
         out.append("\n")
         for c in shown:
-            out.append_text(_change(c, verbose)).append("\n")
+            values = not (by_name and c.action in ("create", "delete"))
+            out.append_text(_change(c, verbose, values)).append("\n")
+    left_out = []
+    if not verbose and changes and plan.summary.no_op:
+        left_out.append(f"{plural(plan.summary.no_op, 'unchanged resource')} not listed")
+    if by_name and any(c.action in ("create", "delete") for c in changes):
+        left_out.append(f"creates and deletes listed by name (more than {LISTING_LIMIT} changes)")
+    if left_out:
+        out.append("\n  " + "; ".join(left_out) + ": --verbose lists every resource and field.\n", style="dim")
+    return _plan_tail(out, plan, title)
+
+
+def plan_summary(plan: Plan, *, title: str = "Plan") -> Text:
+    """A plan without its listing: what apply says of a plan reviewed already (or not to be reviewed), its
+    findings and the summary line."""
+    return _plan_tail(_plan_head(plan, title), plan, title)
+
+
+def _plan_head(plan: Plan, title: str) -> Text:
+    out = Text()
+    out.append(f"{title} for stack ", style="bold").append(visible(plan.stack), style="bold cyan")
+    out.append(" on ", style="bold").append(visible(plan.instance), style="bold cyan").append("\n")
+    return out
+
+
+def _plan_tail(out: Text, plan: Plan, title: str) -> Text:
     if plan.findings:
         out.append("\n")
         for f in plan.findings:
@@ -144,10 +178,13 @@ OUTCOME_STYLES: dict[Status, str] = {
 }
 
 
-def _outcomes(result: ApplyResult) -> Text:
+def _outcomes(result: ApplyResult, *, applied: bool = True) -> Text:
+    """One line per outcome (with its message and hint); ``applied`` False leaves the applied ones out."""
     out = Text()
     width = max((len(o.status) for o in result.outcomes), default=8)
     for o in result.outcomes:
+        if o.status == "applied" and not applied:
+            continue
         out.append(f"  {o.status:{max(width, 8)}} ", style=OUTCOME_STYLES[o.status])
         out.append(f"{o.action:8} {visible(o.address)}")
         if o.message:
@@ -158,8 +195,18 @@ def _outcomes(result: ApplyResult) -> Text:
     return out
 
 
-def apply_text(result: ApplyResult) -> Text:
-    out = _outcomes(result)
+def apply_text(result: ApplyResult, *, verbose: bool = False) -> Text:
+    """The results: every resource that failed or was skipped, with why; the applied ones listed when there are
+    at most ``LISTING_LIMIT`` of them (or ``verbose``), else counted by action."""
+    applied = [o for o in result.outcomes if o.status == "applied"]
+    list_applied = verbose or len(applied) <= LISTING_LIMIT
+    out = _outcomes(result, applied=list_applied)
+    if not list_applied:
+        actions: dict[str, int] = {}
+        for o in applied:
+            actions[o.action] = actions.get(o.action, 0) + 1
+        counted = ", ".join(f"{n} {action}" for action, n in sorted(actions.items()))
+        out.append(f"  applied  {counted} (--verbose lists them)\n", style="green")
     out.append(
         f"\nApply finished: {result.count('applied')} applied, {result.count('failed')} failed, "
         f"{result.count('skipped')} skipped.",

@@ -193,13 +193,22 @@ def plan(
     exclude: ExcludeOpt = None,
     prune: PruneOpt = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Also list unchanged resources, and what the run cost in requests.")
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="The full listing: unchanged resources too, and every field of every change; and what the run "
+            "cost in requests.",
+        ),
     ] = False,
     insecure: InsecureOpt = False,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Show what apply would change on the instance. Read-only.
+
+    Lists the changes and a summary: unchanged resources are counted, and a plan of more than 50 changes
+    lists its creates and deletes by name (updates always with their fields); --verbose lists everything.
 
     Examples:
       mtls-config plan specs/
@@ -231,7 +240,9 @@ def plan(
         codes.append(
             EXIT_ERROR if plan_.errors else (EXIT_CHANGES if plan_.has_changes and detailed_exitcode else EXIT_OK)
         )
-        sections[name] = json.loads(plan_.to_json())
+        if fmt == "json" or (out is not None and len(results) > 1):
+            # the plan as its JSON reads back, without a round trip through text (a text plan needs none of it)
+            sections[name] = plan_.model_dump(mode="json", by_alias=True)
         if out is not None and len(results) == 1:
             write_private(out, plan_.to_json())
         if fmt == "text":
@@ -281,7 +292,10 @@ def apply(
     verbose: Annotated[
         bool,
         typer.Option(
-            "--verbose", "-v", help="Also list unchanged resources, and what the run cost in requests (on stderr)."
+            "--verbose",
+            "-v",
+            help="The full listing: every resource of the plan (when asking) and every applied one; and what the run "
+            "cost in requests (on stderr).",
         ),
     ] = False,
     insecure: InsecureOpt = False,
@@ -289,6 +303,10 @@ def apply(
     timeout: TimeoutOpt = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
     """Apply the specs (or a saved plan: 'apply plan.json') to the instance.
+
+    Shows the plan when it asks for confirmation; with --auto-approve or a saved plan (reviewed already) only
+    its summary line. Then progress (a bar on a terminal) and the results: failures and skips with why, applied
+    resources listed (counted by action when more than 50).
 
     A saved plan is applied only if it still holds: the records it planned are re-read and a plan whose
     records changed meanwhile is refused, naming them; it keeps the --prune/--target/--exclude it was made with.
@@ -301,7 +319,7 @@ def apply(
     from mtls_config.engine import apply_planned, journal_file, make_planned
     from mtls_config.fleet import is_pattern
     from mtls_config.plan import Plan
-    from mtls_config.render import apply_text, interrupted_text, plan_text
+    from mtls_config.render import apply_text, interrupted_text, plan_summary, plan_text
 
     if is_pattern(env):
         raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
@@ -339,15 +357,18 @@ def apply(
             targets=target or [],
             excludes=exclude or [],
         )
-        if saved is None or interactive:
+        asking = saved is None and not auto_approve
+        if asking or planned.plan.errors:
             stdout().print(plan_text(planned.plan, verbose=verbose))
+        elif planned.plan.has_changes or saved is None:  # reviewed already, or not to be reviewed here: one line
+            stdout().print(plan_summary(planned.plan))
         if not planned.plan.has_changes and not planned.plan.errors:
             tidied: list[str] = []
             if planned.housekeeping:  # what a stopped run left: tidied under the lock, with nothing to confirm
                 tidied = list((await apply_planned(client, planned, saved=saved, notify=note)).tidied)
                 for line in tidied:
                     stdout().print(f"Housekeeping: {line}.", markup=False)
-            if saved is not None and not interactive:
+            if saved is not None:  # its plan is not shown again: say what became of it
                 left = "left " if saved.has_changes else ""
                 written = "" if tidied else "; nothing was written"
                 stdout().print(
@@ -356,7 +377,7 @@ def apply(
                     markup=False,
                 )
             return EXIT_OK
-        if saved is None and not auto_approve:
+        if asking:
             # a person reading the plan is not the instance being slow; Ctrl-C ends the wait at once
             with client.deadline.paused(), prompting():
                 answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
@@ -376,7 +397,7 @@ def apply(
             notify=note,
         )
         progress.stop()
-        stdout().print(apply_text(result))
+        stdout().print(apply_text(result, verbose=verbose))
         return EXIT_OK if result.ok else EXIT_ERROR
 
     stats: RequestLog = []
