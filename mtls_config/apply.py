@@ -41,8 +41,18 @@ from mtls_config.housekeeping import Housekeeping
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_books import final_inventory, owned_ids, pending_inventory, settled_inventory
-from mtls_config.inventory_store import store_inventory
+from mtls_config.inventory_store import (
+    Listing,
+    Prepared,
+    check_listing,
+    clear,
+    discard,
+    list_stored,
+    prepare,
+    write_head,
+)
 from mtls_config.live import Live
+from mtls_config.lock import HeldLock, LockInfo, read_lock, release_seen
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Update, Upload
 from mtls_config.readback import HINT, unkept, unkept_message
 from mtls_config.reads import attachments_by_record, read_in
@@ -106,12 +116,52 @@ class Runner:
         self.claims = claims or Claims(live.stack)
         self.housekeeping = housekeeping or Housekeeping()
         self.claimed: set[str] = set()  # sys_ids of the claims this run made
+        self.pending = pending_inventory(live, compiled)  # the books before the first write
 
-    async def run(self) -> ApplyResult:
+    async def first_round(self) -> tuple[Listing, Prepared | None]:
+        """What must go out before the first write, all at once (with the lock's read-back, when apply takes the
+        lock): every record about to change re-read, the inventory's conflict check and listing, and the pending
+        inventory's parts (unreferenced until its head is written; deleted again when the apply is refused
+        here). No pending inventory when it records nothing new (updates only): the books stay as they are until
+        the final write."""
+        changed = self.pending.resources != self.live.inventory.resources
+        outcome: tuple[Any, ...] = await asyncio.gather(
+            self._preflight(),
+            list_stored(self.client, self.live.stack, self.inventory_record),
+            prepare(self.client, self.live.stack, self.pending) if changed else _nothing(),
+            return_exceptions=True,
+        )
+        _, listing, prepared = outcome
+        refused = next((o for o in outcome if isinstance(o, BaseException)), None)
+        if refused is None:
+            try:  # the inventory unmoved since the plan, whether or not a pending one is written
+                check_listing(self.live.stack, self.inventory_record, listing, prepared)
+            except MtlsConfigError as exc:
+                refused = exc
+        if refused is not None:
+            if isinstance(prepared, Prepared):
+                await discard(self.client, prepared)  # nothing half-written
+            raise refused
+        return listing, prepared
+
+    async def write_pending(self, listing: Listing, prepared: Prepared | None) -> Inventory:
+        """Record what is about to be created, before the first write (``first_round`` made its parts)."""
+        if prepared is not None:
+            self.inventory_record = await write_head(
+                self.client, self.live.stack, self.inventory_record, listing, prepared
+            )
+            self.journal.write(address="inventory", step=f"write generation {self.pending.generation}", status="ok")
+        return self.pending
+
+    async def run(
+        self, first: tuple[Listing, Prepared | None] | None = None, lock: HeldLock | None = None
+    ) -> ApplyResult:
         """Carry the changes out. Cancelled (a signal the CLI caught), it raises ``Interrupted`` saying what was done:
-        the writes in flight are abandoned, which is safe for the reason a crash is (the pending inventory)."""
+        the writes in flight are abandoned, which is safe for the reason a crash is (the pending inventory).
+        ``first``: ``first_round``'s result when it went out already (with the lock's read-back); ``lock``: the
+        stack's lock, read with the last reads and given back with the last writes (issue 18)."""
         try:
-            return await self._run()
+            return await self._run(first, lock)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
@@ -133,12 +183,12 @@ class Runner:
         error.result = ApplyResult(tuple(outcomes), self.journal.path)
         return error
 
-    async def _run(self) -> ApplyResult:
+    async def _run(self, first: tuple[Listing, Prepared | None] | None, lock: HeldLock | None) -> ApplyResult:
         tasks = self.compiled.tasks
         self.doing = "checking the records about to change"
-        await self._preflight()
+        listing, prepared = first if first is not None else await self.first_round()
         self.doing = "recording the changes about to be made in the stack's inventory"
-        inventory = await self.write_inventory(pending_inventory(self.live, self.compiled))
+        inventory = await self.write_pending(listing, prepared)
         self.doing = "claiming the names of the records about to be created"
         await self._claim(tasks)
         self.doing = "writing the changes"
@@ -162,15 +212,7 @@ class Runner:
                 if t.status is None:
                     self._finish(t, "applied")
         self.doing = "recording what was done in the stack's inventory"
-        final = await self.write_inventory(await self._final_inventory(inventory, tasks))
-        self.doing = "giving up the claims of names the stack no longer owns"
-        owned = {key.sys_id for key in inventory_keys(final)}
-        try:
-            await give_up_claims(self.client, (self.claims.own_ids() | self.claimed) - owned)
-        except MtlsConfigError as exc:  # every change is made and recorded: the next apply gives them up
-            self.journal.write(address="claims", step="give up claims", status="failed", message=exc.message)
-            logger.warning("could not give up the claims of names stack %s no longer owns (%s)", self.live.stack,
-                           exc.message)  # fmt: skip
+        await self._write_final(inventory, tasks, listing, lock)
         outcomes = tuple(
             Outcome(t.change.address, t.change.action, t.status or "skipped", t.message, t.hint) for t in tasks
         )
@@ -420,10 +462,35 @@ class Runner:
             self.journal.write(address=address, step="confirm: finished by an earlier run", status="ok")
         return inv
 
-    async def write_inventory(self, inventory: Inventory) -> Inventory:
-        self.inventory_record = await store_inventory(self.client, self.live.stack, self.inventory_record, inventory)
-        self.journal.write(address="inventory", step=f"write generation {inventory.generation}", status="ok")
-        return inventory
+    async def _write_final(
+        self, inventory: Inventory, tasks: list[Task], pending: Listing, lock: HeldLock | None
+    ) -> None:
+        """The books after the writes: one round of reads (the owned records, the inventory's listing, the
+        lock), the parts, the head, then one round clearing what the head no longer names, giving up the claims
+        of names the stack no longer owns and giving the lock back."""
+        final, listing, seen = await gather(
+            self._final_inventory(inventory, tasks),
+            list_stored(self.client, self.live.stack, self.inventory_record),
+            read_lock(self.client, lock.stack) if lock is not None else _no_lock(),
+        )
+        prepared = await prepare(self.client, self.live.stack, final, listing)
+        self.inventory_record = await write_head(self.client, self.live.stack, self.inventory_record, listing, prepared)
+        self.journal.write(address="inventory", step=f"write generation {final.generation}", status="ok")
+        self.doing = "giving up the claims of names the stack no longer owns"
+        owned = {key.sys_id for key in inventory_keys(final)}
+        await gather(
+            clear(self.client, [pending, listing], keep=prepared.tokens),
+            self._give_up_claims((self.claims.own_ids() | self.claimed) - owned),
+            release_seen(self.client, lock, seen) if lock is not None else _no_lock(),
+        )
+
+    async def _give_up_claims(self, sys_ids: set[str]) -> None:
+        try:
+            await give_up_claims(self.client, sys_ids)
+        except MtlsConfigError as exc:  # every change is made and recorded: the next apply gives them up
+            self.journal.write(address="claims", step="give up claims", status="failed", message=exc.message)
+            logger.warning("could not give up the claims of names stack %s no longer owns (%s)", self.live.stack,
+                           exc.message)  # fmt: skip
 
 
 def _failed(tasks: list[Task]) -> bool:
@@ -432,7 +499,7 @@ def _failed(tasks: list[Task]) -> bool:
     return any(t.status in ("failed", "skipped") for t in tasks)
 
 
-async def apply_changes(
+def runner_for(
     client: Instance,
     desired: Desired,
     live: Live,
@@ -443,12 +510,19 @@ async def apply_changes(
     progress: ProgressFn | None = None,
     claims: Claims | None = None,
     housekeeping: Housekeeping | None = None,
-) -> ApplyResult:
+) -> Runner:
     """``claims``: what the plan read of the names' claims (None: none read; every name is claimed as new);
     ``housekeeping``: what to tidy on the way."""
     compiled = compile_changes(changes, desired, live)
-    runner = Runner(
+    return Runner(
         client, desired, live, changes, compiled, parallelism=parallelism, journal=Journal(journal_path),
         progress=progress, claims=claims, housekeeping=housekeeping,
     )  # fmt: skip
-    return await runner.run()
+
+
+async def _no_lock() -> LockInfo | None:
+    return None
+
+
+async def _nothing() -> None:
+    return None

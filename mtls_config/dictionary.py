@@ -52,6 +52,8 @@ class Dictionary:
 
     columns: Mapping[str, Mapping[str, Column]] = field(default_factory=dict)  # defining table -> name -> column
     parents: Mapping[str, str] = field(default_factory=dict)  # table -> the table it extends ("" for none)
+    # ``lacks`` answered, by (table, column): asked for every field of every resource, the same few pairs
+    _lacking: dict[tuple[str, str], bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def readable(self) -> bool:
@@ -90,9 +92,14 @@ class Dictionary:
 
     def lacks(self, table: str, name: str) -> bool:
         """True only when the dictionary was read for ``table`` and neither it nor a table it extends has ``name``."""
-        return (
-            self.knows(table) and all(o in self.parents for o in self.lineage(table)) and not self.column(table, name)
-        )
+        known = self._lacking.get((table, name))
+        if known is None:
+            known = self._lacking[(table, name)] = (
+                self.knows(table)
+                and all(o in self.parents for o in self.lineage(table))
+                and not self.column(table, name)
+            )
+        return known
 
     def unread_parents(self) -> set[str]:
         """Tables a read table extends whose own dictionary was not read yet."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtls_config.apply import ProgressFn, apply_changes
+from mtls_config.apply import ProgressFn, runner_for
 from mtls_config.changes import ApplyResult, DiffResult, Finding
 from mtls_config.claims import (
     Claims,
@@ -190,18 +190,20 @@ async def apply_planned(
         # Nothing to change: at most what a stopped run left to tidy (under the lock); the inventory is not written.
         tidied = tuple(await tidy_up(client, planned, notify=notify)) if planned.housekeeping else ()
         return ApplyResult((), None, tidied)
-    async with stack_lock(client, planned.live.stack, notify=notify):
-        return await apply_changes(
-            client,
-            planned.desired,
-            planned.live,
-            planned.result.changes,
-            parallelism=parallelism,
-            journal_path=journal_path,
-            progress=progress,
-            claims=planned.claims,
-            housekeeping=planned.housekeeping,
-        )
+    runner = runner_for(
+        client,
+        planned.desired,
+        planned.live,
+        planned.result.changes,
+        parallelism=parallelism,
+        journal_path=journal_path,
+        progress=progress,
+        claims=planned.claims,
+        housekeeping=planned.housekeeping,
+    )
+    # The runner's first reads go out with the lock's read-back, and it gives the lock back with its last writes.
+    async with stack_lock(client, planned.live.stack, notify=notify, alongside=runner.first_round) as held:
+        return await runner.run(held.first, held)
 
 
 async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str], None] | None = None) -> list[str]:

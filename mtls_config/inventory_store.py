@@ -17,7 +17,7 @@ Never imports the emulator or the CLI; talks to the instance only through ``Inst
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,31 +182,93 @@ async def _read_attachment(
 
 
 async def store_inventory(client: Instance, stack: str, record: LiveRecord | None, inventory: Inventory) -> LiveRecord:
-    """Write a stack's inventory; refuse when another writer moved it since ``record`` was read."""
-    text = inventory.to_json()
-    # The conflict check and the listing of the parts to replace are one query; an earlier version's
-    # attachment is listed alongside, only when the head still points to one.
+    """Write a stack's inventory; refuse when another writer moved it since ``record`` was read. One step after
+    another; apply runs the same steps beside its other requests (``list_stored``, ``prepare``, ``write_head``,
+    ``clear``)."""
+    listing = await list_stored(client, stack, record)
+    prepared = await prepare(client, stack, inventory, listing)
+    record = await write_head(client, stack, record, listing, prepared)
+    await clear(client, [listing], keep=prepared.tokens)
+    return record
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a write replaces: the head rows (for the conflict check), every part record, an earlier version's
+    attachment (listed only when the head still points to one)."""
+
+    heads: list[dict[str, Any]]
+    parts: list[_Part]
+    legacy: list[Attachment]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An inventory ready to point the head at: its text inline, or a pointer to the parts already created."""
+
+    value: str
+    tokens: frozenset[str]  # the part tokens it uses (none inline)
+    part_ids: frozenset[str] = frozenset()  # the sys_ids of its parts
+
+
+async def list_stored(client: Instance, stack: str, record: LiveRecord | None) -> Listing:
+    """The conflict check's read and the listing of the records a write replaces: one query (and the earlier
+    version's attachments alongside, only when the head still points to one)."""
     rows, legacy = await gather(
         client.list(
             TABLE, query=stack_query(stack), fields=["sys_id", "name", "sys_mod_count"], page_size=READ_PAGE_SIZE
         ),
         _legacy_attachments(client, record),
     )
-    heads, old_parts = _split(stack, rows)
-    _check_unmoved(stack, record, heads)
+    heads, parts = _split(stack, rows)
+    return Listing(heads, parts, legacy)
+
+
+async def prepare(client: Instance, stack: str, inventory: Inventory, listing: Listing | None = None) -> Prepared:
+    """The head's value for ``inventory``: inline when it fits, else its parts are created first (unreferenced
+    until the head points at them, so they may be made before the conflict check; ``listing`` None: before the
+    listing, with a fresh random token that ``write_head`` then checks against it)."""
+    text = inventory.to_json()
     if len(text) <= VALUE_LIMIT:
-        # Inline, readable by an admin; every part is then left over.
-        record = await _write_head(client, stack, record, text)
-    else:
-        pointer, chunks = encode_parts(inventory, new_token({p.token for p in old_parts}))
-        await _create_parts(client, stack, pointer, chunks)
-        record = await _write_head(client, stack, record, pointer.to_json())
-    # The head no longer names any of these: the previous write's parts, a dead run's, an earlier version's file.
+        return Prepared(text, frozenset())  # inline, readable by an admin; every part is then left over
+    taken = {p.token for p in listing.parts} if listing is not None else set()
+    pointer, chunks = encode_parts(inventory, new_token(taken))
+    created = await _create_parts(client, stack, pointer, chunks)
+    return Prepared(pointer.to_json(), frozenset({pointer.parts.id}), frozenset(created))
+
+
+def check_listing(stack: str, record: LiveRecord | None, listing: Listing, prepared: Prepared | None = None) -> None:
+    """Refuse to go on when another writer moved the inventory since ``record`` was read, or when the parts of
+    ``prepared``, made before the listing, took a token already in use (a 128-bit random clash)."""
+    _check_unmoved(stack, record, listing.heads)
+    if prepared is not None and any(
+        p.token in prepared.tokens and p.sys_id not in prepared.part_ids for p in listing.parts
+    ):
+        raise ConflictError(f"the inventory of stack '{stack}' holds parts of the same token; run apply again")
+
+
+async def discard(client: Instance, prepared: Prepared) -> None:
+    """Delete the parts of an inventory no head will point at (a write refused after they were made)."""
+    await _delete_parts(client, sorted(prepared.part_ids))
+
+
+async def write_head(
+    client: Instance, stack: str, record: LiveRecord | None, listing: Listing, prepared: Prepared
+) -> LiveRecord:
+    """Point the head at a prepared inventory, after checking nobody moved it since ``record`` was read."""
+    check_listing(stack, record, listing, prepared)
+    return await _write_head(client, stack, record, prepared.value)
+
+
+async def clear(client: Instance, listings: Sequence[Listing], keep: Collection[str] = ()) -> None:
+    """Delete what the head no longer names: the listed parts (a previous write's, a dead run's) but those of
+    the tokens in ``keep``, and an earlier version's file."""
+    parts = {p.sys_id for listing in listings for p in listing.parts if p.token not in keep}
+    legacy = {a.sys_id for listing in listings for a in listing.legacy}
     await gather(
-        _delete_parts(client, [p.sys_id for p in old_parts]),
-        gather_all(client.delete_attachment(a.sys_id, missing_ok=True) for a in legacy),
+        _delete_parts(client, sorted(parts)),
+        gather_all(client.delete_attachment(sys_id, missing_ok=True) for sys_id in sorted(legacy)),
     )
-    return record
 
 
 async def remove_leftover_parts(client: Instance, stack: str, record: LiveRecord | None) -> int:
@@ -281,7 +343,7 @@ def _check_stored(stack: str, stored: Any, sent: str) -> None:
         )
 
 
-async def _create_parts(client: Instance, stack: str, pointer: PartsPointer, chunks: Sequence[str]) -> None:
+async def _create_parts(client: Instance, stack: str, pointer: PartsPointer, chunks: Sequence[str]) -> list[str]:
     """Create the part records: one Batch API call (the client sends its groups of 50 at once). Whatever the
     batch did not confirm is looked up before it is created again, one by one with the client's idempotent
     creates: a batch whose answer was lost may have created them."""
@@ -311,6 +373,7 @@ async def _create_parts(client: Instance, stack: str, pointer: PartsPointer, chu
         stored.update({str(row.get("sys_id")): row.get("value") for row in rows})
     for sys_id, values in wanted.items():
         _check_stored(stack, stored.get(sys_id), values["value"])
+    return list(wanted)
 
 
 async def _delete_parts(client: Instance, sys_ids: Sequence[str]) -> None:

@@ -18,7 +18,9 @@ The Table API has no compare-and-swap, so the lock is built from what it does ha
   ``sys_mod_count`` one above the count it read (nobody wrote in between) *and* a read-back shows its token
   (nobody wrote after). Every interleaving of two takers leaves at most one winner; a lost answer or retry
   makes a taker lose, never win twice: the lock fails closed.
-- Every acquisition is confirmed by reading the record back and finding our token.
+- Every acquisition is confirmed by reading the record back and finding our token. A free lock is inserted
+  without reading first (a held one refuses the insert, and is then read), and the read-back goes out together
+  with the caller's first reads (``alongside``): apply's fixed round trips are few (issue 18).
 
 Never imports the client's transport, the emulator or the CLI; talks to the instance through ``Instance``.
 """
@@ -36,7 +38,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mtls_config.errors import InstanceError, Interrupted, LockError, MtlsConfigError
@@ -218,7 +220,7 @@ class LockInfo:
         return self.process is not None and process_gone(self.process, here)
 
 
-@dataclass(frozen=True)
+@dataclass
 class HeldLock:
     """A lock this process holds: release it with ``release``."""
 
@@ -230,6 +232,8 @@ class HeldLock:
     acquired: dt.datetime | None = None
     process: ProcessIdentity | None = None
     taken_from: LockInfo | None = None  # the lock of a dead holder that this one took over before it expired
+    released: bool = False  # given back (``release_seen``): the context manager has nothing left to do
+    first: Any = field(default=None, repr=False)  # what ``alongside`` returned, sent with the lock's read-back
 
 
 def _fmt(when: dt.datetime | None) -> str:
@@ -311,36 +315,40 @@ async def acquire(
     ttl: dt.timedelta | None = None,
     now: dt.datetime | None = None,
     process: ProcessIdentity | None = None,
+    alongside: Callable[[], Awaitable[Any]] | None = None,
 ) -> HeldLock:
     """Take the stack's lock, or raise ``LockError`` naming the holder and the expiry. A lock that has expired, or
     whose holder ran on this machine and is gone, is taken over (``taken_from`` says from whom, for the latter).
-    ``process``: the identity recorded (default: this process's)."""
+    ``process``: the identity recorded (default: this process's).
+
+    ``alongside``: the caller's first requests, sent with the read-back that confirms the lock (they need it
+    held). Their result is the returned lock's ``first``; it is dropped when the lock is not ours, and when
+    they fail the lock is given back."""
     holder = holder or default_holder()
     process = process or this_process()
     now = now or dt.datetime.now(dt.UTC)
     expires = now + (ttl or lock_ttl())
     token = secrets.token_hex(16)  # chosen before anything is sent: a record carrying it can only be ours
     value = _value(holder, token, now, expires, process)
-    current = await read_lock(client, stack)
-    taken_from: LockInfo | None = None
-    if current is not None and not (current.expired(now) or current.holder_gone(process)):
-        raise _held_by_other(current, now)
-    if current is not None and not current.expired(now):
-        taken_from = current
     mine = HeldLock(
         stack=stack,
-        sys_id=lock_sys_id(stack) if current is None else current.sys_id,
+        sys_id=lock_sys_id(stack),
         holder=holder,
         token=token,
         expires=expires,
         acquired=now,
         process=process,
-        taken_from=taken_from,
     )
     try:
-        if current is None:
-            await _insert(client, stack, value, token, now)
-        else:
+        # A free lock is the usual case: inserted at once, without reading it first. A held one refuses the
+        # insert (the same sys_id) and is read then: taken over when it expired or its holder is gone.
+        current = await _insert(client, stack, value, token, now)
+        if current is not None:
+            if not (current.expired(now) or current.holder_gone(process)):
+                raise _held_by_other(current, now)
+            mine.sys_id = current.sys_id
+            if not current.expired(now):
+                mine.taken_from = current
             try:
                 answer = await client.update(TABLE, current.sys_id, {"value": value})
             except InstanceError:
@@ -348,17 +356,33 @@ async def acquire(
             if str(answer.get("sys_mod_count", "")) != str(current.mod_count + 1):
                 # Someone else wrote between our read and our write (or a retry doubled ours): do not trust it.
                 await _confirm(client, stack, token, now, taken_over=True)
-        await _confirm(client, stack, token, now)
+        outcome: tuple[Any, ...] = await asyncio.gather(
+            _confirm(client, stack, token, now),
+            alongside() if alongside is not None else _nothing(),
+            return_exceptions=True,
+        )
+        confirmed, extra = outcome
+        if isinstance(confirmed, BaseException):
+            raise confirmed
     except BaseException:
         # Our write may have landed though this run will not hold the lock (its answer lost and the read after it
         # failed, a refused take-over, the run cancelled): a record with our token must not outlive the failure.
         # The release reads first and deletes only our token; it is bounded and never raises.
         await release_quietly(client, mine, warn=False)
         raise
+    if isinstance(extra, BaseException):
+        await release_quietly(client, mine)
+        raise extra
+    mine.first = extra
     return mine
 
 
-async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.datetime) -> None:
+async def _nothing() -> None:
+    return None
+
+
+async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.datetime) -> LockInfo | None:
+    """Insert our lock record; None when it is ours, else the lock record that refused it (another run's)."""
     try:
         answer = await client.create(
             TABLE,
@@ -376,9 +400,7 @@ async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.
         seen = await read_lock(client, stack)
         if seen is None:
             raise
-        if seen.token != token:
-            raise _held_by_other(seen, now) from None
-        return
+        return None if seen.token == token else seen
     if _info(stack, answer).token == token and str(answer.get("sys_mod_count", "0")) != "0":
         # The instance took our insert for an update of a lock record that existed (it should refuse a duplicate
         # sys_id): someone else's lock may have been overwritten. Fail closed: the caller removes our record.
@@ -387,10 +409,25 @@ async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.
             "refusing a second insert of its sys_id",
             hint="mtls-config's lock needs an instance that refuses duplicate sys_ids; run apply again",
         )
+    return None
 
 
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:
-    seen = await read_lock(client, stack)
+    """Read the lock back: ours when the only lock record of the stack carries our token (a record of another
+    name-sake sys_id, such as an earlier version's, makes ours give way)."""
+    rows = await client.list(TABLE, query=f"name={lock_name(stack)}", fields=list(FIELDS), page_size=10)
+    seen_all = [_info(stack, row) for row in rows]
+    seen = next((info for info in seen_all if info.token == token), seen_all[0] if seen_all else None)
+    others = [info for info in seen_all if info.token != token]
+    if seen is not None and seen.token == token and others:
+        live = [info for info in others if not info.expired(now)]
+        await _delete_if_ours(client, seen, token)
+        if live:
+            raise _held_by_other(live[0], now)
+        raise LockError(
+            f"could not take the lock of stack '{stack}': it has more than one lock record",
+            hint="check with 'mtls-config lock status' and remove them with 'mtls-config lock release --force'",
+        )
     if seen is not None and seen.token == token and not taken_over:
         return
     if seen is not None and seen.token == token:
@@ -416,12 +453,21 @@ async def _delete_if_ours(client: Instance, info: LockInfo, token: str) -> None:
 async def release(client: Instance, held: HeldLock, *, warn: bool = True) -> bool:
     """Give the lock back if it is still ours; True when a record was removed. Safe to call twice. ``warn``: log
     it when the lock is another run's by now."""
-    seen = await read_lock(client, held.stack)
+    if held.released:
+        return False
+    return await release_seen(client, held, await read_lock(client, held.stack), warn=warn)
+
+
+async def release_seen(client: Instance, held: HeldLock, seen: LockInfo | None, *, warn: bool = True) -> bool:
+    """``release`` with the lock as read already (``read_lock``, sent with other reads: apply reads it with its
+    last reads, and gives it back with its last writes)."""
     if seen is None or seen.token != held.token:
         if seen is not None and warn:
             logger.warning("the lock of stack %s was no longer ours at release", held.stack)
+        held.released = True
         return False
     await client.delete(TABLE, seen.sys_id, missing_ok=True)
+    held.released = True
     return True
 
 
@@ -464,6 +510,8 @@ async def force_release(client: Instance, stack: str) -> LockInfo | None:
 
 async def renew(client: Instance, held: HeldLock, ttl: dt.timedelta, now: dt.datetime | None = None) -> bool:
     """Push the expiry of a lock we still hold to ``now + ttl``; False (and nothing written) when it is not ours."""
+    if held.released:
+        return False
     seen = await read_lock(client, held.stack)
     if seen is None or seen.token != held.token:
         return False
@@ -479,6 +527,8 @@ async def _keep_alive(client: Instance, held: HeldLock, ttl: dt.timedelta, sleep
         await sleep(ttl.total_seconds() / 3)
         try:
             if not await renew(client, held, ttl, now=clock()):
+                if held.released:
+                    return
                 logger.warning("the lock of stack %s is no longer held by this run", held.stack)
                 return
         except MtlsConfigError as exc:  # the next beat tries again; the lock lasts two more beats
@@ -494,12 +544,14 @@ async def stack_lock(
     sleep: Sleep = asyncio.sleep,
     clock: Clock = _utcnow,
     notify: Callable[[str], None] | None = None,
+    alongside: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[HeldLock]:
-    """``async with stack_lock(client, stack):`` -- held for the body (renewed while it runs), released after it
-    even when it fails or is cancelled. ``notify`` is told, in a sentence, when a dead holder's lock was taken
-    over (default: a log warning)."""
+    """``async with stack_lock(client, stack) as held:`` -- held for the body (renewed while it runs), released
+    after it even when it fails or is cancelled (unless the body gave it back: ``release_seen``). ``notify`` is
+    told, in a sentence, when a dead holder's lock was taken over (default: a log warning). ``alongside``: the
+    body's first requests, sent with the lock's read-back (``held.first`` is their result)."""
     ttl = ttl or lock_ttl()
-    held = await acquire(client, stack, ttl=ttl, now=clock())
+    held = await acquire(client, stack, ttl=ttl, now=clock(), alongside=alongside)
     if held.taken_from is not None:
         (notify or logger.warning)(took_over_message(held.taken_from))
     keeper = asyncio.ensure_future(_keep_alive(client, held, ttl, sleep, clock))
@@ -517,7 +569,7 @@ async def stack_lock(
         if not keeper.cancelled() and keeper.exception() is not None:
             logger.warning("the lock keeper of stack %s stopped: %r", held.stack, keeper.exception())
         # Never hides the body's own error behind a failed release; the lease frees the lock by itself.
-        released = await release_quietly(client, held)
+        released = True if held.released else await release_quietly(client, held)
         if isinstance(failure, Interrupted):
             failure.lock_released = released
 

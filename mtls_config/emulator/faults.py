@@ -38,10 +38,28 @@ class RequestLog:
         self.entries: deque[dict[str, Any]] = deque(maxlen=size)
         self.lock = threading.Lock()
         self.in_flight = 0  # instance API requests being answered now
+        # One count of arrivals and answers together: an entry's ``opened`` and ``closed`` say which requests it
+        # overlapped, so a test can tell the round trips a client waited for one after another (``rounds``).
+        self.events = 0
 
-    def add(self, method: str, path: str, query: str, status: int) -> None:
+    def open(self) -> int:
         with self.lock:
-            self.entries.append({"method": method, "path": path, "query": query, "status": status})
+            self.events += 1
+            return self.events
+
+    def add(self, method: str, path: str, query: str, status: int, opened: int = 0) -> None:
+        with self.lock:
+            self.events += 1
+            self.entries.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "status": status,
+                    "opened": opened,
+                    "closed": self.events,
+                }
+            )
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -50,6 +68,19 @@ class RequestLog:
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+
+
+def rounds(entries: list[dict[str, Any]]) -> int:
+    """The round trips a client waited for one after another: the longest chain of logged requests each of which
+    arrived after the one before it was answered (requests sent together, or pipelined, overlap and count once).
+    Meaningful when answers take a while (latency), so that requests sent together are seen together."""
+    depth: list[tuple[int, int]] = []  # (closed, chain length ending there)
+    best = 0
+    for entry in sorted(entries, key=lambda e: e["opened"]):
+        length = 1 + max((n for closed, n in depth if closed < entry["opened"]), default=0)
+        depth.append((entry["closed"], length))
+        best = max(best, length)
+    return best
 
 
 class FaultState:
@@ -140,6 +171,7 @@ class FaultsMiddleware:
         faults = self.state.faults
         latency_draw, fail_draw, drop_draw, lost_draw = self.state.draw()
         self.log.in_flight += 1  # one event loop: no lock needed
+        opened = self.log.open()
         try:
             delay = faults.latency_ms + faults.latency_jitter_ms * latency_draw
             if delay > 0:
@@ -163,7 +195,8 @@ class FaultsMiddleware:
             await self.app(scope, receive, logged_send)
         finally:
             self.log.in_flight -= 1
-            self.log.add(scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), status_seen)
+            query = scope.get("query_string", b"").decode("latin-1")
+            self.log.add(scope["method"], scope["path"], query, status_seen, opened)
 
     async def _drop(self, send: Send) -> None:
         if getattr(self.owner.state, "connection_mode", None) == SOCKET_MODE:

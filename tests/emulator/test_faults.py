@@ -110,9 +110,11 @@ async def test_request_log_counts_round_trips() -> None:
         await client.get("/api/now/table/sys_user", params={"sysparm_limit": "1"})
         await client.get("/api/now/table/u_nope")
         log = (await client.get("/_emulator/requests")).json()
+        # one after the other: each opened after the one before was answered (a round trip each)
         assert log == [
-            {"method": "GET", "path": "/api/now/table/sys_user", "query": "sysparm_limit=1", "status": 200},
-            {"method": "GET", "path": "/api/now/table/u_nope", "query": "", "status": 400},
-        ]
+            {"method": "GET", "path": "/api/now/table/sys_user", "query": "sysparm_limit=1", "status": 200,
+             "opened": 1, "closed": 2},
+            {"method": "GET", "path": "/api/now/table/u_nope", "query": "", "status": 400, "opened": 3, "closed": 4},
+        ]  # fmt: skip
         assert (await client.request("DELETE", "/_emulator/requests", json={})).status_code == 204
         assert (await client.get("/_emulator/requests")).json() == []

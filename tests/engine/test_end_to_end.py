@@ -258,11 +258,10 @@ async def test_crash_after_inventory_prewrite_converges_without_duplicates(
     planned = await make_planned(client, specs, instance_name="local", stack="s")
     from mtls_config.apply import Runner
     from mtls_config.compile import compile_changes
-    from mtls_config.inventory_books import pending_inventory
 
     compiled = compile_changes(planned.result.changes, planned.desired, planned.live)
     runner = Runner(client, planned.desired, planned.live, planned.result.changes, compiled)
-    await runner.write_inventory(pending_inventory(planned.live, compiled))
+    await runner.write_pending(*await runner.first_round())
     first = next(t for t in compiled.tasks if t.change.address == "KeyStore/Globex client")
     await runner.do(first, first.phases[0][0])  # created inactive, then "killed"
 

@@ -11,7 +11,6 @@ from mtls_config.apply import Runner
 from mtls_config.client import InstanceClient
 from mtls_config.compile import compile_changes
 from mtls_config.engine import apply_planned, make_planned
-from mtls_config.inventory_books import pending_inventory
 from mtls_config.spec.loader import load_specs
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +30,7 @@ async def test_replace_interrupted_before_the_delete_is_finished_by_the_next_run
     assert actions["TrustStoreCert/Acme Payments server CA"] == "replace"
     compiled = compile_changes(planned.result.changes, planned.desired, planned.live)
     runner = Runner(client, planned.desired, planned.live, planned.result.changes, compiled)
-    await runner.write_inventory(pending_inventory(planned.live, compiled))
+    await runner.write_pending(*await runner.first_round())
     # ... and the run is killed before its first write.
 
     again = await make_planned(client, specs, instance_name="local", stack="s")
