@@ -24,7 +24,7 @@ from mtls_config.access import check_roles, needs, read_grants
 from mtls_config.claims import address_key, claim_key, conflict, give_up_claims, read_claims, take_claims
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.errors import Interrupted, PlanError
-from mtls_config.files import write_private
+from mtls_config.files import SPEC, write_private
 from mtls_config.instance import Instance
 from mtls_config.inventory import Inventory
 from mtls_config.inventory_store import read_inventory, store_inventory
@@ -38,6 +38,8 @@ from mtls_config.resources.registry import KINDS
 from mtls_config.wording import plural
 
 HEADER = "# Written by 'mtls-config import'. Passwords are secret references: set the variables before planning.\n"
+# The most one spec file written holds: half the loader's cap (files.SPEC), room left for a person's edits.
+FILE_BUDGET = SPEC.cap // 2
 
 
 @dataclass
@@ -92,16 +94,34 @@ async def import_live(client: Instance, stack: str, *, patterns: Sequence[str] =
 
     result = ImportResult(files=ctx.files, inventory_record=inv_record, skipped=ctx.skipped())
     for kind in KINDS:
-        items = ctx.docs.get(kind.import_group)
-        if items:
-            text = HEADER + yaml.safe_dump_all(items, sort_keys=False, allow_unicode=True, explicit_start=True)
-            result.files[f"{kind.import_group}.yaml"] = text.encode()
+        for name, text in spec_files(kind.import_group, ctx.docs.get(kind.import_group, [])):
+            result.files[name] = text.encode()
     updated = inventory.model_copy(deep=True)
     updated.resources.update(ctx.entries)
     result.inventory = updated
     result.imported = sorted(ctx.entries)
     result.variables = sorted(ctx.variables)
     return result
+
+
+def spec_files(group: str, docs: Sequence[object], budget: int = FILE_BUDGET) -> list[tuple[str, str]]:
+    """The spec files of one group of documents: ``<group>.yaml``, then ``<group>-2.yaml``, ``-3`` ... when the
+    documents take more than ``budget`` bytes, so that every file the tool writes its own loader reads (a spec
+    file may be at most 1 MiB)."""
+    files: list[str] = []
+    chunk: list[str] = []
+    size = len(HEADER.encode())
+    for doc in docs:
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, explicit_start=True)
+        length = len(text.encode())
+        if chunk and size + length > budget:
+            files.append("".join([HEADER, *chunk]))
+            chunk, size = [], len(HEADER.encode())
+        chunk.append(text)
+        size += length
+    if chunk:
+        files.append("".join([HEADER, *chunk]))
+    return [(f"{group}.yaml" if n == 1 else f"{group}-{n}.yaml", text) for n, text in enumerate(files, 1)]
 
 
 async def _fetch_files(client: Instance, ctx: ImportContext) -> None:

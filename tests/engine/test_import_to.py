@@ -44,3 +44,44 @@ async def test_import_refuses_to_overwrite_and_then_owns_nothing(tmp_path: Path,
     assert record is None and not inventory.resources
     await import_to(client, "s", out, force=True)
     assert (out / "files" / "legacy-client.jks").read_bytes() != b"someone's file"
+
+
+async def test_import_splits_what_it_writes_so_that_every_file_loads(tmp_path: Path, client: InstanceClient) -> None:
+    """5000 trust-store certificates are 1.07 MB of specs, more than a spec file may hold (1 MiB): import writes
+    them in files of at most half of it, each of which the loader reads (issue 18)."""
+    from mtls_config.files import SPEC
+    from mtls_config.operations import Create
+    from mtls_config.spec.loader import load_specs
+    from tests.pki import CA, new_key
+
+    pem = CA.root("partner.example", key=new_key("ec-p256")).pem.decode()
+    n = 5000
+    creates = [
+        Create(
+            "sys_certificate",
+            f"{i:032x}",
+            {
+                "name": f"partner-{i:05d}",
+                "type": "trust_store",
+                "format": "pem",
+                "pem_certificate": pem,
+                "active": "true",
+            },
+        )
+        for i in range(n)
+    ]
+    for start in range(0, n, 500):
+        await client.write_batch(creates[start : start + 500])
+    out = tmp_path / "out"
+    result = await import_to(client, "s", out)
+    assert len(result.imported) == n
+    written = sorted(out.glob("trust-store-certs*.yaml"))
+    assert [p.name for p in written] == [
+        "trust-store-certs-2.yaml",
+        "trust-store-certs-3.yaml",
+        "trust-store-certs.yaml",
+    ]
+    assert sum(p.stat().st_size for p in written) > SPEC.cap  # one file would not load
+    assert all(p.stat().st_size <= SPEC.cap // 2 for p in written)
+    specs = load_specs([out], root=out)
+    assert sum(1 for address in specs.origins if address.startswith("TrustStoreCert/")) == n
