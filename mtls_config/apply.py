@@ -52,7 +52,7 @@ from mtls_config.inventory_store import (
     write_head,
 )
 from mtls_config.live import Live
-from mtls_config.lock import HeldLock, LockInfo, read_lock, release_seen
+from mtls_config.lock import HeldLock, LockInfo, confirm_held, read_lock, release_seen
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Update, Upload
 from mtls_config.readback import HINT, unkept, unkept_message
 from mtls_config.reads import attachments_by_record, read_in
@@ -118,20 +118,26 @@ class Runner:
         self.claimed: set[str] = set()  # sys_ids of the claims this run made
         self.pending = pending_inventory(live, compiled)  # the books before the first write
 
-    async def first_round(self) -> tuple[Listing, Prepared | None]:
-        """What must go out before the first write, all at once (with the lock's read-back, when apply takes the
-        lock): every record about to change re-read, the inventory's conflict check and listing, and the pending
+    async def first_round(self, lock: HeldLock | None = None) -> tuple[Listing, Prepared | None]:
+        """What must go out before the first write, all at once: the read-back confirming ``lock`` (taken without
+        it), every record about to change re-read, the inventory's conflict check and listing, and the pending
         inventory's parts (unreferenced until its head is written; deleted again when the apply is refused
         here). No pending inventory when it records nothing new (updates only): the books stay as they are until
         the final write."""
         changed = self.pending.resources != self.live.inventory.resources
+
+        async def pending_parts() -> Prepared:
+            self.doing = "recording the changes about to be made in the stack's inventory"
+            return await prepare(self.client, self.live.stack, self.pending)
+
         outcome: tuple[Any, ...] = await asyncio.gather(
+            confirm_held(self.client, lock) if lock is not None else _nothing(),
             self._preflight(),
             list_stored(self.client, self.live.stack, self.inventory_record),
-            prepare(self.client, self.live.stack, self.pending) if changed else _nothing(),
+            pending_parts() if changed else _nothing(),
             return_exceptions=True,
         )
-        _, listing, prepared = outcome
+        listing, prepared = outcome[2], outcome[3]
         refused = next((o for o in outcome if isinstance(o, BaseException)), None)
         if refused is None:
             try:  # the inventory unmoved since the plan, whether or not a pending one is written
@@ -158,7 +164,7 @@ class Runner:
     ) -> ApplyResult:
         """Carry the changes out. Cancelled (a signal the CLI caught), it raises ``Interrupted`` saying what was done:
         the writes in flight are abandoned, which is safe for the reason a crash is (the pending inventory).
-        ``first``: ``first_round``'s result when it went out already (with the lock's read-back); ``lock``: the
+        ``first``: ``first_round``'s result when it went out already; ``lock``: the
         stack's lock, read with the last reads and given back with the last writes (issue 18)."""
         try:
             return await self._run(first, lock)
@@ -186,7 +192,7 @@ class Runner:
     async def _run(self, first: tuple[Listing, Prepared | None] | None, lock: HeldLock | None) -> ApplyResult:
         tasks = self.compiled.tasks
         self.doing = "checking the records about to change"
-        listing, prepared = first if first is not None else await self.first_round()
+        listing, prepared = first if first is not None else await self.first_round(lock)
         self.doing = "recording the changes about to be made in the stack's inventory"
         inventory = await self.write_pending(listing, prepared)
         self.doing = "claiming the names of the records about to be created"

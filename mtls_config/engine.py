@@ -201,9 +201,9 @@ async def apply_planned(
         claims=planned.claims,
         housekeeping=planned.housekeeping,
     )
-    # The runner's first reads go out with the lock's read-back, and it gives the lock back with its last writes.
-    async with stack_lock(client, planned.live.stack, notify=notify, alongside=runner.first_round) as held:
-        return await runner.run(held.first, held)
+    # The runner sends the lock's read-back with its first reads, and gives the lock back with its last writes.
+    async with stack_lock(client, planned.live.stack, notify=notify, confirm=False) as held:
+        return await runner.run(lock=held)
 
 
 async def tidy_up(client: Instance, planned: Planned, *, notify: Callable[[str], None] | None = None) -> list[str]:

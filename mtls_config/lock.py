@@ -19,8 +19,8 @@ The Table API has no compare-and-swap, so the lock is built from what it does ha
   (nobody wrote after). Every interleaving of two takers leaves at most one winner; a lost answer or retry
   makes a taker lose, never win twice: the lock fails closed.
 - Every acquisition is confirmed by reading the record back and finding our token. A free lock is inserted
-  without reading first (a held one refuses the insert, and is then read), and the read-back goes out together
-  with the caller's first reads (``alongside``): apply's fixed round trips are few (issue 18).
+  without reading first (a held one refuses the insert, and is then read), and apply sends the read-back
+  together with its own first reads (``confirm_held``): its fixed round trips are few (issue 18).
 
 Never imports the client's transport, the emulator or the CLI; talks to the instance through ``Instance``.
 """
@@ -38,7 +38,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mtls_config.errors import InstanceError, Interrupted, LockError, MtlsConfigError
@@ -233,7 +233,6 @@ class HeldLock:
     process: ProcessIdentity | None = None
     taken_from: LockInfo | None = None  # the lock of a dead holder that this one took over before it expired
     released: bool = False  # given back (``release_seen``): the context manager has nothing left to do
-    first: Any = field(default=None, repr=False)  # what ``alongside`` returned, sent with the lock's read-back
 
 
 def _fmt(when: dt.datetime | None) -> str:
@@ -315,15 +314,12 @@ async def acquire(
     ttl: dt.timedelta | None = None,
     now: dt.datetime | None = None,
     process: ProcessIdentity | None = None,
-    alongside: Callable[[], Awaitable[Any]] | None = None,
+    confirm: bool = True,
 ) -> HeldLock:
     """Take the stack's lock, or raise ``LockError`` naming the holder and the expiry. A lock that has expired, or
     whose holder ran on this machine and is gone, is taken over (``taken_from`` says from whom, for the latter).
-    ``process``: the identity recorded (default: this process's).
-
-    ``alongside``: the caller's first requests, sent with the read-back that confirms the lock (they need it
-    held). Their result is the returned lock's ``first``; it is dropped when the lock is not ours, and when
-    they fail the lock is given back."""
+    ``process``: the identity recorded (default: this process's). ``confirm`` False: the read-back that confirms
+    the lock is left to the caller (``confirm_held``), to send it with its own first requests."""
     holder = holder or default_holder()
     process = process or this_process()
     now = now or dt.datetime.now(dt.UTC)
@@ -356,29 +352,21 @@ async def acquire(
             if str(answer.get("sys_mod_count", "")) != str(current.mod_count + 1):
                 # Someone else wrote between our read and our write (or a retry doubled ours): do not trust it.
                 await _confirm(client, stack, token, now, taken_over=True)
-        outcome: tuple[Any, ...] = await asyncio.gather(
-            _confirm(client, stack, token, now),
-            alongside() if alongside is not None else _nothing(),
-            return_exceptions=True,
-        )
-        confirmed, extra = outcome
-        if isinstance(confirmed, BaseException):
-            raise confirmed
+        if confirm:
+            await _confirm(client, stack, token, now)
     except BaseException:
         # Our write may have landed though this run will not hold the lock (its answer lost and the read after it
         # failed, a refused take-over, the run cancelled): a record with our token must not outlive the failure.
         # The release reads first and deletes only our token; it is bounded and never raises.
         await release_quietly(client, mine, warn=False)
         raise
-    if isinstance(extra, BaseException):
-        await release_quietly(client, mine)
-        raise extra
-    mine.first = extra
     return mine
 
 
-async def _nothing() -> None:
-    return None
+async def confirm_held(client: Instance, held: HeldLock) -> None:
+    """The read-back that confirms a lock taken with ``acquire(confirm=False)``: ``LockError`` when it is not ours
+    (our record, if it is there beside another's, removed)."""
+    await _confirm(client, held.stack, held.token, held.acquired or dt.datetime.now(dt.UTC))
 
 
 async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.datetime) -> LockInfo | None:
@@ -544,14 +532,14 @@ async def stack_lock(
     sleep: Sleep = asyncio.sleep,
     clock: Clock = _utcnow,
     notify: Callable[[str], None] | None = None,
-    alongside: Callable[[], Awaitable[Any]] | None = None,
+    confirm: bool = True,
 ) -> AsyncIterator[HeldLock]:
     """``async with stack_lock(client, stack) as held:`` -- held for the body (renewed while it runs), released
     after it even when it fails or is cancelled (unless the body gave it back: ``release_seen``). ``notify`` is
-    told, in a sentence, when a dead holder's lock was taken over (default: a log warning). ``alongside``: the
-    body's first requests, sent with the lock's read-back (``held.first`` is their result)."""
+    told, in a sentence, when a dead holder's lock was taken over (default: a log warning). ``confirm`` False: the
+    body sends the lock's read-back (``confirm_held``) with its own first requests."""
     ttl = ttl or lock_ttl()
-    held = await acquire(client, stack, ttl=ttl, now=clock(), alongside=alongside)
+    held = await acquire(client, stack, ttl=ttl, now=clock(), confirm=confirm)
     if held.taken_from is not None:
         (notify or logger.warning)(took_over_message(held.taken_from))
     keeper = asyncio.ensure_future(_keep_alive(client, held, ttl, sleep, clock))

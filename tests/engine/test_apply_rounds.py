@@ -2,7 +2,8 @@
 inserted without reading it first; its read-back goes with the re-read of the records about to change, the
 inventory's conflict check and the pending inventory's parts; the lock's last read goes with the final reads,
 its release with the last cleanup; an apply of updates only writes no pending inventory. An update costs 6
-(it was 11), an apply that creates records 7 (the pending inventory's head). Counted on the emulator's request
+(it was 15 with issue 17's claims merged, 11 before); an apply that creates records 7, plus the 4 of issue 17's
+name claims. Counted on the emulator's request
 log: a round is a request that arrived after the one before it in the chain was answered (``rounds``), with
 latency so that requests sent together are seen together."""
 
