@@ -294,8 +294,8 @@ def apply(
         typer.Option(
             "--verbose",
             "-v",
-            help="The full listing: every resource of the plan (when asking) and every applied one; and what the run "
-            "cost in requests (on stderr).",
+            help="The full listing: the plan's every resource (unchanged ones too) and every applied one; and what "
+            "the run cost in requests (on stderr).",
         ),
     ] = False,
     insecure: InsecureOpt = False,
@@ -304,8 +304,8 @@ def apply(
 ) -> None:
     """Apply the specs (or a saved plan: 'apply plan.json') to the instance.
 
-    Shows the plan when it asks for confirmation; with --auto-approve or a saved plan (reviewed already) only
-    its summary line. Then progress (a bar on a terminal) and the results: failures and skips with why, applied
+    Shows the plan when it asks for confirmation (or with --verbose); with --auto-approve or a saved plan
+    (reviewed already) only its summary line. Then progress (a bar on a terminal) and the results: failures and skips with why, applied
     resources listed (counted by action when more than 50).
 
     A saved plan is applied only if it still holds: the records it planned are re-read and a plan whose
@@ -358,7 +358,7 @@ def apply(
             excludes=exclude or [],
         )
         asking = saved is None and not auto_approve
-        if asking or planned.plan.errors:
+        if asking or planned.plan.errors or verbose:
             stdout().print(plan_text(planned.plan, verbose=verbose))
         elif planned.plan.has_changes or saved is None:  # reviewed already, or not to be reviewed here: one line
             stdout().print(plan_summary(planned.plan))
