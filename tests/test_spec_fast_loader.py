@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mtls_config.spec import yamlsource
 from mtls_config.spec.yamlsource import FAST_LOADER, _compose_all
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,3 +75,35 @@ def test_libyaml_agrees_with_the_pure_python_parser_whenever_it_accepts(text: st
 
 def test_the_corpus_was_found() -> None:
     assert len(FILES) > 50
+
+
+SCALARS = (
+    "plain: text\nquoted: '1'\ndouble: \"yes\"\ntagged: !!str 5\nbare_tag: ! 7\nint: 12\nhex: 0x1f\nbool: yes\n"
+    "switch: Off\nnothing: ~\nempty:\nfloat: 1.5e3\ninf: .inf\ndate: 2020-01-02\nstamp: 2020-01-02T03:04:05Z\n"
+    "block: |\n  two\n  lines\nfolded: >\n  one\n  line\nanchor: &a shared\nalias: *a\nkey 1: v\n"
+    "list: [a, 1, 'b', !!str 2, null]\nnested: {x: {y: [z, 3]}}\ncustom: !thing kept\n"
+)
+
+
+@pytest.mark.parametrize("loader", ["fast", "python"])
+def test_converted_values_are_what_pyyaml_safe_load_makes(
+    tmp_path: Path, loader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The converter takes strings straight from their nodes (a speed-up for issue 18): every scalar, quoted,
+    tagged, aliased or not, still comes out as PyYAML's own safe constructor makes it, with its key's mark."""
+    if loader == "fast" and FAST_LOADER is None:
+        pytest.skip("this PyYAML has no libyaml")
+    if loader == "python":
+        monkeypatch.setattr(yamlsource, "FAST_LOADER", None)
+    path = tmp_path / "values.yaml"
+    path.write_text(SCALARS, encoding="utf-8")
+    docs, problems = yamlsource.read_documents(path, "values.yaml")
+    assert problems == []
+    (doc,) = docs
+    expected = yaml.load(SCALARS.replace("custom: !thing kept\n", "custom: kept\n"), Loader=yaml.SafeLoader)
+    assert doc.data == expected
+    assert [type(v) for v in doc.data.values()] == [type(v) for v in expected.values()]
+    assert doc.data["tagged"] == "5" and doc.data["quoted"] == "1" and doc.data["alias"] == "shared"
+    assert doc.marks[("tagged",)] == yamlsource.Mark(4, 1)
+    assert doc.marks[("list", 3)] == yamlsource.Mark(25, 19)
+    assert doc.marks[("nested", "x", "y")] == yamlsource.Mark(26, 14)

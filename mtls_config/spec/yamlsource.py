@@ -31,6 +31,7 @@ MAX_DEPTH = 50
 FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 Loc = tuple[str | int, ...]
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True, order=True)
@@ -144,14 +145,17 @@ class _Converter:
                         )
                     )
                     continue
-                seen[key] = _mark(key_node)
+                key_mark = _mark(key_node)
+                seen[key] = key_mark
                 child = (*loc, key)
-                self.doc.marks[child] = _mark(key_node)
+                self.doc.marks[child] = key_mark
                 out[key] = self.convert(value_node, child, depth + 1)
             return out
         if isinstance(node, SequenceNode):
             return [self.convert(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
+        if node.tag == _STR_TAG:
+            return node.value  # what SafeConstructor makes of a string, without its per-node dispatch
         try:
             return self.scalars.construct_object(node)
         except (yaml.YAMLError, ValueError, OverflowError):
