@@ -125,3 +125,12 @@ async def test_an_inventory_naming_an_unknown_kind_stops_the_plan(stack_dir: Pat
     specs = load_specs([stack_dir / "resources"], root=stack_dir)
     with pytest.raises(UnknownKind, match="'HttpConnection'"):
         await make_planned(client, specs, instance_name="local", stack="s")
+
+
+def test_each_model_keeps_its_own_kind_name_when_asked_again_in_any_order() -> None:
+    """kind_name is remembered per model (issue 18: it was read from the Literal 45 000 times a plan of 5000):
+    asked again, interleaved, each model still answers its own kind and address."""
+    for _ in range(2):
+        for kind in (*registry.KINDS, *reversed(registry.KINDS)):
+            assert kind.model.kind_name() == kind.name
+            assert kind.model.address_of("n") == f"{kind.name}/n"
