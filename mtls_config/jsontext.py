@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})  # what JSON makes besides dicts and lists
 MAX_DEPTH = 64  # the deepest document the tool reads (a plan) is about 8 levels deep
 
 
@@ -40,5 +41,7 @@ def nesting_exceeds(data: Any, max_depth: int) -> bool:
             continue
         if depth > max_depth:
             return True
+        if _LEAF_TYPES.issuperset(map(type, children)):
+            continue  # a record of text and numbers, looked at in one pass (issue 18: 11 000 of them in a plan)
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
