@@ -152,9 +152,35 @@ def claimed_elsewhere(resources: Iterable[tuple[str, str, str]], claims: Claims)
     return out
 
 
+def claimed_here_unrecorded(
+    resources: Iterable[tuple[str, str, str]], claims: Claims, conflicted: Collection[str]
+) -> dict[str, Finding]:
+    """Plan errors for the resources (address, kind, name) found on the instance but not owned (``conflicted``:
+    the diff's conflicts) although this stack claims their names: a run of this stack made the record and has not
+    recorded it yet. Most often an apply of the same stack running now (a plan's reads are not one snapshot: the
+    record may be read after its write and the inventory before it), so the error says that, not "not owned"."""
+    out: dict[str, Finding] = {}
+    for address, kind_name, name in resources:
+        key = claim_key(kind_name, name) if address in conflicted else None
+        found = claims.holder(key) if key is not None else None
+        if found is None or found.stack != claims.stack:
+            continue
+        out[address] = Finding(
+            address,
+            "error",
+            f"exists on the instance and stack '{claims.stack}' claims its name, but the stack's inventory does not "
+            "record it: another apply of this stack is probably writing it right now",
+            "plan again once that apply has finished ('mtls-config lock status' shows it); if no apply is running, "
+            "set 'metadata.adopt: true' on the resource or run 'mtls-config import' to take the record over",
+            kind="conflict",
+        )
+    return out
+
+
 def without_claimed(result: DiffResult, blocked: Mapping[str, Finding]) -> DiffResult:
-    """``result`` without a change for the resources whose names another stack claims, each with its finding in
-    place of the diff's own conflicts (which could not name the other stack)."""
+    """``result`` without a change for the resources in ``blocked`` (names another stack claims, or this stack's
+    records not recorded yet), each with its finding in place of the diff's own conflicts (which could not say
+    which stack holds the name)."""
     if not blocked:
         return result
     kept = [f for f in result.findings if not (f.address in blocked and f.kind == "conflict")]

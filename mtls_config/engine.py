@@ -20,6 +20,7 @@ from mtls_config.changes import ApplyResult, DiffResult, Finding
 from mtls_config.claims import (
     Claims,
     claimed_elsewhere,
+    claimed_here_unrecorded,
     conflict,
     give_up_claims,
     read_claims,
@@ -115,7 +116,9 @@ async def make_planned(
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
     claims = first.claims if first.claims is not None else await read_claims(client, stack)
     result = diff(desired, live, prune=prune, now=now)
-    blocked = claimed_elsewhere(((r.address, r.kind, r.name) for r in desired.resources), claims)
+    named = [(r.address, r.kind, r.name) for r in desired.resources]
+    conflicted = {f.address for f in result.findings if f.kind == "conflict"}
+    blocked = {**claimed_here_unrecorded(named, claims, conflicted), **claimed_elsewhere(named, claims)}
     result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
     tidy = housekeeping(live.inventory, {r.address for r in desired.resources}, claims, live.leftover_parts)
     record = live.inventory_record

@@ -193,6 +193,39 @@ def test_claims_follow_the_inventory_after_any_apply(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_a_record_this_stack_claims_but_has_not_recorded_is_said_to_be_another_apply_of_it(tmp_path: Path) -> None:
+    """A plan whose reads met another apply of the same stack between its writes and its inventory (the records
+    there, the inventory not yet): not "stack 'stack-a' does not own it", which reads as someone else's record, but
+    that an apply of this stack is probably writing it now. The state is made here as that plan reads it: stack-a
+    applied, then its inventory records removed (the records and the names' claims stay)."""
+    pems = mint_pems(counts(SIZE)[2])
+    _stack(tmp_path / "a", "stack-a", pems)
+    app = create_app(EmulatorConfig())
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+            a = load_specs([tmp_path / "a" / "specs"], root=tmp_path / "a")
+            assert (await apply_planned(client, await make_planned(client, a, instance_name="i", stack="stack-a"))).ok
+            rows = await client.list("sys_properties", query="nameSTARTSWITHmtls_config.inventory.", fields=["sys_id"])
+            assert rows
+            for row in rows:
+                await client.delete("sys_properties", str(row["sys_id"]))
+            planned = await make_planned(client, a, instance_name="i", stack="stack-a")
+            errors = [f for f in planned.plan.errors]
+            assert len(errors) == SIZE and not planned.plan.has_changes, planned.plan.errors
+            for finding in errors:
+                assert "stack 'stack-a' claims its name" in finding.message, finding
+                assert "another apply of this stack is probably writing it right now" in finding.message, finding
+                assert "does not own it" not in finding.message, finding
+            # another stack's plan of the same names still names the stack that holds them
+            planned_b = await make_planned(client, a, instance_name="i", stack="stack-b")
+            assert planned_b.plan.errors and all(
+                "belongs to stack 'stack-a'" in f.message for f in planned_b.plan.errors
+            ), planned_b.plan.errors
+
+    asyncio.run(main())
+
+
 # -- races ---------------------------------------------------------------------------------------------------
 
 
