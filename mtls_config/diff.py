@@ -156,6 +156,26 @@ def _fingerprints(current: LiveResource | None) -> tuple[Fingerprint, ...]:
     )
 
 
+def _owned_here(current: LiveResource, live: Live, address: str) -> bool:
+    """The live record found for ``address`` is the one the stack's inventory records."""
+    owned = live.owned(address)
+    primary = current.primary
+    return primary is not None and owned is not None and primary.sys_id in {r.sys_id for r in owned.records}
+
+
+def found_not_owned(desired: Desired, live: Live) -> set[str]:
+    """The addresses whose record is on the instance, not the stack's, and not to be adopted: the diff's "exists on
+    the instance but stack S does not own it" conflicts, by address."""
+    found: set[str] = set()
+    for d in desired.resources:
+        current = live.resources.get(d.address)
+        if current is None or d.adopt or kind_named(d.kind).takes_over:
+            continue
+        if not _owned_here(current, live, d.address):
+            found.add(d.address)
+    return found
+
+
 def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tuple[Change, list[Finding]]:
     kind = kind_named(d.kind)
     after = kind.desired_fields(d, current)
@@ -171,8 +191,7 @@ def _compare(d: DesiredResource, current: LiveResource | None, live: Live) -> tu
         return _change(d, "create", reason, fields, None, after, current), notes
 
     primary = current.primary
-    owned_ids = {r.sys_id for r in owned.records} if owned is not None else set()
-    is_owned = primary is not None and primary.sys_id in owned_ids
+    is_owned = _owned_here(current, live, d.address)
     importing = False
     if not is_owned and kind.takes_over:
         return _take_over(d, current, after, kind.take_over_reason(d)), notes

@@ -29,7 +29,7 @@ from mtls_config.claims import (
 )
 from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
-from mtls_config.diff import diff
+from mtls_config.diff import diff, found_not_owned
 from mtls_config.errors import PlanError
 from mtls_config.housekeeping import Housekeeping, housekeeping
 from mtls_config.instance import Instance
@@ -117,7 +117,7 @@ async def make_planned(
     claims = first.claims if first.claims is not None else await read_claims(client, stack)
     result = diff(desired, live, prune=prune, now=now)
     named = [(r.address, r.kind, r.name) for r in desired.resources]
-    conflicted = {f.address for f in result.findings if f.kind == "conflict"}
+    conflicted = found_not_owned(desired, live)
     blocked = {**claimed_here_unrecorded(named, claims, conflicted), **claimed_elsewhere(named, claims)}
     result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
     tidy = housekeeping(live.inventory, {r.address for r in desired.resources}, claims, live.leftover_parts)
