@@ -383,11 +383,18 @@ async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.
             },
             sys_id=lock_sys_id(stack),
         )
-    except InstanceError:
+    except InstanceError as refused:
         # Most likely another run inserted the same sys_id first: name it. Otherwise the error is ours.
         seen = await read_lock(client, stack)
         if seen is None:
-            raise
+            if not _refused_as_duplicate(refused):
+                raise
+            # Refused because a lock record was there, gone when read: its run finished meanwhile.
+            raise LockError(
+                f"could not take the lock of stack '{stack}': another apply held it and gave it back while this "
+                "run was taking it",
+                hint="run apply again: its plan reads what the other apply wrote",
+            ) from None
         return None if seen.token == token else seen
     if _info(stack, answer).token == token and str(answer.get("sys_mod_count", "0")) != "0":
         # The instance took our insert for an update of a lock record that existed (it should refuse a duplicate
@@ -398,6 +405,11 @@ async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.
             hint="mtls-config's lock needs an instance that refuses duplicate sys_ids; run apply again",
         )
     return None
+
+
+def _refused_as_duplicate(error: InstanceError) -> bool:
+    """The instance refused an insert because a record of that sys_id exists."""
+    return "duplicate sys_id" in str(error).lower()
 
 
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:

@@ -366,3 +366,40 @@ def test_a_release_outlasts_one_request_that_fails_every_retry() -> None:
 
 async def _no_wait(seconds: float) -> None:
     return None
+
+
+class _ReleasedWhileRefused(httpx.AsyncBaseTransport):
+    """The emulator, where another run gives its lock back just after the instance refused this run's insert of
+    it (the refusal naming the duplicate sys_id): the read that follows finds no lock."""
+
+    def __init__(self, app: Any, sys_id: str) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.sys_id = sys_id
+        self.released = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and response.status_code == 400 and not self.released:
+            await response.aread()
+            self.released = True
+            gone = httpx.Request("DELETE", f"{request.url.scheme}://{request.url.host}/api/now/table/sys_properties/"
+                                 f"{self.sys_id}", headers={"Authorization": request.headers["Authorization"]})  # fmt: skip
+            assert (await self.inner.handle_async_request(gone)).status_code == 204
+        return response
+
+
+def test_a_lock_given_back_while_this_run_takes_it_is_said_so() -> None:
+    app = create_app(EmulatorConfig())
+    transport = _ReleasedWhileRefused(app, lock_sys_id("s"))
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=transport) as client:
+            await acquire(client, "s", holder="other@host:1", ttl=DEFAULT_TTL)  # the other run's lock
+            with pytest.raises(LockError) as refused:
+                await acquire(client, "s", holder="me@host:2", ttl=DEFAULT_TTL)
+            assert transport.released
+            assert "another apply held it and gave it back while this run was taking it" in refused.value.message
+            assert refused.value.hint == "run apply again: its plan reads what the other apply wrote"
+            assert await read_lock(client, "s") is None  # nothing of this run's left behind
+
+    asyncio.run(main())
