@@ -33,10 +33,11 @@ from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.engine import apply_planned, make_planned
 from mtls_config.instance import Instance
+from mtls_config.inventory import PROPERTY_PREFIX
 from mtls_config.inventory_store import read_inventory
 from mtls_config.lock import LOCK_PREFIX
 from mtls_config.names import folded
-from mtls_config.spec.loader import load_specs
+from mtls_config.spec.loader import SpecSet, load_specs
 from tests.engine.conftest import local_settings, open_local
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Finished, Zygote, base_env
@@ -159,16 +160,19 @@ def test_a_stack_that_prunes_a_name_gives_it_up(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def _stack_a(tmp_path: Path) -> tuple[Any, SpecSet]:
+    """A fresh emulator and the specs of stack-a (SIZE resources) written under ``tmp_path / "a"``."""
+    _stack(tmp_path / "a", "stack-a", mint_pems(counts(SIZE)[2]))
+    return create_app(EmulatorConfig()), load_specs([tmp_path / "a" / "specs"], root=tmp_path / "a")
+
+
 def test_claims_follow_the_inventory_after_any_apply(tmp_path: Path) -> None:
     """Housekeeping: a stack applied by a version without claims (its claims deleted here) gets them at its next
     apply, which has nothing else to do; a claim of a name the stack no longer owns is given up."""
-    pems = mint_pems(counts(SIZE)[2])
-    _stack(tmp_path / "a", "stack-a", pems)
-    app = create_app(EmulatorConfig())
+    app, a = _stack_a(tmp_path)
 
     async def main() -> None:
         async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
-            a = load_specs([tmp_path / "a" / "specs"], root=tmp_path / "a")
             assert (await apply_planned(client, await make_planned(client, a, instance_name="i", stack="stack-a"))).ok
             own = (await read_claims(client, "stack-a")).own
             inventory, _, _ = await read_inventory(client, "stack-a")
@@ -198,15 +202,12 @@ def test_a_record_this_stack_claims_but_has_not_recorded_is_said_to_be_another_a
     there, the inventory not yet): not "stack 'stack-a' does not own it", which reads as someone else's record, but
     that an apply of this stack is probably writing it now. The state is made here as that plan reads it: stack-a
     applied, then its inventory records removed (the records and the names' claims stay)."""
-    pems = mint_pems(counts(SIZE)[2])
-    _stack(tmp_path / "a", "stack-a", pems)
-    app = create_app(EmulatorConfig())
+    app, a = _stack_a(tmp_path)
 
     async def main() -> None:
         async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
-            a = load_specs([tmp_path / "a" / "specs"], root=tmp_path / "a")
             assert (await apply_planned(client, await make_planned(client, a, instance_name="i", stack="stack-a"))).ok
-            rows = await client.list("sys_properties", query="nameSTARTSWITHmtls_config.inventory.", fields=["sys_id"])
+            rows = await client.list("sys_properties", query=f"nameSTARTSWITH{PROPERTY_PREFIX}", fields=["sys_id"])
             assert rows
             for row in rows:
                 await client.delete("sys_properties", str(row["sys_id"]))
