@@ -37,7 +37,7 @@ from mtls_config.inventory_store import remove_leftover_parts
 from mtls_config.keystore.certs import parsed_once
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.live import Live
-from mtls_config.lock import stack_lock
+from mtls_config.lock import stack_lock, unrecorded_while_applying
 from mtls_config.observe import NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.resources.registry import kind_named
@@ -118,7 +118,10 @@ async def make_planned(
     result = diff(desired, live, prune=prune, now=now)
     named = [(r.address, r.kind, r.name) for r in desired.resources]
     conflicted = found_not_owned(desired, live)
-    blocked = {**claimed_here_unrecorded(named, claims, conflicted), **claimed_elsewhere(named, claims)}
+    unrecorded = claimed_here_unrecorded(named, claims, conflicted)
+    elsewhere = claimed_elsewhere(named, claims)
+    running = await unrecorded_while_applying(client, stack, conflicted - unrecorded.keys() - elsewhere.keys(), now)
+    blocked = {**running, **unrecorded, **elsewhere}
     result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
     tidy = housekeeping(live.inventory, {r.address for r in desired.resources}, claims, live.leftover_parts)
     record = live.inventory_record

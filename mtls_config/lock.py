@@ -36,11 +36,12 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mtls_config.changes import Finding
 from mtls_config.errors import InstanceError, Interrupted, LockError, MtlsConfigError
 from mtls_config.files import SYSTEM, read_file
 from mtls_config.instance import Instance
@@ -286,6 +287,31 @@ async def read_lock(client: Instance, stack: str) -> LockInfo | None:
     if not rows:
         return None
     return _info(stack, rows[0])
+
+
+async def unrecorded_while_applying(
+    client: Instance, stack: str, conflicted: Iterable[str], now: dt.datetime | None = None
+) -> dict[str, Finding]:
+    """Plan errors for records found on the instance and not owned (``conflicted``: the diff's conflicts) while
+    another run holds this stack's lock: that apply is most likely creating them and has not recorded them yet (a
+    plan's reads are not one snapshot), so the error says so rather than "stack S does not own it". One read of
+    the lock, made only when there are such conflicts; none when the lock is free, expired or its holder is gone."""
+    addresses = sorted(conflicted)
+    if not addresses:
+        return {}
+    info = await read_lock(client, stack)
+    now = now or _utcnow()
+    if info is None or info.expired(now) or info.holder_gone():
+        return {}
+    message = (
+        f"exists on the instance but stack '{stack}''s inventory does not record it, while an apply of this stack "
+        f"is running ({info.describe(now)}): that apply is probably creating it right now"
+    )
+    hint = (
+        "plan again once that apply has finished ('mtls-config lock status' shows it); if the record is still "
+        "not the stack's then, set 'metadata.adopt: true' on the resource or run 'mtls-config import' to take it over"
+    )
+    return {address: Finding(address, "error", message, hint, kind="conflict") for address in addresses}
 
 
 def release_hint(info: LockInfo, flags: str = "") -> str:

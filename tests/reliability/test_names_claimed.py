@@ -35,7 +35,7 @@ from mtls_config.engine import apply_planned, make_planned
 from mtls_config.instance import Instance
 from mtls_config.inventory import PROPERTY_PREFIX
 from mtls_config.inventory_store import read_inventory
-from mtls_config.lock import LOCK_PREFIX
+from mtls_config.lock import LOCK_PREFIX, acquire, release
 from mtls_config.names import folded
 from mtls_config.spec.loader import SpecSet, load_specs
 from tests.engine.conftest import local_settings, open_local
@@ -223,6 +223,37 @@ def test_a_record_this_stack_claims_but_has_not_recorded_is_said_to_be_another_a
             assert planned_b.plan.errors and all(
                 "belongs to stack 'stack-a'" in f.message for f in planned_b.plan.errors
             ), planned_b.plan.errors
+
+    asyncio.run(main())
+
+
+def test_a_record_found_unowned_while_an_apply_of_the_stack_holds_its_lock_is_said_to_be_that_apply(
+    tmp_path: Path,
+) -> None:
+    """A plan whose reads met another apply of the same stack so early that neither the inventory nor the names'
+    claims were written yet: with the stack's lock held by a running process, the error says an apply of the stack
+    is running and probably creating the record, not "stack 'stack-a' does not own it"; with the lock free, the
+    record is simply not the stack's and the error says that."""
+    app, a = _stack_a(tmp_path)
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+            assert (await apply_planned(client, await make_planned(client, a, instance_name="i", stack="stack-a"))).ok
+            for prefix in (PROPERTY_PREFIX, CLAIM_PREFIX):
+                for row in await client.list("sys_properties", query=f"nameSTARTSWITH{prefix}", fields=["sys_id"]):
+                    await client.delete("sys_properties", str(row["sys_id"]))
+            held = await acquire(client, "stack-a", holder="ci@elsewhere:4242")  # this process: alive
+            planned = await make_planned(client, a, instance_name="i", stack="stack-a")
+            assert len(planned.plan.errors) == SIZE and not planned.plan.has_changes, planned.plan.errors
+            for finding in planned.plan.errors:
+                assert "while an apply of this stack is running (held by ci@elsewhere:4242" in finding.message
+                assert "that apply is probably creating it right now" in finding.message, finding
+                assert "does not own it" not in finding.message, finding
+                assert "plan again once that apply has finished" in finding.hint, finding
+            await release(client, held)
+            freed = await make_planned(client, a, instance_name="i", stack="stack-a")
+            assert len(freed.plan.errors) == SIZE, freed.plan.errors
+            assert all("but stack 'stack-a' does not own it" in f.message for f in freed.plan.errors)
 
     asyncio.run(main())
 
