@@ -434,8 +434,11 @@ async def _insert(client: Instance, stack: str, value: str, token: str, now: dt.
 
 
 def _refused_as_duplicate(error: InstanceError) -> bool:
-    """The instance refused an insert because a record of that sys_id exists."""
-    return "duplicate sys_id" in str(error).lower()
+    """The instance refused an insert because a record of that sys_id exists: the emulator says "duplicate sys_id";
+    a real instance's database says "Duplicate entry '<sys_id>' for key 'PRIMARY'" (KB0748828, quoted in
+    docs/emulator.md; its exact wording through the Table API is unconfirmed, so both are recognised)."""
+    text = str(error).lower()
+    return "duplicate sys_id" in text or ("duplicate entry" in text and "primary" in text)
 
 
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:

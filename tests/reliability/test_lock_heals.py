@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -372,10 +373,11 @@ class _ReleasedWhileRefused(httpx.AsyncBaseTransport):
     """The emulator, where another run gives its lock back just after the instance refused this run's insert of
     it (the refusal naming the duplicate sys_id): the read that follows finds no lock."""
 
-    def __init__(self, app: Any, sys_id: str) -> None:
+    def __init__(self, app: Any, sys_id: str, wording: str | None = None) -> None:
         self.inner = httpx.ASGITransport(app=app)
         self.sys_id = sys_id
         self.released = False
+        self.wording = wording  # the refusal's detail as another instance words it (None: the emulator's)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
@@ -385,12 +387,23 @@ class _ReleasedWhileRefused(httpx.AsyncBaseTransport):
             gone = httpx.Request("DELETE", f"{request.url.scheme}://{request.url.host}/api/now/table/sys_properties/"
                                  f"{self.sys_id}", headers={"Authorization": request.headers["Authorization"]})  # fmt: skip
             assert (await self.inner.handle_async_request(gone)).status_code == 204
+            if self.wording is not None:
+                body = json.loads(response.content)
+                assert "duplicate sys_id" in body["error"]["detail"]
+                body["error"]["detail"] = self.wording
+                return httpx.Response(400, json=body)
         return response
 
 
-def test_a_lock_given_back_while_this_run_takes_it_is_said_so() -> None:
+@pytest.mark.parametrize(
+    "wording",
+    [None, "Error during insert of sys_properties: Duplicate entry '{sys_id}' for key 'PRIMARY'"],
+    ids=["emulator", "database"],
+)
+def test_a_lock_given_back_while_this_run_takes_it_is_said_so(wording: str | None) -> None:
     app = create_app(EmulatorConfig())
-    transport = _ReleasedWhileRefused(app, lock_sys_id("s"))
+    sys_id = lock_sys_id("s")
+    transport = _ReleasedWhileRefused(app, sys_id, wording.format(sys_id=sys_id) if wording else None)
 
     async def main() -> None:
         async with InstanceClient(local_settings(), transport=transport) as client:
