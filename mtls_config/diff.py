@@ -327,7 +327,7 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     """Field-level differences of the owned fields, by deepdiff, as dotted paths."""
     owned_before = {k: before.get(k) for k in after}
-    if _identical(owned_before, dict(after)):
+    if identical(owned_before, dict(after)):
         return ()  # the common case at scale: DeepDiff costs about a millisecond a resource to say so
     if all(type(k) is str and _leaf(v) for k, v in after.items()) and all(_leaf(v) for v in owned_before.values()):
         # Flat fields of plain values or lists of them, a list compared whole (every kind but bindings): DeepDiff
@@ -337,7 +337,7 @@ def _field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple
         return tuple(
             FieldChange(k, owned_before[k], after[k])
             for k in sorted(after)
-            if not (owned_before[k] is after[k] or _identical(owned_before[k], after[k]))
+            if not (owned_before[k] is after[k] or identical(owned_before[k], after[k]))
         )
     return _deep_field_changes(owned_before, after)
 
@@ -375,7 +375,7 @@ def _deep_field_changes(owned_before: Mapping[str, Any], after: Mapping[str, Any
     return tuple(out[k] for k in sorted(out))
 
 
-def _identical(a: Any, b: Any) -> bool:
+def identical(a: Any, b: Any) -> bool:
     """Equal values of equal types all the way down: where this holds DeepDiff reports nothing either."""
     if type(a) is not type(b):
         return False
@@ -385,11 +385,11 @@ def _identical(a: Any, b: Any) -> bool:
         for k, v in a.items():
             w = b[k]
             # Scalars (most fields) compared here: a call per field was most of the time of a no-change diff.
-            if type(v) is not type(w) or not (_identical(v, w) if isinstance(v, dict | list | tuple) else v == w):
+            if type(v) is not type(w) or not (identical(v, w) if isinstance(v, dict | list | tuple) else v == w):
                 return False
         return True
     if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 

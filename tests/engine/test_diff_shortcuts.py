@@ -10,7 +10,7 @@ from deepdiff import DeepDiff
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mtls_config.diff import FieldChange, _deep_field_changes, _field_changes, _identical, expiry_time
+from mtls_config.diff import FieldChange, _deep_field_changes, _field_changes, expiry_time, identical
 
 
 def _strptime(text: str) -> dt.datetime | None:
@@ -74,17 +74,17 @@ fields = st.recursive(
 
 @given(fields, fields)
 def test_identical_is_equal_with_equal_types_all_the_way_down(a: Any, b: Any) -> None:
-    assert _identical(a, b) == _same(a, b)
-    assert _identical(a, a)
-    if _identical(a, b):
+    assert identical(a, b) == _same(a, b)
+    assert identical(a, a)
+    if identical(a, b):
         assert not DeepDiff(a, b, ignore_order=False)
 
 
 def test_a_type_change_inside_is_not_identical() -> None:
     before = {"message": {"use_mutual_auth": True, "protocol_name": "p"}, "port": 443}
-    assert _identical(before, {"message": {"use_mutual_auth": True, "protocol_name": "p"}, "port": 443})
-    assert not _identical(before, {"message": {"use_mutual_auth": 1, "protocol_name": "p"}, "port": 443})
-    assert not _identical(before, {"message": {"use_mutual_auth": True, "protocol_name": "p"}, "port": 443.0})
+    assert identical(before, {"message": {"use_mutual_auth": True, "protocol_name": "p"}, "port": 443})
+    assert not identical(before, {"message": {"use_mutual_auth": 1, "protocol_name": "p"}, "port": 443})
+    assert not identical(before, {"message": {"use_mutual_auth": True, "protocol_name": "p"}, "port": 443.0})
 
 
 plain = st.one_of(
