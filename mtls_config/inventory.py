@@ -83,8 +83,11 @@ class Inventory(_Model):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> Inventory:
-        return cls.model_validate(loads(text))
+    def from_json(cls, text: str | bytes) -> Inventory:
+        """Parsed and validated in one step by pydantic's own JSON reader (which bounds nesting too, with a
+        ValueError): no tree of Python dicts made first and validated after (issue 18: half the time of reading
+        an inventory of 5000 resources)."""
+        return cls.model_validate_json(text)
 
 
 class PartsRef(_Model):
@@ -188,4 +191,4 @@ def decode_parts(ref: PartsRef, chunks: Sequence[str]) -> Inventory:
         raise ValueError("its parts end before the gzip data does")
     if hashlib.sha256(data).hexdigest() != ref.sha256:
         raise ValueError("its parts do not match the digest the head records")
-    return Inventory.from_json(data.decode("utf-8"))
+    return Inventory.from_json(data)

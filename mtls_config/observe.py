@@ -30,7 +30,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from mtls_config.access import Grants, check_roles, needs, read_grants
 from mtls_config.claims import Claims, read_claims
@@ -116,7 +116,9 @@ class FirstRead:
     inventory_record: LiveRecord | None
     inventory_attachment: Attachment | None
     rows: dict[str, list[LiveRecord]]  # table -> records found by natural key, in the instance's order
-    attachments: list[dict[str, Any]]
+    # The metadata of every attachment, by the record it is on (``attachments_by_record``): made as the answers
+    # arrive, so their rows (about 20 columns each, the API takes no column list) are not kept for the whole plan.
+    attachments: dict[str, list[Attachment]]
     grants: Grants | None = None
     dictionary: Dictionary | None = None
     leftover_parts: tuple[str, ...] = ()  # inventory part records the head does not name (a stopped write's)
@@ -176,7 +178,7 @@ async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRe
         stored.record,
         stored.attachment,
         rows,
-        [a for got in attachments for a in got],
+        attachments_by_record(a for got in attachments for a in got),
         grants,
         dictionary,
         stored.leftover_parts,
@@ -265,7 +267,7 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         ref.target: {r.sys_id: r.get(ref.target_key) for r in every.get(ref.target, [])}
         for ref in registry.references(first.dictionary)
     }
-    index = Index(first.rows, names, attachments_by_record(first.attachments), first.dictionary)
+    index = Index(first.rows, names, first.attachments, first.dictionary)
 
     live: dict[str, LiveResource] = {}
     unresolved: dict[str, str] = {}
