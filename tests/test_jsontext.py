@@ -71,3 +71,54 @@ def test_loads_refuses_deep_json_and_reads_records() -> None:
         loads(json.dumps(records), max_depth=3)
     with pytest.raises(ValueError, match="nested more than 64 levels deep"):
         loads("[" * 100_000 + "]" * 100_000)
+
+
+def _outcome(read: Any, text: str | bytes) -> tuple[str, str]:
+    try:
+        data = read(text)
+    except RecursionError:
+        return ("error", "")
+    except ValueError:
+        return ("error", "")
+    return ("ok", repr(data))  # repr: types, key order, -0.0 and nan as they are
+
+
+def _text(rng: random.Random) -> str:
+    """JSON as an instance could send it, and as it could come broken: escapes, surrogates (paired and lone),
+    numbers of every form, repeated keys, then sometimes a byte cut out or put in."""
+    atoms = [
+        '"plain"', '""', '"\\u00e9\\ud83d\\ude00"', '"\\ud800"', '"tab\\there"', '"\\u0000"', '"é ü 漢"', "0", "-0",
+        "-0.0", "1e400", "-1E-400", "0.1", "123456789012345678901234567890", "1.5e3", "NaN", "Infinity", "true",
+        "false", "null", "01", ".5", "1.", '"\\x41"',
+    ]  # fmt: skip
+
+    def value(depth: int) -> str:
+        roll = rng.random()
+        if depth > 4 or roll < 0.4:
+            return rng.choice(atoms)
+        if roll < 0.75:
+            keys = [rng.choice(["a", "b", "sys_id", "é"]) for _ in range(rng.randint(0, 4))]  # repeats on purpose
+            return "{" + ",".join(f'"{k}": {value(depth + 1)}' for k in keys) + "}"
+        return "[" + ", ".join(value(depth + 1) for _ in range(rng.randint(0, 4))) + "]"
+
+    text = value(0)
+    if rng.random() < 0.3 and text:
+        cut = rng.randrange(len(text))
+        text = text[:cut] + rng.choice(["", ",", "}", "\n", '"', "\ufeff"]) + text[cut + 1 :]
+    return text
+
+
+def test_loads_reads_every_text_as_json_loads_does() -> None:
+    """jiter reads first, ``json.loads`` decides whatever jiter refuses: the outcome is json.loads's, text or bytes
+    (in UTF-8, with a BOM, or not UTF-8 at all)."""
+    rng = random.Random(1818)
+    for _ in range(3000):
+        text = _text(rng)
+        for given in (text, text.encode("utf-8", "surrogatepass"), b"\xef\xbb\xbf" + text.encode("utf-8", "replace")):
+            assert _outcome(lambda t: loads(t, max_depth=10_000), given) == _outcome(json.loads, given), given
+
+
+def test_repeated_short_strings_are_one_object() -> None:
+    rows = loads(json.dumps({"result": [{"active": "true", "table": "sys_certificate"} for _ in range(3)]}).encode())
+    assert len({id(row["active"]) for row in rows["result"]}) == 1
+    assert len({id(row["table"]) for row in rows["result"]}) == 1
