@@ -101,9 +101,11 @@ async def make_planned(
     excludes: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
+    seal: bool = True,
 ) -> Planned:
     """Plan ``specs`` against the instance; ``targets``/``excludes`` (KIND/NAME) narrow it, and are recorded in
-    the plan so that applying it later covers the same resources."""
+    the plan so that applying it later covers the same resources. ``seal=False``: no checksum (a plan only
+    printed as text; ``Plan.sealed``)."""
     scope = scope_addresses(specs, targets, excludes)
     # The first round of reads needs only the specs' names: it goes out now, and the local work (files read,
     # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers.
@@ -137,6 +139,7 @@ async def make_planned(
         targets=targets,
         excludes=excludes,
         now=now,
+        seal=seal,
     )
     return Planned(desired, live, result, plan, claims, tidy)
 

@@ -63,9 +63,11 @@ async def plan_environments(
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
     catch: bool = False,
+    seal: bool = True,
 ) -> list[Result]:
     """Plan every environment concurrently. With one environment its error is raised (returned as its result with
-    ``catch``); with several, each environment's ``MtlsConfigError`` is its result and the others go on."""
+    ``catch``); with several, each environment's ``MtlsConfigError`` is its result and the others go on.
+    ``seal=False``: plans without their checksum (read only as text)."""
     project = find_project(paths)
 
     async def one(env: str | None) -> Planned:
@@ -79,6 +81,7 @@ async def plan_environments(
                 prune=prune,
                 targets=targets,
                 excludes=excludes,
+                seal=seal,
             )
 
     if len(envs) == 1:

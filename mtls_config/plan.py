@@ -170,8 +170,14 @@ class Plan(_Model):
         digest.update(b"}")
         return "sha256:" + digest.hexdigest()
 
+    def sealed(self) -> Plan:
+        """The plan with its checksum (itself when it has one): a plan made only to be read as text is not
+        checksummed (``make_plan(seal=False)``: a twentieth of a no-change plan's CPU); whatever saves or shows it
+        seals it first."""
+        return self if self.checksum else self.model_copy(update={"checksum": self.body_checksum()})
+
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self.sealed().model_dump(mode="json", by_alias=True), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -316,7 +322,10 @@ def make_plan(
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
     now: dt.datetime | None = None,
+    seal: bool = True,
 ) -> Plan:
+    """The plan of ``result``; with ``seal=False`` without its checksum, for a plan read only as text (``sealed``
+    adds it)."""
     counts: dict[str, int] = {}
     for c in result.changes:
         counts[c.action] = counts.get(c.action, 0) + 1
@@ -335,7 +344,7 @@ def make_plan(
         summary=Summary.model_validate(counts),
         created_at=(now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    return plan.model_copy(update={"checksum": plan.body_checksum()})
+    return plan.sealed() if seal else plan
 
 
 def raise_if_unsafe(plan: Plan, owned_count: int, *, allow_delete_all: bool, max_delete_fraction: float) -> None:

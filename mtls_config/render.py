@@ -564,7 +564,7 @@ def plan_markdown(plan: Plan) -> str:
             hint = f"<br>_{_md(f.hint)}_" if f.hint else ""
             lines.append(f"| {icons[f.severity]} | {_md_code(f.address)} | {_md(f.message)}{hint} |")
         lines.append("")
-    lines.append(f"<sub>plan checksum `{plan.checksum}`</sub>")
+    lines.append(f"<sub>plan checksum `{plan.sealed().checksum}`</sub>")
     return "\n".join(lines) + "\n"
 
 

@@ -220,12 +220,14 @@ def plan(
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
     connection = _connector(instance, insecure, ca_bundle, stats, timeout)
+    fmt = chosen_format(output_format, json_alias)
+    # A plan printed as text shows no checksum: it is made only for one that is saved or shown (JSON, markdown).
+    seal = fmt != "text" or out is not None
     results = run_command(
-        plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [])
+        plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [], seal=seal)
     )
     if verbose:
         _print_stats(stats)
-    fmt = chosen_format(output_format, json_alias)
     codes: list[int] = []
     sections: dict[str, object] = {}
     for env_name, result in results:
@@ -242,7 +244,7 @@ def plan(
         )
         if fmt == "json" or (out is not None and len(results) > 1):
             # the plan as its JSON reads back, without a round trip through text (a text plan needs none of it)
-            sections[name] = plan_.model_dump(mode="json", by_alias=True)
+            sections[name] = plan_.sealed().model_dump(mode="json", by_alias=True)
         if out is not None and len(results) == 1:
             write_private(out, plan_.to_json())
         if fmt == "text":
@@ -486,7 +488,7 @@ def drift(
     try:
         envs = environments(find_project(paths), env, instance)
         connection = _connector(instance, insecure, ca_bundle, stats, timeout)
-        results = run_command(plan_environments(paths, envs, connection, catch=True))
+        results = run_command(plan_environments(paths, envs, connection, catch=True, seal=False))  # no plan shown
     except Interrupted:
         raise  # stopped by a signal: no report of a run that did not finish, the exit code says it
     except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error

@@ -133,3 +133,32 @@ def test_a_text_plan_never_goes_through_json(
     assert printed == saved  # the same text as the saved plan, which alone is dumped
     assert Plan.from_json(printed).checksum.startswith("sha256:")
     assert len(dumped) == 1
+
+
+def test_a_text_plan_is_not_checksummed_and_a_saved_or_shown_one_is(
+    big_stack: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan read only as text shows no checksum, so none is made (issue 18); a plan saved (--out), printed as
+    JSON or as markdown carries the checksum of its content, which loading it checks."""
+    hashed: list[int] = []
+    body_checksum = Plan.body_checksum
+
+    def counting(self: Plan) -> str:
+        hashed.append(1)
+        return body_checksum(self)
+
+    monkeypatch.setattr(Plan, "body_checksum", counting)
+    assert run(["plan"], capsys)[0] == 2
+    assert run(["plan", "--verbose"], capsys)[0] == 2
+    assert hashed == []
+    code, _ = run(["plan", "--out", "saved.json"], capsys)
+    assert code == 2 and len(hashed) == 1
+    saved = Plan.from_json((big_stack / "saved.json").read_text(encoding="utf-8"))  # from_json checks it
+    code, printed = run(["plan", "--json"], capsys)
+    shown = Plan.from_json(printed)
+    assert shown.checksum == saved.checksum and shown.checksum.startswith("sha256:")
+    code, markdown = run(["plan", "--format", "markdown"], capsys)
+    assert f"plan checksum `{saved.checksum}`" in markdown
+    # the saved plan applies: its checksum and pins hold
+    code, out = run(["apply", "saved.json"], capsys)
+    assert code == 0, out

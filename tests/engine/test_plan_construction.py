@@ -99,6 +99,21 @@ async def test_a_plan_of_every_action_reads_back_as_itself(tmp_path: Path, clien
     assert unchanged and all(c.before is c.after for c in unchanged)
 
 
+def test_an_unsealed_plan_seals_to_the_plan_make_plan_seals() -> None:
+    same = {"short_description": "d"}
+    result = DiffResult((_change("TrustStoreCert/a", "no-op", dict(same), dict(same)),), ())
+    args: Any = {
+        "instance": "i", "stack": "s", "spec_digest": "d", "inventory_sys_id": None, "inventory_mod_count": None,
+        "inventory_generation": 0, "prune": False, "now": None,
+    }  # fmt: skip
+    sealed = make_plan(result, **args)
+    unsealed = make_plan(result, **args, seal=False)
+    assert unsealed.checksum == "" and sealed.checksum.startswith("sha256:")
+    assert unsealed.sealed().checksum == sealed.checksum
+    assert sealed.sealed() is sealed
+    assert Plan.from_json(unsealed.to_json()).checksum == sealed.checksum  # what saves a plan seals it
+
+
 def _inventory(n: int) -> Inventory:
     return Inventory(
         stack="s",
