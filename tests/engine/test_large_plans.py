@@ -32,6 +32,19 @@ def addresses(out: str) -> list[str]:
     return re.findall(r"^  (?:[-+~ ]|-/\+) (\w+/\S+)  \(", out, flags=re.MULTILINE)
 
 
+def counted(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """A list that grows by one at each call of ``Plan.<method>`` (which still does its work)."""
+    calls: list[int] = []
+    original = getattr(Plan, method)
+
+    def counting(self: Plan) -> str:
+        calls.append(1)
+        return str(original(self))
+
+    monkeypatch.setattr(Plan, method, counting)
+    return calls
+
+
 @pytest.fixture(scope="module")
 def pems() -> list[str]:
     from bench.stacks import counts, mint_pems
@@ -116,14 +129,7 @@ def test_apply_verbose_lists_every_applied_resource(big_stack: Path, capsys: pyt
 def test_a_text_plan_never_goes_through_json(
     big_stack: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dumped: list[int] = []
-    to_json = Plan.to_json
-
-    def counting(self: Plan) -> str:
-        dumped.append(1)
-        return to_json(self)
-
-    monkeypatch.setattr(Plan, "to_json", counting)
+    dumped = counted(monkeypatch, "to_json")
     assert run(["plan"], capsys)[0] == 2
     assert dumped == []
     # the JSON output and a saved plan are the same document as before
@@ -140,14 +146,7 @@ def test_a_text_plan_is_not_checksummed_and_a_saved_or_shown_one_is(
 ) -> None:
     """A plan read only as text shows no checksum, so none is made (issue 18); a plan saved (--out), printed as
     JSON or as markdown carries the checksum of its content, which loading it checks."""
-    hashed: list[int] = []
-    body_checksum = Plan.body_checksum
-
-    def counting(self: Plan) -> str:
-        hashed.append(1)
-        return body_checksum(self)
-
-    monkeypatch.setattr(Plan, "body_checksum", counting)
+    hashed = counted(monkeypatch, "body_checksum")
     assert run(["plan"], capsys)[0] == 2
     assert run(["plan", "--verbose"], capsys)[0] == 2
     assert hashed == []

@@ -22,18 +22,15 @@ from mtls_config.plan import Plan, ResourceChange, make_plan
 from mtls_config.spec.loader import load_specs
 from tests.engine.stacks import write_stack
 
+# What a plan is for, besides its changes: no instance, inventory or scope to speak of.
+PLAN_OF: Any = {
+    "instance": "i", "stack": "s", "spec_digest": "d", "inventory_sys_id": None, "inventory_mod_count": None,
+    "inventory_generation": 0, "prune": False,
+}  # fmt: skip
 
-def _plan(*changes: Change) -> Plan:
-    return make_plan(
-        DiffResult(changes, ()),
-        instance="i",
-        stack="s",
-        spec_digest="d",
-        inventory_sys_id=None,
-        inventory_mod_count=None,
-        inventory_generation=0,
-        prune=False,
-    )
+
+def _plan(*changes: Change, seal: bool = True) -> Plan:
+    return make_plan(DiffResult(changes, ()), **PLAN_OF, seal=seal)
 
 
 def _change(address: str, action: Any, before: dict[str, Any] | None, after: dict[str, Any] | None) -> Change:
@@ -101,13 +98,9 @@ async def test_a_plan_of_every_action_reads_back_as_itself(tmp_path: Path, clien
 
 def test_an_unsealed_plan_seals_to_the_plan_make_plan_seals() -> None:
     same = {"short_description": "d"}
-    result = DiffResult((_change("TrustStoreCert/a", "no-op", dict(same), dict(same)),), ())
-    args: Any = {
-        "instance": "i", "stack": "s", "spec_digest": "d", "inventory_sys_id": None, "inventory_mod_count": None,
-        "inventory_generation": 0, "prune": False, "now": None,
-    }  # fmt: skip
-    sealed = make_plan(result, **args)
-    unsealed = make_plan(result, **args, seal=False)
+    change = _change("TrustStoreCert/a", "no-op", dict(same), dict(same))
+    sealed = _plan(change)
+    unsealed = _plan(change, seal=False)
     assert unsealed.checksum == "" and sealed.checksum.startswith("sha256:")
     assert unsealed.sealed().checksum == sealed.checksum
     assert sealed.sealed() is sealed
