@@ -109,6 +109,30 @@ def test_validate_imports_what_checking_specs_and_keystores_needs_and_nothing_of
     assert loaded(modules, ["pydantic", "yaml", "cryptography", "jks"]) == ["pydantic", "yaml", "cryptography", "jks"]
 
 
+# PyCryptodome's DSA arithmetic: only a DSA signature to check needs it (pyjks brings PyCryptodome's ciphers alone)
+DSA_ARITHMETIC = ["Cryptodome.PublicKey", "Cryptodome.Signature", "Cryptodome.Math"]
+
+
+def test_validate_of_jks_keystores_leaves_the_dsa_arithmetic_unloaded(tmp_path: Path) -> None:
+    modules, out = imported_by(["validate", str(EXAMPLE_STACK)], tmp_path)
+    assert out.startswith("valid: 8 resources in 2 files")
+    assert loaded(modules, ["jks", *DSA_ARITHMETIC]) == ["jks"]
+
+
+def test_validate_of_pem_files_loads_neither_pyjks_nor_pycryptodome(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    pem = (EXAMPLE_STACK / "certs" / "acme-server-ca.pem").read_text()
+    body = pem.strip().replace("\n", "\n    ")
+    (specs / "certs.yaml").write_text(
+        f"apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {{name: acme-ca}}\nspec:\n  pem: |\n    {body}\n"
+    )
+    modules, out = imported_by(["validate", str(specs)], tmp_path, cwd=tmp_path)
+    assert out.startswith("valid: 1 resource"), out
+    assert loaded(modules, ["cryptography", "mtls_config.keystore"]) == ["cryptography", "mtls_config.keystore"]
+    assert loaded(modules, ["jks", "pyasn1", "Cryptodome"]) == []
+
+
 def test_a_command_imports_its_module_when_it_runs(tmp_path: Path) -> None:
     modules, out = imported_by(["lock", "--help"], tmp_path)
     assert "status" in out and "release" in out

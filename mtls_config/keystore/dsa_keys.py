@@ -14,12 +14,9 @@ Pure: bytes in, values out. Never imports the client, the emulator, the CLI or a
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from types import ModuleType
 
-from Cryptodome.Hash import SHA1, SHA224, SHA256, SHA384, SHA512
-from Cryptodome.PublicKey import DSA
-from Cryptodome.Signature import DSS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -27,13 +24,15 @@ from mtls_config.keystore import der
 
 DSA_OID = "1.2.840.10040.4.1"  # id-dsa (RFC 3279): the SubjectPublicKeyInfo and PKCS#8 algorithm of a DSA key
 _DSA_OID_DER = der.oid(DSA_OID)
-# the digests a DSA certificate signature names (RFC 3279, RFC 5758), by cryptography's hash name
-_HASHES: dict[str, ModuleType] = {
-    "sha1": SHA1,
-    "sha224": SHA224,
-    "sha256": SHA256,
-    "sha384": SHA384,
-    "sha512": SHA512,
+# the digests a DSA certificate signature names (RFC 3279, RFC 5758), by cryptography's hash name: PyCryptodome's
+# modules, imported when a DSA signature is checked (its DSA arithmetic is about 35 ms of every run's start-up
+# otherwise, for keys almost no stack holds)
+_HASHES: dict[str, str] = {
+    "sha1": "Cryptodome.Hash.SHA1",
+    "sha224": "Cryptodome.Hash.SHA224",
+    "sha256": "Cryptodome.Hash.SHA256",
+    "sha384": "Cryptodome.Hash.SHA384",
+    "sha512": "Cryptodome.Hash.SHA512",
 }
 
 
@@ -63,9 +62,13 @@ class DsaPublicKey:
         DSS verifier in FIPS 186-3 mode, the key's numbers taken as they are (no primality check: the chain
         verification only asks whether the issuer's key made the signature). A hash it does not know, sizes
         outside FIPS 186's (L, N) pairs or a malformed signature is "not signed by this key"."""
-        hash_module = _HASHES.get(algorithm.name)
-        if hash_module is None:
+        hash_name = _HASHES.get(algorithm.name)
+        if hash_name is None:
             return False
+        from Cryptodome.PublicKey import DSA
+        from Cryptodome.Signature import DSS
+
+        hash_module = importlib.import_module(hash_name)
         try:
             key = DSA.construct((self.y, self.g, self.p, self.q), consistency_check=False)
             DSS.new(key, "fips-186-3", encoding="der").verify(hash_module.new(data), signature)

@@ -16,13 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import jks
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]  # pyjks decodes keys with pyasn1
 
 from mtls_config.errors import KeystoreError, KeystorePasswordError
 from mtls_config.keystore.certs import (
@@ -173,6 +171,11 @@ def _stored(raw_chain: Sequence[bytes]) -> tuple[tuple[StoredCertificate, ...], 
 def _read_jks(
     data: bytes, password: SecretValue | None, store_type: StoreType
 ) -> tuple[KeystoreContents, dict[str, PrivateKeyTypes]]:
+    # pyjks (with pyasn1 and PyCryptodome) loads when a JKS or JCEKS file is read: about 55 ms of start-up that a
+    # run of PEM and PKCS#12 files does not need.
+    import jks
+    from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]  # pyjks decodes keys with pyasn1
+
     unchecked: list[str] = []
     password_text: str | None = None
     if password is not None:
