@@ -78,6 +78,30 @@ def test_each_document_of_a_multi_document_file_has_its_own_start_and_index(spec
     assert [(d.index, d.start.line) for d in docs] == [(0, 2), (2, 15)]  # the empty middle document is skipped
 
 
+def test_documents_of_one_file_share_their_field_paths_and_origins_keep_the_documents_marks(spec_repo: Path) -> None:
+    # Held for memory: a path like ("spec", "keyStore") is one tuple for the file, not one per document, and a
+    # resource's Origin keeps its document's marks rather than a copy (at 5000 resources, about 5 MB of tuples).
+    other = PROFILE.replace("name: mauth", "name: mauthb")
+    assert other != PROFILE
+    path = write(spec_repo / "a.yaml", PROFILE + "---\n" + other)
+    docs, problems = read_documents(path, "a.yaml")
+    assert problems == [] and len(docs) == 2
+    first, second = ({loc: loc for loc in d.marks} for d in docs)
+    assert first.keys() == second.keys()
+    assert all(first[loc] is second[loc] for loc in first)
+    assert docs[0].marks[("spec", "keyStore")] == Mark(6, 3) == (6, 3)
+    assert docs[1].marks[("spec", "keyStore")] == Mark(len(PROFILE.splitlines()) + 7, 3)
+    assert Mark(5, 9) < Mark(6, 1) < Mark(6, 2)  # ordered by line, then column
+    keystore = write(spec_repo / "ks.yaml", KEYSTORE)
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    specs = load_specs([path, keystore], root=spec_repo)
+    origins = [specs.origins[f"ProtocolProfile/{n}"] for n in ("mauth", "mauthb")]
+    assert [dict(o.marks) for o in origins] == [d.marks for d in docs]
+    assert origins[0].base_dir is origins[1].base_dir == path.parent.resolve()
+    assert origins[1].at("spec", "keyStore", "nothing") == f"a.yaml:{len(PROFILE.splitlines()) + 7}:3"
+
+
 def test_byte_order_mark_and_crlf_line_endings_are_accepted(spec_repo: Path) -> None:
     path = spec_repo / "a.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + PROFILE.lstrip().replace("\n", "\r\n").encode())

@@ -47,7 +47,8 @@ class Origin:
     line: int
     column: int
     base_dir: Path  # the spec file's folder (secret ``fromFile`` paths start here)
-    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False)
+    # (line, column) by field path: the document's own marks (``yamlsource.Mark`` is such a tuple), not a copy.
+    marks: Mapping[Loc, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False)
 
     def at(self, *loc: str | int) -> str:
         """``path:line:col`` of a field (or of the nearest enclosing one)."""
@@ -160,7 +161,8 @@ def load_specs(
     if problems:
         raise SpecError(problems)
     ordered = sorted(resources, key=lambda pair: (KINDS.index(pair[0].kind), pair[0].name))
-    origins = {r.address: _origin(doc) for r, doc in ordered}
+    folders: dict[Path, Path] = {}  # one base_dir per spec file, not a Path per resource
+    origins = {r.address: _origin(doc, folders.setdefault(doc.path, doc.path.parent)) for r, doc in ordered}
     return SpecSet(tuple(r for r, _ in ordered), origins, tuple(files))
 
 
@@ -235,9 +237,8 @@ def _common_parts(dirs: Iterable[Path]) -> list[str]:
     return common
 
 
-def _origin(doc: SourceDocument) -> Origin:
-    marks = {loc: (m.line, m.column) for loc, m in doc.marks.items()}
-    return Origin(doc.display, doc.start.line, doc.start.column, doc.path.parent, marks)
+def _origin(doc: SourceDocument, base_dir: Path) -> Origin:
+    return Origin(doc.display, doc.start.line, doc.start.column, base_dir, doc.marks)
 
 
 def _address_of(data: Any) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -34,8 +34,10 @@ Loc = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@dataclass(frozen=True, order=True)
-class Mark:
+class Mark(NamedTuple):
+    """1-based line and column. A tuple, so that a document's marks are the ``Origin``'s as they are (no copy per
+    resource), and cheap to make: one per value of every spec document."""
+
     line: int
     column: int
 
@@ -90,11 +92,14 @@ class _TooBig(Exception):
 class _Converter:
     """Turns a composed node tree into plain data with marks, refusing duplicate keys and bombs."""
 
-    def __init__(self, doc: SourceDocument, problems: list[Problem]) -> None:
+    def __init__(self, doc: SourceDocument, problems: list[Problem], locs: dict[Loc, Loc] | None = None) -> None:
         self.doc = doc
         self.problems = problems
         self.budget = _Budget()
         self.scalars = SafeConstructor()
+        # One tuple per path for the whole file: documents of one kind share their paths (("spec", "pem")), and
+        # the marks keep them for the run (about 1.6 MB of tuples at 5000 resources when each had its own).
+        self.locs: dict[Loc, Loc] = {} if locs is None else locs
 
     def convert(self, node: Node, loc: Loc, depth: int) -> Any:
         self.budget.nodes += 1
@@ -146,13 +151,18 @@ class _Converter:
                     )
                     continue
                 key_mark = _mark(key_node)
-                seen[key] = key_mark
                 child = (*loc, key)
+                child = self.locs.setdefault(child, child)
+                seen[key] = key_mark
                 self.doc.marks[child] = key_mark
                 out[key] = self.convert(value_node, child, depth + 1)
             return out
         if isinstance(node, SequenceNode):
-            return [self.convert(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+            items = []
+            for i, item in enumerate(node.value):
+                child = (*loc, i)
+                items.append(self.convert(item, self.locs.setdefault(child, child), depth + 1))
+            return items
         assert isinstance(node, ScalarNode)
         if node.tag == _STR_TAG:
             return node.value  # what SafeConstructor makes of a string, without its per-node dispatch
@@ -238,6 +248,7 @@ def _parse(
     (and nothing is kept) instead of becoming a problem."""
     problems: list[Problem] = []
     docs: list[SourceDocument] = []
+    locs: dict[Loc, Loc] = {}
     try:
         for index, node in enumerate(_compose_all(text, loader)):
             if node is None:
@@ -245,7 +256,7 @@ def _parse(
             doc = SourceDocument(path=path, display=display, index=index, start=_mark(node), data=None)
             found_before = len(problems)
             try:
-                doc.data = _Converter(doc, problems).convert(node, (), 0)
+                doc.data = _Converter(doc, problems, locs).convert(node, (), 0)
             except _TooBig as exc:
                 where = exc.mark or doc.start
                 problems.append(Problem(display, where.line, where.column, "", "", str(exc)))
