@@ -241,14 +241,15 @@ def lint_findings(
     specs: SpecSet, environ: Mapping[str, str] | None, now: dt.datetime | None, *, inputs: RunInputs | None = None
 ) -> tuple[Finding, ...]:
     """The keystore and trust-certificate lint rules as plan findings: an error blocks apply."""
-    addresses: dict[str, str] = {}
-    for address, origin in specs.origins.items():
-        for line, column in origin.marks.values():
-            addresses[f"{origin.path}:{line}:{column}"] = address
+    addresses: dict[str, str] = {}  # by spec location: made for the first finding shown (most plans have none)
     out = []
     for f in lint_specs(specs, now=now, environ=environ, inputs=inputs):
         if f.severity == "info":
             continue
+        if not addresses:
+            for address, origin in specs.origins.items():
+                for line, column in origin.marks.values():
+                    addresses[f"{origin.path}:{line}:{column}"] = address
         address = addresses.get(f.source, f.source)
         alias = f" [{f.alias}]" if f.alias else ""
         out.append(Finding(address, f.severity, f"{f.rule}{alias}: {f.message}", f.fix, "lint"))
