@@ -373,3 +373,47 @@ def test_without_a_project_file_specs_in_a_subfolder_may_use_sibling_folders(
     capsys.readouterr()
     assert main(["validate", "--no-lint", "resources"]) == 1
     assert "'../../x.pem' points outside the spec repository" in capsys.readouterr().err
+
+
+# --- variables: a file that cannot hold '${' is not walked ---------------------------------------------------
+
+SUBSTITUTION_TEXTS = [
+    "a: plain\nb: [1, two, {c: d}]\n",
+    "a: ${v}\nb:\n  - x-${v}\n  - $${v}\n  - {c: [d]}\n",
+    'a: "\\x24{v}"\nb: "\\u0024{v}"\nc: "\\t"\n',  # double-quoted escapes that make '${' without writing it
+    'a: "$\\\n  {v}"\n',  # an escaped line break joins '$' and '{'
+    "a: >\n  $\n  {v}\nb: |\n  $\n  {v}\nc: $\n  {v}\n",  # folding makes '$ {v}', a literal block '$\n{v}'
+    "a: ${undefined}\n",
+    "a: ${not valid}\n",
+    "a: !!str ${v}\nb: &x ${v}\nc: *x\n",
+]
+
+
+@pytest.mark.parametrize("text", SUBSTITUTION_TEXTS)
+def test_substitution_is_the_same_whether_or_not_the_file_is_walked(spec_repo: Path, text: str) -> None:
+    from mtls_config.spec.loader import _substitute
+
+    path = write(spec_repo / "v.yaml", text)
+    results = []
+    for forced in (False, True):
+        docs, problems = read_documents(path, "v.yaml")
+        assert problems == []
+        [doc] = docs
+        if forced:
+            doc.may_hold_variables = True
+        else:
+            assert doc.may_hold_variables is ("${" in text or "\\" in text)
+        found: list[Problem] = []
+        ok = _substitute(doc, {"v": "VALUE"}, found)
+        results.append((ok, doc.data, [str(p) for p in found]))
+    assert results[0] == results[1]
+
+
+def test_a_file_without_variables_is_not_walked(spec_repo: Path) -> None:
+    from mtls_config.spec.loader import _substitute
+
+    docs, _ = read_documents(write(spec_repo / "v.yaml", "a: plain\n"), "v.yaml")
+    data = docs[0].data
+    assert docs[0].may_hold_variables is False
+    assert _substitute(docs[0], {}, []) is True
+    assert docs[0].data is data  # not copied

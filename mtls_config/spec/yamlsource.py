@@ -50,6 +50,9 @@ class SourceDocument:
     start: Mark
     data: Any
     marks: dict[Loc, Mark] = field(default_factory=dict)
+    # False when no string of the document can hold '${': its file has neither '${' nor a backslash (a double-quoted
+    # escape such as "\x24{" can make one), so substituting variables has nothing to do
+    may_hold_variables: bool = True
 
     def mark_for(self, loc: Loc) -> Mark:
         """The mark of ``loc`` or of its nearest ancestor that has one."""
@@ -249,11 +252,19 @@ def _parse(
     problems: list[Problem] = []
     docs: list[SourceDocument] = []
     locs: dict[Loc, Loc] = {}
+    may_hold_variables = "${" in text or "\\" in text
     try:
         for index, node in enumerate(_compose_all(text, loader)):
             if node is None:
                 continue
-            doc = SourceDocument(path=path, display=display, index=index, start=_mark(node), data=None)
+            doc = SourceDocument(
+                path=path,
+                display=display,
+                index=index,
+                start=_mark(node),
+                data=None,
+                may_hold_variables=may_hold_variables,
+            )
             found_before = len(problems)
             try:
                 doc.data = _Converter(doc, problems, locs).convert(node, (), 0)
