@@ -417,3 +417,28 @@ def test_a_file_without_variables_is_not_walked(spec_repo: Path) -> None:
     assert docs[0].may_hold_variables is False
     assert _substitute(docs[0], {}, []) is True
     assert docs[0].data is data  # not copied
+
+
+def test_models_with_the_same_fields_given_share_one_fields_set_and_keep_what_was_given(spec_repo: Path) -> None:
+    # Held for memory (one set per model class and content, not per model): what each model says was given stays
+    # its own, and copying one with an update leaves the others as they were.
+    text = PROFILE + "---\n" + PROFILE.replace("name: mauth", "name: mauthb") + "---\n"
+    text += PROFILE.replace("name: mauth", "name: mauthc").replace(
+        "keyStore: partner-client", "keyStore: partner-client\n  port: 8443"
+    )
+    path = write(spec_repo / "p.yaml", text)
+    keystore = write(spec_repo / "ks.yaml", KEYSTORE)
+    (spec_repo / "certs").mkdir()
+    (spec_repo / "certs" / "client.pem").write_bytes(CERT)
+    specs = load_specs([path, keystore], root=spec_repo)
+    a, b, c = (specs.get(f"ProtocolProfile/{n}") for n in ("mauth", "mauthb", "mauthc"))
+    assert isinstance(a, ProtocolProfile) and isinstance(b, ProtocolProfile) and isinstance(c, ProtocolProfile)
+    assert a.spec.model_fields_set == {"key_store"} and c.spec.model_fields_set == {"key_store", "port"}
+    assert a.spec.model_fields_set is b.spec.model_fields_set
+    assert a.model_fields_set == {"api_version", "kind", "metadata", "spec"}
+    copied = a.spec.model_copy(update={"port": 9443})
+    assert copied.model_fields_set == {"key_store", "port"}
+    assert a.spec.model_fields_set == b.spec.model_fields_set == {"key_store"}
+    assert a.spec.model_dump(exclude_unset=True) == {"key_store": "partner-client"}
+    with pytest.raises(ValueError, match="frozen"):
+        a.spec.port = 1  # type: ignore[misc]
