@@ -6,15 +6,24 @@ objects pile up, full passes over all of them: about 0.1 s of a 1000-resource pl
 (reference counting frees nearly everything). Fewer, larger passes keep that time for the work; mypy makes
 the same trade.
 
-Library code never calls this: importing mtls_config must not change the host program's collector.
+httpx imports its own command-line client (``httpx._main``) whenever click, rich and pygments are installed, as
+they are beside typer: rich's syntax highlighting and pygments' lexers, about 60 ms of CPU and 2.5 MB of every
+command that talks to an instance, for a program mtls-config never runs. A process of ours marks that module
+absent before httpx loads, so httpx takes its own fallback (``httpx.main`` then says the CLI is not installed).
+
+Library code never calls this: importing mtls_config must not change the host program's collector or modules.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 
 GC_THRESHOLDS = (50_000, 20, 20)  # CPython's defaults: (700, 10, 10)
+UNUSED_MODULES = ("httpx._main",)
 
 
 def tune_process() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
+    for name in UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: importing it raises ImportError

@@ -22,12 +22,12 @@ from mtls_config.cli.main import LAZY_COMMANDS, app, main
 
 from .conftest import EXAMPLE_STACK
 
-# Dumps the names of the imported modules to the file named by the first argument when the process exits
+# Dumps the names of the imported modules (not those marked absent: None) to the file named by the first argument when the process exits
 # (after the command's own exit), then runs the command line with the remaining arguments.
 RUN_AND_DUMP = (
     "import atexit, json, sys\n"
     "out = sys.argv.pop(1)\n"
-    "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(sys.modules))))\n"
+    "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(m for m, v in sys.modules.items() if v))))\n"
     "sys.argv[0] = 'mtls-config'\n"
     "from mtls_config.cli.main import run\n"
     "run()\n"

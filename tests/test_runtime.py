@@ -25,3 +25,22 @@ def test_importing_the_library_leaves_the_host_programs_collector_alone() -> Non
     code = "import gc; before = gc.get_threshold(); import mtls_config.engine, mtls_config.cli.main; print(before)"
     before, after = _printed(code)[-2:]
     assert before == after != str(GC_THRESHOLDS)
+
+
+def test_a_process_of_ours_loads_httpx_without_its_own_cli() -> None:
+    # httpx imports its command-line client (rich's syntax highlighting, pygments' lexers) whenever click, rich and
+    # pygments are installed; our process never runs it. (The console script calls tune_process: the first test.)
+    code = (
+        "from mtls_config.runtime import tune_process; tune_process();"
+        "import mtls_config.client, httpx;"
+        "print(sorted(m for m, v in sys.modules.items() if v is not None and m.startswith(('httpx._main', 'pygments', 'rich'))));"
+        "print(callable(httpx.main), httpx.AsyncClient.__name__)"
+    )
+    loaded, works = _printed(code)[-3:-1]
+    assert loaded == "[]"
+    assert works == "True AsyncClient"
+
+
+def test_importing_the_library_leaves_httpxs_cli_to_the_host_program() -> None:
+    code = "import mtls_config.engine, mtls_config.client, mtls_config.cli.main; print('httpx._main' in sys.modules)"
+    assert _printed(code)[-2] == "True"
