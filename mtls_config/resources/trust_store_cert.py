@@ -183,6 +183,8 @@ class TrustStoreCertKind(CertificateKind):
             content = Content(der, f"{file_stem(resource.name)}.der", "application/pkix-cert", fingerprint)
         else:
             pem_text = pem_of_der(der)
+            if spec.pem == pem_text:
+                pem_text = spec.pem  # the spec's own string, not a second copy of it kept for the run (540 bytes)
         fields = canonical_fields(
             format=spec.format,
             active=spec.active,
