@@ -36,6 +36,9 @@ EDGES = [
     "a: b\rc: d\r",
     "a:\n  - 1\n  -\n    - 2\n",
     "---\n...\n---\na: 1\n",
+    # the same plain text again, quoted, tagged, as a key, in flow and in later documents: a plain scalar's tag is
+    # resolved once per file (FAST_LOADER), every other node as PyYAML does
+    "1: 1\n'1': '1'\nx: [1, '1', !!str 1, yes, 'yes', ~, '', null]\ny: {1: 1, yes: no}\nz: 1\n---\n- 1\n- yes\n- !!int '1'\n",
 ]
 
 
@@ -71,6 +74,15 @@ def test_libyaml_agrees_with_the_pure_python_parser_whenever_it_accepts(text: st
     fast = _compose(text, FAST_LOADER)
     if fast != "refused":
         assert fast == _compose(text, yaml.SafeLoader)
+
+
+def test_the_fast_loader_may_skip_path_resolvers_because_the_safe_loaders_have_none() -> None:
+    # FAST_LOADER resolves a plain scalar's tag from its text alone and keeps no resolver path: true while neither
+    # PyYAML's safe loaders nor ours have path resolvers (yaml.add_path_resolver would add them)
+    if FAST_LOADER is None:
+        pytest.skip("this PyYAML has no libyaml")
+    assert FAST_LOADER.yaml_path_resolvers == yaml.SafeLoader.yaml_path_resolvers == {}
+    assert issubclass(FAST_LOADER, yaml.CSafeLoader)
 
 
 def test_the_corpus_was_found() -> None:
