@@ -146,7 +146,8 @@ class _Converter:
             )
         if depth > MAX_DEPTH:
             raise _TooBig(f"document is nested more than {MAX_DEPTH} levels deep", _mark(node))
-        self.doc.marks.setdefault(loc, _mark(node))
+        if loc not in self.doc.marks:  # a mapping's value has its key's mark already: no Mark made to be dropped
+            self.doc.marks[loc] = _mark(node)
         if isinstance(node, MappingNode):
             out: dict[str, Any] = {}
             seen: dict[str, Mark] = {}
