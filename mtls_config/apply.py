@@ -31,7 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from mtls_config.changes import ApplyResult, Change, Outcome, Status
-from mtls_config.claims import ClaimKey, Claims, claim_key, conflict, give_up_claims, inventory_keys, take_claims
+from mtls_config.claims import (
+    ClaimKey,
+    Claims,
+    Taken,
+    claim_each,
+    claim_first,
+    claim_key,
+    claim_rest,
+    conflict,
+    give_up_claims,
+    inventory_keys,
+    refusals,
+)
 from mtls_config.compile import Compiled, Task, compile_changes
 from mtls_config.concurrency import gather, gather_all
 from mtls_config.desired import Desired
@@ -115,29 +127,34 @@ class Runner:
         self.doing = "starting"  # what the run is doing, for the report of an interrupted one
         self.claims = claims or Claims(live.stack)
         self.housekeeping = housekeeping or Housekeeping()
-        self.claimed: set[str] = set()  # sys_ids of the claims this run made
+        self.claimed: set[str] = set()  # sys_ids of the claims this run holds (made or found its stack's)
         self.pending = pending_inventory(live, compiled)  # the books before the first write
+        self.wanted, self.needing = self._names_to_claim()
+        self.first_claim = Taken()  # the first name of ``wanted``, claimed in the first round
 
     async def first_round(self, lock: HeldLock | None = None) -> tuple[Listing, Prepared | None]:
         """What must go out before the first write, all at once: the read-back confirming ``lock`` (taken without
-        it), every record about to change re-read, the inventory's conflict check and listing, and the pending
-        inventory's parts (unreferenced until its head is written; deleted again when the apply is refused
-        here). No pending inventory when it records nothing new (updates only): the books stay as they are until
-        the final write."""
+        it), every record about to change re-read, the inventory's conflict check and listing, the pending
+        inventory's parts (unreferenced until its head is written) and the first name about to be created claimed
+        alone (``claims.claim_first``). When the apply is refused here, the parts and a claim this run's insert
+        made are deleted again: nothing is left half-written. No pending inventory when it records nothing new
+        (updates only): the books stay as they are until the final write."""
         changed = self.pending.resources != self.live.inventory.resources
 
-        async def pending_parts() -> Prepared:
+        def making_parts() -> None:
             self.doing = "recording the changes about to be made in the stack's inventory"
-            return await prepare(self.client, self.live.stack, self.pending)
 
+        if self.wanted:
+            self.doing = "claiming the names of the records about to be created"
         outcome: tuple[Any, ...] = await asyncio.gather(
             confirm_held(self.client, lock) if lock is not None else _nothing(),
             self._preflight(),
             list_stored(self.client, self.live.stack, self.inventory_record),
-            pending_parts() if changed else _nothing(),
+            prepare(self.client, self.live.stack, self.pending, making_parts=making_parts) if changed else _nothing(),
+            claim_first(self.client, self.live.stack, self.wanted),
             return_exceptions=True,
         )
-        listing, prepared = outcome[2], outcome[3]
+        listing, prepared, first = outcome[2], outcome[3], outcome[4]
         refused = next((o for o in outcome if isinstance(o, BaseException)), None)
         if refused is None:
             try:  # the inventory unmoved since the plan, whether or not a pending one is written
@@ -145,9 +162,12 @@ class Runner:
             except MtlsConfigError as exc:
                 refused = exc
         if refused is not None:
-            if isinstance(prepared, Prepared):
-                await discard(self.client, prepared)  # nothing half-written
+            await gather(
+                discard(self.client, prepared) if isinstance(prepared, Prepared) else _nothing(),
+                self._give_back(first.made if isinstance(first, Taken) else frozenset()),
+            )
             raise refused
+        self.first_claim = first
         return listing, prepared
 
     async def write_pending(self, listing: Listing, prepared: Prepared | None) -> Inventory:
@@ -194,9 +214,7 @@ class Runner:
         self.doing = "checking the records about to change"
         listing, prepared = first if first is not None else await self.first_round(lock)
         self.doing = "recording the changes about to be made in the stack's inventory"
-        inventory = await self.write_pending(listing, prepared)
-        self.doing = "claiming the names of the records about to be created"
-        await self._claim(tasks)
+        inventory = await self._pending_and_claims(listing, prepared)
         self.doing = "writing the changes"
         by_address: dict[str, list[Task]] = {}
         for t in tasks:
@@ -224,37 +242,69 @@ class Runner:
         )
         return ApplyResult(outcomes, self.journal.path)
 
-    async def _claim(self, tasks: list[Task]) -> None:
-        """Claim the names of the records about to be created or adopted (and those the inventory owns without a
-        claim). A name another stack holds fails its resource before anything of it is written; its dependants are
-        skipped."""
+    def _names_to_claim(self) -> tuple[dict[ClaimKey, str], dict[ClaimKey, list[Task]]]:
+        """The names of the records about to be created, re-made or adopted (importing), which become the stack's:
+        key -> the address that needs it, and key -> the tasks that wait for it. Names the stack claims already are
+        not claimed again."""
         own = self.claims.own_ids()
         wanted: dict[ClaimKey, str] = {}
         needing: dict[ClaimKey, list[Task]] = {}
-        for t in tasks:
-            # a record made, re-made or adopted (importing) becomes the stack's: its name is claimed first
+        for t in self.compiled.tasks:
             makes = t.change.action in ("create", "replace") or t.change.importing
             key = claim_key(t.change.kind, t.change.name) if makes else None
             if key is not None and key.sys_id not in own:
                 wanted.setdefault(key, t.change.address)
                 needing.setdefault(key, []).append(t)
-        refused = await take_claims(self.client, self.live.stack, wanted)
-        # Names the inventory owns without a claim: each on its own (one another stack holds blocks nothing here).
-        owned = {k: a for k, a in self.housekeeping.claims_to_make.items() if k.sys_id not in own and k not in wanted}
-        kept_out = await take_claims(self.client, self.live.stack, owned, all_or_none=False)
-        self.claimed = {key.sys_id for key in [*wanted, *owned] if key not in refused and key not in kept_out}
+        return wanted, needing
+
+    async def _pending_and_claims(self, listing: Listing, prepared: Prepared | None) -> Inventory:
+        """One round: the pending inventory's head, the rest of the names about to be created (when the first name,
+        claimed in the first round, is the stack's), and the names the inventory owns without a claim (each on its
+        own: one another stack holds blocks nothing here). A name another stack holds fails its resource before
+        anything of it is written; its dependants are skipped. Failing here, the run gives back the claims its
+        own inserts made (a claim left behind is one its stack's next apply recognises)."""
+        stack = self.live.stack
+        owned = {
+            k: a
+            for k, a in self.housekeeping.claims_to_make.items()
+            if k.sys_id not in self.claims.own_ids() and k not in self.wanted
+        }
+        outcome: tuple[Any, ...] = await asyncio.gather(
+            self.write_pending(listing, prepared),
+            claim_rest(self.client, stack, self.wanted, self.first_claim),
+            claim_each(self.client, stack, owned),
+            return_exceptions=True,
+        )
+        failure = next((o for o in outcome if isinstance(o, BaseException)), None)
+        rest, each = outcome[1], outcome[2]
+        if failure is not None:
+            made = [t.made for t in (self.first_claim, rest, each) if isinstance(t, Taken)]
+            await self._give_back(frozenset().union(*made))
+            raise failure
+        refused = refusals(stack, self.wanted, self.first_claim, rest)
+        kept_out = each.refused(stack)
+        self.claimed = {key.sys_id for key in [*self.wanted, *owned] if key not in refused and key not in kept_out}
         for key, other in refused.items():
-            if other.stack == self.live.stack:
+            if other.stack == stack:
                 why = f"the claim of its name '{key.name}' was written by two runs at once: it is left to neither"
             elif other.stack and other.sys_id == key.sys_id:
                 why = f"its name '{key.name}' was claimed meanwhile by stack '{other.stack}', which is creating it"
             elif other.stack:
                 why = f"stack '{other.stack}' claimed meanwhile a name this run was creating too, so it claimed none"
             else:
-                why = conflict(key, other, self.live.stack)[0]
-            for t in needing.get(key, []):
+                why = conflict(key, other, stack)[0]
+            for t in self.needing.get(key, []):
                 verb = "adopted" if t.change.importing else "created"
                 self._finish(t, "failed", f"not {verb}: {why}; nothing of it was written")
+        return self.pending
+
+    async def _give_back(self, made: frozenset[ClaimKey]) -> None:
+        """Give up the claims this run's own inserts made, on the way out of a refused or failed start (never
+        raises: the run's own error is the one to report, and a claim left behind is its stack's to recognise)."""
+        try:
+            await give_up_claims(self.client, {key.sys_id for key in made})
+        except MtlsConfigError as exc:
+            self.journal.write(address="claims", step="give up claims", status="failed", message=exc.message)
 
     def _finish(
         self, task: Task, status: Status, message: str = "", *, hint: str = "", journaled: str | None = None

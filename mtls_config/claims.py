@@ -218,6 +218,19 @@ def _values(stack: str, key: ClaimKey, address: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What inserting claims found: the claim each name's record holds now, and the names whose record this run's
+    own insert made (the only claims a run may give up when it stops before writing anything)."""
+
+    seen: Mapping[ClaimKey, Claim] = field(default_factory=dict)
+    made: frozenset[ClaimKey] = frozenset()
+
+    def refused(self, stack: str) -> dict[ClaimKey, Claim]:
+        """The names that are not ``stack``'s, each with the claim that stands in the way."""
+        return {k: claim for k, claim in self.seen.items() if not _ours(claim, stack)}
+
+
 async def take_claims(
     client: Instance, stack: str, wanted: Mapping[ClaimKey, str], *, all_or_none: bool = True
 ) -> dict[ClaimKey, Claim]:
@@ -225,49 +238,91 @@ async def take_claims(
     each with the claim that stands in the way.
 
     ``all_or_none`` (the names a run is about to create): the first name (in sys_id order, the same for every run)
-    is claimed alone. When it is not this stack's, nothing more is claimed and every name is refused in that
-    claim's name: of two runs racing for the same names one takes them all and the other none (claimed in one
-    batch, the two would split them). Then the rest, in one batch. A claim is this stack's when the record, read
-    back, is named for it and was written once (a claim is never updated: a ``sys_mod_count`` above 0 means two
-    runs wrote it, and the name is left to neither)."""
-    keys = sorted(wanted)
-    if not keys:
-        return {}
+    is claimed alone (``claim_first``). When it is not this stack's, nothing more is claimed and every name is
+    refused in that claim's name: of two runs racing for the same names one takes them all and the other none
+    (claimed in one batch, the two would split them). Then the rest, in one batch (``claim_rest``). apply sends
+    the two steps with its own requests (``mtls_config.apply``)."""
     if not all_or_none:
-        every = await _claim_all(client, stack, wanted)
-        return {k: claim for k, claim in every.items() if not _ours(claim, stack)}
-    first = (await _claim_all(client, stack, {keys[0]: wanted[keys[0]]}))[keys[0]]
-    if not _ours(first, stack):
-        return dict.fromkeys(keys, first)
-    rest = await _claim_all(client, stack, {k: wanted[k] for k in keys[1:]})
-    return {k: claim for k, claim in rest.items() if not _ours(claim, stack)}
+        return (await claim_each(client, stack, wanted)).refused(stack)
+    first = await claim_first(client, stack, wanted)
+    return refusals(stack, wanted, first, await claim_rest(client, stack, wanted, first))
+
+
+async def claim_first(client: Instance, stack: str, wanted: Mapping[ClaimKey, str]) -> Taken:
+    """The first step of an all-or-none claim: the first name in sys_id order, alone."""
+    if not wanted:
+        return Taken()
+    key = min(wanted)
+    return await _claim_all(client, stack, {key: wanted[key]})
+
+
+async def claim_rest(client: Instance, stack: str, wanted: Mapping[ClaimKey, str], first: Taken) -> Taken:
+    """The second step: every other name in one batch, only when the first step made the first name this stack's."""
+    if not wanted or first.refused(stack):
+        return Taken()
+    key = min(wanted)
+    return await _claim_all(client, stack, {k: a for k, a in wanted.items() if k != key})
+
+
+async def claim_each(client: Instance, stack: str, wanted: Mapping[ClaimKey, str]) -> Taken:
+    """Claim each name on its own account, in one batch (names the stack owns already: one another stack holds
+    blocks nothing else)."""
+    return await _claim_all(client, stack, wanted)
+
+
+def refusals(stack: str, wanted: Mapping[ClaimKey, str], first: Taken, rest: Taken) -> dict[ClaimKey, Claim]:
+    """The names of an all-or-none claim that are not ``stack``'s: every name, in the first claim's name, when the
+    first is not; else those of the rest that are not."""
+    stopped = first.refused(stack)
+    if stopped:
+        claim = next(iter(stopped.values()))
+        return dict.fromkeys(sorted(wanted), claim)
+    return rest.refused(stack)
 
 
 def _ours(claim: Claim, stack: str) -> bool:
     return claim.stack == stack and claim.mod_count == 0
 
 
-async def _claim_all(client: Instance, stack: str, wanted: Mapping[ClaimKey, str]) -> dict[ClaimKey, Claim]:
-    """Insert the claims (one batch) and read back what each name's record says now, whatever each insert was
-    answered (made, refused as a duplicate, answer lost)."""
+async def _claim_all(client: Instance, stack: str, wanted: Mapping[ClaimKey, str]) -> Taken:
+    """Insert the claims (one batch). A claim is this stack's when its record is named for it and was written once
+    (a claim is never updated: a ``sys_mod_count`` above 0 means two runs wrote it, and the name is left to
+    neither). An insert the instance answered with that record made it (the answer is the record as stored, as
+    for the stack lock's insert); any other (refused as a duplicate, answered without the record, answer lost) is
+    read back: what each name's record says now."""
     if not wanted:
-        return {}
+        return Taken()
     keys = sorted(wanted)
-    await _batch(client, [Create(TABLE, k.sys_id, _values(stack, k, wanted[k]), fields=FIELDS) for k in keys])
-    seen = {
-        r.sys_id: _claim(r.values) for r in await read_in(client, TABLE, "sys_id", [k.sys_id for k in keys], FIELDS)
-    }
-    for key in keys:
-        if key.sys_id not in seen:  # the batch failed before this insert: once more, on its own (idempotent)
+    results = await _batch(client, [Create(TABLE, k.sys_id, _values(stack, k, wanted[k]), fields=FIELDS) for k in keys])
+    seen: dict[ClaimKey, Claim] = {}
+    made: set[ClaimKey] = set()
+    for key, result in zip(keys, results, strict=True):
+        record = result.record if result is not None else None
+        if record is not None and str(record.get("sys_id", "")) == key.sys_id:
+            claim = _claim(record)
+            if _ours(claim, stack):
+                seen[key] = claim
+                made.add(key)
+    unsure = [k for k in keys if k not in seen]
+    if unsure:
+        found = {
+            r.sys_id: _claim(r.values)
+            for r in await read_in(client, TABLE, "sys_id", [k.sys_id for k in unsure], FIELDS)
+        }
+        for key in unsure:
+            if key.sys_id in found:
+                seen[key] = found[key.sys_id]
+                continue
+            # the batch failed before this insert: once more, on its own (idempotent)
             try:
                 row = await client.create(TABLE, _values(stack, key, wanted[key]), sys_id=key.sys_id)
             except InstanceError:
-                found = await client.get(TABLE, key.sys_id, fields=list(FIELDS))
-                if found is None:
+                got = await client.get(TABLE, key.sys_id, fields=list(FIELDS))
+                if got is None:
                     raise
-                row = found
-            seen[key.sys_id] = _claim(row)
-    return {k: seen[k.sys_id] for k in keys}
+                row = got
+            seen[key] = _claim(row)
+    return Taken(seen, frozenset(made))
 
 
 async def give_up_claims(client: Instance, sys_ids: Collection[str]) -> None:

@@ -1,8 +1,9 @@
 """The stack's inventory: which instance records a stack owns, kept on the instance itself.
 
 It lives in ``sys_properties``. The head record ``mtls_config.inventory.<stack>`` holds the inventory JSON when
-that fits the property's length limit (an admin can read it there). A larger inventory is gzip-compressed,
-base64-encoded and cut into part records ``mtls_config.inventory.<stack>.<token>.<index>`` (a fresh token per
+that fits the property's length limit (an admin can read it there). A larger inventory is gzip-compressed and
+base64-encoded: held by the head itself when that fits (``PackedInventory``: a write of a small stack then costs
+one round trip, not two), else cut into part records ``mtls_config.inventory.<stack>.<token>.<index>`` (a fresh token per
 write), and the head holds a pointer naming the token, the number of parts and the JSON's sha256: one query
 for the head's name and that prefix reads it all in one round trip. Stack names hold no dot, so the prefix is
 unique to the stack. Earlier versions kept a large inventory in a JSON attachment on the head instead; that
@@ -117,7 +118,25 @@ class AttachmentPointer(_Model):
     attachment_sys_id: str | None = None
 
 
-HeadValue = Inventory | PartsPointer | AttachmentPointer
+class Packed(_Model):
+    encoding: Literal["gzip+base64"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the inventory JSON text (UTF-8), before compression
+    data: str
+
+
+class PackedInventory(_Model):
+    """The head's value when the inventory's JSON does not fit a value but compressed does: the parts' encoding,
+    held by the head (no part record to write before it)."""
+
+    format_version: int = FORMAT_VERSION
+    generation: int = 0
+    packed: Packed
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+HeadValue = Inventory | PackedInventory | PartsPointer | AttachmentPointer
 
 
 def property_name(stack: str) -> str:
@@ -152,9 +171,12 @@ def new_token(taken: Collection[str] = ()) -> str:
 
 
 def parse_head(value: str) -> HeadValue:
-    """The head's value: the inventory itself, or a pointer to where it lives. ValueError when it is neither."""
+    """The head's value: the inventory itself (packed or not: ``unpack``), or a pointer to where it lives.
+    ValueError when it is neither."""
     data = loads(value)
     if isinstance(data, dict) and "resources" not in data:
+        if "packed" in data:
+            return PackedInventory.model_validate(data)
         if "parts" in data:
             return PartsPointer.model_validate(data)
         if "attachment" in data:
@@ -162,33 +184,63 @@ def parse_head(value: str) -> HeadValue:
     return Inventory.model_validate(data)
 
 
+def _pack(text: str) -> tuple[str, str]:
+    """The gzip+base64 form of an inventory's JSON text, and the text's sha256. Deterministic (gzip without a
+    timestamp): the same inventory always packs the same."""
+    data = text.encode("utf-8")
+    return base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii"), hashlib.sha256(
+        data
+    ).hexdigest()
+
+
+def packed_head(inventory: Inventory, text: str | None = None) -> str | None:
+    """The head's value holding ``inventory`` packed (``text``: its JSON, when made already), or None when even
+    packed it does not fit a value."""
+    blob, digest = _pack(text if text is not None else inventory.to_json())
+    if len(blob) > VALUE_LIMIT:
+        return None
+    value = PackedInventory(
+        generation=inventory.generation, packed=Packed(encoding=PARTS_ENCODING, sha256=digest, data=blob)
+    ).to_json()
+    return value if len(value) <= VALUE_LIMIT else None
+
+
 def encode_parts(inventory: Inventory, token: str) -> tuple[PartsPointer, list[str]]:
     """The pointer and the part values of a large inventory. Deterministic (gzip without a timestamp): the
     same inventory always makes the same parts."""
-    data = inventory.to_json().encode("utf-8")
-    blob = base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
+    blob, digest = _pack(inventory.to_json())
     chunks = [blob[start : start + VALUE_LIMIT] for start in range(0, len(blob), VALUE_LIMIT)]
     if len(chunks) > MAX_PARTS:
         raise ValueError(f"the inventory needs {plural(len(chunks), 'part')}, more than {MAX_PARTS}")
-    ref = PartsRef(id=token, count=len(chunks), encoding=PARTS_ENCODING, sha256=hashlib.sha256(data).hexdigest())
+    ref = PartsRef(id=token, count=len(chunks), encoding=PARTS_ENCODING, sha256=digest)
     return PartsPointer(generation=inventory.generation, parts=ref), chunks
+
+
+def unpack(head: PackedInventory) -> Inventory:
+    """The inventory a packed head holds. ValueError saying why when it does not make one up."""
+    return _unpack(head.packed.data, head.packed.sha256, "its packed data")
 
 
 def decode_parts(ref: PartsRef, chunks: Sequence[str]) -> Inventory:
     """The inventory from its parts, in index order. ValueError saying why when they do not make it up."""
+    return _unpack("".join(chunks), ref.sha256, "its parts")
+
+
+def _unpack(blob: str, sha256: str, what: str) -> Inventory:
+    """The inventory from its gzip+base64 form (``what`` it was read from, for the errors)."""
     try:
-        packed = base64.b64decode("".join(chunks), validate=True)
+        packed = base64.b64decode(blob, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("its parts are not base64") from None
+        raise ValueError(f"{what} are not base64") from None
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
     try:
         data = inflater.decompress(packed, MAX_JSON_BYTES + 1)
     except zlib.error:
-        raise ValueError("its parts are not gzip data") from None
+        raise ValueError(f"{what} are not gzip data") from None
     if len(data) > MAX_JSON_BYTES:
         raise ValueError(f"it decompresses to more than {MAX_JSON_BYTES} bytes")
     if not inflater.eof:
-        raise ValueError("its parts end before the gzip data does")
-    if hashlib.sha256(data).hexdigest() != ref.sha256:
-        raise ValueError("its parts do not match the digest the head records")
+        raise ValueError(f"{what} end before the gzip data does")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{what} do not match the digest the head records")
     return Inventory.from_json(data)

@@ -17,7 +17,7 @@ Never imports the emulator or the CLI; talks to the instance only through ``Inst
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +29,18 @@ from mtls_config.inventory import (
     VALUE_LIMIT,
     AttachmentPointer,
     Inventory,
+    PackedInventory,
     PartsPointer,
     decode_parts,
     encode_parts,
     new_token,
+    packed_head,
     parse_head,
     parse_part_name,
     part_name,
     part_prefix,
     property_name,
+    unpack,
 )
 from mtls_config.operations import BatchableWrite, Create, Delete, WriteResult
 from mtls_config.reads import attachment_of, live_record, read_in
@@ -123,10 +126,21 @@ async def read_stored(client: Instance, stack: str) -> Stored:
     leftover = tuple(p.sys_id for p in parts if not isinstance(head, PartsPointer) or p.token != head.parts.id)
     if isinstance(head, Inventory):
         return Stored(head, record, leftover_parts=leftover)
+    if isinstance(head, PackedInventory):
+        return Stored(_unpacked(stack, head), record, leftover_parts=leftover)
     if isinstance(head, PartsPointer):
         return Stored(_assemble(stack, head, parts), record, leftover_parts=leftover)
     inventory, record, attachment = await _read_attachment(client, stack, record, head)
     return Stored(inventory, record, attachment, leftover)
+
+
+def _unpacked(stack: str, head: PackedInventory) -> Inventory:
+    try:
+        return unpack(head)
+    except ValueError as exc:
+        raise MtlsConfigError(
+            f"the inventory of stack '{stack}' is damaged: {exc} (held packed by its head)", hint=DAMAGED_HINT
+        ) from None
 
 
 def _assemble(stack: str, pointer: PartsPointer, parts: Sequence[_Part]) -> Inventory:
@@ -224,13 +238,26 @@ async def list_stored(client: Instance, stack: str, record: LiveRecord | None) -
     return Listing(heads, parts, legacy)
 
 
-async def prepare(client: Instance, stack: str, inventory: Inventory, listing: Listing | None = None) -> Prepared:
-    """The head's value for ``inventory``: inline when it fits, else its parts are created first (unreferenced
-    until the head points at them, so they may be made before the conflict check; ``listing`` None: before the
-    listing, with a fresh random token that ``write_head`` then checks against it)."""
+async def prepare(
+    client: Instance,
+    stack: str,
+    inventory: Inventory,
+    listing: Listing | None = None,
+    *,
+    making_parts: Callable[[], None] | None = None,
+) -> Prepared:
+    """The head's value for ``inventory``: inline when it fits (as JSON, or packed), else its parts are created
+    first (unreferenced until the head points at them, so they may be made before the conflict check; ``listing``
+    None: before the listing, with a fresh random token that ``write_head`` then checks against it).
+    ``making_parts`` is called just before the parts are sent (none are for an inventory that fits)."""
     text = inventory.to_json()
     if len(text) <= VALUE_LIMIT:
         return Prepared(text, frozenset())  # inline, readable by an admin; every part is then left over
+    packed = packed_head(inventory, text)
+    if packed is not None:
+        return Prepared(packed, frozenset())  # inline too: no part record to write before the head
+    if making_parts is not None:
+        making_parts()
     taken = {p.token for p in listing.parts} if listing is not None else set()
     pointer, chunks = encode_parts(inventory, new_token(taken))
     created = await _create_parts(client, stack, pointer, chunks)

@@ -24,7 +24,9 @@ from mtls_config.inventory import (
     Inventory,
     OwnedRecord,
     OwnedResource,
+    PackedInventory,
     PartsPointer,
+    packed_head,
     parse_head,
     part_prefix,
     property_name,
@@ -242,6 +244,54 @@ async def test_shrinking_back_inline_deletes_every_part(client: InstanceClient) 
     await store_inventory(client, "prod", record, owned(2, generation=2))
     assert await properties(client, part_prefix("prod")) == {}
     assert len((await read_inventory(client, "prod"))[0].resources) == 2
+
+
+def packable(stack: str = "prod", generation: int = 1) -> Inventory:
+    """The largest ``owned`` inventory too long for a value as JSON whose packed form fits one (issue 18)."""
+    fits = [n for n in range(1, 60) if packed_head(owned(n, stack, generation)) is not None]
+    inventory = owned(max(fits), stack, generation)
+    assert len(inventory.to_json()) > VALUE_LIMIT
+    return inventory
+
+
+async def test_an_inventory_that_fits_packed_is_held_by_its_head_alone_written_in_one_request(
+    client: InstanceClient, instance: Refuse
+) -> None:
+    inventory = packable()
+    clear(instance)
+    record = await store_inventory(client, "prod", None, inventory)
+    writes = [e for e in log(instance) if e["method"] != "GET"]
+    assert [(e["method"], e["path"]) for e in writes] == [("POST", TABLE_PATH)]  # the head: no part record first
+    assert await properties(client, part_prefix("prod")) == {}
+    head = parse_head(await head_value(client, "prod"))
+    assert isinstance(head, PackedInventory) and head.generation == inventory.generation
+    read, read_record, _ = await read_inventory(client, "prod")
+    assert read == inventory and read_record is not None and read_record.sys_id == record.sys_id
+    # grown past what a packed head holds: parts, then back to packed (the parts deleted)
+    record = await store_inventory(client, "prod", record, owned(300, generation=2))
+    assert await properties(client, part_prefix("prod"))
+    smaller = packable(generation=3)
+    await store_inventory(client, "prod", record, smaller)
+    assert await properties(client, part_prefix("prod")) == {}
+    assert (await read_inventory(client, "prod"))[0] == smaller
+
+
+@pytest.mark.parametrize("damage", ["wrong digest", "cut data"])
+async def test_a_damaged_packed_head_is_a_clear_error_naming_the_stack(client: InstanceClient, damage: str) -> None:
+    await store_inventory(client, "payments-prod", None, packable(stack="payments-prod"))
+    head = (await properties(client, property_name("payments-prod")))[property_name("payments-prod")]
+    tampered = json.loads(head["value"])
+    if damage == "wrong digest":
+        tampered["packed"]["sha256"] = hashlib.sha256(b"something else").hexdigest()
+        expected = "its packed data do not match the digest"
+    else:
+        tampered["packed"]["data"] = tampered["packed"]["data"][:-100]
+        expected = "is damaged: its packed data"
+    await client.update("sys_properties", head["sys_id"], {"value": json.dumps(tampered)})
+    with pytest.raises(MtlsConfigError) as caught:
+        await read_inventory(client, "payments-prod")
+    assert "stack 'payments-prod'" in str(caught.value) and expected in str(caught.value)
+    assert "mtls-config import" in str(caught.value)
 
 
 @pytest.mark.parametrize("damage", ["missing part", "wrong digest", "cut part"])

@@ -147,7 +147,8 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
         project(root, "interrupted", "specs")
         argv = [case["command"], *case.get("args", []), "--instance", url]
     elif case["command"] == "apply":
-        write_stack(root / "specs", 12)
+        # "resources": a stack whose inventory needs part records (a small one's head holds it, packed)
+        write_stack(root / "specs", case.get("resources", 12))
         project(root, "interrupted", "specs")
         argv = ["apply", "--auto-approve", *case.get("args", []), "--instance", url]
     else:
