@@ -32,9 +32,10 @@ from mtls_config.client import InstanceClient
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.engine import apply_planned, make_planned
+from mtls_config.errors import MtlsConfigError
 from mtls_config.instance import Instance
-from mtls_config.inventory import PROPERTY_PREFIX
-from mtls_config.inventory_store import read_inventory
+from mtls_config.inventory import PROPERTY_PREFIX, Inventory
+from mtls_config.inventory_store import read_inventory, store_inventory
 from mtls_config.lock import LOCK_PREFIX, acquire, release
 from mtls_config.names import folded
 from mtls_config.spec.loader import SpecSet, load_specs
@@ -254,6 +255,36 @@ def test_a_record_found_unowned_while_an_apply_of_the_stack_holds_its_lock_is_sa
             freed = await make_planned(client, a, instance_name="i", stack="stack-a")
             assert len(freed.plan.errors) == SIZE, freed.plan.errors
             assert all("but stack 'stack-a' does not own it" in f.message for f in freed.plan.errors)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("refusal", ["inventory created meanwhile", "lock held by another run"])
+def test_an_apply_refused_before_its_first_write_leaves_no_claim(tmp_path: Path, refusal: str) -> None:
+    """The first name is claimed in the round that checks the lock and the inventory (issue 18): when that round
+    refuses the apply, the claim its insert made is given up again, and another stack's claim is never touched."""
+    app, a = _stack_a(tmp_path)
+
+    async def main() -> None:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+            planned = await make_planned(client, a, instance_name="i", stack="stack-a")
+            assert planned.plan.has_changes and not planned.plan.errors
+            other = ClaimKey("sys_certificate", "held-by-stack-b")
+            await client.create("sys_properties", {"name": other.record_name("stack-b")}, sys_id=other.sys_id)
+            if refusal == "inventory created meanwhile":
+                await store_inventory(client, "stack-a", None, Inventory(stack="stack-a"))
+                expected = "another run created the inventory of stack 'stack-a' meanwhile"
+            else:  # a name-sake lock record of another sys_id (an earlier version's): the read-back gives way to it
+                value = {"holder": "an earlier version", "token": "t", "expires": "2999-01-01T00:00:00Z"}
+                await client.create("sys_properties", {"name": f"{LOCK_PREFIX}stack-a", "value": json.dumps(value)})
+                expected = "stack 'stack-a' is locked: another apply is running"
+            with pytest.raises(MtlsConfigError) as refused:
+                await apply_planned(client, planned)
+            assert expected in str(refused.value)
+            claims = await read_claims(client, "stack-a")
+            assert claims.own == ()
+            assert [c.stack for c in claims.found.values()] == ["stack-b"]
+            assert sum((await _names(client)).values()) == 0  # nothing of the stack was written
 
     asyncio.run(main())
 
