@@ -8,16 +8,20 @@ derived from the table and the folded name alone, the same for every stack.
 
 - A plan reads every claim on the instance in its first round (one query, names only, which does not grow
   with the specs); a name its specs hold that another stack claims is a plan error naming that stack.
-- apply claims the names it is about to create once its pending inventory lists them, before the first create:
-  an insert with the derived sys_id. The instance refuses a second insert of one sys_id (as for the stack lock),
-  so of two applies racing for a name exactly one claim is made; the other run's resource fails, naming the stack
-  that has the name, before anything of it is written.
+- apply claims the names it is about to create under the stack's lock, before the first create: an insert with
+  the derived sys_id. The instance refuses a second insert of one sys_id (as for the stack lock), so of two applies
+  racing for a name exactly one claim is made; the other run's resource fails, naming the stack that has the name,
+  before anything of it is written. The first name goes out with apply's first round (the lock's read-back, the
+  inventory's check), the rest with the pending inventory's head: no round trip of their own (issue 18).
 - A claim lasts as long as its stack's inventory lists the name: apply gives up the claims of names its
   inventory no longer lists once it has written it, and claims names its inventory lists without a claim (a
   stack an earlier version applied, a run killed between the two writes).
 
-A run killed anywhere leaves at most claims its own stack's next apply recognises: the pending inventory lists a
-name before it is claimed, and a claim is given up only after the inventory stopped listing the name.
+A run killed anywhere leaves at most claims its own stack's next apply recognises: a claim is made only under the
+lock and before its name's record, and given up only after the inventory stopped listing the name. A claim of a
+name the inventory does not list yet (a run killed beside its pending head) is the stack's own for a name its
+specs still hold (the next apply uses it) and housekeeping for one they do not (given up). A run refused before
+its first write gives up the claims its own inserts made (``Taken.made``), never one it found.
 
 Never imports the client, the emulator or the CLI; talks to the instance only through ``Instance``.
 """
