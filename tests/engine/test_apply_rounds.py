@@ -48,7 +48,7 @@ def test_apply_pays_at_most_six_fixed_round_trips_creating_and_five_updating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "stack"
-    write_stack(root, 12)  # an inventory of parts (more than one property value holds)
+    write_stack(root, 12)  # an inventory longer than a property value as JSON: its head holds it packed
     (root / "mtls-config.yaml").write_text("stack: rounds\n", encoding="utf-8")
     monkeypatch.chdir(root)
     as_user(monkeypatch, "admin")

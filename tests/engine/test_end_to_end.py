@@ -551,7 +551,7 @@ async def test_inventory_shrinking_back_inline_drops_its_part_records(tmp_path: 
     from bench.stacks import write_stack
 
     root = tmp_path / "stack"
-    write_stack(root, 40)  # an inventory too big for a property value: it lives in part records
+    write_stack(root, 200)  # an inventory too big for a property value even packed: it lives in part records
     specs = load_specs([root], root=root)
     await apply_planned(client, await make_planned(client, specs, instance_name="local", stack="shrink"))
     parts_query = "nameSTARTSWITHmtls_config.inventory.shrink."
