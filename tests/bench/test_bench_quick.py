@@ -82,12 +82,14 @@ def test_apply_writes_in_batches_of_fifty_per_phase_files_included(quick: dict[s
         phases = apply["notes"]["write_phases"]
         # create every certificate -> attach the keystores' files -> set passwords and activate -> profiles
         assert phases == [keystores + certs, keystores, keystores, profiles]
-        # and the inventory's parts: written before the first write, again after the last (the first ones deleted)
+        # and the inventory's parts: written before the first write, again after the last (the first ones deleted);
+        # none for 40, whose inventory its head holds packed (issue 18)
         parts = apply["notes"]["inventory_parts"]
-        assert 0 < parts <= 50
+        assert (parts == 0) if run["n"] <= 40 else (0 < parts <= 50), (run["n"], parts)
         # and the claims of the names it creates: the first alone, then the rest in batches of 50
         claims = 1 + math.ceil((run["n"] - 1) / 50)
-        assert apply["requests_by_kind"]["POST batch"] == sum(math.ceil(p / 50) for p in phases) + 3 + claims
+        steps = 3 if parts else 0
+        assert apply["requests_by_kind"]["POST batch"] == sum(math.ceil(p / 50) for p in phases) + steps + claims
         assert "POST attachment/file" not in apply["requests_by_kind"]  # every file went in a batch
         assert not any(
             kind.startswith(("POST sys_certificate", "PATCH sys_certificate")) for kind in apply["requests_by_kind"]
