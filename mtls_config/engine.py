@@ -13,8 +13,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from mtls_config.access import Grants, read_grants
 from mtls_config.apply import ProgressFn, runner_for
 from mtls_config.changes import ApplyResult, DiffResult, Finding
 from mtls_config.claims import (
@@ -38,12 +39,14 @@ from mtls_config.keystore.certs import parsed_once
 from mtls_config.keystore.speclint import lint_specs
 from mtls_config.live import Live
 from mtls_config.lock import stack_lock, unrecorded_while_applying
-from mtls_config.observe import NaturalKeys, observe, read_first
+from mtls_config.observe import FirstRead, NaturalKeys, observe, read_first
 from mtls_config.plan import Plan, check_still_true, make_plan, raise_if_unsafe
 from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import SpecSet
 from mtls_config.wording import did_you_mean, plural
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,20 @@ def _scoped(result: DiffResult, scope: set[str] | None) -> DiffResult:
     )
 
 
+async def load_while_reading(client: Instance, load: Callable[[], T]) -> tuple[T, asyncio.Future[Grants]]:
+    """``load()`` (reading the specs) in a thread while the plan's first request, the account's roles, is out. That
+    request goes alone (it proves the credentials: ``InstanceClient``), so sent after the specs were read it was a
+    round trip of its own before the plan's reads; sent now, it overlaps the reading. Give the read to
+    ``make_planned(grants=...)``, which takes it over (and settles it whatever happens). A spec error stops the
+    run with the read cancelled or its answer dropped."""
+    grants = asyncio.ensure_future(read_grants(client))
+    try:
+        return await asyncio.to_thread(load), grants
+    except BaseException:
+        await _settle(grants)
+        raise
+
+
 async def make_planned(
     client: Instance,
     specs: SpecSet,
@@ -102,19 +119,24 @@ async def make_planned(
     environ: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
     seal: bool = True,
+    grants: asyncio.Future[Grants] | None = None,
 ) -> Planned:
     """Plan ``specs`` against the instance; ``targets``/``excludes`` (KIND/NAME) narrow it, and are recorded in
     the plan so that applying it later covers the same resources. ``seal=False``: no checksum (a plan only
     printed as text; ``Plan.sealed``)."""
-    scope = scope_addresses(specs, targets, excludes)
-    # The first round of reads needs only the specs' names: it goes out now, and the local work (files read,
-    # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers.
-    reads = asyncio.ensure_future(read_first(client, NaturalKeys.of_specs(specs), stack))
+    reads: asyncio.Future[FirstRead] | None = None
     try:
+        scope = scope_addresses(specs, targets, excludes)
+        # The first round of reads needs only the specs' names: it goes out now, and the local work (files read,
+        # keystores parsed, secrets resolved, lint) runs in a thread while the instance answers.
+        reads = asyncio.ensure_future(read_first(client, NaturalKeys.of_specs(specs), stack, roles_sent=grants))
         desired, linted = await asyncio.to_thread(_local_work, specs, environ, now)
         first = await reads
     finally:
-        await _settle(reads)
+        if reads is not None:
+            await _settle(reads)
+        if grants is not None:  # taken over by the reads, or (stopped before them) answered into nothing
+            await _settle(grants)
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
     claims = first.claims if first.claims is not None else await read_claims(client, stack)
     result = diff(desired, live, prune=prune, now=now)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtls_config.engine import Planned, make_planned
+from mtls_config.engine import Planned, load_while_reading, make_planned
 from mtls_config.errors import MtlsConfigError, ProjectError
 from mtls_config.instance import Instance
 from mtls_config.spec.project import ProjectFile
-from mtls_config.spec.stack import Stack, find_project, load_stack
+from mtls_config.spec.stack import find_project, load_stack
 
 FORMAT_VERSION = "1"
 
@@ -33,7 +34,8 @@ class Connection:
     name: str
 
 
-Connect = Callable[[Stack], AbstractAsyncContextManager[Connection]]
+# Opens the instance of an environment (None: the project's default target) of a project.
+Connect = Callable[[ProjectFile, str | None], AbstractAsyncContextManager[Connection]]
 Result = tuple[str | None, Planned | MtlsConfigError]
 
 
@@ -71,8 +73,11 @@ async def plan_environments(
     project = find_project(paths)
 
     async def one(env: str | None) -> Planned:
-        stack = load_stack(paths, env, project=project)
-        async with connect(stack) as connection:
+        async with connect(project, env) as connection:
+            # the specs are read while the plan's first request (alone: it proves the credentials) is out
+            stack, grants = await load_while_reading(
+                connection.instance, functools.partial(load_stack, paths, env, project=project)
+            )
             return await make_planned(
                 connection.instance,
                 stack.specs,
@@ -82,6 +87,7 @@ async def plan_environments(
                 targets=targets,
                 excludes=excludes,
                 seal=seal,
+                grants=grants,
             )
 
     if len(envs) == 1:

@@ -126,17 +126,20 @@ class FirstRead:
     listed: dict[ImportRead, list[LiveRecord]] | None = None  # what the kinds of the specs list (Kind.listings)
 
 
-async def read_first(client: Instance, keys: NaturalKeys, stack: str) -> FirstRead:
+async def read_first(
+    client: Instance, keys: NaturalKeys, stack: str, *, roles_sent: Awaitable[Grants] | None = None
+) -> FirstRead:
     """Round 1, all at once. Attachments are listed for the whole table: listing them by record would have to
     wait for the records' sys_ids, one more round trip on every plan. The roles are checked as soon as they
-    arrive: missing ones stop the run with ``MissingRoles`` (also when another read was refused for them)."""
+    arrive: missing ones stop the run with ``MissingRoles`` (also when another read was refused for them).
+    ``roles_sent``: the read of the roles, sent already (``engine.load_while_reading``)."""
     groups = keys.by_column()
     wanted = needs(keys.tables())
 
     async def checked_roles() -> Grants:
-        grants = await read_grants(client)
-        check_roles(grants, wanted)
-        return grants
+        got = await (roles_sent if roles_sent is not None else read_grants(client))
+        check_roles(got, wanted)
+        return got
 
     roles = asyncio.ensure_future(checked_roles())
 

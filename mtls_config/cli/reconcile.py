@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -32,7 +33,8 @@ from mtls_config.errors import Interrupted, MtlsConfigError, PlanError, ProjectE
 from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
-from mtls_config.spec.stack import Stack, find_project, load_stack
+from mtls_config.spec.project import ProjectFile
+from mtls_config.spec.stack import find_project, load_stack
 from mtls_config.wording import plural
 
 if TYPE_CHECKING:
@@ -95,15 +97,15 @@ def _connector(
     from mtls_config.fleet import Connection
 
     @asynccontextmanager
-    async def connection(stack: Stack) -> AsyncIterator[Connection]:
+    async def connection(project: ProjectFile, env: str | None) -> AsyncIterator[Connection]:
         async with connect(
-            instance, env_name=stack.env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
+            instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
             try:
                 yield Connection(client, client.settings.url)
             finally:
                 if stats is not None:
-                    stats.append((stack.env or client.settings.url, client.stats.snapshot()))
+                    stats.append((env or client.settings.url, client.stats.snapshot()))
 
     return connection
 
@@ -123,7 +125,7 @@ def rerun_arguments(
 
 
 def _run(
-    stack: Stack,
+    project: ProjectFile,
     instance: str | None,
     env: str | None,
     insecure: bool,
@@ -137,7 +139,7 @@ def _run(
 
     async def main() -> T:
         async with connect(
-            instance, env_name=env, project=stack.project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
+            instance, env_name=env, project=project, insecure=insecure, ca_bundle=ca_bundle, timeout=timeout
         ) as client:
             try:
                 return await body(client, client.settings.url)
@@ -318,7 +320,7 @@ def apply(
       mtls-config apply specs/ --auto-approve
       mtls-config apply plan.json
     """
-    from mtls_config.engine import apply_planned, journal_file, make_planned
+    from mtls_config.engine import apply_planned, journal_file, load_while_reading, make_planned
     from mtls_config.fleet import is_pattern
     from mtls_config.plan import Plan
     from mtls_config.render import apply_text, interrupted_text, plan_summary, plan_text
@@ -332,9 +334,10 @@ def apply(
         spec_paths = None
         # the saved plan says what it covers: the same prune, targets and excludes as when it was made
         prune, target, exclude = saved.prune, saved.targets, saved.excludes
-    stack = load_stack(spec_paths, env)
-    if saved is not None and saved.stack != stack.name:
-        raise PlanError(f"the saved plan is for stack '{saved.stack}', these specs are stack '{stack.name}'")
+    project = find_project(spec_paths)
+    stack_name = project.project.stack
+    if saved is not None and saved.stack != stack_name:
+        raise PlanError(f"the saved plan is for stack '{saved.stack}', these specs are stack '{stack_name}'")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not auto_approve and not interactive and saved is None:
         raise PlanError(
@@ -349,10 +352,15 @@ def apply(
             return await apply_body(client, name)
 
     async def apply_body(client: InstanceClient, name: str) -> int:
+        # the specs are read while the plan's first request (alone: it proves the credentials) is out
+        stack, grants = await load_while_reading(
+            client, functools.partial(load_stack, spec_paths, env, project=project)
+        )
         progress.reading(len(stack.specs.resources))
         planned = await make_planned(
             client,
             stack.specs,
+            grants=grants,
             instance_name=name,
             stack=stack.name,
             prune=prune,
@@ -406,7 +414,7 @@ def apply(
     try:
         with lock_hints(instance, env):
             try:
-                code = _run(stack, instance, env, insecure, ca_bundle, body, timeout, stats=stats)
+                code = _run(project, instance, env, insecure, ca_bundle, body, timeout, stats=stats)
             finally:
                 if verbose:
                     _print_stats(stats)
@@ -419,7 +427,7 @@ def apply(
                 f"Run '{command}' again: it recognises what this run wrote and finishes the rest, never making a "
                 "record twice."
             )
-        stderr().print(interrupted_text(exc, signal_name=signal_name(exc), stack=stack.name, rerun=rerun))
+        stderr().print(interrupted_text(exc, signal_name=signal_name(exc), stack=stack_name, rerun=rerun))
         raise typer.Exit(exit_code(exc)) from None
     raise typer.Exit(code)
 

@@ -1,19 +1,29 @@
 """A plan's first reads go out from the specs' names before the desired state is built: the names they use
-must be the desired state's, and a plan that stops on a spec error leaves nothing in flight."""
+must be the desired state's, and a plan that stops on a spec error leaves nothing in flight. Its very first
+request (the account's roles, which proves the credentials) goes out while the specs are read."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from mtls_config.access import GRANTS_TABLE
 from mtls_config.client import InstanceClient
 from mtls_config.desired import build_desired
-from mtls_config.engine import make_planned
-from mtls_config.errors import SpecError
+from mtls_config.emulator import EmulatorConfig, create_app
+from mtls_config.engine import load_while_reading, make_planned
+from mtls_config.errors import PlanError, SpecError
 from mtls_config.observe import NaturalKeys
-from mtls_config.spec.loader import load_specs
+from mtls_config.secrets import SecretValue
+from mtls_config.settings import BasicAuth
+from mtls_config.spec.loader import SpecSet, load_specs
+from tests.engine.conftest import local_settings
 from tests.engine.stacks import write_stack
 
 pytestmark = pytest.mark.anyio
@@ -38,4 +48,65 @@ async def test_a_spec_error_stops_the_plan_with_no_read_left_in_flight(stack_dir
     before = set(asyncio.all_tasks())
     with pytest.raises(SpecError, match=r"keystore-password\.txt"):
         await make_planned(client, specs, instance_name="local", stack="s")
+    assert set(asyncio.all_tasks()) - before == set()
+
+
+class _Watching(httpx.AsyncBaseTransport):
+    """The emulator, noting each request's table as it arrives (``seen``); ``roles_arrived`` is set when the
+    account's roles are asked for."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.seen: list[str] = []
+        self.roles_arrived = threading.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        table = request.url.path.rsplit("/api/now/table/", 1)[-1]
+        self.seen.append(table)
+        if table == GRANTS_TABLE:
+            self.roles_arrived.set()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_the_first_request_goes_out_while_the_specs_are_read(stack_dir: Path) -> None:
+    """The plan's first request (the account's roles, sent alone: it proves the credentials) is out while the specs
+    load: the load here waits until the instance has it, and would time out if it went only after. The plan then
+    uses that answer: the roles are read once, and the plan is the one made the usual way."""
+    transport = _Watching(create_app(EmulatorConfig()))
+
+    def load() -> SpecSet:
+        assert transport.roles_arrived.wait(10), "the roles were not asked for while the specs loaded"
+        return load_specs([stack_dir / "resources"], root=stack_dir)
+
+    async with InstanceClient(local_settings(), transport=transport) as client:
+        specs, grants = await load_while_reading(client, load)
+        assert transport.seen == [GRANTS_TABLE]  # alone, first
+        planned = await make_planned(client, specs, instance_name="local", stack="s", grants=grants)
+        assert transport.seen.count(GRANTS_TABLE) == 1
+        usual = await make_planned(client, specs, instance_name="local", stack="s")
+        assert transport.seen.count(GRANTS_TABLE) == 2
+    assert planned.plan.sealed().checksum == usual.plan.sealed().checksum
+    assert planned.plan.summary == usual.plan.summary and planned.plan.summary.create > 0
+
+
+@pytest.mark.parametrize("password", ["admin", "wrong"])
+async def test_a_spec_error_while_the_first_request_is_out_is_the_error_and_nothing_is_left_in_flight(
+    stack_dir: Path, password: str
+) -> None:
+    """Specs that fail to load stop the run with their own error, whatever the early request met (a wrong password
+    here), and leave nothing in flight; so does a plan stopped before its reads (an unknown --target)."""
+    (stack_dir / "resources" / "broken.yaml").write_text("apiVersion: mtls-config/v1\nkind: KeyStore\nspec: [\n")
+    settings = replace(local_settings(), auth=BasicAuth("admin", SecretValue(password.encode(), "test")))
+    before = set(asyncio.all_tasks())
+    async with InstanceClient(settings, transport=httpx.ASGITransport(app=create_app(EmulatorConfig()))) as client:
+        with pytest.raises(SpecError, match=r"broken\.yaml"):
+            await load_while_reading(client, lambda: load_specs([stack_dir / "resources"], root=stack_dir))
+        assert set(asyncio.all_tasks()) - before == set()
+        (stack_dir / "resources" / "broken.yaml").unlink()
+        specs, grants = await load_while_reading(client, lambda: load_specs([stack_dir / "resources"], root=stack_dir))
+        with pytest.raises(PlanError, match="unknown address"):
+            await make_planned(
+                client, specs, instance_name="local", stack="s", targets=["KeyStore/nope"], grants=grants
+            )
+        assert grants.done()
     assert set(asyncio.all_tasks()) - before == set()
