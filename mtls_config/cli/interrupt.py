@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -75,6 +76,10 @@ def _run_watched(main_task: Coroutine[Any, Any, None]) -> None:
     """The runner of a command's main task: this module's handlers of SIGINT and SIGTERM while it runs."""
     global _watch
     with asyncio.Runner() as runner:
+        # The loop's worker threads (``asyncio.to_thread``: the specs read, the desired state built) never take a
+        # signal: the kernel may give a process's signal to any thread that does not block it, and one taken by a
+        # worker wakes no blocking call of the main thread's (a confirmation prompt then waited on, unstopped).
+        runner.get_loop().set_default_executor(ThreadPoolExecutor(initializer=_signals_blocked))
         watch = _Watch(runner.get_loop())
         previous = {sig: signal.signal(sig, watch) for sig in SIGNALS}
         outer, _watch = _watch, watch
@@ -91,6 +96,11 @@ def _run_watched(main_task: Coroutine[Any, Any, None]) -> None:
             runner.close()  # the tasks left (a release cut short by a second signal) are cancelled here
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _signals_blocked() -> None:
+    """In a worker thread of the command's loop: SIGINT and SIGTERM go to the main thread only."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
 
 def _interrupted(exc: BaseException, seen: list[int]) -> Interrupted:

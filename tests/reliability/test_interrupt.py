@@ -270,3 +270,19 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
             assert await c.list("sys_properties", query="nameSTARTSWITHmtls_config.", fields=["name"]) == []
 
     asyncio.run(untouched())
+
+
+def test_the_commands_worker_threads_leave_signals_to_the_main_thread() -> None:
+    """A command's loop runs its thread work (the specs read, the desired state built) in threads that block SIGINT
+    and SIGTERM: the kernel gives a process's signal to any thread not blocking it, and one a worker took would wake
+    nothing of the main thread's (a confirmation prompt then waits on, unstopped). The main thread keeps them."""
+    from mtls_config.cli.interrupt import run_command
+
+    async def masks() -> tuple[set[int], set[int]]:
+        worker = await asyncio.to_thread(signal.pthread_sigmask, signal.SIG_BLOCK, [])
+        main = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        return set(worker), set(main)
+
+    worker, main = run_command(masks())
+    assert {signal.SIGINT, signal.SIGTERM} <= worker
+    assert not {signal.SIGINT, signal.SIGTERM} & main
