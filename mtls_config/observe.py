@@ -127,7 +127,7 @@ class FirstRead:
 
 
 async def read_first(
-    client: Instance, keys: NaturalKeys, stack: str, *, roles_sent: Awaitable[Grants] | None = None
+    client: Instance, keys: NaturalKeys, stack: str, *, roles_sent: asyncio.Future[Grants] | None = None
 ) -> FirstRead:
     """Round 1, all at once. Attachments are listed for the whole table: listing them by record would have to
     wait for the records' sys_ids, one more round trip on every plan. The roles are checked as soon as they
@@ -135,9 +135,14 @@ async def read_first(
     ``roles_sent``: the read of the roles, sent already (``engine.load_while_reading``)."""
     groups = keys.by_column()
     wanted = needs(keys.tables())
+    # The roles read sent already proves the credentials: the other reads would wait for it at the client's gate
+    # anyway. Awaited here, its failure (or missing roles) stops the plan before any other read is sent.
+    early = await roles_sent if roles_sent is not None else None
+    if early is not None:
+        check_roles(early, wanted)
 
     async def checked_roles() -> Grants:
-        got = await (roles_sent if roles_sent is not None else read_grants(client))
+        got = early if early is not None else await read_grants(client)
         check_roles(got, wanted)
         return got
 
