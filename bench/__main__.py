@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.commands import measure_size, measure_startup, rss_source
+from bench.commands import compile_bytecode, measure_size, measure_startup, rss_source
 from bench.keystore import measure_keystore
 from bench.report import commands_plot, commands_table, commands_targets, plot, table, targets, targets_text
 from bench.stacks import counts, mint_pems
@@ -125,6 +125,7 @@ def commands_main(args: argparse.Namespace, command: str) -> int:
             print(f"  {text}", flush=True)
 
     started = time.perf_counter()
+    bytecode = "as the environment has it (--quick)" if args.quick else compile_bytecode()
     meta = _meta(
         "commands",
         command,
@@ -133,6 +134,7 @@ def commands_main(args: argparse.Namespace, command: str) -> int:
         repeat=repeat,
         startup_repeat=startup_repeat,
         rss_source=rss_source(),
+        bytecode=bytecode,
     )
     startup = measure_startup(startup_repeat, say)
     pems = mint_pems(counts(max(sizes))[2])
