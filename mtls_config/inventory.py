@@ -53,6 +53,10 @@ IMPORTED_PASSWORD = "as-found"  # password_digest of an imported keystore: the v
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    def to_json(self) -> str:
+        """Compact JSON with sorted keys: the same value always makes the same text."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
 
 class OwnedRecord(_Model):
     table: str
@@ -80,9 +84,6 @@ class Inventory(_Model):
     salt: str = Field(default_factory=lambda: secrets.token_hex(16))
     resources: dict[str, OwnedResource] = Field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-
     @classmethod
     def from_json(cls, text: str | bytes) -> Inventory:
         """Parsed and validated in one step by pydantic's own JSON reader (which bounds nesting too, with a
@@ -104,9 +105,6 @@ class PartsPointer(_Model):
     format_version: int = FORMAT_VERSION
     generation: int = 0
     parts: PartsRef
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
 class AttachmentPointer(_Model):
@@ -131,9 +129,6 @@ class PackedInventory(_Model):
     format_version: int = FORMAT_VERSION
     generation: int = 0
     packed: Packed
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
 HeadValue = Inventory | PackedInventory | PartsPointer | AttachmentPointer
@@ -184,19 +179,19 @@ def parse_head(value: str) -> HeadValue:
     return Inventory.model_validate(data)
 
 
-def _pack(text: str) -> tuple[str, str]:
-    """The gzip+base64 form of an inventory's JSON text, and the text's sha256. Deterministic (gzip without a
-    timestamp): the same inventory always packs the same."""
-    data = text.encode("utf-8")
-    return base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii"), hashlib.sha256(
-        data
-    ).hexdigest()
+def pack(inventory: Inventory, text: str | None = None) -> tuple[str, str]:
+    """The gzip+base64 form of an inventory's JSON text (``text``: that JSON, when made already), and the text's
+    sha256. Deterministic (gzip without a timestamp): the same inventory always packs the same. A write packs once
+    and hands the result to ``packed_head`` and, when that does not fit, ``encode_parts``."""
+    data = (text if text is not None else inventory.to_json()).encode("utf-8")
+    blob = base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
+    return blob, hashlib.sha256(data).hexdigest()
 
 
-def packed_head(inventory: Inventory, text: str | None = None) -> str | None:
-    """The head's value holding ``inventory`` packed (``text``: its JSON, when made already), or None when even
-    packed it does not fit a value."""
-    blob, digest = _pack(text if text is not None else inventory.to_json())
+def packed_head(inventory: Inventory, packed: tuple[str, str] | None = None) -> str | None:
+    """The head's value holding ``inventory`` packed (``packed``: ``pack``'s result, when made already), or None
+    when even packed it does not fit a value."""
+    blob, digest = packed if packed is not None else pack(inventory)
     if len(blob) > VALUE_LIMIT:
         return None
     value = PackedInventory(
@@ -205,10 +200,12 @@ def packed_head(inventory: Inventory, text: str | None = None) -> str | None:
     return value if len(value) <= VALUE_LIMIT else None
 
 
-def encode_parts(inventory: Inventory, token: str) -> tuple[PartsPointer, list[str]]:
-    """The pointer and the part values of a large inventory. Deterministic (gzip without a timestamp): the
-    same inventory always makes the same parts."""
-    blob, digest = _pack(inventory.to_json())
+def encode_parts(
+    inventory: Inventory, token: str, packed: tuple[str, str] | None = None
+) -> tuple[PartsPointer, list[str]]:
+    """The pointer and the part values of a large inventory (``packed``: ``pack``'s result, when made already).
+    Deterministic: the same inventory always makes the same parts."""
+    blob, digest = packed if packed is not None else pack(inventory)
     chunks = [blob[start : start + VALUE_LIMIT] for start in range(0, len(blob), VALUE_LIMIT)]
     if len(chunks) > MAX_PARTS:
         raise ValueError(f"the inventory needs {plural(len(chunks), 'part')}, more than {MAX_PARTS}")

@@ -34,6 +34,7 @@ from mtls_config.inventory import (
     decode_parts,
     encode_parts,
     new_token,
+    pack,
     packed_head,
     parse_head,
     parse_part_name,
@@ -253,13 +254,14 @@ async def prepare(
     text = inventory.to_json()
     if len(text) <= VALUE_LIMIT:
         return Prepared(text, frozenset())  # inline, readable by an admin; every part is then left over
-    packed = packed_head(inventory, text)
-    if packed is not None:
-        return Prepared(packed, frozenset())  # inline too: no part record to write before the head
+    packed = pack(inventory, text)
+    head = packed_head(inventory, packed)
+    if head is not None:
+        return Prepared(head, frozenset())  # inline too: no part record to write before the head
     if making_parts is not None:
         making_parts()
     taken = {p.token for p in listing.parts} if listing is not None else set()
-    pointer, chunks = encode_parts(inventory, new_token(taken))
+    pointer, chunks = encode_parts(inventory, new_token(taken), packed)
     created = await _create_parts(client, stack, pointer, chunks)
     return Prepared(pointer.to_json(), frozenset({pointer.parts.id}), frozenset(created))
 
