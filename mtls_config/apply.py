@@ -26,7 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ from mtls_config.inventory_store import (
     write_head,
 )
 from mtls_config.live import Live
-from mtls_config.lock import HeldLock, LockInfo, confirm_held, read_lock, release_seen
+from mtls_config.lock import HeldLock, confirm_held, read_lock, release_seen
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Update, Upload
 from mtls_config.readback import HINT, unkept, unkept_message
 from mtls_config.reads import attachments_by_record, read_in
@@ -164,7 +164,7 @@ class Runner:
         if refused is not None:
             await gather(
                 discard(self.client, prepared) if isinstance(prepared, Prepared) else _nothing(),
-                self._give_back(first.made if isinstance(first, Taken) else frozenset()),
+                self._give_up_claims(_sys_ids(first.made if isinstance(first, Taken) else ()), warn=False),
             )
             raise refused
         self.first_claim = first
@@ -278,8 +278,8 @@ class Runner:
         failure = next((o for o in outcome if isinstance(o, BaseException)), None)
         rest, each = outcome[1], outcome[2]
         if failure is not None:
-            made = [t.made for t in (self.first_claim, rest, each) if isinstance(t, Taken)]
-            await self._give_back(frozenset().union(*made))
+            made = [key for t in (self.first_claim, rest, each) if isinstance(t, Taken) for key in t.made]
+            await self._give_up_claims(_sys_ids(made), warn=False)
             raise failure
         refused = refusals(stack, self.wanted, self.first_claim, rest)
         kept_out = each.refused(stack)
@@ -297,14 +297,6 @@ class Runner:
                 verb = "adopted" if t.change.importing else "created"
                 self._finish(t, "failed", f"not {verb}: {why}; nothing of it was written")
         return self.pending
-
-    async def _give_back(self, made: frozenset[ClaimKey]) -> None:
-        """Give up the claims this run's own inserts made, on the way out of a refused or failed start (never
-        raises: the run's own error is the one to report, and a claim left behind is its stack's to recognise)."""
-        try:
-            await give_up_claims(self.client, {key.sys_id for key in made})
-        except MtlsConfigError as exc:
-            self.journal.write(address="claims", step="give up claims", status="failed", message=exc.message)
 
     def _finish(
         self, task: Task, status: Status, message: str = "", *, hint: str = "", journaled: str | None = None
@@ -527,7 +519,7 @@ class Runner:
         final, listing, seen = await gather(
             self._final_inventory(inventory, tasks),
             list_stored(self.client, self.live.stack, self.inventory_record),
-            read_lock(self.client, lock.stack) if lock is not None else _no_lock(),
+            read_lock(self.client, lock.stack) if lock is not None else _nothing(),
         )
         prepared = await prepare(self.client, self.live.stack, final, listing)
         self.inventory_record = await write_head(self.client, self.live.stack, self.inventory_record, listing, prepared)
@@ -537,16 +529,21 @@ class Runner:
         await gather(
             clear(self.client, [pending, listing], keep=prepared.tokens),
             self._give_up_claims((self.claims.own_ids() | self.claimed) - owned),
-            release_seen(self.client, lock, seen) if lock is not None else _no_lock(),
+            release_seen(self.client, lock, seen) if lock is not None else _nothing(),
         )
 
-    async def _give_up_claims(self, sys_ids: set[str]) -> None:
+    async def _give_up_claims(self, sys_ids: Collection[str], *, warn: bool = True) -> None:
+        """Give up claims; never raises, the failure journaled (and logged with ``warn``). After the final write
+        every change is made and recorded, so the next apply gives them up; on the way out of a refused or failed
+        start (``warn`` False) the run's own error is the one to report, and a claim left behind is its stack's to
+        recognise."""
         try:
             await give_up_claims(self.client, sys_ids)
-        except MtlsConfigError as exc:  # every change is made and recorded: the next apply gives them up
+        except MtlsConfigError as exc:
             self.journal.write(address="claims", step="give up claims", status="failed", message=exc.message)
-            logger.warning("could not give up the claims of names stack %s no longer owns (%s)", self.live.stack,
-                           exc.message)  # fmt: skip
+            if warn:
+                logger.warning("could not give up the claims of names stack %s no longer owns (%s)",
+                               self.live.stack, exc.message)  # fmt: skip
 
 
 def _failed(tasks: list[Task]) -> bool:
@@ -576,9 +573,10 @@ def runner_for(
     )  # fmt: skip
 
 
-async def _no_lock() -> LockInfo | None:
-    return None
-
-
 async def _nothing() -> None:
+    """In a gather, in place of a request that is not needed this run."""
     return None
+
+
+def _sys_ids(keys: Iterable[ClaimKey]) -> set[str]:
+    return {key.sys_id for key in keys}
