@@ -283,10 +283,14 @@ def _value(
 
 async def read_lock(client: Instance, stack: str) -> LockInfo | None:
     """The stack's lock record, or None when nobody holds it."""
+    records = await _lock_records(client, stack)
+    return records[0] if records else None
+
+
+async def _lock_records(client: Instance, stack: str) -> list[LockInfo]:
+    """Every record named as the stack's lock (normally at most one)."""
     rows = await client.list(TABLE, query=f"name={lock_name(stack)}", fields=list(FIELDS), page_size=10)
-    if not rows:
-        return None
-    return _info(stack, rows[0])
+    return [_info(stack, row) for row in rows]
 
 
 async def unrecorded_while_applying(
@@ -444,8 +448,7 @@ def _refused_as_duplicate(error: InstanceError) -> bool:
 async def _confirm(client: Instance, stack: str, token: str, now: dt.datetime, *, taken_over: bool = False) -> None:
     """Read the lock back: ours when the only lock record of the stack carries our token (a record of another
     name-sake sys_id, such as an earlier version's, makes ours give way)."""
-    rows = await client.list(TABLE, query=f"name={lock_name(stack)}", fields=list(FIELDS), page_size=10)
-    seen_all = [_info(stack, row) for row in rows]
+    seen_all = await _lock_records(client, stack)
     seen = next((info for info in seen_all if info.token == token), seen_all[0] if seen_all else None)
     others = [info for info in seen_all if info.token != token]
     if seen is not None and seen.token == token and others:
