@@ -142,7 +142,9 @@ async def read_first(
         check_roles(early, wanted)
 
     async def checked_roles() -> Grants:
-        got = early if early is not None else await read_grants(client)
+        if early is not None:
+            return early  # checked above
+        got = await read_grants(client)
         check_roles(got, wanted)
         return got
 
