@@ -21,6 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mtls_config.errors import Problem, UnreadableFile
 from mtls_config.files import SPEC, FileKind, read_file
+from mtls_config.spec.simpleyaml import read_simple
 
 MAX_FILE_BYTES = SPEC.cap
 MAX_NODES = 20_000  # per document, counted after aliases are expanded
@@ -264,6 +265,13 @@ def read_documents(
         message = f"not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8"
         return [], [Problem(display, line, column, "", "", message)]
 
+    simple = read_simple(text, Mark, {}, MAX_NODES)
+    if simple is not None:
+        may_hold_variables = "${" in text or "\\" in text
+        return [
+            SourceDocument(path, display, index, start, data, marks, may_hold_variables)
+            for index, start, data, marks in simple
+        ], []
     if FAST_LOADER is not None:
         try:
             return _parse(text, path, display, address_of, FAST_LOADER, fail_fast=True)
@@ -306,9 +314,10 @@ def _parse(
                 where = exc.mark or doc.start
                 problems.append(Problem(display, where.line, where.column, "", "", str(exc)))
                 continue
-            address = address_of(doc.data) if address_of is not None else ""
-            if address:
-                problems[found_before:] = [replace(p, address=address) for p in problems[found_before:]]
+            if len(problems) > found_before and address_of is not None:
+                address = address_of(doc.data)
+                if address:
+                    problems[found_before:] = [replace(p, address=address) for p in problems[found_before:]]
             if doc.data is None:
                 continue
             docs.append(doc)

@@ -1,0 +1,322 @@
+"""A reader for the plain subset of YAML that spec files are mostly written in, without composing nodes.
+
+libyaml composes a spec file into one Python node object (two marks, a resolver call) per value, and the
+converter then walks the nodes again: about 35 us a resource, half of reading the specs. Spec files are a few
+shapes over and over: block mappings of ``key: value`` lines, flow mappings and sequences on one line, literal
+block scalars (``|``) for PEM text. This module reads exactly those shapes line by line, with the same plain-
+scalar tag resolution and the same constructors as the YAML path, and gives up (``None``) on anything else: the
+caller then reads the file through YAML as before, so every message and mark of a file with a problem is the
+YAML path's. ``tests/test_spec_simple_yaml.py`` holds it to the YAML path's answer (data, marks, documents).
+
+What gives up (the whole file): non-ASCII or control characters, tabs, carriage returns, trailing spaces,
+anchors, aliases, tags, directives, ``...``, empty documents, duplicate keys, block sequences, multi-line flow
+collections or plain scalars, folded or chomping block scalars, comments after a value, quotes with escapes.
+
+Never imports pydantic models, the client or the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import ScalarNode
+
+Loc = tuple[str | int, ...]
+
+_STR_TAG = "tag:yaml.org,2002:str"
+# A file of printable ASCII and line feeds only: no tab (YAML's own message), no CR or other line break, no BOM
+# or character whose column libyaml would count differently.
+_PRINTABLE = re.compile(r"[\x20-\x7e\n]*")
+_KEY = r"[A-Za-z][A-Za-z0-9_-]*"
+# A plain scalar: no indicator anywhere (so no ': ', ' #', flow punctuation, quotes, anchors, tags), not starting
+# with '-' (a sequence entry or document marker) and not ending with a space.
+_PLAIN_CHARS = "A-Za-z0-9_./$~+()="
+_PLAIN = rf"[{_PLAIN_CHARS}](?:[{_PLAIN_CHARS} -]*[{_PLAIN_CHARS}-])?"
+# In a block mapping's value (not inside flow brackets) a plain scalar may also hold braces: '${name}/a.pem'.
+_BLOCK_PLAIN = re.compile(rf"[{_PLAIN_CHARS}](?:[{_PLAIN_CHARS}{{}} -]*[{_PLAIN_CHARS}{{}}-])?")
+_QUOTED = r"'[^'\n]*'|\"[^\"\\\n]*\""
+_BLOCK_LINE = re.compile(rf"( *)({_KEY}):(?: +(.*))?")
+_FLOW_KEY = re.compile(rf" *({_KEY}): +")
+_FLOW_SCALAR = re.compile(rf" *(?:({_PLAIN})|({_QUOTED}))")
+_SPACES = re.compile(r" *")
+# libyaml refuses a simple key more than 1024 characters from its start: a shorter line cannot hold one.
+_MAX_LINE = 1000
+_MAX_DEPTH = 40  # well under yamlsource.MAX_DEPTH, so a deep document is left to the YAML path's message
+
+
+class _GiveUp(Exception):
+    """The file is outside the subset: read it through YAML."""
+
+
+_SKIP = None  # a blank or comment line's entry
+_EMPTY, _LITERAL, _VALUE, _COPY = range(4)  # what follows a key: nothing, '|', a value as it is, one to copy
+
+
+class _Line(NamedTuple):
+    """One key line of a block mapping, read once per file however often it recurs (``kind: KeyStore``)."""
+
+    indent: int
+    key: str
+    kind: int  # _EMPTY, _LITERAL, _VALUE or _COPY
+    value: Any  # the value (_VALUE), or the pristine value whose copy each document gets (_COPY)
+    marks: tuple[tuple[Loc, int], ...]  # (path, column) of the key and of every key and item in its value
+    nodes: int
+
+
+class _Reader:
+    def __init__(self, mark: Callable[[int, int], Any], locs: dict[Loc, Loc], max_nodes: int) -> None:
+        self.mark = mark
+        self.locs = locs
+        self.max_nodes = max_nodes
+        self.resolver = yaml.resolver.Resolver()
+        self.constructor = SafeConstructor()
+        self.values: dict[str, Any] = {}  # plain text -> its value (str, or an immutable int, bool, None...)
+        self.lines: dict[tuple[Loc, str], _Line | None] = {}
+        self.nodes = 0
+        self.marks: dict[Loc, Any] = {}
+
+    def loc(self, parent: Loc, part: str | int) -> Loc:
+        child = (*parent, part)
+        return self.locs.setdefault(child, child)
+
+    def plain(self, text: str) -> Any:
+        if text in self.values:
+            return self.values[text]
+        tag = self.resolver.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]  # PyYAML
+        if tag == _STR_TAG:
+            value: Any = text
+        else:
+            # As yamlsource's converter: a value YAML cannot make stays text (the model then says what it wanted).
+            try:
+                value = self.constructor.construct_object(ScalarNode(tag, text))
+            except (yaml.YAMLError, ValueError, OverflowError):
+                value = text
+            self.constructor.constructed_objects.clear()
+        self.values[text] = value
+        return value
+
+    # -- one line's flow value -------------------------------------------------------------------------------
+
+    def flow(self, line: str, pos: int, loc: Loc, depth: int, marks: list[tuple[Loc, int]]) -> tuple[Any, int]:
+        """The flow value at ``pos`` (spaces skipped first); returns it and the position after it. Appends to
+        ``marks`` the (path, column) of every key and sequence item in it."""
+        pos = _SPACES.match(line, pos).end()  # type: ignore[union-attr]  # ' *' always matches
+        if depth > _MAX_DEPTH:
+            raise _GiveUp
+        head = line[pos : pos + 1]
+        if head == "{":
+            out: dict[str, Any] = {}
+            pos = _SPACES.match(line, pos + 1).end()  # type: ignore[union-attr]
+            if line.startswith("}", pos):
+                return out, pos + 1
+            while True:
+                m = _FLOW_KEY.match(line, pos)
+                if m is None:
+                    raise _GiveUp
+                key = m.group(1)
+                if key in out:
+                    raise _GiveUp  # the YAML path names the duplicate
+                child = self.loc(loc, key)
+                marks.append((child, m.start(1) + 1))
+                out[key], pos = self.flow(line, m.end(), child, depth + 1, marks)
+                pos = _SPACES.match(line, pos).end()  # type: ignore[union-attr]
+                if line.startswith("}", pos):
+                    return out, pos + 1
+                if not line.startswith(",", pos):
+                    raise _GiveUp
+                pos += 1
+        if head == "[":
+            items: list[Any] = []
+            pos = _SPACES.match(line, pos + 1).end()  # type: ignore[union-attr]
+            if line.startswith("]", pos):
+                return items, pos + 1
+            while True:
+                child = self.loc(loc, len(items))
+                at = _SPACES.match(line, pos).end()  # type: ignore[union-attr]
+                marks.append((child, at + 1))
+                item, pos = self.flow(line, at, child, depth + 1, marks)
+                items.append(item)
+                pos = _SPACES.match(line, pos).end()  # type: ignore[union-attr]
+                if line.startswith("]", pos):
+                    return items, pos + 1
+                if not line.startswith(",", pos):
+                    raise _GiveUp
+                pos += 1
+        m = _FLOW_SCALAR.match(line, pos)
+        if m is None:
+            raise _GiveUp
+        if m.group(1) is not None:
+            return self.plain(m.group(1)), m.end()
+        return m.group(2)[1:-1], m.end()
+
+    def read_line(self, line: str, loc: Loc, depth: int) -> _Line | None:
+        """A line of the block mapping at ``loc``: None when blank or a comment."""
+        stripped = line.lstrip(" ")
+        if not stripped or stripped[0] == "#":
+            return _SKIP
+        if len(line) > _MAX_LINE:
+            raise _GiveUp
+        m = _BLOCK_LINE.fullmatch(line)
+        if m is None:
+            raise _GiveUp
+        indent, key, rest = len(m.group(1)), m.group(2), m.group(3)
+        child = self.loc(loc, key)
+        marks = [(child, indent + 1)]
+        if rest is None:
+            return _Line(indent, key, _EMPTY, None, tuple(marks), 1)
+        if rest == "|":
+            return _Line(indent, key, _LITERAL, None, tuple(marks), 2)
+        if _BLOCK_PLAIN.fullmatch(rest):
+            return _Line(indent, key, _VALUE, self.plain(rest), tuple(marks), 2)
+        value, end = self.flow(line, m.start(3), child, depth + 1, marks)
+        if end != len(line):
+            raise _GiveUp
+        kind = _COPY if isinstance(value, dict | list) else _VALUE
+        return _Line(indent, key, kind, value, tuple(marks), len(marks) + 1)
+
+    # -- block mappings ------------------------------------------------------------------------------------------
+
+    def mapping(
+        self, lines: list[str], i: int, first: int, indent: int, loc: Loc, depth: int
+    ) -> tuple[dict[str, Any], int]:
+        """The block mapping whose keys are at ``indent``, from line ``i``; returns it and the next line's index.
+        ``first`` is the file's line number of ``lines[0]``."""
+        if depth > _MAX_DEPTH:
+            raise _GiveUp
+        out: dict[str, Any] = {}
+        n = len(lines)
+        cache = self.lines
+        marks = self.marks
+        mark = self.mark
+        while i < n:
+            line = lines[i]
+            entry = cache.get((loc, line), _NOT_READ)
+            if entry is _NOT_READ:
+                entry = cache[(loc, line)] = self.read_line(line, loc, depth)
+            if entry is None:
+                i += 1
+                continue
+            if entry.indent != indent:
+                if entry.indent < indent:
+                    break
+                raise _GiveUp
+            key = entry.key
+            if key in out:
+                raise _GiveUp  # the YAML path names the duplicate
+            self.nodes += entry.nodes
+            if self.nodes > self.max_nodes:
+                raise _GiveUp
+            lineno = first + i
+            for where, column in entry.marks:
+                marks[where] = mark(lineno, column)
+            i += 1
+            kind = entry.kind
+            if kind == _VALUE:
+                out[key] = entry.value
+            elif kind == _COPY:
+                out[key] = _copy(entry.value)
+            elif kind == _LITERAL:
+                out[key], i = _literal(lines, i, indent)
+            else:
+                j = _next_content(lines, i)
+                if j < n and _indent(lines[j]) > indent:
+                    out[key], i = self.mapping(lines, j, first, _indent(lines[j]), entry.marks[0][0], depth + 1)
+                else:
+                    out[key] = None  # 'key:' alone: null
+        return out, i
+
+
+_NOT_READ: Any = object()
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a flow value's containers (its scalars are immutable), so that no two documents share one."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _next_content(lines: list[str], i: int) -> int:
+    """The index of the next line that is neither blank nor a comment (len(lines) when none)."""
+    while i < len(lines):
+        stripped = lines[i].lstrip(" ")
+        if stripped and stripped[0] != "#":
+            return i
+        i += 1
+    return i
+
+
+def _literal(lines: list[str], i: int, indent: int) -> tuple[str, int]:
+    """A literal block scalar ('|': clip, indentation from its first line) of a key at ``indent``, from line ``i``;
+    returns its text and the index of the line after it."""
+    if i >= len(lines) or not lines[i]:
+        raise _GiveUp  # empty, or leading empty lines: left to YAML
+    width = _indent(lines[i])
+    if width <= indent:
+        raise _GiveUp
+    pad = " " * width
+    content: list[str] = []
+    end = i  # after the last content line
+    n = len(lines)
+    while i < n:
+        line = lines[i]
+        if line.startswith(pad):
+            if end < i:
+                content.extend([""] * (i - end))  # empty lines between content lines are part of the text
+            content.append(line[width:])
+            end = i + 1
+        elif line:  # less indented: the text has ended
+            if line.lstrip(" ").startswith("#"):
+                raise _GiveUp  # a comment right after the text: left to YAML
+            break
+        i += 1
+    return "\n".join(content) + "\n", end
+
+
+def read_simple(
+    text: str, mark: Any, locs: dict[Loc, Loc], max_nodes: int
+) -> list[tuple[int, Any, Any, dict[Loc, Any]]] | None:
+    """The documents of ``text`` as (index, start mark, data, marks), as the YAML path would read them, or None
+    when the text is not in the subset (or holds no document). ``mark(line, column)`` makes a mark (1-based);
+    ``locs`` shares path tuples; a document of more than ``max_nodes`` values is left to the YAML path."""
+    # A last line without its line break changes a block scalar's text (clip keeps a break only when there is one).
+    if not text.endswith("\n") or " \n" in text or not text.isascii() or not _PRINTABLE.fullmatch(text):
+        return None
+    lines = text.split("\n")
+    # Documents: the lines before the first '---' (a document only if they hold content), then one per '---'.
+    bounds = [0, *(k + 1 for k, line in enumerate(lines) if line == "---"), len(lines) + 1]
+    out: list[tuple[int, Any, Any, dict[Loc, Any]]] = []
+    reader = _Reader(mark, locs, max_nodes)
+    skipped = 0  # 1 when the lines before the first '---' are no document
+    try:
+        for part_index in range(len(bounds) - 1):
+            start = bounds[part_index]
+            part = lines[start : bounds[part_index + 1] - 1]
+            j = _next_content(part, 0)
+            if j == len(part):
+                if part_index == 0:
+                    skipped = 1  # comments or nothing before the first '---': no document
+                    continue
+                return None  # an empty document: left to YAML
+            reader.marks = {}
+            reader.nodes = 1
+            indent = _indent(part[j])
+            root = mark(start + j + 1, indent + 1)
+            reader.marks[()] = root
+            data, end = reader.mapping(part, j, start + 1, indent, (), 1)
+            if end != len(part):
+                raise _GiveUp  # a line less indented than the document's keys
+            out.append((part_index - skipped, root, data, reader.marks))
+    except _GiveUp:
+        return None
+    return out or None
