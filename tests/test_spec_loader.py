@@ -267,6 +267,71 @@ def test_references_may_not_leave_the_given_root(spec_repo: Path) -> None:
     ]
 
 
+FILE_KEYSTORE = textwrap.dedent("""
+    apiVersion: mtls-config/v1
+    kind: KeyStore
+    metadata: {name: NAME}
+    spec: {file: FILE, password: {fromEnv: PW}}
+    """).lstrip()
+
+
+def _keystores(*pairs: tuple[str, str]) -> str:
+    return "---\n".join(FILE_KEYSTORE.replace("NAME", name).replace("FILE", file) for name, file in pairs)
+
+
+def test_a_path_named_by_many_specs_gives_each_its_own_answer(spec_repo: Path) -> None:
+    # Paths are checked once per folder and run (issue 18): every spec naming a bad path still gets its problem at
+    # its own line, and the same text in another folder is checked against that folder.
+    (spec_repo / "a").mkdir()
+    (spec_repo / "a" / "client.jks").write_bytes(b"jks")
+    (spec_repo / "b").mkdir()
+    (spec_repo.parent / "elsewhere.jks").write_bytes(b"jks")
+    (spec_repo / "b" / "link.jks").symlink_to(spec_repo.parent / "elsewhere.jks")
+    write(spec_repo / "a" / "ks.yaml", _keystores(("a1", "client.jks"), ("a2", "client.jks"), ("a3", "gone.jks")))
+    write(
+        spec_repo / "b" / "ks.yaml",
+        _keystores(("b1", "client.jks"), ("b2", "client.jks"), ("b3", "link.jks"), ("b4", "link.jks")),
+    )
+    write(spec_repo / "c" / "ks.yaml", _keystores(("c1", "../../elsewhere.jks"), ("c2", "../a/client.jks")))
+    missing = "file '{}' does not exist (paths are relative to the spec file)"
+    link = "'link.jks' is a symbolic link to a file outside the spec repository; copy the file into the repository "
+    link += "instead"
+    outside = "'../../elsewhere.jks' points outside the spec repository; keep referenced files inside it"
+    assert problems_of([spec_repo]) == [
+        f"a/ks.yaml:14:8: KeyStore/a3: spec.file: {missing.format('gone.jks')}",
+        f"b/ks.yaml:4:8: KeyStore/b1: spec.file: {missing.format('client.jks')}",
+        f"b/ks.yaml:9:8: KeyStore/b2: spec.file: {missing.format('client.jks')}",
+        f"b/ks.yaml:14:8: KeyStore/b3: spec.file: {link}",
+        f"b/ks.yaml:19:8: KeyStore/b4: spec.file: {link}",
+        f"c/ks.yaml:4:8: KeyStore/c1: spec.file: {outside}",
+    ]
+
+
+def test_a_spec_path_is_checked_again_by_the_next_load(spec_repo: Path) -> None:
+    write(spec_repo / "ks.yaml", _keystores(("a", "client.jks"), ("b", "client.jks")))
+    assert len(problems_of([spec_repo])) == 2
+    (spec_repo / "client.jks").write_bytes(b"jks")
+    specs = load_specs([spec_repo])
+    assert [Path(k.spec.file or "") for k in specs.key_stores] == [(spec_repo / "client.jks").resolve()] * 2
+    (spec_repo / "client.jks").unlink()
+    (spec_repo / "client.jks").mkdir()
+    assert problems_of([spec_repo]) == [
+        f"ks.yaml:{line}:8: KeyStore/{name}: spec.file: 'client.jks' is not a regular file"
+        for line, name in ((4, "a"), (9, "b"))
+    ]
+
+
+def test_a_symbolic_link_out_of_the_repository_is_told_apart_for_every_spec(spec_repo: Path) -> None:
+    (spec_repo.parent / "elsewhere.jks").write_bytes(b"jks")
+    (spec_repo / "link.jks").symlink_to(spec_repo.parent / "elsewhere.jks")
+    write(spec_repo / "ks.yaml", _keystores(("a", "link.jks"), ("b", "link.jks")))
+    assert problems_of([spec_repo]) == [
+        f"ks.yaml:{line}:8: KeyStore/{name}: spec.file: 'link.jks' is a symbolic link to a file outside the spec "
+        "repository; copy the file into the repository instead"
+        for line, name in ((4, "a"), (9, "b"))
+    ]
+
+
 # --- checks across resources -----------------------------------------------------------------------------
 
 

@@ -135,16 +135,18 @@ def load_specs(
         root = default_spec_root(paths)
     resources: list[tuple[AnyResource, SourceDocument]] = []
     invalid: set[str] = set()  # addresses of resources with problems of their own
+    outcomes: dict[Any, Any] = {}  # the spec paths' checks, shared by every file's context (SpecContext.outcomes)
     for path in files:
         display = display_path(path)
         docs, file_problems = read_documents(path, display, _address_of)
         problems.extend(file_problems)
+        context = {"spec": SpecContext(base_dir=path.parent, root=root, outcomes=outcomes)}
         for doc in docs:
             if not _substitute(doc, variables or {}, problems):
                 if isinstance(doc.data, dict):
                     invalid.add(_address_of(doc.data))
                 continue
-            resource = _validate_document(doc, root, problems)
+            resource = _validate_document(doc, context, problems)
             if resource is not None:
                 resources.append((resource, doc))
             elif isinstance(doc.data, dict):
@@ -254,7 +256,9 @@ def _address_of(data: Any) -> str:
     return ""
 
 
-def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem]) -> AnyResource | None:
+def _validate_document(doc: SourceDocument, context: dict[str, Any], problems: list[Problem]) -> AnyResource | None:
+    """The document's resource, validated with ``context`` (its file's ``SpecContext`` as "spec"), or None after
+    adding its problems."""
     data = doc.data
     if not isinstance(data, dict):
         problems.append(
@@ -286,7 +290,6 @@ def _validate_document(doc: SourceDocument, root: Path, problems: list[Problem])
         hint = did_you_mean(str(kind), KINDS)
         problems.append(doc.problem(("kind",), f"unknown kind '{kind}'; expected one of " + ", ".join(KINDS) + hint))
         return None
-    context = {"spec": SpecContext(base_dir=doc.path.parent, root=root)}
     try:
         resource = MODELS[kind].model_validate(data, context=context)
     except ValidationError as exc:
@@ -431,41 +434,43 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
     certificate_names: dict[str, tuple[str, SourceDocument]] = {}
     bound_messages: dict[tuple[str, str], tuple[str, str]] = {}  # (type, folded name) -> (address, name)
     for resource, doc in pairs:
-        if resource.address in seen:
-            first = seen[resource.address]
+        address = resource.address
+        if address in seen:
+            first = seen[address]
             problems.append(
                 doc.problem(
                     name_loc,
                     f"duplicate {resource.kind} name (first defined at {first.display}:{first.start.line})",
-                    address=resource.address,
+                    address=address,
                 )
             )
             continue
-        seen[resource.address] = doc
-        twin = seen_folded.setdefault((resource.kind, folded(resource.name)), (resource.address, doc))
-        if twin[0] != resource.address:
+        seen[address] = doc
+        folded_name = folded(resource.name)
+        twin = seen_folded.setdefault((resource.kind, folded_name), (address, doc))
+        if twin[0] != address:
             problems.append(
                 doc.problem(
                     name_loc,
                     f"differs from {twin[0]} at {twin[1].display}:{twin[1].start.line} only in case; the instance "
                     "compares names ignoring case, so both would name one record",
-                    address=resource.address,
+                    address=address,
                 )
             )
             continue
         if isinstance(resource, KeyStore | TrustStoreCert):
-            other = certificate_names.get(folded(resource.name))
+            other = certificate_names.get(folded_name)
             if other is not None:
                 problems.append(
                     doc.problem(
                         name_loc,
                         f"name already used by {other[0]} at {other[1].display}:{other[1].start.line}; "
                         "KeyStore and TrustStoreCert records share the sys_certificate table",
-                        address=resource.address,
+                        address=address,
                     )
                 )
             else:
-                certificate_names[folded(resource.name)] = (resource.address, doc)
+                certificate_names[folded_name] = (address, doc)
         if isinstance(resource, MessageBinding):
             target = (resource.spec.message.type, resource.spec.message.name)
             bound = bound_messages.get((target[0], folded(target[1])))
@@ -475,11 +480,11 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
                         ("spec", "message"),
                         f"{target[0]} message '{target[1]}' is already bound by {bound[0]}"
                         + (f" (as '{bound[1]}': names are compared ignoring case)" if bound[1] != target[1] else ""),
-                        address=resource.address,
+                        address=address,
                     )
                 )
             else:
-                bound_messages[(target[0], folded(target[1]))] = (resource.address, target[1])
+                bound_messages[(target[0], folded(target[1]))] = (address, target[1])
 
     names: dict[str, set[str]] = {}
     for r, _ in pairs:
