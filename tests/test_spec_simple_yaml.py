@@ -15,7 +15,7 @@ import yaml
 from bench.stacks import write_stack
 from mtls_config.spec import yamlsource
 from mtls_config.spec.simpleyaml import read_simple
-from mtls_config.spec.yamlsource import FAST_LOADER, MAX_NODES, Mark
+from mtls_config.spec.yamlsource import FAST_LOADER, MAX_NODES, LazyMarks, Mark
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = sorted(
@@ -45,12 +45,17 @@ def _through_yaml(text: str, loader: Any) -> Any:
 
 
 def _simply(text: str) -> Any:
-    read = read_simple(text, Mark, {}, MAX_NODES)
+    read = read_simple(text, {}, MAX_NODES)
     if read is None:
         return None
-    for _, start, _, marks in read:
-        assert isinstance(start, Mark) and all(isinstance(m, Mark) for m in marks.values())
-    return [(index, start, _typed(data), marks) for index, start, data, marks in read]
+    out = []
+    for doc in read:
+        start = Mark(*doc.start)
+        marks = LazyMarks(start, doc.rows)
+        made = dict(marks)
+        assert all(isinstance(m, Mark) for m in made.values()) and made == marks and len(marks) == len(made)
+        out.append((doc.position, start, _typed(doc.data), made))
+    return out
 
 
 def _agrees(text: str) -> bool:
@@ -92,6 +97,8 @@ LEFT_TO_YAML = [
     "\ufeffa: b\n",
     "a: b\nb: c\na: d\n",  # duplicate key: the YAML path names it
     "a: {b: 1, b: 2}\n",
+    "metadata: {name: a}\nmetadata: {name: b}\n",
+    "a:\n  b: {c: d}\n c: {d: e}\n",
     "a: &x b\nc: *x\n",
     "a: !!str 1\n",
     "%YAML 1.1\n---\na: b\n",
@@ -131,7 +138,7 @@ LEFT_TO_YAML = [
 
 @pytest.mark.parametrize("text", LEFT_TO_YAML)
 def test_what_is_not_in_the_subset_is_left_to_yaml(text: str) -> None:
-    assert read_simple(text, Mark, {}, MAX_NODES) is None
+    assert read_simple(text, {}, MAX_NODES) is None
 
 
 TAKEN = [
@@ -148,6 +155,7 @@ TAKEN = [
     "true: 1\nnull: 2\non: 3\n",
     "a: 99999999999999999999999999999\nb: 1_000\nc: 0o17\nd: 017\ne: 12\n",
     "a: $x\nb: ${y}z\nc: a{b}\nd: x}\n",
+    "metadata: {name: a}\nspec:\n  x: {y: 1}\n  z: {on: ~}\n---\nmetadata: {name: yes}\n",
 ]
 
 

@@ -39,9 +39,10 @@ PROJECT_FILE_NAMES = ("mtls-config.yaml", "mtls-config.yml")
 R = TypeVar("R", bound=AnyResource)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a resource was defined, for messages that point back at the spec."""
+    """Where a resource was defined, for messages that point back at the spec. Slotted: one per resource, kept for
+    the run."""
 
     path: str  # as displayed
     line: int
@@ -136,11 +137,13 @@ def load_specs(
     resources: list[tuple[AnyResource, SourceDocument]] = []
     invalid: set[str] = set()  # addresses of resources with problems of their own
     outcomes: dict[Any, Any] = {}  # the spec paths' checks, shared by every file's context (SpecContext.outcomes)
+    folders: dict[Path, Path] = {}  # one base_dir per spec file, not a Path per resource
     for path in files:
         display = display_path(path)
         docs, file_problems = read_documents(path, display, _address_of)
         problems.extend(file_problems)
-        context = {"spec": SpecContext(base_dir=path.parent, root=root, outcomes=outcomes)}
+        folders[path] = path.parent
+        context = {"spec": SpecContext(base_dir=folders[path], root=root, outcomes=outcomes)}
         for doc in docs:
             if not _substitute(doc, variables or {}, problems):
                 if isinstance(doc.data, dict):
@@ -163,8 +166,7 @@ def load_specs(
     if problems:
         raise SpecError(problems)
     ordered = sorted(resources, key=lambda pair: (KINDS.index(pair[0].kind), pair[0].name))
-    folders: dict[Path, Path] = {}  # one base_dir per spec file, not a Path per resource
-    origins = {r.address: _origin(doc, folders.setdefault(doc.path, doc.path.parent)) for r, doc in ordered}
+    origins = {r.address: _origin(doc, folders[doc.path]) for r, doc in ordered}
     return SpecSet(tuple(r for r, _ in ordered), origins, tuple(files))
 
 
@@ -269,17 +271,16 @@ def _validate_document(doc: SourceDocument, context: dict[str, Any], problems: l
             )
         )
         return None
-    address = _address_of(data)
     kind = data.get("kind")
     if "apiVersion" not in data:
-        problems.append(doc.problem((), f"missing apiVersion (expected '{API_VERSION}')", address=address))
+        problems.append(doc.problem((), f"missing apiVersion (expected '{API_VERSION}')", address=_address_of(data)))
         return None
     if data["apiVersion"] != API_VERSION:
         problems.append(
             doc.problem(
                 ("apiVersion",),
                 f"unsupported apiVersion '{data['apiVersion']}'; expected '{API_VERSION}'",
-                address=address,
+                address=_address_of(data),
             )
         )
         return None
@@ -295,6 +296,7 @@ def _validate_document(doc: SourceDocument, context: dict[str, Any], problems: l
     except ValidationError as exc:
         # The input is included only to name its YAML type in messages: a value is never shown, since it
         # may be a secret written in the wrong place.
+        address = _address_of(data)
         for err in exc.errors(include_url=False, include_input=True):
             problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err, MODELS[kind]), address=address))
         return None

@@ -48,6 +48,16 @@ _MAX_LINE = 1000
 _MAX_DEPTH = 40  # well under yamlsource.MAX_DEPTH, so a deep document is left to the YAML path's message
 
 
+class Document(NamedTuple):
+    """One document as read: its position among the file's documents, the (line, column) where it starts, its data,
+    and its marks as rows: a line number, then that line's ((path, column), ...); ``LazyMarks`` makes them marks."""
+
+    position: int  # among the file's documents, 0-based
+    start: tuple[int, int]
+    data: Any
+    rows: tuple[Any, ...]
+
+
 class _GiveUp(Exception):
     """The file is outside the subset: read it through YAML."""
 
@@ -68,16 +78,19 @@ class _Line(NamedTuple):
 
 
 class _Reader:
-    def __init__(self, mark: Callable[[int, int], Any], locs: dict[Loc, Loc], max_nodes: int) -> None:
-        self.mark = mark
+    def __init__(self, locs: dict[Loc, Loc], max_nodes: int) -> None:
         self.locs = locs
         self.max_nodes = max_nodes
         self.resolver = yaml.resolver.Resolver()
+        self.resolve: Callable[[type[ScalarNode], str, tuple[bool, bool]], str] = self.resolver.resolve
         self.constructor = SafeConstructor()
         self.values: dict[str, Any] = {}  # plain text -> its value (str, or an immutable int, bool, None...)
+        # The first characters the resolver has implicit types for (all of them when it has one for any text).
+        starts = self.resolver.yaml_implicit_resolvers
+        self.plain_starts: Any = starts if None not in starts else _EVERY_CHARACTER
         self.lines: dict[tuple[Loc, str], _Line | None] = {}
         self.nodes = 0
-        self.marks: dict[Loc, Any] = {}
+        self.rows: list[Any] = []  # the document's marks: line number, then its line's (path, column) pairs
 
     def loc(self, parent: Loc, part: str | int) -> Loc:
         child = (*parent, part)
@@ -86,7 +99,8 @@ class _Reader:
     def plain(self, text: str) -> Any:
         if text in self.values:
             return self.values[text]
-        tag = self.resolver.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]  # PyYAML
+        # No implicit type starts with most characters ('k' of 'ks-00001'): the resolver would try none of them.
+        tag = self.resolve(ScalarNode, text, (True, False)) if text[0] in self.plain_starts else _STR_TAG
         if tag == _STR_TAG:
             value: Any = text
         else:
@@ -190,12 +204,23 @@ class _Reader:
         out: dict[str, Any] = {}
         n = len(lines)
         cache = self.lines
-        marks = self.marks
-        mark = self.mark
+        rows = self.rows
         while i < n:
             line = lines[i]
             entry = cache.get((loc, line), _NOT_READ)
             if entry is _NOT_READ:
+                one = _ONE_ENTRY.fullmatch(line)
+                if one is not None and len(one.group(1)) == indent and len(line) <= _MAX_LINE:
+                    # 'metadata: {name: ...}': a line of its own in every document; read here, not kept
+                    key, inner = one.group(2), one.group(3)
+                    if key in out:
+                        raise _GiveUp
+                    self.nodes += 3
+                    child = self.loc(loc, key)
+                    rows += (first + i, ((child, indent + 1), (self.loc(child, inner), one.start(3) + 1)))
+                    out[key] = {inner: self.plain(one.group(4))}
+                    i += 1
+                    continue
                 entry = cache[(loc, line)] = self.read_line(line, loc, depth)
             if entry is None:
                 i += 1
@@ -210,9 +235,7 @@ class _Reader:
             self.nodes += entry.nodes
             if self.nodes > self.max_nodes:
                 raise _GiveUp
-            lineno = first + i
-            for where, column in entry.marks:
-                marks[where] = mark(lineno, column)
+            rows += (first + i, entry.marks)
             i += 1
             kind = entry.kind
             if kind == _VALUE:
@@ -231,6 +254,15 @@ class _Reader:
 
 
 _NOT_READ: Any = object()
+_ONE_ENTRY = re.compile(rf"( *)({_KEY}): \{{({_KEY}): ({_PLAIN})\}}")
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERY_CHARACTER = _Everything()
 
 
 def _copy(value: Any) -> Any:
@@ -283,20 +315,18 @@ def _literal(lines: list[str], i: int, indent: int) -> tuple[str, int]:
     return "\n".join(content) + "\n", end
 
 
-def read_simple(
-    text: str, mark: Any, locs: dict[Loc, Loc], max_nodes: int
-) -> list[tuple[int, Any, Any, dict[Loc, Any]]] | None:
-    """The documents of ``text`` as (index, start mark, data, marks), as the YAML path would read them, or None
-    when the text is not in the subset (or holds no document). ``mark(line, column)`` makes a mark (1-based);
-    ``locs`` shares path tuples; a document of more than ``max_nodes`` values is left to the YAML path."""
+def read_simple(text: str, locs: dict[Loc, Loc], max_nodes: int) -> list[Document] | None:
+    """The documents of ``text`` as the YAML path would read them, or None when the text is not in the subset (or
+    holds no document). ``locs`` shares path tuples; a document of more than ``max_nodes`` values is left to the
+    YAML path."""
     # A last line without its line break changes a block scalar's text (clip keeps a break only when there is one).
     if not text.endswith("\n") or " \n" in text or not text.isascii() or not _PRINTABLE.fullmatch(text):
         return None
     lines = text.split("\n")
     # Documents: the lines before the first '---' (a document only if they hold content), then one per '---'.
     bounds = [0, *(k + 1 for k, line in enumerate(lines) if line == "---"), len(lines) + 1]
-    out: list[tuple[int, Any, Any, dict[Loc, Any]]] = []
-    reader = _Reader(mark, locs, max_nodes)
+    out: list[Document] = []
+    reader = _Reader(locs, max_nodes)
     skipped = 0  # 1 when the lines before the first '---' are no document
     try:
         for part_index in range(len(bounds) - 1):
@@ -308,15 +338,13 @@ def read_simple(
                     skipped = 1  # comments or nothing before the first '---': no document
                     continue
                 return None  # an empty document: left to YAML
-            reader.marks = {}
+            reader.rows = []
             reader.nodes = 1
             indent = _indent(part[j])
-            root = mark(start + j + 1, indent + 1)
-            reader.marks[()] = root
             data, end = reader.mapping(part, j, start + 1, indent, (), 1)
             if end != len(part):
                 raise _GiveUp  # a line less indented than the document's keys
-            out.append((part_index - skipped, root, data, reader.marks))
+            out.append(Document(part_index - skipped, (start + j + 1, indent + 1), data, tuple(reader.rows)))
     except _GiveUp:
         return None
     return out or None
