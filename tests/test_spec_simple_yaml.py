@@ -51,9 +51,13 @@ def _simply(text: str) -> Any:
     out = []
     for doc in read:
         start = Mark(*doc.start)
-        marks = LazyMarks(start, doc.rows)
-        made = dict(marks)
-        assert all(isinstance(m, Mark) for m in made.values()) and made == marks and len(marks) == len(made)
+        made = dict(LazyMarks(start, doc.rows))
+        assert all(isinstance(m, Mark) for m in made.values())
+        # one mark at a time (found in the rows) or all at once: the same marks
+        unmade = LazyMarks(start, doc.rows)
+        assert all(unmade.get(loc) == unmade[loc] == mark and loc in unmade for loc, mark in made.items())
+        assert unmade.get(("no", "such", 0)) is None and ("no",) not in unmade and len(unmade) == len(made)
+        assert made == unmade
         out.append((doc.position, start, _typed(doc.data), made))
     return out
 

@@ -127,7 +127,7 @@ class _TooBig(Exception):
 
 
 class LazyMarks(Mapping[Loc, Mark]):
-    """A document's marks, made the first time one is asked for: a resource's marks are read only for a message
+    """A document's marks, made the first time all are asked for: a resource's marks are read only for a message
     or a finding about it, and most runs have none (at 20000 resources, about 12 MB of marks and 2 us a resource).
     Until then: the document's start and rows as ``simpleyaml`` reads them (a line number, then that line's
     (path, column) pairs, shared by every line of the file with the same text)."""
@@ -151,7 +151,26 @@ class LazyMarks(Mapping[Loc, Mark]):
         return self._marks
 
     def __getitem__(self, loc: Loc) -> Mark:
-        return self._made()[loc]
+        mark = self.get(loc)
+        if mark is None:
+            raise KeyError(loc)
+        return mark
+
+    def get(self, loc: Loc, default: Mark | None = None) -> Mark | None:  # type: ignore[override]
+        """One mark, found in the rows while the marks are not made (a lint asks for one field of every spec)."""
+        if self._marks is not None:
+            return self._marks.get(loc, default)
+        if not loc:
+            return self._start
+        rows = self._rows or ()
+        for at in range(1, len(rows), 2):
+            for where, column in rows[at]:
+                if where == loc:
+                    return Mark(rows[at - 1], column)
+        return default
+
+    def __contains__(self, loc: object) -> bool:
+        return self.get(loc) is not None  # type: ignore[arg-type]  # any key: None when it is no path
 
     def __iter__(self) -> Iterator[Loc]:
         return iter(self._made())
