@@ -260,3 +260,12 @@ def test_generated_files_read_as_through_yaml() -> None:
         taken += _agrees(_file(rng))
     # both sides are exercised: many files are in the subset, many are not
     assert count // 10 < taken < count * 9 // 10, taken
+
+
+def test_the_simple_reader_resolves_plain_text_with_the_safe_loaders_tables() -> None:
+    # It asks yaml.resolver.Resolver, and skips the resolver for a first character no implicit type starts with:
+    # right while the safe loaders use the Resolver's own tables (yaml.add_implicit_resolver on one would copy them)
+    for loader in LOADERS:
+        assert loader.yaml_implicit_resolvers is yaml.resolver.Resolver.yaml_implicit_resolvers
+        assert loader.yaml_path_resolvers == {}
+    assert None not in yaml.resolver.Resolver.yaml_implicit_resolvers

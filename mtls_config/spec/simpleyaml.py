@@ -118,54 +118,43 @@ class _Reader:
     def flow(self, line: str, pos: int, loc: Loc, depth: int, marks: list[tuple[Loc, int]]) -> tuple[Any, int]:
         """The flow value at ``pos`` (spaces skipped first); returns it and the position after it. Appends to
         ``marks`` the (path, column) of every key and sequence item in it."""
-        pos = _SPACES.match(line, pos).end()  # type: ignore[union-attr]  # ' *' always matches
+        pos = _skip(line, pos)
         if depth > _MAX_DEPTH:
             raise _GiveUp
         head = line[pos : pos + 1]
-        if head == "{":
-            out: dict[str, Any] = {}
-            pos = _SPACES.match(line, pos + 1).end()  # type: ignore[union-attr]
-            if line.startswith("}", pos):
-                return out, pos + 1
-            while True:
+        if head != "{" and head != "[":
+            m = _FLOW_SCALAR.match(line, pos)
+            if m is None:
+                raise _GiveUp
+            if m.group(1) is not None:
+                return self.plain(m.group(1)), m.end()
+            return m.group(2)[1:-1], m.end()
+        mapping = head == "{"
+        close = "}" if mapping else "]"
+        out: Any = {} if mapping else []
+        pos = _skip(line, pos + 1)
+        if line.startswith(close, pos):
+            return out, pos + 1
+        while True:
+            if mapping:
                 m = _FLOW_KEY.match(line, pos)
-                if m is None:
+                if m is None or m.group(1) in out:  # a duplicate key: the YAML path names it
                     raise _GiveUp
-                key = m.group(1)
-                if key in out:
-                    raise _GiveUp  # the YAML path names the duplicate
-                child = self.loc(loc, key)
+                child = self.loc(loc, m.group(1))
                 marks.append((child, m.start(1) + 1))
-                out[key], pos = self.flow(line, m.end(), child, depth + 1, marks)
-                pos = _SPACES.match(line, pos).end()  # type: ignore[union-attr]
-                if line.startswith("}", pos):
-                    return out, pos + 1
-                if not line.startswith(",", pos):
-                    raise _GiveUp
-                pos += 1
-        if head == "[":
-            items: list[Any] = []
-            pos = _SPACES.match(line, pos + 1).end()  # type: ignore[union-attr]
-            if line.startswith("]", pos):
-                return items, pos + 1
-            while True:
-                child = self.loc(loc, len(items))
-                at = _SPACES.match(line, pos).end()  # type: ignore[union-attr]
+                out[m.group(1)], pos = self.flow(line, m.end(), child, depth + 1, marks)
+            else:
+                child = self.loc(loc, len(out))
+                at = _skip(line, pos)
                 marks.append((child, at + 1))
                 item, pos = self.flow(line, at, child, depth + 1, marks)
-                items.append(item)
-                pos = _SPACES.match(line, pos).end()  # type: ignore[union-attr]
-                if line.startswith("]", pos):
-                    return items, pos + 1
-                if not line.startswith(",", pos):
-                    raise _GiveUp
-                pos += 1
-        m = _FLOW_SCALAR.match(line, pos)
-        if m is None:
-            raise _GiveUp
-        if m.group(1) is not None:
-            return self.plain(m.group(1)), m.end()
-        return m.group(2)[1:-1], m.end()
+                out.append(item)
+            pos = _skip(line, pos)
+            if line.startswith(close, pos):
+                return out, pos + 1
+            if not line.startswith(",", pos):
+                raise _GiveUp
+            pos += 1
 
     def read_line(self, line: str, loc: Loc, depth: int) -> _Line | None:
         """A line of the block mapping at ``loc``: None when blank or a comment."""
@@ -272,6 +261,11 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
+
+
+def _skip(line: str, pos: int) -> int:
+    """The position of the first character at or after ``pos`` that is not a space."""
+    return _SPACES.match(line, pos).end()  # type: ignore[union-attr]  # ' *' always matches
 
 
 def _indent(line: str) -> int:
