@@ -202,9 +202,9 @@ class _Reader:
                 if one is not None and len(one.group(1)) == indent and len(line) <= _MAX_LINE:
                     # 'metadata: {name: ...}': a line of its own in every document; read here, not kept
                     key, inner = one.group(2), one.group(3)
-                    if key in out:
-                        raise _GiveUp
                     self.nodes += 3
+                    if key in out or self.nodes > self.max_nodes:
+                        raise _GiveUp
                     child = self.loc(loc, key)
                     rows += (first + i, ((child, indent + 1), (self.loc(child, inner), one.start(3) + 1)))
                     out[key] = {inner: self.plain(one.group(4))}
