@@ -60,11 +60,12 @@ from mtls_config.inventory_store import (
     clear,
     discard,
     list_stored,
+    nothing_to_clear,
     prepare,
     write_head,
 )
 from mtls_config.live import Live
-from mtls_config.lock import HeldLock, confirm_held, read_lock, release_seen
+from mtls_config.lock import HeldLock, LockInfo, confirm_held, read_lock, release_seen
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Update, Upload
 from mtls_config.readback import HINT, unkept, unkept_message
 from mtls_config.reads import attachments_by_record, read_in
@@ -515,22 +516,48 @@ class Runner:
     ) -> None:
         """The books after the writes: one round of reads (the owned records, the inventory's listing, the
         lock), the parts, the head, then one round clearing what the head no longer names, giving up the claims
-        of names the stack no longer owns and giving the lock back."""
+        of names the stack no longer owns and giving the lock back.
+
+        When nothing is left to clear or give up, the lock goes back beside the head's write (one round less, issue
+        18). Should that write fail, the instance holds the pending inventory without a lock, as after a crash
+        whose lock expired: the next run recognises the records this one made from it, and one that read the
+        inventory before the head moved finds it moved when it checks (``check_listing``) and stops. Clearing and
+        giving up claims stay under the lock: a run of the same stack could otherwise count on a claim this one is
+        about to delete."""
         final, listing, seen = await gather(
             self._final_inventory(inventory, tasks),
             list_stored(self.client, self.live.stack, self.inventory_record),
             read_lock(self.client, lock.stack) if lock is not None else _nothing(),
         )
         prepared = await prepare(self.client, self.live.stack, final, listing)
-        self.inventory_record = await write_head(self.client, self.live.stack, self.inventory_record, listing, prepared)
-        self.journal.write(address="inventory", step=f"write generation {final.generation}", status="ok")
-        self.doing = "giving up the claims of names the stack no longer owns"
         owned = {key.sys_id for key in inventory_keys(final)}
+        given_up = (self.claims.own_ids() | self.claimed) - owned
+        if lock is not None and not given_up and nothing_to_clear([pending, listing], keep=prepared.tokens):
+            await self._write_head_releasing(final, listing, prepared, lock, seen)
+            return
+        await self._write_head(final, listing, prepared)
+        self.doing = "giving up the claims of names the stack no longer owns"
         await gather(
             clear(self.client, [pending, listing], keep=prepared.tokens),
-            self._give_up_claims((self.claims.own_ids() | self.claimed) - owned),
+            self._give_up_claims(given_up),
             release_seen(self.client, lock, seen) if lock is not None else _nothing(),
         )
+
+    async def _write_head(self, final: Inventory, listing: Listing, prepared: Prepared) -> None:
+        self.inventory_record = await write_head(self.client, self.live.stack, self.inventory_record, listing, prepared)
+        self.journal.write(address="inventory", step=f"write generation {final.generation}", status="ok")
+
+    async def _write_head_releasing(
+        self, final: Inventory, listing: Listing, prepared: Prepared, lock: HeldLock, seen: LockInfo | None
+    ) -> None:
+        """The head's write and the lock's release side by side; neither cancels the other (a release failing
+        first must not stop the head's write in flight). The head's failure is the one reported."""
+        head, released = await asyncio.gather(
+            self._write_head(final, listing, prepared), release_seen(self.client, lock, seen), return_exceptions=True
+        )
+        for outcome in (head, released):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _give_up_claims(self, sys_ids: Collection[str], *, warn: bool = True) -> None:
         """Give up claims; never raises, the failure journaled (and logged with ``warn``). After the final write

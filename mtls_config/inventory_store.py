@@ -289,11 +289,23 @@ async def write_head(
     return await _write_head(client, stack, record, prepared.value)
 
 
+def _unnamed(listings: Sequence[Listing], keep: Collection[str]) -> tuple[set[str], set[str]]:
+    """The sys_ids of the listed parts but those of the tokens in ``keep``, and of an earlier version's files."""
+    parts = {p.sys_id for listing in listings for p in listing.parts if p.token not in keep}
+    legacy = {a.sys_id for listing in listings for a in listing.legacy}
+    return parts, legacy
+
+
+def nothing_to_clear(listings: Sequence[Listing], keep: Collection[str] = ()) -> bool:
+    """Whether ``clear`` would send nothing."""
+    parts, legacy = _unnamed(listings, keep)
+    return not parts and not legacy
+
+
 async def clear(client: Instance, listings: Sequence[Listing], keep: Collection[str] = ()) -> None:
     """Delete what the head no longer names: the listed parts (a previous write's, a dead run's) but those of
     the tokens in ``keep``, and an earlier version's file."""
-    parts = {p.sys_id for listing in listings for p in listing.parts if p.token not in keep}
-    legacy = {a.sys_id for listing in listings for a in listing.legacy}
+    parts, legacy = _unnamed(listings, keep)
     await gather(
         _delete_parts(client, sorted(parts)),
         gather_all(client.delete_attachment(sys_id, missing_ok=True) for sys_id in sorted(legacy)),
