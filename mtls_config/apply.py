@@ -220,8 +220,9 @@ class Runner:
         by_address: dict[str, list[Task]] = {}
         for t in tasks:
             by_address.setdefault(t.change.address, []).append(t)
-        for stage in sorted({t.stage for t in tasks}):
-            stage_tasks = [t for t in tasks if t.stage == stage]
+        stages = sorted({t.stage for t in tasks})
+        for stage, following in zip(stages, [*stages[1:], None], strict=True):
+            stage_tasks = [t for t in tasks if t.stage == stage and t.status is None]
             for t in stage_tasks:
                 blocked = [dep for dep in t.change.depends_on if _failed(by_address.get(dep, []))]
                 # Left out by --exclude and not on the instance: writing would point the record at nothing.
@@ -230,12 +231,18 @@ class Runner:
                     self._finish(t, "skipped", f"depends on {', '.join(blocked)}, which failed")
                 elif absent and t.change.action != "delete":
                     self._finish(t, "skipped", f"depends on {', '.join(absent)}, which is not on the instance")
-            depth = max((len(t.phases) for t in stage_tasks), default=0)
+            depth = max((len(t.phases) for t in stage_tasks if t.status is None), default=0)
+            riders: list[Task] = []
             for phase in range(depth):
-                await self._run_phase([t for t in stage_tasks if t.status is None and phase < len(t.phases)], phase)
+                steps = [(t, phase) for t in stage_tasks if t.status is None and phase < len(t.phases)]
+                if phase == depth - 1 and following is not None:
+                    riders = self._riders(tasks, following, by_address)
+                    steps += [(t, 0) for t in riders]
+                await self._run_phase(steps)
             for t in stage_tasks:
                 if t.status is None:
                     self._finish(t, "applied")
+            await self._settle_riders(riders, by_address)
         self.doing = "recording what was done in the stack's inventory"
         await self._write_final(inventory, tasks, listing, lock)
         outcomes = tuple(
@@ -311,10 +318,56 @@ class Runner:
         if self.progress is not None:
             self.progress(task.change.address, status)
 
-    async def _run_phase(self, tasks: list[Task], phase: int) -> None:
+    def _riders(self, tasks: list[Task], stage: int, by_address: Mapping[str, list[Task]]) -> list[Task]:
+        """The creates of ``stage`` (the next) that go out beside the current stage's last phase instead of a round
+        of their own (issue 18: a protocol profile beside its new keystore's activation): one phase of creates
+        only, everything they depend on either in this run and not failed so far, or on the instance already. A
+        rider whose dependency then fails in that phase has its record deleted again (``_settle_riders``)."""
+        riders = []
+        for t in tasks:
+            if t.stage != stage or t.status is not None or t.change.action != "create" or t.change.importing:
+                continue
+            if len(t.phases) != 1 or not all(isinstance(op, Create) for op in t.phases[0]):
+                continue
+            deps = t.change.depends_on
+            if all(d in self.compiled.sys_ids and not _failed(by_address.get(d, [])) for d in deps):
+                riders.append(t)
+        return riders
+
+    async def _settle_riders(self, riders: list[Task], by_address: Mapping[str, list[Task]]) -> None:
+        """Riders whose write went through: applied when what they depend on was, else their record deleted again
+        (nothing is left pointing at a record that failed) and the rider skipped, or failed when the deletion
+        fails (its record then stays in the pending inventory, which the next run recognises)."""
+        undo: list[tuple[Task, list[str]]] = []
+        for t in riders:
+            if t.status is not None:
+                continue
+            failed = [dep for dep in t.change.depends_on if _failed(by_address.get(dep, []))]
+            if failed:
+                undo.append((t, failed))
+            else:
+                self._finish(t, "applied")
+
+        async def one(t: Task, failed: list[str]) -> None:
+            why = f"depends on {', '.join(failed)}, which failed"
+            try:
+                await gather_all(
+                    self.client.delete(op.table, op.sys_id, missing_ok=True)
+                    for op in t.phases[0]
+                    if isinstance(op, Create)
+                )
+            except MtlsConfigError as exc:
+                self._finish(t, "failed", f"{why}; its record, created beside it, could not be deleted: {exc.message}")
+                return
+            self._finish(t, "skipped", f"{why}; its record, created beside it, was deleted again")
+
+        await gather_all(one(t, failed) for t, failed in undo)
+
+    async def _run_phase(self, steps: list[tuple[Task, int]]) -> None:
+        """One round of writes: each task's operations of its given phase."""
         batched: list[tuple[Task, BatchableWrite]] = []
         other: list[tuple[Task, Operation]] = []
-        for t in tasks:
+        for t, phase in steps:
             for op in t.phases[phase]:
                 if isinstance(op, DeleteAttachment):
                     other.append((t, op))

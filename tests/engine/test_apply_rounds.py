@@ -11,6 +11,8 @@ emulator's request log: a round is a request that arrived after the one before i
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,8 @@ from tests.engine.stacks import write_stack
 LATENCY_MS = 200  # requests sent together overlap even on a loaded machine (the CLI between sends)
 FIXED = 5  # issue 18: lock, pending inventory, final inventory with the unlock beside the head (and the claims)
 # The stack of 12's own writes when all are created: its keystores' three phases (created inactive, file attached,
-# password set and activated; the trusted certificates' creates go with the first), then the profiles.
-CREATE_WRITE_ROUNDS = 4
+# password set and activated; the trusted certificates' creates go with the first, the profiles with the last).
+CREATE_WRITE_ROUNDS = 3
 
 
 def log(url: str) -> list[dict[str, Any]]:
@@ -148,4 +150,96 @@ def test_the_lock_goes_back_beside_the_final_head_and_a_refused_head_leaves_a_ru
                                  params={"sysparm_query": "nameSTARTSWITHks-^ORnameSTARTSWITHtc-"}).json()["result"]  # fmt: skip
         names = [c["name"] for c in certificates]
         assert len(names) == len(set(names)) == 9, names  # the stack of 12's certificates, none made twice
+    assert "No changes" in capsys.readouterr().out
+
+
+class RefuseActivation:
+    """ASGI wrapper: while armed, refuses (403) every write that activates a ``sys_certificate`` record (a keystore's
+    last step), sent alone or inside a batch (the whole batch is refused: the client then sends its writes one by
+    one, and the activations alone are refused again)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.state = app.state
+        self.armed = False
+        self.refused = 0
+
+    @staticmethod
+    def _activates(method: str, path: str, body: bytes) -> bool:
+        if method != "PATCH" or not path.startswith("/api/now/table/sys_certificate/"):
+            return False
+        return json.loads(body or b"{}").get("active") == "true"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.armed or scope["type"] != "http" or scope["method"] not in ("PATCH", "POST"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        refuse = self._activates(scope["method"], scope["path"], body)
+        if scope["path"] == "/api/now/v1/batch":
+            refuse = any(
+                self._activates(r["method"], r["url"].split("?")[0], base64.b64decode(r.get("body") or ""))
+                for r in json.loads(body)["rest_requests"]
+            )
+        if refuse:
+            self.refused += 1
+            answer = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
+            await send(
+                {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": answer})
+            return
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def test_profiles_created_beside_their_keystores_activation_are_deleted_again_when_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new protocol profile goes out beside its new keystore's last step (issue 18: one round less than after it).
+    When that step fails, the profile's record is deleted again and the profile reported skipped, saying why: no
+    profile is left pointing at a keystore that failed. The next apply finishes both, creating nothing twice."""
+    root = tmp_path / "stack"
+    write_stack(root, 12)  # 3 keystores, 3 profiles (one per keystore), 6 trusted certificates
+    (root / "mtls-config.yaml").write_text("stack: riders\n", encoding="utf-8")
+    monkeypatch.chdir(root)
+    as_user(monkeypatch, "admin")
+    app = RefuseActivation(create_app(EmulatorConfig(users=ACCOUNTS, latency_ms=5)))
+    with ThreadedServer(app) as server:  # type: ignore[arg-type]
+        monkeypatch.setenv("SN_INSTANCE", server.url)
+        app.armed = True
+        assert main(["apply", "--auto-approve"]) == 1
+        out = capsys.readouterr().out
+        assert app.refused >= 3
+        assert "Apply finished: 6 applied, 3 failed, 3 skipped." in out, out
+        for i in range(3):
+            assert (
+                f"depends on KeyStore/ks-{i:05d}, which failed; its record, created beside it, was deleted again" in out
+            )
+        profiles = httpx.get(f"{server.url}/api/now/table/sys_protocol_profile", auth=ADMIN,
+                             params={"sysparm_query": "protocolSTARTSWITHp"}).json()["result"]  # fmt: skip
+        assert profiles == [], "a profile is left pointing at a keystore that failed"
+
+        app.armed = False
+        assert main(["apply", "--auto-approve"]) == 0
+        assert main(["plan"]) == 0
+        profiles = httpx.get(f"{server.url}/api/now/table/sys_protocol_profile", auth=ADMIN,
+                             params={"sysparm_query": "protocolSTARTSWITHp"}).json()["result"]  # fmt: skip
+        certificates = httpx.get(f"{server.url}/api/now/table/sys_certificate", auth=ADMIN,
+                                 params={"sysparm_query": "nameSTARTSWITHks-^ORnameSTARTSWITHtc-"}).json()["result"]  # fmt: skip
+        assert len(profiles) == 3 and len({c["name"] for c in certificates}) == len(certificates) == 9
     assert "No changes" in capsys.readouterr().out
