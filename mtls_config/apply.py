@@ -70,7 +70,7 @@ from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Ope
 from mtls_config.readback import HINT, unkept, unkept_message
 from mtls_config.reads import attachments_by_record, read_in
 from mtls_config.redaction import redact
-from mtls_config.resources.common import LiveRecord
+from mtls_config.resources.common import Attachment, LiveRecord
 from mtls_config.resources.registry import attachment_tables, kind_named, opaque_columns
 
 logger = logging.getLogger("mtls_config.apply")
@@ -132,6 +132,10 @@ class Runner:
         self.pending = pending_inventory(live, compiled)  # the books before the first write
         self.wanted, self.needing = self._names_to_claim()
         self.first_claim = Taken()  # the first name of ``wanted``, claimed in the first round
+        # sys_id -> what the books need of the record as the instance answered its last write (its sys_mod_count and
+        # opaque columns): the final inventory reads again only the records not known from these.
+        self.answered: dict[str, LiveRecord] = {}
+        self.final_reads: asyncio.Future[tuple[Listing, LockInfo | None]] | None = None
 
     async def first_round(self, lock: HeldLock | None = None) -> tuple[Listing, Prepared | None]:
         """What must go out before the first write, all at once: the read-back confirming ``lock`` (taken without
@@ -211,6 +215,14 @@ class Runner:
         return error
 
     async def _run(self, first: tuple[Listing, Prepared | None] | None, lock: HeldLock | None) -> ApplyResult:
+        try:
+            return await self._run_all(first, lock)
+        finally:
+            if self.final_reads is not None and not self.final_reads.done():
+                self.final_reads.cancel()  # the run stopped before its final write: nobody will wait for them
+                await asyncio.gather(self.final_reads, return_exceptions=True)
+
+    async def _run_all(self, first: tuple[Listing, Prepared | None] | None, lock: HeldLock | None) -> ApplyResult:
         tasks = self.compiled.tasks
         self.doing = "checking the records about to change"
         listing, prepared = first if first is not None else await self.first_round(lock)
@@ -238,6 +250,9 @@ class Runner:
                 if phase == depth - 1 and following is not None:
                     riders = self._riders(tasks, following, by_address)
                     steps += [(t, 0) for t in riders]
+                if self.final_reads is None and not _more_writes(tasks, stage, phase, steps):
+                    # The last round of writes: the final reads of the inventory's listing and the lock go beside it
+                    self.final_reads = asyncio.ensure_future(self._final_reads(lock))
                 await self._run_phase(steps)
             for t in stage_tasks:
                 if t.status is None:
@@ -451,13 +466,21 @@ class Runner:
         self._step(task, op, "ok")
 
     def _check_kept(self, task: Task, op: Operation, record: Mapping[str, Any] | None) -> None:
-        if not isinstance(op, Create | Update) or record is None:
+        if not isinstance(op, Create | Update):
+            return
+        self.answered.pop(op.sys_id, None)  # an earlier answer no longer says what the record holds
+        if record is None:
             return
         kind = kind_named(task.change.kind)
         found = unkept(op, record, write_only=kind.write_only(), form=kind.stored_form)
         if found:
             columns = tuple(f"{u.table}.{u.column}" for u in found)
             raise WriteNotKept(unkept_message(found), columns=columns, hint=HINT)
+        books = ("sys_id", "sys_mod_count", *opaque_columns(op.table))
+        if all(isinstance(record.get(c), str) for c in books):
+            self.answered[op.sys_id] = LiveRecord(
+                op.table, op.sys_id, int(record["sys_mod_count"]), {c: record[c] for c in books}
+            )
 
     def _fail(self, task: Task, op: Operation, exc: MtlsConfigError) -> None:
         journaled = exc.message
@@ -542,22 +565,50 @@ class Runner:
 
     # -- the inventory's books ---------------------------------------------------------------------
 
+    def _known_final_state(self, tasks: list[Task]) -> tuple[dict[str, LiveRecord], dict[str, list[Attachment]]]:
+        """What the books need of the records this run wrote, known without reading them again (issue 18: a
+        creating apply's final reads are then none): the records of applied resources as the instance answered
+        their last write, and the files of a record this run created (the one it attached, or none). A resource that
+        failed, a write answered without the record, or a record the run did not write is read."""
+        rows: dict[str, LiveRecord] = {}
+        attachments: dict[str, list[Attachment]] = {}
+        for t in tasks:
+            if t.status != "applied":
+                continue
+            ops = [op for phase in t.phases for op in phase]
+            written = {op.sys_id for op in ops if isinstance(op, Create | Update)}
+            rows.update((sys_id, self.answered[sys_id]) for sys_id in written if sys_id in self.answered)
+            uploads = [op for op in ops if isinstance(op, Upload)]
+            for created in (op.sys_id for op in ops if isinstance(op, Create)):
+                # A record this run created holds the files it attached, and none other.
+                files = [op for op in uploads if op.sys_id == created]
+                if not files:
+                    attachments[created] = []
+                elif len(files) == 1 and t.uploaded.get("sys_id"):
+                    up = files[0]
+                    attachments[created] = [
+                        Attachment(str(t.uploaded["sys_id"]), up.file_name, len(up.content), up.content_type)
+                    ]
+        return rows, attachments
+
     async def _final_inventory(self, inventory: Inventory, tasks: list[Task]) -> Inventory:
         inv = settled_inventory(inventory, tasks)
-        # One read per table of every owned record, and the attachments of those that carry files, at once: the
-        # ids are known from the inventory. Their final sys_mod_count, file and password state go in the books.
-        by_table = owned_ids(inv)
-        tables = sorted(by_table)
-        files = [t for t in attachment_tables() if t in by_table]
+        # One read per table of every owned record not known from this run's answers, and the attachments of
+        # those that carry files, at once: the ids are known from the inventory. Their final sys_mod_count, file
+        # and password state go in the books.
+        rows, attachments = self._known_final_state(tasks)
+        owned = owned_ids(inv)
+        by_table = {t: sorted(ids - rows.keys()) for t, ids in owned.items() if ids - rows.keys()}
+        files = {t: sorted(owned[t] - attachments.keys()) for t in attachment_tables() if t in owned}
         reads, attachment_rows = await gather(
             gather_all(
                 read_in(self.client, t, "sys_id", by_table[t], ("sys_id", "sys_mod_count", *opaque_columns(t)))
-                for t in tables
+                for t in sorted(by_table)
             ),
-            gather_all(self.client.list_attachments(t, sorted(by_table[t])) for t in files),
+            gather_all(self.client.list_attachments(t, ids) for t, ids in sorted(files.items()) if ids),
         )
-        rows: dict[str, LiveRecord] = {r.sys_id: r for found in reads for r in found}
-        attachments = attachments_by_record(row for listed in attachment_rows for row in listed)
+        rows.update((r.sys_id, r) for found in reads for r in found)
+        attachments.update(attachments_by_record(row for listed in attachment_rows for row in listed))
         planned = {c.address for c in self.all_changes}
         inv, confirmed = final_inventory(inv, tasks, self.desired, self.live, planned, rows, attachments)
         for address in confirmed:
@@ -577,10 +628,9 @@ class Runner:
         inventory before the head moved finds it moved when it checks (``check_listing``) and stops. Clearing and
         giving up claims stay under the lock: a run of the same stack could otherwise count on a claim this one is
         about to delete."""
-        final, listing, seen = await gather(
-            self._final_inventory(inventory, tasks),
-            list_stored(self.client, self.live.stack, self.inventory_record),
-            read_lock(self.client, lock.stack) if lock is not None else _nothing(),
+        early, self.final_reads = self.final_reads, None
+        final, (listing, seen) = await gather(
+            self._final_inventory(inventory, tasks), early if early is not None else self._final_reads(lock)
         )
         prepared = await prepare(self.client, self.live.stack, final, listing)
         owned = {key.sys_id for key in inventory_keys(final)}
@@ -594,6 +644,14 @@ class Runner:
             clear(self.client, [pending, listing], keep=prepared.tokens),
             self._give_up_claims(given_up),
             release_seen(self.client, lock, seen) if lock is not None else _nothing(),
+        )
+
+    async def _final_reads(self, lock: HeldLock | None) -> tuple[Listing, LockInfo | None]:
+        """The inventory's listing (its head unmoved since the pending write) and the lock (still this run's), read
+        for the final write: beside the last round of writes when the runner knows which it is."""
+        return await gather(
+            list_stored(self.client, self.live.stack, self.inventory_record),
+            read_lock(self.client, lock.stack) if lock is not None else _nothing(),
         )
 
     async def _write_head(self, final: Inventory, listing: Listing, prepared: Prepared) -> None:
@@ -624,6 +682,18 @@ class Runner:
             if warn:
                 logger.warning("could not give up the claims of names stack %s no longer owns (%s)",
                                self.live.stack, exc.message)  # fmt: skip
+
+
+def _more_writes(tasks: Sequence[Task], stage: int, phase: int, steps: Sequence[tuple[Task, int]]) -> bool:
+    """Whether writes may follow the round of ``steps`` (phase ``phase`` of ``stage``): a later phase of this
+    stage, or a task of a later stage not in this round and not settled yet."""
+    in_round = {id(t) for t, _ in steps}
+    for t in tasks:
+        if t.status is not None or (id(t) in in_round and t.stage != stage):
+            continue
+        if (t.stage == stage and len(t.phases) > phase + 1) or (t.stage > stage and t.phases):
+            return True
+    return False
 
 
 def _failed(tasks: list[Task]) -> bool:
