@@ -18,13 +18,16 @@ Never imports the client, the emulator or the CLI; talks to the instance only th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from mtls_config.concurrency import settle
 from mtls_config.errors import BadResponse, PermissionDenied
 from mtls_config.instance import Instance
-from mtls_config.inventory_store import TABLE as INVENTORY_TABLE
-from mtls_config.resources import registry
+
+T = TypeVar("T")
 
 GRANTS_TABLE = "sys_user_has_role"
 GRANTS_QUERY = "user=javascript:gs.getUserID()"
@@ -84,6 +87,21 @@ async def read_grants(client: Instance) -> Grants:
     return grants_of(rows)
 
 
+async def load_while_reading(client: Instance, load: Callable[[], T]) -> tuple[T, asyncio.Future[Grants]]:
+    """``load()`` (reading the specs) in a thread while the plan's first request, the account's roles, is out. That
+    request goes alone (it proves the credentials: ``InstanceClient``), so sent after the specs were read it was a
+    round trip of its own before the plan's reads; sent now, it overlaps the reading. Give the read to
+    ``engine.make_planned(grants=...)``, which takes it over (and settles it whatever happens). A spec error stops
+    the run with the read cancelled or its answer dropped. Here, not in the engine: the request goes out before the
+    engine's modules load (``load`` may import them, in its thread)."""
+    grants = asyncio.ensure_future(read_grants(client))
+    try:
+        return await asyncio.to_thread(load), grants
+    except BaseException:
+        await settle(grants)
+        raise
+
+
 @dataclass(frozen=True)
 class Need:
     """Roles one of which the account must hold (admin always will do), and the tables that need them."""
@@ -103,6 +121,10 @@ class Need:
 
 
 def _purpose(table: str) -> str:
+    # Imported here, not above: a run's first request (``load_while_reading``) goes out before the kinds load.
+    from mtls_config.inventory_store import TABLE as INVENTORY_TABLE
+    from mtls_config.resources import registry
+
     if table == INVENTORY_TABLE:
         return "the stack's inventory and lock"
     return _and(list(registry.kinds_of_table(table))) or "its records"
@@ -114,6 +136,9 @@ def _and(items: Sequence[str]) -> str:
 
 def needs(tables: Iterable[str], *, inventory: bool = True) -> list[Need]:
     """The roles the given tables need, grouped by role, tables sorted; the inventory's with ``inventory``."""
+    from mtls_config.inventory_store import TABLE as INVENTORY_TABLE
+    from mtls_config.resources import registry
+
     by_roles: dict[tuple[str, ...], set[str]] = {}
     for table in tables:
         roles = registry.roles_of_table(table)

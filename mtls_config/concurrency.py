@@ -11,6 +11,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, overload
 
@@ -63,6 +64,15 @@ async def gather_all(aws: Any) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def settle(task: asyncio.Future[Any]) -> None:
+    """Leave nothing in flight when a run stops early (a spec error raised while its reads were out): ``task``
+    cancelled unless done, and awaited, whatever it raises."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def run_coroutine(

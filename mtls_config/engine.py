@@ -8,14 +8,13 @@ Never imports the emulator or the CLI.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from mtls_config.access import Grants, read_grants
+from mtls_config.access import Grants
 from mtls_config.apply import ProgressFn, runner_for
 from mtls_config.changes import ApplyResult, DiffResult, Finding
 from mtls_config.claims import (
@@ -28,6 +27,7 @@ from mtls_config.claims import (
     take_claims,
     without_claimed,
 )
+from mtls_config.concurrency import settle
 from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
 from mtls_config.diff import diff, found_not_owned
@@ -93,20 +93,6 @@ def _scoped(result: DiffResult, scope: set[str] | None) -> DiffResult:
     )
 
 
-async def load_while_reading(client: Instance, load: Callable[[], T]) -> tuple[T, asyncio.Future[Grants]]:
-    """``load()`` (reading the specs) in a thread while the plan's first request, the account's roles, is out. That
-    request goes alone (it proves the credentials: ``InstanceClient``), so sent after the specs were read it was a
-    round trip of its own before the plan's reads; sent now, it overlaps the reading. Give the read to
-    ``make_planned(grants=...)``, which takes it over (and settles it whatever happens). A spec error stops the
-    run with the read cancelled or its answer dropped."""
-    grants = asyncio.ensure_future(read_grants(client))
-    try:
-        return await asyncio.to_thread(load), grants
-    except BaseException:
-        await _settle(grants)
-        raise
-
-
 async def make_planned(
     client: Instance,
     specs: SpecSet,
@@ -134,9 +120,9 @@ async def make_planned(
         first = await reads
     finally:
         if reads is not None:
-            await _settle(reads)
+            await settle(reads)
         if grants is not None:  # taken over by the reads, or (stopped before them) answered into nothing
-            await _settle(grants)
+            await settle(grants)
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
     claims = first.claims if first.claims is not None else await read_claims(client, stack)
     result = diff(desired, live, prune=prune, now=now)
@@ -177,14 +163,6 @@ def _local_work(
             return build_desired(specs, inputs=inputs), lint_findings(specs, environ, now, inputs=inputs)
     except StopIteration as exc:  # a future cannot carry StopIteration: the plan would wait for it forever
         raise RuntimeError("StopIteration escaped while building the desired state") from exc
-
-
-async def _settle(task: asyncio.Future[Any]) -> None:
-    """Leave nothing in flight when planning stops early (a spec error raised while the reads were out)."""
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
 
 
 async def apply_planned(

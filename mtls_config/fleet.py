@@ -15,13 +15,16 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtls_config.engine import Planned, load_while_reading, make_planned
+from mtls_config.access import load_while_reading
 from mtls_config.errors import MtlsConfigError, ProjectError
 from mtls_config.instance import Instance
 from mtls_config.spec.project import ProjectFile
-from mtls_config.spec.stack import find_project, load_stack
+from mtls_config.spec.stack import Stack, find_project, load_stack
+
+if TYPE_CHECKING:
+    from mtls_config.engine import Planned
 
 FORMAT_VERSION = "1"
 
@@ -36,7 +39,15 @@ class Connection:
 
 # Opens the instance of an environment (None: the project's default target) of a project.
 Connect = Callable[[ProjectFile, str | None], AbstractAsyncContextManager[Connection]]
-Result = tuple[str | None, Planned | MtlsConfigError]
+Result = tuple[str | None, "Planned | MtlsConfigError"]
+
+
+def load_with_engine(paths: Sequence[Path] | None, env: str | None, project: ProjectFile) -> Stack:
+    """The stack's specs, and the engine's modules, loaded in ``access.load_while_reading``'s thread: a run's
+    first request goes out before they load (they are a tenth of a second or two of a run's start), not after."""
+    import mtls_config.engine  # noqa: F401
+
+    return load_stack(paths, env, project=project)
 
 
 def is_pattern(env: str | None) -> bool:
@@ -76,8 +87,10 @@ async def plan_environments(
         async with connect(project, env) as connection:
             # the specs are read while the plan's first request (alone: it proves the credentials) is out
             stack, grants = await load_while_reading(
-                connection.instance, functools.partial(load_stack, paths, env, project=project)
+                connection.instance, functools.partial(load_with_engine, paths, env, project)
             )
+            from mtls_config.engine import make_planned  # loaded by load_with_engine
+
             return await make_planned(
                 connection.instance,
                 stack.specs,

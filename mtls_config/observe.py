@@ -132,7 +132,7 @@ async def read_first(
     """Round 1, all at once. Attachments are listed for the whole table: listing them by record would have to
     wait for the records' sys_ids, one more round trip on every plan. The roles are checked as soon as they
     arrive: missing ones stop the run with ``MissingRoles`` (also when another read was refused for them).
-    ``roles_sent``: the read of the roles, sent already (``engine.load_while_reading``)."""
+    ``roles_sent``: the read of the roles, sent already (``access.load_while_reading``)."""
     groups = keys.by_column()
     wanted = needs(keys.tables())
     # The roles read sent already proves the credentials: the other reads would wait for it at the client's gate

@@ -224,3 +224,56 @@ def test_the_engine_imports_deepdiff_only_to_compare_nested_fields() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True"]
+
+
+# Dumps the names of the modules the main thread imported before the run's first request was sent (the thread
+# that reads the specs meanwhile imports beside it), then lets the command go on.
+DUMP_AT_FIRST_REQUEST = (
+    "import json, sys, threading\n"
+    "out = sys.argv.pop(1)\n"
+    "sys.argv[0] = 'mtls-config'\n"
+    "main_imports = set(sys.modules)\n"
+    "class Watch:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if threading.current_thread() is threading.main_thread():\n"
+    "            main_imports.add(name)\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, Watch())\n"
+    "from mtls_config.cli.main import run\n"
+    "import mtls_config.client.instance as instance\n"
+    "exchange = instance.InstanceClient._exchange\n"
+    "async def first(self, *a, **k):\n"
+    "    if not any(True for _ in open(out)):\n"
+    "        open(out, 'w').write(json.dumps(sorted(main_imports)))\n"
+    "    return await exchange(self, *a, **k)\n"
+    "instance.InstanceClient._exchange = first\n"
+    "run()\n"
+)
+
+
+@pytest.mark.parametrize("command", [["plan"], ["apply", "--auto-approve"], ["drift"]])
+def test_a_runs_first_request_goes_out_before_the_engine_and_the_kinds_load(command: list[str], tmp_path: Path) -> None:
+    """plan, apply and drift send the account's roles before they import the engine, the kinds, the keystore code
+    and the renderers: those load in the thread that reads the specs while the request is out
+    (``fleet.load_with_engine``), no longer a part of every run's start before its first round trip (issue 18)."""
+    from mtls_config.emulator import EmulatorConfig, create_app
+    from mtls_config.emulator.server import ThreadedServer
+    from tests.engine.conftest import ACCOUNTS, ADMIN
+
+    dump = tmp_path / "modules.json"
+    dump.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR"}}
+    with ThreadedServer(create_app(EmulatorConfig(users=ACCOUNTS))) as server:
+        env.update(SN_INSTANCE=server.url, SN_USERNAME=ADMIN[0], SN_PASSWORD=ADMIN[1], COLUMNS="120")
+        done = subprocess.run(
+            [sys.executable, "-c", DUMP_AT_FIRST_REQUEST, str(dump), *command, str(EXAMPLE_STACK)],
+            capture_output=True, text=True, check=False, env=env, cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode in (0, 2), done.stderr
+    modules = set(json.loads(dump.read_text()))
+    assert "mtls_config.client" in modules
+    later = [
+        "mtls_config.engine", "mtls_config.resources.registry", "mtls_config.keystore", "mtls_config.render",
+        "mtls_config.diff", "mtls_config.plan", "mtls_config.apply", "deepdiff", *KEYSTORE_FILES,
+    ]  # fmt: skip
+    assert loaded(modules, later) == []

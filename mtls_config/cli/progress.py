@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from mtls_config.resources.registry import KINDS, kind_named
 from mtls_config.wording import plural
 
 if TYPE_CHECKING:
@@ -51,6 +50,9 @@ class Phase:
 
 
 def phase_of(change: ResourceChange) -> str:
+    # The kinds load with the engine, after a run's first request (``fleet.load_with_engine``): not at import.
+    from mtls_config.resources.registry import kind_named
+
     return DELETIONS if change.action == "delete" else kind_named(change.kind).stage_name
 
 
@@ -174,4 +176,6 @@ class ApplyProgress:
 
     @staticmethod
     def _stage(phase: Phase) -> int:
+        from mtls_config.resources.registry import KINDS
+
         return next((k.stage for k in KINDS if k.stage_name == phase.name), 0)

@@ -34,7 +34,7 @@ from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
 from mtls_config.spec.project import ProjectFile
-from mtls_config.spec.stack import find_project, load_stack
+from mtls_config.spec.stack import find_project
 from mtls_config.wording import plural
 
 if TYPE_CHECKING:
@@ -217,7 +217,6 @@ def plan(
       mtls-config plan --env prod --out plan.json
     """
     from mtls_config.fleet import environments, fleet_document, label, plan_environments
-    from mtls_config.render import plan_markdown, plan_text
 
     envs = environments(find_project(paths), env, instance)
     stats: RequestLog = []
@@ -228,6 +227,8 @@ def plan(
     results = run_command(
         plan_environments(paths, envs, connection, prune=prune, targets=target or [], excludes=exclude or [], seal=seal)
     )
+    from mtls_config.render import plan_markdown, plan_text  # loaded with the engine, after the first request
+
     if verbose:
         _print_stats(stats)
     codes: list[int] = []
@@ -320,16 +321,17 @@ def apply(
       mtls-config apply specs/ --auto-approve
       mtls-config apply plan.json
     """
-    from mtls_config.engine import apply_planned, journal_file, load_while_reading, make_planned
-    from mtls_config.fleet import is_pattern
-    from mtls_config.plan import Plan
-    from mtls_config.render import apply_text, interrupted_text, plan_summary, plan_text
+    # The engine, the plan and the renderers load in the first request's shadow (``fleet.load_with_engine``).
+    from mtls_config.access import load_while_reading
+    from mtls_config.fleet import is_pattern, load_with_engine
 
     if is_pattern(env):
         raise ProjectError("apply takes one environment, not a pattern", hint="run one apply per environment")
     saved: Plan | None = None
     spec_paths = paths
     if paths and len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file():
+        from mtls_config.plan import Plan
+
         saved = Plan.from_json(read_text(paths[0], PLAN))
         spec_paths = None
         # the saved plan says what it covers: the same prune, targets and excludes as when it was made
@@ -353,9 +355,10 @@ def apply(
 
     async def apply_body(client: InstanceClient, name: str) -> int:
         # the specs are read while the plan's first request (alone: it proves the credentials) is out
-        stack, grants = await load_while_reading(
-            client, functools.partial(load_stack, spec_paths, env, project=project)
-        )
+        stack, grants = await load_while_reading(client, functools.partial(load_with_engine, spec_paths, env, project))
+        from mtls_config.engine import apply_planned, journal_file, make_planned
+        from mtls_config.render import apply_text, plan_summary, plan_text
+
         progress.reading(len(stack.specs.resources))
         planned = await make_planned(
             client,
@@ -427,6 +430,8 @@ def apply(
                 f"Run '{command}' again: it recognises what this run wrote and finishes the rest, never making a "
                 "record twice."
             )
+        from mtls_config.render import interrupted_text
+
         stderr().print(interrupted_text(exc, signal_name=signal_name(exc), stack=stack_name, rerun=rerun))
         raise typer.Exit(exit_code(exc)) from None
     raise typer.Exit(code)
@@ -481,14 +486,6 @@ def drift(
       mtls-config drift --env prod --format openmetrics --out /var/lib/node_exporter/textfile/mtls.prom
     """
     from mtls_config.fleet import Result, environments, fleet_document, label, plan_environments
-    from mtls_config.render import (
-        drift_error_report,
-        drift_junit,
-        drift_markdown,
-        drift_openmetrics,
-        drift_report,
-        drift_text,
-    )
 
     output_format = chosen_format(output_format, json_alias)
     stats: RequestLog = []
@@ -501,6 +498,15 @@ def drift(
         raise  # stopped by a signal: no report of a run that did not finish, the exit code says it
     except MtlsConfigError as exc:  # before any environment ran (the project file): still a report, with the error
         results = [(env, exc)]
+    from mtls_config.render import (  # loaded with the engine, after the first request
+        drift_error_report,
+        drift_junit,
+        drift_markdown,
+        drift_openmetrics,
+        drift_report,
+        drift_text,
+    )
+
     if verbose:
         _print_stats(stats)
     reports: list[dict[str, object]] = []

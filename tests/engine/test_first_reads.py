@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mtls_config.access import GRANTS_TABLE
+from mtls_config.access import GRANTS_TABLE, load_while_reading
 from mtls_config.client import InstanceClient
 from mtls_config.desired import build_desired
 from mtls_config.emulator import EmulatorConfig, create_app
-from mtls_config.engine import load_while_reading, make_planned
+from mtls_config.engine import make_planned
 from mtls_config.errors import PlanError, SpecError
 from mtls_config.observe import NaturalKeys
 from mtls_config.secrets import SecretValue
