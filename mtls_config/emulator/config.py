@@ -86,6 +86,7 @@ class EmulatorConfig:
     create_protocol_properties: bool = False  # True: saving a profile writes glide.httpclient.protocol.<p>.*
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     enforce_keystore_reference_type: bool = True  # profile.keystore must be a key_store/pkcs12_key_store
+    refuse_inactive_keystore_reference: bool = False  # True: a profile may not name an inactive keystore
     over_max_length: Literal["truncate", "reject"] = "truncate"  # a string longer than its column: cut silently
     # an insert carrying the sys_id of an existing record: refused (400), or taken as an update of that record
     duplicate_sys_id: Literal["reject", "overwrite"] = "reject"

@@ -114,6 +114,10 @@ class Rules:
                     "Operation Failed",
                     "Invalid keystore: it must reference a certificate of type Java Key Store or PKCS12 Key Store",
                 )
+        if keystore and self.config.refuse_inactive_keystore_reference:
+            target = self.store.tables["sys_certificate"].get(keystore)
+            if target is not None and target.get("active") != "true":
+                raise BadRequest("Operation Failed", "Invalid keystore: it must reference an active certificate")
 
     # ------------------------------------------------------------------ derived fields
 

@@ -509,6 +509,21 @@ async def test_a_profile_keystore_must_be_a_keystore(sn: Target, cleanup: list[s
     assert r.status_code == 400 and r.json()["error"]["message"] == "Operation Failed"
 
 
+async def test_a_profile_may_name_an_inactive_keystore(sn: Target, cleanup: list[str]) -> None:
+    """refuse_inactive_keystore_reference (False): a profile naming a keystore that is still inactive is saved. apply
+    creates a new profile beside its new keystore's activation (docs/architecture.md, "Why apply is safe"): were it
+    refused, the profile would fail there and its next apply make it."""
+    keystore = await create(
+        sn,
+        cleanup,
+        "sys_certificate",
+        {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "key_store", "active": "false"},
+    )
+    protocol = "mtlscfgi" + _letters(6)
+    profile = await create(sn, cleanup, "sys_protocol_profile", {"protocol": protocol, "keystore": keystore["sys_id"]})
+    assert profile["keystore"]["value"] == keystore["sys_id"]  # (deleted before the keystore: last made, first deleted)
+
+
 async def test_a_second_insert_of_a_sys_id_is_refused(sn: Target, cleanup: list[str]) -> None:
     """duplicate_sys_id ("reject"): an insert carrying the sys_id of a record that exists fails and leaves that
     record as it was (the primary key holds). The stack lock and the claims of names rely on it: of two runs

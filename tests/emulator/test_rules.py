@@ -241,6 +241,17 @@ async def test_keystore_type_check_toggle(app: Starlette) -> None:
     assert r.status_code == 201
 
 
+@pytest.mark.parametrize(("refused", "status"), [(False, 201), (True, 400)])
+async def test_inactive_keystore_reference_toggle(refused: bool, status: int) -> None:
+    app = create_app(emulator_config(refuse_inactive_keystore_reference=refused))
+    async with asgi_client(app) as client:
+        keystore = await create(client, "sys_certificate", {"name": "k", "type": "key_store", "active": "false"})
+        r = await client.post(
+            "/api/now/table/sys_protocol_profile", json={"protocol": "inact", "keystore": keystore["sys_id"]}
+        )
+    assert r.status_code == status
+
+
 async def test_seed_data(backend: Backend) -> None:
     messages = {m["name"]: m for m in backend.records("sys_rest_message")}
     assert set(messages) == {"Acme Payments API", "Weather Service"}

@@ -311,3 +311,21 @@ def test_a_creating_apply_keeps_books_true_to_the_instance_without_reading_its_r
             assert entry.content_size == int(attached[0]["size_bytes"])
             opaque = records[primary]["key_store_password"]
             assert entry.password_opaque == (hashlib.sha256(opaque.encode()).hexdigest() if opaque else None)
+
+
+def test_an_instance_that_refuses_a_profile_of_an_inactive_keystore_still_converges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Were the instance to refuse a profile naming a keystore not yet active (inferred it does not:
+    ``refuse_inactive_keystore_reference``), a profile written beside its keystore's activation comes after it in
+    their batch and is kept; one refused would fail alone and the next apply make it. Either way: no changes after."""
+    root = tmp_path / "stack"
+    write_stack(root, 12)
+    (root / "mtls-config.yaml").write_text("stack: strict\n", encoding="utf-8")
+    monkeypatch.chdir(root)
+    as_user(monkeypatch, "admin")
+    with serve(refuse_inactive_keystore_reference=True) as server:
+        monkeypatch.setenv("SN_INSTANCE", server.url)
+        assert main(["apply", "--auto-approve"]) == 0
+        assert "Apply finished: 12 applied, 0 failed, 0 skipped." in capsys.readouterr().out
+        assert main(["plan"]) == 0
