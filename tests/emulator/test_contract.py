@@ -374,12 +374,7 @@ def _letters(n: int) -> str:
 async def test_soap_mutual_auth_columns_as_pysnc_reads_them(sn: Target, cleanup: list[str]) -> None:
     """The SOAP tables' mutual-auth columns are enable_mutual_auth and protocol_profile (ServiceNow's SOAPMessage
     reads them); REST's names written to them are dropped silently, and a query term on them is dropped too."""
-    cert = await create(
-        sn,
-        cleanup,
-        "sys_certificate",
-        {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "key_store", "active": "false"},
-    )
+    cert = await inactive_keystore(sn, cleanup)
     protocol = "mtlscfgs" + _letters(6)
     profile = await create(sn, cleanup, "sys_protocol_profile", {"protocol": protocol, "keystore": cert["sys_id"]})
     name = f"mtls-config contract {secrets.token_hex(4)}"
@@ -443,6 +438,12 @@ async def create(sn: Target, cleanup: list[str], table: str, body: dict[str, Any
     result: dict[str, Any] = r.json()["result"]
     cleanup.append(f"/api/now/table/{table}/{result['sys_id']}")
     return result
+
+
+async def inactive_keystore(sn: Target, cleanup: list[str]) -> dict[str, Any]:
+    """A keystore record without a file, inactive: what a profile can name for a test."""
+    body = {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "key_store", "active": "false"}
+    return await create(sn, cleanup, "sys_certificate", body)
 
 
 async def test_a_new_rest_message_gets_a_default_get_method(sn: Target, cleanup: list[str]) -> None:
@@ -513,12 +514,7 @@ async def test_a_profile_may_name_an_inactive_keystore(sn: Target, cleanup: list
     """refuse_inactive_keystore_reference (False): a profile naming a keystore that is still inactive is saved. apply
     creates a new profile beside its new keystore's activation (docs/architecture.md, "Why apply is safe"): were it
     refused, the profile would fail there and its next apply make it."""
-    keystore = await create(
-        sn,
-        cleanup,
-        "sys_certificate",
-        {"name": f"mtls-config-contract-{secrets.token_hex(4)}", "type": "key_store", "active": "false"},
-    )
+    keystore = await inactive_keystore(sn, cleanup)
     protocol = "mtlscfgi" + _letters(6)
     profile = await create(sn, cleanup, "sys_protocol_profile", {"protocol": protocol, "keystore": keystore["sys_id"]})
     assert profile["keystore"]["value"] == keystore["sys_id"]  # (deleted before the keystore: last made, first deleted)

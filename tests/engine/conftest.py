@@ -106,6 +106,16 @@ def as_user(monkeypatch: pytest.MonkeyPatch, user: str, password: str | None = N
 ADMIN = ("admin", ACCOUNTS["admin"][0])  # httpx auth of the served emulator's admin
 
 
+ACL_REFUSAL = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
+
+
+async def refuse(send: Any) -> None:
+    """Answer an ASGI request as an instance refusing a write (403, its ACL message): for wrappers that refuse
+    chosen requests."""
+    await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": ACL_REFUSAL})
+
+
 @contextmanager
 def serve(**config: Any) -> Iterator[ThreadedServer]:
     """An emulator with ``ACCOUNTS`` (and ``config``) on a free port of 127.0.0.1, as 'emulator serve' runs it."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.emulator.faults import rounds
 from mtls_config.emulator.server import ThreadedServer
 from mtls_config.inventory import PackedInventory, parse_head, unpack
-from tests.engine.conftest import ACCOUNTS, ADMIN, as_user, serve
+from tests.engine.conftest import ACCOUNTS, ADMIN, as_user, refuse, serve
 from tests.engine.stacks import write_stack
 
 LATENCY_MS = 200  # requests sent together overlap even on a loaded machine (the CLI between sends)
@@ -127,16 +129,26 @@ class RefuseFirstPatch:
         if self.armed and scope["type"] == "http" and scope["method"] == "PATCH" and path.startswith(PROPERTIES):
             self.armed = False
             self.refused.append(path.rsplit("/", 1)[-1])
-            body = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
-            await send(
-                {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
-            )
-            await send({"type": "http.response.body", "body": body})
+            await refuse(send)
             return
         await self.app(scope, receive, send)
 
 
 PROPERTIES = "/api/now/table/sys_properties/"
+
+
+@contextmanager
+def wrapped(app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack: str) -> Iterator[ThreadedServer]:
+    """The stack of 12 in ``tmp_path`` (3 keystores, 3 profiles, one per keystore, 6 trusted certificates) as
+    ``stack``, the CLI signed in as admin, against ``app`` (a wrapped emulator) served."""
+    root = tmp_path / "stack"
+    write_stack(root, 12)
+    (root / "mtls-config.yaml").write_text(f"stack: {stack}\n", encoding="utf-8")
+    monkeypatch.chdir(root)
+    as_user(monkeypatch, "admin")
+    with ThreadedServer(app) as server:
+        monkeypatch.setenv("SN_INSTANCE", server.url)
+        yield server
 
 
 def test_the_lock_goes_back_beside_the_final_head_and_a_refused_head_leaves_a_run_the_next_apply_finishes(
@@ -146,14 +158,8 @@ def test_the_lock_goes_back_beside_the_final_head_and_a_refused_head_leaves_a_ru
     (issue 18: one round less). Should that write be refused, the lock is gone all the same and the instance holds
     the pending inventory, as after a crash whose lock expired: the next apply recognises the records the failed
     run made from it, creates none twice, and its plan then says no changes."""
-    root = tmp_path / "stack"
-    write_stack(root, 12)
-    (root / "mtls-config.yaml").write_text("stack: headless\n", encoding="utf-8")
-    monkeypatch.chdir(root)
-    as_user(monkeypatch, "admin")
     app = RefuseFirstPatch(create_app(EmulatorConfig(users=ACCOUNTS, latency_ms=20)))
-    with ThreadedServer(app) as server:  # type: ignore[arg-type]
-        monkeypatch.setenv("SN_INSTANCE", server.url)
+    with wrapped(app, tmp_path, monkeypatch, "headless") as server:
         app.armed = True
         assert main(["apply", "--auto-approve"]) == 1
         out = capsys.readouterr()
@@ -202,19 +208,15 @@ class RefuseActivation:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        refuse = self._activates(scope["method"], scope["path"], body)
+        refused = self._activates(scope["method"], scope["path"], body)
         if scope["path"] == "/api/now/v1/batch":
-            refuse = any(
+            refused = any(
                 self._activates(r["method"], r["url"].split("?")[0], base64.b64decode(r.get("body") or ""))
                 for r in json.loads(body)["rest_requests"]
             )
-        if refuse:
+        if refused:
             self.refused += 1
-            answer = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
-            await send(
-                {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
-            )
-            await send({"type": "http.response.body", "body": answer})
+            await refuse(send)
             return
         sent = False
 
@@ -234,14 +236,8 @@ def test_profiles_created_beside_their_keystores_activation_are_deleted_again_wh
     """A new protocol profile goes out beside its new keystore's last step (issue 18: one round less than after it).
     When that step fails, the profile's record is deleted again and the profile reported skipped, saying why: no
     profile is left pointing at a keystore that failed. The next apply finishes both, creating nothing twice."""
-    root = tmp_path / "stack"
-    write_stack(root, 12)  # 3 keystores, 3 profiles (one per keystore), 6 trusted certificates
-    (root / "mtls-config.yaml").write_text("stack: riders\n", encoding="utf-8")
-    monkeypatch.chdir(root)
-    as_user(monkeypatch, "admin")
     app = RefuseActivation(create_app(EmulatorConfig(users=ACCOUNTS, latency_ms=5)))
-    with ThreadedServer(app) as server:  # type: ignore[arg-type]
-        monkeypatch.setenv("SN_INSTANCE", server.url)
+    with wrapped(app, tmp_path, monkeypatch, "riders") as server:
         app.armed = True
         assert main(["apply", "--auto-approve"]) == 1
         out = capsys.readouterr().out

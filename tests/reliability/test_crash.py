@@ -31,7 +31,7 @@ from mtls_config.emulator.server import ThreadedServer
 from mtls_config.lock import force_release, lock_sys_id, read_lock
 from mtls_config.spec.loader import load_specs
 from mtls_config.spec.project import load_project
-from tests.engine.conftest import local_settings, open_local
+from tests.engine.conftest import local_settings, open_local, refuse
 from tests.engine.stacks import write_stack
 from tests.reliability.cli_runner import Zygote, base_env, fresh
 from tests.reliability.harness import FULL, assert_converged, count, project, seed_counts
@@ -232,11 +232,7 @@ class RefuseInventoryUpdates:
             and "/sys_properties/" in path
             and not path.endswith(self.lock_path)
         ):
-            body = b'{"error": {"message": "Operation Failed", "detail": "ACL Exception Update Failed"}}'
-            await send(
-                {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
-            )
-            await send({"type": "http.response.body", "body": body})
+            await refuse(send)
             return
         await self.app(scope, receive, send)
 
