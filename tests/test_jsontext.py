@@ -56,6 +56,11 @@ def test_random_trees_agree_with_a_recursive_walk_at_every_limit() -> None:
         ({"a": OrderedDict(b=[1])}, 3),  # subclasses are containers too
         (OrderedDict(a="b"), 1),
         ([1, 2, ["x", ["y"]]], 3),
+        ([{"a": "b"}, {"n": 1, "x": None}, {}], 2),  # a page of records: looked at in one pass
+        ({"result": [{"a": "b"}, {"c": True}]}, 3),  # an answer of the Table API
+        ([{"a": "b"}, {"a": []}], 3),  # one record not flat
+        ([{"a": "b"}, OrderedDict(a="b")], 2),  # a subclass among the records
+        ([{"a": "b"}, "text"], 2),  # a record beside a scalar
     ],
 )
 def test_edge_shapes(data: Any, depth: int) -> None:
