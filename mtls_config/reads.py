@@ -6,19 +6,26 @@ the emulator or the CLI; talks to the instance only through ``Instance``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mtls_config.errors import BadResponse, PlanError
 from mtls_config.instance import Instance
 from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_int
 
+_TEXT_ONLY = frozenset({str})
 
-def live_record(table: str, row: dict[str, Any]) -> LiveRecord:
+
+def live_record(table: str, row: Mapping[str, Any]) -> LiveRecord:
+    """``row`` as a record of text values (a reference's sys_id for a reference object, "" for null). A row all of
+    text (what the engine's reads get) is held as it is, not copied: a plan holds one per resource (issue 18)."""
     sys_id = row.get("sys_id")
     if not isinstance(sys_id, str) or not sys_id:
         raise BadResponse(f"a {table} record came back without a sys_id")
-    values = {k: v if isinstance(v, str) else ref_value(v) for k, v in row.items()}
+    if _TEXT_ONLY.issuperset(map(type, row.values())):
+        values = row
+    else:
+        values = {k: v if isinstance(v, str) else ref_value(v) for k, v in row.items()}
     return LiveRecord(table, sys_id, to_int(values.get("sys_mod_count")) or 0, values)
 
 
