@@ -49,6 +49,9 @@ def housekeeping(
     own = claims.own_ids()
     # A name another stack claims is a conflict the plan reports (for a name the specs hold), not ours to take.
     to_make = {k: address for k, address in owned.items() if k.sys_id not in own and claims.holder(k) is None}
-    wanted = {k.sys_id for k in owned} | {k.sys_id for a in desired if (k := address_key(a)) is not None}
+    # A desired address the inventory lists has its key among ``owned`` already (an equal key: the same sys_id).
+    listed = inventory.resources
+    wanted = {k.sys_id for k in owned}
+    wanted.update(k.sys_id for a in desired if a not in listed and (k := address_key(a)) is not None)
     to_drop = tuple(c for c in claims.own if c.sys_id not in wanted)
     return Housekeeping(leftover_parts, to_make, to_drop)
