@@ -321,10 +321,20 @@ def _resource_change(c: Change) -> ResourceChange:
     )
 
 
+# The fields set of a changed field as ``PlannedField(field=, before=, after=[, sensitive=])`` makes it, one set
+# shared by all (a plan that creates 20 000 resources has 330 000 changed fields: issue 18, apply's memory).
+_FIELD_GIVEN = {"field", "before", "after"}
+_SENSITIVE_FIELD_GIVEN = {"field", "before", "after", "sensitive"}
+
+
 def _field(f: FieldChange) -> PlannedField:
+    """What ``PlannedField(...)`` makes of ``f`` (its name is text; before and after are any JSON values, which it
+    would only have kept as they are), built without validating it again."""
     if f.sensitive:
-        return PlannedField(field=f.field, before="(sensitive)", after="(sensitive)", sensitive=True)
-    return PlannedField(field=f.field, before=_jsonable(f.before), after=_jsonable(f.after))
+        values = {"field": f.field, "before": "(sensitive)", "after": "(sensitive)", "sensitive": True}
+        return _built(PlannedField, _SENSITIVE_FIELD_GIVEN, values)
+    values = {"field": f.field, "before": _jsonable(f.before), "after": _jsonable(f.after), "sensitive": False}
+    return _built(PlannedField, _FIELD_GIVEN, values)
 
 
 # One encoder for every checksum's pieces: ``json.dumps`` with options builds a new one per call (5000 a plan).

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mtls_config.changes import Change, FieldChange, Fingerprint
 from mtls_config.diff import identical
-from mtls_config.plan import LiveFingerprint, ResourceChange, _field, _jsonable, _resource_change
+from mtls_config.plan import LiveFingerprint, PlannedField, ResourceChange, _jsonable, _resource_change
 from mtls_config.resources.registry import kind_named
 
 
@@ -93,7 +93,12 @@ def _entry_as_model_construct_made_it(c: Change) -> ResourceChange:
         action=c.action,
         reason=c.reason,
         importing=c.importing,
-        changed_fields=[_field(f) for f in c.fields],
+        changed_fields=[
+            PlannedField(field=f.field, before="(sensitive)", after="(sensitive)", sensitive=True)
+            if f.sensitive
+            else PlannedField(field=f.field, before=_jsonable(f.before), after=_jsonable(f.after))
+            for f in c.fields
+        ],
         before=before,
         after=after,
         before_sensitive=sensitive if c.before is not None else {},
@@ -121,7 +126,7 @@ sides = st.one_of(st.none(), st.dictionaries(st.sampled_from(["a", "b", "c"]), v
     sides,
     sides,
     st.booleans(),
-    st.lists(st.tuples(st.sampled_from(["a", "password"]), scalars, scalars, st.booleans()), max_size=2),
+    st.lists(st.tuples(st.sampled_from(["a", "password"]), values, values, st.booleans()), max_size=2),
     st.dictionaries(st.sampled_from(["expires", "pem_text", "subject"]), st.text(), max_size=2),
 )
 def test_a_plan_entry_is_the_model_construct_made(
@@ -142,5 +147,8 @@ def test_a_plan_entry_is_the_model_construct_made(
     assert made.__pydantic_private__ is expected.__pydantic_private__ is None
     assert (made.before is made.after) == (expected.before is expected.after)
     assert made.live[0] == expected.live[0] and made.live[0].model_fields_set == expected.live[0].model_fields_set
+    for ours, theirs in zip(made.changed_fields, expected.changed_fields, strict=True):
+        assert list(vars(ours)) == list(vars(theirs)) and ours.model_fields_set == theirs.model_fields_set
+        assert (ours.instance, ours.spec) == (theirs.instance, theirs.spec)
     text = json.dumps(made.model_dump(mode="json"), sort_keys=True, default=str)
     assert text == json.dumps(expected.model_dump(mode="json"), sort_keys=True, default=str)
