@@ -145,6 +145,9 @@ class InstanceClient:
         self._batch_max_items = batch_max_items
         self._batch_max_bytes = batch_max_bytes
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        # The batches whose bodies are made: no more than can be in flight. A body made before its turn to go out
+        # was held while it waited (issue 18: an inventory of 20 000 resources is hundreds of batches at once).
+        self._batch_bodies = asyncio.Semaphore(settings.max_concurrency)
         self._credentials_gate = asyncio.Lock()
         self._credentials_proven = False
         self._credentials_refused: AuthenticationFailed | None = None
@@ -421,11 +424,13 @@ class InstanceClient:
         return [answers[i] for i in ids]
 
     async def _send_batch(self, group: builtins.list[BatchRequest]) -> tuple[builtins.list[BatchResponse], set[str]]:
-        payload = {"batch_request_id": uuid.uuid4().hex, "rest_requests": [r.wire() for r in group]}
-        # A batch that holds a POST is not repeated after an ambiguous failure: its creates may have happened.
-        reply = await self._call(
-            "batch", "POST", BATCH_PATH, json_body=payload, safe=all(r.safe_to_repeat for r in group)
-        )
+        async with self._batch_bodies:
+            payload = {"batch_request_id": uuid.uuid4().hex, "rest_requests": [r.wire() for r in group]}
+            # A batch that holds a POST is not repeated after an ambiguous failure: its creates may have happened.
+            reply = await self._call(
+                "batch", "POST", BATCH_PATH, json_body=payload, safe=all(r.safe_to_repeat for r in group)
+            )
+            del payload
         serviced, unserviced = parse_batch_reply(_json(reply, "batch"))
         known = {r.id for r in group}
         return [s for s in serviced if s.id in known], set(unserviced)

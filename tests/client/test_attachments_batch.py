@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 from starlette.applications import Starlette
 
 from mtls_config.client import BatchRequest, InstanceClient
+from mtls_config.client.batch import BATCH_PATH
 from mtls_config.errors import RecordNotFound
 
 from .conftest import Control, connect, make_app
@@ -95,3 +100,37 @@ async def test_batch_ids_must_be_unique(sn: InstanceClient) -> None:
     with pytest.raises(ValueError, match="unique"):
         await sn.batch([BatchRequest("a", "GET", "/x"), BatchRequest("a", "GET", "/y")])
     assert await sn.batch([]) == []
+
+
+async def test_a_batch_body_is_made_only_when_it_can_go_out(app: Starlette) -> None:
+    """Many batches at once (an inventory's parts): no more bodies are made than requests may be in flight, so a
+    body is not held while it waits for its turn (issue 18: apply's memory)."""
+    calls: list[str] = []  # the first wire() of a request sizes it (``split_batches``); the second is its body
+    made: list[str] = []
+    in_flight_bodies: list[int] = []
+    answered = 0
+
+    @dataclass(frozen=True)
+    class Counted(BatchRequest):
+        def wire(self) -> dict[str, Any]:
+            if self.id in calls:
+                made.append(self.id)
+            calls.append(self.id)
+            return super().wire()
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal answered
+        if scope["type"] == "http" and scope["path"] == BATCH_PATH:
+            in_flight_bodies.append(len(made) - answered)  # made, and not answered yet
+            await asyncio.sleep(0.01)  # the instance takes its time: the other batches wait their turn meanwhile
+            await app(scope, receive, send)
+            answered += 1
+            return
+        await app(scope, receive, send)
+
+    async with connect(counting, max_concurrency=2, batch_max_items=1) as sn:  # type: ignore[arg-type]
+        requests = [Counted(f"r{i}", "POST", "/api/now/table/sys_properties", {"name": f"gate.{i}"}) for i in range(9)]
+        answers = await sn.batch(requests)
+    assert [a.status for a in answers] == [201] * 9
+    assert sorted(made) == sorted(r.id for r in requests) and len(in_flight_bodies) == 9
+    assert max(in_flight_bodies) <= 2
