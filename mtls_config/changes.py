@@ -23,7 +23,9 @@ Status = Literal["applied", "failed", "skipped", "interrupted", "not applied"]
 SENSITIVE = "(sensitive value)"
 
 
-@dataclass(frozen=True)
+# Slotted: a plan that creates 20 000 resources holds 330 000 field changes, and a dict each was 100 bytes more
+# than the values it held (issue 18, apply's memory).
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     field: str
     before: Any
@@ -31,7 +33,7 @@ class FieldChange:
     sensitive: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fingerprint:
     """What a saved plan pins: a record's identity and its modification count when planned."""
 
@@ -41,7 +43,7 @@ class Fingerprint:
     mod_count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     address: str
     kind: str
@@ -65,7 +67,7 @@ class Change:
         return any(f.field == name for f in self.fields)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """Something a plan or drift run reports that is not a change: a conflict, an orphan, a warning."""
 

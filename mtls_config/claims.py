@@ -91,7 +91,7 @@ def address_key(address: str) -> ClaimKey | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     """A claim record as read. ``stack`` is "" when its name is not a claim's as this version writes it (the
     record still holds the name: the instance refuses another insert of its sys_id)."""
