@@ -50,6 +50,10 @@ _PART_SUFFIX = re.compile(rf"([0-9a-f]{{{TOKEN_HEX}}})\.([0-9]{{4}})")
 IMPORTED_PASSWORD = "as-found"  # password_digest of an imported keystore: the value on the instance, unknown to us
 
 
+# ``json.dumps(value, sort_keys=True, separators=(",", ":"))``, with one encoder for all.
+_compact = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -83,6 +87,22 @@ class Inventory(_Model):
     generation: int = 0
     salt: str = Field(default_factory=lambda: secrets.token_hex(16))
     resources: dict[str, OwnedResource] = Field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """``_Model.to_json``'s text, made a resource at a time: the whole inventory as one tree of dicts first was
+        40 MB held at once at 20 000 resources, on top of the apply's (issue 18)."""
+        head = self.model_dump(mode="json", exclude={"resources"})
+        pieces = []
+        for key in sorted([*head, "resources"]):
+            if key == "resources":
+                entries = (
+                    f"{_compact(address)}:{_compact(self.resources[address].model_dump(mode='json'))}"
+                    for address in sorted(self.resources)
+                )
+                pieces.append(f'"resources":{{{",".join(entries)}}}')
+            else:
+                pieces.append(f"{_compact(key)}:{_compact(head[key])}")
+        return "{" + ",".join(pieces) + "}"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Inventory:
