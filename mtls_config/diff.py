@@ -160,7 +160,10 @@ def _owned_here(current: LiveResource, live: Live, address: str) -> bool:
     """The live record found for ``address`` is the one the stack's inventory records."""
     owned = live.owned(address)
     primary = current.primary
-    return primary is not None and owned is not None and primary.sys_id in {r.sys_id for r in owned.records}
+    if primary is None or owned is None:
+        return False
+    sys_id = primary.sys_id
+    return any(r.sys_id == sys_id for r in owned.records)
 
 
 def found_not_owned(desired: Desired, live: Live) -> set[str]:
