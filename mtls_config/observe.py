@@ -299,10 +299,10 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
 
     # Owned resources the specs no longer name (candidates for prune).
     desired_addresses = {r.address for r in desired.resources}
-    by_id: dict[str, LiveRecord] = {r.sys_id: r for group in every.values() for r in group}
-    for address, owned in inventory.resources.items():
-        if address in desired_addresses:
-            continue
+    gone = [(address, owned) for address, owned in inventory.resources.items() if address not in desired_addresses]
+    # Every record by sys_id: made only when some owned resource is no longer in the specs (most plans have none).
+    by_id: dict[str, LiveRecord] = {r.sys_id: r for group in every.values() for r in group} if gone else {}
+    for address, owned in gone:
         kind = registry.kind_of_address(address)
         records = {o.part: by_id[o.sys_id] for o in owned.records if o.sys_id in by_id}
         if kind.primary_part not in records:
