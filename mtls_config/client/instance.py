@@ -425,12 +425,20 @@ class InstanceClient:
 
     async def _send_batch(self, group: builtins.list[BatchRequest]) -> tuple[builtins.list[BatchResponse], set[str]]:
         async with self._batch_bodies:
+            # The body as ``json_body`` would make it, made here so that the items' wire forms (every file's base64
+            # a second time) are not held while the request is out.
             payload = {"batch_request_id": uuid.uuid4().hex, "rest_requests": [r.wire() for r in group]}
+            body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+            del payload
             # A batch that holds a POST is not repeated after an ambiguous failure: its creates may have happened.
             reply = await self._call(
-                "batch", "POST", BATCH_PATH, json_body=payload, safe=all(r.safe_to_repeat for r in group)
+                "batch",
+                "POST",
+                BATCH_PATH,
+                content=body,
+                content_type="application/json",
+                safe=all(r.safe_to_repeat for r in group),
             )
-            del payload
         serviced, unserviced = parse_batch_reply(_json(reply, "batch"))
         known = {r.id for r in group}
         return [s for s in serviced if s.id in known], set(unserviced)
