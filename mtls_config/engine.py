@@ -210,8 +210,12 @@ async def apply_planned(
         claims=planned.claims,
         housekeeping=planned.housekeeping,
     )
+    stack = planned.live.stack
+    # The runner holds what the writes need; the plan (its entries, the diff's findings) and the caller's specs are
+    # not kept through them (issue 18: an apply's peak memory). A caller that let go of ``planned`` frees it here.
+    del planned, plan, saved
     # The runner sends the lock's read-back with its first reads, and gives the lock back with its last writes.
-    async with stack_lock(client, planned.live.stack, notify=notify, confirm=False) as held:
+    async with stack_lock(client, stack, notify=notify, confirm=False) as held:
         return await runner.run(lock=held)
 
 

@@ -360,16 +360,21 @@ def apply(
         from mtls_config.render import apply_text, plan_summary, plan_text
 
         progress.reading(len(stack.specs.resources))
+        # The specs are not kept past the plan: the writes need what the plan made of them, and holding the
+        # documents, their marks and models through the apply was its peak memory's largest avoidable part.
+        planned_stack, state_dir, specs = stack.name, stack.project.root / LOCAL_STATE_DIR, stack.specs
+        del stack
         planned = await make_planned(
             client,
-            stack.specs,
+            specs,
             grants=grants,
             instance_name=name,
-            stack=stack.name,
+            stack=planned_stack,
             prune=prune,
             targets=target or [],
             excludes=exclude or [],
         )
+        del specs
         asking = saved is None and not auto_approve
         if asking or planned.plan.errors or verbose:
             stdout().print(plan_text(planned.plan, verbose=verbose))
@@ -397,18 +402,19 @@ def apply(
             if answer.strip().lower() != "yes":
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
                 return EXIT_ERROR
-        state_dir = stack.project.root / LOCAL_STATE_DIR
         progress.writing(planned.plan.resource_changes)
-        result = await apply_planned(
+        applying = apply_planned(
             client,
             planned,
             saved=saved,
             parallelism=parallelism,
             allow_delete_all=allow_delete_all,
-            journal_path=journal_file(state_dir, stack.name),
+            journal_path=journal_file(state_dir, planned_stack),
             progress=progress.advance,
             notify=note,
         )
+        del planned  # apply_planned lets go of the plan once its writes are compiled: nothing here holds it
+        result = await applying
         progress.stop()
         stdout().print(apply_text(result, verbose=verbose))
         return EXIT_OK if result.ok else EXIT_ERROR

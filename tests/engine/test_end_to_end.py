@@ -570,3 +570,34 @@ async def test_inventory_shrinking_back_inline_drops_its_part_records(tmp_path: 
     assert await client.list("sys_properties", query=parts_query, fields=["sys_id"]) == []
     again = await make_planned(client, specs, instance_name="local", stack="shrink")
     assert not again.plan.has_changes and not again.plan.errors
+
+
+async def test_apply_keeps_neither_the_plan_nor_the_specs_through_its_writes(tmp_path: Path) -> None:
+    """Issue 18 (an apply's peak memory): once its writes are compiled, ``apply_planned`` holds no reference to the
+    plan, and a caller that let go of it and of the specs (as the CLI does) has them freed before the first write.
+    Seen from the writes themselves: each resource's progress callback finds both gone."""
+    import gc
+    import weakref
+
+    from mtls_config.emulator import EmulatorConfig, create_app
+    from tests.engine.conftest import local_settings
+    from tests.engine.stacks import write_stack
+
+    root = tmp_path / "stack"
+    write_stack(root, 12)
+    specs = load_specs([root], root=root)
+    app = create_app(EmulatorConfig())
+    seen: list[tuple[bool, bool]] = []
+    async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=app)) as client:
+        planned = await make_planned(client, specs, instance_name="local", stack="lean")
+        plan, spec_set = weakref.ref(planned.plan), weakref.ref(specs)
+
+        def progress(address: str, status: str) -> None:
+            gc.collect()
+            seen.append((plan() is None, spec_set() is None))
+
+        applying = apply_planned(client, planned, progress=progress)
+        del planned, specs
+        result = await applying
+    assert result.ok and len(seen) == 12
+    assert all(gone == (True, True) for gone in seen), seen
