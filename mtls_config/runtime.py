@@ -11,6 +11,13 @@ they are beside typer: rich's syntax highlighting and pygments' lexers, about 60
 command that talks to an instance, for a program mtls-config never runs. A process of ours marks that module
 absent before httpx loads, so httpx takes its own fallback (``httpx.main`` then says the CLI is not installed).
 
+While a command talks to an instance (``cli/interrupt.run_command``: plan, apply, drift, import, ...) the cycle
+collector does not run at all (``cycles_uncollected``): its passes over the run's young objects were still a tenth
+of a plan's CPU at 20 000 resources (0.6 s, every object scanned once in each of the two young generations) for
+about 4000 unreachable objects found at its end. apply's writes turn it back on (``cycles_collected``): their
+requests' answers leave cycles holding their bodies (14 000 unreachable objects at the end of a 5000-resource
+apply, 7 MB more at its peak without it). Long-running commands (``emulator serve``) keep it.
+
 Library code never calls this: importing mtls_config must not change the host program's collector or modules.
 """
 
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 GC_THRESHOLDS = (50_000, 20, 20)  # CPython's defaults: (700, 10, 10)
 UNUSED_MODULES = ("httpx._main",)
@@ -27,3 +36,28 @@ def tune_process() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     for name in UNUSED_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: importing it raises ImportError
+
+
+@contextmanager
+def cycles_uncollected() -> Iterator[None]:
+    """The cycle collector off for the block (a command's run), as it was after; reference counting still frees
+    nearly everything a run makes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
+def cycles_collected() -> Iterator[None]:
+    """The cycle collector on for the block (apply's writes, inside a command's run), as it was after."""
+    enabled = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not enabled:
+            gc.disable()

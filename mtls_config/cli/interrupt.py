@@ -30,6 +30,7 @@ import typer
 
 from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import Interrupted
+from mtls_config.runtime import cycles_uncollected
 
 T = TypeVar("T")
 
@@ -67,9 +68,10 @@ def run_command(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` to completion through ``concurrency.run_coroutine`` (its result never formatted), stopping it
     cleanly on SIGINT or SIGTERM (see the module docstring): a stopped command raises ``Interrupted`` with
     ``signal`` set."""
-    if threading.current_thread() is not threading.main_thread():  # signals are delivered to the main thread
-        return run_coroutine(main)
-    return run_coroutine(main, runner=_run_watched)
+    with cycles_uncollected():  # a command's run is short and mostly acyclic (``runtime``)
+        if threading.current_thread() is not threading.main_thread():  # signals are delivered to the main thread
+            return run_coroutine(main)
+        return run_coroutine(main, runner=_run_watched)
 
 
 def _run_watched(main_task: Coroutine[Any, Any, None]) -> None:
