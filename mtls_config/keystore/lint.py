@@ -22,19 +22,19 @@ from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyB
 from mtls_config.errors import KeystoreError, KeystorePasswordError
 from mtls_config.keystore.assemble import alias_for
 from mtls_config.keystore.certs import (
+    CheckedCertificate,
     cert_spki_sha256,
     chain_break,
+    checked_certificates,
     describe_certificate_key,
     extended_key_usages,
-    fingerprint,
     is_self_signed,
     issued_by,
-    load_certificates,
     looks_like_pem,
     not_after,
     not_before,
-    serial_hex,
-    serial_is_positive,
+    serial_number_hex,
+    serial_number_is_positive,
     short_name,
 )
 from mtls_config.keystore.store import (
@@ -260,10 +260,14 @@ def _lint_serials(entry: KeystoreEntry, out: _Collector) -> None:
 
 
 def _check_serial(cert: x509.Certificate, what: str, rule: str, out: _Collector, alias: str | None = None) -> None:
+    _check_serial_number(cert.serial_number, what, rule, out, alias)
+
+
+def _check_serial_number(serial: int, what: str, rule: str, out: _Collector, alias: str | None = None) -> None:
     """A negative or zero serial: a warning, not an error, because Java and the instance accept it today."""
-    if serial_is_positive(cert):
+    if serial_number_is_positive(serial):
         return
-    out.add(rule, "warning", f"{what} has serial number {serial_hex(cert)}, which is not positive: RFC 5280 forbids "
+    out.add(rule, "warning", f"{what} has serial number {serial_number_hex(serial)}, which is not positive: RFC 5280 forbids "
             "it; Java and the instance accept it today, stricter libraries may not (a future release of Python's "
             "cryptography refuses it)", "ask the CA to reissue it with a positive serial", alias)  # fmt: skip
 
@@ -477,7 +481,7 @@ def lint_trust_certs(
             out.add("T01", "error", "binary (DER) data where PEM is expected (format: pem)",
                     "declare format: der, or convert: openssl x509 -inform der -in cert.der -out cert.pem")  # fmt: skip
         try:
-            certs = load_certificates(data)
+            certs = checked_certificates(data)  # a plan's desired state parsed and checked the same bytes
         except KeystoreError as exc:
             out.add("T01", "error", exc.message, "give the partner's certificate as PEM or DER X.509")
             findings.extend(out.findings)
@@ -486,14 +490,15 @@ def lint_trust_certs(
             out.add("T01", "error", f"{plural(len(certs), 'certificate')} in one record; a Trust Store Cert holds one",
                     "split them: one TrustStoreCert per certificate")  # fmt: skip
         for cert in certs:
-            fp = fingerprint(cert)
+            fp = cert.fingerprint
             if fp in seen:
-                out.add("T01", "warning", f"{short_name(cert)} is already trusted by {seen[fp]}",
+                out.add("T01", "warning", f"{cert.short_name} is already trusted by {seen[fp]}",
                         "keep one TrustStoreCert per certificate")  # fmt: skip
             else:
                 seen[fp] = source
             _lint_trust_validity(cert, out, window, now)
-            _check_serial(cert, short_name(cert), "T03", out)
+            if not serial_number_is_positive(cert.serial):  # (its name is read again from the DER: said only here)
+                _check_serial_number(cert.serial, cert.short_name, "T03", out)
         findings.extend(out.findings)
     return findings
 
@@ -506,14 +511,14 @@ def _per_item(value: Any, count: int) -> list[Any]:
     return [value] * count
 
 
-def _lint_trust_validity(cert: x509.Certificate, out: _Collector, warn_days: int, now: dt.datetime) -> None:
-    start, end = not_before(cert), not_after(cert)
-    name = short_name(cert)
+def _lint_trust_validity(cert: CheckedCertificate, out: _Collector, warn_days: int, now: dt.datetime) -> None:
+    start, end = cert.not_before, cert.not_after
     if end < now:
-        out.add("T02", "error", f"{name} expired on {end:%Y-%m-%d}", "ask the partner for their current certificate")
+        out.add("T02", "error", f"{cert.short_name} expired on {end:%Y-%m-%d}",
+                "ask the partner for their current certificate")  # fmt: skip
     elif start > now:
-        out.add("T02", "error", f"{name} is not valid before {start:%Y-%m-%d %H:%M} UTC",
+        out.add("T02", "error", f"{cert.short_name} is not valid before {start:%Y-%m-%d %H:%M} UTC",
                 "check the clock, or wait until it is valid")  # fmt: skip
     elif end - now < dt.timedelta(days=warn_days):
-        out.add("T02", "warning", f"{name} expires in {_days(end - now)} days ({end:%Y-%m-%d})",
+        out.add("T02", "warning", f"{cert.short_name} expires in {_days(end - now)} days ({end:%Y-%m-%d})",
                 "ask the partner for their next certificate and add it before this one expires")  # fmt: skip
