@@ -299,11 +299,16 @@ class Kind:
         record = one_of(found, owned)
         if record is None:
             return ambiguous(self.records_noun, d.name, found, self.natural_key)
-        return self.live(d.address, d.name, {"": record}, index)
+        return self.live_of(d, {"": record}, index)
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
         """The canonical view of a resource's records (by part: "" for a single record)."""
         raise NotImplementedError
+
+    def live_of(self, d: DesiredResource, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
+        """``live`` for the records found for ``d``: a kind may spare work by what the desired state already knows
+        (the fingerprint of the certificate text it sends, which the record holds unchanged)."""
+        return self.live(d.address, d.name, records, index)
 
     def with_content(self, current: LiveResource, digest: str | None) -> LiveResource:
         """The live view with the digest of its file, found by the content checks."""

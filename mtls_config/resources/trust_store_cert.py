@@ -8,7 +8,6 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_config.errors import MtlsConfigError
 from mtls_config.inventory import OwnedRecord, OwnedResource
-from mtls_config.keystore import load_certificates
+from mtls_config.keystore.certs import checked_certificates, pem_certificate, plain_pem_der, utc_text
 from mtls_config.resources.certificate import (
     TABLE,
     CertificateKind,
@@ -66,17 +65,20 @@ def fingerprint_der(der: bytes) -> str:
 def fingerprint_pem(text: str) -> str | None:
     """Fingerprint of the first certificate in PEM text, whatever its line wrapping; None if unreadable."""
     try:
-        cert = x509.load_pem_x509_certificate(normalise_pem(text).encode("ascii"))
+        data = normalise_pem(text).encode("ascii")
+        der = plain_pem_der(data)
+        if der is not None:
+            x509.load_der_x509_certificate(der)  # for its errors: a readable certificate has a fingerprint
+        else:
+            der = x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
     except ValueError:
         return None
-    return fingerprint_der(cert.public_bytes(Encoding.DER))
+    return fingerprint_der(der)
 
 
 def pem_of_der(der: bytes) -> str:
     """The PEM text of a DER certificate, in the form ``normalise_pem`` gives (64 columns, LF, one newline at the end)."""
-    body = base64.b64encode(der).decode("ascii")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"]) + "\n"
+    return pem_certificate(der)
 
 
 def normalise_pem(text: str) -> str:
@@ -112,13 +114,25 @@ def canonical_fields(
 
 
 def live(
-    address: str, name: str, record: LiveRecord, attachments: tuple[Attachment, ...], der_fingerprint: str | None
+    address: str,
+    name: str,
+    record: LiveRecord,
+    attachments: tuple[Attachment, ...],
+    der_fingerprint: str | None,
+    sent: tuple[str, str] | None = None,
 ) -> LiveResource:
+    """``sent``: a PEM text and its fingerprint, known already (the desired state's): a record that holds that text
+    as it is has that fingerprint, without parsing it again."""
     fmt = record.get("format") or "pem"
+    text = record.get("pem_certificate")
     if fmt == "der":
         certificate = der_fingerprint
+    elif not text:
+        certificate = None
+    elif sent is not None and text == sent[0]:
+        certificate = sent[1]
     else:
-        certificate = fingerprint_pem(record.get("pem_certificate")) if record.get("pem_certificate") else None
+        certificate = fingerprint_pem(text)
     fields: dict[str, Any] = {
         "type": record.get("type"),
         "format": fmt,
@@ -168,21 +182,21 @@ class TrustStoreCertKind(CertificateKind):
         loc: tuple[str | int, ...] = ("spec", "file") if spec.file is not None else ("spec", "pem")
         raw = ctx.read(spec.file, loc)[0] if spec.file is not None else (spec.pem or "").encode()
         try:
-            certs = load_certificates(raw)
+            certs = checked_certificates(raw)  # parsed and checked once a run: lint reads the same
         except MtlsConfigError as exc:
             raise FieldError(loc, exc.message) from None
         if len(certs) != 1:
             raise FieldError(loc, f"holds {plural(len(certs), 'certificate')}; a trust store record takes exactly one")
-        der = certs[0].public_bytes(Encoding.DER)
-        fingerprint = fingerprint_der(der)
+        cert = certs[0]
+        fingerprint = "sha256:" + cert.sha256.hex()
         content = None
         pem_text = None
         if spec.format == "der":
             if raw.lstrip().startswith(b"-----BEGIN"):
                 raise FieldError(loc, "format is der but the file is PEM text; use format: pem or convert the file")
-            content = Content(der, f"{file_stem(resource.name)}.der", "application/pkix-cert", fingerprint)
+            content = Content(cert.der, f"{file_stem(resource.name)}.der", "application/pkix-cert", fingerprint)
         else:
-            pem_text = pem_of_der(der)
+            pem_text = pem_of_der(cert.der)
             if spec.pem == pem_text:
                 pem_text = spec.pem  # the spec's own string, not a second copy of it kept for the run (540 bytes)
         fields = canonical_fields(
@@ -196,8 +210,8 @@ class TrustStoreCertKind(CertificateKind):
         )
         info = {
             "warn_days": spec.warn_days,
-            "subject": certs[0].subject.rfc4514_string(),
-            "expires": certs[0].not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S"),
+            "subject": cert.subject,
+            "expires": utc_text(cert.not_after),
             "pem_text": pem_text,
         }
         return DesiredResource(
@@ -207,6 +221,12 @@ class TrustStoreCertKind(CertificateKind):
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
         record = records[""]
         return live(address, name, record, index.attachments_of(record.sys_id), None)
+
+    def live_of(self, d: DesiredResource, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
+        record = records[""]
+        sent = d.info.get("pem_text")
+        known = (sent, d.fields[CERT_FIELD]) if isinstance(sent, str) else None
+        return live(d.address, d.name, record, index.attachments_of(record.sys_id), None, known)
 
     def with_content(self, current: LiveResource, digest: str | None) -> LiveResource:
         """Only a DER record's certificate is its file; PEM text is compared as it is."""
