@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mtls_config.errors import MtlsConfigError
 from mtls_config.inventory import IMPORTED_PASSWORD, OwnedRecord, OwnedResource
 from mtls_config.keystore import assemble_keystore, canonical_digest, read_keystore
+from mtls_config.keystore.certs import utc_text
 from mtls_config.resources.certificate import (
     TABLE,
     CertificateKind,
@@ -143,8 +144,9 @@ class KeyStoreKind(CertificateKind):
             content = Content(
                 data, f"{file_stem(resource.name)}.{ext}", "application/octet-stream", digest, canonical=True
             )
+            sha256 = None
         info: dict[str, object] = {"warn_days": spec.warn_days}
-        info.update(_leaf_info(content.data, password, spec.format, ctx))
+        info.update(_leaf_info(content.data, password, spec.format, ctx, sha256))
         fields = canonical_fields(
             format=spec.format,
             active=spec.active,
@@ -205,11 +207,17 @@ class KeyStoreKind(CertificateKind):
 
 
 def _leaf_info(
-    data: bytes, password: SecretValue, fmt: Literal["jks", "pkcs12"], ctx: BuildContext
+    data: bytes,
+    password: SecretValue,
+    fmt: Literal["jks", "pkcs12"],
+    ctx: BuildContext,
+    sha256: bytes | None = None,
 ) -> dict[str, object]:
-    """Subject and expiry of the keystore's client certificate, shown in plans and checked by drift."""
+    """Subject and expiry of the keystore's client certificate, shown in plans and checked by drift. ``sha256``:
+    the data's, when the caller has it (a file's, read once a run)."""
     # A JKS is read without its password (below); a PKCS12 cannot be, so the password is part of the key.
-    seen = ("leaf", hashlib.sha256(data).digest(), fmt, None if fmt == "jks" else ctx.inputs.password_key(password))
+    digest = sha256 if sha256 is not None else hashlib.sha256(data).digest()
+    seen = ("leaf", digest, fmt, None if fmt == "jks" else ctx.inputs.password_key(password))
     if seen not in ctx.memo:
         ctx.memo[seen] = _read_leaf_info(data, password, fmt)
     info: dict[str, object] = ctx.memo[seen]
@@ -226,7 +234,7 @@ def _read_leaf_info(data: bytes, password: SecretValue, fmt: Literal["jks", "pkc
     leaf = keys[0].leaf if len(keys) == 1 else None
     if leaf is None:
         return {}
-    return {"subject": leaf.subject.rfc4514_string(), "expires": leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S")}
+    return {"subject": leaf.subject.rfc4514_string(), "expires": utc_text(leaf.not_valid_after_utc)}
 
 
 KIND = KeyStoreKind()
