@@ -9,6 +9,7 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -112,5 +113,8 @@ def attachment_tables() -> tuple[str, ...]:
     return tuple(dict.fromkeys(k.attachment_table for k in KINDS if k.attachment_table is not None))
 
 
+@functools.cache
 def opaque_columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table`` whose value the instance keeps opaque (a password's ciphertext). Asked for every
+    record apply writes: made once per table (``KINDS`` is fixed)."""
     return tuple(dict.fromkeys(k.opaque_column for k in KINDS if k.opaque_column is not None and table in k.reads()))
