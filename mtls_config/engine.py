@@ -12,7 +12,6 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from mtls_config.access import Grants
 from mtls_config.apply import ProgressFn, runner_for
@@ -45,8 +44,6 @@ from mtls_config.resources.registry import kind_named
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import SpecSet
 from mtls_config.wording import did_you_mean, plural
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
