@@ -236,7 +236,7 @@ class Runner:
         for stage, following in zip(stages, [*stages[1:], None], strict=True):
             stage_tasks = [t for t in tasks if t.stage == stage and t.status is None]
             for t in stage_tasks:
-                blocked = [dep for dep in t.change.depends_on if _failed(by_address.get(dep, []))]
+                blocked = _failed_deps(t, by_address)
                 # Left out by --exclude and not on the instance: writing would point the record at nothing.
                 absent = [dep for dep in t.change.depends_on if dep not in self.compiled.sys_ids]
                 if blocked:
@@ -345,7 +345,7 @@ class Runner:
             if len(t.phases) != 1 or not all(isinstance(op, Create) for op in t.phases[0]):
                 continue
             deps = t.change.depends_on
-            if all(d in self.compiled.sys_ids and not _failed(by_address.get(d, [])) for d in deps):
+            if all(d in self.compiled.sys_ids for d in deps) and not _failed_deps(t, by_address):
                 riders.append(t)
         return riders
 
@@ -357,7 +357,7 @@ class Runner:
         for t in riders:
             if t.status is not None:
                 continue
-            failed = [dep for dep in t.change.depends_on if _failed(by_address.get(dep, []))]
+            failed = _failed_deps(t, by_address)
             if failed:
                 undo.append((t, failed))
             else:
@@ -694,6 +694,11 @@ def _more_writes(tasks: Sequence[Task], stage: int, phase: int, steps: Sequence[
         if (t.stage == stage and len(t.phases) > phase + 1) or (t.stage > stage and t.phases):
             return True
     return False
+
+
+def _failed_deps(task: Task, by_address: Mapping[str, list[Task]]) -> list[str]:
+    """The addresses ``task`` depends on whose tasks failed or were skipped."""
+    return [dep for dep in task.change.depends_on if _failed(by_address.get(dep, []))]
 
 
 def _failed(tasks: list[Task]) -> bool:
