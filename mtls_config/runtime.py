@@ -12,9 +12,9 @@ command that talks to an instance, for a program mtls-config never runs. A proce
 absent before httpx loads, so httpx takes its own fallback (``httpx.main`` then says the CLI is not installed).
 
 While a command talks to an instance (``cli/interrupt.run_command``: plan, apply, drift, import, ...) the cycle
-collector does not run at all (``cycles_uncollected``): its passes over the run's young objects were still a tenth
+collector does not run at all (``cycle_collector(False)``): its passes over the run's young objects were still a tenth
 of a plan's CPU at 20 000 resources (0.6 s, every object scanned once in each of the two young generations) for
-about 4000 unreachable objects found at its end. apply's writes turn it back on (``cycles_collected``): their
+about 4000 unreachable objects found at its end. apply's writes turn it back on (``cycle_collector(True)``): their
 requests' answers leave cycles holding their bodies (14 000 unreachable objects at the end of a 5000-resource
 apply, 7 MB more at its peak without it). Long-running commands (``emulator serve``) keep it.
 
@@ -39,25 +39,18 @@ def tune_process() -> None:
 
 
 @contextmanager
-def cycles_uncollected() -> Iterator[None]:
-    """The cycle collector off for the block (a command's run), as it was after; reference counting still frees
-    nearly everything a run makes."""
+def cycle_collector(on: bool) -> Iterator[None]:
+    """The cycle collector on or off for the block (off for a command's run, on for apply's writes inside it), as it
+    was after; off, reference counting still frees nearly everything a run makes."""
     enabled = gc.isenabled()
-    gc.disable()
+    if on:
+        gc.enable()
+    else:
+        gc.disable()
     try:
         yield
     finally:
         if enabled:
             gc.enable()
-
-
-@contextmanager
-def cycles_collected() -> Iterator[None]:
-    """The cycle collector on for the block (apply's writes, inside a command's run), as it was after."""
-    enabled = gc.isenabled()
-    gc.enable()
-    try:
-        yield
-    finally:
-        if not enabled:
+        else:
             gc.disable()

@@ -30,7 +30,7 @@ import typer
 
 from mtls_config.concurrency import run_coroutine
 from mtls_config.errors import Interrupted
-from mtls_config.runtime import cycles_uncollected
+from mtls_config.runtime import cycle_collector
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ def run_command(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` to completion through ``concurrency.run_coroutine`` (its result never formatted), stopping it
     cleanly on SIGINT or SIGTERM (see the module docstring): a stopped command raises ``Interrupted`` with
     ``signal`` set."""
-    with cycles_uncollected():  # a command's run is short and mostly acyclic (``runtime``)
+    with cycle_collector(False):  # a command's run is short and mostly acyclic (``runtime``)
         if threading.current_thread() is not threading.main_thread():  # signals are delivered to the main thread
             return run_coroutine(main)
         return run_coroutine(main, runner=_run_watched)

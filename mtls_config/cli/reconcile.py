@@ -32,7 +32,7 @@ from mtls_config.cli.target import LOCAL_STATE_DIR, TimeoutOpt, connect
 from mtls_config.errors import Interrupted, MtlsConfigError, PlanError, ProjectError
 from mtls_config.files import PLAN, read_text, write_private, write_shared
 from mtls_config.redaction import redact
-from mtls_config.runtime import cycles_collected
+from mtls_config.runtime import cycle_collector
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT, INSTANCE_VARIABLE, LOCAL_INSTANCE
 from mtls_config.spec.project import ProjectFile
 from mtls_config.spec.stack import find_project
@@ -415,7 +415,7 @@ def apply(
             notify=note,
         )
         del planned  # apply_planned lets go of the plan once its writes are compiled: nothing here holds it
-        with cycles_collected():  # the writes' answers leave cycles behind (``runtime``)
+        with cycle_collector(True):  # the writes' answers leave cycles behind (``runtime``)
             result = await applying
         progress.stop()
         stdout().print(apply_text(result, verbose=verbose))
