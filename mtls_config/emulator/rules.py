@@ -107,17 +107,15 @@ class Rules:
             if other["sys_id"] != record.get("sys_id") and other.get("protocol") == protocol:
                 raise BadRequest("Operation Failed", f"Protocol '{protocol}' already exists: protocol must be unique")
         keystore = record.get("keystore", "")
-        if keystore and self.config.enforce_keystore_reference_type:
-            target = self.store.tables["sys_certificate"].get(keystore)
-            if target is None or target.get("type") not in KEYSTORE_TYPES:
-                raise BadRequest(
-                    "Operation Failed",
-                    "Invalid keystore: it must reference a certificate of type Java Key Store or PKCS12 Key Store",
-                )
-        if keystore and self.config.refuse_inactive_keystore_reference:
-            target = self.store.tables["sys_certificate"].get(keystore)
-            if target is not None and target.get("active") != "true":
-                raise BadRequest("Operation Failed", "Invalid keystore: it must reference an active certificate")
+        target = self.store.tables["sys_certificate"].get(keystore) if keystore else None
+        wrong_type = target is None or target.get("type") not in KEYSTORE_TYPES
+        if keystore and self.config.enforce_keystore_reference_type and wrong_type:
+            raise BadRequest(
+                "Operation Failed",
+                "Invalid keystore: it must reference a certificate of type Java Key Store or PKCS12 Key Store",
+            )
+        if target is not None and self.config.refuse_inactive_keystore_reference and target.get("active") != "true":
+            raise BadRequest("Operation Failed", "Invalid keystore: it must reference an active certificate")
 
     # ------------------------------------------------------------------ derived fields
 
