@@ -82,6 +82,11 @@ class ListResult:
     total: int
 
 
+def _stored(record: Mapping[str, str], field: str) -> str:
+    """A field's stored value, as ``FieldValues.value_at`` gives it for a field not dot-walked."""
+    return record.get(field, "")
+
+
 def new_sys_id() -> str:
     return uuid.uuid4().hex
 
@@ -337,7 +342,7 @@ class Backend:
             return ListResult([], 0)
         rows = [
             r
-            for r in rows
+            for r in parsed.narrowed(rows, _stored)
             if self.rules.visible(user, table, r) and parsed.matches(lambda f, r=r: self.value_at(table, r, f))  # type: ignore[misc]
         ]
         for order in reversed(parsed.order):

@@ -41,17 +41,43 @@ CASES = [
     ("name=alpha^nameFOO1", ["alpha"]),  # unknown operator: ignored
     ("Name=alpha", ["alpha", "Beta", "gamma"]),  # field names are case-sensitive: invalid, ignored
     ("name=alpha^EQ", ["alpha"]),
+    ("nameINALPHA,gamma", ["alpha", "gamma"]),  # IN ignores case too
+    ("nameINalpha,beta^port=8443", ["Beta"]),
+    ("nameINalpha^NQname=gamma", ["alpha", "gamma"]),
+    ("nameINalpha^ORname=gamma", ["alpha", "gamma"]),
+    ("noteIN", ["alpha", "gamma"]),
+    ("port=443^nameINalpha,gamma", ["alpha"]),
+    ("nameSTARTSWITHg^name=gamma", ["gamma"]),
 ]
 
 
-def _run(text: str) -> list[str]:
-    parsed = encoded.parse(text, lambda f: f in FIELDS)
-    return [r["name"] for r in RECORDS if parsed.matches(lambda f, r=r: r.get(f, ""))]
+def _run(text: str, *, narrow: bool = False, ignore_case: bool = True) -> list[str]:
+    parsed = encoded.parse(text, lambda f: f in FIELDS, ignore_case=ignore_case)
+    rows = parsed.narrowed(RECORDS, lambda r, f: r.get(f, "")) if narrow else RECORDS
+    return [r["name"] for r in rows if parsed.matches(lambda f, r=r: r.get(f, ""))]
 
 
 @pytest.mark.parametrize(("text", "names"), CASES, ids=[c[0] or "<empty>" for c in CASES])
 def test_encoded_query(text: str, names: list[str]) -> None:
     assert _run(text) == names
+    # the emulator narrows the rows before testing them (``EncodedQuery.narrowed``): the same answer, either case
+    assert _run(text, narrow=True) == names
+    assert _run(text, narrow=True, ignore_case=False) == _run(text, ignore_case=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "left"),
+    [
+        ("nameINALPHA,gamma", ["alpha", "gamma"]),
+        ("port=443^nameINalpha,gamma", ["alpha"]),  # the first clause that can narrow does
+        ("nameINalpha^ORname=gamma", ["alpha", "Beta", "gamma"]),  # a clause of two conditions: all rows tested
+        ("nameINalpha^NQname=gamma", ["alpha", "Beta", "gamma"]),  # two queries: all rows tested
+        ("nameLIKEa", ["alpha", "Beta", "gamma"]),
+    ],
+)
+def test_a_query_of_names_tests_only_the_rows_named(text: str, left: list[str]) -> None:
+    parsed = encoded.parse(text, lambda f: f in FIELDS)
+    assert [r["name"] for r in parsed.narrowed(RECORDS, lambda r, f: r.get(f, ""))] == left
 
 
 def test_invalid_parts_are_reported() -> None:
