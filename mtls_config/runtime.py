@@ -18,6 +18,13 @@ about 4000 unreachable objects found at its end. apply's writes turn it back on 
 requests' answers leave cycles holding their bodies (14 000 unreachable objects at the end of a 5000-resource
 apply, 7 MB more at its peak without it). Long-running commands (``emulator serve``) keep it.
 
+When the collector comes back on after such a block, the objects the block made and kept (a plan and its live
+state) were never scanned, and the first pass would scan them all at once (0.1 s after a 20 000-resource plan):
+they go to the oldest generation unscanned instead (``gc.freeze`` then ``gc.unfreeze``), where a full pass may
+find what they hold later. And as the console script's process ends (``exiting``), nothing it made is scanned
+again: the interpreter's last full pass would find nothing the operating system does not take back anyway (0.1 s
+at 20 000 resources). mypy's console script skips its end's clean-up for the same reason.
+
 Library code never calls this: importing mtls_config must not change the host program's collector or modules.
 """
 
@@ -51,6 +58,22 @@ def cycle_collector(on: bool) -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if not gc.isenabled():
+                _age_unscanned()
             gc.enable()
         else:
             gc.disable()
+
+
+def _age_unscanned() -> None:
+    """Every object the collector tracks to its oldest generation, none scanned: what a block with the collector
+    off made waits for a full pass, not the next young one. Left alone when the host program froze objects
+    (``gc.unfreeze`` would give back its frozen ones too)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
+def exiting() -> None:
+    """The console script's process ends now: what it made is never scanned again (``gc.freeze``), only freed."""
+    gc.freeze()

@@ -89,3 +89,47 @@ def test_a_command_runs_without_the_cycle_collector_and_apply_writes_with_it(
     assert writes and all(writes), seen  # the lock, the inventory, the batches
     assert gc.isenabled()
     capsys.readouterr()
+
+
+def test_what_a_block_without_the_collector_kept_is_aged_unscanned_and_its_garbage_still_collectable() -> None:
+    """The first pass after a plan would scan everything the plan made and kept: it goes to the oldest generation
+    unscanned instead, and the cycles the block dropped are still found by a full pass."""
+    from mtls_config.runtime import cycle_collector
+
+    gc.collect()
+    assert gc.isenabled()
+    with cycle_collector(False):
+        kept = [[i] for i in range(5000)]
+        dropped: list[Any] = []
+        dropped.append(dropped)  # a cycle nothing else holds
+        del dropped
+        assert gc.get_count()[0] >= 5000
+    assert gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(kept) in oldest and id(kept[-1]) in oldest
+    assert gc.get_freeze_count() == 0
+    assert gc.collect() >= 1
+
+
+def test_a_host_programs_frozen_objects_stay_frozen() -> None:
+    from mtls_config.runtime import cycle_collector
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with cycle_collector(False):
+            made = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen and made
+    finally:
+        gc.unfreeze()
+
+
+def test_the_console_script_ends_without_scanning_what_it_made() -> None:
+    code = (
+        "import atexit, gc, sys; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0));"
+        "from mtls_config.cli.main import run; sys.argv = ['mtls-config', '--version']; run()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "frozen True"
+    assert done.stdout.strip().splitlines()[0].startswith("mtls-config")

@@ -14,7 +14,7 @@ from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, print_j
 from mtls_config.cli.helptext import command_tree
 from mtls_config.cli.lazy import LazyCommand, lazy_group
 from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
-from mtls_config.runtime import tune_process
+from mtls_config.runtime import exiting, tune_process
 from mtls_config.wording import plural
 
 # The commands whose modules load only when one of them runs (mtls_config.cli.lazy): `--version`, `--help`
@@ -241,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The console script: the process is ours, so it gets the run's collector settings."""
     tune_process()
-    sys.exit(main())
+    code = main()
+    exiting()
+    sys.exit(code)
 
 
 __all__ = ["app", "fail", "main", "run"]
