@@ -11,6 +11,12 @@ they are beside typer: rich's syntax highlighting and pygments' lexers, about 60
 command that talks to an instance, for a program mtls-config never runs. A process of ours marks that module
 absent before httpx loads, so httpx takes its own fallback (``httpx.main`` then says the CLI is not installed).
 
+PyCryptodome (pyjks's ciphers) binds its C code through cffi when cffi is importable, as it is beside cryptography,
+and then parses its C declarations with pycparser as it loads: 20 ms of every command that reads a JKS keystore.
+Its other binding, ctypes, needs no parsing, and it is the one it takes itself where cffi cannot run (``python -OO``):
+a process of ours marks cffi absent too. cryptography does not import it (its Rust bindings load only cffi's
+C backend).
+
 While a command talks to an instance (``cli/interrupt.run_command``: plan, apply, drift, import, ...) the cycle
 collector does not run at all (``cycle_collector(False)``): its passes over the run's young objects were still a tenth
 of a plan's CPU at 20 000 resources (0.6 s, every object scanned once in each of the two young generations) for
@@ -36,7 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 GC_THRESHOLDS = (50_000, 20, 20)  # CPython's defaults: (700, 10, 10)
-UNUSED_MODULES = ("httpx._main",)
+UNUSED_MODULES = ("httpx._main", "cffi")
 
 
 def tune_process() -> None:

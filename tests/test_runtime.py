@@ -133,3 +133,27 @@ def test_the_console_script_ends_without_scanning_what_it_made() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "frozen True"
     assert done.stdout.strip().splitlines()[0].startswith("mtls-config")
+
+
+def test_a_process_of_ours_reads_a_jceks_keystore_through_pycryptodomes_ctypes_binding(tmp_path: Path) -> None:
+    """PyCryptodome parses C declarations with pycparser as it loads through cffi (20 ms of a command reading a JKS):
+    a process of ours marks cffi absent, and PyCryptodome's ctypes binding decrypts a JCEKS key (Triple DES)
+    made by keytool."""
+    from tests.keystore.conftest import STORE_PASSWORD, keytool, store_args
+
+    keytool("-genkeypair", *store_args("store.jceks"), "-storetype", "JCEKS", "-keypass", STORE_PASSWORD,
+            "-alias", "client", "-keyalg", "EC", "-dname", "CN=ctypes.test", "-validity", "30", cwd=tmp_path)  # fmt: skip
+    code = (
+        "from mtls_config.runtime import tune_process; tune_process();"
+        "from pathlib import Path; from mtls_config.secrets import SecretValue;"
+        "from mtls_config.keystore.store import load_key_entry;"
+        f"key = load_key_entry(Path({str(tmp_path / 'store.jceks')!r}).read_bytes(), SecretValue({STORE_PASSWORD!r}.encode(), 'test'));"
+        "import Cryptodome.Util._raw_api as raw;"
+        "print(key.alias, key.chain[0].subject.rfc4514_string(), raw.backend);"
+        "print(sorted(m for m, v in sys.modules.items() if v is not None and m.startswith(('cffi', 'pycparser'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", "import sys;" + code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    found, loaded = done.stdout.strip().splitlines()[-2:]
+    assert found == "client CN=ctypes.test ctypes"
+    assert loaded == "[]"
