@@ -17,6 +17,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from mtls_config.emulator import query as encoded
@@ -80,11 +81,6 @@ _SEED_PARENT_FIELDS = {
 class ListResult:
     records: list[Record]
     total: int
-
-
-def _stored(record: Mapping[str, str], field: str) -> str:
-    """A field's stored value, as ``FieldValues.value_at`` gives it for a field not dot-walked."""
-    return record.get(field, "")
 
 
 def new_sys_id() -> str:
@@ -299,9 +295,9 @@ class Backend:
 
     # ------------------------------------------------------------------ reading
 
-    def _family_rows(self, table: Table) -> list[tuple[Table, Record]]:
+    def _family_rows(self, table: Table) -> list[Record]:
         """The rows a read of ``table`` sees: its own and those of every table that extends it."""
-        return [(self.schema[name], r) for name in self.schema.family(table.name) for r in self._rows(name).values()]
+        return list(chain.from_iterable(self._rows(name).values() for name in self.schema.family(table.name)))
 
     def _locate(self, table: Table, sys_id: str) -> tuple[Table, Record] | None:
         """A record by sys_id in ``table`` or a table that extends it, with the table it belongs to."""
@@ -326,7 +322,7 @@ class Backend:
                 if self.config.list_without_read_role == "403":
                     raise ReadDenied(table.name)
                 return ListResult([], 0)
-            rows = [r for _, r in self._family_rows(table)]
+            rows = self._family_rows(table)
         # The rest works on the rows taken: stored records are never changed in place.
         query = query.replace(_CURRENT_USER_ID, user.sys_id).replace(_CURRENT_USER_NAME, user.name)
         try:
@@ -342,7 +338,7 @@ class Backend:
             return ListResult([], 0)
         rows = [
             r
-            for r in parsed.narrowed(rows, _stored)
+            for r in parsed.narrowed(rows)
             if self.rules.visible(user, table, r) and parsed.matches(lambda f, r=r: self.value_at(table, r, f))  # type: ignore[misc]
         ]
         for order in reversed(parsed.order):

@@ -212,11 +212,11 @@ def pagination_headers(request: Request, total: int, limit: int, offset: int, co
         for k, v in parse_qsl(request.url.query, keep_blank_values=True)
         if k not in ("sysparm_offset", "sysparm_limit")
     ]
-    here = f"{base_url(request)}{request.url.path}"
+    # the rest of the query encoded once: a query of names is kilobytes, and each link repeats it
+    here = f"{base_url(request)}{request.url.path}?" + urlencode([*params, ("sysparm_limit", str(limit))])
 
     def link(at: int, rel: str) -> str:
-        query = urlencode([*params, ("sysparm_limit", str(limit)), ("sysparm_offset", str(at))])
-        return f'<{here}?{query}>;rel="{rel}"'
+        return f'<{here}&{urlencode([("sysparm_offset", str(at))])}>;rel="{rel}"'
 
     links = [link(0, "first")]
     if limit > 0:
