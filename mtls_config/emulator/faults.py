@@ -161,11 +161,22 @@ class FaultsMiddleware:
             return
         scope = _override_method(scope)
         status_seen = 0
+        logged = False
+
+        def log() -> None:
+            nonlocal logged
+            if not logged:
+                logged = True
+                query = scope.get("query_string", b"").decode("latin-1")
+                self.log.add(scope["method"], scope["path"], query, status_seen, opened)
 
         async def logged_send(message: Message) -> None:
             nonlocal status_seen
             if message["type"] == "http.response.start":
                 status_seen = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # logged before the answer's end goes out: a client that has its answer finds it in the log
+                log()
             await send(message)
 
         faults = self.state.faults
@@ -195,8 +206,7 @@ class FaultsMiddleware:
             await self.app(scope, receive, logged_send)
         finally:
             self.log.in_flight -= 1
-            query = scope.get("query_string", b"").decode("latin-1")
-            self.log.add(scope["method"], scope["path"], query, status_seen, opened)
+            log()  # a dropped or lost answer: logged as it ends
 
     async def _drop(self, send: Send) -> None:
         if getattr(self.owner.state, "connection_mode", None) == SOCKET_MODE:

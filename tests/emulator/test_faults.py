@@ -104,6 +104,33 @@ async def test_latency_and_faults_changed_at_run_time() -> None:
         assert (await client.patch("/_emulator/faults", json={"no_such_fault": 1})).status_code == 400
 
 
+async def test_a_request_is_in_the_log_before_its_answer_ends() -> None:
+    """A client that has its answer finds its request logged: over a socket the answer's last bytes can reach the
+    client before the server's next step, and a test that cleared the log then found the request after all."""
+    import base64
+
+    app = create_app(emulator_config())
+    seen: list[tuple[bool, int]] = []
+    auth = base64.b64encode(b"admin:admin")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": "/api/now/table/sys_user", "raw_path": b"/api/now/table/sys_user", "root_path": "",
+        "query_string": b"sysparm_limit=1", "headers": [(b"host", b"emulator"), (b"authorization", b"Basic " + auth)],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            entries = app.state.request_log.snapshot()
+            seen.append((any(e["path"] == "/api/now/table/sys_user" for e in entries), len(entries)))
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert seen == [(True, 1)]
+
+
 async def test_request_log_counts_round_trips() -> None:
     app = create_app(emulator_config())
     async with asgi_client(app) as client:
