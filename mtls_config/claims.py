@@ -28,11 +28,11 @@ Never imports the client, the emulator or the CLI; talks to the instance only th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from mtls_config.changes import DiffResult, Finding
@@ -42,7 +42,7 @@ from mtls_config.inventory import STACK_NAME, Inventory
 from mtls_config.inventory_store import RECORD_FLAGS
 from mtls_config.names import folded
 from mtls_config.operations import BatchableWrite, Create, Delete, WriteResult
-from mtls_config.reads import live_record, read_in
+from mtls_config.reads import live_record, mod_count_of, read_in
 from mtls_config.resources.registry import kind_named
 
 CLAIM_PREFIX = "mtls_config.claim."
@@ -61,16 +61,16 @@ class ClaimKey:
 
     table: str
     name: str  # as a spec declares it; compared folded
+    # Made with the key (a plan asks each key's sys_id two or three times, 20 000 keys at N = 20000), as a plain
+    # attribute: a cached_property took a lock on every read (Python 3.11).
+    digest: str = field(init=False, repr=False, compare=False)
+    # The claim record's sys_id: the same for every stack, so that two inserts of it collide.
+    sys_id: str = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def digest(self) -> str:
-        """Made once per key (a plan asks each key's sys_id two or three times, 20 000 keys at N = 20000)."""
-        return hashlib.sha256(f"{CLAIM_PREFIX}\0{self.table}\0{folded(self.name)}".encode()).hexdigest()
-
-    @property
-    def sys_id(self) -> str:
-        """The claim record's sys_id: the same for every stack, so that two inserts of it collide."""
-        return self.digest[:32]
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(f"{CLAIM_PREFIX}\0{self.table}\0{folded(self.name)}".encode()).hexdigest()
+        object.__setattr__(self, "digest", digest)
+        object.__setattr__(self, "sys_id", digest[:32])
 
     def record_name(self, stack: str) -> str:
         return f"{CLAIM_PREFIX}{stack}.{self.digest[:NAME_DIGEST_HEX]}"
@@ -104,13 +104,24 @@ class Claim:
 
 def _claim(row: Mapping[str, Any]) -> Claim:
     """The stack is read from the record's name (``mtls_config.claim.<stack>.<digest>``), whose digest must be the
-    start of the sys_id's: a plan reads every claim of the instance, so it reads names and no values."""
-    record = live_record(TABLE, row)
-    name = record.get("name")
+    start of the sys_id's: a plan reads every claim of the instance, so it reads names and no values. A row of
+    text (what the reads get) is read as it is; any other goes through ``live_record`` (its checks, its conversions)."""
+    sys_id, name, count = row.get("sys_id"), row.get("name"), row.get("sys_mod_count")
+    if type(sys_id) is str and sys_id and type(name) is str and (count is None or type(count) is str):
+        mod_count = mod_count_of(count)
+    else:
+        record = live_record(TABLE, row)
+        sys_id, name, mod_count = record.sys_id, record.get("name"), record.mod_count
     stack, _, digest = name[len(CLAIM_PREFIX) :].rpartition(".") if name.startswith(CLAIM_PREFIX) else ("", "", "")
-    if not STACK_NAME.fullmatch(stack) or digest != record.sys_id[:NAME_DIGEST_HEX]:
+    if digest != sys_id[:NAME_DIGEST_HEX] or not _is_stack_name(stack):
         stack = ""
-    return Claim(sys_id=record.sys_id, record_name=name, stack=stack, mod_count=record.mod_count)
+    return Claim(sys_id=sys_id, record_name=name, stack=stack, mod_count=mod_count)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_stack_name(text: str) -> bool:
+    """``STACK_NAME`` matches ``text``: asked once per claim read, of a few stacks' names (a plan reads them all)."""
+    return STACK_NAME.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -146,11 +157,16 @@ async def read_claims(client: Instance, stack: str) -> Claims:
 # -- the plan ----------------------------------------------------------------------------------------------
 
 
-def claimed_elsewhere(resources: Iterable[tuple[str, str, str]], claims: Claims) -> dict[str, Finding]:
-    """Plan errors for the resources (address, kind, name) whose names another stack claims, by address."""
+def resource_keys(resources: Iterable[tuple[str, str, str]]) -> dict[str, ClaimKey | None]:
+    """The claim key of each resource (address, kind, name), by address (None: its kind claims no name); made once
+    for the plan's checks of claims and its housekeeping."""
+    return {address: claim_key(kind_name, name) for address, kind_name, name in resources}
+
+
+def claimed_elsewhere(keys: Mapping[str, ClaimKey | None], claims: Claims) -> dict[str, Finding]:
+    """Plan errors for the resources whose names another stack claims (``keys``: ``resource_keys``), by address."""
     out: dict[str, Finding] = {}
-    for address, kind_name, name in resources:
-        key = claim_key(kind_name, name)
+    for address, key in keys.items():
         other = claims.held_by_others(key) if key is not None else None
         if key is None or other is None:
             continue
@@ -159,16 +175,15 @@ def claimed_elsewhere(resources: Iterable[tuple[str, str, str]], claims: Claims)
 
 
 def claimed_here_unrecorded(
-    resources: Iterable[tuple[str, str, str]], claims: Claims, conflicted: Collection[str]
+    keys: Mapping[str, ClaimKey | None], claims: Claims, conflicted: Collection[str]
 ) -> dict[str, Finding]:
-    """Plan errors for the resources (address, kind, name) found on the instance but not owned (``conflicted``:
+    """Plan errors for the resources (``keys``: ``resource_keys``) found on the instance but not owned (``conflicted``:
     the diff's conflicts) although this stack claims their names: a run of this stack made the record and has not
     recorded it yet. Most often an apply of the same stack running now (a plan's reads are not one snapshot: the
     record may be read after its write and the inventory before it), so the error says that, not "not owned"."""
     out: dict[str, Finding] = {}
-    for address, kind_name, name in resources:
-        key = claim_key(kind_name, name) if address in conflicted else None
-        found = claims.holder(key) if key is not None else None
+    for address, key in keys.items() if conflicted else ():
+        found = claims.holder(key) if key is not None and address in conflicted else None
         if found is None or found.stack != claims.stack:
             continue
         out[address] = Finding(
@@ -349,11 +364,13 @@ async def _batch(client: Instance, ops: Sequence[BatchableWrite]) -> list[WriteR
         return [None] * len(ops)
 
 
-def inventory_keys(inventory: Inventory) -> dict[ClaimKey, str]:
-    """The claim of every name an inventory lists (key -> address)."""
+def inventory_keys(inventory: Inventory, known: Mapping[str, ClaimKey | None] | None = None) -> dict[ClaimKey, str]:
+    """The claim of every name an inventory lists (key -> address); ``known``: keys made already, by address
+    (``resource_keys``)."""
+    known = known or {}
     out: dict[ClaimKey, str] = {}
     for address in inventory.resources:
-        key = address_key(address)
+        key = known[address] if address in known else address_key(address)
         if key is not None:
             out.setdefault(key, address)
     return out

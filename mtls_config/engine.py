@@ -23,13 +23,14 @@ from mtls_config.claims import (
     conflict,
     give_up_claims,
     read_claims,
+    resource_keys,
     take_claims,
     without_claimed,
 )
 from mtls_config.concurrency import settle
 from mtls_config.contents import check_contents
 from mtls_config.desired import Desired, build_desired
-from mtls_config.diff import diff, found_not_owned
+from mtls_config.diff import diff_found
 from mtls_config.errors import PlanError
 from mtls_config.housekeeping import Housekeeping, housekeeping
 from mtls_config.instance import Instance
@@ -122,15 +123,14 @@ async def make_planned(
             await settle(grants)
     live = await check_contents(client, desired, await observe(client, desired, stack, first=first))
     claims = first.claims if first.claims is not None else await read_claims(client, stack)
-    result = diff(desired, live, prune=prune, now=now)
-    named = [(r.address, r.kind, r.name) for r in desired.resources]
-    conflicted = found_not_owned(desired, live)
-    unrecorded = claimed_here_unrecorded(named, claims, conflicted)
-    elsewhere = claimed_elsewhere(named, claims)
+    result, conflicted = diff_found(desired, live, prune=prune, now=now)
+    keys = resource_keys((r.address, r.kind, r.name) for r in desired.resources)
+    unrecorded = claimed_here_unrecorded(keys, claims, conflicted)
+    elsewhere = claimed_elsewhere(keys, claims)
     running = await unrecorded_while_applying(client, stack, conflicted - unrecorded.keys() - elsewhere.keys(), now)
     blocked = {**running, **unrecorded, **elsewhere}
     result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
-    tidy = housekeeping(live.inventory, {r.address for r in desired.resources}, claims, live.leftover_parts)
+    tidy = housekeeping(live.inventory, keys, claims, live.leftover_parts)
     record = live.inventory_record
     plan = make_plan(
         result,

@@ -10,10 +10,10 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mtls_config.claims import Claim, ClaimKey, Claims, address_key, inventory_keys
+from mtls_config.claims import Claim, ClaimKey, Claims, inventory_keys
 from mtls_config.inventory import Inventory
 from mtls_config.wording import plural
 
@@ -42,16 +42,17 @@ class Housekeeping:
 
 
 def housekeeping(
-    inventory: Inventory, desired: Collection[str], claims: Claims, leftover_parts: tuple[str, ...]
+    inventory: Inventory, desired: Mapping[str, ClaimKey | None], claims: Claims, leftover_parts: tuple[str, ...]
 ) -> Housekeeping:
-    """``desired``: the addresses the specs name (a claim of one of their names is kept: the apply needs it)."""
-    owned = inventory_keys(inventory)
+    """``desired``: the claim keys of the addresses the specs name, by address (``claims.resource_keys``; a claim of
+    one of their names is kept: the apply needs it)."""
+    owned = inventory_keys(inventory, desired)
     own = claims.own_ids()
     # A name another stack claims is a conflict the plan reports (for a name the specs hold), not ours to take.
     to_make = {k: address for k, address in owned.items() if k.sys_id not in own and claims.holder(k) is None}
     # A desired address the inventory lists has its key among ``owned`` already (an equal key: the same sys_id).
     listed = inventory.resources
     wanted = {k.sys_id for k in owned}
-    wanted.update(k.sys_id for a in desired if a not in listed and (k := address_key(a)) is not None)
+    wanted.update(k.sys_id for a, k in desired.items() if a not in listed and k is not None)
     to_drop = tuple(c for c in claims.own if c.sys_id not in wanted)
     return Housekeeping(leftover_parts, to_make, to_drop)

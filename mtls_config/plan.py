@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 
 from mtls_config import __version__
 from mtls_config.changes import Change, DiffResult, FieldChange, Finding
-from mtls_config.diff import identical
+from mtls_config.diff import identical, same_fields
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
 from mtls_config.jsontext import loads
 from mtls_config.resources.registry import kind_named
@@ -218,6 +218,8 @@ def _jsonable(value: Any) -> Any:
 
 _NOT_PLAIN = object()
 _SCALARS = (str, int, float, bool)
+_FLAT_KEYS = frozenset({str})
+_FLAT_VALUES = frozenset({*_SCALARS, type(None)})
 
 
 def _plain_copy(value: Any) -> Any:
@@ -226,6 +228,8 @@ def _plain_copy(value: Any) -> Any:
     kind = type(value)
     if kind in _SCALARS or value is None:
         return value
+    if kind is dict and _FLAT_KEYS.issuperset(map(type, value)) and _FLAT_VALUES.issuperset(map(type, value.values())):
+        return dict(value)  # text keys and plain values (an unchanged resource's fields): copied at C speed
     if kind is dict:
         out = {}
         for key, item in value.items():
@@ -281,14 +285,21 @@ def _resource_change(c: Change) -> ResourceChange:
     for name in kind_named(c.kind).sensitive:
         sensitive[name] = True
     same: Any = _NOT_PLAIN
-    if c.before is not None and c.after is not None and list(c.before) == list(c.after):
-        # Identical sides of JSON-native data are identical in JSON: one copy (what an unchanged resource has).
-        same = _plain_copy(dict(c.before)) if identical(dict(c.before), dict(c.after)) else _NOT_PLAIN
+    before, after = c.before, c.after
+    # Identical sides of JSON-native data are identical in JSON: one copy (what an unchanged resource has; the diff
+    # gives it one mapping for both).
+    if (
+        before is not None
+        and after is not None
+        and (before is after or list(before) == list(after))
+        and same_fields(before, after)
+    ):
+        same = _plain_copy(before if type(before) is dict else dict(before))
     if same is not _NOT_PLAIN:
         before = after = same
     else:
-        before = _jsonable(dict(c.before)) if c.before is not None else None
-        after = _jsonable(dict(c.after)) if c.after is not None else None
+        before = _jsonable(dict(before)) if before is not None else None
+        after = _jsonable(dict(after)) if after is not None else None
         if before is not None and after is not None and list(before) == list(after) and identical(before, after):
             after = before
     return _built(
