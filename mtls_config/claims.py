@@ -55,25 +55,23 @@ CLAIMS_READ_FIELDS = ("sys_id", "name", "sys_mod_count")
 NAME_DIGEST_HEX = 16
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class ClaimKey:
     """A name of a table's records, compared as the instance compares names."""
 
     table: str
     name: str  # as a spec declares it; compared folded
-    # Made with the key (a plan asks each key's sys_id two or three times, 20 000 keys at N = 20000), as a plain
-    # attribute: a cached_property took a lock on every read (Python 3.11).
-    digest: str = field(init=False, repr=False, compare=False)
-    # The claim record's sys_id: the same for every stack, so that two inserts of it collide.
+    # The claim record's sys_id, derived from the table and the folded name: the same for every stack, so that two
+    # inserts of it collide. Made with the key (a plan asks each key's sys_id two or three times, 20 000 keys at
+    # N = 20000), as a plain attribute: a cached_property took a lock on every read (Python 3.11).
     sys_id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(f"{CLAIM_PREFIX}\0{self.table}\0{folded(self.name)}".encode()).hexdigest()
-        object.__setattr__(self, "digest", digest)
         object.__setattr__(self, "sys_id", digest[:32])
 
     def record_name(self, stack: str) -> str:
-        return f"{CLAIM_PREFIX}{stack}.{self.digest[:NAME_DIGEST_HEX]}"
+        return f"{CLAIM_PREFIX}{stack}.{self.sys_id[:NAME_DIGEST_HEX]}"  # the digest's start, as the sys_id's
 
 
 def claim_key(kind_name: str, name: str) -> ClaimKey | None:

@@ -89,10 +89,10 @@ def diff_found(
             continue
         change, notes = _compare(d, current, live, is_owned, owned)
         changes.append(change)
-        findings.extend(notes)
+        findings += notes
         if kind.has_expiry:
-            findings.extend(expiries.of(d, current))
-        findings.extend(kind.findings(d, current, live))
+            findings += expiries.of(d, current)
+        findings += kind.findings(d, current, live)
     desired_addresses = {d.address for d in desired.resources}
     for address, owned in sorted(live.inventory.resources.items()):
         if address in desired_addresses:
@@ -189,7 +189,10 @@ def _owned_by(current: LiveResource, owned: OwnedResource | None) -> bool:
     if primary is None or owned is None:
         return False
     sys_id = primary.sys_id
-    return any(rec.sys_id == sys_id for rec in owned.records)
+    records = owned.records
+    if len(records) == 1:  # every kind but bindings
+        return records[0].sys_id == sys_id
+    return any(rec.sys_id == sys_id for rec in records)
 
 
 def found_not_owned(desired: Desired, live: Live) -> set[str]:

@@ -131,6 +131,7 @@ async def make_planned(
     blocked = {**running, **unrecorded, **elsewhere}
     result = _scoped(without_claimed(DiffResult(result.changes, result.findings + linted), blocked), scope)
     tidy = housekeeping(live.inventory, keys, claims, live.leftover_parts)
+    del keys  # not held while the plan is made (a key per resource)
     record = live.inventory_record
     plan = make_plan(
         result,

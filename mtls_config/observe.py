@@ -69,13 +69,15 @@ class NaturalKeys:
     """What the first round of reads looks records up by. The specs alone say it, so the reads can go out
     before the desired state is built (files read, keystores parsed, secrets resolved)."""
 
-    lookups: tuple[Lookup, ...]  # sorted, without repeats
+    # Not sorted: two sets of 20 000 are compared (the specs' and the desired state's) without sorting either;
+    # ``by_column`` gives them in order.
+    lookups: frozenset[Lookup]
 
     kinds: tuple[str, ...] = ()  # the kinds of the specs, sorted
 
     @classmethod
     def of(cls, lookups: Iterable[Lookup], kinds: Iterable[str] = ()) -> NaturalKeys:
-        return cls(tuple(sorted(set(lookups))), tuple(sorted(set(kinds))))
+        return cls(frozenset(lookups), tuple(sorted(set(kinds))))
 
     @classmethod
     def of_specs(cls, specs: SpecSet) -> NaturalKeys:
@@ -100,10 +102,11 @@ class NaturalKeys:
         return tuple(sorted({lookup.table for lookup in self.lookups}))
 
     def by_column(self) -> dict[tuple[str, str], list[str]]:
+        """The values looked up, by (table, column), in sorted order of both."""
         grouped: dict[tuple[str, str], list[str]] = {}
         for lookup in self.lookups:
             grouped.setdefault((lookup.table, lookup.column), []).append(lookup.value)
-        return grouped
+        return {column: sorted(grouped[column]) for column in sorted(grouped)}
 
 
 @dataclass(frozen=True)
@@ -273,9 +276,12 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
     every: dict[str, list[LiveRecord]] = {t: list(rows) for t, rows in first.rows.items()}
     for table, rows in extra.items():
         every.setdefault(table, []).extend(rows)
+    # The names of every referenced table's records, by sys_id: made once per table (several references may point
+    # to one; the last one's name column counts, as when each made it again).
+    by_target = {ref.target: ref for ref in registry.references(first.dictionary)}
     names = {
-        ref.target: {r.sys_id: r.get(ref.target_key) for r in every.get(ref.target, [])}
-        for ref in registry.references(first.dictionary)
+        target: {r.sys_id: r.values.get(ref.target_key, "") for r in every.get(target, [])}
+        for target, ref in by_target.items()
     }
     index = Index(first.rows, names, first.attachments, first.dictionary)
 

@@ -110,3 +110,16 @@ async def test_a_spec_error_while_the_first_request_is_out_is_the_error_and_noth
             )
         assert grants.done()
     assert set(asyncio.all_tasks()) - before == set()
+
+
+def test_the_reads_go_by_column_in_sorted_order(tmp_path: Path) -> None:
+    """``by_column`` gives what grouping the sorted lookups gave (the order of the first round's reads and rows),
+    though the keys are held unsorted."""
+    write_stack(tmp_path, 40)
+    keys = NaturalKeys.of_specs(load_specs([tmp_path], root=tmp_path))
+    expected: dict[tuple[str, str], list[str]] = {}
+    for lookup in sorted(keys.lookups):
+        expected.setdefault((lookup.table, lookup.column), []).append(lookup.value)
+    grouped = keys.by_column()
+    assert list(grouped) == list(expected) and grouped == expected
+    assert len(grouped) > 1 and all(len(values) > 1 for values in grouped.values())
