@@ -248,7 +248,6 @@ async def _read_second(client: Instance, first: FirstRead, desired: set[str]) ->
             continue
         for owned_rec in owned.records:
             wanted.setdefault(owned_rec.table, set()).add(owned_rec.sys_id)
-    known = {r.sys_id for group in first.rows.values() for r in group}
     looked_up = set(first.keys.tables())
     for ref in registry.references(first.dictionary):
         if ref.on_demand and ref.target not in looked_up:
@@ -258,6 +257,8 @@ async def _read_second(client: Instance, first: FirstRead, desired: set[str]) ->
             for sys_id in ref.sys_ids(rec):
                 if sys_id not in targets:
                     wanted.setdefault(ref.target, set()).add(sys_id)
+    # Every record read already, by sys_id: made only when there is something to look for (most plans have not).
+    known = {r.sys_id for group in first.rows.values() for r in group} if wanted else set()
     tables = sorted(t for t, ids in wanted.items() if ids - known)
     found = await gather_all(read_in(client, t, "sys_id", sorted(wanted[t] - known), _fields(t)) for t in tables)
     return dict(zip(tables, found, strict=True))
