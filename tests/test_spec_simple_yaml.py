@@ -135,6 +135,8 @@ LEFT_TO_YAML = [
     "a: [b, {c: d}, ]\n",
     "  a: b\nc: d\n",  # a line less indented than the document's keys
     "a:\n  b: c\n d: e\n",
+    "a: |\n   x\n  y\n",  # a literal's line less indented than its first, yet more than its key
+    "spec:\n  pem: |\n    x\n   y\n---\nk: v\n",
     "a: " + "x" * 1100 + "\n",
     "a: {" + ", ".join(f"k{i}: {{" for i in range(45)) + "}" * 46 + "\n",  # deeper than the subset goes
 ]
@@ -160,6 +162,9 @@ TAKEN = [
     "a: 99999999999999999999999999999\nb: 1_000\nc: 0o17\nd: 017\ne: 12\n",
     "a: $x\nb: ${y}z\nc: a{b}\nd: x}\n",
     "metadata: {name: a}\nspec:\n  x: {y: 1}\n  z: {on: ~}\n---\nmetadata: {name: yes}\n",
+    # a literal that ends its document, every line indented (read whole, not line by line), then one that does not
+    "a: |\n  one\n    two\n  # three\n---\nb: |\n  x\n",
+    "spec:\n  pem: |\n    x\n     y\n---\nk: v\n",
 ]
 
 

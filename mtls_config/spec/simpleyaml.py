@@ -43,6 +43,7 @@ _BLOCK_LINE = re.compile(rf"( *)({_KEY}):(?: +(.*))?")
 _FLOW_KEY = re.compile(rf" *({_KEY}): +")
 _FLOW_SCALAR = re.compile(rf" *(?:({_PLAIN})|({_QUOTED}))")
 _SPACES = re.compile(r" *")
+_TRAILING_SPACE = re.compile(" \n")  # a regex finds it faster than 'in' (a space before a line break)
 # libyaml refuses a simple key more than 1024 characters from its start: a shorter line cannot hold one.
 _MAX_LINE = 1000
 _MAX_DEPTH = 40  # well under yamlsource.MAX_DEPTH, so a deep document is left to the YAML path's message
@@ -88,7 +89,7 @@ class _Reader:
         # The first characters the resolver has implicit types for (all of them when it has one for any text).
         starts = self.resolver.yaml_implicit_resolvers
         self.plain_starts: Any = starts if None not in starts else _EVERY_CHARACTER
-        self.lines: dict[tuple[Loc, str], _Line | None] = {}
+        self.lines: dict[Loc, dict[str, _Line | None]] = {}  # by mapping path: line -> what it holds
         self.nodes = 0
         self.rows: list[Any] = []  # the document's marks: line number, then its line's (path, column) pairs
 
@@ -184,19 +185,20 @@ class _Reader:
     # -- block mappings ------------------------------------------------------------------------------------------
 
     def mapping(
-        self, lines: list[str], i: int, first: int, indent: int, loc: Loc, depth: int
+        self, lines: list[str], i: int, n: int, indent: int, loc: Loc, depth: int
     ) -> tuple[dict[str, Any], int]:
-        """The block mapping whose keys are at ``indent``, from line ``i``; returns it and the next line's index.
-        ``first`` is the file's line number of ``lines[0]``."""
+        """The block mapping whose keys are at ``indent``, from line ``i`` up to line ``n`` (the document's end);
+        returns it and the next line's index. ``lines`` are the file's, from its first."""
         if depth > _MAX_DEPTH:
             raise _GiveUp
         out: dict[str, Any] = {}
-        n = len(lines)
-        cache = self.lines
+        cache = self.lines.get(loc)
+        if cache is None:
+            cache = self.lines[loc] = {}
         rows = self.rows
         while i < n:
             line = lines[i]
-            entry = cache.get((loc, line), _NOT_READ)
+            entry = cache.get(line, _NOT_READ)
             if entry is _NOT_READ:
                 one = _ONE_ENTRY.fullmatch(line)
                 if one is not None and len(one.group(1)) == indent and len(line) <= _MAX_LINE:
@@ -206,37 +208,36 @@ class _Reader:
                     if key in out or self.nodes > self.max_nodes:
                         raise _GiveUp
                     child = self.loc(loc, key)
-                    rows += (first + i, ((child, indent + 1), (self.loc(child, inner), one.start(3) + 1)))
+                    rows += (i + 1, ((child, indent + 1), (self.loc(child, inner), one.start(3) + 1)))
                     out[key] = {inner: self.plain(one.group(4))}
                     i += 1
                     continue
-                entry = cache[(loc, line)] = self.read_line(line, loc, depth)
+                entry = cache[line] = self.read_line(line, loc, depth)
             if entry is None:
                 i += 1
                 continue
-            if entry.indent != indent:
-                if entry.indent < indent:
+            at, key, kind, value, marks, nodes = entry
+            if at != indent:
+                if at < indent:
                     break
                 raise _GiveUp
-            key = entry.key
             if key in out:
                 raise _GiveUp  # the YAML path names the duplicate
-            self.nodes += entry.nodes
+            self.nodes += nodes
             if self.nodes > self.max_nodes:
                 raise _GiveUp
-            rows += (first + i, entry.marks)
+            rows += (i + 1, marks)
             i += 1
-            kind = entry.kind
             if kind == _VALUE:
-                out[key] = entry.value
+                out[key] = value
             elif kind == _COPY:
-                out[key] = _copy(entry.value)
+                out[key] = _copy(value)
             elif kind == _LITERAL:
-                out[key], i = _literal(lines, i, indent)
+                out[key], i = _literal(lines, i, n, indent)
             else:
-                j = _next_content(lines, i)
+                j = _next_content(lines, i, n)
                 if j < n and _indent(lines[j]) > indent:
-                    out[key], i = self.mapping(lines, j, first, _indent(lines[j]), entry.marks[0][0], depth + 1)
+                    out[key], i = self.mapping(lines, j, n, _indent(lines[j]), marks[0][0], depth + 1)
                 else:
                     out[key] = None  # 'key:' alone: null
         return out, i
@@ -272,9 +273,9 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _next_content(lines: list[str], i: int) -> int:
-    """The index of the next line that is neither blank nor a comment (len(lines) when none)."""
-    while i < len(lines):
+def _next_content(lines: list[str], i: int, n: int) -> int:
+    """The index of the next line before line ``n`` that is neither blank nor a comment (``n`` when none)."""
+    while i < n:
         stripped = lines[i].lstrip(" ")
         if stripped and stripped[0] != "#":
             return i
@@ -282,18 +283,23 @@ def _next_content(lines: list[str], i: int) -> int:
     return i
 
 
-def _literal(lines: list[str], i: int, indent: int) -> tuple[str, int]:
-    """A literal block scalar ('|': clip, indentation from its first line) of a key at ``indent``, from line ``i``;
-    returns its text and the index of the line after it."""
-    if i >= len(lines) or not lines[i]:
+def _literal(lines: list[str], i: int, n: int, indent: int) -> tuple[str, int]:
+    """A literal block scalar ('|': clip, indentation from its first line) of a key at ``indent``, from line ``i``
+    (before line ``n``, the document's end); returns its text and the index of the line after it."""
+    if i >= n or not lines[i]:
         raise _GiveUp  # empty, or leading empty lines: left to YAML
     width = _indent(lines[i])
     if width <= indent:
         raise _GiveUp
     pad = " " * width
+    # The common case, a PEM block that ends the document: every line left starts with the indentation. Counted
+    # and cut in C rather than line by line (a certificate is about ten lines).
+    block = "\n".join(lines[i:n])
+    cut = "\n" + pad
+    if block.count(cut) == n - i - 1:
+        return block[width:].replace(cut, "\n") + "\n", n
     content: list[str] = []
     end = i  # after the last content line
-    n = len(lines)
     while i < n:
         line = lines[i]
         if line.startswith(pad):
@@ -314,31 +320,36 @@ def read_simple(text: str, locs: dict[Loc, Loc], max_nodes: int) -> list[Documen
     holds no document). ``locs`` shares path tuples; a document of more than ``max_nodes`` values is left to the
     YAML path."""
     # A last line without its line break changes a block scalar's text (clip keeps a break only when there is one).
-    if not text.endswith("\n") or " \n" in text or not text.isascii() or not _PRINTABLE.fullmatch(text):
+    if not text.endswith("\n") or not text.isascii() or _TRAILING_SPACE.search(text) or not _PRINTABLE.fullmatch(text):
         return None
     lines = text.split("\n")
     # Documents: the lines before the first '---' (a document only if they hold content), then one per '---'.
-    bounds = [0, *(k + 1 for k, line in enumerate(lines) if line == "---"), len(lines) + 1]
+    bounds = [0]
+    try:
+        while True:  # list.index compares in C: one call per document, not a Python step per line
+            bounds.append(lines.index("---", bounds[-1]) + 1)
+    except ValueError:
+        bounds.append(len(lines) + 1)
     out: list[Document] = []
     reader = _Reader(locs, max_nodes)
     skipped = 0  # 1 when the lines before the first '---' are no document
     try:
         for part_index in range(len(bounds) - 1):
             start = bounds[part_index]
-            part = lines[start : bounds[part_index + 1] - 1]
-            j = _next_content(part, 0)
-            if j == len(part):
+            stop = bounds[part_index + 1] - 1  # the document's end: its '---' line, or after the last line
+            j = _next_content(lines, start, stop)
+            if j == stop:
                 if part_index == 0:
                     skipped = 1  # comments or nothing before the first '---': no document
                     continue
                 return None  # an empty document: left to YAML
             reader.rows = []
             reader.nodes = 1
-            indent = _indent(part[j])
-            data, end = reader.mapping(part, j, start + 1, indent, (), 1)
-            if end != len(part):
+            indent = _indent(lines[j])
+            data, end = reader.mapping(lines, j, stop, indent, (), 1)
+            if end != stop:
                 raise _GiveUp  # a line less indented than the document's keys
-            out.append(Document(part_index - skipped, (start + j + 1, indent + 1), data, tuple(reader.rows)))
+            out.append(Document(part_index - skipped, (j + 1, indent + 1), data, tuple(reader.rows)))
     except _GiveUp:
         return None
     return out or None
