@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mtls_config.errors import Problem, SpecError
-from mtls_config.spec.loader import find_spec_files, load_specs
-from mtls_config.spec.models import KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
+from mtls_config.spec import loader
+from mtls_config.spec.loader import Origin, find_spec_files, load_specs
+from mtls_config.spec.models import API_VERSION, MODELS, KeyStore, MessageBinding, ProtocolProfile, TrustStoreCert
 from mtls_config.spec.yamlsource import MAX_FILE_BYTES, Mark, read_documents
 
 from .conftest import EXAMPLE_STACK
@@ -507,3 +510,51 @@ def test_models_with_the_same_fields_given_share_one_fields_set_and_keep_what_wa
     assert a.spec.model_dump(exclude_unset=True) == {"key_store": "partner-client"}
     with pytest.raises(ValueError, match="frozen"):
         a.spec.port = 1  # type: ignore[misc]
+
+
+# Documents whose models leave every field with a default at its default (no validation context: paths as written).
+DEFAULTS_IN_PLAY = [
+    {"kind": "KeyStore", "metadata": {"name": "ks"}, "spec": {"file": "a.jks", "password": {"fromEnv": "P"}}},
+    {
+        "kind": "KeyStore",
+        "metadata": {"name": "ks"},
+        "spec": {"build": {"key": {"fromFile": "k.pem"}, "cert": "c.pem"}, "password": {"fromEnv": "P"}},
+    },
+    {"kind": "TrustStoreCert", "metadata": {"name": "tc"}, "spec": {"file": "a.pem"}},
+    {"kind": "TrustStoreCert", "metadata": {"name": "tc"}, "spec": {"file": "a.pem", "expirationNotification": True}},
+    {"kind": "ProtocolProfile", "metadata": {"name": "mauth"}, "spec": {"keyStore": "ks"}},
+    {
+        "kind": "MessageBinding",
+        "metadata": {"name": "mb"},
+        "spec": {"message": {"type": "rest", "name": "m"}, "protocolProfile": "mauth"},
+    },
+]
+
+
+@pytest.mark.parametrize("doc", DEFAULTS_IN_PLAY, ids=lambda doc: doc["kind"])
+def test_every_default_is_what_its_field_makes_of_it(doc: dict[str, Any]) -> None:
+    # The models do not validate their defaults (validate_default=False: about 1 us a resource of a load), which is
+    # the same only while each default is a value its field takes as it is. Written out in full, every default is
+    # validated: the model must come out the same.
+    model = MODELS[doc["kind"]]
+    resource = model.model_validate({"apiVersion": API_VERSION, **doc})
+    written_out = resource.model_dump(by_alias=True)
+    assert model.model_validate(written_out) == resource
+    assert model.model_validate(written_out).model_dump(by_alias=True) == written_out
+
+
+def test_origins_are_made_whole(spec_repo: Path) -> None:
+    # The loader fills an Origin's slots itself (loader._origin): every field as the dataclass would have it.
+    made = loader._origin("a.yaml", 3, 5, spec_repo, {("spec",): Mark(4, 1)})
+    assert isinstance(made, Origin)
+    assert {f.name: getattr(made, f.name) for f in fields(Origin)} == {
+        "path": "a.yaml",
+        "line": 3,
+        "column": 5,
+        "base_dir": spec_repo,
+        "marks": {("spec",): Mark(4, 1)},
+    }
+    assert made == Origin("a.yaml", 3, 5, spec_repo)
+    assert made.at("spec", "x") == "a.yaml:4:1"
+    with pytest.raises(FrozenInstanceError):
+        made.line = 1  # type: ignore[misc]

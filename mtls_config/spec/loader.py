@@ -9,10 +9,11 @@ Never imports the client, the emulator or the CLI.
 
 from __future__ import annotations
 
+import operator
 import re
 import types
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -58,6 +59,29 @@ class Origin:
             if mark is not None:
                 return f"{self.path}:{mark[0]}:{mark[1]}"
         return f"{self.path}:{self.line}:{self.column}"
+
+
+def _origin_maker() -> Callable[[str, int, int, Path, Mapping[Loc, tuple[int, int]]], Origin]:
+    """``Origin(path, line, column, base_dir, marks)``, made by filling its slots directly: a frozen dataclass's own
+    ``__init__`` sets each field through ``object.__setattr__`` (about 1 us an origin, one per resource)."""
+    new = object.__new__
+    fill = [getattr(Origin, name).__set__ for name in ("path", "line", "column", "base_dir", "marks")]
+    assert [f.name for f in fields(Origin)] == ["path", "line", "column", "base_dir", "marks"]
+    set_path, set_line, set_column, set_base_dir, set_marks = fill
+
+    def make(path: str, line: int, column: int, base_dir: Path, marks: Mapping[Loc, tuple[int, int]]) -> Origin:
+        origin = new(Origin)
+        set_path(origin, path)
+        set_line(origin, line)
+        set_column(origin, column)
+        set_base_dir(origin, base_dir)
+        set_marks(origin, marks)
+        return origin
+
+    return make
+
+
+_origin = _origin_maker()
 
 
 @dataclass(frozen=True)
@@ -134,7 +158,7 @@ def load_specs(
     files, problems = find_spec_files(paths)
     if root is None:
         root = default_spec_root(paths)
-    resources: list[tuple[AnyResource, SourceDocument]] = []
+    resources: list[_Loaded] = []
     invalid: set[str] = set()  # addresses of resources with problems of their own
     outcomes: dict[Any, Any] = {}  # the spec paths' checks, shared by every file's context (SpecContext.outcomes)
     folders: dict[Path, Path] = {}  # one base_dir per spec file, not a Path per resource
@@ -151,7 +175,9 @@ def load_specs(
                 continue
             resource = _validate_document(doc, context, problems)
             if resource is not None:
-                resources.append((resource, doc))
+                # its kind, name and address read once here: the set's checks and the order ask for each
+                kind, name = resource.kind, resource.metadata.name
+                resources.append((resource, doc, kind, name, f"{kind}/{name}"))
             elif isinstance(doc.data, dict):
                 invalid.add(_address_of(doc.data))
     if not files and not problems:
@@ -165,9 +191,24 @@ def load_specs(
     _check_set(resources, problems, invalid)
     if problems:
         raise SpecError(problems)
-    ordered = sorted(resources, key=lambda pair: (KINDS.index(pair[0].kind), pair[0].name))
-    origins = {r.address: _origin(doc, folders[doc.path]) for r, doc in ordered}
-    return SpecSet(tuple(r for r, _ in ordered), origins, tuple(files))
+    # In the order of KINDS, then by name (no two share a name now: a duplicate is a problem above).
+    by_kind: dict[str, list[_Loaded]] = {kind: [] for kind in KINDS}
+    for loaded in resources:
+        by_kind[loaded[2]].append(loaded)
+    ordered: list[_Loaded] = []
+    for group in by_kind.values():
+        group.sort(key=_NAME_OF)
+        ordered += group
+    origins = {
+        address: _origin(doc.display, doc.start.line, doc.start.column, folders[doc.path], doc.marks)
+        for _, doc, _, _, address in ordered
+    }
+    return SpecSet(tuple([loaded[0] for loaded in ordered]), origins, tuple(files))
+
+
+# A resource as loaded: itself, its document, its kind, its name and its address (kind/name), read once.
+_Loaded = tuple[AnyResource, SourceDocument, str, str, str]
+_NAME_OF = operator.itemgetter(3)
 
 
 VARIABLE = re.compile(r"\$(\$?)\{([^}]*)\}")
@@ -243,10 +284,6 @@ def _common_parts(dirs: Iterable[Path]) -> list[str]:
     return common
 
 
-def _origin(doc: SourceDocument, base_dir: Path) -> Origin:
-    return Origin(doc.display, doc.start.line, doc.start.column, base_dir, doc.marks)
-
-
 def _address_of(data: Any) -> str:
     if not isinstance(data, dict):
         return ""
@@ -291,16 +328,17 @@ def _validate_document(doc: SourceDocument, context: dict[str, Any], problems: l
         hint = did_you_mean(str(kind), KINDS)
         problems.append(doc.problem(("kind",), f"unknown kind '{kind}'; expected one of " + ", ".join(KINDS) + hint))
         return None
+    model = MODELS[kind]
     try:
-        resource = MODELS[kind].model_validate(data, context=context)
+        # the model's validator itself: model_validate is a Python wrapper around this very call
+        resource: AnyResource = model.__pydantic_validator__.validate_python(data, context=context)
     except ValidationError as exc:
         # The input is included only to name its YAML type in messages: a value is never shown, since it
         # may be a secret written in the wrong place.
         address = _address_of(data)
         for err in exc.errors(include_url=False, include_input=True):
-            problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err, MODELS[kind]), address=address))
+            problems.append(doc.problem(tuple(err["loc"]), pydantic_message(err, model), address=address))
         return None
-    assert isinstance(resource, AnyResource)
     return resource
 
 
@@ -426,7 +464,7 @@ def _step(annotation: Any, part: Any) -> Any:
     return None
 
 
-def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[Problem], invalid: set[str]) -> None:
+def _check_set(loaded: list[_Loaded], problems: list[Problem], invalid: set[str]) -> None:
     """Checks across resources. A reference to a resource that exists but has problems of its own is not
     reported again: its own problems say what to fix."""
     name_loc: Loc = ("metadata", "name")
@@ -435,21 +473,24 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
     seen_folded: dict[tuple[str, str], tuple[str, SourceDocument]] = {}
     certificate_names: dict[str, tuple[str, SourceDocument]] = {}
     bound_messages: dict[tuple[str, str], tuple[str, str]] = {}  # (type, folded name) -> (address, name)
-    for resource, doc in pairs:
-        address = resource.address
+    names: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    certificate_kinds = (KeyStore.kind_name(), TrustStoreCert.kind_name())
+    binding_kind = MessageBinding.kind_name()
+    for resource, doc, kind, name, address in loaded:
+        names[kind].add(name)
         if address in seen:
             first = seen[address]
             problems.append(
                 doc.problem(
                     name_loc,
-                    f"duplicate {resource.kind} name (first defined at {first.display}:{first.start.line})",
+                    f"duplicate {kind} name (first defined at {first.display}:{first.start.line})",
                     address=address,
                 )
             )
             continue
         seen[address] = doc
-        folded_name = folded(resource.name)
-        twin = seen_folded.setdefault((resource.kind, folded_name), (address, doc))
+        folded_name = folded(name)
+        twin = seen_folded.setdefault((kind, folded_name), (address, doc))
         if twin[0] != address:
             problems.append(
                 doc.problem(
@@ -460,7 +501,7 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
                 )
             )
             continue
-        if isinstance(resource, KeyStore | TrustStoreCert):
+        if kind in certificate_kinds:
             other = certificate_names.get(folded_name)
             if other is not None:
                 problems.append(
@@ -473,7 +514,8 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
                 )
             else:
                 certificate_names[folded_name] = (address, doc)
-        if isinstance(resource, MessageBinding):
+        elif kind == binding_kind:
+            assert isinstance(resource, MessageBinding)
             target = (resource.spec.message.type, resource.spec.message.name)
             bound = bound_messages.get((target[0], folded(target[1])))
             if bound is not None:
@@ -488,20 +530,15 @@ def _check_set(pairs: list[tuple[AnyResource, SourceDocument]], problems: list[P
             else:
                 bound_messages[(target[0], folded(target[1]))] = (address, target[1])
 
-    names: dict[str, set[str]] = {}
-    for r, _ in pairs:
-        names.setdefault(r.kind, set()).add(r.name)
-    for resource, doc in pairs:
+    for resource, doc, _, _, address in loaded:
         for ref in resource.references():
             kind = ref.model.kind_name()
-            if ref.name in names.get(kind, set()) or ref.model.address_of(ref.name) in invalid:
+            if ref.name in names[kind] or ref.model.address_of(ref.name) in invalid:
                 continue
             field = ref.loc[-1]
-            mistaken = [m.kind_name() for m in ref.mistaken if ref.name in names.get(m.kind_name(), set())]
+            mistaken = [m.kind_name() for m in ref.mistaken if ref.name in names[m.kind_name()]]
             if mistaken:
                 why = f"{field} '{ref.name}' is a {mistaken[0]}; {ref.needed_by} needs a {kind}"
             else:
-                why = f"{field} '{ref.name}' names no {kind} in the specs" + did_you_mean(
-                    ref.name, names.get(kind, set())
-                )
-            problems.append(doc.problem(ref.loc, why, address=resource.address))
+                why = f"{field} '{ref.name}' names no {kind} in the specs" + did_you_mean(ref.name, names[kind])
+            problems.append(doc.problem(ref.loc, why, address=address))

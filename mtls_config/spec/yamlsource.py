@@ -76,7 +76,7 @@ class Mark(NamedTuple):
     column: int
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceDocument:
     path: Path  # the file, absolute
     display: str  # the file as the user named it, for messages
@@ -99,6 +99,9 @@ class SourceDocument:
     def problem(self, loc: Loc, message: str, *, address: str = "") -> Problem:
         mark = self.mark_for(loc)
         return Problem(self.display, mark.line, mark.column, address, dotted(loc), message)
+
+
+_new_tuple = tuple.__new__
 
 
 def dotted(loc: Loc) -> str:
@@ -328,7 +331,7 @@ def read_documents(
                 path,
                 display,
                 d.position,
-                (start := Mark(*d.start)),
+                (start := _new_tuple(Mark, d.start)),  # Mark(*d.start) without its Python __new__
                 d.data,
                 LazyMarks(start, d.rows),
                 may_hold_variables,
