@@ -89,7 +89,8 @@ class _Reader:
         # The first characters the resolver has implicit types for (all of them when it has one for any text).
         starts = self.resolver.yaml_implicit_resolvers
         self.plain_starts: Any = starts if None not in starts else _EVERY_CHARACTER
-        self.lines: dict[Loc, dict[str, _Line | None]] = {}  # by mapping path: line -> what it holds
+        # By mapping path: its lines (line -> what it holds) and its one-entry lines' shapes (head -> _OneEntry).
+        self.tables: dict[Loc, tuple[dict[str, _Line | None], dict[str, _OneEntry]]] = {}
         self.nodes = 0
         self.rows: list[Any] = []  # the document's marks: line number, then its line's (path, column) pairs
 
@@ -157,6 +158,12 @@ class _Reader:
                 raise _GiveUp
             pos += 1
 
+    def one_entry(self, one: re.Match[str], loc: Loc) -> _OneEntry:
+        """The shape of a one-entry line (``_ONE_ENTRY``) of the block mapping at ``loc``."""
+        indent, key, inner = len(one.group(2)), one.group(3), one.group(4)
+        child = self.loc(loc, key)
+        return _OneEntry(indent, key, inner, ((child, indent + 1), (self.loc(child, inner), one.start(4) + 1)))
+
     def read_line(self, line: str, loc: Loc, depth: int) -> _Line | None:
         """A line of the block mapping at ``loc``: None when blank or a comment."""
         stripped = line.lstrip(" ")
@@ -192,26 +199,31 @@ class _Reader:
         if depth > _MAX_DEPTH:
             raise _GiveUp
         out: dict[str, Any] = {}
-        cache = self.lines.get(loc)
-        if cache is None:
-            cache = self.lines[loc] = {}
+        tables = self.tables.get(loc)
+        if tables is None:
+            tables = self.tables[loc] = ({}, {})
+        cache, shapes = tables
         rows = self.rows
         while i < n:
             line = lines[i]
             entry = cache.get(line, _NOT_READ)
             if entry is _NOT_READ:
                 one = _ONE_ENTRY.fullmatch(line)
-                if one is not None and len(one.group(1)) == indent and len(line) <= _MAX_LINE:
-                    # 'metadata: {name: ...}': a line of its own in every document; read here, not kept
-                    key, inner = one.group(2), one.group(3)
-                    self.nodes += 3
-                    if key in out or self.nodes > self.max_nodes:
-                        raise _GiveUp
-                    child = self.loc(loc, key)
-                    rows += (i + 1, ((child, indent + 1), (self.loc(child, inner), one.start(3) + 1)))
-                    out[key] = {inner: self.plain(one.group(4))}
-                    i += 1
-                    continue
+                if one is not None and len(line) <= _MAX_LINE:
+                    # 'metadata: {name: ...}': a line of its own in every document; its value read here, not kept,
+                    # and the rest (key, paths, marks) once per file
+                    head, text = one.group(1, 5)
+                    shape = shapes.get(head)
+                    if shape is None:
+                        shape = shapes[head] = self.one_entry(one, loc)
+                    if shape.indent == indent:
+                        self.nodes += 3
+                        if shape.key in out or self.nodes > self.max_nodes:
+                            raise _GiveUp
+                        rows += (i + 1, shape.marks)
+                        out[shape.key] = {shape.inner: self.plain(text)}
+                        i += 1
+                        continue
                 entry = cache[line] = self.read_line(line, loc, depth)
             if entry is None:
                 i += 1
@@ -236,15 +248,27 @@ class _Reader:
                 out[key], i = _literal(lines, i, n, indent)
             else:
                 j = _next_content(lines, i, n)
-                if j < n and _indent(lines[j]) > indent:
-                    out[key], i = self.mapping(lines, j, n, _indent(lines[j]), marks[0][0], depth + 1)
+                inner_indent = _indent(lines[j]) if j < n else -1
+                if inner_indent > indent:
+                    out[key], i = self.mapping(lines, j, n, inner_indent, marks[0][0], depth + 1)
                 else:
                     out[key] = None  # 'key:' alone: null
         return out, i
 
 
 _NOT_READ: Any = object()
-_ONE_ENTRY = re.compile(rf"( *)({_KEY}): \{{({_KEY}): ({_PLAIN})\}}")
+_new_tuple = tuple.__new__  # a NamedTuple made from its values without its Python-level __new__
+# 'key: {inner: value}': its head (indentation, key, inner key), then the value
+_ONE_ENTRY = re.compile(rf"(( *)({_KEY}): \{{({_KEY}): )({_PLAIN})\}}")
+
+
+class _OneEntry(NamedTuple):
+    """What a one-entry line holds but its value, read once per head (``metadata: {name: ``) and mapping path."""
+
+    indent: int
+    key: str
+    inner: str
+    marks: tuple[tuple[Loc, int], tuple[Loc, int]]
 
 
 class _Everything:
@@ -334,22 +358,25 @@ def read_simple(text: str, locs: dict[Loc, Loc], max_nodes: int) -> list[Documen
     reader = _Reader(locs, max_nodes)
     skipped = 0  # 1 when the lines before the first '---' are no document
     try:
-        for part_index in range(len(bounds) - 1):
-            start = bounds[part_index]
-            stop = bounds[part_index + 1] - 1  # the document's end: its '---' line, or after the last line
-            j = _next_content(lines, start, stop)
-            if j == stop:
-                if part_index == 0:
-                    skipped = 1  # comments or nothing before the first '---': no document
-                    continue
-                return None  # an empty document: left to YAML
+        for part_index, (start, after) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            stop = after - 1  # the document's end: its '---' line, or after the last line
+            first = lines[start] if start < stop else ""
+            if first and first[0] != " " and first[0] != "#":
+                j, indent = start, 0  # the usual document: its first line is a key
+            else:
+                j = _next_content(lines, start, stop)
+                if j == stop:
+                    if part_index == 0:
+                        skipped = 1  # comments or nothing before the first '---': no document
+                        continue
+                    return None  # an empty document: left to YAML
+                indent = _indent(lines[j])
             reader.rows = []
             reader.nodes = 1
-            indent = _indent(lines[j])
             data, end = reader.mapping(lines, j, stop, indent, (), 1)
             if end != stop:
                 raise _GiveUp  # a line less indented than the document's keys
-            out.append(Document(part_index - skipped, (j + 1, indent + 1), data, tuple(reader.rows)))
+            out.append(_new_tuple(Document, (part_index - skipped, (j + 1, indent + 1), data, tuple(reader.rows))))
     except _GiveUp:
         return None
     return out or None
