@@ -162,6 +162,7 @@ def load_specs(
     invalid: set[str] = set()  # addresses of resources with problems of their own
     outcomes: dict[Any, Any] = {}  # the spec paths' checks, shared by every file's context (SpecContext.outcomes)
     folders: dict[Path, Path] = {}  # one base_dir per spec file, not a Path per resource
+    given = variables or {}
     for path in files:
         display = display_path(path)
         docs, file_problems = read_documents(path, display, _address_of)
@@ -169,7 +170,7 @@ def load_specs(
         folders[path] = path.parent
         context = {"spec": SpecContext(base_dir=folders[path], root=root, outcomes=outcomes)}
         for doc in docs:
-            if not _substitute(doc, variables or {}, problems):
+            if not _substitute(doc, given, problems):
                 if isinstance(doc.data, dict):
                     invalid.add(_address_of(doc.data))
                 continue

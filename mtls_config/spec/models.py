@@ -127,6 +127,10 @@ SpecPath = Annotated[str, Field(min_length=1), AfterValidator(_resolve_spec_path
 # validated model a set of its own (216 bytes, nearly half a small model's memory; about 4 MB of a stack of 5000
 # resources). Safe because the models are frozen: nothing adds to the set of a model once made (model_copy copies it).
 _FIELDS_SETS: dict[tuple[type[BaseModel], frozenset[str]], set[str]] = {}
+# The set each model class shared last: documents of a kind mostly give the same fields, and comparing with it
+# is cheaper than making the key above (a frozenset, a tuple, their hashes) for every model.
+_LAST: dict[type[BaseModel], set[str]] = {}
+_setattr = object.__setattr__
 
 
 class _Model(BaseModel):
@@ -139,9 +143,14 @@ class _Model(BaseModel):
     @model_validator(mode="after")
     def _share_fields_set(self) -> Self:
         given = self.__pydantic_fields_set__
-        shared = _FIELDS_SETS.setdefault((type(self), frozenset(given)), given)
+        cls = type(self)
+        last = _LAST.get(cls)
+        if last == given:
+            _setattr(self, "__pydantic_fields_set__", last)
+            return self
+        shared = _LAST[cls] = _FIELDS_SETS.setdefault((cls, frozenset(given)), given)
         if shared is not given:
-            object.__setattr__(self, "__pydantic_fields_set__", shared)
+            _setattr(self, "__pydantic_fields_set__", shared)
         return self
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import yaml
@@ -358,7 +359,7 @@ def read_simple(text: str, locs: dict[Loc, Loc], max_nodes: int) -> list[Documen
     reader = _Reader(locs, max_nodes)
     skipped = 0  # 1 when the lines before the first '---' are no document
     try:
-        for part_index, (start, after) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        for part_index, (start, after) in enumerate(pairwise(bounds)):
             stop = after - 1  # the document's end: its '---' line, or after the last line
             first = lines[start] if start < stop else ""
             if first and first[0] != " " and first[0] != "#":
