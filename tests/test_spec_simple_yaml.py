@@ -14,7 +14,7 @@ import yaml
 
 from bench.stacks import write_stack
 from mtls_config.spec import yamlsource
-from mtls_config.spec.simpleyaml import read_simple
+from mtls_config.spec.simpleyaml import _Reader, read_simple
 from mtls_config.spec.yamlsource import FAST_LOADER, MAX_NODES, LazyMarks, Mark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,6 +97,8 @@ LEFT_TO_YAML = [
     "a: b \n",  # trailing space
     "a:\tb\n",
     "a: b\r\n",
+    "a: b\x7f\n",
+    "a: \x0bb\n",
     "a: caf\u00e9\n",
     "\ufeffa: b\n",
     "a: b\nb: c\na: d\n",  # duplicate key: the YAML path names it
@@ -283,3 +285,20 @@ def test_a_document_of_too_many_values_is_left_to_yaml() -> None:
         small = "".join(line.format(i) for i in range(50))
         assert read_simple(small, {}, 300) is not None
         assert read_simple(small, {}, 100) is None
+
+
+def test_the_one_regex_per_first_character_matches_where_the_resolvers_types_would() -> None:
+    # The reader asks the resolver only for text one of its implicit types may match (one regex per first
+    # character): on text where that regex says no, the resolver must answer text (str).
+    resolver = yaml.resolver.Resolver()
+    reader = _Reader({}, MAX_NODES)
+    texts = [*PLAIN, *KEYS, *NEAR_MISSES, "tc-00001", "true1", "0x", "0o8", "1e", ".Inf", "~~", "<<", "=x", "y", "NO"]
+    texts += [f"{sign}{digits}" for sign in ("", "+", "-") for digits in ("1", "1_0", "0.5", ".5e-3", "1:20", "0b1")]
+    for text in (t for t in texts if t):
+        types = resolver.yaml_implicit_resolvers.get(text[0], [])
+        typed = reader.typed_start(text[0])
+        assert not isinstance(typed, bool) or typed is (text[0] in resolver.yaml_implicit_resolvers)
+        maybe = typed if isinstance(typed, bool) else typed.match(text) is not None
+        assert maybe == any(p.match(text) for _, p in types)
+        if not maybe:
+            assert reader.plain(text) == text

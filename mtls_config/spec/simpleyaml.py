@@ -31,7 +31,7 @@ Loc = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
 # A file of printable ASCII and line feeds only: no tab (YAML's own message), no CR or other line break, no BOM
 # or character whose column libyaml would count differently.
-_PRINTABLE = re.compile(r"[\x20-\x7e\n]*")
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\n"
 _KEY = r"[A-Za-z][A-Za-z0-9_-]*"
 # A plain scalar: no indicator anywhere (so no ': ', ' #', flow punctuation, quotes, anchors, tags), not starting
 # with '-' (a sequence entry or document marker) and not ending with a space.
@@ -87,9 +87,10 @@ class _Reader:
         self.resolve: Callable[[type[ScalarNode], str, tuple[bool, bool]], str] = self.resolver.resolve
         self.constructor = SafeConstructor()
         self.values: dict[str, Any] = {}  # plain text -> its value (str, or an immutable int, bool, None...)
-        # The first characters the resolver has implicit types for (all of them when it has one for any text).
-        starts = self.resolver.yaml_implicit_resolvers
-        self.plain_starts: Any = starts if None not in starts else _EVERY_CHARACTER
+        # By first character, made as met: whether text starting with it may have an implicit type (False: none
+        # starts with it, as with 'k' of 'ks-00001'; True: ask the resolver; a regex: where one of its types would
+        # match).
+        self.typed_by_start: dict[str, re.Pattern[str] | bool] = {}
         # By mapping path: its lines (line -> what it holds) and its one-entry lines' shapes (head -> _OneEntry).
         self.tables: dict[Loc, tuple[dict[str, _Line | None], dict[str, _OneEntry]]] = {}
         self.nodes = 0
@@ -102,8 +103,12 @@ class _Reader:
     def plain(self, text: str) -> Any:
         if text in self.values:
             return self.values[text]
-        # No implicit type starts with most characters ('k' of 'ks-00001'): the resolver would try none of them.
-        tag = self.resolve(ScalarNode, text, (True, False)) if text[0] in self.plain_starts else _STR_TAG
+        # The resolver (Python, a pattern per type) only for text that one of its types may match: not for most.
+        typed = self.typed_by_start.get(text[0])
+        if typed is None:
+            typed = self.typed_by_start[text[0]] = self.typed_start(text[0])
+        maybe_typed = typed if isinstance(typed, bool) else typed.match(text) is not None
+        tag = self.resolve(ScalarNode, text, (True, False)) if maybe_typed else _STR_TAG
         if tag == _STR_TAG:
             value: Any = text
         else:
@@ -115,6 +120,18 @@ class _Reader:
             self.constructor.constructed_objects.clear()
         self.values[text] = value
         return value
+
+    def typed_start(self, start: str) -> re.Pattern[str] | bool:
+        tables = self.resolver.yaml_implicit_resolvers
+        if None in tables:
+            return True  # a type for any text
+        types = tables.get(start)
+        if not types:
+            return False
+        made = _ANY_OF.get(id(types))
+        if made is None or made[0] is not types:
+            made = _ANY_OF[id(types)] = (types, _any_of(types))
+        return made[1]
 
     # -- one line's flow value -------------------------------------------------------------------------------
 
@@ -272,12 +289,20 @@ class _OneEntry(NamedTuple):
     marks: tuple[tuple[Loc, int], tuple[Loc, int]]
 
 
-class _Everything:
-    def __contains__(self, item: object) -> bool:
+# The regex of each list of the resolver's types, by the list (kept, so that its id is not reused): made once a
+# process (a compiled regex each; about 0.1 ms).
+_ANY_OF: dict[int, tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str] | bool]] = {}
+
+
+def _any_of(types: list[tuple[str, re.Pattern[str]]]) -> re.Pattern[str] | bool:
+    """One regex that matches a text where one of the implicit types' patterns would; True when their flags differ
+    (then the resolver is asked)."""
+    flags = {pattern.flags for _, pattern in types}
+    if len(flags) != 1:
         return True
-
-
-_EVERY_CHARACTER = _Everything()
+    (flag,) = flags
+    end = "\n" if flag & re.VERBOSE else ""  # a '#' comment of a verbose pattern ends at the line break
+    return re.compile("|".join(f"(?:{pattern.pattern}{end})" for _, pattern in types), flag)
 
 
 def _copy(value: Any) -> Any:
@@ -340,12 +365,18 @@ def _literal(lines: list[str], i: int, n: int, indent: int) -> tuple[str, int]:
     return "\n".join(content) + "\n", end
 
 
+def _printable(text: str) -> bool:
+    """Whether ASCII ``text`` holds only ``_PRINTABLE`` characters: its bytes without those are none (a table
+    lookup a byte in C, where a regex's character class took several times as long)."""
+    return not text.encode("ascii").translate(None, _PRINTABLE)
+
+
 def read_simple(text: str, locs: dict[Loc, Loc], max_nodes: int) -> list[Document] | None:
     """The documents of ``text`` as the YAML path would read them, or None when the text is not in the subset (or
     holds no document). ``locs`` shares path tuples; a document of more than ``max_nodes`` values is left to the
     YAML path."""
     # A last line without its line break changes a block scalar's text (clip keeps a break only when there is one).
-    if not text.endswith("\n") or not text.isascii() or _TRAILING_SPACE.search(text) or not _PRINTABLE.fullmatch(text):
+    if not text.endswith("\n") or not text.isascii() or _TRAILING_SPACE.search(text) or not _printable(text):
         return None
     lines = text.split("\n")
     # Documents: the lines before the first '---' (a document only if they hold content), then one per '---'.
