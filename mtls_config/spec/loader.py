@@ -189,13 +189,13 @@ def load_specs(
             hint="start from the example stack (docs/quickstart.md: cp -r specs/examples/two-partners my-mtls), "
             "or write specs for an existing set-up with 'mtls-config import --instance URL --out specs'",
         )
-    _check_set(resources, problems, invalid)
-    if problems:
-        raise SpecError(problems)
-    # In the order of KINDS, then by name (no two share a name now: a duplicate is a problem above).
     by_kind: dict[str, list[_Loaded]] = {kind: [] for kind in KINDS}
     for loaded in resources:
         by_kind[loaded[2]].append(loaded)
+    _check_set(resources, by_kind, problems, invalid)
+    if problems:
+        raise SpecError(problems)
+    # In the order of KINDS, then by name (no two share a name now: a duplicate is a problem above).
     ordered: list[_Loaded] = []
     for group in by_kind.values():
         group.sort(key=_NAME_OF)
@@ -465,20 +465,59 @@ def _step(annotation: Any, part: Any) -> Any:
     return None
 
 
-def _check_set(loaded: list[_Loaded], problems: list[Problem], invalid: set[str]) -> None:
-    """Checks across resources. A reference to a resource that exists but has problems of its own is not
-    reported again: its own problems say what to fix."""
+def _check_set(
+    loaded: list[_Loaded], by_kind: dict[str, list[_Loaded]], problems: list[Problem], invalid: set[str]
+) -> None:
+    """Checks across resources (``by_kind``: the same resources by kind). A reference to a resource that exists
+    but has problems of its own is not reported again: its own problems say what to fix."""
+    names = {kind: set(map(_NAME_OF, group)) for kind, group in by_kind.items()}
+    if _may_clash(by_kind):
+        _check_names(loaded, problems)
+
+    for resource, doc, _, _, address in loaded:
+        for ref in resource.references():
+            kind = ref.model.kind_name()
+            if ref.name in names[kind] or ref.model.address_of(ref.name) in invalid:
+                continue
+            field = ref.loc[-1]
+            mistaken = [m.kind_name() for m in ref.mistaken if ref.name in names[m.kind_name()]]
+            if mistaken:
+                why = f"{field} '{ref.name}' is a {mistaken[0]}; {ref.needed_by} needs a {kind}"
+            else:
+                why = f"{field} '{ref.name}' names no {kind} in the specs" + did_you_mean(ref.name, names[kind])
+            problems.append(doc.problem(ref.loc, why, address=address))
+
+
+_CERTIFICATE_KINDS = (KeyStore.kind_name(), TrustStoreCert.kind_name())
+
+
+def _may_clash(by_kind: dict[str, list[_Loaded]]) -> bool:
+    """False when ``_check_names`` would find nothing: no two names of a kind the same ignoring case (so no two
+    addresses the same either), no KeyStore and TrustStoreCert of one name, no message bound twice. Sets made in C,
+    where ``_check_names`` takes a Python step per resource to say which clash and where."""
+    folded_names: dict[str, set[str]] = {}
+    for kind, group in by_kind.items():
+        folded_names[kind] = set(map(folded, map(_NAME_OF, group)))
+        if len(folded_names[kind]) != len(group):
+            return True
+    if not folded_names[_CERTIFICATE_KINDS[0]].isdisjoint(folded_names[_CERTIFICATE_KINDS[1]]):
+        return True
+    bindings = [loaded[0] for loaded in by_kind[MessageBinding.kind_name()]]
+    targets = {(b.spec.message.type, folded(b.spec.message.name)) for b in bindings if isinstance(b, MessageBinding)}
+    return len(targets) != len(bindings)
+
+
+def _check_names(loaded: list[_Loaded], problems: list[Problem]) -> None:
+    """The names that clash: the same address twice, names the instance would take for one (case), a KeyStore
+    and a TrustStoreCert of one name, a message bound twice."""
     name_loc: Loc = ("metadata", "name")
     seen: dict[str, SourceDocument] = {}
     # The instance compares names ignoring case (facts-2 §7): 'Acme' and 'acme' would name one record.
     seen_folded: dict[tuple[str, str], tuple[str, SourceDocument]] = {}
     certificate_names: dict[str, tuple[str, SourceDocument]] = {}
     bound_messages: dict[tuple[str, str], tuple[str, str]] = {}  # (type, folded name) -> (address, name)
-    names: dict[str, set[str]] = {kind: set() for kind in KINDS}
-    certificate_kinds = (KeyStore.kind_name(), TrustStoreCert.kind_name())
     binding_kind = MessageBinding.kind_name()
     for resource, doc, kind, name, address in loaded:
-        names[kind].add(name)
         if address in seen:
             first = seen[address]
             problems.append(
@@ -502,7 +541,7 @@ def _check_set(loaded: list[_Loaded], problems: list[Problem], invalid: set[str]
                 )
             )
             continue
-        if kind in certificate_kinds:
+        if kind in _CERTIFICATE_KINDS:
             other = certificate_names.get(folded_name)
             if other is not None:
                 problems.append(
@@ -530,16 +569,3 @@ def _check_set(loaded: list[_Loaded], problems: list[Problem], invalid: set[str]
                 )
             else:
                 bound_messages[(target[0], folded(target[1]))] = (address, target[1])
-
-    for resource, doc, _, _, address in loaded:
-        for ref in resource.references():
-            kind = ref.model.kind_name()
-            if ref.name in names[kind] or ref.model.address_of(ref.name) in invalid:
-                continue
-            field = ref.loc[-1]
-            mistaken = [m.kind_name() for m in ref.mistaken if ref.name in names[m.kind_name()]]
-            if mistaken:
-                why = f"{field} '{ref.name}' is a {mistaken[0]}; {ref.needed_by} needs a {kind}"
-            else:
-                why = f"{field} '{ref.name}' names no {kind} in the specs" + did_you_mean(ref.name, names[kind])
-            problems.append(doc.problem(ref.loc, why, address=address))
