@@ -161,14 +161,13 @@ def load_specs(
     resources: list[_Loaded] = []
     invalid: set[str] = set()  # addresses of resources with problems of their own
     outcomes: dict[Any, Any] = {}  # the spec paths' checks, shared by every file's context (SpecContext.outcomes)
-    folders: dict[Path, Path] = {}  # one base_dir per spec file, not a Path per resource
     given = variables or {}
     for path in files:
         display = display_path(path)
         docs, file_problems = read_documents(path, display, _address_of)
         problems.extend(file_problems)
-        folders[path] = path.parent
-        context = {"spec": SpecContext(base_dir=folders[path], root=root, outcomes=outcomes)}
+        folder = path.parent  # one base_dir per spec file, not a Path per resource
+        context = {"spec": SpecContext(base_dir=folder, root=root, outcomes=outcomes)}
         for doc in docs:
             if not _substitute(doc, given, problems):
                 if isinstance(doc.data, dict):
@@ -178,7 +177,7 @@ def load_specs(
             if resource is not None:
                 # its kind, name and address read once here: the set's checks and the order ask for each
                 kind, name = resource.kind, resource.metadata.name
-                resources.append((resource, doc, kind, name, f"{kind}/{name}"))
+                resources.append((resource, doc, kind, name, f"{kind}/{name}", folder))
             elif isinstance(doc.data, dict):
                 invalid.add(_address_of(doc.data))
     if not files and not problems:
@@ -201,14 +200,15 @@ def load_specs(
         group.sort(key=_NAME_OF)
         ordered += group
     origins = {
-        address: _origin(doc.display, doc.start.line, doc.start.column, folders[doc.path], doc.marks)
-        for _, doc, _, _, address in ordered
+        address: _origin(doc.display, doc.start.line, doc.start.column, folder, doc.marks)
+        for _, doc, _, _, address, folder in ordered
     }
     return SpecSet(tuple([loaded[0] for loaded in ordered]), origins, tuple(files))
 
 
-# A resource as loaded: itself, its document, its kind, its name and its address (kind/name), read once.
-_Loaded = tuple[AnyResource, SourceDocument, str, str, str]
+# A resource as loaded: itself, its document, its kind, its name and its address (kind/name), read once, and its
+# spec file's folder.
+_Loaded = tuple[AnyResource, SourceDocument, str, str, str, Path]
 _NAME_OF = operator.itemgetter(3)
 
 
@@ -474,7 +474,7 @@ def _check_set(
     if _may_clash(by_kind):
         _check_names(loaded, problems)
 
-    for resource, doc, _, _, address in loaded:
+    for resource, doc, _, _, address, _ in loaded:
         for ref in resource.references():
             kind = ref.model.kind_name()
             if ref.name in names[kind] or ref.model.address_of(ref.name) in invalid:
@@ -517,7 +517,7 @@ def _check_names(loaded: list[_Loaded], problems: list[Problem]) -> None:
     certificate_names: dict[str, tuple[str, SourceDocument]] = {}
     bound_messages: dict[tuple[str, str], tuple[str, str]] = {}  # (type, folded name) -> (address, name)
     binding_kind = MessageBinding.kind_name()
-    for resource, doc, kind, name, address in loaded:
+    for resource, doc, kind, name, address, _ in loaded:
         if address in seen:
             first = seen[address]
             problems.append(
