@@ -121,6 +121,9 @@ class CheckedCertificate:
     not_before: dt.datetime  # UTC
     not_after: dt.datetime  # UTC
     serial: int
+    # The bytes it was read from are exactly its PEM text as ``pem_certificate`` writes it (as openssl does, and as
+    # 'import' saves it): that text, decoded, is the PEM the instance is sent, without writing it out again.
+    canonical_pem: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -140,13 +143,15 @@ def checked_certificates(data: bytes) -> tuple[CheckedCertificate, ...]:
     key = hashlib.sha256(data).digest() if cache is not None else b""
     known = cache.get(key) if cache is not None else None
     if known is None:
-        known = tuple(_as_checked(cert, der) for cert, der in _read_certificates(data))
+        certs = _read_certificates(data)
+        canonical = len(certs) == 1 and certs[0][1] is not None and _is_pem_text(data)
+        known = tuple([_as_checked(cert, der, canonical) for cert, der in certs])
         if cache is not None:
             cache[key] = known
     return known
 
 
-def _as_checked(cert: x509.Certificate, der: bytes | None) -> CheckedCertificate:
+def _as_checked(cert: x509.Certificate, der: bytes | None, canonical_pem: bool = False) -> CheckedCertificate:
     if der is None:
         der = cert.public_bytes(serialization.Encoding.DER)
     return CheckedCertificate(
@@ -156,7 +161,14 @@ def _as_checked(cert: x509.Certificate, der: bytes | None) -> CheckedCertificate
         not_before(cert),
         not_after(cert),
         cert.serial_number,
+        canonical_pem,
     )
+
+
+def _is_pem_text(data: bytes) -> bool:
+    """Whether ``data``, whose one certificate ``plain_pem_der`` read (one plain block with only whitespace around
+    it), is that block and one newline: the text ``pem_certificate`` writes for it, byte for byte."""
+    return data.startswith(_PEM_BEGIN) and data.endswith(_PEM_TEXT_END)
 
 
 def _load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -166,9 +178,8 @@ def _load_certificates(data: bytes) -> list[x509.Certificate]:
 def _read_certificates(data: bytes) -> list[tuple[x509.Certificate, bytes | None]]:
     """The certificates of ``data``, each checked (``unreadable_reason``), with its DER when that came without
     asking cryptography to write it again (the data is DER, or one plain PEM block)."""
-    stripped = data.lstrip()
     certs: list[tuple[x509.Certificate, bytes | None]]
-    if stripped.startswith(b"-----BEGIN") or PEM_CERT_MARKER in data:
+    if PEM_CERT_MARKER in data or data.lstrip().startswith(b"-----BEGIN"):
         if PEM_CERT_MARKER not in data:
             kind = _pem_kind(data)
             raise KeystoreError(f"no certificate in this PEM data (it holds a {kind} block)")
@@ -198,6 +209,7 @@ def _read_certificates(data: bytes) -> list[tuple[x509.Certificate, bytes | None
 
 _PEM_BEGIN = PEM_CERT_MARKER + b"\n"
 _PEM_END = b"\n-----END CERTIFICATE-----"
+_PEM_TEXT_END = _PEM_END + b"\n"
 
 
 def plain_pem_der(data: bytes) -> bytes | None:
@@ -214,13 +226,18 @@ def plain_pem_der(data: bytes) -> bytes | None:
     except binascii.Error:
         return None
     # a2b_base64 skips what is not base64 (a second block's markers, say): only the body written back from the
-    # DER, byte for byte, is the one block read as it is
-    return der if der and _pem_body(der) == body else None
+    # DER, byte for byte, is the one block read as it is. That is ``_pem_body(der)``, checked without writing its
+    # lines: the base64 of the DER with a newline after every 64 characters and nowhere else.
+    encoded = binascii.b2a_base64(der, newline=False)
+    breaks = (len(encoded) - 1) // 64
+    if not der or len(body) != len(encoded) + breaks or body[64::65] != b"\n" * breaks:
+        return None
+    return der if body.replace(b"\n", b"") == encoded else None
 
 
 def pem_certificate(der: bytes) -> str:
     """The PEM text of a DER certificate: 64 columns, LF, one newline at the end."""
-    return (_PEM_BEGIN + _pem_body(der) + _PEM_END + b"\n").decode("ascii")
+    return (_PEM_BEGIN + _pem_body(der) + _PEM_TEXT_END).decode("ascii")
 
 
 def _pem_body(der: bytes) -> bytes:

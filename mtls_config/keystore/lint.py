@@ -11,7 +11,7 @@ Pure: bytes in, values out. Never imports the client, the emulator, the CLI or a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -90,10 +90,21 @@ def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.source, SEVERITY_ORDER[f.severity], f.rule, f.alias or ""))
 
 
+# Where a finding points: the text, or a function that says it, asked only when a finding is made (a plan lints
+# thousands of specs that have nothing to say, and a spec location takes a lookup of its field's line to write).
+Source = str | Callable[[], str]
+
+
 class _Collector:
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: Source) -> None:
+        self._source = source
         self.findings: list[Finding] = []
+
+    @property
+    def source(self) -> str:
+        if not isinstance(self._source, str):
+            self._source = self._source()
+        return self._source
 
     def add(self, rule: str, severity: Severity, message: str, fix: str, alias: str | None = None) -> None:
         self.findings.append(Finding(rule, severity, self.source, alias, message, fix))
@@ -144,7 +155,7 @@ def lint_keystore(
     return out.findings
 
 
-def check_store_password(password: SecretValue, source: str) -> list[Finding]:
+def check_store_password(password: SecretValue, source: Source) -> list[Finding]:
     """K16: a store password shorter than keytool allows. Counted as Java counts it (UTF-16 code units); the
     message says neither the password nor its length. A password that is not UTF-8 text is K02's business."""
     try:
@@ -454,7 +465,7 @@ def _lint_algorithms(entry: KeystoreEntry, out: _Collector) -> None:
 
 
 def lint_trust_certs(
-    items: Sequence[tuple[str, bytes]],
+    items: Sequence[tuple[Source, bytes]],
     *,
     declared_format: TrustFormat | Sequence[TrustFormat | None] | None = None,
     warn_days: int | Sequence[int] = 30,
@@ -462,12 +473,13 @@ def lint_trust_certs(
 ) -> list[Finding]:
     """T01 (parses, one certificate per record, no duplicates across records, format as declared), T02
     (validity) and T03 (a positive serial number) for trust store certificates given as (source, bytes).
-    ``declared_format`` and ``warn_days`` apply to every item, or are given per item."""
+    ``declared_format`` and ``warn_days`` apply to every item, or are given per item. A source given as a function
+    is asked only for a finding that names it."""
     now = now or dt.datetime.now(dt.UTC)
     formats = _per_item(declared_format, len(items))
     windows = _per_item(warn_days, len(items))
     findings: list[Finding] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, _Collector] = {}  # the item that trusts a certificate first, by its fingerprint
     for (source, data), fmt, window in zip(items, formats, windows, strict=True):
         out = _Collector(source)
         if b"PRIVATE KEY-----" in data:
@@ -492,10 +504,10 @@ def lint_trust_certs(
         for cert in certs:
             fp = cert.fingerprint
             if fp in seen:
-                out.add("T01", "warning", f"{cert.short_name} is already trusted by {seen[fp]}",
+                out.add("T01", "warning", f"{cert.short_name} is already trusted by {seen[fp].source}",
                         "keep one TrustStoreCert per certificate")  # fmt: skip
             else:
-                seen[fp] = source
+                seen[fp] = out
             _lint_trust_validity(cert, out, window, now)
             if not serial_number_is_positive(cert.serial):  # (its name is read again from the DER: said only here)
                 _check_serial_number(cert.serial, cert.short_name, "T03", out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from mtls_config.errors import (
     KeystoreError,
@@ -26,6 +27,7 @@ from mtls_config.keystore.certs import build_chain, load_certificates
 from mtls_config.keystore.lint import (
     PASSWORD_RULE,
     Finding,
+    Source,
     TrustFormat,
     check_store_password,
     lint_contents,
@@ -57,20 +59,21 @@ def lint_specs(
     for key_store in specs.key_stores:
         findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, seen))
 
-    items: list[tuple[str, bytes]] = []
+    items: list[tuple[Source, bytes]] = []
     formats: list[TrustFormat | None] = []
     windows: list[int] = []
     for cert in specs.trust_store_certs:
         origin = specs.origins[cert.address]
+        source: Source
         if cert.spec.file is not None:
-            source = origin.at("spec", "file")
             try:
                 data = seen.inputs.file(cert.spec.file)[0]
             except UnreadableFile as exc:
-                findings.append(Finding("T01", "error", source, None, exc.message, ""))
+                findings.append(Finding("T01", "error", origin.at("spec", "file"), None, exc.message, ""))
                 continue
+            source = partial(origin.at, "spec", "file")  # written only for a finding
         else:
-            source = origin.at("spec", "pem")
+            source = partial(origin.at, "spec", "pem")
             data = (cert.spec.pem or "").encode("utf-8")
         items.append((source, data))
         formats.append(cert.spec.format)
@@ -88,12 +91,19 @@ class _Seen:
 
     inputs: RunInputs = field(default_factory=RunInputs)
     findings: dict[tuple[bytes, tuple[str, str] | None, str, int], list[Finding]] = field(default_factory=dict)
+    # ``password_key`` of each password met, by the object (held here, so its id is not another's): the specs that
+    # share a password file share one resolved secret (``inputs``), and its key is an HMAC worth doing once
+    _password_keys: dict[int, tuple[SecretValue, str]] = field(default_factory=dict)
 
     def key(
         self, digest: bytes, password: SecretValue | None, fmt: str, warn_days: int
     ) -> tuple[bytes, tuple[str, str] | None, str, int]:
-        secret = (self.inputs.password_key(password), password.source) if password is not None else None
-        return digest, secret, fmt, warn_days
+        if password is None:
+            return digest, None, fmt, warn_days
+        known = self._password_keys.get(id(password))
+        if known is None:
+            known = self._password_keys[id(password)] = (password, self.inputs.password_key(password))
+        return digest, (known[1], password.source), fmt, warn_days
 
     def resolve(self, ref: SecretRef, origin: Origin) -> tuple[SecretValue | None, MtlsConfigError | None]:
         """The secret, or None and why not."""
@@ -113,19 +123,26 @@ def _lint_key_store(
     password, why = seen.resolve(spec.password, origin)
     # K16 is about the spec's password itself: said once, at its field, whether or not the keystore can be read
     # or built (lint_keystore's own K16, at the file, is dropped below).
-    findings = check_store_password(password, origin.at("spec", "password")) if password is not None else []
+    where = partial(origin.at, "spec", "password")  # written only for a finding
+    findings = check_store_password(password, where) if password is not None else []
     if spec.file is not None:
-        source = origin.at("spec", "file")
         try:
             data, digest = seen.inputs.file(spec.file)
         except UnreadableFile as exc:
-            return [Finding("K01", "error", source, None, exc.message, "")]
+            return [Finding("K01", "error", origin.at("spec", "file"), None, exc.message, "")]
         linted = seen.key(digest, password, spec.format, spec.warn_days)
         if linted in seen.findings:
-            found = [replace(f, source=source) for f in seen.findings[linted]]
+            known = seen.findings[linted]
+            source = origin.at("spec", "file") if known else ""
+            found = [replace(f, source=source) for f in known]
         else:
             found = lint_keystore(
-                data, password, declared_format=spec.format, warn_days=spec.warn_days, now=now, source=source
+                data,
+                password,
+                declared_format=spec.format,
+                warn_days=spec.warn_days,
+                now=now,
+                source=origin.at("spec", "file"),
             )
             seen.findings[linted] = found
         if password is None:

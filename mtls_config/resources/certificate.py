@@ -102,8 +102,9 @@ class CertificateKind(Kind):
     def match(self, d: DesiredResource, index: Index, owned: OwnedResource | None) -> Match:
         """As any kind's, after the users and groups the spec names are each found once; the lists it owns are
         then part of the live view, by name."""
+        fields = d.fields
         for field_name, (table, column) in NAMED_LISTS.items():
-            for name in d.fields.get(field_name) or ():
+            for name in fields.get(field_name) or ():
                 found = index.named(table, column, name)
                 if not found:
                     return Unresolved(
@@ -235,8 +236,11 @@ def notification_values(d: DesiredResource, ctx: CompileContext) -> dict[str, st
     return out
 
 
+_MANAGED = (NOTIFY_USERS, NOTIFY_GROUPS, FREQUENCY)
+
+
 def _managed(fields: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(f for f in (NOTIFY_USERS, NOTIFY_GROUPS, FREQUENCY) if f in fields)
+    return tuple([f for f in _MANAGED if f in fields])
 
 
 def _sorted_names(names: Sequence[str]) -> list[str]:
@@ -266,11 +270,12 @@ def _listed_names(value: str, names: Mapping[str, str], wanted: Sequence[str]) -
 
 def live_record_fields(record: LiveRecord) -> dict[str, Any]:
     """The canonical fields every certificate record has, from the instance."""
+    values = record.values  # read as ``record.get`` does (a missing column is ""), once per record of a plan
     return {
-        "active": to_bool(record.get("active")),
-        "short_description": record.get("short_description"),
-        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
-        "expiration_notification": to_bool(record.get("expiration_notification")),
+        "active": to_bool(values.get("active", "")),
+        "short_description": values.get("short_description", ""),
+        "warn_in_days_to_expire": to_int(values.get("warn_in_days_to_expire", "")) or 0,  # an empty integer is 0
+        "expiration_notification": to_bool(values.get("expiration_notification", "")),
     }
 
 

@@ -123,8 +123,9 @@ def live(
 ) -> LiveResource:
     """``sent``: a PEM text and its fingerprint, known already (the desired state's): a record that holds that text
     as it is has that fingerprint, without parsing it again."""
-    fmt = record.get("format") or "pem"
-    text = record.get("pem_certificate")
+    values = record.values  # read as ``record.get`` does (a missing column is "")
+    fmt = values.get("format", "") or "pem"
+    text = values.get("pem_certificate", "")
     if fmt == "der":
         certificate = der_fingerprint
     elif not text:
@@ -134,7 +135,7 @@ def live(
     else:
         certificate = fingerprint_pem(text)
     fields: dict[str, Any] = {
-        "type": record.get("type"),
+        "type": values.get("type", ""),
         "format": fmt,
         **live_record_fields(record),
         CERT_FIELD: certificate,
@@ -142,7 +143,7 @@ def live(
     problems: list[str] = []
     if fmt == "der" and len(attachments) > 1:
         problems.append(f"{plural(len(attachments), 'file')} are attached to a DER certificate record")
-    info = {k: record.get(k) for k in INFO_FIELDS if record.get(k)}
+    info = {k: value for k in INFO_FIELDS if (value := values.get(k))}
     return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
 
 
@@ -196,7 +197,8 @@ class TrustStoreCertKind(CertificateKind):
                 raise FieldError(loc, "format is der but the file is PEM text; use format: pem or convert the file")
             content = Content(cert.der, f"{file_stem(resource.name)}.der", "application/pkix-cert", fingerprint)
         else:
-            pem_text = pem_of_der(cert.der)
+            # the data, when it is the certificate's PEM text already (as 'import' and openssl write it)
+            pem_text = raw.decode("ascii") if cert.canonical_pem else pem_of_der(cert.der)
             if spec.pem == pem_text:
                 pem_text = spec.pem  # the spec's own string, not a second copy of it kept for the run (540 bytes)
         fields = canonical_fields(

@@ -19,7 +19,8 @@ def test_a_canonical_pem_is_shared_and_any_other_is_sent_in_canonical_form(tmp_p
     canonical = normalise_pem((EXAMPLE_STACK / "certs" / "acme-server-ca.pem").read_text())
     rewrapped = canonical.replace("\n", "\r\n")
     docs = []
-    for name, pem in (("canonical", canonical), ("crlf", rewrapped), ("indented", "  " + canonical)):
+    cases = (("canonical", canonical), ("crlf", rewrapped), ("indented", "  " + canonical), ("blank", canonical + "\n"))
+    for name, pem in cases:
         block = pem.replace("\r\n", "\\r\\n").replace("\n", "\\n")
         docs.append(
             f'apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {{name: {name}}}\nspec:\n  pem: "{block}"\n'
@@ -28,9 +29,9 @@ def test_a_canonical_pem_is_shared_and_any_other_is_sent_in_canonical_form(tmp_p
     specs = load_specs([tmp_path], root=tmp_path)
     desired = {r.name: r for r in build_desired(specs, environ={}).resources}
     given = {r.name: r.spec.pem for r in specs.of_kind(TrustStoreCert)}
-    assert given["crlf"] == rewrapped and given["indented"] == "  " + canonical
+    assert given["crlf"] == rewrapped and given["indented"] == "  " + canonical and given["blank"] == canonical + "\n"
     assert desired["canonical"].info["pem_text"] is given["canonical"]
-    for name in ("crlf", "indented"):
+    for name in ("crlf", "indented", "blank"):
         assert desired[name].info["pem_text"] == canonical != given[name]
 
 

@@ -243,3 +243,63 @@ def test_damaged_certificates_read_as_before_in_one_run(datas: list[bytes]) -> N
         assert_read_as_before(_LEAF_DER)
         for data in datas:
             assert_read_as_before(data)
+
+
+def _body_as_written_back(data: bytes) -> bytes | None:
+    """``plain_pem_der`` as it was: the body decoded, then written back line by line and compared."""
+    block = data.strip()
+    begin, end = b"-----BEGIN CERTIFICATE-----\n", b"\n-----END CERTIFICATE-----"
+    if not (block.startswith(begin) and block.endswith(end)):
+        return None
+    body = block[len(begin) : -len(end)]
+    try:
+        der = base64.b64decode(body)  # as binascii.a2b_base64: what is not base64 is skipped
+    except ValueError:
+        return None
+    encoded = base64.b64encode(der)
+    return der if der and b"\n".join(encoded[i : i + 64] for i in range(0, len(encoded), 64)) == body else None
+
+
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+@st.composite
+def _pem_like(draw: st.DrawFn) -> bytes:
+    """One certificate's PEM block, re-wrapped, then a few bytes of its body changed, put in or taken out."""
+    der = draw(st.sampled_from([CERT_DER, _LEAF_DER, CERT_DER[:3], CERT_DER[:4], CERT_DER[:5]]))
+    width = draw(st.sampled_from([64, 64, 64, 63, 65, 76, 4]))
+    body = bytearray(base64.b64encode(der))
+    body = bytearray(b"\n".join(bytes(body[i : i + width]) for i in range(0, len(body), width)))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(body)))
+        what = draw(st.sampled_from(["put", "drop", "change"]))
+        if what == "put":
+            body[at:at] = draw(st.sampled_from([b"\n", b" ", b"\r", b"=", b"A", b"-", b"\n\n"]))
+        elif at < len(body):
+            body[at : at + 1] = b"" if what == "drop" else _B64[draw(st.integers(0, 64)) :][:1]
+    around = draw(st.sampled_from([(b"", b"\n"), (b"", b""), (b"\n ", b" \n"), (b"", b"\n\n")]))
+    return around[0] + b"-----BEGIN CERTIFICATE-----\n" + bytes(body) + b"\n-----END CERTIFICATE-----" + around[1]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_pem_like())
+def test_one_plain_block_is_told_apart_as_when_its_lines_were_written_back(data: bytes) -> None:
+    # the check reads the body's lines without writing the DER's again: the same blocks are the plain ones
+    assert plain_pem_der(data) == _body_as_written_back(data)
+
+
+def test_a_certificate_read_from_its_own_pem_text_says_so() -> None:
+    text = pem_certificate(CERT_DER).encode()
+    assert text == _wrapped(CERT_DER)
+    with parsed_once():
+        assert [c.canonical_pem for c in checked_certificates(text)] == [True]
+        for other in (
+            b" " + text,  # the same certificate, but not its text as it is sent
+            text + b"\n",
+            text[:-1],
+            _wrapped(CERT_DER, newline=b"\r\n"),
+            _wrapped(CERT_DER, width=76),
+            CERT_DER,
+            text + text,
+        ):
+            assert not any(c.canonical_pem for c in checked_certificates(other)), other[:40]
