@@ -121,7 +121,7 @@ def lint_keystore(
     declared_format: DeclaredFormat | None = None,
     warn_days: int = 30,
     now: dt.datetime | None = None,
-    source: str = "",
+    source: Source = "",
 ) -> list[Finding]:
     """Run K01-K16 on a keystore file. Without a password, the checks that need it are reported as infos."""
     now = now or dt.datetime.now(dt.UTC)

@@ -142,7 +142,7 @@ def _lint_key_store(
                 declared_format=spec.format,
                 warn_days=spec.warn_days,
                 now=now,
-                source=origin.at("spec", "file"),
+                source=partial(origin.at, "spec", "file"),
             )
             seen.findings[linted] = found
         if password is None:

@@ -133,3 +133,37 @@ async def test_a_dictionary_refused_with_403_is_an_unread_one() -> None:
     async with InstanceClient(settings, transport=httpx.ASGITransport(app=app)) as client:
         refused = await read_dictionary(client, ["sys_rest_message"])
     assert not refused.readable and not refused.lacks("sys_rest_message", "use_mutual_auth")
+
+
+async def test_what_a_resource_writes_is_checked_per_dictionary_and_once_per_set_of_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan asks what every resource writes that the instance lacks: the answer depends on the dictionary and on
+    the columns only (a certificate that names users writes one more), and each set is asked of a dictionary once,
+    however many resources write it."""
+    from mtls_config.resources.common import DesiredResource
+    from mtls_config.resources.trust_store_cert import KIND
+
+    plain = DesiredResource("TrustStoreCert/a", "TrustStoreCert", "a", "sys_certificate", {"active": True})
+    naming = replace(plain, fields={"active": True, "notify_groups": ["ops"]})
+    older, _ = await _read(["sys_certificate"], absent_columns=("sys_certificate.notify_groups",))
+    newer, _ = await _read(["sys_certificate"])
+    asked: list[tuple[str, str]] = []
+    lacks = Dictionary.lacks
+
+    def counted(self: Dictionary, table: str, name: str) -> bool:
+        asked.append((table, name))
+        return lacks(self, table, name)
+
+    monkeypatch.setattr(Dictionary, "lacks", counted)
+    for _ in range(50):
+        assert KIND.lacking_columns(older, plain) == []
+        assert KIND.lacking_columns(older, naming) == [("sys_certificate", "sys_certificate.notify_groups")]
+        assert KIND.lacking_columns(newer, naming) == []
+    written = len(KIND.written_columns(naming, None)["sys_certificate"])
+    assert len(asked) == (written - 1) + written + written  # each set once per dictionary
+    # a dictionary gone, and another made (an id used again): answered for the new one
+    del older
+    again, _ = await _read(["sys_certificate"], absent_columns=("sys_certificate.notify_groups",))
+    assert KIND.lacking_columns(again, naming) == [("sys_certificate", "sys_certificate.notify_groups")]
+    assert KIND.lacking_columns(newer, naming) == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mtls_config.cli.main import main
 from mtls_config.keystore.speclint import lint_specs
-from mtls_config.spec.loader import load_specs
+from mtls_config.spec.loader import Origin, load_specs
 from tests.keystore.conftest import DER, KEYSTORE_DOC, NOW, Pki, key_pem, pem, secret
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "specs" / "examples" / "two-partners"
@@ -111,3 +112,41 @@ def test_unresolved_password_of_a_keystore_file_does_not_claim_a_placeholder_bui
     assert not any("placeholder" in f.message for f in file_doc), [str(f) for f in file_doc]
     built = [f for f in findings if f.rule == "K02" and "placeholder" in f.message]
     assert built and all(f.source.rsplit(":", 2)[-2] not in ("6", "7", "8") for f in built)
+
+
+def test_a_spec_location_is_written_for_each_finding_and_only_for_one(
+    tmp_path: Path, pki: Pki, assembled: Callable[..., bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lint says where each finding is (the spec's field, a duplicate naming the spec that trusts the certificate
+    first), and writes no location for the many specs that have nothing to say (a plan lints thousands)."""
+    (tmp_path / "shared.jks").write_bytes(assembled("ec", "jks"))
+    trust = (
+        "apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {{name: {name}}}\nspec: {{file: {file}}}\n---\n"
+    )
+    (tmp_path / "root.pem").write_bytes(pem(pki.root))
+    (tmp_path / "ica.pem").write_bytes(pem(pki.ica))
+    docs = "".join(KEYSTORE_DOC.format(name=f"ks-{i}", body="  file: shared.jks") for i in range(3))
+    docs += trust.format(name="root", file="root.pem") + trust.format(name="ica", file="ica.pem")
+    docs += trust.format(name="root-again", file="root.pem")
+    (tmp_path / "resources.yaml").write_text(docs)
+    specs = load_specs([tmp_path / "resources.yaml"], root=tmp_path)
+    written: list[tuple[object, ...]] = []
+    at = Origin.at
+
+    def counted(origin: Origin, *loc: str | int) -> str:
+        written.append(loc)
+        return at(origin, *loc)
+
+    monkeypatch.setattr(Origin, "at", counted)
+    findings = lint_specs(specs, environ={"SPEC_KS_PASSWORD": "store-pass-4471"}, now=NOW)
+    first = specs.origins["TrustStoreCert/root"]
+    again = specs.origins["TrustStoreCert/root-again"]
+    said = [(f.rule, f.severity, f.source) for f in findings]
+    assert said == [("T01", "warning", at(again, "spec", "file"))], [str(f) for f in findings]
+    assert findings[0].message.endswith(f"is already trusted by {at(first, 'spec', 'file')}")
+    assert written == [("spec", "file"), ("spec", "file")]  # the duplicate's and the one it names
+    # a short password: said at each keystore's own password field, though the file is linted once
+    written.clear()
+    findings = lint_specs(specs, environ={"SPEC_KS_PASSWORD": "short"}, now=NOW)
+    k16 = [f.source for f in findings if f.rule == "K16"]
+    assert k16 == [at(specs.origins[f"KeyStore/ks-{i}"], "spec", "password") for i in range(3)]
