@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,100 @@ def test_a_certificate_read_from_its_own_pem_text_says_so() -> None:
             text + text,
         ):
             assert not any(c.canonical_pem for c in checked_certificates(other)), other[:40]
+
+
+_NAME_OIDS = [
+    x509.NameOID.COMMON_NAME,
+    x509.NameOID.COUNTRY_NAME,
+    x509.NameOID.ORGANIZATION_NAME,
+    x509.NameOID.ORGANIZATIONAL_UNIT_NAME,
+    x509.NameOID.LOCALITY_NAME,
+    x509.NameOID.STATE_OR_PROVINCE_NAME,
+    x509.NameOID.EMAIL_ADDRESS,
+    x509.NameOID.SERIAL_NUMBER,
+    *[x509.NameOID.COMMON_NAME] * 8,  # the usual names, more often
+]
+_STRING_TYPES = [
+    x509.name._ASN1Type.UTF8String,
+    x509.name._ASN1Type.PrintableString,
+    x509.name._ASN1Type.IA5String,
+    x509.name._ASN1Type.BMPString,
+    *[x509.name._ASN1Type.UTF8String, x509.name._ASN1Type.PrintableString] * 4,
+]
+_PLAIN_TEXT = st.text(alphabet=st.sampled_from(list("Aaz09 .-'()/:=?")), min_size=1, max_size=12)
+_SPOILED = st.tuples(_PLAIN_TEXT, st.sampled_from(list('#+,;<>\\"_*@é\x00 ')), _PLAIN_TEXT).map("".join)
+_VALUE_TEXT = st.one_of(
+    _PLAIN_TEXT,
+    _SPOILED,  # plain but for one character, anywhere in it
+    _SPOILED,
+    st.tuples(st.sampled_from([" ", "#"]), _PLAIN_TEXT).map("".join),
+    st.text(alphabet=st.sampled_from(list("Aaz09 .-'()/:=?#+,;<>\\\"_*@é")), min_size=0, max_size=70),
+)
+
+
+@st.composite
+def _names(draw: st.DrawFn) -> bytes:
+    """A name's DER as cryptography writes it (plain or not), or with a byte of it changed or cut."""
+    rdns = []
+    for _ in range(draw(st.sampled_from([0, 1, 1, 1, 1, 2, 3]))):
+        chosen = [
+            (draw(st.sampled_from(_NAME_OIDS)), draw(_VALUE_TEXT), draw(st.sampled_from(_STRING_TYPES)))
+            for _ in range(draw(st.sampled_from([1, 1, 1, 1, 1, 2])))
+        ]
+        if len({(oid, value) for oid, value, _type in chosen}) == len(chosen):
+            rdns.append(chosen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lengths cryptography warns about are made too: they must not read here
+        try:
+            der = _name_der(rdns)
+        except ValueError:  # a value its string type cannot hold: the same name in UTF8Strings
+            der = _name_der([[(oid, value, x509.name._ASN1Type.UTF8String) for oid, value, _ in rdn] for rdn in rdns])
+    change = draw(st.sampled_from(["none", "none", "none", "flip", "cut"]))
+    if change == "flip":
+        at = draw(st.integers(0, len(der) - 1))
+        der = der[:at] + bytes([der[at] ^ draw(st.integers(1, 255))]) + der[at + 1 :]
+    elif change == "cut":
+        der = der[: draw(st.integers(0, len(der) - 1))]
+    return der
+
+
+def _name_der(rdns: list[list[tuple[x509.ObjectIdentifier, str, x509.name._ASN1Type]]]) -> bytes:
+    return x509.Name(
+        [
+            x509.RelativeDistinguishedName([x509.NameAttribute(o, v, t, _validate=False) for o, v, t in rdn])
+            for rdn in rdns
+        ]
+    ).public_bytes()
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(_names())
+def test_a_name_read_here_is_one_cryptography_reads_without_a_word_and_writes_the_same(der: bytes) -> None:
+    text = certs._plain_name_text(der)
+    if text is None:
+        return  # read by cryptography, as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a length cryptography would warn about is not plain
+        assert x509.Name.from_bytes(der).rfc4514_string() == text
+
+
+def test_the_usual_names_are_read_here() -> None:
+    for name in (
+        dn("partner-0.example"),
+        dn("Checked Root", organization="Checked", country="US"),
+        x509.Name.from_rfc4514_string("CN=api.partner.example,OU=Integration,O=Partner Ltd.,L=Zurich,ST=ZH,C=CH"),
+    ):
+        assert certs._plain_name_text(name.public_bytes()) == name.rfc4514_string()
+    cn, o, utf8 = x509.NameOID.COMMON_NAME, x509.NameOID.ORGANIZATION_NAME, x509.name._ASN1Type.UTF8String
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for other in (
+            [[(cn, "a,b", utf8)]],  # escaped in RFC 4514
+            [[(cn, "x", utf8), (o, "y", utf8)]],  # a multi-valued RDN
+            [[(cn, " lead", utf8)]],
+            [[(x509.NameOID.EMAIL_ADDRESS, "a@b.example", x509.name._ASN1Type.IA5String)]],
+            [[(cn, "x" * 65, utf8)]],  # cryptography warns about the length
+            [[(cn, "partnér", utf8)]],
+            [],
+        ):
+            assert certs._plain_name_text(_name_der(other)) is None, other
