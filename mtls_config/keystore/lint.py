@@ -479,7 +479,7 @@ def lint_trust_certs(
     formats = _per_item(declared_format, len(items))
     windows = _per_item(warn_days, len(items))
     findings: list[Finding] = []
-    seen: dict[str, _Collector] = {}  # the item that trusts a certificate first, by its fingerprint
+    seen: dict[bytes, _Collector] = {}  # the item that trusts a certificate first, by its SHA-256
     for (source, data), fmt, window in zip(items, formats, windows, strict=True):
         out = _Collector(source)
         if b"PRIVATE KEY-----" in data:
@@ -502,12 +502,12 @@ def lint_trust_certs(
             out.add("T01", "error", f"{plural(len(certs), 'certificate')} in one record; a Trust Store Cert holds one",
                     "split them: one TrustStoreCert per certificate")  # fmt: skip
         for cert in certs:
-            fp = cert.fingerprint
-            if fp in seen:
-                out.add("T01", "warning", f"{cert.short_name} is already trusted by {seen[fp].source}",
+            first = seen.get(cert.sha256)
+            if first is not None:
+                out.add("T01", "warning", f"{cert.short_name} is already trusted by {first.source}",
                         "keep one TrustStoreCert per certificate")  # fmt: skip
             else:
-                seen[fp] = out
+                seen[cert.sha256] = out
             _lint_trust_validity(cert, out, window, now)
             if not serial_number_is_positive(cert.serial):  # (its name is read again from the DER: said only here)
                 _check_serial_number(cert.serial, cert.short_name, "T03", out)

@@ -25,6 +25,7 @@ from mtls_config.keystore import (
     lint_trust_certs,
     load_certificates,
 )
+from mtls_config.keystore.lint import Source
 from mtls_config.secrets import SecretValue
 from tests.keystore.conftest import (
     DER,
@@ -309,11 +310,13 @@ def test_trust_cert_passes(pki: Pki) -> None:
         ("two_certs", "error", "2 certificates in one record"),
         ("garbage", "error", "not a certificate"),
         ("duplicate", "warning", "already trusted by first.pem"),
+        ("twice_in_one", "warning", "already trusted by x.pem"),  # the record that holds it first: itself
+        ("named_by_a_function", "warning", "already trusted by first.pem"),
         ("private_key", "error", "holds a private key"),
     ],
 )
 def test_t01(pki: Pki, case: str, severity: str, message: str) -> None:
-    items: list[tuple[str, bytes]] = [("first.pem", pem(pki.root))]
+    items: list[tuple[Source, bytes]] = [("first.pem", pem(pki.root))]
     formats: list[Any] = ["pem"]
     if case == "pem_as_der":
         items, formats = [("x.der", pem(pki.ica))], ["der"]
@@ -325,6 +328,11 @@ def test_t01(pki: Pki, case: str, severity: str, message: str) -> None:
         items, formats = [("x.der", b"\x01\x02 not asn.1")], ["der"]
     elif case == "duplicate":
         items.append(("second.der", pki.root.public_bytes(DER)))
+        formats.append("der")
+    elif case == "twice_in_one":
+        items, formats = [("x.pem", pem(pki.ica, pki.ica))], ["pem"]
+    elif case == "named_by_a_function":  # a source said only for a finding, as a plan's lint gives it
+        items = [(lambda: "first.pem", pem(pki.root)), (lambda: "second.der", pki.root.public_bytes(DER))]
         formats.append("der")
     elif case == "private_key":
         items, formats = [("x.pem", pem(pki.ica) + key_pem(pki.key("ec")))], ["pem"]
