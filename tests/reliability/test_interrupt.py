@@ -208,9 +208,10 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
     count("interrupted_runs")
 
 
-def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_path: Path) -> None:
-    """apply on a terminal waits for 'yes': Ctrl-C there ends the wait at once (the prompt holds the event loop,
-    so the handler raises into it), nothing is written, and no lock is left."""
+def _at_the_prompt(url: str, root: Path, then: Any) -> tuple[int, str]:
+    """``apply`` on a terminal (a pty) until its confirmation prompt shows, then ``then(process, terminal)``; read
+    until the process ends (a child writing into a terminal nobody reads blocks once the buffer is full). Returns
+    the exit code and all the terminal showed."""
     import pty
     import select
     import subprocess
@@ -218,12 +219,6 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
 
     from tests.reliability.cli_runner import CLI
 
-    switch, url = served
-    switch.state.backend.reset(seed=True)
-    switch.arm([])
-    root = tmp_path / "stack"
-    write_stack(root / "specs", 4)
-    project(root, "prompted", "specs")
     main_fd, child_fd = pty.openpty()
     env = base_env(SN_USERNAME="admin", SN_PASSWORD="admin")
     proc = subprocess.Popen(
@@ -238,8 +233,7 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
             if ready:
                 seen += os.read(main_fd, 65536)
         assert b"Only 'yes' is accepted" in seen, seen.decode(errors="replace")
-        proc.send_signal(signal.SIGINT)
-        # read while waiting: a child writing into a terminal nobody reads blocks once the buffer is full
+        then(proc, main_fd)
         deadline = time.monotonic() + 60
         code = None
         while time.monotonic() < deadline:
@@ -253,13 +247,25 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
                 seen += chunk
             if not chunk and (code := proc.poll()) is not None:
                 break
-        assert code is not None, "still running 60 s after SIGINT:\n" + seen.decode(errors="replace")
+        assert code is not None, "still running 60 s after the prompt's answer:\n" + seen.decode(errors="replace")
     finally:
         os.close(main_fd)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = seen.decode(errors="replace")
+    return code, seen.decode(errors="replace")
+
+
+def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_path: Path) -> None:
+    """apply on a terminal waits for 'yes': Ctrl-C there ends the wait at once (the prompt holds the event loop,
+    so the handler raises into it), nothing is written, and no lock is left."""
+    switch, url = served
+    switch.state.backend.reset(seed=True)
+    switch.arm([])
+    root = tmp_path / "stack"
+    write_stack(root / "specs", 4)
+    project(root, "prompted", "specs")
+    code, text = _at_the_prompt(url, root, lambda proc, terminal: proc.send_signal(signal.SIGINT))
     assert code == 130, text
     assert "interrupted (SIGINT): stopped at the confirmation prompt, before anything was written" in text, text
     assert "Nothing was applied." in text and "Traceback" not in text, text
@@ -270,6 +276,33 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
             assert await c.list("sys_properties", query="nameSTARTSWITHmtls_config.", fields=["name"]) == []
 
     asyncio.run(untouched())
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("yes", 0), ("no", 1), ("y", 1)])
+def test_the_answer_typed_at_the_prompt_is_the_one_apply_acts_on(
+    served: tuple[SignalAt, str], tmp_path: Path, answer: str, expected: int
+) -> None:
+    """The prompt's answer comes back from its thread: 'yes' applies, anything else cancels and writes nothing."""
+    switch, url = served
+    switch.state.backend.reset(seed=True)
+    switch.arm([])
+    root = tmp_path / "stack"
+    write_stack(root / "specs", 2)
+    project(root, "answered", "specs")
+    code, text = _at_the_prompt(url, root, lambda proc, terminal: os.write(terminal, answer.encode() + b"\n"))
+    assert code == expected, text
+    assert "Traceback" not in text, text
+
+    async def certificates() -> list[dict[str, Any]]:
+        async with InstanceClient(local_settings(), transport=httpx.ASGITransport(app=switch.app)) as c:
+            return await c.list("sys_certificate", query="nameSTARTSWITHtc-", fields=["name"])
+
+    if answer == "yes":
+        assert "Apply finished: 2 applied, 0 failed" in text, text
+        assert sorted(r["name"] for r in asyncio.run(certificates())) == ["tc-00000", "tc-00001"]
+    else:
+        assert "Apply cancelled; nothing was changed." in text, text
+        assert asyncio.run(certificates()) == []
 
 
 def test_the_commands_worker_threads_leave_signals_to_the_main_thread() -> None:
