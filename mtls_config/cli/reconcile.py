@@ -24,7 +24,7 @@ from mtls_config.cli.console import (
     stderr,
     stdout,
 )
-from mtls_config.cli.interrupt import exit_code, prompting, run_command, signal_name
+from mtls_config.cli.interrupt import ask, exit_code, prompting, run_command, signal_name
 from mtls_config.cli.lock import lock_hints, note, target_flags
 from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.progress import ApplyProgress
@@ -399,7 +399,7 @@ def apply(
         if asking:
             # a person reading the plan is not the instance being slow; Ctrl-C ends the wait at once
             with client.deadline.paused(), prompting():
-                answer = typer.prompt("\nApply these changes? Only 'yes' is accepted", default="no")
+                answer = ask("\nApply these changes? Only 'yes' is accepted", default="no")
             if answer.strip().lower() != "yes":
                 stderr().print("Apply cancelled; nothing was changed.", markup=False)
                 return EXIT_ERROR
