@@ -208,6 +208,16 @@ def test_a_signal_stops_the_command_cleanly_and_a_rerun_converges(
     count("interrupted_runs")
 
 
+def _fresh_stack(switch: SignalAt, tmp_path: Path, stack: str, n: int) -> Path:
+    """A fresh instance (nothing armed) and a project of ``n`` resources to apply to it."""
+    switch.state.backend.reset(seed=True)
+    switch.arm([])
+    root = tmp_path / "stack"
+    write_stack(root / "specs", n)
+    project(root, stack, "specs")
+    return root
+
+
 def _at_the_prompt(url: str, root: Path, then: Any) -> tuple[int, str]:
     """``apply`` on a terminal (a pty) until its confirmation prompt shows, then ``then(process, terminal)``; read
     until the process ends (a child writing into a terminal nobody reads blocks once the buffer is full). Returns
@@ -260,11 +270,7 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
     """apply on a terminal waits for 'yes': Ctrl-C there ends the wait at once (the prompt holds the event loop,
     so the handler raises into it), nothing is written, and no lock is left."""
     switch, url = served
-    switch.state.backend.reset(seed=True)
-    switch.arm([])
-    root = tmp_path / "stack"
-    write_stack(root / "specs", 4)
-    project(root, "prompted", "specs")
+    root = _fresh_stack(switch, tmp_path, "prompted", 4)
     code, text = _at_the_prompt(url, root, lambda proc, terminal: proc.send_signal(signal.SIGINT))
     assert code == 130, text
     assert "interrupted (SIGINT): stopped at the confirmation prompt, before anything was written" in text, text
@@ -282,13 +288,10 @@ def test_ctrl_c_at_the_confirmation_prompt(served: tuple[SignalAt, str], tmp_pat
 def test_the_answer_typed_at_the_prompt_is_the_one_apply_acts_on(
     served: tuple[SignalAt, str], tmp_path: Path, answer: str, expected: int
 ) -> None:
-    """The prompt's answer comes back from its thread: 'yes' applies, anything else cancels and writes nothing."""
+    """The line typed at the prompt is the answer apply acts on: 'yes' applies, anything else cancels and writes
+    nothing."""
     switch, url = served
-    switch.state.backend.reset(seed=True)
-    switch.arm([])
-    root = tmp_path / "stack"
-    write_stack(root / "specs", 2)
-    project(root, "answered", "specs")
+    root = _fresh_stack(switch, tmp_path, "answered", 2)
     code, text = _at_the_prompt(url, root, lambda proc, terminal: os.write(terminal, answer.encode() + b"\n"))
     assert code == expected, text
     assert "Traceback" not in text, text
