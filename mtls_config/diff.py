@@ -46,7 +46,7 @@ def diff_found(
     desired: Desired, live: Live, *, prune: bool = False, now: dt.datetime | None = None
 ) -> tuple[DiffResult, set[str]]:
     """``diff``, and the addresses whose record is on the instance, not the stack's, and not to be adopted: the
-    diff's "exists on the instance but stack S does not own it" conflicts, by address (``found_not_owned``), found
+    diff's "exists on the instance but stack S does not own it" conflicts, by address, found
     on the same pass (a second pass over 20 000 resources was a twentieth of a no-change plan's diff)."""
     now = now or dt.datetime.now(dt.UTC)
     changes: list[Change] = []
@@ -193,12 +193,6 @@ def _owned_by(current: LiveResource, owned: OwnedResource | None) -> bool:
     if len(records) == 1:  # every kind but bindings
         return records[0].sys_id == sys_id
     return any(rec.sys_id == sys_id for rec in records)
-
-
-def found_not_owned(desired: Desired, live: Live) -> set[str]:
-    """The addresses whose record is on the instance, not the stack's, and not to be adopted: the diff's "exists on
-    the instance but stack S does not own it" conflicts, by address (``diff_found`` finds them on its pass)."""
-    return diff_found(desired, live)[1]
 
 
 def _compare(

@@ -59,7 +59,7 @@ class _Model(BaseModel):
 
     def to_json(self) -> str:
         """Compact JSON with sorted keys: the same value always makes the same text."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return _compact(self.model_dump(mode="json"))
 
 
 class OwnedRecord(_Model):
