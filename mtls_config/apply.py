@@ -45,7 +45,7 @@ from mtls_config.claims import (
     refusals,
 )
 from mtls_config.compile import Compiled, Task, compile_changes
-from mtls_config.concurrency import gather, gather_all
+from mtls_config.concurrency import gather, gather_all, settle
 from mtls_config.desired import Desired
 from mtls_config.errors import InstanceError, Interrupted, MtlsConfigError, StalePlan, WriteNotKept
 from mtls_config.files import open_private_append
@@ -68,7 +68,7 @@ from mtls_config.live import Live
 from mtls_config.lock import HeldLock, LockInfo, confirm_held, read_lock, release_seen
 from mtls_config.operations import BatchableWrite, Create, DeleteAttachment, Operation, Update, Upload
 from mtls_config.readback import HINT, unkept, unkept_message
-from mtls_config.reads import attachments_by_record, read_in
+from mtls_config.reads import attachments_by_record, mod_count_of, read_in
 from mtls_config.redaction import redact
 from mtls_config.resources.common import Attachment, LiveRecord
 from mtls_config.resources.registry import attachment_tables, kind_named, opaque_columns
@@ -218,9 +218,8 @@ class Runner:
         try:
             return await self._run_all(first, lock)
         finally:
-            if self.final_reads is not None and not self.final_reads.done():
-                self.final_reads.cancel()  # the run stopped before its final write: nobody will wait for them
-                await asyncio.gather(self.final_reads, return_exceptions=True)
+            if self.final_reads is not None:  # the run stopped before its final write: nobody will wait for them
+                await settle(self.final_reads)
 
     async def _run_all(self, first: tuple[Listing, Prepared | None] | None, lock: HeldLock | None) -> ApplyResult:
         tasks = self.compiled.tasks
@@ -479,7 +478,7 @@ class Runner:
         books = ("sys_id", "sys_mod_count", *opaque_columns(op.table))
         if all(isinstance(record.get(c), str) for c in books):
             self.answered[op.sys_id] = LiveRecord(
-                op.table, op.sys_id, int(record["sys_mod_count"]), {c: record[c] for c in books}
+                op.table, op.sys_id, mod_count_of(record["sys_mod_count"]), {c: record[c] for c in books}
             )
 
     def _fail(self, task: Task, op: Operation, exc: MtlsConfigError) -> None:
