@@ -385,7 +385,7 @@ def read_simple(text: str, locs: dict[Loc, Loc], max_nodes: int) -> list[Documen
         while True:  # list.index compares in C: one call per document, not a Python step per line
             bounds.append(lines.index("---", bounds[-1]) + 1)
     except ValueError:
-        bounds.append(len(lines) + 1)
+        bounds.append(len(lines))  # the last document ends before the empty string after the text's last break
     out: list[Document] = []
     reader = _Reader(locs, max_nodes)
     skipped = 0  # 1 when the lines before the first '---' are no document

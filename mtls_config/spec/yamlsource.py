@@ -21,7 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mtls_config.errors import Problem, UnreadableFile
 from mtls_config.files import SPEC, FileKind, read_file
-from mtls_config.spec.simpleyaml import read_simple
+from mtls_config.spec.simpleyaml import _new_tuple, read_simple
 
 MAX_FILE_BYTES = SPEC.cap
 MAX_NODES = 20_000  # per document, counted after aliases are expanded
@@ -99,9 +99,6 @@ class SourceDocument:
     def problem(self, loc: Loc, message: str, *, address: str = "") -> Problem:
         mark = self.mark_for(loc)
         return Problem(self.display, mark.line, mark.column, address, dotted(loc), message)
-
-
-_new_tuple = tuple.__new__
 
 
 def dotted(loc: Loc) -> str:
