@@ -91,19 +91,13 @@ class _Seen:
 
     inputs: RunInputs = field(default_factory=RunInputs)
     findings: dict[tuple[bytes, tuple[str, str] | None, str, int], list[Finding]] = field(default_factory=dict)
-    # ``password_key`` of each password met, by the object (held here, so its id is not another's): the specs that
-    # share a password file share one resolved secret (``inputs``), and its key is an HMAC worth doing once
-    _password_keys: dict[int, tuple[SecretValue, str]] = field(default_factory=dict)
 
     def key(
         self, digest: bytes, password: SecretValue | None, fmt: str, warn_days: int
     ) -> tuple[bytes, tuple[str, str] | None, str, int]:
         if password is None:
             return digest, None, fmt, warn_days
-        known = self._password_keys.get(id(password))
-        if known is None:
-            known = self._password_keys[id(password)] = (password, self.inputs.password_key(password))
-        return digest, (known[1], password.source), fmt, warn_days
+        return digest, (self.inputs.password_key(password), password.source), fmt, warn_days
 
     def resolve(self, ref: SecretRef, origin: Origin) -> tuple[SecretValue | None, MtlsConfigError | None]:
         """The secret, or None and why not."""

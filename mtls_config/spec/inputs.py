@@ -29,6 +29,9 @@ class RunInputs:
     salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     _secrets: dict[_SecretKey, SecretValue] = field(default_factory=dict, repr=False)
     _files: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, repr=False)
+    # ``password_key`` of each password met, by the object (held here, so its id is not another's): the specs that
+    # share a password file share one resolved secret, and its key is an HMAC worth doing once
+    _password_keys: dict[int, tuple[SecretValue, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, environ: Mapping[str, str] | None) -> RunInputs:
@@ -50,4 +53,7 @@ class RunInputs:
         return self._files[path]
 
     def password_key(self, password: SecretValue) -> str:
-        return password.salted_digest(self.salt)
+        known = self._password_keys.get(id(password))
+        if known is None:
+            known = self._password_keys[id(password)] = (password, password.salted_digest(self.salt))
+        return known[1]
