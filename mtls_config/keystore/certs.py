@@ -253,21 +253,21 @@ def _pem_body(der: bytes) -> bytes:
     return b"\n".join([encoded[i : i + 64] for i in range(0, len(encoded), 64)])
 
 
-def unreadable_reason(cert: x509.Certificate, der: bytes | None = None) -> str | None:
+def unreadable_reason(cert: x509.Certificate) -> str | None:
     """Why a parsed certificate cannot be used, or None. cryptography parses the names, the key, the signature
     algorithm and the extensions only on first use, so an unknown algorithm or a damaged extension would surface later,
-    as an exception in whichever check touches it first.
+    as an exception in whichever check touches it first."""
+    return _unreadable_reason(cert, None)[0]
+
+
+def _unreadable_reason(cert: x509.Certificate, der: bytes | None) -> tuple[str | None, str | None]:
+    """``unreadable_reason``, and the subject as RFC 4514 text when it was read here rather than by cryptography
+    (a plain name, ``_plain_name_text``: what cryptography reads without error and writes the same).
 
     ``der``, the certificate's DER when the caller has it, spares the names and keys already read: a self-signed
     certificate's issuer is its subject, and within ``parsed_once`` a name or key read in another certificate (their
     CA's name, a key two certificates share) is not read again. Each is read from its own bytes alone, so the same
     bytes read the same way: about 7 us a name and 10 us an EC key."""
-    return _unreadable_reason(cert, der)[0]
-
-
-def _unreadable_reason(cert: x509.Certificate, der: bytes | None) -> tuple[str | None, str | None]:
-    """``unreadable_reason``, and the subject as RFC 4514 text when it was read here rather than by cryptography
-    (a plain name, ``_plain_name_text``: what cryptography reads without error and writes the same)."""
     parts = _encoded_parts(der) if der is not None else None
     known = _readable.get() if parts is not None else None
     subject = _plain_name_text(parts.subject) if parts is not None else None
