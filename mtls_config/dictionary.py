@@ -15,7 +15,7 @@ or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,10 @@ class Dictionary:
     parents: Mapping[str, str] = field(default_factory=dict)  # table -> the table it extends ("" for none)
     # ``lacks`` answered, by (table, column): asked for every field of every resource, the same few pairs
     _lacking: dict[tuple[str, str], bool] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # ``lacking`` answered, by set of columns: a plan asks for every resource, with the few sets its kinds write
+    _lacking_sets: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[tuple[str, str], ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def readable(self) -> bool:
@@ -100,6 +104,17 @@ class Dictionary:
                 and not self.column(table, name)
             )
         return known
+
+    def lacking(self, written: Mapping[str, Sequence[str]]) -> tuple[tuple[str, str], ...]:
+        """What of ``written`` (columns per table) this dictionary lacks, as ``(table, "table.column")``, sorted by
+        table; each set of columns answered once."""
+        key = tuple([(table, tuple(columns)) for table, columns in written.items()])
+        found = self._lacking_sets.get(key)
+        if found is None:
+            found = self._lacking_sets[key] = tuple(
+                (t, f"{t}.{c}") for t, columns in sorted(key) for c in columns if self.lacks(t, c)
+            )
+        return found
 
     def unread_parents(self) -> set[str]:
         """Tables a read table extends whose own dictionary was not read yet."""

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from mtls_config.changes import Change, Finding
@@ -393,7 +391,7 @@ class Kind:
         """What applying ``d`` (or, without one, any resource of this kind) writes that the instance's dictionary
         lacks: (table, what follows "the instance has no column"), e.g. ``sys_certificate.notify_groups``."""
         written = self.written_columns(d, dictionary) if d is not None else self.all_written_columns(dictionary)
-        return list(lacking_in(dictionary, written))
+        return list(dictionary.lacking(written))
 
     def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:
         """The parts the inventory keeps owning after an apply (None: all of them)."""
@@ -415,33 +413,6 @@ class Kind:
 
     def import_records(self, ctx: ImportContext) -> None:
         """Write specs and inventory entries for the selected records of this kind (``ctx.add``, ``ctx.skip``)."""
-
-
-def lacking_in(dictionary: Dictionary, written: Mapping[str, Sequence[str]]) -> tuple[tuple[str, str], ...]:
-    """What of ``written`` (columns per table) the dictionary lacks, as ``Kind.lacking_columns`` says it, sorted by
-    table. A plan asks for every resource, with the few sets of columns its kinds write: each set is answered once
-    for a dictionary (while it lives), not once a resource."""
-    key = tuple([(table, tuple(columns)) for table, columns in written.items()])
-    known = _LACKING.get(id(dictionary))
-    if known is None or known[0]() is not dictionary:
-        ref = weakref.ref(dictionary, partial(_forget_lacking, id(dictionary)))
-        known = _LACKING[id(dictionary)] = (ref, {})
-    answers = known[1]
-    found = answers.get(key)
-    if found is None:
-        found = answers[key] = tuple(
-            (t, f"{t}.{c}") for t, columns in sorted(key) for c in columns if dictionary.lacks(t, c)
-        )
-    return found
-
-
-# id(dictionary) -> (a weak reference to it, its ``lacking_in`` answers by set of columns); an entry goes with its
-# dictionary, so an id used again is never another dictionary's
-_LACKING: dict[int, tuple[weakref.ref[Dictionary], dict[tuple[tuple[str, tuple[str, ...]], ...], Any]]] = {}
-
-
-def _forget_lacking(key: int, _ref: object) -> None:
-    _LACKING.pop(key, None)
 
 
 @dataclass(frozen=True)
