@@ -160,7 +160,7 @@ def _wait_for_a_line(stream: TextIO) -> None:
     """Until ``stream`` (a terminal) has a line to read, in ``select``, which a signal's wakeup byte ends. A signal
     that comes in just before the wait begins is seen there (its handler runs at the next instruction, and raises at
     a prompt); a read begun after such a signal waited on for an answer nobody would give (the instant between a
-    prompt's last instruction and its read: seen in 2 runs of 80 under load). Off the main thread, or on a stream
+    prompt's last instruction and its read: 3 of 180 immediate Ctrl-Cs under load). Off the main thread, or on a stream
     without a file, there is nothing to wait for: the read waits."""
     if threading.current_thread() is not threading.main_thread():
         return
