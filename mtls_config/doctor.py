@@ -15,8 +15,9 @@ through ``DoctorInstance``.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -134,14 +135,14 @@ async def diagnose(
     checks += [_reached(url), _tls(url, local), Check("credentials", "ok", "accepted")]
     results = await gather_all(
         [
-            _guarded("user", _user(client)),
-            _guarded("roles", _roles(grants, roles_error, wanted)),
-            *(_guarded(f"read {t}", _read(client, t, grants)) for t in scope.tables),
-            _guarded("columns", _columns(client, scope)),
-            _guarded("batch api", _batch(client)),
-            _guarded("attachment api", _attachments(client)),
-            _guarded("update set", _update_set(client, scope)),
-            _guarded("build", _build(client)),
+            _guarded("user", partial(_user, client)),
+            _guarded("roles", partial(_roles, grants, roles_error, wanted)),
+            *(_guarded(f"read {t}", partial(_read, client, t, grants)) for t in scope.tables),
+            _guarded("columns", partial(_columns, client, scope)),
+            _guarded("batch api", partial(_batch, client)),
+            _guarded("attachment api", partial(_attachments, client)),
+            _guarded("update set", partial(_update_set, client, scope)),
+            _guarded("build", partial(_build, client)),
         ]
     )
     return Report(url, tuple(checks + results))
@@ -187,9 +188,11 @@ def _tls(url: str, local: bool) -> Check:
     )
 
 
-async def _guarded(name: str, check: Awaitable[Check]) -> Check:
+async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
+    """``check()``, a failure reported as a failed check. The check is made here, not by the caller: made and then
+    cancelled before this ran (the doctor stopped by Ctrl-C), it would be left never awaited."""
     try:
-        return await check
+        return await check()
     except MtlsConfigError as exc:
         return Check(name, "fail", exc.message, exc.hint or "")
 

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from mtls_config.access import Grants, check_roles, needs, read_grants
@@ -153,10 +154,12 @@ async def read_first(
 
     roles = asyncio.ensure_future(checked_roles())
 
-    async def or_roles(read: Awaitable[T]) -> T:
-        """A read refused for want of a role: the roles' error says which, and how to grant it."""
+    async def or_roles(read: Callable[[], Awaitable[T]]) -> T:
+        """A read refused for want of a role: the roles' error says which, and how to grant it. ``read`` is made
+        here, not by the caller: a read made and then cancelled before this wrapper ran (a plan stopped while its
+        reads go out) would be left never awaited."""
         try:
-            return await read
+            return await read()
         except PermissionDenied:
             await roles
             raise
@@ -164,18 +167,18 @@ async def read_first(
     listings = keys.listings()
     grants, stored, found, attachments, dictionary, claims, listed = await gather(
         roles,
-        or_roles(read_stored(client, stack)),
+        or_roles(partial(read_stored, client, stack)),
         or_roles(
-            gather_all(
+            lambda: gather_all(
                 read_in(client, table, column, values, registry.fields_to_read(table))
                 for (table, column), values in groups.items()
             )
         ),
-        or_roles(gather_all(client.list_table_attachments(table) for table in registry.attachment_tables())),
+        or_roles(lambda: gather_all(client.list_table_attachments(t) for t in registry.attachment_tables())),
         read_dictionary(client, keys.tables()),
-        or_roles(read_claims(client, stack)),
+        or_roles(partial(read_claims, client, stack)),
         or_roles(
-            gather_all(
+            lambda: gather_all(
                 client.list(read.table, query=read.query, fields=list(read.columns), page_size=10000)
                 for read in listings
             )

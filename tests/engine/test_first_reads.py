@@ -5,6 +5,8 @@ request (the account's roles, which proves the credentials) goes out while the s
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -15,11 +17,13 @@ import pytest
 
 from mtls_config.access import GRANTS_TABLE, load_while_reading
 from mtls_config.client import InstanceClient
+from mtls_config.concurrency import settle
 from mtls_config.desired import build_desired
+from mtls_config.doctor import Scope, diagnose
 from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.engine import make_planned
 from mtls_config.errors import PlanError, SpecError
-from mtls_config.observe import NaturalKeys
+from mtls_config.observe import NaturalKeys, read_first
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth
 from mtls_config.spec.loader import SpecSet, load_specs
@@ -123,3 +127,35 @@ def test_the_reads_go_by_column_in_sorted_order(tmp_path: Path) -> None:
     grouped = keys.by_column()
     assert list(grouped) == list(expected) and grouped == expected
     assert len(grouped) > 1 and all(len(values) > 1 for values in grouped.values())
+
+
+@pytest.mark.parametrize("fan_out", ["first reads", "doctor"])
+async def test_a_fan_out_stopped_at_any_step_leaves_no_read_unawaited(
+    fan_out: str, stack_dir: Path, client: InstanceClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan stopped while its first reads are being sent out (a spec error found by the local work, Ctrl-C), or a
+    doctor stopped among its checks, cancels them at whatever step they reached. None may be left created and never
+    awaited: Python reports such a read when it is collected, in whatever code runs then (a later test, the CLI's
+    exit), as a warning the user sees."""
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(f"{u.exc_value!r} in {u.object!r}"))
+    keys = NaturalKeys.of_specs(load_specs([stack_dir / "resources"], root=stack_dir))
+    loop = asyncio.get_running_loop()
+    for steps in range(10_000):
+        for later in (False, True):  # cancelled by this task at its turn, or just after what is queued then
+            if fan_out == "doctor":
+                task = asyncio.ensure_future(diagnose(client, Scope.everything(), url="http://127.0.0.1"))
+            else:
+                task = asyncio.ensure_future(read_first(client, keys, "s"))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            finished = task.done()
+            if later:
+                loop.call_soon(task.cancel)
+                await asyncio.sleep(0)
+            await settle(task)
+            gc.collect()
+            assert unraisable == [], f"stopped after {steps} steps: {unraisable}"
+        if finished:  # every step tried
+            break
+    assert finished and steps > 5, steps
