@@ -1,4 +1,5 @@
-"""The console script tunes the cycle collector for its own process; importing the library never does."""
+"""The console script tunes the cycle collector and the threads' switch interval for its own process; importing the
+library never does."""
 
 from __future__ import annotations
 
@@ -10,26 +11,30 @@ from typing import Any
 
 import pytest
 
-from mtls_config.runtime import GC_THRESHOLDS
+from mtls_config.runtime import GC_THRESHOLDS, SWITCH_INTERVAL
 
-SHOW_AT_EXIT = "import atexit, gc, sys; atexit.register(lambda: print(gc.get_threshold()));"
+SHOW_AT_EXIT = "import atexit, gc, sys; atexit.register(lambda: print((gc.get_threshold(), sys.getswitchinterval())));"
+TUNED = str((GC_THRESHOLDS, SWITCH_INTERVAL))
 
 
 def _printed(code: str) -> list[str]:
-    """What ``code`` prints, then the collector's thresholds as the process ends."""
+    """What ``code`` prints, then the collector's thresholds and the switch interval as the process ends."""
     done = subprocess.run([sys.executable, "-c", SHOW_AT_EXIT + code], capture_output=True, text=True, check=False)
     return done.stdout.strip().splitlines()
 
 
 def test_the_command_runs_with_the_tuned_collector() -> None:
     code = "from mtls_config.cli.main import run; sys.argv = ['mtls-config', '--version']; run()"
-    assert _printed(code)[-1] == str(GC_THRESHOLDS)
+    assert _printed(code)[-1] == TUNED
 
 
 def test_importing_the_library_leaves_the_host_programs_collector_alone() -> None:
-    code = "import gc; before = gc.get_threshold(); import mtls_config.engine, mtls_config.cli.main; print(before)"
+    code = (
+        "import gc; before = (gc.get_threshold(), sys.getswitchinterval());"
+        "import mtls_config.engine, mtls_config.cli.main; print(before)"
+    )
     before, after = _printed(code)[-2:]
-    assert before == after != str(GC_THRESHOLDS)
+    assert before == after != TUNED
 
 
 def test_a_process_of_ours_loads_httpx_without_its_own_cli() -> None:

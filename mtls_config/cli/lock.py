@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -17,9 +17,13 @@ from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
 from mtls_config.cli.target import TimeoutOpt, connect
 from mtls_config.client import InstanceClient
 from mtls_config.errors import LockError
-from mtls_config.lock import LockInfo, force_release, lock_name, read_lock, release_hint
 from mtls_config.settings import DEFAULT_COMMAND_TIMEOUT
 from mtls_config.spec.project import load_project
+
+if TYPE_CHECKING:
+    # The lock's records (and the inventory code under them) load when a lock is read, not with every command
+    # that shows a lock's hints: plan's and apply's first request goes out before them (issue 18).
+    from mtls_config.lock import LockInfo
 
 T = TypeVar("T")
 
@@ -90,6 +94,8 @@ def lock_hints(instance: str | None, env: str | None) -> Iterator[None]:
     try:
         yield
     except LockError as exc:
+        from mtls_config.lock import LockInfo, release_hint
+
         if not isinstance(exc.held, LockInfo):
             raise
         raise LockError(exc.message, hint=release_hint(exc.held, target_flags(instance, env))) from None
@@ -101,6 +107,8 @@ def note(text: str) -> None:
 
 
 def _as_dict(info: LockInfo, now: dt.datetime) -> dict[str, object]:
+    from mtls_config.lock import lock_name
+
     return {
         "stack": info.stack,
         "record": lock_name(info.stack),
@@ -128,6 +136,8 @@ def status(
 
     Example: mtls-config lock status --env prod
     """
+
+    from mtls_config.lock import read_lock
 
     async def body(client: InstanceClient, name: str) -> tuple[str, LockInfo | None]:
         return name, await read_lock(client, name)
@@ -168,6 +178,8 @@ def release(
 
     Example: mtls-config lock release --env prod --force
     """
+
+    from mtls_config.lock import force_release, read_lock
 
     async def body(client: InstanceClient, name: str) -> tuple[str, LockInfo | None]:
         now = dt.datetime.now(dt.UTC)
