@@ -29,7 +29,12 @@ state) were never scanned, and the first pass would scan them all at once (0.1 s
 they go to the oldest generation unscanned instead (``gc.freeze`` then ``gc.unfreeze``), where a full pass may
 find what they hold later. And as the console script's process ends (``exiting``), nothing it made is scanned
 again: the interpreter's last full pass would find nothing the operating system does not take back anyway (0.1 s
-at 20 000 resources). mypy's console script skips its end's clean-up for the same reason.
+at 20 000 resources).
+
+Nor is it freed: a command that has said all it has to say ends the console script's process there (``end``), its
+output flushed, without freeing the run's objects one by one (a 20 000-resource plan's desired and live state and
+plan: 75 ms of CPU) or taking the interpreter down module by module (25 ms more); the operating system takes the
+memory back at once. mypy's console script ends the same way (``util.hard_exit``).
 
 A command that talks to an instance runs two threads: the event loop, whose requests and answers go out and come in
 between short bursts of work, and a worker that reads the specs and builds the desired state meanwhile
@@ -44,7 +49,9 @@ Library code never calls this: importing mtls_config must not change the host pr
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +59,7 @@ from contextlib import contextmanager
 GC_THRESHOLDS = (50_000, 20, 20)  # CPython's defaults: (700, 10, 10)
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default: 0.005
 UNUSED_MODULES = ("httpx._main", "cffi")
+_ENDS_ITSELF = [False]  # whether this is the console script's process (``ends_itself``)
 
 
 def tune_process() -> None:
@@ -93,3 +101,22 @@ def _age_unscanned() -> None:
 def exiting() -> None:
     """The console script's process ends now: what it made is never scanned again (``gc.freeze``), only freed."""
     gc.freeze()
+
+
+def ends_itself() -> None:
+    """This process is the console script's: a command that is done ends it (``end``). Never for a host program."""
+    _ENDS_ITSELF[0] = True
+
+
+def end(code: int) -> None:
+    """In the console script's process (``ends_itself``), end it now with ``code``, once what it printed is flushed:
+    its objects are not freed one by one, its modules not taken down. The caller has closed what it opened (files
+    written, connections, the instance's lock): nothing else runs after this. Elsewhere (a test or a host program
+    calling ``cli.main.main``), it does nothing."""
+    if not _ENDS_ITSELF[0]:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that went away (``| head``), a stream closed: nothing more can be said
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

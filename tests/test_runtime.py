@@ -4,6 +4,9 @@ library never does."""
 from __future__ import annotations
 
 import gc
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,8 @@ from typing import Any
 import pytest
 
 from mtls_config.runtime import GC_THRESHOLDS, SWITCH_INTERVAL
+
+from .conftest import EXAMPLE_STACK
 
 SHOW_AT_EXIT = "import atexit, gc, sys; atexit.register(lambda: print((gc.get_threshold(), sys.getswitchinterval())));"
 TUNED = str((GC_THRESHOLDS, SWITCH_INTERVAL))
@@ -164,3 +169,68 @@ def test_a_process_of_ours_reads_a_jceks_keystore_through_pycryptodomes_ctypes_b
     found, loaded = done.stdout.strip().splitlines()[-2:]
     assert found == "client CN=ctypes.test ctypes"
     assert loaded == "[]"
+
+
+# Runs the console script (or, with --host, calls main() as a host program would) with an atexit handler that
+# says so: a command that is done ends the console script's process without the interpreter's clean-up.
+RUN_MARKED = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('the interpreter cleaned up'))\n"
+    "sys.argv[0] = 'mtls-config'\n"
+    "if sys.argv[1] == '--host':\n"
+    "    from mtls_config.cli.main import main\n"
+    "    print('main returned', main(sys.argv[2:]))\n"
+    "else:\n"
+    "    from mtls_config.cli.main import run\n"
+    "    run()\n"
+)
+
+
+def _command(stack: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SN_")}  # the embedded local instance
+    env.update(COLUMNS="120", NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-c", RUN_MARKED, *args], capture_output=True, text=True, check=False, cwd=stack, env=env
+    )
+
+
+def test_a_command_that_is_done_ends_the_console_scripts_process_with_all_it_said_and_wrote(tmp_path: Path) -> None:
+    """plan, apply and drift end the process as soon as they are done (``runtime.end``): what they made is not freed
+    object by object, nor the interpreter taken down. Their output, exit code, saved plan and the local instance's
+    state are all there; a host program calling ``main`` gets the code back and its process goes on."""
+    stack = tmp_path / "stack"
+    shutil.copytree(EXAMPLE_STACK, stack)
+    planned = _command(stack, "plan", "--out", "plan.json")
+    assert planned.returncode == 2, planned.stderr
+    assert "to create" in planned.stdout and "Saved the plan to plan.json" in planned.stdout.splitlines()[-1]
+    assert "cleaned up" not in planned.stdout
+    saved = json.loads((stack / "plan.json").read_text(encoding="utf-8"))
+    assert saved["resource_changes"] and {c["action"] for c in saved["resource_changes"]} == {"create"}
+
+    applied = _command(stack, "apply", "plan.json")
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply finished" in applied.stdout and "cleaned up" not in applied.stdout
+
+    again = _command(stack, "plan", "--format", "json")  # the local instance kept what apply wrote
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)["summary"]
+    assert summary["no-op"] == len(saved["resource_changes"]) and sum(summary.values()) == summary["no-op"]
+    assert "cleaned up" not in again.stdout
+
+    host = _command(stack, "--host", "drift")
+    assert host.returncode == 0, host.stderr
+    assert host.stdout.splitlines()[-2:] == ["main returned 0", "the interpreter cleaned up"]
+
+
+def test_a_command_that_fails_or_returns_ends_the_usual_way(tmp_path: Path) -> None:
+    """Only a command that is done ends at once; an error, and a command that returns (validate), end as Python does."""
+    stack = tmp_path / "stack"
+    shutil.copytree(EXAMPLE_STACK, stack)
+    validated = _command(stack, "validate")
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.splitlines()[-1] == "the interpreter cleaned up"
+    (stack / "resources" / "broken.yaml").write_text("kind: KeyStore\nmetadata: {}\n", encoding="utf-8")
+    failed = _command(stack, "plan")
+    assert failed.returncode == 1
+    assert "broken.yaml" in failed.stdout + failed.stderr
+    assert failed.stdout.splitlines()[-1] == "the interpreter cleaned up"

@@ -21,6 +21,7 @@ from rich.text import Text
 from mtls_config.errors import Interrupted, MtlsConfigError, SpecError
 from mtls_config.literal import visible, visible_lines
 from mtls_config.redaction import redact
+from mtls_config.runtime import end
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -120,6 +121,11 @@ def report_errors(func: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
+        except typer.Exit as exc:
+            # The command is done and has closed what it opened (its blocks have exited): in the console script's
+            # process that is the end, before what the command made (still held by this exception) is freed.
+            end(exc.exit_code)
+            raise
         except Interrupted as exc:
             from mtls_config.cli.interrupt import exit_code, signal_name
 

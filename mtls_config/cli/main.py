@@ -14,7 +14,7 @@ from mtls_config.cli.console import EXIT_ERROR, EXIT_OK, fail, no_color, print_j
 from mtls_config.cli.helptext import command_tree
 from mtls_config.cli.lazy import LazyCommand, lazy_group
 from mtls_config.cli.options import FormatOpt, JsonAlias, chosen_format
-from mtls_config.runtime import exiting, tune_process
+from mtls_config.runtime import ends_itself, exiting, tune_process
 from mtls_config.wording import plural
 
 # The commands whose modules load only when one of them runs (mtls_config.cli.lazy): `--version`, `--help`
@@ -239,8 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The console script: the process is ours, so it gets the run's collector settings."""
+    """The console script: the process is ours, so it gets the run's collector settings, and a command that is done
+    ends it (``runtime.end``)."""
     tune_process()
+    ends_itself()
     code = main()
     exiting()
     sys.exit(code)
