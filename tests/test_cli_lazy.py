@@ -255,7 +255,7 @@ DUMP_AT_FIRST_REQUEST = (
 @pytest.mark.parametrize("command", [["plan"], ["apply", "--auto-approve"], ["drift"]])
 def test_a_runs_first_request_goes_out_before_the_engine_and_the_kinds_load(command: list[str], tmp_path: Path) -> None:
     """plan, apply and drift send the account's roles before they import the engine, the kinds, the keystore code,
-    the lock and inventory records and the renderers: those load in the thread that reads the specs while the request is out
+    the lock and inventory records, the spec models and the renderers: those load in the thread that reads the specs while the request is out
     (``fleet.load_with_engine``), no longer a part of every run's start before its first round trip (issue 18)."""
     from mtls_config.emulator import EmulatorConfig, create_app
     from mtls_config.emulator.server import ThreadedServer
@@ -279,5 +279,6 @@ def test_a_runs_first_request_goes_out_before_the_engine_and_the_kinds_load(comm
         "mtls_config.engine", "mtls_config.resources.registry", "mtls_config.keystore", "mtls_config.render",
         "mtls_config.diff", "mtls_config.plan", "mtls_config.apply", "deepdiff", *KEYSTORE_FILES,
         "mtls_config.lock", "mtls_config.inventory_store",  # read after the roles, not needed to send them
+        "mtls_config.spec.loader", "mtls_config.spec.models",  # the specs' own: their thread loads them
     ]  # fmt: skip
     assert loaded(modules, later) == []

@@ -401,7 +401,7 @@ def test_every_pattern_in_the_schemas_has_words_for_messages() -> None:
 
 
 def test_default_root_is_the_git_repository_holding_the_paths(spec_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mtls_config.spec.loader import default_spec_root
+    from mtls_config.spec.paths import default_spec_root
 
     (spec_repo / "specs" / "resources").mkdir(parents=True)
     monkeypatch.chdir("/")
@@ -411,7 +411,7 @@ def test_default_root_is_the_git_repository_holding_the_paths(spec_repo: Path, m
 def test_default_root_without_git_is_the_working_folder_or_the_common_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mtls_config.spec.loader import default_spec_root
+    from mtls_config.spec.paths import default_spec_root
 
     (tmp_path / "a" / "x").mkdir(parents=True)
     (tmp_path / "a" / "y").mkdir()

@@ -136,7 +136,7 @@ def validate(
     from mtls_config.keystore.lint import has_errors
     from mtls_config.keystore.speclint import lint_specs
     from mtls_config.literal import visible
-    from mtls_config.spec.loader import display_path
+    from mtls_config.spec.paths import display_path
     from mtls_config.spec.stack import load_stack
 
     fmt = chosen_format(output_format, json_alias)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -32,11 +32,11 @@ from mtls_config.spec.models import (
     SpecContext,
     TrustStoreCert,
 )
+from mtls_config.spec.paths import PROJECT_FILE_NAMES, default_spec_root, display_path
 from mtls_config.spec.yamlsource import Loc, SourceDocument, read_documents
 from mtls_config.wording import did_you_mean
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-PROJECT_FILE_NAMES = ("mtls-config.yaml", "mtls-config.yml")
 R = TypeVar("R", bound=AnyResource)
 
 
@@ -116,13 +116,6 @@ class SpecSet:
     @property
     def message_bindings(self) -> list[MessageBinding]:
         return self.of_kind(MessageBinding)
-
-
-def display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
@@ -259,30 +252,6 @@ def _substitute(doc: SourceDocument, variables: Mapping[str, str], problems: lis
 
     doc.data = walk(doc.data, ())
     return ok
-
-
-def default_spec_root(paths: Sequence[Path]) -> Path:
-    """The spec repository when no project file says: the git repository holding the paths; else the working
-    folder when it holds them all; else their common folder. Spec files in ``resources/`` commonly refer to
-    ``../certs/``, so the folder of the paths alone would be too narrow."""
-    folders = [(p if p.is_dir() else p.parent).resolve() for p in paths] or [Path.cwd().resolve()]
-    common = Path(*_common_parts(folders))
-    for folder in (common, *common.parents):
-        if (folder / ".git").exists():
-            return folder
-    cwd = Path.cwd().resolve()
-    return cwd if common.is_relative_to(cwd) else common
-
-
-def _common_parts(dirs: Iterable[Path]) -> list[str]:
-    parts_list = [d.parts for d in dirs]
-    common: list[str] = []
-    for group in zip(*parts_list, strict=False):
-        if all(g == group[0] for g in group):
-            common.append(group[0])
-        else:
-            break
-    return common
 
 
 def _address_of(data: Any) -> str:

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from mtls_config.errors import Problem, ProjectError, SpecError
 from mtls_config.files import PROJECT
-from mtls_config.spec.loader import PROJECT_FILE_NAMES, default_spec_root, display_path, pydantic_message
+from mtls_config.spec.paths import PROJECT_FILE_NAMES, default_spec_root, display_path
 from mtls_config.spec.yamlsource import read_documents
 from mtls_config.wording import closest
 
@@ -161,6 +161,8 @@ def load_project(start: Path | None = None) -> ProjectFile:
     try:
         project = Project.model_validate(doc.data)
     except ValidationError as exc:
+        from mtls_config.spec.loader import pydantic_message  # the spec loader's wording, loaded for errors only
+
         raise SpecError(
             [
                 doc.problem(tuple(e["loc"]), pydantic_message(e, Project), address="project")

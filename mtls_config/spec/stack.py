@@ -11,9 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mtls_config.spec.loader import SpecSet, load_specs
 from mtls_config.spec.project import ProjectFile, load_project
+
+if TYPE_CHECKING:
+    # The loader and its models load with the specs (in the spec thread of a run: after its first request went out,
+    # issue 18), not with the project file.
+    from mtls_config.spec.loader import SpecSet
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ def find_project(paths: Sequence[Path] | None) -> ProjectFile:
 def load_stack(paths: Sequence[Path] | None, env: str | None = None, *, project: ProjectFile | None = None) -> Stack:
     """The stack of ``paths`` (default: the spec paths of ``env``, else of the project) with ``env``'s variables.
     ``project``: the project file when the caller has read it already."""
+    from mtls_config.spec.loader import load_specs
+
     project = project or find_project(paths)
     spec_paths = list(paths) if paths else project.spec_paths(env)
     specs = load_specs(spec_paths, root=project.spec_root(spec_paths), variables=project.variables(env))
