@@ -254,3 +254,18 @@ def test_a_real_pseudo_terminal_with_no_color_gets_no_escapes(tmp_path: Path) ->
     output = _read_terminal(terminal)
     assert "Usage: mtls-config validate" in output
     assert not ANSI_ESCAPE.search(output), repr(output[:400])
+
+
+def test_a_ctrl_c_a_command_did_not_handle_says_interrupted_and_exits_130(capsys: pytest.CaptureFixture[str]) -> None:
+    """A KeyboardInterrupt that escapes a command's own handling (one that came as a prompt was shown, before the
+    prompt's wait began) is said, not swallowed: typer alone would end the command with 130 and no word."""
+    from mtls_config.cli.console import report_errors
+
+    @report_errors
+    def command() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as stopped:
+        command()
+    assert stopped.value.exit_code == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -134,6 +134,11 @@ def report_errors(func: Callable[P, T]) -> Callable[P, T]:
         except MtlsConfigError as exc:
             print_error(exc)
             raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            # A Ctrl-C the command's own handling did not turn into ``Interrupted`` (it came as a prompt was
+            # shown, before the prompt's wait began): typer would end the command with 130 and not a word.
+            stderr().print("interrupted", markup=False)
+            raise typer.Exit(130) from None
 
     return wrapper
 

@@ -129,10 +129,11 @@ def prompting() -> Iterator[None]:
     if watch is None:
         yield
         return
-    watch.prompting = True
     try:
+        watch.prompting = True  # in the block: a signal that comes right after is the block's to handle
         yield
-    except typer.Abort:  # what the prompt makes of the KeyboardInterrupt the handler raised
+    except (typer.Abort, KeyboardInterrupt):  # the prompt makes an Abort of the handler's KeyboardInterrupt
+        # (a KeyboardInterrupt that reached the prompt before its own handling began comes as it is)
         if not watch.seen:
             raise
         raise Interrupted("stopped at the confirmation prompt, before anything was written") from None
@@ -143,8 +144,9 @@ def prompting() -> Iterator[None]:
 def ask(text: str, default: str) -> str:
     """A question for the person at the terminal (``text [default]: ``, in ``prompting``): the line typed, or
     ``default`` for an empty one; end of input is ``typer.Abort``, as click's prompt has it."""
-    typer.echo(f"{text} [{default}]: ", nl=False)
     try:
+        # the question in the block: a Ctrl-C that comes as soon as it shows is the prompt's, not the command's
+        typer.echo(f"{text} [{default}]: ", nl=False)
         _wait_for_a_line(sys.stdin)
         line = sys.stdin.readline()
     except KeyboardInterrupt:  # the handler's, at the prompt

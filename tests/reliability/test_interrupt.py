@@ -258,6 +258,16 @@ def _at_the_prompt(url: str, root: Path, then: Any) -> tuple[int, str]:
             if not chunk and (code := proc.poll()) is not None:
                 break
         assert code is not None, "still running 60 s after the prompt's answer:\n" + seen.decode(errors="replace")
+        # What the process wrote just before it ended may reach this side of the terminal after its end was seen
+        # (the kernel passes it on asynchronously): read on until the terminal says its other side is closed.
+        while select.select([main_fd], [], [], 5)[0]:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: everything written was read, and the other side is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
     finally:
         os.close(main_fd)
         if proc.poll() is None:
