@@ -1,8 +1,8 @@
 """``checked_certificates`` and ``load_certificates`` read certificates as they always have (cryptography's PEM
 reader, then every name, the key, the signature algorithm and the extensions touched for their errors), with
 three cuts: one plain PEM block is decoded here and read as DER, its DER is not written again to be hashed, and a
-name or key already read in the run (a self-signed certificate's issuer, a CA's name, a shared key) is not read
-again. Each case here is checked against that reading, written out below as it was, in one run (``parsed_once``)
+name, key or set of extensions already read in the run (a self-signed certificate's issuer, a CA's name, a shared
+key, the extensions one tool writes alike) is not read again. Each case here is checked against that reading, written out below as it was, in one run (``parsed_once``)
 as a plan reads a stack's certificates: the same certificates with the same values, or the same error."""
 
 from __future__ import annotations
@@ -192,6 +192,25 @@ def test_a_damaged_name_or_key_fails_though_a_certificate_before_it_had_the_same
             assert_read_as_before(pem_certificate(damaged).encode())
 
 
+def test_damaged_extensions_fail_though_a_certificate_before_them_had_the_same_ones_readable() -> None:
+    ca = CA.root(dn("Checked Root"), key_type="ec-p256")
+    key = ca.issue("first.example").key
+    first, second = (ca.sign(name, key.public_key()).public_bytes(DER) for name in ("a.example", "b.example"))
+    # the key usage's BIT STRING tagged NULL: cryptography reads the extensions only when asked for them
+    usage = b"\x04\x04\x03\x02\x07\x80"
+    assert first.count(usage) == 1 and second.count(usage) == 1
+    damaged = second.replace(usage, b"\x04\x04\x05" + usage[3:])
+    with parsed_once():
+        assert_read_as_before(first)
+        assert_read_as_before(pem_certificate(second).encode())  # the same extensions: read as known
+        for data in (damaged, pem_certificate(damaged).encode()):
+            before = as_read_before(data)
+            assert isinstance(before, str) and before.startswith("certificate 0 cannot be read")
+            assert_read_as_before(data)
+        known = certs._readable.get()
+        assert known is not None and len(known.extensions) == 1
+
+
 def test_the_names_and_keys_read_are_kept_for_the_run_only_and_are_public() -> None:
     ca, leaf = _ca_with_country()
     data = pem_certificate(leaf.public_bytes(DER)).encode()
@@ -202,9 +221,10 @@ def test_the_names_and_keys_read_are_kept_for_the_run_only_and_are_public() -> N
         known = certs._readable.get()
         assert known is not None
         assert known.names == {leaf.subject.public_bytes(), ca.cert.subject.public_bytes()}
-        assert known.keys == {
-            leaf.public_key().public_bytes(DER, certs.serialization.PublicFormat.SubjectPublicKeyInfo)
-        }
+        spki = leaf.public_key().public_bytes(DER, certs.serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert known.keys == {spki}
+        tbs = leaf.tbs_certificate_bytes
+        assert known.extensions == {tbs[tbs.index(spki) + len(spki) :]}  # the [3] block: OIDs, flags, values
         cached = certs._checked.get()
         assert cached is not None and all(type(c) is certs.CheckedCertificate for v in cached.values() for c in v)
     assert certs._readable.get() is None and certs._checked.get() is None
