@@ -24,6 +24,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_config.errors import KeystoreError
+from mtls_config.frozen import slot_maker
 from mtls_config.keystore.dsa_keys import DsaPublicKey, certificate_public_key, is_dsa_certificate
 
 PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
@@ -157,7 +158,7 @@ def _as_checked(
 ) -> CheckedCertificate:
     if der is None:
         der = cert.public_bytes(serialization.Encoding.DER)
-    return CheckedCertificate(
+    return _checked_certificate(
         der,
         hashlib.sha256(der).digest(),
         subject if subject is not None else cert.subject.rfc4514_string(),
@@ -166,6 +167,9 @@ def _as_checked(
         cert.serial_number,
         canonical_pem,
     )
+
+
+_checked_certificate = slot_maker(CheckedCertificate)  # one a partner certificate: its slots filled directly
 
 
 def _is_pem_text(data: bytes) -> bool:

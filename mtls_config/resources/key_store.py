@@ -31,6 +31,7 @@ from mtls_config.resources.common import (
     DesiredResource,
     LiveRecord,
     LiveResource,
+    desired_resource,
     wire,
 )
 from mtls_config.resources.importing import ImportContext
@@ -157,9 +158,10 @@ class KeyStoreKind(CertificateKind):
             notification=notification_fields(spec.expiration_notification),
             digest=content.digest,
         )
-        return DesiredResource(
-            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, password, info=info
-        )
+        return desired_resource(
+            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, password, (),
+            info, {},
+        )  # fmt: skip
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
         record = records[""]

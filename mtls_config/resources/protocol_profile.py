@@ -18,7 +18,7 @@ from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.operations import Create, Update
 from mtls_config.resources import key_store
 from mtls_config.resources.certificate import TABLE as CERTIFICATES
-from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, ref_value, to_int
+from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, desired_resource, ref_value, to_int
 from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import (
     BuildContext,
@@ -87,9 +87,9 @@ class ProtocolProfileKind(Kind):
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, ProtocolProfile)
         fields = canonical_fields(port=resource.spec.port, key_store=resource.spec.key_store)
-        return DesiredResource(
-            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt,
-            depends_on=self.depends_on(resource),
+        return desired_resource(
+            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, None, None,
+            self.depends_on(resource), {}, {},
         )  # fmt: skip
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:

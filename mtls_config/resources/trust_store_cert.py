@@ -33,6 +33,7 @@ from mtls_config.resources.common import (
     DesiredResource,
     LiveRecord,
     LiveResource,
+    desired_resource,
     wire,
 )
 from mtls_config.resources.importing import ImportContext
@@ -216,8 +217,8 @@ class TrustStoreCertKind(CertificateKind):
             "expires": utc_text(cert.not_after),
             "pem_text": pem_text,
         }
-        return DesiredResource(
-            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, info=info
+        return desired_resource(
+            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, None, (), info, {}
         )
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:

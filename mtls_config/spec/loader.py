@@ -12,14 +12,15 @@ from __future__ import annotations
 import operator
 import re
 import types
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from mtls_config.errors import Problem, ProjectError, SpecError
+from mtls_config.frozen import slot_maker
 from mtls_config.names import folded
 from mtls_config.spec.models import (
     API_VERSION,
@@ -61,27 +62,8 @@ class Origin:
         return f"{self.path}:{self.line}:{self.column}"
 
 
-def _origin_maker() -> Callable[[str, int, int, Path, Mapping[Loc, tuple[int, int]]], Origin]:
-    """``Origin(path, line, column, base_dir, marks)``, made by filling its slots directly: a frozen dataclass's own
-    ``__init__`` sets each field through ``object.__setattr__`` (0.66 -> 0.37 us an origin, one per resource)."""
-    new = object.__new__
-    fill = [getattr(Origin, name).__set__ for name in ("path", "line", "column", "base_dir", "marks")]
-    assert [f.name for f in fields(Origin)] == ["path", "line", "column", "base_dir", "marks"]
-    set_path, set_line, set_column, set_base_dir, set_marks = fill
-
-    def make(path: str, line: int, column: int, base_dir: Path, marks: Mapping[Loc, tuple[int, int]]) -> Origin:
-        origin = new(Origin)
-        set_path(origin, path)
-        set_line(origin, line)
-        set_column(origin, column)
-        set_base_dir(origin, base_dir)
-        set_marks(origin, marks)
-        return origin
-
-    return make
-
-
-_origin = _origin_maker()
+# ``Origin(path, line, column, base_dir, marks)`` with its slots filled directly (0.66 -> 0.37 us, one per resource)
+_origin = slot_maker(Origin)
 
 
 @dataclass(frozen=True)
