@@ -102,6 +102,8 @@ def test_documents_of_one_file_share_their_field_paths_and_origins_keep_the_docu
     origins = [specs.origins[f"ProtocolProfile/{n}"] for n in ("mauth", "mauthb")]
     assert [dict(o.marks) for o in origins] == [d.marks for d in docs]
     assert origins[0].base_dir is origins[1].base_dir == path.parent.resolve()
+    # files of one folder share its Path too: a run's caches keyed by it find it without Path.__eq__
+    assert specs.origins["KeyStore/partner-client"].base_dir is origins[0].base_dir
     assert origins[1].at("spec", "keyStore", "nothing") == f"a.yaml:{len(PROFILE.splitlines()) + 7}:3"
 
 

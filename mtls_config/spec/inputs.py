@@ -40,9 +40,10 @@ class RunInputs:
     def secret(self, ref: SecretRef, base_dir: Path) -> SecretValue:
         """The secret ``ref`` names (a file relative to ``base_dir``); raises ``SecretError`` as ``resolve`` does."""
         key = (ref.from_env, ref.from_file, base_dir if ref.from_file is not None else None)
-        if key not in self._secrets:
-            self._secrets[key] = ref.resolve(base_dir, self.environ)
-        return self._secrets[key]
+        known = self._secrets.get(key)  # one lookup: a key's Path hashes in Python
+        if known is None:
+            known = self._secrets[key] = ref.resolve(base_dir, self.environ)
+        return known
 
     def file(self, path: str, kind: FileKind = REFERENCED) -> tuple[bytes, bytes]:
         """The file's bytes and their SHA-256 digest; raises ``UnreadableFile`` when it cannot be read (or is not

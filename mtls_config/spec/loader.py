@@ -137,11 +137,14 @@ def load_specs(
     invalid: set[str] = set()  # addresses of resources with problems of their own
     outcomes: dict[Any, Any] = {}  # the spec paths' checks, shared by every file's context (SpecContext.outcomes)
     given = variables or {}
+    folders: dict[Path, Path] = {}
     for path in files:
         display = display_path(path)
         docs, file_problems = read_documents(path, display, _address_of)
         problems.extend(file_problems)
-        folder = path.parent  # one base_dir per spec file, not a Path per resource
+        # One base_dir per folder, not a Path per resource or per file: the caches keyed by it (the spec paths'
+        # outcomes, a run's secrets) then find it by identity, not through Path.__eq__ (Python, about 0.5 us).
+        folder = folders.setdefault(path.parent, path.parent)
         context = {"spec": SpecContext(base_dir=folder, root=root, outcomes=outcomes)}
         for doc in docs:
             if not _substitute(doc, given, problems):
