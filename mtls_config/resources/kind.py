@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from mtls_config.spec.models import AnyResource
 
 
+# ``Lookup(table, column, value)`` from a tuple of the three, without the NamedTuple's Python-level ``__new__``:
+# one a resource, twice a plan
+_new_tuple = tuple.__new__
+
+
 class Lookup(NamedTuple):
     """One natural key to look a record up by: ``table`` rows whose ``column`` is ``value`` (a tuple: a plan sorts
     thousands of them)."""
@@ -283,10 +288,10 @@ class Kind:
     def lookups(self, resource: AnyResource) -> tuple[Lookup, ...]:
         """The natural keys to read for a spec: the specs alone say them, so the reads can go out before the
         desired state is built. ``desired_lookups`` must say the same for the resource's desired state."""
-        return (Lookup(self.table, self.natural_key, resource.name),)
+        return (_new_tuple(Lookup, (self.table, self.natural_key, resource.metadata.name)),)
 
     def desired_lookups(self, d: DesiredResource) -> tuple[Lookup, ...]:
-        return (Lookup(self.table, self.natural_key, d.name),)
+        return (_new_tuple(Lookup, (self.table, self.natural_key, d.name)),)
 
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         raise NotImplementedError

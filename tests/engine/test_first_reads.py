@@ -24,6 +24,8 @@ from mtls_config.emulator import EmulatorConfig, create_app
 from mtls_config.engine import make_planned
 from mtls_config.errors import PlanError, SpecError
 from mtls_config.observe import NaturalKeys, read_first
+from mtls_config.resources.kind import Lookup
+from mtls_config.resources.registry import kind_named
 from mtls_config.secrets import SecretValue
 from mtls_config.settings import BasicAuth
 from mtls_config.spec.loader import SpecSet, load_specs
@@ -44,6 +46,24 @@ def test_the_specs_and_the_desired_state_name_the_same_records(stack_dir: Path, 
     example = NaturalKeys.of_specs(load_specs([stack_dir / "resources"], root=stack_dir))
     # the example binds REST messages: they are looked up in round 1
     assert ("sys_rest_message", "name") in example.by_column()
+
+
+def test_a_certificate_is_looked_up_by_its_name_and_the_users_and_groups_its_notices_name(stack_dir: Path) -> None:
+    specs = load_specs([stack_dir / "resources"], root=stack_dir)
+    desired = {d.address: d for d in build_desired(specs).resources}
+    seen = {"named": 0, "alone": 0}
+    for resource in specs.resources:
+        kind = kind_named(resource.kind)
+        if resource.kind not in ("KeyStore", "TrustStoreCert"):
+            continue
+        notice = resource.spec.expiration_notification
+        expected = {Lookup("sys_certificate", "name", resource.name)}
+        expected |= {Lookup("sys_user", "user_name", u) for u in notice.users or ()}
+        expected |= {Lookup("sys_user_group", "name", g) for g in notice.groups or ()}
+        assert set(kind.lookups(resource)) == expected == set(kind.desired_lookups(desired[resource.address]))
+        assert all(type(lookup) is Lookup for lookup in kind.lookups(resource))
+        seen["named" if len(expected) > 1 else "alone"] += 1
+    assert seen["named"] and seen["alone"]  # the example has both
 
 
 async def test_a_spec_error_stops_the_plan_with_no_read_left_in_flight(stack_dir: Path, client: InstanceClient) -> None:
