@@ -41,10 +41,12 @@ def build_desired(
     problems: list[Problem] = []
     out: list[DesiredResource] = []
     ctx = BuildContext(inputs or RunInputs.of(environ))
+    origins = specs.origins
+    builders = {name: kind_named(name).desired for name in {r.kind for r in specs.resources}}  # one a kind
     for resource in specs.resources:
-        origin = specs.origins[resource.address]
+        origin = origins[resource.address]
         try:
-            out.append(kind_named(resource.kind).desired(resource, origin, ctx))
+            out.append(builders[resource.kind](resource, origin, ctx))
         except FieldError as exc:
             problems.append(_problem(origin, resource.address, exc.loc, exc.message))
         except MtlsConfigError as exc:

@@ -198,10 +198,14 @@ class TrustStoreCertKind(CertificateKind):
                 raise FieldError(loc, "format is der but the file is PEM text; use format: pem or convert the file")
             content = Content(cert.der, f"{file_stem(resource.name)}.der", "application/pkix-cert", fingerprint)
         else:
-            # the data, when it is the certificate's PEM text already (as 'import' and openssl write it)
-            pem_text = raw.decode("ascii") if cert.canonical_pem else pem_of_der(cert.der)
-            if spec.pem == pem_text:
-                pem_text = spec.pem  # the spec's own string, not a second copy of it kept for the run (540 bytes)
+            # the data, when it is the certificate's PEM text already (as 'import' and openssl write it): the spec's
+            # own string when the data is its text, not a second copy of it kept for the run (540 bytes)
+            if not cert.canonical_pem:
+                pem_text = pem_of_der(cert.der)
+                if spec.pem == pem_text:
+                    pem_text = spec.pem
+            else:
+                pem_text = spec.pem if spec.file is None and spec.pem is not None else raw.decode("ascii")
         fields = canonical_fields(
             format=spec.format,
             active=spec.active,

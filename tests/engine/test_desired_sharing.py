@@ -25,14 +25,20 @@ def test_a_canonical_pem_is_shared_and_any_other_is_sent_in_canonical_form(tmp_p
         docs.append(
             f'apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {{name: {name}}}\nspec:\n  pem: "{block}"\n'
         )
+    for name, pem in (("file", canonical), ("crlf-file", rewrapped)):  # read from a file: sent as its text
+        (tmp_path / f"{name}.pem").write_bytes(pem.encode())
+        docs.append(
+            f"apiVersion: mtls-config/v1\nkind: TrustStoreCert\nmetadata: {{name: {name}}}\nspec:\n  file: {name}.pem\n"
+        )
     (tmp_path / "certs.yaml").write_text("---\n".join(docs))
     specs = load_specs([tmp_path], root=tmp_path)
     desired = {r.name: r for r in build_desired(specs, environ={}).resources}
     given = {r.name: r.spec.pem for r in specs.of_kind(TrustStoreCert)}
     assert given["crlf"] == rewrapped and given["indented"] == "  " + canonical and given["blank"] == canonical + "\n"
     assert desired["canonical"].info["pem_text"] is given["canonical"]
-    for name in ("crlf", "indented", "blank"):
+    for name in ("crlf", "indented", "blank", "file", "crlf-file"):
         assert desired[name].info["pem_text"] == canonical != given[name]
+        assert desired[name].fields == desired["canonical"].fields
 
 
 def test_the_live_view_of_a_record_holding_the_text_sent_is_the_one_read_without_the_desired_state(
