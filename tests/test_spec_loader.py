@@ -223,6 +223,7 @@ def test_example_stack_loads_in_kind_then_name_order() -> None:
         "MessageBinding/acme-payments-api",
         "MessageBinding/globex-orders",
     ]
+    assert list(specs.origins) == [r.address for r in specs.resources]  # an origin for each, by its address
     assert len(specs.key_stores) == len(specs.trust_store_certs) == 2
     assert len(specs.protocol_profiles) == len(specs.message_bindings) == 2
     assert isinstance(specs.get("ProtocolProfile/acmemtls"), ProtocolProfile)

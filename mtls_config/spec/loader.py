@@ -155,7 +155,7 @@ def load_specs(
             if resource is not None:
                 # its kind, name and address read once here: the set's checks and the order ask for each
                 kind, name = resource.kind, resource.metadata.name
-                resources.append((resource, doc, kind, name, resource.address, folder))
+                resources.append((resource, doc, kind, name, f"{kind}/{name}", folder))  # its ``address``
             elif isinstance(doc.data, dict):
                 invalid.add(_address_of(doc.data))
     if not files and not problems:

@@ -421,3 +421,11 @@ def test_the_usual_names_are_read_here() -> None:
             [],
         ):
             assert certs._plain_name_text(_name_der(other)) is None, other
+
+
+def test_pem_is_told_by_a_begin_line_within_the_first_4096_bytes() -> None:
+    marker = b"-----BEGIN "
+    for at, expected in ((0, True), (4096 - len(marker), True), (4096 - len(marker) + 1, False), (5000, False)):
+        data = b"x" * at + marker + b"CERTIFICATE-----\n"
+        assert certs.looks_like_pem(data) is expected == (marker in data[:4096]), at
+    assert not certs.looks_like_pem(b"") and not certs.looks_like_pem(CERT_DER)
