@@ -144,10 +144,23 @@ def checked_certificates(data: bytes) -> tuple[CheckedCertificate, ...]:
     key = hashlib.sha256(data).digest() if cache is not None else b""
     known = cache.get(key) if cache is not None else None
     if known is None:
-        subjects: list[str | None] = []
-        certs = _read_certificates(data, subjects)
-        canonical = len(certs) == 1 and certs[0][1] is not None and _is_pem_text(data)
-        known = tuple([_as_checked(c, der, canonical, text) for (c, der), text in zip(certs, subjects, strict=True)])
+        der = plain_pem_der(data)
+        if der is not None:
+            # One plain PEM block, as nearly every partner certificate comes: what ``_read_certificates`` does with
+            # it (the same parse, checks and errors), without its steps for the other forms.
+            try:
+                cert = x509.load_der_x509_certificate(der)
+            except (ValueError, x509.InvalidVersion):
+                raise KeystoreError(_PEM_UNPARSED) from None
+            reason, subject = _unreadable_reason(cert, der)
+            if reason is not None:
+                raise KeystoreError(f"certificate 0 cannot be read: {reason}")
+            known = (_as_checked(cert, der, _is_pem_text(data), subject),)
+        else:
+            subjects: list[str | None] = []
+            certs = _read_certificates(data, subjects)
+            canonical = len(certs) == 1 and certs[0][1] is not None and _is_pem_text(data)
+            known = tuple([_as_checked(c, d, canonical, text) for (c, d), text in zip(certs, subjects, strict=True)])
         if cache is not None:
             cache[key] = known
     return known
@@ -162,8 +175,8 @@ def _as_checked(
         der,
         hashlib.sha256(der).digest(),
         subject if subject is not None else cert.subject.rfc4514_string(),
-        not_before(cert),
-        not_after(cert),
+        _utc(cert.not_valid_before_utc),  # not_before(cert), not_after(cert)
+        _utc(cert.not_valid_after_utc),
         cert.serial_number,
         canonical_pem,
     )
@@ -200,7 +213,7 @@ def _read_certificates(
             else:
                 certs = [(cert, None) for cert in x509.load_pem_x509_certificates(data)]
         except (ValueError, x509.InvalidVersion):
-            raise KeystoreError("cannot parse the PEM certificate data (damaged base64 or not X.509)") from None
+            raise KeystoreError(_PEM_UNPARSED) from None
     elif not data:
         raise KeystoreError("no certificate: the data is empty")
     else:
@@ -219,6 +232,7 @@ def _read_certificates(
     return certs
 
 
+_PEM_UNPARSED = "cannot parse the PEM certificate data (damaged base64 or not X.509)"
 _PEM_BEGIN = PEM_CERT_MARKER + b"\n"
 _PEM_END = b"\n-----END CERTIFICATE-----"
 _PEM_TEXT_END = _PEM_END + b"\n"

@@ -207,6 +207,8 @@ def test_damaged_extensions_fail_though_a_certificate_before_them_had_the_same_o
             before = as_read_before(data)
             assert isinstance(before, str) and before.startswith("certificate 0 cannot be read")
             assert_read_as_before(data)
+            with pytest.raises(KeystoreError, match=r"^certificate 0 cannot be read: "):
+                checked_certificates(data)  # (alone: as_read_now asks load_certificates too)
         known = certs._readable.get()
         assert known is not None and len(known.extensions) == 1
 
