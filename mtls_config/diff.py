@@ -56,6 +56,9 @@ def diff_found(
     resources = live.resources
     listed = live.inventory.resources
     expiries = _Expiries(now)
+    dictionary = live.dictionary
+    # The kinds some of whose resources may write a column the instance lacks: only their resources are asked.
+    may_lack: dict[str, bool] = {}
     for d in desired.resources:
         kind = kind_named(d.kind)
         current = resources.get(d.address)
@@ -63,7 +66,10 @@ def diff_found(
         is_owned = current is not None and _owned_by(current, owned)
         if current is not None and not is_owned and not d.adopt and not kind.takes_over:
             found.add(d.address)
-        lacking = _lacking_columns(d, live)
+        asked = may_lack.get(d.kind)
+        if asked is None and dictionary is not None:
+            asked = may_lack[d.kind] = kind.may_lack(dictionary)
+        lacking = _lacking_columns(d, live) if asked else None
         if lacking:
             findings.append(lacking)
             continue

@@ -146,6 +146,9 @@ class CertificateKind(Kind):
     def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
         return {TABLE: (*self.writes, *_managed(d.fields))}
 
+    def may_lack(self, dictionary: Dictionary) -> bool:
+        return bool(dictionary.lacking({TABLE: (*self.writes, *_MANAGED)}))  # the columns only some specs write too
+
     def stored_form(self, column: str, value: str) -> str:
         if column in NAMED_LISTS:  # a glide_list: the same sys_ids in any order
             return ",".join(sorted(part.strip() for part in value.split(",") if part.strip()))

@@ -384,7 +384,8 @@ class Kind:
         return None
 
     def written_columns(self, d: DesiredResource, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
-        """The columns applying ``d`` writes, per table: each must be a column the instance has."""
+        """The columns applying ``d`` writes, per table: each must be a column the instance has. Columns that
+        ``all_written_columns`` does not name are ``may_lack``'s too."""
         return self.all_written_columns(dictionary)
 
     def all_written_columns(self, dictionary: Dictionary | None) -> Mapping[str, tuple[str, ...]]:
@@ -397,6 +398,13 @@ class Kind:
         lacks: (table, what follows "the instance has no column"), e.g. ``sys_certificate.notify_groups``."""
         written = self.written_columns(d, dictionary) if d is not None else self.all_written_columns(dictionary)
         return list(dictionary.lacking(written))
+
+    def may_lack(self, dictionary: Dictionary) -> bool:
+        """Whether the dictionary lacks a column that applying some resource of this kind may write. False means
+        ``lacking_columns(dictionary, d)`` is empty for every ``d``: a plan then asks no resource of the kind (20 000
+        questions a plan, each answered "nothing"). A kind whose ``written_columns`` may name a column
+        ``all_written_columns`` does not names it here too."""
+        return bool(self.lacking_columns(dictionary))
 
     def kept_parts(self, d: DesiredResource, current: LiveResource) -> Collection[str] | None:
         """The parts the inventory keeps owning after an apply (None: all of them)."""
