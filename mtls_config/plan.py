@@ -12,6 +12,7 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -284,13 +285,20 @@ def _resource_change(c: Change) -> ResourceChange:
     # has no changed field: no comprehension is run for none, here and below, 20 000 times a plan.)
     fields = c.fields
     sensitive = {f.field: True for f in fields if f.sensitive} if fields else {}
-    for name in kind_named(c.kind).sensitive:
+    for name in _sensitive(c.kind):
         sensitive[name] = True
     same: Any = _NOT_PLAIN
     before, after = c.before, c.after
     # Identical sides of JSON-native data are identical in JSON: one copy (what an unchanged resource has; the diff
-    # gives it one mapping for both).
+    # gives it one mapping for both, of text keys and plain values: copied without asking more of it).
     if (
+        before is after
+        and type(before) is dict
+        and _FLAT_KEYS.issuperset(map(type, before))
+        and _FLAT.issuperset(map(type, before.values()))
+    ):
+        same = dict(before)
+    elif (
         before is not None
         and after is not None
         and (before is after or list(before) == list(after))
@@ -304,6 +312,8 @@ def _resource_change(c: Change) -> ResourceChange:
         after = _jsonable(dict(after)) if after is not None else None
         if before is not None and after is not None and list(before) == list(after) and identical(before, after):
             after = before
+    info = dict(sorted(c.info.items()))
+    info.pop("pem_text", None)
     return _built(
         ResourceChange,
         _CHANGE_FIELDS,
@@ -320,11 +330,20 @@ def _resource_change(c: Change) -> ResourceChange:
             "after": after,
             "before_sensitive": sensitive if c.before is not None else {},
             "after_sensitive": sensitive if c.after is not None else {},
-            "info": {k: v for k, v in sorted(c.info.items()) if k != "pem_text"},
+            "info": info,
             "live": [_fingerprint(f) for f in c.live] if len(c.live) != 1 else [_fingerprint(c.live[0])],
             "depends_on": list(c.depends_on),
         },
     )
+
+
+# The fields a kind's plan entries always mask, by kind name: looked up once per kind, not once per entry.
+@functools.cache
+def _sensitive(kind: str) -> tuple[str, ...]:
+    return kind_named(kind).sensitive
+
+
+_FLAT = frozenset({str, int, bool, type(None)})  # values equal in JSON exactly when equal here (no float: NaN)
 
 
 def _fingerprint(f: Fingerprint) -> LiveFingerprint:
