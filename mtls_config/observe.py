@@ -296,16 +296,17 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
     for d in desired.resources:
         kind = registry.kind_named(d.kind)
         found = kind.match(d, index, inventory.resources.get(d.address))
-        if isinstance(found, Unresolved):
+        if isinstance(found, LiveResource):  # most resources: asked first
+            live[d.address] = found
+            column = kind.opaque_column
+            primary = found.records.get(found.primary_part) if column else None
+            secret = primary.values.get(column, "") if column and primary is not None else ""
+            if secret:
+                opaque[d.address] = hashlib.sha256(secret.encode()).hexdigest()
+        elif isinstance(found, Unresolved):
             unresolved[d.address] = found.message
         elif isinstance(found, Ambiguous):
             duplicates[d.address] = found.message
-        elif found is not None:
-            live[d.address] = found
-            primary = found.primary
-            secret = primary.get(kind.opaque_column) if kind.opaque_column and primary is not None else ""
-            if secret:
-                opaque[d.address] = hashlib.sha256(secret.encode()).hexdigest()
 
     # Owned resources the specs no longer name (candidates for prune).
     desired_addresses = {r.address for r in desired.resources}

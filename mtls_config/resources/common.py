@@ -103,13 +103,25 @@ class LiveResource:
         return self.records.get(self.primary_part)
 
 
+# What the instance writes for most booleans and numbers, looked up rather than read (several a record, tens of
+# thousands of records a plan): each gives what reading it gives.
+_BOOL_TEXT = {"true": True, "false": False}
+_SMALL_INT_TEXT = {str(n): n for n in range(1000)}
+
+
 def to_bool(value: str | bool | None) -> bool:
+    known = _BOOL_TEXT.get(value) if type(value) is str else None
+    if known is not None:
+        return known
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in {"true", "1", "yes"}
 
 
 def to_int(value: str | int | None) -> int | None:
+    known = _SMALL_INT_TEXT.get(value) if type(value) is str else None
+    if known is not None:
+        return known
     if isinstance(value, int):
         return value
     text = (value or "").strip()

@@ -4,9 +4,12 @@ holds one per resource), any other is converted (a reference object to its sys_i
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mtls_config.errors import BadResponse
 from mtls_config.reads import live_record
+from mtls_config.resources.common import to_bool, to_int
 
 SYS_ID = "a" * 32
 
@@ -36,3 +39,47 @@ def test_other_values_are_made_text() -> None:
 def test_a_row_without_a_sys_id_is_refused(sys_id: object) -> None:
     with pytest.raises(BadResponse, match="a sys_certificate record came back without a sys_id"):
         live_record("sys_certificate", {"sys_id": sys_id, "name": "n"})
+
+
+def _read_bool(value: str | bool | None) -> bool:
+    """``to_bool`` as it read every value before it looked the usual ones up."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"true", "1", "yes"}
+
+
+def _read_int(value: str | int | None) -> int | None:
+    """``to_int`` as it read every value before it looked the usual ones up."""
+    if isinstance(value, int):
+        return value
+    text = (value or "").strip()
+    if not text or len(text) > 40:
+        return None
+    try:
+        return int(float(text))
+    except (ValueError, OverflowError):
+        return None
+
+
+usual = st.one_of(st.integers(-5, 1200).map(str), st.sampled_from(["true", "false", "True", " true", "1", "yes", ""]))
+texts = st.one_of(usual, st.text(alphabet="0123456789 .-+eETtrufalsyYN", max_size=6), st.none(), st.booleans())
+
+
+@given(texts)
+def test_the_values_looked_up_read_as_they_are_read(value: str | bool | None) -> None:
+    """The numbers and booleans the instance writes most are looked up: each gives what reading it gives."""
+    assert to_bool(value) is _read_bool(value)
+    read = _read_int(value)
+    assert to_int(value) == read and type(to_int(value)) is type(read)
+
+
+def test_the_values_looked_up_are_the_usual_ones() -> None:
+    assert (to_bool("true"), to_bool("false"), to_bool("TRUE"), to_bool(" yes ")) == (True, False, True, True)
+    assert (to_int("0"), to_int("30"), to_int("999"), to_int("1000"), to_int("030"), to_int("")) == (
+        0,
+        30,
+        999,
+        1000,
+        30,
+        None,
+    )
