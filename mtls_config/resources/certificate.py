@@ -16,7 +16,6 @@ Never imports the client, the emulator or the CLI.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mtls_config.changes import Change, Finding
@@ -230,7 +229,7 @@ def with_notification(
         else:
             table = NAMED_LISTS[field_name][0]
             fields[field_name] = _listed_names(record.get(field_name), names.get(table, {}), d.fields[field_name])
-    return replace(current, fields=fields)
+    return current.with_fields(fields)
 
 
 def notification_values(d: DesiredResource, ctx: CompileContext) -> dict[str, str]:

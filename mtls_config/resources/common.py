@@ -102,6 +102,14 @@ class LiveResource:
     def primary(self) -> LiveRecord | None:
         return self.records.get(self.primary_part)
 
+    def with_fields(self, fields: Mapping[str, Any]) -> LiveResource:
+        """``dataclasses.replace(self, fields=fields)``, without its call of ``__init__`` with every field by name (the
+        content checks make one for every keystore of a plan)."""
+        made = object.__new__(type(self))
+        made.__dict__.update(self.__dict__)
+        made.__dict__["fields"] = fields
+        return made
+
 
 # What the instance writes for most booleans and numbers, looked up rather than read (several a record, tens of
 # thousands of records a plan): each gives what reading it gives.

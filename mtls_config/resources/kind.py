@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from mtls_config.changes import Change, Finding
@@ -322,7 +322,7 @@ class Kind:
         """The live view with the digest of its file, found by the content checks."""
         if self.content_field is None:
             return current
-        return replace(current, fields={**current.fields, self.content_field: digest})
+        return current.with_fields({**current.fields, self.content_field: digest})
 
     def content_digest(self, d: DesiredResource, data: bytes) -> str:
         """A live file's digest in the form the desired one was made."""

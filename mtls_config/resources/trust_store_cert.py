@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -239,7 +238,7 @@ class TrustStoreCertKind(CertificateKind):
         """Only a DER record's certificate is its file; PEM text is compared as it is."""
         if current.fields.get("format") != "der":
             return current
-        return replace(current, fields={**current.fields, CERT_FIELD: digest})
+        return current.with_fields({**current.fields, CERT_FIELD: digest})
 
     def payload(self, d: DesiredResource, fields: Mapping[str, Any]) -> dict[str, str]:
         pem_text = d.info.get("pem_text")

@@ -3,13 +3,16 @@ holds one per resource), any other is converted (a reference object to its sys_i
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
+from dataclasses import fields as fields_of
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mtls_config.errors import BadResponse
 from mtls_config.reads import live_record
-from mtls_config.resources.common import to_bool, to_int
+from mtls_config.resources.common import Attachment, LiveResource, to_bool, to_int
 
 SYS_ID = "a" * 32
 
@@ -83,3 +86,22 @@ def test_the_values_looked_up_are_the_usual_ones() -> None:
         30,
         None,
     )
+
+
+def test_a_live_view_with_other_fields_is_what_replace_makes() -> None:
+    """``LiveResource.with_fields`` (the content checks' copy of a live view) is ``dataclasses.replace``'s, every
+    other field the same object, and the view it was made from unchanged."""
+    record = live_record("sys_certificate", {"sys_id": SYS_ID, "name": "n"})
+    attachment = Attachment(SYS_ID, "a.jks", 3, "application/octet-stream")
+    current = LiveResource(
+        "KeyStore/n", "KeyStore", "n", "sys_certificate", {"": record}, {"active": True, "keystore_file": None},
+        {"expires": "2030-01-01 00:00:00"}, (attachment,), ("why",), "", (),
+    )  # fmt: skip
+    fields = {**current.fields, "keystore_file": "sha256:00"}
+    made = current.with_fields(fields)
+    assert made == replace(current, fields=fields) and type(made) is LiveResource
+    assert made.fields is fields and current.fields["keystore_file"] is None
+    assert all(getattr(made, f.name) is getattr(current, f.name) for f in fields_of(current) if f.name != "fields")
+    assert vars(made).keys() == vars(current).keys()
+    with pytest.raises(FrozenInstanceError):
+        made.fields = {}  # type: ignore[misc]
