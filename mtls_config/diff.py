@@ -234,10 +234,11 @@ def _compare(
             )
         importing = True
 
-    before = dict(current.fields)
+    before = current.fields  # copied only when a change holds it (an unchanged resource's change holds ``after``)
     reason = kind.replace_reason(before, after)
     if reason:
-        return _change(d, "replace", reason, _field_changes(before, after), before, after, current, importing), notes
+        fields = _field_changes(before, after)
+        return _change(d, "replace", reason, fields, dict(before), after, current, importing), notes
 
     # The common case at scale: the live fields are the desired ones, every one (nothing to list field by field);
     # the change then holds one mapping for both sides (the plan copies it once).
@@ -263,11 +264,11 @@ def _compare(
         changed.append(FieldChange("attachment", current.problems[0], "exactly one file"))
     action: Action = "update" if changed or importing else "no-op"
     # One mapping for both sides only when they are the same in order too (a plan keeps each side's order).
-    sides = after if same and list(before) == list(after) else before
+    sides = after if same and list(before) == list(after) else dict(before)
     return _change(d, action, "; ".join(reasons), tuple(changed), sides, after, current, importing), notes
 
 
-def _take_over(d: DesiredResource, current: LiveResource, after: dict[str, Any], reason: str) -> Change:
+def _take_over(d: DesiredResource, current: LiveResource, after: Mapping[str, Any], reason: str) -> Change:
     """A resource the stack does not own yet that takes over fields of records that exist (a binding)."""
     return _change(
         d,

@@ -330,9 +330,10 @@ class Kind:
 
     # -- comparing -----------------------------------------------------------------------------------------
 
-    def desired_fields(self, d: DesiredResource, current: LiveResource | None) -> dict[str, Any]:
-        """The fields the resource should have, given what is there (a binding of 'all' functions)."""
-        return dict(d.fields)
+    def desired_fields(self, d: DesiredResource, current: LiveResource | None) -> Mapping[str, Any]:
+        """The fields the resource should have, given what is there (a binding of 'all' functions): the desired
+        state's own mapping when it says them all (nothing changes a change's sides; a plan copies them)."""
+        return d.fields
 
     def conflict(self, d: DesiredResource, current: LiveResource) -> tuple[str, str]:
         """Why a live resource the stack does not own cannot be taken (message, hint); empty when it can."""

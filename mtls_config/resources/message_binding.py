@@ -484,7 +484,7 @@ class MessageBindingKind(Kind):
 
     # -- comparing ------------------------------------------------------------------------------------------
 
-    def desired_fields(self, d: DesiredResource, current: LiveResource | None) -> dict[str, Any]:
+    def desired_fields(self, d: DesiredResource, current: LiveResource | None) -> Mapping[str, Any]:
         fields = dict(d.fields)
         if d.target.get("functions") == "all" and current is not None:
             protocol = fields["message"][PROFILE]

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from pathlib import Path
@@ -182,3 +183,27 @@ def test_an_unchanged_resource_shares_one_mapping_only_in_the_same_order() -> No
         assert change.action == "no-op" and change.fields == ()
         assert (change.before is change.after) == shared
         assert json.dumps(change.before) == json.dumps(live_fields)
+
+
+@pytest.mark.parametrize("path", sorted(CASES.glob("*.json")), ids=lambda p: p.stem)
+def test_a_plan_shares_no_mapping_with_the_states_it_compares(path: Path) -> None:
+    """The diff compares the live view's fields and the desired state's as they are, without copying them first: a
+    change holds a copy of a live view's fields, and a plan copies whatever its entries hold, so emptying every
+    entry's sides leaves both states as they were."""
+    case = load_case(path)
+    desired, live = states(case)
+    kept = copy.deepcopy(
+        ([dict(d.fields) for d in desired.resources], {a: dict(r.fields) for a, r in live.resources.items()})
+    )
+    result, _ = diff_found(desired, live, prune=bool(case.get("prune", False)), now=NOW)
+    live_fields = {id(r.fields) for r in live.resources.values()}
+    assert not any(id(c.before) in live_fields or id(c.after) in live_fields for c in result.changes)
+    plan = make_plan(
+        result, instance="i", stack="t", spec_digest="sha256:test", inventory_sys_id=None,
+        inventory_mod_count=None, inventory_generation=0, prune=False, now=NOW,
+    )  # fmt: skip
+    for entry in plan.resource_changes:
+        for side in (entry.before, entry.after):
+            if side is not None:
+                side.clear()
+    assert ([dict(d.fields) for d in desired.resources], {a: dict(r.fields) for a, r in live.resources.items()}) == kept
