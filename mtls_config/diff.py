@@ -335,11 +335,13 @@ def _change(
     current: LiveResource | None,
     importing: bool = False,
 ) -> Change:
-    info: dict[str, Any] = dict(current.info) if current is not None else {}
-    if "subject" not in info or "expires" not in info:  # what the live record lacks, the desired state may say
-        for k, v in d.info.items():
-            if k in ("subject", "expires") and k not in info:
-                info[k] = v
+    # The live view's own mapping (a plan copies what it shows), or a new one when the desired state says what the
+    # live record lacks.
+    info: Mapping[str, Any] = current.info if current is not None else {}
+    if "subject" not in info or "expires" not in info:
+        lacked = {k: v for k, v in d.info.items() if k in ("subject", "expires") and k not in info}
+        if lacked:
+            info = {**info, **lacked}
     return Change(
         d.address, d.kind, d.name, d.table, action, reason, fields, before, after, info,
         _fingerprints(current), importing, d.depends_on,
