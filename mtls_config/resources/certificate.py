@@ -278,12 +278,11 @@ def _listed_names(value: str, names: Mapping[str, str], wanted: Sequence[str]) -
 
 def live_record_fields(record: LiveRecord) -> dict[str, Any]:
     """The canonical fields every certificate record has, from the instance."""
-    values = record.values  # read as ``record.get`` does (a missing column is ""), once per record of a plan
     return {
-        "active": to_bool(values.get("active", "")),
-        "short_description": values.get("short_description", ""),
-        "warn_in_days_to_expire": to_int(values.get("warn_in_days_to_expire", "")) or 0,  # an empty integer is 0
-        "expiration_notification": to_bool(values.get("expiration_notification", "")),
+        "active": to_bool(record.get("active")),
+        "short_description": record.get("short_description"),
+        "warn_in_days_to_expire": to_int(record.get("warn_in_days_to_expire")) or 0,  # an empty integer is 0
+        "expiration_notification": to_bool(record.get("expiration_notification")),
     }
 
 

@@ -75,14 +75,13 @@ def canonical_fields(
 def live(
     address: str, name: str, record: LiveRecord, attachments: tuple[Attachment, ...], content_digest: str | None
 ) -> LiveResource:
-    values = record.values  # read as ``record.get`` does (a missing column is "")
-    fields: dict[str, Any] = {"type": values.get("type", ""), **live_record_fields(record), FILE_FIELD: content_digest}
+    fields: dict[str, Any] = {"type": record.get("type"), **live_record_fields(record), FILE_FIELD: content_digest}
     problems: list[str] = []
     if not attachments:
         problems.append("no keystore file is attached")
     elif len(attachments) > 1:
         problems.append(f"{plural(len(attachments), 'file')} are attached; the instance may load any of them")
-    info = {k: value for k in INFO_FIELDS if (value := values.get(k))}
+    info = {k: value for k in INFO_FIELDS if (value := record.get(k))}
     return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
 
 

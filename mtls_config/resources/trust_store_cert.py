@@ -123,9 +123,8 @@ def live(
 ) -> LiveResource:
     """``sent``: a PEM text and its fingerprint, known already (the desired state's): a record that holds that text
     as it is has that fingerprint, without parsing it again."""
-    values = record.values  # read as ``record.get`` does (a missing column is "")
-    fmt = values.get("format", "") or "pem"
-    text = values.get("pem_certificate", "")
+    fmt = record.get("format") or "pem"
+    text = record.get("pem_certificate")
     if fmt == "der":
         certificate = der_fingerprint
     elif not text:
@@ -135,7 +134,7 @@ def live(
     else:
         certificate = fingerprint_pem(text)
     fields: dict[str, Any] = {
-        "type": values.get("type", ""),
+        "type": record.get("type"),
         "format": fmt,
         **live_record_fields(record),
         CERT_FIELD: certificate,
@@ -143,7 +142,7 @@ def live(
     problems: list[str] = []
     if fmt == "der" and len(attachments) > 1:
         problems.append(f"{plural(len(attachments), 'file')} are attached to a DER certificate record")
-    info = {k: value for k in INFO_FIELDS if (value := values.get(k))}
+    info = {k: value for k in INFO_FIELDS if (value := record.get(k))}
     return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
 
 
