@@ -49,12 +49,11 @@ Library code never calls this: importing mtls_config must not change the host pr
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 GC_THRESHOLDS = (50_000, 20, 20)  # CPython's defaults: (700, 10, 10)
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default: 0.005
@@ -117,6 +116,6 @@ def end(code: int) -> None:
         return
     for stream in (sys.stdout, sys.stderr):
         # a reader that went away (``| head``), a stream closed: nothing more can be said
-        with contextlib.suppress(OSError, ValueError):
+        with suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
