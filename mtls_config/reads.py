@@ -11,7 +11,7 @@ from typing import Any
 
 from mtls_config.errors import BadResponse, PlanError
 from mtls_config.instance import Instance
-from mtls_config.resources.common import Attachment, LiveRecord, ref_value, to_int
+from mtls_config.resources.common import Attachment, LiveRecord, live_record_made, ref_value, to_int
 
 _TEXT_ONLY = frozenset({str})
 
@@ -26,7 +26,7 @@ def live_record(table: str, row: Mapping[str, Any]) -> LiveRecord:
         values = row
     else:
         values = {k: v if isinstance(v, str) else ref_value(v) for k, v in row.items()}
-    return LiveRecord(table, sys_id, mod_count_of(values.get("sys_mod_count")), values)
+    return live_record_made(table, sys_id, mod_count_of(values.get("sys_mod_count")), values)
 
 
 # The counts most records have, as the instance writes them: looked up, not parsed (two reads of 20 000 rows a plan).

@@ -32,6 +32,7 @@ from mtls_config.resources.common import (
     LiveRecord,
     LiveResource,
     desired_resource,
+    live_resource,
     wire,
 )
 from mtls_config.resources.importing import ImportContext
@@ -82,7 +83,7 @@ def live(
     elif len(attachments) > 1:
         problems.append(f"{plural(len(attachments), 'file')} are attached; the instance may load any of them")
     info = {k: value for k in INFO_FIELDS if (value := record.get(k))}
-    return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
+    return live_resource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems), "", ())
 
 
 def payload(desired: DesiredResource, *, fields: Mapping[str, Any] | None = None) -> dict[str, str]:

@@ -18,7 +18,15 @@ from mtls_config.inventory import OwnedRecord, OwnedResource
 from mtls_config.operations import Create, Update
 from mtls_config.resources import key_store
 from mtls_config.resources.certificate import TABLE as CERTIFICATES
-from mtls_config.resources.common import DesiredResource, LiveRecord, LiveResource, desired_resource, ref_value, to_int
+from mtls_config.resources.common import (
+    DesiredResource,
+    LiveRecord,
+    LiveResource,
+    desired_resource,
+    live_resource,
+    ref_value,
+    to_int,
+)
 from mtls_config.resources.importing import ImportContext
 from mtls_config.resources.kind import (
     BuildContext,
@@ -57,7 +65,7 @@ def live(address: str, name: str, record: LiveRecord, certificate_names: Mapping
         "default_port": to_int(record.get("default_port")),
         "keystore": referenced_name(record, "keystore", certificate_names),
     }
-    return LiveResource(address, NAME, name, TABLE, {"": record}, fields)
+    return live_resource(address, NAME, name, TABLE, {"": record}, fields, {}, (), (), "", ())
 
 
 def payload(desired: DesiredResource, keystore_sys_id: str) -> dict[str, str]:

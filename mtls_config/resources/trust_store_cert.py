@@ -33,6 +33,7 @@ from mtls_config.resources.common import (
     LiveRecord,
     LiveResource,
     desired_resource,
+    live_resource,
     wire,
 )
 from mtls_config.resources.importing import ImportContext
@@ -143,7 +144,7 @@ def live(
     if fmt == "der" and len(attachments) > 1:
         problems.append(f"{plural(len(attachments), 'file')} are attached to a DER certificate record")
     info = {k: value for k in INFO_FIELDS if (value := record.get(k))}
-    return LiveResource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems))
+    return live_resource(address, NAME, name, TABLE, {"": record}, fields, info, attachments, tuple(problems), "", ())
 
 
 def payload(

@@ -102,6 +102,34 @@ def test_a_live_view_with_other_fields_is_what_replace_makes() -> None:
     assert made == replace(current, fields=fields) and type(made) is LiveResource
     assert made.fields is fields and current.fields["keystore_file"] is None
     assert all(getattr(made, f.name) is getattr(current, f.name) for f in fields_of(current) if f.name != "fields")
-    assert vars(made).keys() == vars(current).keys()
+    assert not hasattr(made, "__dict__")  # slotted, as the view it was made from
     with pytest.raises(FrozenInstanceError):
         made.fields = {}  # type: ignore[misc]
+
+
+def test_records_and_the_kinds_live_views_are_what_their_classes_make() -> None:
+    """A record and each kind's live view are made by filling their slots (issue 18: one of each a resource read);
+    each is what the class's own constructor makes, frozen, and holds no ``__dict__`` (one per record was memory)."""
+    from mtls_config.resources import key_store, protocol_profile, trust_store_cert
+    from mtls_config.resources.common import LiveRecord
+
+    row = {"sys_id": SYS_ID, "name": "n", "sys_mod_count": "7", "type": "trust_store", "format": "pem"}
+    record = live_record("sys_certificate", row)
+    assert record == LiveRecord("sys_certificate", SYS_ID, 7, row) and type(record) is LiveRecord
+    attachment = Attachment(SYS_ID, "a.jks", 3, "application/octet-stream")
+    views = [
+        key_store.live("KeyStore/n", "n", record, (attachment, attachment), "sha256:00"),
+        key_store.live("KeyStore/n", "n", record, (), None),
+        trust_store_cert.live("TrustStoreCert/n", "n", record, (attachment,), None),
+        protocol_profile.live("ProtocolProfile/n", "n", record, {}),
+    ]
+    for view in views:
+        values = [getattr(view, f.name) for f in fields_of(LiveResource)]
+        assert view == LiveResource(*values) and type(view) is LiveResource
+        assert view.records == {"": record} and view.primary is record
+        for made in (view, record):
+            assert not hasattr(made, "__dict__")
+            with pytest.raises(FrozenInstanceError):
+                made.table = "x"  # type: ignore[misc]
+    assert views[0].problems == ("2 files are attached; the instance may load any of them",)
+    assert views[1].problems == ("no keystore file is attached",) and views[3].info == {}
