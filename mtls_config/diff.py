@@ -20,6 +20,7 @@ from typing import Any
 
 from mtls_config.changes import SENSITIVE, Action, Change, DiffResult, FieldChange, Finding, Fingerprint
 from mtls_config.desired import Desired
+from mtls_config.frozen import slot_maker
 from mtls_config.inventory import IMPORTED_PASSWORD, OwnedRecord, OwnedResource
 from mtls_config.live import Live
 from mtls_config.resources.common import DesiredResource, LiveResource
@@ -185,7 +186,7 @@ def _fingerprints(current: LiveResource | None) -> tuple[Fingerprint, ...]:
     records = current.records
     if len(records) == 1:  # every kind but bindings
         for part, rec in records.items():
-            return (Fingerprint(part, rec.table, rec.sys_id, rec.mod_count),)
+            return (_fingerprint(part, rec.table, rec.sys_id, rec.mod_count),)
     return tuple(Fingerprint(part, rec.table, rec.sys_id, rec.mod_count) for part, rec in sorted(records.items()))
 
 
@@ -342,10 +343,16 @@ def _change(
         lacked = {k: v for k, v in d.info.items() if k in ("subject", "expires") and k not in info}
         if lacked:
             info = {**info, **lacked}
-    return Change(
+    return _new_change(
         d.address, d.kind, d.name, d.table, action, reason, fields, before, after, info,
         _fingerprints(current), importing, d.depends_on,
     )  # fmt: skip
+
+
+# ``Change(...)`` and ``Fingerprint(...)`` given every field in order, their slots filled directly: one of each a
+# resource a plan compares (1.4 and 0.5 us each through the frozen classes' ``__init__``, 0.7 and 0.3 so).
+_new_change = slot_maker(Change)
+_fingerprint = slot_maker(Fingerprint)
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
