@@ -17,6 +17,7 @@ from mtls_config.claims import (
     ClaimKey,
     Claims,
     _claim,
+    claim_key,
     claimed_elsewhere,
     claimed_here_unrecorded,
     resource_keys,
@@ -76,6 +77,23 @@ def test_a_claim_key_sys_id_is_made_with_it() -> None:
     assert key.sys_id == ClaimKey("sys_certificate", "acme client").sys_id
     assert sorted([ClaimKey("b", "x"), key]) == [ClaimKey("b", "x"), key]
     assert repr(key) == "ClaimKey(table='sys_certificate', name='Acme Client')"
+
+
+@given(st.sampled_from(["KeyStore", "TrustStoreCert", "ProtocolProfile", "MessageBinding"]), st.text(max_size=20))
+def test_a_resource_key_is_what_the_class_makes(kind_name: str, name: str) -> None:
+    """``claim_key`` fills a key's slots itself (issue 18: one key a resource): the key ``ClaimKey(...)`` makes, its
+    sys_id, hash, order and repr; none for a kind that takes records over."""
+    from mtls_config.resources.registry import kind_named
+
+    kind = kind_named(kind_name)
+    key = claim_key(kind_name, name)
+    if kind.takes_over:
+        assert key is None
+        return
+    made = ClaimKey(kind.table, name)
+    assert type(key) is ClaimKey and key == made and hash(key) == hash(made) and repr(key) == repr(made)
+    assert key.sys_id == made.sys_id and not key < made and not made < key
+    assert (key.table, key.name) == (kind.table, name) and not hasattr(key, "__dict__")
 
 
 def test_keys_made_once_serve_every_check() -> None:
