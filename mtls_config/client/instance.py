@@ -40,6 +40,7 @@ from mtls_config.client.failures import error_for_status, redirect_error
 from mtls_config.client.query import in_list_chunks
 from mtls_config.client.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from mtls_config.client.stats import RequestStats
+from mtls_config.client.urls import UrlMaker
 from mtls_config.client.writes import write, write_batch
 from mtls_config.concurrency import gather_all
 from mtls_config.errors import (
@@ -166,6 +167,7 @@ class InstanceClient:
             limits=httpx.Limits(max_connections=settings.max_concurrency),
             headers={"User-Agent": f"mtls-config/{__version__}"},
         )
+        self._urls = UrlMaker(self._http.base_url)
 
     def __repr__(self) -> str:
         return f"InstanceClient({self.base_url!r})"
@@ -704,7 +706,11 @@ class InstanceClient:
         op, method, path, content = request.op, request.method, request.path, request.content
         if authorization is not None:
             headers = {**headers, "Authorization": authorization}
-        built = self._http.build_request(method, path, params=request.params, content=content, headers=headers)
+        url = self._urls.url(self._http, path, request.params)  # made once, as httpx makes it (issue 18)
+        if url is None:
+            built = self._http.build_request(method, path, params=request.params, content=content, headers=headers)
+        else:
+            built = self._http.build_request(method, url, content=content, headers=headers)
         sent = _request_size(built, content)
         left = self.deadline.remaining()
         if left is not None and left <= 0:
