@@ -24,6 +24,7 @@ from mtls_config.frozen import slot_maker
 from mtls_config.inventory import IMPORTED_PASSWORD, OwnedRecord, OwnedResource
 from mtls_config.live import Live
 from mtls_config.resources.common import DesiredResource, LiveResource
+from mtls_config.resources.kind import Kind
 from mtls_config.resources.registry import kind_named, position
 
 
@@ -32,6 +33,13 @@ def sort_key(address: str, action: str) -> tuple[int, int, str]:
     if action == "delete":
         return (1, -order, address)
     return (0, order, address)
+
+
+def _change_order(c: Change) -> tuple[int, int, str]:
+    """``sort_key(c.address, c.action)``, in one call a change (a plan sorts 20 000)."""
+    address = c.address
+    order = _position(address.partition("/")[0])
+    return (1, -order, address) if c.action == "delete" else (0, order, address)
 
 
 # A kind's place in the apply order, looked up once per kind (the kinds are fixed at import): a plan sorts 20 000
@@ -60,8 +68,10 @@ def diff_found(
     dictionary = live.dictionary
     # The kinds some of whose resources may write a column the instance lacks: only their resources are asked.
     may_lack: dict[str, bool] = {}
+    kinds: dict[str, Kind] = {}  # looked up once per kind, not twice per resource
+    duplicates, unresolved = live.duplicates, live.unresolved
     for d in desired.resources:
-        kind = kind_named(d.kind)
+        kind = kinds.get(d.kind) or kinds.setdefault(d.kind, kind_named(d.kind))
         current = resources.get(d.address)
         owned = listed.get(d.address)
         is_owned = current is not None and _owned_by(current, owned)
@@ -79,22 +89,22 @@ def diff_found(
             if elsewhere:
                 findings.append(Finding(d.address, "error", elsewhere, hint, "conflict"))
                 continue
-        if d.address in live.duplicates:
+        if d.address in duplicates:
             findings.append(
                 Finding(
                     d.address,
                     "error",
-                    live.duplicates[d.address],
+                    duplicates[d.address],
                     "the instance may use any of them: rename or delete the extra records, then plan again",
                     "conflict",
                 )
             )
             continue
-        if d.address in live.unresolved:
+        if d.address in unresolved:
             hint = kind.unresolved_hint
-            findings.append(Finding(d.address, "error", live.unresolved[d.address], hint, "conflict"))
+            findings.append(Finding(d.address, "error", unresolved[d.address], hint, "conflict"))
             continue
-        change, notes = _compare(d, current, live, is_owned, owned)
+        change, notes = _compare(d, kind, current, live, is_owned, owned)
         changes.append(change)
         findings += notes
         if kind.has_expiry:
@@ -121,7 +131,7 @@ def diff_found(
                 )
             )
     changes = _repoint_dependants(changes)
-    changes.sort(key=lambda c: sort_key(c.address, c.action))
+    changes.sort(key=_change_order)
     findings.sort(key=lambda f: (f.address, f.severity, f.message))
     return DiffResult(tuple(changes), tuple(findings)), found
 
@@ -203,10 +213,15 @@ def _owned_by(current: LiveResource, owned: OwnedResource | None) -> bool:
 
 
 def _compare(
-    d: DesiredResource, current: LiveResource | None, live: Live, is_owned: bool, owned: OwnedResource | None
+    d: DesiredResource,
+    kind: Kind,
+    current: LiveResource | None,
+    live: Live,
+    is_owned: bool,
+    owned: OwnedResource | None,
 ) -> tuple[Change, list[Finding]]:
-    """``owned``: the inventory's entry for ``d``; ``is_owned``: ``current`` is the record it records (``_owned_by``)."""
-    kind = kind_named(d.kind)
+    """``owned``: the inventory's entry for ``d``; ``is_owned``: ``current`` is the record it records (``_owned_by``);
+    ``kind``: ``d``'s."""
     after = kind.desired_fields(d, current)
     notes: list[Finding] = []
     if current is None:

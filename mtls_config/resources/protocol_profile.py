@@ -105,7 +105,10 @@ class ProtocolProfileKind(Kind):
 
     def findings(self, d: DesiredResource, current: LiveResource | None, live: Live) -> list[Finding]:
         """The protocol properties of this profile that exist and do not match it (the port it will have)."""
-        properties = {r.get("name"): r.get("value") for r in live.listed.get(PROPERTIES_READ, ())}
+        listed = live.listed.get(PROPERTIES_READ, ())
+        if not listed:
+            return []  # no such property on the instance (most): nothing to say, for each of thousands of profiles
+        properties = {r.get("name"): r.get("value") for r in listed}
         return [
             Finding(d.address, i.severity, f"{i.record}: {i.message}", i.fix, "mutual-auth")
             for i in property_issues(d.name, d.fields["default_port"], properties)

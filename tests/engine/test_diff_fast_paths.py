@@ -180,7 +180,7 @@ def test_an_unchanged_resource_shares_one_mapping_only_in_the_same_order() -> No
     d = DesiredResource("ProtocolProfile/p", "ProtocolProfile", "p", kind.table, fields)
     for live_fields, shared in ((dict(fields), True), (dict(reversed(list(fields.items()))), False)):
         current = LiveResource(d.address, d.kind, d.name, d.table, {}, live_fields)
-        change, _ = diff_module._compare(d, current, Live("t", Inventory(stack="t"), None, None, {}), True, None)
+        change, _ = diff_module._compare(d, kind, current, Live("t", Inventory(stack="t"), None, None, {}), True, None)
         assert change.action == "no-op" and change.fields == ()
         assert (change.before is change.after) == shared
         assert json.dumps(change.before) == json.dumps(live_fields)
