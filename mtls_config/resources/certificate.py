@@ -106,8 +106,11 @@ class CertificateKind(Kind):
 
     def match(self, d: DesiredResource, index: Index, owned: OwnedResource | None) -> Match:
         """As any kind's, after the users and groups the spec names are each found once; the lists it owns are
-        then part of the live view, by name."""
+        then part of the live view, by name. A spec that manages none of the notice's lists or frequency (most) is
+        matched as any kind's: nothing to look up, nothing to add (15 000 resources a plan at N = 20000)."""
         fields = d.fields
+        if NOTIFY_USERS not in fields and NOTIFY_GROUPS not in fields and FREQUENCY not in fields:
+            return Kind.match(self, d, index, owned)
         for field_name, (table, column) in NAMED_LISTS.items():
             for name in fields.get(field_name) or ():
                 found = index.named(table, column, name)

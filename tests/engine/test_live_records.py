@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, replace
 from dataclasses import fields as fields_of
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -133,3 +134,70 @@ def test_records_and_the_kinds_live_views_are_what_their_classes_make() -> None:
                 made.table = "x"  # type: ignore[misc]
     assert views[0].problems == ("2 files are attached; the instance may load any of them",)
     assert views[1].problems == ("no keystore file is attached",) and views[3].info == {}
+
+
+def _certificate_match_as_before(kind: Any, d: Any, index: Any, owned: Any) -> Any:
+    """``CertificateKind.match`` as it was for every spec: the named users and groups each found once, the base's
+    match, then the notice's managed fields added to the live view."""
+    from mtls_config.resources.certificate import NAMED_LISTS, NOUNS, with_notification
+    from mtls_config.resources.kind import Kind, Unresolved, ambiguous
+
+    for field_name, (table, column) in NAMED_LISTS.items():
+        for name in d.fields.get(field_name) or ():
+            found = index.named(table, column, name)
+            if not found:
+                return Unresolved(
+                    f"expirationNotification names {NOUNS[field_name]} '{name}', which does not exist on the "
+                    f"instance ({table}.{column}, compared ignoring case)"
+                )
+            if len(found) > 1:
+                return ambiguous(f"{NOUNS[field_name]}s ({table})", name, found, column)
+    found_match = Kind.match(kind, d, index, owned)
+    if not isinstance(found_match, LiveResource):
+        return found_match
+    return with_notification(found_match, d, index.names)
+
+
+@pytest.mark.parametrize("kind_name", ["KeyStore", "TrustStoreCert"])
+@pytest.mark.parametrize(
+    "managed",
+    [
+        {},
+        {"notify_on_expiration": ["Alice"]},
+        {"notify_on_expiration": ["nobody"]},
+        {"notify_groups": ["ops", "OPS"]},
+        {"notify_groups": []},
+        {"frequency": "daily"},
+        {"notify_on_expiration": ["alice"], "notify_groups": ["ops"], "frequency": "weekly"},
+    ],
+)
+@pytest.mark.parametrize("spelling", ["Client", "client", "absent", "twice"])
+def test_a_certificate_is_matched_as_before_whatever_its_notice_manages(
+    kind_name: str, managed: dict[str, Any], spelling: str
+) -> None:
+    """A certificate spec that manages none of the notice's lists or frequency is matched as any kind's (issue 18);
+    one that does looks its users and groups up and shows them: each as the general path did."""
+    from mtls_config.resources.common import desired_resource
+    from mtls_config.resources.kind import Index
+    from mtls_config.resources.registry import kind_named
+
+    kind = kind_named(kind_name)
+    user = live_record("sys_user", {"sys_id": "b" * 32, "user_name": "alice"})
+    groups = [live_record("sys_user_group", {"sys_id": c * 32, "name": "ops"}) for c in "cd"]
+    rows = {
+        "Client": [{"sys_id": SYS_ID, "name": "Client", "frequency": "daily", "notify_on_expiration": "b" * 32}],
+        "client": [{"sys_id": SYS_ID, "name": "client", "type": "trust_store", "sys_mod_count": "2"}],
+        "absent": [],
+        "twice": [{"sys_id": SYS_ID, "name": "Client"}, {"sys_id": "e" * 32, "name": "CLIENT"}],
+    }[spelling]
+    records = [live_record("sys_certificate", row) for row in rows]
+    index = Index(
+        {"sys_certificate": records, "sys_user": [user], "sys_user_group": groups},
+        {"sys_user": {"b" * 32: "alice"}, "sys_user_group": {"c" * 32: "ops"}},
+        {SYS_ID: [Attachment("f" * 32, "c.jks", 3, "application/octet-stream")]},
+    )
+    fields = {"active": True, **managed}
+    d = desired_resource(
+        f"{kind_name}/Client", kind_name, "Client", "sys_certificate", fields, False, None, None, (), {}, {}
+    )
+    assert kind.match(d, index, None) == _certificate_match_as_before(kind, d, index, None)
