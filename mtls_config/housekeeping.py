@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mtls_config.claims import Claim, ClaimKey, Claims, inventory_keys
+from mtls_config.claims import Claim, ClaimKey, Claims, address_key
 from mtls_config.inventory import Inventory
 from mtls_config.wording import plural
 
@@ -46,13 +46,21 @@ def housekeeping(
 ) -> Housekeeping:
     """``desired``: the claim keys of the addresses the specs name, by address (``claims.resource_keys``; a claim of
     one of their names is kept: the apply needs it)."""
-    owned = inventory_keys(inventory, desired)
-    own = claims.own_ids()
-    # A name another stack claims is a conflict the plan reports (for a name the specs hold), not ours to take.
-    to_make = {k: address for k, address in owned.items() if k.sys_id not in own and claims.holder(k) is None}
-    # A desired address the inventory lists has its key among ``owned`` already (an equal key: the same sys_id).
+    # The claims of the names the inventory lists (``inventory_keys``: the first address of each name) that no stack
+    # holds: a name another stack claims is a conflict the plan reports (for a name the specs hold), not ours to take;
+    # a name claimed already (every name of a stack at rest) is not keyed again (issue 18: a key hashed per resource).
+    found = claims.found
     listed = inventory.resources
-    wanted = {k.sys_id for k in owned}
+    to_make: dict[ClaimKey, str] = {}
+    wanted: set[str] = set()
+    for address in listed:
+        key = desired[address] if address in desired else address_key(address)
+        if key is None:
+            continue
+        wanted.add(key.sys_id)
+        if key.sys_id not in found:
+            to_make.setdefault(key, address)
+    # A desired address the inventory lists has its key's sys_id in ``wanted`` already (an equal key: the same one).
     wanted.update(k.sys_id for a, k in desired.items() if a not in listed and k is not None)
     to_drop = tuple(c for c in claims.own if c.sys_id not in wanted)
     return Housekeeping(leftover_parts, to_make, to_drop)
