@@ -36,7 +36,7 @@ from mtls_config.resources.kind import (
     Unresolved,
     ambiguous,
 )
-from mtls_config.spec.models import ExpirationNotification, KeyStore, TrustStoreCert
+from mtls_config.spec.models import ExpirationNotification, KeyStore, KeyStoreSpec, TrustStoreCert, TrustStoreCertSpec
 
 if TYPE_CHECKING:
     from mtls_config.dictionary import Dictionary
@@ -201,6 +201,21 @@ def canonical_record(
         NOTIFY: notify,
         **(notification or {}),
     }
+
+
+def spec_record(spec: KeyStoreSpec | TrustStoreCertSpec) -> dict[str, Any]:
+    """``canonical_record`` of a keystore's or trust certificate's spec: built straight from it, one a resource (the
+    keyword calls and the merge of an empty notification took about 0.4 us of each)."""
+    notification = spec.expiration_notification
+    out = {
+        "active": spec.active,
+        "short_description": spec.description,
+        "warn_in_days_to_expire": spec.warn_days,
+        NOTIFY: notification.enabled,
+    }
+    if notification.users is not None or notification.groups is not None or notification.frequency is not None:
+        out.update(notification_fields(notification))
+    return out
 
 
 def notification_fields(notification: ExpirationNotification) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from mtls_config.resources.certificate import (
     CertificateKind,
     canonical_record,
     live_record_fields,
-    notification_fields,
     record_spec,
+    spec_record,
 )
 from mtls_config.resources.common import (
     Attachment,
@@ -149,17 +149,10 @@ class KeyStoreKind(CertificateKind):
             sha256 = None
         info: dict[str, object] = {"warn_days": spec.warn_days}
         info.update(_leaf_info(content.data, password, spec.format, ctx, sha256))
-        fields = canonical_fields(
-            format=spec.format,
-            active=spec.active,
-            description=spec.description,
-            warn_days=spec.warn_days,
-            notify=spec.expiration_notification.enabled,
-            notification=notification_fields(spec.expiration_notification),
-            digest=content.digest,
-        )
+        fields = {"type": TYPES[spec.format], **spec_record(spec), FILE_FIELD: content.digest}
+        metadata = resource.metadata
         return desired_resource(
-            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, password, (),
+            f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, content, password, (),
             info, {},
         )  # fmt: skip
 

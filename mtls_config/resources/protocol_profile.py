@@ -94,9 +94,10 @@ class ProtocolProfileKind(Kind):
 
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, ProtocolProfile)
-        fields = canonical_fields(port=resource.spec.port, key_store=resource.spec.key_store)
+        spec, metadata = resource.spec, resource.metadata
+        fields = {"default_port": spec.port, "keystore": spec.key_store}  # canonical_fields, without its keywords
         return desired_resource(
-            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, None, None,
+            f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, None, None,
             self.depends_on(resource), {}, {},
         )  # fmt: skip
 

@@ -23,8 +23,8 @@ from mtls_config.resources.certificate import (
     CertificateKind,
     canonical_record,
     live_record_fields,
-    notification_fields,
     record_spec,
+    spec_record,
 )
 from mtls_config.resources.common import (
     Attachment,
@@ -57,6 +57,8 @@ RECORD_FIELDS = (
 )
 # expires_in_days is left out: it changes every day, and a plan of the same state must not
 INFO_FIELDS = ("expires", "valid_from", "subject", "issuer")
+_FILE_LOC = ("spec", "file")  # where a problem with the certificate is said
+_PEM_LOC = ("spec", "pem")
 
 
 def fingerprint_der(der: bytes) -> str:
@@ -180,8 +182,12 @@ class TrustStoreCertKind(CertificateKind):
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, TrustStoreCert)
         spec = resource.spec
-        loc: tuple[str | int, ...] = ("spec", "file") if spec.file is not None else ("spec", "pem")
-        raw = ctx.read(spec.file, loc)[0] if spec.file is not None else (spec.pem or "").encode()
+        if spec.file is not None:
+            loc: tuple[str | int, ...] = _FILE_LOC
+            raw = ctx.read(spec.file, loc)[0]
+        else:
+            loc = _PEM_LOC
+            raw = (spec.pem or "").encode()
         try:
             certs = checked_certificates(raw)  # parsed and checked once a run: lint reads the same
         except MtlsConfigError as exc:
@@ -205,23 +211,16 @@ class TrustStoreCertKind(CertificateKind):
                     pem_text = spec.pem
             else:
                 pem_text = spec.pem if spec.file is None and spec.pem is not None else raw.decode("ascii")
-        fields = canonical_fields(
-            format=spec.format,
-            active=spec.active,
-            description=spec.description,
-            warn_days=spec.warn_days,
-            notify=spec.expiration_notification.enabled,
-            notification=notification_fields(spec.expiration_notification),
-            fingerprint=fingerprint,
-        )
+        fields = {"type": "trust_store", "format": spec.format, **spec_record(spec), CERT_FIELD: fingerprint}
         info = {
             "warn_days": spec.warn_days,
             "subject": cert.subject,
             "expires": utc_text(cert.not_after),
             "pem_text": pem_text,
         }
+        metadata = resource.metadata
         return desired_resource(
-            resource.address, NAME, resource.name, TABLE, fields, resource.metadata.adopt, content, None, (), info, {}
+            f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, content, None, (), info, {}
         )
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
