@@ -41,10 +41,8 @@ def build_desired(
     problems: list[Problem] = []
     out: list[DesiredResource] = []
     ctx = BuildContext(inputs or RunInputs.of(environ))
-    origins = specs.origins
     builders = {name: kind_named(name).desired for name in {r.kind for r in specs.resources}}  # one a kind
-    for resource in specs.resources:
-        origin = origins[resource.address]
+    for resource, origin in specs.placed():
         try:
             out.append(builders[resource.kind](resource, origin, ctx))
         except FieldError as exc:

@@ -38,7 +38,7 @@ from mtls_config.keystore.store import KeystoreContents, KeystoreEntry
 from mtls_config.secrets import SecretRef, SecretValue
 from mtls_config.spec.inputs import RunInputs
 from mtls_config.spec.loader import Origin, SpecSet
-from mtls_config.spec.models import KeyStore
+from mtls_config.spec.models import KeyStore, TrustStoreCert
 
 # Stands in for an unresolvable store password so the keystore can still be built and checked in memory;
 # the password itself is then the one thing left unchecked (and said so).
@@ -56,14 +56,17 @@ def lint_specs(
     now = now or dt.datetime.now(dt.UTC)
     findings: list[Finding] = []
     seen = _Seen(inputs or RunInputs.of(environ))
-    for key_store in specs.key_stores:
-        findings.extend(_lint_key_store(key_store, specs.origins[key_store.address], now, seen))
+    certs: list[tuple[TrustStoreCert, Origin]] = []
+    for resource, origin in specs.placed():  # each with its origin, without looking it up by address
+        if isinstance(resource, KeyStore):
+            findings.extend(_lint_key_store(resource, origin, now, seen))
+        elif isinstance(resource, TrustStoreCert):
+            certs.append((resource, origin))
 
     items: list[tuple[Source, bytes]] = []
     formats: list[TrustFormat | None] = []
     windows: list[int] = []
-    for cert in specs.trust_store_certs:
-        origin = specs.origins[cert.address]
+    for cert, origin in certs:
         source: Source
         if cert.spec.file is not None:
             try:

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_config.desired import build_desired
+from mtls_config.engine import lint_findings
 from mtls_config.resources import key_store, protocol_profile, trust_store_cert
 from mtls_config.resources.certificate import notification_fields
 from mtls_config.spec.loader import load_specs
@@ -107,3 +108,26 @@ def test_each_kinds_desired_fields_are_its_canonical_fields_of_the_spec(tmp_path
     assert notified["Cert 6"]["frequency"] == "monthly" and "notify_groups" not in notified["Cert 6"]
     assert "notify_on_expiration" not in notified["Cert 0"] and notified["Cert 1"]["expiration_notification"] is True
 
+
+def test_each_resource_is_placed_with_its_own_origin(tmp_path: Path) -> None:
+    root = _stack(tmp_path)
+    specs = load_specs([root / "specs"], root=root)
+    placed = list(specs.placed())
+    assert [r for r, _ in placed] == list(specs.resources)
+    assert all(origin is specs.origins[r.address] for r, origin in placed)
+    assert {origin.path.rsplit("/", 1)[-1] for _, origin in placed} == {"a.yaml", "b.yaml"}
+    # lint's findings, each at its own resource: a keystore whose file is missing, certificates whose file is
+    # damaged, in either file
+    text = (root / "specs" / "b.yaml").read_text()
+    (root / "specs" / "b.yaml").write_text(
+        text.replace(
+            "metadata: {name: ks-4}\nspec:\n  file: ../keystores/globex-client.jks",
+            "metadata: {name: ks-4}\nspec:\n  file: ../keystores/missing.jks",
+        )
+    )
+    (root / "keystores" / "missing.jks").write_bytes(b"")
+    (root / "certs" / "ca.der").write_bytes(b"not a certificate")
+    specs = load_specs([root / "specs"], root=root)
+    (root / "keystores" / "missing.jks").unlink()
+    found = {(f.address, f.message.split(":", 1)[0]) for f in lint_findings(specs, {}, None) if f.severity == "error"}
+    assert found == {("KeyStore/ks-4", "K01"), ("TrustStoreCert/Cert 2", "T01"), ("TrustStoreCert/Cert 5", "T01")}
