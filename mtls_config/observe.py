@@ -31,7 +31,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mtls_config.access import Grants, check_roles, needs, read_grants
 from mtls_config.claims import Claims, read_claims
@@ -59,6 +59,9 @@ from mtls_config.resources.common import Attachment, LiveRecord, LiveResource
 from mtls_config.resources.kind import Ambiguous, ImportRead, Index, Lookup, Unresolved
 from mtls_config.spec.loader import SpecSet
 
+if TYPE_CHECKING:
+    from mtls_config.spec.models import AnyResource
+
 T = TypeVar("T")
 
 # Columns read of a table no kind reads (an owned record's table, known from an inventory only).
@@ -83,9 +86,14 @@ class NaturalKeys:
     @classmethod
     def of_specs(cls, specs: SpecSet) -> NaturalKeys:
         lookups: set[Lookup] = set()
+        of_kind: dict[str, Callable[[AnyResource], tuple[Lookup, ...]]] = {}  # each kind's lookups, asked once
         for r in specs.resources:  # a set filled a resource at a time: no generator step per lookup (20 000 a plan)
-            lookups.update(registry.kind_named(r.kind).lookups(r))
-        return cls.of(lookups, {r.kind for r in specs.resources})
+            kind = r.kind
+            lookups_of = of_kind.get(kind)
+            if lookups_of is None:
+                lookups_of = of_kind[kind] = registry.kind_named(kind).lookups
+            lookups.update(lookups_of(r))
+        return cls.of(lookups, of_kind)
 
     @classmethod
     def of_desired(cls, desired: Desired) -> NaturalKeys:
