@@ -500,8 +500,11 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def utc_text(value: dt.datetime) -> str:
     """A UTC time as the instance shows a certificate's dates: "YYYY-MM-DD HH:MM:SS"."""
-    if value.year >= 1000:  # strftime's %Y does not pad a year to four digits, isoformat does (and is 4x faster)
-        return value.isoformat(" ", "seconds")[:19]
+    if value.year >= 1000:  # strftime's %Y does not pad a year to four digits, this does
+        # isoformat(" ", "seconds")[:19], without writing the offset that is cut off (0.9 -> 0.6 us a certificate)
+        return "%04d-%02d-%02d %02d:%02d:%02d" % (  # noqa: UP031  # an f-string of six padded fields: twice as slow
+            value.year, value.month, value.day, value.hour, value.minute, value.second,
+        )  # fmt: skip
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -431,3 +431,18 @@ def test_pem_is_told_by_a_begin_line_within_the_first_4096_bytes() -> None:
         data = b"x" * at + marker + b"CERTIFICATE-----\n"
         assert certs.looks_like_pem(data) is expected == (marker in data[:4096]), at
     assert not certs.looks_like_pem(b"") and not certs.looks_like_pem(CERT_DER)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 1),
+        max_value=dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+        timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-5)), dt.timezone(dt.timedelta(hours=14))]),
+    )
+)
+def test_a_date_is_written_as_isoformat_wrote_it_to_the_second(value: dt.datetime) -> None:
+    """``utc_text`` writes a certificate's dates field by field: what ``isoformat`` wrote before, cut at the
+    seconds (microseconds and offset dropped), for any year from 1000 on, and ``strftime``'s text before that."""
+    expected = value.isoformat(" ", "seconds")[:19] if value.year >= 1000 else value.strftime("%Y-%m-%d %H:%M:%S")
+    assert certs.utc_text(value) == expected
