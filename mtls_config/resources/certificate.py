@@ -194,27 +194,29 @@ def canonical_record(
 ) -> dict[str, Any]:
     """The canonical fields every certificate record has, from a spec; ``notification``: the expiry notice's fields
     the spec manages (``notification_fields``)."""
-    return {
-        "active": active,
-        "short_description": description,
-        "warn_in_days_to_expire": warn_days,
-        NOTIFY: notify,
-        **(notification or {}),
-    }
+    return _record(active, description, warn_days, notify, notification)
 
 
 def spec_record(spec: KeyStoreSpec | TrustStoreCertSpec) -> dict[str, Any]:
-    """``canonical_record`` of a keystore's or trust certificate's spec: built straight from it, one a resource (the
-    keyword calls and the merge of an empty notification took about 0.4 us of each)."""
+    """``canonical_record`` of a keystore's or trust certificate's spec, made from it without the keyword calls and
+    without the notification's fields when it names none (about 0.4 us of each resource's desired state)."""
     notification = spec.expiration_notification
-    out = {
-        "active": spec.active,
-        "short_description": spec.description,
-        "warn_in_days_to_expire": spec.warn_days,
-        NOTIFY: notification.enabled,
-    }
-    if notification.users is not None or notification.groups is not None or notification.frequency is not None:
-        out.update(notification_fields(notification))
+    named = notification.users is not None or notification.groups is not None or notification.frequency is not None
+    return _record(
+        spec.active,
+        spec.description,
+        spec.warn_days,
+        notification.enabled,
+        notification_fields(notification) if named else None,
+    )
+
+
+def _record(
+    active: bool, description: str, warn_days: int, notify: bool, notification: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    out = {"active": active, "short_description": description, "warn_in_days_to_expire": warn_days, NOTIFY: notify}
+    if notification:
+        out.update(notification)
     return out
 
 

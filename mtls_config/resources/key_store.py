@@ -64,13 +64,14 @@ def canonical_fields(
     digest: str,
     notification: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "type": TYPES[format],
-        **canonical_record(
-            active=active, description=description, warn_days=warn_days, notify=notify, notification=notification
-        ),
-        FILE_FIELD: digest,
-    }
+    record = canonical_record(
+        active=active, description=description, warn_days=warn_days, notify=notify, notification=notification
+    )
+    return _fields(format, record, digest)
+
+
+def _fields(format: str, record: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    return {"type": TYPES[format], **record, FILE_FIELD: digest}
 
 
 def live(
@@ -149,7 +150,7 @@ class KeyStoreKind(CertificateKind):
             sha256 = None
         info: dict[str, object] = {"warn_days": spec.warn_days}
         info.update(_leaf_info(content.data, password, spec.format, ctx, sha256))
-        fields = {"type": TYPES[spec.format], **spec_record(spec), FILE_FIELD: content.digest}
+        fields = _fields(spec.format, spec_record(spec), content.digest)  # canonical_fields of the spec
         metadata = resource.metadata
         return desired_resource(
             f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, content, password, (),

@@ -95,7 +95,7 @@ class ProtocolProfileKind(Kind):
     def desired(self, resource: AnyResource, origin: Origin, ctx: BuildContext) -> DesiredResource:
         assert isinstance(resource, ProtocolProfile)
         spec, metadata = resource.spec, resource.metadata
-        fields = {"default_port": spec.port, "keystore": spec.key_store}  # canonical_fields, without its keywords
+        fields = canonical_fields(port=spec.port, key_store=spec.key_store)
         return desired_resource(
             f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, None, None,
             self.depends_on(resource), {}, {},

@@ -106,14 +106,14 @@ def canonical_fields(
     fingerprint: str,
     notification: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "type": "trust_store",
-        "format": format,
-        **canonical_record(
-            active=active, description=description, warn_days=warn_days, notify=notify, notification=notification
-        ),
-        CERT_FIELD: fingerprint,
-    }
+    record = canonical_record(
+        active=active, description=description, warn_days=warn_days, notify=notify, notification=notification
+    )
+    return _fields(format, record, fingerprint)
+
+
+def _fields(format: str, record: Mapping[str, Any], fingerprint: str) -> dict[str, Any]:
+    return {"type": "trust_store", "format": format, **record, CERT_FIELD: fingerprint}
 
 
 def live(
@@ -211,7 +211,7 @@ class TrustStoreCertKind(CertificateKind):
                     pem_text = spec.pem
             else:
                 pem_text = spec.pem if spec.file is None and spec.pem is not None else raw.decode("ascii")
-        fields = {"type": "trust_store", "format": spec.format, **spec_record(spec), CERT_FIELD: fingerprint}
+        fields = _fields(spec.format, spec_record(spec), fingerprint)  # canonical_fields of the spec
         info = {
             "warn_days": spec.warn_days,
             "subject": cert.subject,
