@@ -106,8 +106,8 @@ async def make_planned(
     grants: asyncio.Future[Grants] | None = None,
 ) -> Planned:
     """Plan ``specs`` against the instance; ``targets``/``excludes`` (KIND/NAME) narrow it, and are recorded in
-    the plan so that applying it later covers the same resources. ``seal=False``: no checksum (a plan only
-    printed as text; ``Plan.sealed``)."""
+    the plan so that applying it later covers the same resources. ``seal=False``: no checksum and no spec digest
+    (a plan only printed as text, which can then not be sealed; ``Plan.sealed``)."""
     reads: asyncio.Future[FirstRead] | None = None
     try:
         scope = scope_addresses(specs, targets, excludes)
@@ -137,7 +137,7 @@ async def make_planned(
         result,
         instance=instance_name,
         stack=stack,
-        spec_digest=desired.spec_digest,
+        spec_digest=desired.spec_digest if seal else "",  # made only for a plan that is saved or shown
         inventory_sys_id=record.sys_id if record else None,
         inventory_mod_count=record.mod_count if record else None,
         inventory_generation=live.inventory.generation,

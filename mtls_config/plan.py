@@ -174,7 +174,10 @@ class Plan(_Model):
     def sealed(self) -> Plan:
         """The plan with its checksum (itself when it has one): a plan made only to be read as text is not
         checksummed (``make_plan(seal=False)``: a twentieth of a no-change plan's CPU); whatever saves or shows it
-        seals it first."""
+        seals it first. A plan made without its spec digest (``make_plan(seal=False)`` from the engine, which makes
+        none for a plan printed as text) cannot be sealed: its checksum would hold no digest."""
+        if not self.spec_digest:
+            raise ValueError("a plan made to be read as text only has no spec digest: it cannot be saved or shown")
         return self if self.checksum else self.model_copy(update={"checksum": self.body_checksum()})
 
     def to_json(self) -> str:
@@ -401,7 +404,7 @@ def make_plan(
     seal: bool = True,
 ) -> Plan:
     """The plan of ``result``; with ``seal=False`` without its checksum, for a plan read only as text (``sealed``
-    adds it)."""
+    adds it; the engine then gives no ``spec_digest`` either, "")."""
     counts: dict[str, int] = {}
     for c in result.changes:
         counts[c.action] = counts.get(c.action, 0) + 1

@@ -16,6 +16,7 @@ import pytest
 
 from mtls_config.changes import Change, DiffResult, FieldChange, Fingerprint
 from mtls_config.client import InstanceClient
+from mtls_config.desired import Desired, build_desired
 from mtls_config.engine import apply_planned, make_planned
 from mtls_config.inventory import Inventory, OwnedRecord, OwnedResource, PartsRef, decode_parts, encode_parts
 from mtls_config.plan import Plan, ResourceChange, make_plan
@@ -105,6 +106,35 @@ def test_an_unsealed_plan_seals_to_the_plan_make_plan_seals() -> None:
     assert unsealed.sealed().checksum == sealed.checksum
     assert sealed.sealed() is sealed
     assert Plan.from_json(unsealed.to_json()).checksum == sealed.checksum  # what saves a plan seals it
+
+
+@pytest.mark.anyio
+async def test_a_plan_read_as_text_makes_no_spec_digest_and_a_saved_one_the_digest_of_its_fresh_specs(
+    tmp_path: Path, client: InstanceClient
+) -> None:
+    # The digest is made when a plan that is saved or shown asks for it, after the diff: it must be the one the specs
+    # give before any stage has touched the desired state (the same specs, built again on their own).
+    write_stack(tmp_path / "a", 24)
+    specs = load_specs([tmp_path / "a"], root=tmp_path / "a")
+    assert (await apply_planned(client, await make_planned(client, specs, instance_name="i", stack="s"))).ok
+    write_stack(tmp_path / "b", 24, change_every=3)
+    edited = load_specs([tmp_path / "b"], root=tmp_path / "b")
+    fresh = build_desired(load_specs([tmp_path / "b"], root=tmp_path / "b")).spec_digest
+    assert fresh.startswith("sha256:") and fresh != build_desired(specs).spec_digest
+
+    text_only = await make_planned(client, edited, instance_name="i", stack="s", seal=False)
+    assert "spec_digest" not in vars(text_only.desired)  # never made
+    assert text_only.plan.spec_digest == "" and text_only.plan.checksum == ""
+    with pytest.raises(ValueError, match="no spec digest"):
+        text_only.plan.sealed()
+    with pytest.raises(ValueError, match="no spec digest"):
+        text_only.plan.to_json()
+
+    saved = await make_planned(client, edited, instance_name="i", stack="s")
+    assert saved.plan.spec_digest == saved.desired.spec_digest == fresh
+    assert Plan.from_json(saved.plan.to_json()).spec_digest == fresh
+    assert text_only.desired.spec_digest == fresh  # asked late, the same
+    assert Desired(text_only.desired.resources, "sha256:given").spec_digest == "sha256:given"
 
 
 def _inventory(n: int) -> Inventory:
