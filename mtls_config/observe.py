@@ -307,8 +307,8 @@ def index_live(first: FirstRead, extra: dict[str, list[LiveRecord]], desired: De
         if isinstance(found, LiveResource):  # most resources: asked first
             live[d.address] = found
             column = kind.opaque_column
-            primary = found.records.get(found.primary_part) if column else None
-            secret = primary.values.get(column, "") if column and primary is not None else ""
+            primary = found.primary if column else None
+            secret = primary.get(column) if column and primary is not None else ""
             if secret:
                 opaque[d.address] = hashlib.sha256(secret.encode()).hexdigest()
         elif isinstance(found, Unresolved):
