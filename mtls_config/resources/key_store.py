@@ -153,7 +153,7 @@ class KeyStoreKind(CertificateKind):
         fields = _fields(spec.format, spec_record(spec), content.digest)  # canonical_fields of the spec
         metadata = resource.metadata
         return desired_resource(
-            f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, content, password, (),
+            resource.address, NAME, metadata.name, TABLE, fields, metadata.adopt, content, password, (),
             info, {},
         )  # fmt: skip
 

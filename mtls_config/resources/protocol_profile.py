@@ -97,7 +97,7 @@ class ProtocolProfileKind(Kind):
         spec, metadata = resource.spec, resource.metadata
         fields = canonical_fields(port=spec.port, key_store=spec.key_store)
         return desired_resource(
-            f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, None, None,
+            resource.address, NAME, metadata.name, TABLE, fields, metadata.adopt, None, None,
             self.depends_on(resource), {}, {},
         )  # fmt: skip
 

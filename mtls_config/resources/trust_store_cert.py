@@ -220,7 +220,7 @@ class TrustStoreCertKind(CertificateKind):
         }
         metadata = resource.metadata
         return desired_resource(
-            f"{NAME}/{metadata.name}", NAME, metadata.name, TABLE, fields, metadata.adopt, content, None, (), info, {}
+            resource.address, NAME, metadata.name, TABLE, fields, metadata.adopt, content, None, (), info, {}
         )
 
     def live(self, address: str, name: str, records: Mapping[str, LiveRecord], index: Index) -> LiveResource:
