@@ -390,7 +390,12 @@ def inventory_keys(inventory: Inventory, known: Mapping[str, ClaimKey | None] | 
     known = known or {}
     out: dict[ClaimKey, str] = {}
     for address in inventory.resources:
-        key = known[address] if address in known else address_key(address)
+        key = listed_key(address, known)
         if key is not None:
             out.setdefault(key, address)
     return out
+
+
+def listed_key(address: str, known: Mapping[str, ClaimKey | None]) -> ClaimKey | None:
+    """The claim of an address an inventory lists: the key made already (``known``, by address), or its own."""
+    return known[address] if address in known else address_key(address)

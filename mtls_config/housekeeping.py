@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mtls_config.claims import Claim, ClaimKey, Claims, address_key
+from mtls_config.claims import Claim, ClaimKey, Claims, listed_key
 from mtls_config.inventory import Inventory
 from mtls_config.wording import plural
 
@@ -54,7 +54,7 @@ def housekeeping(
     to_make: dict[ClaimKey, str] = {}
     wanted: set[str] = set()
     for address in listed:
-        key = desired[address] if address in desired else address_key(address)
+        key = listed_key(address, desired)
         if key is None:
             continue
         wanted.add(key.sys_id)
