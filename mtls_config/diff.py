@@ -427,8 +427,9 @@ def _deep_field_changes(owned_before: Mapping[str, Any], after: Mapping[str, Any
 
 
 # Values whose equality is ``identical``'s once their types are the same (a float is not: NaN is not equal to itself,
-# but a dict comparison takes the same object for equal).
-_FLAT = frozenset({str, int, bool, type(None)})
+# but a dict comparison takes the same object for equal). So are they equal in JSON exactly when equal here (a plan's
+# sides).
+EXACT_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def same_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -437,13 +438,13 @@ def same_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     same type of every value, in the same order. Anything else (nested values, floats, keys in another order) is
     left to ``identical``, which decides."""
     if a is b:
-        if _FLAT.issuperset(map(type, a.values())):
+        if EXACT_TYPES.issuperset(map(type, a.values())):
             return True
     elif a.keys() != b.keys() or a != b:
         return False  # equal is necessary: identical values are equal
     else:
         types = tuple(map(type, a.values()))
-        if _FLAT.issuperset(types) and types == tuple(map(type, b.values())):
+        if EXACT_TYPES.issuperset(types) and types == tuple(map(type, b.values())):
             return True
     return identical(dict(a), dict(b))
 

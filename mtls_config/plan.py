@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 
 from mtls_config import __version__
 from mtls_config.changes import Change, DiffResult, FieldChange, Finding, Fingerprint
-from mtls_config.diff import identical, same_fields
+from mtls_config.diff import EXACT_TYPES, identical, same_fields
 from mtls_config.errors import PlanError, StalePlan, UnsafePlan
 from mtls_config.jsontext import loads
 from mtls_config.resources.registry import kind_named
@@ -304,7 +304,7 @@ def _resource_change(c: Change) -> ResourceChange:
         before is after
         and type(before) is dict
         and _FLAT_KEYS.issuperset(map(type, before))
-        and _FLAT.issuperset(map(type, before.values()))
+        and EXACT_TYPES.issuperset(map(type, before.values()))
     ):
         same = dict(before)
     elif (
@@ -350,9 +350,6 @@ def _resource_change(c: Change) -> ResourceChange:
 @functools.cache
 def _sensitive(kind: str) -> tuple[str, ...]:
     return kind_named(kind).sensitive
-
-
-_FLAT = frozenset({str, int, bool, type(None)})  # values equal in JSON exactly when equal here (no float: NaN)
 
 
 def _fingerprint(f: Fingerprint) -> LiveFingerprint:
